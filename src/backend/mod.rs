@@ -1,0 +1,135 @@
+//! Backends: the code that talks to one kind of target. The trait is narrow and
+//! synchronous: grant (returning a handle that any later process can revoke with), revoke
+//! (idempotent: already gone is success), extend, inspect, and a check for `jit doctor`.
+
+pub mod command;
+
+use crate::config::{Target, TargetSettings};
+use crate::lease::Lease;
+use crate::policy::TtlLimits;
+use crate::secret::Secret;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Credential material for the requester: shown once, never stored.
+pub type Credentials = Secret<BTreeMap<String, String>>;
+
+/// What a backend is asked to grant, or to move the end of.
+pub struct GrantRequest<'a> {
+    pub target: &'a str,
+    pub lease: &'a Lease,
+    pub params: &'a serde_json::Value,
+    /// When the entitlement must end on the target (the latest end among the leases it covers).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a backend is asked to revoke or inspect. `lease.handle` is what the grant returned,
+/// or what was planned before it if the grant was interrupted.
+pub struct EndRequest<'a> {
+    pub target: &'a str,
+    pub lease: &'a Lease,
+    pub params: &'a serde_json::Value,
+}
+
+pub struct Grant {
+    pub handle: serde_json::Value,
+    pub credentials: Option<Credentials>,
+    /// The end the target itself enforces, where it reports one.
+    pub native_expiry: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    Present,
+    Absent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Worth retrying: the target was unreachable, timed out, or said so.
+    Transient,
+    /// Retrying will not help without a change (configuration, rights, protocol).
+    Permanent,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct BackendError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl BackendError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        BackendError {
+            kind: ErrorKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        BackendError {
+            kind: ErrorKind::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+/// Is one entitlement on the target shared by every lease of a role for a subject, or does
+/// each lease get its own?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// Shared: ending one lease must not remove it while another still covers it.
+    PerSubject,
+    /// Each lease has its own (such as an ephemeral login).
+    PerLease,
+}
+
+/// One line of `jit doctor`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+pub trait Backend {
+    fn kind(&self) -> &'static str;
+
+    fn sharing(&self) -> Sharing {
+        Sharing::PerSubject
+    }
+
+    /// Limits the target puts on a lease's length.
+    fn limits(&self) -> TtlLimits {
+        TtlLimits::default()
+    }
+
+    /// What to record *before* granting so that an interrupted grant can be found again
+    /// (such as the deterministic name of an ephemeral user).
+    fn plan(&self, _lease: &Lease, _params: &serde_json::Value) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError>;
+
+    /// Remove the entitlement and end what it opened. Already gone is success.
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError>;
+
+    /// Move the target's own expiry to `request.expires_at`.
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError>;
+
+    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError>;
+
+    /// Reachability and rights, for `jit doctor`.
+    fn check(&self, target: &str) -> Vec<Check>;
+}
+
+/// The backend for a configured target.
+pub fn for_target(target: &Target) -> Box<dyn Backend> {
+    match &target.settings {
+        TargetSettings::Command(settings) => {
+            Box::new(command::CommandBackend::new(settings.clone()))
+        }
+    }
+}

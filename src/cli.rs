@@ -1,0 +1,244 @@
+//! The command line, as clap definitions. Doc comments are the help text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Just-in-time privilege elevation: time-boxed, approved, audited access to real targets.
+///
+/// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 denied by policy, 4 request
+/// pending approval, 5 configuration invalid, 6 revocation incomplete (will be retried).
+#[derive(Debug, Parser)]
+#[command(name = "jit", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]
+    #[arg(long, global = true, env = "JIT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON document on stdout, and nothing else there
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only what scripts need
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print diagnostics on stderr
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+fn ttl(text: &str) -> Result<Duration, String> {
+    crate::duration::parse(text)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask for a role: check policy, then grant now or wait for approval
+    Request(RequestArgs),
+    /// List leases (active and pending unless --all)
+    List(ListArgs),
+    /// Show one lease in full, with its audit events
+    Show(ShowArgs),
+    /// Revoke leases now and print their audit trail
+    #[command(visible_alias = "drop")]
+    Revoke(RevokeArgs),
+    /// Move an active lease's end to now + TTL, within policy
+    Extend(ExtendArgs),
+    /// Approve a pending request
+    Approve(ApproveArgs),
+    /// Deny a pending request
+    Deny(DenyArgs),
+    /// Roles you may request, with their limits and rules
+    Roles,
+    /// Revoke expired leases, retry failed revocations, reconcile interrupted grants
+    Sweep(SweepArgs),
+    /// Read, verify and export the audit trail
+    Audit(AuditArgs),
+    /// Work with the configuration
+    Config(ConfigArgs),
+    /// Check the store, every secret reference and every target
+    Doctor,
+    /// Keep a secret in the OS keyring, for `keyring:NAME` references
+    Secret(SecretArgs),
+    /// Print shell completions
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The role to request
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
+    /// How long the lease lasts (90s, 15m, 1h30m); default: the role's default_ttl
+    #[arg(long, value_parser = ttl, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    /// The change or incident ticket this access is for
+    #[arg(long, value_name = "TICKET")]
+    pub ticket: Option<String>,
+    /// Why you need it
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// When approval is needed, wait for it and then grant
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits before giving up (exit 4)
+    #[arg(long, value_parser = ttl, value_name = "DURATION", requires = "wait", default_value = "15m")]
+    pub timeout: Duration,
+    /// Print the decision and the effective window with every cap; change nothing
+    #[arg(long, conflicts_with = "wait")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Include ended leases
+    #[arg(long)]
+    pub all: bool,
+    /// Only leases in this state (implies --all for final states)
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Only leases of this role
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// Only leases you requested or hold
+    #[arg(long)]
+    pub mine: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Lease id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["ids", "role", "mine"]))]
+pub struct RevokeArgs {
+    /// Lease ids
+    pub ids: Vec<String>,
+    /// Every live lease of this role that you requested or hold
+    #[arg(long, value_name = "ROLE", conflicts_with = "ids")]
+    pub role: Option<String>,
+    /// Every live lease you requested or hold
+    #[arg(long, conflicts_with = "ids")]
+    pub mine: bool,
+    /// Write the audit trail to FILE as JSON lines instead of printing it
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    /// Lease id
+    pub id: String,
+    /// The new length, counted from now
+    #[arg(long, value_parser = ttl, value_name = "DURATION")]
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Lease id of the pending request
+    pub id: String,
+    /// Why
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// Lease id of the pending request
+    pub id: String,
+    /// Why (required)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Keep running, waking for the next expiry
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// Only events of this lease
+    #[arg(long, value_name = "ID")]
+    pub lease: Option<String>,
+    /// Only events at or after this time (RFC 3339, or a duration ago such as 2h)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 1 naming the first bad record
+    Verify,
+    /// Write every event as JSON lines or CSV
+    Export(ExportArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration; every error with file:line:column
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    #[command(subcommand)]
+    pub command: SecretCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Read a secret from stdin and keep it in the keyring as NAME
+    Set {
+        /// The name used in `keyring:NAME`
+        name: String,
+    },
+    /// Remove NAME from the keyring
+    Delete {
+        /// The name used in `keyring:NAME`
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

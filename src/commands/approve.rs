@@ -1,0 +1,47 @@
+use crate::cli::ApproveArgs;
+use crate::context::Context;
+use crate::engine::Decided;
+use crate::exit::Exit;
+use crate::lease::Verdict;
+use anyhow::Result;
+
+pub fn run(ctx: &Context, args: ApproveArgs) -> Result<Exit> {
+    let decided = ctx.engine().decide(
+        &args.id,
+        &ctx.identity,
+        Verdict::Approve,
+        args.reason.as_deref(),
+    )?;
+    let (lease, text) = match decided {
+        Decided::Approved { lease, remaining } => {
+            let text = format!("approved {}; {remaining} more approval(s) needed", lease.id);
+            (lease, text)
+        }
+        Decided::Granted {
+            lease,
+            credentials_withheld,
+        } => {
+            let mut text = format!(
+                "approved and granted {}: role {} for {}",
+                lease.id, lease.role, lease.subject
+            );
+            if credentials_withheld {
+                text.push_str(" (the credentials it issued are not shown to approvers; the requester gets them with `jit request --wait`)");
+            }
+            (lease, text)
+        }
+        Decided::HandedOver { lease } => {
+            let text = format!(
+                "approved {}; the waiting requester is granting it now",
+                lease.id
+            );
+            (lease, text)
+        }
+        Decided::Denied { lease } => {
+            let text = format!("denied {}", lease.id);
+            (lease, text)
+        }
+    };
+    ctx.printer.decided(&lease, &text);
+    Ok(Exit::Success)
+}

@@ -1,0 +1,109 @@
+use crate::cli::{AuditArgs, AuditCommand, ExportArgs, ExportFormat};
+use crate::context::Context;
+use crate::exit::{self, Exit};
+use crate::store::{EventFilter, Store};
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Utc};
+use std::io::Write;
+
+pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
+    match args.command {
+        Some(AuditCommand::Verify) => {
+            let outcome = ctx.store.verify()?;
+            ctx.printer.verified(&outcome);
+            Ok(if outcome.is_ok() {
+                Exit::Success
+            } else {
+                Exit::Runtime
+            })
+        }
+        Some(AuditCommand::Export(export)) => run_export(ctx, &export),
+        None => {
+            if let Some(id) = &args.lease {
+                ctx.engine().lease(id)?;
+            }
+            let since = args
+                .since
+                .as_deref()
+                .map(|text| parse_since(text, ctx.clock.now()))
+                .transpose()?;
+            let events = ctx.store.events(&EventFilter {
+                lease_id: args.lease,
+                since,
+            })?;
+            ctx.printer.events(&events);
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// RFC 3339, or a duration ago (`2h`).
+fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let ago = crate::duration::parse(text).map_err(|_| {
+        exit::usage(format!(
+            "--since {text:?}: use RFC 3339 (2026-01-31T12:00:00Z) or a duration ago (2h)"
+        ))
+    })?;
+    Ok(now - chrono::TimeDelta::seconds(i64::try_from(ago.as_secs()).unwrap_or(0)))
+}
+
+fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
+    let mut buffer: Vec<u8> = Vec::new();
+    let sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(&mut buffer),
+    };
+    let mut count = 0u64;
+    match args.format {
+        ExportFormat::Jsonl => {
+            let mut sink = sink;
+            ctx.store.each_event(&mut |event| {
+                serde_json::to_writer(&mut sink, event)?;
+                sink.write_all(b"\n")?;
+                count += 1;
+                Ok(())
+            })?;
+            sink.flush()?;
+        }
+        ExportFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(sink);
+            writer.write_record([
+                "seq",
+                "at",
+                "actor",
+                "lease_id",
+                "kind",
+                "details",
+                "prev_hash",
+                "hash",
+            ])?;
+            ctx.store.each_event(&mut |event| {
+                writer.write_record([
+                    event.seq.to_string().as_str(),
+                    &event.at,
+                    &event.actor,
+                    event.lease_id.as_deref().unwrap_or(""),
+                    &event.kind,
+                    &event.details.to_string(),
+                    &event.prev_hash,
+                    &event.hash,
+                ])?;
+                count += 1;
+                Ok(())
+            })?;
+            writer.flush()?;
+        }
+    }
+    match &args.output {
+        Some(path) => ctx
+            .printer
+            .note(&format!("{count} events written to {}", path.display())),
+        None => ctx.printer.raw(&buffer),
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,82 @@
+use crate::backend::{self, Check};
+use crate::cli::GlobalArgs;
+use crate::config::TargetSettings;
+use crate::context::{config_path, store_path};
+use crate::exit::Exit;
+use crate::identity::Identity;
+use crate::output::Printer;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use anyhow::Result;
+
+pub fn run(global: &GlobalArgs) -> Result<Exit> {
+    let printer = Printer::new(global.json, global.quiet, global.verbose);
+    let mut checks = Vec::new();
+
+    let path = config_path(global);
+    let config = crate::config::load(&path);
+    check(
+        &mut checks,
+        "configuration",
+        config
+            .as_ref()
+            .map(|_| path.display().to_string())
+            .map_err(|e| e.to_string()),
+    );
+
+    let (store_name, keyring) = crate::secret::keyring_status();
+    check(
+        &mut checks,
+        "keyring",
+        keyring
+            .map(|()| store_name.clone())
+            .map_err(|e| format!("{store_name}: {e}")),
+    );
+
+    if let Ok(config) = &config {
+        check(
+            &mut checks,
+            "identity",
+            Identity::current(config.identity.service_account.as_deref())
+                .map(|who| format!("{} (groups: {})", who.user, who.groups.join(", ")))
+                .map_err(|e| e.to_string()),
+        );
+        let store = store_path(config);
+        check(
+            &mut checks,
+            "store",
+            SqliteStore::open(&store)
+                .and_then(|s| s.check())
+                .map(|detail| format!("{} ({detail})", store.display()))
+                .map_err(|e| format!("{}: {e:#}", store.display())),
+        );
+        for target in config.targets.values() {
+            let TargetSettings::Command(settings) = &target.settings;
+            for (name, reference) in &settings.env {
+                check(
+                    &mut checks,
+                    &format!("target {}: secret env.{name}", target.name),
+                    reference
+                        .resolve()
+                        .map(|_| format!("{reference} resolves"))
+                        .map_err(|e| e.to_string()),
+                );
+            }
+            checks.extend(backend::for_target(target).check(&target.name));
+        }
+    }
+    printer.doctor(&checks);
+    Ok(if checks.iter().all(|c| c.ok) {
+        Exit::Success
+    } else {
+        Exit::Runtime
+    })
+}
+
+fn check(checks: &mut Vec<Check>, name: &str, outcome: Result<String, String>) {
+    checks.push(Check {
+        name: name.to_owned(),
+        ok: outcome.is_ok(),
+        detail: outcome.unwrap_or_else(|err| err),
+    });
+}

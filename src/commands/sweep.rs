@@ -1,0 +1,34 @@
+use crate::cli::SweepArgs;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::store::Store;
+use anyhow::Result;
+use std::time::Duration;
+
+/// The longest `--watch` sleeps, so that leases created meanwhile are seen.
+const POLL: Duration = Duration::from_secs(5);
+
+pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
+    let engine = ctx.engine();
+    if !args.watch {
+        let report = engine.sweep()?;
+        ctx.printer.sweep(&report);
+        return Ok(if report.incomplete() > 0 {
+            Exit::RevokeIncomplete
+        } else {
+            Exit::Success
+        });
+    }
+    loop {
+        match engine.sweep() {
+            Ok(report) => ctx.printer.sweep(&report),
+            Err(err) => ctx.printer.error(&err),
+        }
+        let now = ctx.clock.now();
+        let nap = match ctx.store.next_due() {
+            Ok(Some(next)) => (next - now).to_std().unwrap_or_default().min(POLL),
+            _ => POLL,
+        };
+        std::thread::sleep(nap.max(Duration::from_millis(200)));
+    }
+}

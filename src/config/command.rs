@@ -1,0 +1,128 @@
+//! Settings of `backend = "command"` targets and the `grant` table of their roles.
+
+use super::document::{Fields, Node, Reader};
+use crate::secret::{SecretRef, is_secret_key};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+pub const TARGET_KEYS: &[&str] = &[
+    "backend",
+    "program",
+    "args",
+    "timeout",
+    "env",
+    "description",
+];
+
+/// A program speaking the versioned JSON protocol of `docs/command-protocol.md`.
+#[derive(Clone, Debug)]
+pub struct CommandTarget {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub timeout: Duration,
+    /// Environment given to the program; values are secret references resolved at run time.
+    pub env: Vec<(String, SecretRef)>,
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+) -> Option<CommandTarget> {
+    let program = match fields.take("program") {
+        Some(node) => reader.string(node, "program").and_then(|text| {
+            if text.is_empty() {
+                reader.error(node.span(), "program must name an executable");
+                return None;
+            }
+            let path = PathBuf::from(text);
+            Some(if path.is_relative() {
+                base.join(path)
+            } else {
+                path
+            })
+        }),
+        None => None,
+    };
+    let args = fields
+        .take("args")
+        .and_then(|node| reader.strings(node, "args"))
+        .map(|list| list.into_iter().map(Spanned::into_inner).collect())
+        .unwrap_or_default();
+    let timeout = fields
+        .take("timeout")
+        .and_then(|node| reader.duration(node, "timeout"))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let mut env = Vec::new();
+    if let Some(node) = fields.take("env")
+        && let Some(mut table) = reader.table(node, "env")
+    {
+        for (key, value) in table.rest() {
+            let name = key.get_ref();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                reader.error(
+                    key.span(),
+                    format!("{name:?} is not an environment variable name"),
+                );
+                continue;
+            }
+            if let Some(text) = reader.string(value, &format!("env.{name}")) {
+                match SecretRef::parse(&text) {
+                    Ok(reference) => env.push((name.clone(), reference.anchored(base))),
+                    Err(err) => reader.error(value.span(), format!("env.{name}: {err}")),
+                }
+            }
+        }
+    }
+    Some(CommandTarget {
+        program: program?,
+        args,
+        timeout,
+        env,
+    })
+}
+
+/// The `grant` table of a command role is free-form: it reaches the program as `params`.
+/// Keys that name secrets must hold references, never literal secrets.
+pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
+    if !matches!(node.get_ref(), Node::Table(_)) {
+        reader.error(
+            node.span(),
+            format!("grant must be a table, not {}", node.get_ref().kind()),
+        );
+        return None;
+    }
+    let before = reader.errors.len();
+    refuse_literal_secrets(reader, node);
+    (reader.errors.len() == before).then(|| node.get_ref().to_json())
+}
+
+fn refuse_literal_secrets(reader: &mut Reader<'_>, node: &Spanned<Node>) {
+    match node.get_ref() {
+        Node::Table(entries) => {
+            for (key, value) in entries {
+                if is_secret_key(key.get_ref()) {
+                    let literal = match value.get_ref() {
+                        Node::Str(text) => SecretRef::parse(text).err(),
+                        _ => Some(format!(
+                            "a secret must be a reference ({})",
+                            crate::secret::REFERENCE_FORMS
+                        )),
+                    };
+                    if let Some(err) = literal {
+                        reader.error(value.span(), format!("{}: {err}", key.get_ref()));
+                    }
+                } else {
+                    refuse_literal_secrets(reader, value);
+                }
+            }
+        }
+        Node::Array(items) => items
+            .iter()
+            .for_each(|item| refuse_literal_secrets(reader, item)),
+        _ => {}
+    }
+}

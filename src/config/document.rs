@@ -1,0 +1,364 @@
+//! A TOML document with a span on every key and value, and a reader that walks it,
+//! collecting every error with its `file:line:column` instead of stopping at the first.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// One TOML value, with spans kept all the way down.
+#[derive(Clone, Debug)]
+pub enum Node {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Datetime(String),
+    Array(Vec<Spanned<Node>>),
+    Table(Vec<(Spanned<String>, Spanned<Node>)>),
+}
+
+impl Node {
+    /// What a person would call this kind of value, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Node::Str(_) => "a string",
+            Node::Int(_) => "an integer",
+            Node::Float(_) => "a float",
+            Node::Bool(_) => "a boolean",
+            Node::Datetime(_) => "a datetime",
+            Node::Array(_) => "an array",
+            Node::Table(_) => "a table",
+        }
+    }
+
+    /// The value as JSON (for backend parameters).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Node::Str(s) | Node::Datetime(s) => Value::String(s.clone()),
+            Node::Int(i) => Value::from(*i),
+            Node::Float(f) => Value::from(*f),
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Array(items) => {
+                Value::Array(items.iter().map(|i| i.get_ref().to_json()).collect())
+            }
+            Node::Table(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.get_ref().clone(), v.get_ref().to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+const DATETIME_KEY: &str = "$__toml_private_datetime";
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NodeVisitor;
+
+        impl<'de> Visitor<'de> for NodeVisitor {
+            type Value = Node;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a TOML value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+                Ok(Node::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+                Ok(Node::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+                i64::try_from(v).map(Node::Int).map_err(E::custom)
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+                Ok(Node::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+                Ok(Node::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Node, E> {
+                Ok(Node::Str(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+                    items.push(item);
+                }
+                Ok(Node::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    if key.get_ref() == DATETIME_KEY {
+                        let text: String = map.next_value()?;
+                        return Ok(Node::Datetime(text));
+                    }
+                    let value = map.next_value::<Spanned<Node>>()?;
+                    entries.push((key, value));
+                }
+                Ok(Node::Table(entries))
+            }
+        }
+
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+/// One configuration error, positioned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// Every error found in one file.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, err) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{err}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Walks a document, turning spans into positions and collecting errors.
+pub struct Reader<'s> {
+    file: &'s Path,
+    text: &'s str,
+    pub errors: Vec<ConfigError>,
+}
+
+impl<'s> Reader<'s> {
+    pub fn new(file: &'s Path, text: &'s str) -> Self {
+        Reader {
+            file,
+            text,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Parse the whole document into a spanned tree. A syntax error is the one error.
+    pub fn parse(&mut self) -> Option<Spanned<Node>> {
+        match toml::from_str::<Spanned<Node>>(self.text) {
+            Ok(root) => Some(root),
+            Err(err) => {
+                let span = err.span().unwrap_or(0..0);
+                self.error(span, err.message().trim().to_owned());
+                None
+            }
+        }
+    }
+
+    pub fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = position(self.text, span.start);
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn wrong_kind(&mut self, node: &Spanned<Node>, what: &str, expected: &str) {
+        self.error(
+            node.span(),
+            format!("{what} must be {expected}, not {}", node.get_ref().kind()),
+        );
+    }
+
+    /// Open a table for reading its keys.
+    pub fn table<'t>(&mut self, node: &'t Spanned<Node>, what: &str) -> Option<Fields<'t>> {
+        match node.get_ref() {
+            Node::Table(entries) => Some(Fields {
+                what: what.to_owned(),
+                entries,
+                used: vec![false; entries.len()],
+            }),
+            _ => {
+                self.wrong_kind(node, what, "a table");
+                None
+            }
+        }
+    }
+
+    pub fn string(&mut self, node: &Spanned<Node>, what: &str) -> Option<String> {
+        match node.get_ref() {
+            Node::Str(s) => Some(s.clone()),
+            _ => {
+                self.wrong_kind(node, what, "a string");
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, node: &Spanned<Node>, what: &str) -> Option<bool> {
+        match node.get_ref() {
+            Node::Bool(b) => Some(*b),
+            _ => {
+                self.wrong_kind(node, what, "true or false");
+                None
+            }
+        }
+    }
+
+    pub fn count(&mut self, node: &Spanned<Node>, what: &str, max: u32) -> Option<u32> {
+        match node.get_ref() {
+            Node::Int(i) if (0..=i64::from(max)).contains(i) => u32::try_from(*i).ok(),
+            Node::Int(i) => {
+                self.error(
+                    node.span(),
+                    format!("{what} must be between 0 and {max}, not {i}"),
+                );
+                None
+            }
+            _ => {
+                self.wrong_kind(node, what, "an integer");
+                None
+            }
+        }
+    }
+
+    pub fn duration(&mut self, node: &Spanned<Node>, what: &str) -> Option<Duration> {
+        let text = self.string(node, what)?;
+        match crate::duration::parse(&text) {
+            Ok(d) => Some(d),
+            Err(err) => {
+                self.error(node.span(), format!("{what}: {err}"));
+                None
+            }
+        }
+    }
+
+    pub fn strings(&mut self, node: &Spanned<Node>, what: &str) -> Option<Vec<Spanned<String>>> {
+        let Node::Array(items) = node.get_ref() else {
+            self.wrong_kind(node, what, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let s = self.string(item, &format!("each entry of {what}"))?;
+            out.push(Spanned::new(item.span(), s));
+        }
+        Some(out)
+    }
+}
+
+/// The keys of one table, each read at most once; `finish` reports the unknown ones.
+pub struct Fields<'t> {
+    what: String,
+    entries: &'t [(Spanned<String>, Spanned<Node>)],
+    used: Vec<bool>,
+}
+
+impl<'t> Fields<'t> {
+    pub fn take(&mut self, key: &str) -> Option<&'t Spanned<Node>> {
+        let index = self.entries.iter().position(|(k, _)| k.get_ref() == key)?;
+        self.used[index] = true;
+        Some(&self.entries[index].1)
+    }
+
+    /// Every key not yet taken, in document order.
+    pub fn rest(&mut self) -> Vec<&'t (Spanned<String>, Spanned<Node>)> {
+        let mut rest = Vec::new();
+        for (i, entry) in self.entries.iter().enumerate() {
+            if !self.used[i] {
+                self.used[i] = true;
+                rest.push(entry);
+            }
+        }
+        rest
+    }
+
+    /// Report every key not taken as unknown, naming the valid ones.
+    pub fn finish(self, reader: &mut Reader<'_>, valid: &[&str]) {
+        for (i, (key, _)) in self.entries.iter().enumerate() {
+            if !self.used[i] {
+                reader.error(
+                    key.span(),
+                    format!(
+                        "unknown key `{}` in {}; valid keys: {}",
+                        key.get_ref(),
+                        self.what,
+                        valid.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn position(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(position(text, 0), (1, 1));
+        assert_eq!(position(text, 6), (2, 1));
+        assert_eq!(position(text, text.find('=').unwrap()), (1, 3));
+        assert_eq!(position(text, text.rfind('=').unwrap()), (2, 4));
+    }
+
+    #[test]
+    fn spans_reach_nested_values() {
+        let text = "[roles.x]\ngrant = { mode = \"ephemeral\", roles = [\"a\", 3] }\n";
+        let mut reader = Reader::new(Path::new("c.toml"), text);
+        let root = reader.parse().unwrap();
+        let Node::Table(top) = root.get_ref() else {
+            panic!()
+        };
+        let Node::Table(roles) = top[0].1.get_ref() else {
+            panic!()
+        };
+        let Node::Table(x) = roles[0].1.get_ref() else {
+            panic!()
+        };
+        let Node::Table(grant) = x[0].1.get_ref() else {
+            panic!()
+        };
+        let Node::Array(items) = grant[1].1.get_ref() else {
+            panic!()
+        };
+        assert_eq!(position(text, items[1].span().start), (2, 45));
+    }
+}

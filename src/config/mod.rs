@@ -1,0 +1,523 @@
+//! Configuration (SPEC §5): read once into a spanned tree, validated into [`Config`].
+//! Unknown keys are errors, every error names `file:line:column`, and all of them are
+//! reported together.
+
+pub mod command;
+pub mod document;
+
+use crate::exit;
+use crate::policy::{ApprovalRule, SubjectPattern, TicketRule};
+use document::{ConfigErrors, Node, Reader};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+pub use command::CommandTarget;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub store: StoreSettings,
+    pub identity: IdentitySettings,
+    pub targets: BTreeMap<String, Target>,
+    pub roles: BTreeMap<String, Role>,
+    pub eligibility: Vec<Eligibility>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StoreSettings {
+    /// Overrides the state directory for the embedded store.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IdentitySettings {
+    /// The account jit runs as in a shared-host deployment; only then is `SUDO_USER` trusted.
+    pub service_account: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub settings: TargetSettings,
+}
+
+#[derive(Clone, Debug)]
+pub enum TargetSettings {
+    Command(CommandTarget),
+}
+
+impl TargetSettings {
+    pub fn backend(&self) -> &'static str {
+        match self {
+            TargetSettings::Command(_) => "command",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Role {
+    pub name: String,
+    pub target: String,
+    pub description: Option<String>,
+    pub max_ttl: Duration,
+    pub default_ttl: Option<Duration>,
+    pub ticket: TicketRule,
+    pub approvals: ApprovalRule,
+    /// Backend-specific grant parameters, validated by the target's backend kind.
+    pub grant: serde_json::Value,
+}
+
+#[derive(Clone, Debug)]
+pub struct Eligibility {
+    pub subjects: Vec<SubjectPattern>,
+    /// Role names, or `*` for every role.
+    pub roles: Vec<String>,
+    pub max_ttl: Option<Duration>,
+}
+
+impl Eligibility {
+    pub fn covers_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == "*" || r == role)
+    }
+}
+
+const BACKENDS: &[&str] = &["command"];
+
+/// `$XDG_CONFIG_HOME/jit/config.toml`.
+pub fn default_path() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from(".config"))
+        .join("jit")
+        .join("config.toml")
+}
+
+/// Is `name` usable as a role or target name?
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 63
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// Read and validate a configuration file. Errors map to exit 5.
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        let hint = if err.kind() == std::io::ErrorKind::NotFound {
+            " (create it, or point --config / JIT_CONFIG at one; see the README quickstart)"
+        } else {
+            ""
+        };
+        exit::config(format!(
+            "{}: cannot read the configuration: {err}{hint}",
+            path.display()
+        ))
+    })?;
+    parse(path, &text).map_err(|errors| exit::config(errors.to_string()))
+}
+
+/// Validate configuration text; `path` names it in errors and anchors relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    let mut reader = Reader::new(path, text);
+    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    let config = reader
+        .parse()
+        .and_then(|root| read_config(&mut reader, &root, path, &base));
+    match config {
+        Some(config) if reader.errors.is_empty() => Ok(config),
+        _ => Err(ConfigErrors(reader.errors)),
+    }
+}
+
+fn read_config(
+    reader: &mut Reader<'_>,
+    root: &Spanned<Node>,
+    path: &Path,
+    base: &Path,
+) -> Option<Config> {
+    let mut top = reader.table(root, "the configuration")?;
+
+    let store = top
+        .take("store")
+        .and_then(|node| read_store(reader, node, base))
+        .unwrap_or_default();
+
+    let identity = top
+        .take("identity")
+        .and_then(|node| {
+            let mut fields = reader.table(node, "[identity]")?;
+            let service_account = fields
+                .take("service_account")
+                .and_then(|n| reader.string(n, "service_account"));
+            fields.finish(reader, &["service_account"]);
+            Some(IdentitySettings { service_account })
+        })
+        .unwrap_or_default();
+
+    let mut targets = BTreeMap::new();
+    if let Some(node) = top.take("targets")
+        && let Some(mut table) = reader.table(node, "[targets]")
+    {
+        for (name, value) in table.rest() {
+            if !is_valid_name(name.get_ref()) {
+                reader.error(name.span(), bad_name("target", name.get_ref()));
+                continue;
+            }
+            if let Some(settings) = read_target(reader, name.get_ref(), value, base) {
+                targets.insert(
+                    name.get_ref().clone(),
+                    Target {
+                        name: name.get_ref().clone(),
+                        settings,
+                    },
+                );
+            }
+        }
+    }
+    let target_names: Vec<_> = names_of(root, "targets");
+
+    let mut roles = BTreeMap::new();
+    if let Some(node) = top.take("roles")
+        && let Some(mut table) = reader.table(node, "[roles]")
+    {
+        for (name, value) in table.rest() {
+            if !is_valid_name(name.get_ref()) {
+                reader.error(name.span(), bad_name("role", name.get_ref()));
+                continue;
+            }
+            if let Some(role) = read_role(reader, name.get_ref(), value, &targets, &target_names) {
+                roles.insert(name.get_ref().clone(), role);
+            }
+        }
+    }
+    let role_names = names_of(root, "roles");
+
+    let mut eligibility = Vec::new();
+    if let Some(node) = top.take("eligibility") {
+        match node.get_ref() {
+            Node::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(rule) = read_eligibility(reader, i, item, &role_names) {
+                        eligibility.push(rule);
+                    }
+                }
+            }
+            other => reader.error(
+                node.span(),
+                format!(
+                    "eligibility must be an array of tables ([[eligibility]]), not {}",
+                    other.kind()
+                ),
+            ),
+        }
+    }
+    top.finish(
+        reader,
+        &["store", "identity", "targets", "roles", "eligibility"],
+    );
+
+    Some(Config {
+        path: path.to_owned(),
+        store,
+        identity,
+        targets,
+        roles,
+        eligibility,
+    })
+}
+
+fn bad_name(what: &str, name: &str) -> String {
+    format!(
+        "{what} name {name:?} is not valid: use letters, digits, `.`, `_` and `-`, starting with a letter or digit (at most 63)"
+    )
+}
+
+/// The keys of a top-level table, whether or not they validated (so that one bad target
+/// does not also make every role that names it an error).
+fn names_of(root: &Spanned<Node>, table: &str) -> Vec<String> {
+    let Node::Table(top) = root.get_ref() else {
+        return Vec::new();
+    };
+    top.iter()
+        .filter(|(k, _)| k.get_ref() == table)
+        .flat_map(|(_, v)| match v.get_ref() {
+            Node::Table(entries) => entries.iter().map(|(k, _)| k.get_ref().clone()).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn read_store(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Option<StoreSettings> {
+    let mut fields = reader.table(node, "[store]")?;
+    if let Some(kind) = fields.take("kind")
+        && let Some(text) = reader.string(kind, "kind")
+    {
+        match text.as_str() {
+            "sqlite" => {}
+            "postgres" => reader.error(
+                kind.span(),
+                "store kind \"postgres\" (team mode) is not available in this version; use \"sqlite\"",
+            ),
+            other => reader.error(kind.span(), format!("unknown store kind {other:?}; valid: \"sqlite\"")),
+        }
+    }
+    let path = fields
+        .take("path")
+        .and_then(|n| reader.string(n, "path"))
+        .map(|p| base.join(p));
+    fields.finish(reader, &["kind", "path"]);
+    Some(StoreSettings { path })
+}
+
+fn read_target(
+    reader: &mut Reader<'_>,
+    name: &str,
+    node: &Spanned<Node>,
+    base: &Path,
+) -> Option<TargetSettings> {
+    let what = format!("[targets.{name}]");
+    let mut fields = reader.table(node, &what)?;
+    let Some(backend) = fields.take("backend") else {
+        reader.error(
+            node.span(),
+            format!("{what} needs `backend`; valid: {}", BACKENDS.join(", ")),
+        );
+        return None;
+    };
+    let kind = reader.string(backend, "backend")?;
+    let settings = match kind.as_str() {
+        "command" => {
+            let parsed = command::parse_target(reader, &mut fields, base);
+            if parsed.is_none() && fields.take("program").is_none() {
+                reader.error(node.span(), format!("{what} needs `program`"));
+            }
+            fields.finish(reader, command::TARGET_KEYS);
+            TargetSettings::Command(parsed?)
+        }
+        other => {
+            reader.error(
+                backend.span(),
+                format!("unknown backend {other:?}; valid: {}", BACKENDS.join(", ")),
+            );
+            return None;
+        }
+    };
+    Some(settings)
+}
+
+fn read_role(
+    reader: &mut Reader<'_>,
+    name: &str,
+    node: &Spanned<Node>,
+    targets: &BTreeMap<String, Target>,
+    target_names: &[String],
+) -> Option<Role> {
+    let what = format!("[roles.{name}]");
+    let mut fields = reader.table(node, &what)?;
+    let before = reader.errors.len();
+
+    let target = match fields.take("target") {
+        Some(node) => reader.string(node, "target").and_then(|t| {
+            if target_names.contains(&t) {
+                Some(t)
+            } else {
+                let defined = if target_names.is_empty() {
+                    "none are defined".to_owned()
+                } else {
+                    format!("defined: {}", target_names.join(", "))
+                };
+                reader.error(
+                    node.span(),
+                    format!("role {name:?} names target {t:?}, which is not defined; {defined}"),
+                );
+                None
+            }
+        }),
+        None => {
+            reader.error(node.span(), format!("{what} needs `target`"));
+            None
+        }
+    };
+    let description = fields
+        .take("description")
+        .and_then(|n| reader.string(n, "description"));
+    let max_ttl = match fields.take("max_ttl") {
+        Some(n) => reader.duration(n, "max_ttl"),
+        None => {
+            reader.error(
+                node.span(),
+                format!("{what} needs `max_ttl` (such as \"1h\"): every role has a cap"),
+            );
+            None
+        }
+    };
+    let default_ttl = fields.take("default_ttl").and_then(|n| {
+        let d = reader.duration(n, "default_ttl")?;
+        if let Some(max) = max_ttl
+            && d > max
+        {
+            reader.error(
+                n.span(),
+                format!(
+                    "default_ttl ({}) is longer than max_ttl ({})",
+                    crate::duration::format(d),
+                    crate::duration::format(max)
+                ),
+            );
+        }
+        Some(d)
+    });
+    let ticket = fields
+        .take("ticket")
+        .and_then(|n| read_ticket(reader, n))
+        .unwrap_or_default();
+    let approvals = fields
+        .take("approvals")
+        .and_then(|n| read_approvals(reader, n))
+        .unwrap_or_default();
+    let grant_node = fields.take("grant");
+    fields.finish(
+        reader,
+        &[
+            "target",
+            "description",
+            "max_ttl",
+            "default_ttl",
+            "ticket",
+            "approvals",
+            "grant",
+        ],
+    );
+
+    let grant = match (target.as_ref().and_then(|t| targets.get(t)), grant_node) {
+        (Some(target), Some(node)) => match &target.settings {
+            TargetSettings::Command(_) => command::parse_grant(reader, node),
+        },
+        (_, None) => Some(serde_json::Value::Object(Default::default())),
+        (None, Some(_)) => None,
+    };
+    if reader.errors.len() != before {
+        return None;
+    }
+    Some(Role {
+        name: name.to_owned(),
+        target: target?,
+        description,
+        max_ttl: max_ttl?,
+        default_ttl,
+        ticket,
+        approvals,
+        grant: grant?,
+    })
+}
+
+fn read_ticket(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<TicketRule> {
+    let mut fields = reader.table(node, "ticket")?;
+    let required = fields
+        .take("required")
+        .and_then(|n| reader.boolean(n, "ticket.required"))
+        .unwrap_or(false);
+    let pattern = fields.take("pattern").and_then(|n| {
+        let text = reader.string(n, "ticket.pattern")?;
+        match regex_lite::Regex::new(&text) {
+            Ok(re) => Some(re),
+            Err(err) => {
+                reader.error(
+                    n.span(),
+                    format!("ticket.pattern is not a valid regular expression: {err}"),
+                );
+                None
+            }
+        }
+    });
+    fields.finish(reader, &["required", "pattern"]);
+    Some(TicketRule { required, pattern })
+}
+
+fn read_approvals(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<ApprovalRule> {
+    let mut fields = reader.table(node, "approvals")?;
+    let required_node = fields.take("required");
+    let required = required_node.and_then(|n| reader.count(n, "approvals.required", 10));
+    let from = fields
+        .take("from")
+        .and_then(|n| reader.strings(n, "approvals.from"))
+        .map(|list| subjects(reader, list))
+        .unwrap_or_default();
+    fields.finish(reader, &["required", "from"]);
+    let required = required.unwrap_or(u32::from(!from.is_empty()));
+    if required > 0 && from.is_empty() {
+        reader.error(
+            node.span(),
+            "approvals needs `from` (who may approve, as user:NAME or group:NAME)",
+        );
+        return None;
+    }
+    Some(ApprovalRule { required, from })
+}
+
+fn subjects(reader: &mut Reader<'_>, list: Vec<Spanned<String>>) -> Vec<SubjectPattern> {
+    list.into_iter()
+        .filter_map(|s| match SubjectPattern::parse(s.get_ref()) {
+            Ok(p) => Some(p),
+            Err(err) => {
+                reader.error(s.span(), err);
+                None
+            }
+        })
+        .collect()
+}
+
+fn read_eligibility(
+    reader: &mut Reader<'_>,
+    index: usize,
+    node: &Spanned<Node>,
+    role_names: &[String],
+) -> Option<Eligibility> {
+    let what = format!("[[eligibility]] #{}", index + 1);
+    let mut fields = reader.table(node, &what)?;
+    let subject_list = match fields.take("subjects") {
+        Some(n) => reader.strings(n, "subjects").map(|l| subjects(reader, l)),
+        None => {
+            reader.error(
+                node.span(),
+                format!("{what} needs `subjects` (user:NAME or group:NAME)"),
+            );
+            None
+        }
+    };
+    let roles = match fields.take("roles") {
+        Some(n) => reader.strings(n, "roles").map(|list| {
+            list.into_iter()
+                .filter_map(|r| {
+                    if r.get_ref() == "*" || role_names.contains(r.get_ref()) {
+                        Some(r.into_inner())
+                    } else {
+                        reader.error(
+                            r.span(),
+                            format!(
+                                "role {:?} is not defined; defined: {}",
+                                r.get_ref(),
+                                role_names.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        }),
+        None => {
+            reader.error(node.span(), format!("{what} needs `roles`"));
+            None
+        }
+    };
+    let max_ttl = fields
+        .take("max_ttl")
+        .and_then(|n| reader.duration(n, "max_ttl"));
+    fields.finish(reader, &["subjects", "roles", "max_ttl"]);
+    Some(Eligibility {
+        subjects: subject_list?,
+        roles: roles?,
+        max_ttl,
+    })
+}

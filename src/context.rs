@@ -1,0 +1,66 @@
+//! Everything a command needs, resolved once: configuration, identity, clock, store,
+//! output. Commands read no environment, files or clock of their own.
+
+use crate::cli::GlobalArgs;
+use crate::clock::Clock;
+use crate::config::{self, Config};
+use crate::engine::Engine;
+use crate::identity::Identity;
+use crate::output::Printer;
+use crate::store::sqlite::SqliteStore;
+use anyhow::Result;
+use std::path::PathBuf;
+
+pub struct Context {
+    pub printer: Printer,
+    pub config: Config,
+    pub identity: Identity,
+    pub clock: Clock,
+    pub store: SqliteStore,
+}
+
+/// The configuration file: `--config`, `JIT_CONFIG`, or the XDG default.
+pub fn config_path(global: &GlobalArgs) -> PathBuf {
+    global.config.clone().unwrap_or_else(config::default_path)
+}
+
+/// The embedded store's file: `JIT_STATE_DIR`, `[store] path`, or `$XDG_STATE_HOME/jit`.
+pub fn store_path(config: &Config) -> PathBuf {
+    let dir = std::env::var_os("JIT_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| config.store.path.clone())
+        .or_else(|| dirs::state_dir().map(|d| d.join("jit")))
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state/jit")))
+        .unwrap_or_else(|| PathBuf::from(".jit"));
+    dir.join("jit.db")
+}
+
+impl Context {
+    pub fn load(global: &GlobalArgs) -> Result<Context> {
+        let printer = Printer::new(global.json, global.quiet, global.verbose);
+        let path = config_path(global);
+        printer.debug(&format!("configuration: {}", path.display()));
+        let config = config::load(&path)?;
+        let identity = Identity::current(config.identity.service_account.as_deref())?;
+        printer.debug(&format!(
+            "identity: {} (groups: {})",
+            identity.user,
+            identity.groups.join(", ")
+        ));
+        let store_path = store_path(&config);
+        printer.debug(&format!("store: {}", store_path.display()));
+        let store = SqliteStore::open(&store_path)?;
+        Ok(Context {
+            printer,
+            config,
+            identity,
+            clock: Clock::system(),
+            store,
+        })
+    }
+
+    pub fn engine(&self) -> Engine<'_> {
+        Engine::new(&self.config, &self.store, self.clock, &self.identity.user)
+    }
+}

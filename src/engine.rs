@@ -1,0 +1,1056 @@
+//! The lease engine: the order of policy, store, backend and audit for request, grant,
+//! revoke, extend, approval and sweep (SPEC §7).
+//!
+//! Invariants:
+//! - `granting` (with what the backend needs to find the entitlement again) is committed
+//!   *before* the backend is called, `active` after it returns;
+//! - every state change commits together with its audit event (the in-flight markers
+//!   `granting` and `revoking` are recorded with the event of the step that leads to them,
+//!   or the outcome's event);
+//! - revocation is idempotent and a failed one is never reported as done;
+//! - a shared entitlement stays while another live lease of the same role and subject
+//!   still covers it;
+//! - each step loads the lease from the store, so the grant step may run in a different
+//!   process (or host) from the request step.
+
+use crate::audit::{EventKind, NewEvent};
+use crate::backend::{self, Backend, Credentials, EndRequest, GrantRequest, Sharing};
+use crate::clock::Clock;
+use crate::config::{self, Config, Role};
+use crate::identity::Identity;
+use crate::lease::{self, Approval, Ending, Lease, LeaseState, Verdict};
+use crate::policy::{self, Decision};
+use crate::store::{self, Store};
+use crate::{duration, exit, fault};
+use anyhow::{Context as _, Result, anyhow};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// A request not decided within this long is cancelled by the sweeper.
+pub const PENDING_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// An in-flight step whose worker cannot be seen alive for this long is taken over.
+pub const STALE_AFTER: Duration = Duration::from_secs(300);
+/// How often a waiting requester says it is still there.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A waiter on another host counts as gone when silent this long.
+const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
+/// How long a grant waits for a revocation of the same entitlement to finish.
+const WAIT_FOR_REVOKE: Duration = Duration::from_secs(30);
+
+/// Delay before retry number `attempts` of a failed revocation: 30 s, doubling, at most 1 h.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let secs = 30u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(16));
+    Duration::from_secs(secs.min(3600))
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000))
+}
+
+/// This process, as recorded on leases it is working on: `host:pid`.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    pub id: String,
+    host: String,
+}
+
+impl Worker {
+    pub fn this_process() -> Worker {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_owned());
+        Worker {
+            id: format!("{host}:{}", std::process::id()),
+            host,
+        }
+    }
+
+    /// Can the worker `other`, last heard from at `seen`, be taken to be still at work?
+    pub fn sees_alive(
+        &self,
+        other: &str,
+        seen: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        patience: Duration,
+    ) -> bool {
+        if other == self.id {
+            return true;
+        }
+        if let Some((host, pid)) = other.rsplit_once(':')
+            && host == self.host
+            && let Ok(pid) = pid.parse::<i32>()
+        {
+            use nix::errno::Errno;
+            return !matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Err(Errno::ESRCH)
+            );
+        }
+        seen.is_some_and(|seen| now - seen < delta(patience))
+    }
+}
+
+/// What someone asks for.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInput {
+    pub role: String,
+    pub ttl: Option<Duration>,
+    pub ticket: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// The policy decision for a request, before anything changes.
+pub struct Evaluation<'c> {
+    pub role: &'c Role,
+    pub backend: &'static str,
+    pub decision: Decision,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+pub enum Requested {
+    Granted {
+        lease: Lease,
+        credentials: Option<Credentials>,
+    },
+    Pending {
+        lease: Lease,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The entitlement is gone (or, for a shared one, still held only for `kept_for`).
+    Done { kept_for: Option<String> },
+    /// The lease had already ended; nothing to do.
+    AlreadyEnded,
+    /// A pending request was withdrawn.
+    Cancelled,
+    /// Another live process is working on it right now.
+    InFlight,
+    /// Not due (the sweeper found it extended or already retried).
+    NotDue,
+    /// The backend failed; the lease is `revoke-failed` and will be retried.
+    Failed { error: String },
+}
+
+pub struct Revocation {
+    pub lease: Lease,
+    pub outcome: RevokeOutcome,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RevokeMode {
+    Manual,
+    Sweep,
+}
+
+pub enum Decided {
+    Denied {
+        lease: Lease,
+    },
+    Approved {
+        lease: Lease,
+        remaining: u32,
+    },
+    /// The final approval granted the lease in this process. Credentials, if the backend
+    /// issued any, are withheld: they belong to the requester.
+    Granted {
+        lease: Lease,
+        credentials_withheld: bool,
+    },
+    /// The final approval handed the grant to the waiting requester.
+    HandedOver {
+        lease: Lease,
+    },
+}
+
+#[derive(Default)]
+pub struct SweepReport {
+    pub revocations: Vec<Revocation>,
+    pub cancelled: Vec<Lease>,
+}
+
+impl SweepReport {
+    pub fn incomplete(&self) -> usize {
+        self.revocations
+            .iter()
+            .filter(|r| matches!(r.outcome, RevokeOutcome::Failed { .. }))
+            .count()
+    }
+}
+
+/// A role the caller may request, with its effective limits.
+pub struct RoleView<'c> {
+    pub role: &'c Role,
+    pub backend: &'static str,
+    pub max_ttl: Duration,
+}
+
+pub struct Engine<'a> {
+    pub config: &'a Config,
+    pub store: &'a dyn Store,
+    pub clock: Clock,
+    pub worker: Worker,
+    /// Who is acting, for the audit trail.
+    pub actor: String,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(config: &'a Config, store: &'a dyn Store, clock: Clock, actor: &str) -> Self {
+        Engine {
+            config,
+            store,
+            clock,
+            worker: Worker::this_process(),
+            actor: actor.to_owned(),
+        }
+    }
+
+    fn event(&self, lease: &Lease, kind: EventKind, details: Value) -> NewEvent {
+        NewEvent {
+            at: self.clock.now(),
+            actor: self.actor.clone(),
+            lease_id: Some(lease.id.clone()),
+            kind,
+            details,
+        }
+    }
+
+    pub fn role(&self, name: &str) -> Result<&'a Role> {
+        if !config::is_valid_name(name) {
+            return Err(exit::usage(format!("{name:?} is not a role name")));
+        }
+        self.config.roles.get(name).ok_or_else(|| {
+            exit::usage(format!(
+                "unknown role {name:?}; `jit roles` lists the roles you may request"
+            ))
+        })
+    }
+
+    fn backend_for(&self, target: &str) -> Result<Box<dyn Backend>> {
+        let target = self.config.targets.get(target).ok_or_else(|| {
+            exit::config(format!(
+                "target {target:?} is no longer in the configuration"
+            ))
+        })?;
+        Ok(backend::for_target(target))
+    }
+
+    /// Look a lease up by id; an unknown or malformed id is a usage error.
+    pub fn lease(&self, id: &str) -> Result<Lease> {
+        let found = if lease::is_valid_id(id) {
+            self.store.lease(id)?
+        } else {
+            None
+        };
+        found.ok_or_else(|| exit::usage(format!("no lease {id:?}")))
+    }
+
+    /// Check policy for a request, changing nothing.
+    pub fn evaluate(&self, who: &Identity, input: &RequestInput) -> Result<Evaluation<'a>> {
+        let role = self.role(&input.role)?;
+        if let Some(reason) = &input.reason {
+            policy::check_reason(reason).map_err(exit::usage)?;
+        }
+        let backend = self.backend_for(&role.target)?;
+        let decision = policy::evaluate(
+            self.config,
+            who,
+            role,
+            input.ttl,
+            input.ticket.as_deref(),
+            backend.limits(),
+        )
+        .map_err(|denial| exit::denied(denial.0))?;
+        let starts_at = self.clock.now();
+        let ends_at = starts_at + delta(decision.ttl);
+        Ok(Evaluation {
+            role,
+            backend: backend.kind(),
+            decision,
+            starts_at,
+            ends_at,
+        })
+    }
+
+    /// Evaluate, record, and grant now (or leave pending for approval).
+    pub fn request(
+        &self,
+        who: &Identity,
+        input: &RequestInput,
+        wait: Option<Duration>,
+    ) -> Result<Requested> {
+        let evaluation = self.evaluate(who, input)?;
+        let role = evaluation.role;
+        let backend = self.backend_for(&role.target)?;
+        let now = evaluation.starts_at;
+        let pending = evaluation.decision.approvals_required > 0;
+        let claims_grant = !pending || wait.is_some();
+        let mut lease = Lease {
+            id: lease::new_id(),
+            role: role.name.clone(),
+            target: role.target.clone(),
+            backend: backend.kind().to_owned(),
+            subject: who.user.clone(),
+            requester: who.user.clone(),
+            state: if pending {
+                LeaseState::Pending
+            } else {
+                LeaseState::Granting
+            },
+            ticket: input.ticket.clone(),
+            reason: input.reason.clone(),
+            created_at: now,
+            granted_at: None,
+            expires_at: None,
+            ended_at: None,
+            approvals: Vec::new(),
+            last_error: None,
+            ttl_secs: i64::try_from(evaluation.decision.ttl.as_secs()).unwrap_or(i64::MAX),
+            approvals_required: evaluation.decision.approvals_required,
+            handle: Value::Null,
+            params: role.grant.clone(),
+            ending: None,
+            worker: claims_grant.then(|| self.worker.id.clone()),
+            worker_at: claims_grant.then_some(now),
+            attempts: 0,
+            next_attempt_at: None,
+        };
+        lease.handle = backend.plan(&lease, &lease.params);
+        let details = json!({
+            "role": lease.role,
+            "target": lease.target,
+            "backend": lease.backend,
+            "ttl": duration::format(evaluation.decision.ttl),
+            "ttl_source": evaluation.decision.ttl_source,
+            "caps": evaluation.decision.caps,
+            "ticket": lease.ticket,
+            "reason": lease.reason,
+            "approvals_required": lease.approvals_required,
+        });
+        store::write(self.store, |tx| {
+            tx.insert(&lease)?;
+            tx.append(&self.event(&lease, EventKind::Requested, details))?;
+            Ok(())
+        })?;
+        if pending {
+            return match wait {
+                Some(timeout) => self.await_approval(&lease.id, timeout),
+                None => Ok(Requested::Pending { lease }),
+            };
+        }
+        fault::point("before-grant");
+        let (lease, credentials) = self.grant(&lease.id)?;
+        Ok(Requested::Granted { lease, credentials })
+    }
+
+    /// The grant step, for a lease in `granting` claimed by this process. Any process may
+    /// run it: everything it needs is in the store.
+    pub fn grant(&self, id: &str) -> Result<(Lease, Option<Credentials>)> {
+        let started = Instant::now();
+        let (lease, backend, entitlement_end) = loop {
+            let now = self.clock.now();
+            let claimed = store::write(self.store, |tx| {
+                let mut lease = tx
+                    .lease(id)?
+                    .with_context(|| format!("lease {id} vanished"))?;
+                anyhow::ensure!(
+                    lease.state == LeaseState::Granting
+                        && lease.worker.as_deref() == Some(self.worker.id.as_str()),
+                    "lease {id} is {} and not being granted by this process",
+                    lease.state
+                );
+                let backend = self.backend_for(&lease.target)?;
+                let own_end = now + TimeDelta::seconds(lease.ttl_secs);
+                let others: Vec<Lease> = match backend.sharing() {
+                    Sharing::PerSubject => tx
+                        .holding(&lease.role, &lease.subject)?
+                        .into_iter()
+                        .filter(|other| other.id != lease.id)
+                        .collect(),
+                    Sharing::PerLease => Vec::new(),
+                };
+                let revoking = others.iter().any(|other| {
+                    other.state == LeaseState::Revoking
+                        && other.worker.as_deref().is_some_and(|w| {
+                            self.worker.sees_alive(w, other.worker_at, now, STALE_AFTER)
+                        })
+                });
+                let end = others
+                    .iter()
+                    .filter(|other| other.state == LeaseState::Active)
+                    .filter_map(|other| other.expires_at)
+                    .fold(own_end, DateTime::max);
+                lease.worker_at = Some(now);
+                tx.update(&lease)?;
+                Ok((lease, backend, end, revoking))
+            })?;
+            let (lease, backend, end, revoking) = claimed;
+            if !revoking || started.elapsed() > WAIT_FOR_REVOKE {
+                break (lease, backend, end);
+            }
+            // Another process is taking this shared entitlement away; let it finish first.
+            std::thread::sleep(Duration::from_millis(100));
+        };
+
+        let outcome = backend.grant(&GrantRequest {
+            target: &lease.target,
+            lease: &lease,
+            params: &lease.params,
+            expires_at: entitlement_end,
+        });
+        fault::point("after-grant");
+        let grant = match outcome {
+            Ok(grant) => grant,
+            Err(err) => return Err(self.grant_failed(lease, backend.as_ref(), &err.message)),
+        };
+
+        let now = self.clock.now();
+        let recorded = store::write(self.store, |tx| {
+            let mut current = tx
+                .lease(id)?
+                .with_context(|| format!("lease {id} vanished"))?;
+            if current.state != LeaseState::Granting {
+                return Ok(None);
+            }
+            current.become_(LeaseState::Active)?;
+            current.handle = grant.handle.clone();
+            current.granted_at = Some(now);
+            current.expires_at = Some(now + TimeDelta::seconds(current.ttl_secs));
+            current.worker = None;
+            current.worker_at = None;
+            tx.update(&current)?;
+            let details = json!({
+                "expires_at": current.expires_at,
+                "target_expires_at": entitlement_end,
+                "native_expiry": grant.native_expiry,
+                "credentials_issued": grant.credentials.is_some(),
+            });
+            tx.append(&self.event(&current, EventKind::Granted, details))?;
+            Ok(Some(current))
+        })?;
+        match recorded {
+            Some(lease) => Ok((lease, grant.credentials)),
+            None => {
+                // The lease was reconciled away while the grant ran: take the grant back.
+                let revoked = backend.revoke(&EndRequest {
+                    target: &lease.target,
+                    lease: &lease,
+                    params: &lease.params,
+                });
+                Err(anyhow!(
+                    "lease {id} was ended while it was being granted; the grant was {}",
+                    if revoked.is_ok() {
+                        "taken back"
+                    } else {
+                        "left for `jit sweep` to remove"
+                    }
+                ))
+            }
+        }
+    }
+
+    /// Record a failed grant, making sure nothing stays held.
+    fn grant_failed(&self, lease: Lease, backend: &dyn Backend, error: &str) -> anyhow::Error {
+        let covered = self
+            .covering(&lease, backend)
+            .map(|c| !c.is_empty())
+            .unwrap_or(false);
+        let cleanup = if covered {
+            Ok(())
+        } else {
+            backend.revoke(&EndRequest {
+                target: &lease.target,
+                lease: &lease,
+                params: &lease.params,
+            })
+        };
+        let now = self.clock.now();
+        let recorded = store::write(self.store, |tx| {
+            let mut current = tx
+                .lease(&lease.id)?
+                .with_context(|| format!("lease {} vanished", lease.id))?;
+            if current.state != LeaseState::Granting {
+                return Ok(());
+            }
+            current.worker = None;
+            current.worker_at = None;
+            current.last_error = Some(error.to_owned());
+            let details = match &cleanup {
+                Ok(()) => {
+                    current.become_(LeaseState::Failed)?;
+                    current.ended_at = Some(now);
+                    json!({ "error": error })
+                }
+                Err(cleanup_error) => {
+                    current.become_(LeaseState::RevokeFailed)?;
+                    current.ending = Some(Ending::Failed);
+                    current.attempts = 1;
+                    current.next_attempt_at = Some(now + delta(retry_delay(1)));
+                    json!({ "error": error, "cleanup_error": cleanup_error.message })
+                }
+            };
+            tx.update(&current)?;
+            tx.append(&self.event(&current, EventKind::GrantFailed, details))?;
+            Ok(())
+        });
+        match recorded {
+            Ok(()) => anyhow!(
+                "granting role {:?} on target {:?} failed: {error}",
+                lease.role,
+                lease.target
+            ),
+            Err(err) => err.context(format!(
+                "granting failed ({error}), and recording that failed too"
+            )),
+        }
+    }
+
+    /// Live leases that hold the same shared entitlement as `lease`.
+    fn covering(&self, lease: &Lease, backend: &dyn Backend) -> Result<Vec<Lease>> {
+        if backend.sharing() == Sharing::PerLease {
+            return Ok(Vec::new());
+        }
+        store::write(self.store, |tx| {
+            Ok(tx
+                .holding(&lease.role, &lease.subject)?
+                .into_iter()
+                .filter(|other| {
+                    other.id != lease.id
+                        && matches!(other.state, LeaseState::Active | LeaseState::Granting)
+                })
+                .collect())
+        })
+    }
+
+    /// May `who` end this lease? Its requester and subject may, and so may anyone who may
+    /// approve its role.
+    pub fn may_end(&self, who: &Identity, lease: &Lease) -> Result<()> {
+        if who.user == lease.requester || who.user == lease.subject {
+            return Ok(());
+        }
+        let approver = self
+            .config
+            .roles
+            .get(&lease.role)
+            .is_some_and(|role| role.approvals.from.iter().any(|s| who.matches(s)));
+        if approver {
+            return Ok(());
+        }
+        Err(exit::denied(format!(
+            "{} may not revoke lease {} of {} (only its holder or an approver of role {:?} may)",
+            who.user, lease.id, lease.subject, lease.role
+        )))
+    }
+
+    /// Revoke a lease now (`jit revoke`). Idempotent.
+    pub fn revoke(&self, id: &str) -> Result<Revocation> {
+        let lease = self.lease(id)?;
+        self.end(&lease.id, Ending::Revoked, RevokeMode::Manual)
+    }
+
+    fn end(&self, id: &str, ending: Ending, mode: RevokeMode) -> Result<Revocation> {
+        enum Claim {
+            Settled(Lease, RevokeOutcome),
+            Revoke(Lease, Vec<Lease>, Box<dyn Backend>),
+        }
+        let now = self.clock.now();
+        let claim = store::write(self.store, |tx| {
+            let mut lease = tx
+                .lease(id)?
+                .ok_or_else(|| exit::usage(format!("no lease {id:?}")))?;
+            if lease.state.is_final() {
+                return Ok(Claim::Settled(lease, RevokeOutcome::AlreadyEnded));
+            }
+            if lease.state == LeaseState::Pending {
+                lease.become_(LeaseState::Cancelled)?;
+                lease.ended_at = Some(now);
+                lease.worker = None;
+                tx.update(&lease)?;
+                tx.append(&self.event(
+                    &lease,
+                    EventKind::Cancelled,
+                    json!({ "reason": "withdrawn" }),
+                ))?;
+                return Ok(Claim::Settled(lease, RevokeOutcome::Cancelled));
+            }
+            let in_flight = matches!(lease.state, LeaseState::Granting | LeaseState::Revoking)
+                && lease.worker.as_deref().is_some_and(|w| {
+                    w != self.worker.id
+                        && self.worker.sees_alive(w, lease.worker_at, now, STALE_AFTER)
+                });
+            if in_flight && (mode == RevokeMode::Sweep || lease.state == LeaseState::Granting) {
+                return Ok(Claim::Settled(lease, RevokeOutcome::InFlight));
+            }
+            if mode == RevokeMode::Sweep {
+                let not_due = match lease.state {
+                    LeaseState::Active => lease.expires_at.is_some_and(|end| end > now),
+                    LeaseState::RevokeFailed => {
+                        lease.next_attempt_at.is_some_and(|next| next > now)
+                    }
+                    _ => false,
+                };
+                if not_due {
+                    return Ok(Claim::Settled(lease, RevokeOutcome::NotDue));
+                }
+            }
+            let ending = match lease.state {
+                LeaseState::Granting => Ending::Failed,
+                _ => lease.ending.unwrap_or(ending),
+            };
+            if lease.state != LeaseState::Revoking {
+                lease.become_(LeaseState::Revoking)?;
+            }
+            lease.ending = Some(ending);
+            lease.worker = Some(self.worker.id.clone());
+            lease.worker_at = Some(now);
+            tx.update(&lease)?;
+            let backend = self.backend_for(&lease.target)?;
+            let cover: Vec<Lease> = match backend.sharing() {
+                Sharing::PerSubject => tx
+                    .holding(&lease.role, &lease.subject)?
+                    .into_iter()
+                    .filter(|other| {
+                        other.id != lease.id
+                            && matches!(other.state, LeaseState::Active | LeaseState::Granting)
+                    })
+                    .collect(),
+                Sharing::PerLease => Vec::new(),
+            };
+            Ok(Claim::Revoke(lease, cover, backend))
+        })?;
+        let (lease, cover, backend) = match claim {
+            Claim::Settled(lease, outcome) => return Ok(Revocation { lease, outcome }),
+            Claim::Revoke(lease, cover, backend) => (lease, cover, backend),
+        };
+
+        let result = match cover.first() {
+            Some(keeper) => {
+                // Still covered: leave the entitlement, but bring its end back to the
+                // latest end among the leases that remain.
+                if let Some(end) = cover.iter().filter_map(|other| other.expires_at).max() {
+                    let _ = backend.extend(&GrantRequest {
+                        target: &keeper.target,
+                        lease: keeper,
+                        params: &keeper.params,
+                        expires_at: end,
+                    });
+                }
+                Ok(Some(keeper.id.clone()))
+            }
+            None => backend
+                .revoke(&EndRequest {
+                    target: &lease.target,
+                    lease: &lease,
+                    params: &lease.params,
+                })
+                .map(|()| None),
+        };
+        fault::point("after-revoke");
+
+        let now = self.clock.now();
+        store::write(self.store, |tx| {
+            let mut current = tx
+                .lease(id)?
+                .with_context(|| format!("lease {id} vanished"))?;
+            if current.state != LeaseState::Revoking {
+                return Ok(Revocation {
+                    lease: current,
+                    outcome: RevokeOutcome::AlreadyEnded,
+                });
+            }
+            let ending = current.ending.unwrap_or(Ending::Revoked);
+            current.worker = None;
+            current.worker_at = None;
+            let outcome = match &result {
+                Ok(kept_for) => {
+                    current.become_(ending.state())?;
+                    current.ended_at = Some(now);
+                    current.next_attempt_at = None;
+                    let kind = match ending {
+                        Ending::Revoked => EventKind::Revoked,
+                        Ending::Expired => EventKind::Expired,
+                        Ending::Failed => EventKind::Reconciled,
+                    };
+                    let mut details = json!({ "attempts": current.attempts + 1 });
+                    if let Some(keeper) = kept_for {
+                        details["entitlement_kept_for"] = json!(keeper);
+                    }
+                    if let Some(error) = current.last_error.take() {
+                        details["after_error"] = json!(error);
+                    }
+                    tx.update(&current)?;
+                    tx.append(&self.event(&current, kind, details))?;
+                    RevokeOutcome::Done {
+                        kept_for: kept_for.clone(),
+                    }
+                }
+                Err(err) => {
+                    current.become_(LeaseState::RevokeFailed)?;
+                    current.attempts += 1;
+                    let next = now + delta(retry_delay(current.attempts));
+                    current.next_attempt_at = Some(next);
+                    current.last_error = Some(err.message.clone());
+                    tx.update(&current)?;
+                    tx.append(&self.event(
+                        &current,
+                        EventKind::RevokeFailed,
+                        json!({ "error": err.message, "attempt": current.attempts, "next_attempt_at": next }),
+                    ))?;
+                    RevokeOutcome::Failed {
+                        error: err.message.clone(),
+                    }
+                }
+            };
+            Ok(Revocation {
+                lease: current,
+                outcome,
+            })
+        })
+    }
+
+    /// Move an active lease's end to now + `ttl`, within policy; the target's own expiry
+    /// moves with it.
+    pub fn extend(&self, id: &str, who: &Identity, ttl: Duration) -> Result<Lease> {
+        let lease = self.lease(id)?;
+        if who.user != lease.requester && who.user != lease.subject {
+            return Err(exit::denied(format!(
+                "{} may not extend a lease of {}",
+                who.user, lease.subject
+            )));
+        }
+        if lease.state != LeaseState::Active {
+            return Err(exit::usage(format!(
+                "lease {id} is {}; only an active lease can be extended",
+                lease.state
+            )));
+        }
+        let input = RequestInput {
+            role: lease.role.clone(),
+            ttl: Some(ttl),
+            ticket: lease.ticket.clone(),
+            reason: None,
+        };
+        let evaluation = self.evaluate(who, &input)?;
+        let backend = self.backend_for(&lease.target)?;
+        let new_end = evaluation.ends_at;
+        let others = self.covering(&lease, backend.as_ref())?;
+        let entitlement_end = others
+            .iter()
+            .filter_map(|o| o.expires_at)
+            .fold(new_end, DateTime::max);
+        backend
+            .extend(&GrantRequest {
+                target: &lease.target,
+                lease: &lease,
+                params: &lease.params,
+                expires_at: entitlement_end,
+            })
+            .map_err(|err| {
+                anyhow!(
+                    "moving the end on target {:?} failed: {}",
+                    lease.target,
+                    err.message
+                )
+            })?;
+        store::write(self.store, |tx| {
+            let mut current = tx
+                .lease(id)?
+                .with_context(|| format!("lease {id} vanished"))?;
+            anyhow::ensure!(
+                current.state == LeaseState::Active,
+                "lease {id} became {} meanwhile",
+                current.state
+            );
+            let from = current.expires_at;
+            current.expires_at = Some(new_end);
+            current.ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+            tx.update(&current)?;
+            tx.append(&self.event(
+                &current,
+                EventKind::Extended,
+                json!({ "from": from, "to": new_end, "ttl": duration::format(ttl), "caps": evaluation.decision.caps }),
+            ))?;
+            Ok(current)
+        })
+    }
+
+    /// Approve or deny a pending request.
+    pub fn decide(
+        &self,
+        id: &str,
+        who: &Identity,
+        verdict: Verdict,
+        reason: Option<&str>,
+    ) -> Result<Decided> {
+        if let Some(reason) = reason {
+            policy::check_reason(reason).map_err(exit::usage)?;
+        }
+        let lease = self.lease(id)?;
+        let now = self.clock.now();
+        let decided = store::write(self.store, |tx| {
+            let mut lease = tx
+                .lease(&lease.id)?
+                .with_context(|| format!("lease {id} vanished"))?;
+            if lease.state != LeaseState::Pending {
+                return Err(exit::usage(format!(
+                    "lease {id} is {}, not pending",
+                    lease.state
+                )));
+            }
+            let role = self.role(&lease.role)?;
+            policy::check_approver(role, who, &lease.requester, &lease.subject)
+                .map_err(|d| exit::denied(d.0))?;
+            if lease.approvals.iter().any(|a| a.by == who.user) {
+                return Err(exit::usage(format!(
+                    "{} has already decided lease {id}",
+                    who.user
+                )));
+            }
+            let approval = Approval {
+                by: who.user.clone(),
+                at: now,
+                decision: verdict,
+                reason: reason.map(str::to_owned),
+            };
+            tx.add_approval(&lease.id, &approval)?;
+            lease.approvals.push(approval);
+            if verdict == Verdict::Deny {
+                lease.become_(LeaseState::Denied)?;
+                lease.ended_at = Some(now);
+                lease.worker = None;
+                tx.update(&lease)?;
+                tx.append(&self.event(
+                    &lease,
+                    EventKind::Denied,
+                    json!({ "by": who.user, "reason": reason }),
+                ))?;
+                return Ok(Decided::Denied { lease });
+            }
+            let given = u32::try_from(lease.approvals_given()).unwrap_or(u32::MAX);
+            let required = lease.approvals_required;
+            let details = json!({ "by": who.user, "reason": reason, "approvals": given, "required": required });
+            if given < required {
+                tx.update(&lease)?;
+                tx.append(&self.event(&lease, EventKind::Approved, details))?;
+                return Ok(Decided::Approved {
+                    lease,
+                    remaining: required - given,
+                });
+            }
+            lease.become_(LeaseState::Granting)?;
+            let waiter = lease.worker.as_deref().is_some_and(|w| {
+                self.worker
+                    .sees_alive(w, lease.worker_at, now, HEARTBEAT_STALE)
+            });
+            if !waiter {
+                lease.worker = Some(self.worker.id.clone());
+                lease.worker_at = Some(now);
+            }
+            tx.update(&lease)?;
+            tx.append(&self.event(&lease, EventKind::Approved, details))?;
+            Ok(if waiter {
+                Decided::HandedOver { lease }
+            } else {
+                Decided::Granted {
+                    lease,
+                    credentials_withheld: false,
+                }
+            })
+        })?;
+        match decided {
+            Decided::Granted { lease, .. } => {
+                let (lease, credentials) = self.grant(&lease.id)?;
+                Ok(Decided::Granted {
+                    lease,
+                    credentials_withheld: credentials.is_some(),
+                })
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Wait for a pending request to be decided, then grant it in this process.
+    pub fn await_approval(&self, id: &str, timeout: Duration) -> Result<Requested> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.clock.now();
+            let timed_out = Instant::now() >= deadline;
+            let lease = store::write(self.store, |tx| {
+                let mut lease = tx
+                    .lease(id)?
+                    .with_context(|| format!("lease {id} vanished"))?;
+                if lease.state == LeaseState::Pending
+                    && lease.worker.as_deref() == Some(self.worker.id.as_str())
+                {
+                    if timed_out {
+                        lease.worker = None;
+                        lease.worker_at = None;
+                    } else {
+                        lease.worker_at = Some(now);
+                    }
+                    tx.update(&lease)?;
+                }
+                Ok(lease)
+            })?;
+            match lease.state {
+                LeaseState::Pending if timed_out => return Ok(Requested::Pending { lease }),
+                LeaseState::Pending => {}
+                LeaseState::Granting
+                    if lease.worker.as_deref() == Some(self.worker.id.as_str()) =>
+                {
+                    let (lease, credentials) = self.grant(id)?;
+                    return Ok(Requested::Granted { lease, credentials });
+                }
+                LeaseState::Granting | LeaseState::Active => {
+                    return Ok(Requested::Granted {
+                        lease,
+                        credentials: None,
+                    });
+                }
+                LeaseState::Denied => {
+                    let by = lease
+                        .approvals
+                        .iter()
+                        .rev()
+                        .find(|a| a.decision == Verdict::Deny);
+                    return Err(exit::denied(match by {
+                        Some(a) => format!(
+                            "request {id} was denied by {}: {}",
+                            a.by,
+                            a.reason.as_deref().unwrap_or("no reason given")
+                        ),
+                        None => format!("request {id} was denied"),
+                    }));
+                }
+                other => return Err(exit::denied(format!("request {id} is {other}"))),
+            }
+            std::thread::sleep(HEARTBEAT.min(deadline.saturating_duration_since(Instant::now())));
+        }
+    }
+
+    /// One pass of the reaper: end leases past their end, retry failed revocations,
+    /// reconcile interrupted grants and revocations, cancel requests pending too long.
+    pub fn sweep(&self) -> Result<SweepReport> {
+        let now = self.clock.now();
+        let mut report = SweepReport::default();
+        for lease in self.store.due(now, now - delta(PENDING_TIMEOUT))? {
+            match lease.state {
+                LeaseState::Pending => {
+                    if let Some(cancelled) = self.cancel_stale(&lease.id, now)? {
+                        report.cancelled.push(cancelled);
+                    }
+                }
+                LeaseState::Active => report.revocations.push(self.end(
+                    &lease.id,
+                    Ending::Expired,
+                    RevokeMode::Sweep,
+                )?),
+                LeaseState::RevokeFailed | LeaseState::Granting | LeaseState::Revoking => {
+                    let ending = lease.ending.unwrap_or(Ending::Revoked);
+                    report
+                        .revocations
+                        .push(self.end(&lease.id, ending, RevokeMode::Sweep)?);
+                }
+                _ => {}
+            }
+        }
+        report.revocations.retain(|r| {
+            !matches!(
+                r.outcome,
+                RevokeOutcome::InFlight | RevokeOutcome::NotDue | RevokeOutcome::AlreadyEnded
+            )
+        });
+        Ok(report)
+    }
+
+    fn cancel_stale(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Lease>> {
+        store::write(self.store, |tx| {
+            let Some(mut lease) = tx.lease(id)? else {
+                return Ok(None);
+            };
+            let waiting = lease.worker.as_deref().is_some_and(|w| {
+                self.worker
+                    .sees_alive(w, lease.worker_at, now, HEARTBEAT_STALE)
+            });
+            if lease.state != LeaseState::Pending
+                || lease.created_at > now - delta(PENDING_TIMEOUT)
+                || waiting
+            {
+                return Ok(None);
+            }
+            lease.become_(LeaseState::Cancelled)?;
+            lease.ended_at = Some(now);
+            lease.worker = None;
+            tx.update(&lease)?;
+            tx.append(&self.event(
+                &lease,
+                EventKind::Cancelled,
+                json!({ "reason": format!("not decided within {}", duration::format(PENDING_TIMEOUT)) }),
+            ))?;
+            Ok(Some(lease))
+        })
+    }
+
+    /// The roles `who` may request, with the effective cap for them.
+    pub fn roles_for(&self, who: &Identity) -> Vec<RoleView<'a>> {
+        self.config
+            .roles
+            .values()
+            .filter_map(|role| {
+                let rules: Vec<_> = self
+                    .config
+                    .eligibility
+                    .iter()
+                    .filter(|rule| {
+                        rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s))
+                    })
+                    .collect();
+                if rules.is_empty() {
+                    return None;
+                }
+                let backend = backend::for_target(self.config.targets.get(&role.target)?);
+                let max_ttl = rules
+                    .iter()
+                    .filter_map(|rule| rule.max_ttl)
+                    .chain(backend.limits().max)
+                    .fold(role.max_ttl, Duration::min);
+                Some(RoleView {
+                    role,
+                    backend: backend.kind(),
+                    max_ttl,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_backoff_doubles_to_an_hour() {
+        let delays: Vec<u64> = (1..=10).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+    }
+
+    #[test]
+    fn a_dead_local_worker_is_seen_dead() {
+        let me = Worker::this_process();
+        let now = Utc::now();
+        assert!(me.sees_alive(&me.id, None, now, STALE_AFTER));
+        let gone = format!("{}:{}", me.host, i32::MAX - 1);
+        assert!(!me.sees_alive(&gone, Some(now), now, STALE_AFTER));
+        assert!(me.sees_alive("elsewhere:1", Some(now), now, STALE_AFTER));
+        assert!(!me.sees_alive(
+            "elsewhere:1",
+            Some(now - TimeDelta::seconds(600)),
+            now,
+            STALE_AFTER
+        ));
+    }
+}

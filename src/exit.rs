@@ -1,0 +1,59 @@
+//! Exit codes (SPEC §4) and how errors map to them.
+
+use std::process::ExitCode;
+
+/// The documented exit codes. Scripts depend on these numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    Runtime = 1,
+    Usage = 2,
+    Denied = 3,
+    Pending = 4,
+    Config = 5,
+    RevokeIncomplete = 6,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// An error that carries its exit code. Anything else maps to [`Exit::Runtime`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+fn failure(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// A bad argument: exit 2.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    failure(Exit::Usage, message)
+}
+
+/// Denied by policy: exit 3.
+pub fn denied(message: impl Into<String>) -> anyhow::Error {
+    failure(Exit::Denied, message)
+}
+
+/// Configuration invalid: exit 5.
+pub fn config(message: impl Into<String>) -> anyhow::Error {
+    failure(Exit::Config, message)
+}
+
+/// The exit code an error maps to.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    err.chain()
+        .find_map(|cause| cause.downcast_ref::<Failure>())
+        .map_or(Exit::Runtime, |failure| failure.exit)
+}

@@ -1,0 +1,68 @@
+//! Who is asking (SPEC §3): the real uid from the OS user database, never a flag or an
+//! ordinary environment variable. `SUDO_USER` counts only when the real user is the
+//! configured service account.
+
+use anyhow::{Context as _, Result, bail};
+use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
+use std::ffi::CString;
+
+/// A requester or approver as the OS knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub groups: Vec<String>,
+    /// The OS account actually running jit (differs from `user` under sudo delegation).
+    pub os_user: String,
+}
+
+impl Identity {
+    /// The caller, as the OS reports it.
+    pub fn current(service_account: Option<&str>) -> Result<Identity> {
+        let uid = Uid::current();
+        let os_user = User::from_uid(uid)
+            .context("reading the user database")?
+            .with_context(|| format!("uid {uid} has no entry in the user database"))?;
+        let delegated = match (service_account, std::env::var("SUDO_USER")) {
+            (Some(account), Ok(sudo_user)) if account == os_user.name && !sudo_user.is_empty() => {
+                Some(sudo_user)
+            }
+            _ => None,
+        };
+        let user = match delegated {
+            Some(name) => User::from_name(&name)
+                .context("reading the user database")?
+                .with_context(|| format!("SUDO_USER {name:?} is not in the user database"))?,
+            None => os_user.clone(),
+        };
+        Ok(Identity {
+            groups: groups_of(&user.name, user.gid)?,
+            user: user.name,
+            os_user: os_user.name,
+        })
+    }
+
+    /// Does `user:NAME` or `group:NAME` name this identity?
+    pub fn matches(&self, subject: &crate::policy::SubjectPattern) -> bool {
+        use crate::policy::SubjectPattern;
+        match subject {
+            SubjectPattern::User(name) => *name == self.user,
+            SubjectPattern::Group(name) => self.groups.iter().any(|group| group == name),
+        }
+    }
+}
+
+fn groups_of(user: &str, primary: Gid) -> Result<Vec<String>> {
+    let name = CString::new(user)?;
+    let gids = getgrouplist(&name, primary).context("reading the group database")?;
+    let mut names = Vec::with_capacity(gids.len());
+    for gid in gids {
+        match Group::from_gid(gid) {
+            Ok(Some(group)) => names.push(group.name),
+            Ok(None) => {}
+            Err(err) => bail!("reading the group database: {err}"),
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}

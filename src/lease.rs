@@ -1,0 +1,274 @@
+//! Leases, their states and the legal transitions between them (SPEC §7).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaseState {
+    Pending,
+    Granting,
+    Active,
+    Revoking,
+    RevokeFailed,
+    Expired,
+    Revoked,
+    Denied,
+    Failed,
+    Cancelled,
+}
+
+impl LeaseState {
+    pub const ALL: [LeaseState; 10] = [
+        LeaseState::Pending,
+        LeaseState::Granting,
+        LeaseState::Active,
+        LeaseState::Revoking,
+        LeaseState::RevokeFailed,
+        LeaseState::Expired,
+        LeaseState::Revoked,
+        LeaseState::Denied,
+        LeaseState::Failed,
+        LeaseState::Cancelled,
+    ];
+
+    /// States in which the target may hold (or be about to hold) the entitlement.
+    pub const HOLDING: [LeaseState; 4] = [
+        LeaseState::Granting,
+        LeaseState::Active,
+        LeaseState::Revoking,
+        LeaseState::RevokeFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseState::Pending => "pending",
+            LeaseState::Granting => "granting",
+            LeaseState::Active => "active",
+            LeaseState::Revoking => "revoking",
+            LeaseState::RevokeFailed => "revoke-failed",
+            LeaseState::Expired => "expired",
+            LeaseState::Revoked => "revoked",
+            LeaseState::Denied => "denied",
+            LeaseState::Failed => "failed",
+            LeaseState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            LeaseState::Expired
+                | LeaseState::Revoked
+                | LeaseState::Denied
+                | LeaseState::Failed
+                | LeaseState::Cancelled
+        )
+    }
+
+    /// Is `self -> next` a legal step of the lifecycle?
+    pub fn may_become(self, next: LeaseState) -> bool {
+        use LeaseState::*;
+        matches!(
+            (self, next),
+            (Pending, Granting | Denied | Cancelled)
+                | (Granting, Active | Failed | Revoking | RevokeFailed)
+                | (Active, Active | Revoking)
+                | (Revoking, Revoked | Expired | Failed | RevokeFailed)
+                | (RevokeFailed, Revoking)
+        )
+    }
+}
+
+impl fmt::Display for LeaseState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LeaseState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        LeaseState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| {
+                let all: Vec<_> = LeaseState::ALL.iter().map(|s| s.as_str()).collect();
+                format!("{text:?} is not a lease state; valid: {}", all.join(", "))
+            })
+    }
+}
+
+/// How a lease is meant to end once its revocation completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Dropped by a person (`jit revoke`).
+    Revoked,
+    /// Past its end (`jit sweep`).
+    Expired,
+    /// An interrupted or failed grant being cleaned up.
+    Failed,
+}
+
+impl Ending {
+    pub fn state(self) -> LeaseState {
+        match self {
+            Ending::Revoked => LeaseState::Revoked,
+            Ending::Expired => LeaseState::Expired,
+            Ending::Failed => LeaseState::Failed,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Ending> {
+        match text {
+            "revoked" => Some(Ending::Revoked),
+            "expired" => Some(Ending::Expired),
+            "failed" => Some(Ending::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub decision: Verdict,
+    pub reason: Option<String>,
+}
+
+/// One grant of one role to one subject for one window.
+///
+/// Serialises to the stable lease JSON of SPEC §4; the fields after `approvals` are the
+/// engine's bookkeeping and stay out of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub id: String,
+    pub role: String,
+    pub target: String,
+    pub backend: String,
+    pub subject: String,
+    pub requester: String,
+    pub state: LeaseState,
+    pub ticket: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub granted_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub approvals: Vec<Approval>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The granted length, fixed at request time; the window starts when the grant does.
+    #[serde(skip)]
+    pub ttl_secs: i64,
+    #[serde(skip)]
+    pub approvals_required: u32,
+    /// What the backend needs to find the entitlement again. Never a secret.
+    #[serde(skip)]
+    pub handle: serde_json::Value,
+    /// The role's grant parameters as they were at request time, so that a later change
+    /// of configuration cannot strand a live lease. Never a secret.
+    #[serde(skip)]
+    pub params: serde_json::Value,
+    #[serde(skip)]
+    pub ending: Option<Ending>,
+    /// The process working on an in-flight step (`host:pid`), and when it last said so.
+    #[serde(skip)]
+    pub worker: Option<String>,
+    #[serde(skip)]
+    pub worker_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub attempts: u32,
+    #[serde(skip)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl Lease {
+    /// Move to `next`, refusing steps the lifecycle does not allow.
+    pub fn become_(&mut self, next: LeaseState) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.state.may_become(next),
+            "lease {} cannot go from {} to {}",
+            self.id,
+            self.state,
+            next
+        );
+        self.state = next;
+        Ok(())
+    }
+
+    pub fn approvals_given(&self) -> usize {
+        self.approvals
+            .iter()
+            .filter(|a| a.decision == Verdict::Approve)
+            .count()
+    }
+}
+
+/// Lease ids: 10 characters of lowercase letters and digits.
+pub fn new_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 10];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+pub fn is_valid_id(text: &str) -> bool {
+    text.len() == 10
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip() {
+        for state in LeaseState::ALL {
+            assert_eq!(state.as_str().parse::<LeaseState>(), Ok(state));
+        }
+        assert!("approved".parse::<LeaseState>().is_err());
+    }
+
+    #[test]
+    fn final_states_go_nowhere() {
+        for from in LeaseState::ALL.into_iter().filter(|s| s.is_final()) {
+            for to in LeaseState::ALL {
+                assert!(!from.may_become(to), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_valid() {
+        let id = new_id();
+        assert!(is_valid_id(&id), "{id}");
+        assert_ne!(new_id(), id);
+        assert!(!is_valid_id("abc'; drop"));
+    }
+}

@@ -1,0 +1,51 @@
+//! jit: just-in-time privilege elevation.
+//!
+//! Layers, top down (a lower layer never imports a higher one):
+//! `cli` → `commands` → `context` → `engine` → `policy` / `store` / `backend` / `audit`
+//! → `config` / `lease` / `secret` / `identity`. `output` is the only place that prints.
+
+pub mod audit;
+pub mod backend;
+pub mod cli;
+pub mod clock;
+mod commands;
+pub mod config;
+pub mod context;
+pub mod duration;
+pub mod engine;
+pub mod exit;
+mod fault;
+pub mod identity;
+pub mod lease;
+pub mod output;
+pub mod policy;
+pub mod secret;
+pub mod store;
+
+use clap::Parser;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Parse the arguments, run the command, and return its exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                exit::Exit::Usage
+            } else {
+                exit::Exit::Success
+            };
+            let _ = err.print();
+            return code.into();
+        }
+    };
+    let printer = output::Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose);
+    match commands::dispatch(cli) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            printer.error(&err);
+            exit::exit_for(&err).into()
+        }
+    }
+}

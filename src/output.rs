@@ -1,0 +1,594 @@
+//! The only place that prints. Tables for people, one JSON document for scripts (`--json`),
+//! `--quiet` for the bare minimum, colour only on a terminal without `NO_COLOR`.
+
+use crate::audit::AuditEvent;
+use crate::backend::{Check, Credentials};
+use crate::duration;
+use crate::engine::{Evaluation, RevokeOutcome, RoleView, SweepReport};
+use crate::lease::{Lease, LeaseState};
+use crate::store::ChainHead;
+use chrono::{DateTime, Utc};
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::io::{self, IsTerminal, Write};
+
+pub struct Printer {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool, quiet: bool, verbose: bool) -> Printer {
+        let color = !json
+            && io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Printer {
+            json,
+            quiet,
+            verbose,
+            color,
+        }
+    }
+
+    /// Write to stdout. A closed pipe (`jit list | head`) is not an error.
+    fn out(&self, text: &str) {
+        let mut stdout = io::stdout().lock();
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
+    }
+
+    fn line(&self, text: &str) {
+        self.out(&format!("{text}\n"));
+    }
+
+    fn json_doc<T: Serialize + ?Sized>(&self, value: &T) {
+        let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        let _ = serde_json::to_writer(&mut stdout, value)
+            .map_err(io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n"))
+            .and_then(|()| stdout.flush());
+    }
+
+    /// Text for stdout that is already formatted (completions, the man page, exports).
+    pub fn raw(&self, bytes: &[u8]) {
+        let mut stdout = io::stdout().lock();
+        let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
+    }
+
+    /// A note for people, on stderr; silent under --quiet.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr().lock(), "{text}");
+        }
+    }
+
+    pub fn warn(&self, text: &str) {
+        let _ = writeln!(io::stderr().lock(), "jit: warning: {text}");
+    }
+
+    pub fn debug(&self, text: &str) {
+        if self.verbose {
+            let _ = writeln!(io::stderr().lock(), "jit: {text}");
+        }
+    }
+
+    pub fn error(&self, err: &anyhow::Error) {
+        let mut text = err.to_string();
+        if self.verbose {
+            for cause in err.chain().skip(1) {
+                text.push_str(&format!("\n  caused by: {cause}"));
+            }
+        } else if let Some(cause) = err.chain().nth(1) {
+            text.push_str(&format!(": {cause}"));
+        }
+        let _ = writeln!(io::stderr().lock(), "jit: error: {text}");
+    }
+
+    fn table(&self, header: &[&str]) -> Table {
+        let mut table = Table::new();
+        table
+            .load_preset(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(header.iter().map(|h| Cell::new(h.to_uppercase())));
+        if !self.color {
+            table.force_no_tty();
+        } else {
+            table.enforce_styling();
+        }
+        table
+    }
+
+    fn state_cell(&self, state: LeaseState) -> Cell {
+        let cell = Cell::new(state.as_str());
+        if !self.color {
+            return cell;
+        }
+        match state {
+            LeaseState::Active => cell.fg(Color::Green),
+            LeaseState::Pending | LeaseState::Granting | LeaseState::Revoking => {
+                cell.fg(Color::Yellow)
+            }
+            LeaseState::RevokeFailed | LeaseState::Failed => cell.fg(Color::Red),
+            _ => cell.fg(Color::DarkGrey),
+        }
+    }
+
+    fn print_table(&self, table: &Table) {
+        let text = table.to_string();
+        let trimmed: Vec<&str> = text.lines().map(str::trim_end).collect();
+        self.line(&trimmed.join("\n"));
+    }
+
+    // ---- leases ----
+
+    pub fn granted(&self, lease: &Lease, credentials: Option<&Credentials>, now: DateTime<Utc>) {
+        if self.json {
+            let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
+            if let Some(credentials) = credentials {
+                doc["credentials"] = json!(credentials.expose());
+            }
+            return self.json_doc(&doc);
+        }
+        if self.quiet {
+            self.line(&lease.id);
+        } else {
+            self.line(&format!(
+                "granted {}: role {} on {} for {} until {} ({})",
+                lease.id,
+                lease.role,
+                lease.target,
+                lease.subject,
+                time(lease.expires_at),
+                left(lease.expires_at, now)
+            ));
+        }
+        if let Some(credentials) = credentials {
+            if !self.quiet {
+                self.line("credentials (shown once, not stored):");
+            }
+            for (key, value) in credentials.expose() {
+                self.line(&format!("{key}={value}"));
+            }
+        }
+    }
+
+    pub fn pending(&self, lease: &Lease, approvers: &[String]) {
+        if self.json {
+            return self.json_doc(lease);
+        }
+        if self.quiet {
+            return self.line(&lease.id);
+        }
+        self.line(&format!(
+            "pending {}: role {} needs {} approval{} from {}; an approver runs `jit approve {}`",
+            lease.id,
+            lease.role,
+            lease.approvals_required,
+            if lease.approvals_required == 1 {
+                ""
+            } else {
+                "s"
+            },
+            approvers.join(", "),
+            lease.id
+        ));
+    }
+
+    pub fn dry_run(&self, evaluation: &Evaluation<'_>) {
+        let decision = &evaluation.decision;
+        let outcome = if decision.approvals_required > 0 {
+            "pending-approval"
+        } else {
+            "grant"
+        };
+        if self.json {
+            return self.json_doc(&json!({
+                "decision": outcome,
+                "role": evaluation.role.name,
+                "target": evaluation.role.target,
+                "backend": evaluation.backend,
+                "ttl": duration::format(decision.ttl),
+                "ttl_source": decision.ttl_source,
+                "starts_at": evaluation.starts_at,
+                "expires_at": evaluation.ends_at,
+                "caps": decision.caps,
+                "approvals_required": decision.approvals_required,
+                "approvers": decision.approvers,
+            }));
+        }
+        if self.quiet {
+            return self.line(outcome);
+        }
+        self.line(&format!(
+            "decision: {}",
+            if decision.approvals_required > 0 {
+                format!(
+                    "needs {} approval(s) from {}",
+                    decision.approvals_required,
+                    decision.approvers.join(", ")
+                )
+            } else {
+                "grant now".to_owned()
+            }
+        ));
+        self.line(&format!(
+            "role {} on target {} ({})",
+            evaluation.role.name, evaluation.role.target, evaluation.backend
+        ));
+        self.line(&format!(
+            "window: {} .. {} ({}, from {})",
+            evaluation.starts_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            evaluation.ends_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            duration::format(decision.ttl),
+            decision.ttl_source
+        ));
+        let mut table = self.table(&["cap", "limit"]);
+        for cap in &decision.caps {
+            table.add_row(vec![
+                Cell::new(&cap.source),
+                Cell::new(duration::format(cap.limit)),
+            ]);
+        }
+        self.print_table(&table);
+        self.line("(dry run: nothing was changed)");
+    }
+
+    pub fn leases(&self, leases: &[Lease], now: DateTime<Utc>) {
+        if self.json {
+            return self.json_doc(leases);
+        }
+        if self.quiet {
+            let ids: Vec<&str> = leases.iter().map(|l| l.id.as_str()).collect();
+            if !ids.is_empty() {
+                self.line(&ids.join("\n"));
+            }
+            return;
+        }
+        if leases.is_empty() {
+            return self.note("no leases");
+        }
+        let mut table = self.table(&[
+            "id", "role", "target", "subject", "state", "expires", "ticket",
+        ]);
+        for lease in leases {
+            table.add_row(vec![
+                Cell::new(&lease.id),
+                Cell::new(&lease.role),
+                Cell::new(&lease.target),
+                Cell::new(&lease.subject),
+                self.state_cell(lease.state),
+                Cell::new(expires_column(lease, now)),
+                Cell::new(lease.ticket.as_deref().unwrap_or("-")),
+            ]);
+        }
+        self.print_table(&table);
+    }
+
+    pub fn lease_detail(&self, lease: &Lease, events: &[AuditEvent], now: DateTime<Utc>) {
+        if self.json {
+            let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
+            doc["events"] = json!(events);
+            return self.json_doc(&doc);
+        }
+        let rows: Vec<(&str, String)> = vec![
+            ("id", lease.id.clone()),
+            ("role", lease.role.clone()),
+            ("target", format!("{} ({})", lease.target, lease.backend)),
+            ("subject", lease.subject.clone()),
+            ("requester", lease.requester.clone()),
+            ("state", lease.state.to_string()),
+            ("ticket", lease.ticket.clone().unwrap_or_else(|| "-".into())),
+            ("reason", lease.reason.clone().unwrap_or_else(|| "-".into())),
+            ("created", time(Some(lease.created_at))),
+            ("granted", time(lease.granted_at)),
+            (
+                "expires",
+                format!(
+                    "{} ({})",
+                    time(lease.expires_at),
+                    left(lease.expires_at, now)
+                ),
+            ),
+            ("ended", time(lease.ended_at)),
+        ];
+        for (key, value) in rows {
+            self.line(&format!("{key:<10} {value}"));
+        }
+        if let Some(error) = &lease.last_error {
+            self.line(&format!("{:<10} {error}", "error"));
+        }
+        for approval in &lease.approvals {
+            self.line(&format!(
+                "{:<10} {} by {} at {}{}",
+                "decision",
+                approval.decision.as_str(),
+                approval.by,
+                approval.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                approval
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ));
+        }
+        self.line("");
+        self.events(events);
+    }
+
+    pub fn events(&self, events: &[AuditEvent]) {
+        if self.json {
+            return self.json_doc(events);
+        }
+        if self.quiet {
+            return;
+        }
+        let mut table = self.table(&["seq", "at", "actor", "lease", "kind", "details"]);
+        for event in events {
+            table.add_row(vec![
+                Cell::new(event.seq),
+                Cell::new(&event.at),
+                Cell::new(&event.actor),
+                Cell::new(event.lease_id.as_deref().unwrap_or("-")),
+                Cell::new(&event.kind),
+                Cell::new(event.details.to_string()),
+            ]);
+        }
+        self.print_table(&table);
+    }
+
+    /// The outcome of `jit revoke`, with each lease's audit trail (unless exported).
+    pub fn revocations(
+        &self,
+        results: &[(Lease, RevokeOutcome, Vec<AuditEvent>)],
+        exported_to: Option<&str>,
+    ) {
+        if self.json {
+            let docs: Vec<Value> = results
+                .iter()
+                .map(|(lease, outcome, events)| {
+                    let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
+                    doc["outcome"] = json!(outcome_word(outcome));
+                    if exported_to.is_none() {
+                        doc["events"] = json!(events);
+                    }
+                    doc
+                })
+                .collect();
+            return self.json_doc(&docs);
+        }
+        for (lease, outcome, events) in results {
+            let text = match outcome {
+                RevokeOutcome::Done { kept_for: None } => format!("revoked {}", lease.id),
+                RevokeOutcome::Done {
+                    kept_for: Some(other),
+                } => format!(
+                    "revoked {} (the entitlement stays: lease {other} still covers it)",
+                    lease.id
+                ),
+                RevokeOutcome::AlreadyEnded => format!("{}: already {}", lease.id, lease.state),
+                RevokeOutcome::Cancelled => {
+                    format!("cancelled {} (the request was withdrawn)", lease.id)
+                }
+                RevokeOutcome::InFlight => format!(
+                    "{}: another process is working on it right now; try again",
+                    lease.id
+                ),
+                RevokeOutcome::NotDue => format!("{}: not due", lease.id),
+                RevokeOutcome::Failed { error } => format!(
+                    "{}: revocation failed: {error} (the lease is revoke-failed; `jit sweep` retries it)",
+                    lease.id
+                ),
+            };
+            self.line(&text);
+            if exported_to.is_none() && !self.quiet {
+                self.events(events);
+            }
+        }
+        if let Some(path) = exported_to {
+            self.note(&format!("audit trail written to {path}"));
+        }
+    }
+
+    pub fn extended(&self, lease: &Lease, now: DateTime<Utc>) {
+        if self.json {
+            return self.json_doc(lease);
+        }
+        self.line(&format!(
+            "extended {}: now ends {} ({})",
+            lease.id,
+            time(lease.expires_at),
+            left(lease.expires_at, now)
+        ));
+    }
+
+    pub fn decided(&self, lease: &Lease, text: &str) {
+        if self.json {
+            return self.json_doc(lease);
+        }
+        self.line(text);
+    }
+
+    pub fn roles(&self, roles: &[RoleView<'_>]) {
+        if self.json {
+            let docs: Vec<Value> = roles
+                .iter()
+                .map(|view| {
+                    let role = view.role;
+                    json!({
+                        "role": role.name,
+                        "target": role.target,
+                        "backend": view.backend,
+                        "description": role.description,
+                        "max_ttl": duration::format(view.max_ttl),
+                        "default_ttl": role.default_ttl.map(duration::format),
+                        "ticket_required": role.ticket.required,
+                        "ticket_pattern": role.ticket.pattern.as_ref().map(|p| p.as_str()),
+                        "approvals_required": role.approvals.required,
+                        "approvers": role.approvals.from.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            return self.json_doc(&docs);
+        }
+        if roles.is_empty() {
+            return self.note("no roles you may request");
+        }
+        let mut table = self.table(&[
+            "role",
+            "target",
+            "max ttl",
+            "ticket",
+            "approval",
+            "description",
+        ]);
+        for view in roles {
+            let role = view.role;
+            let ticket = match (&role.ticket.pattern, role.ticket.required) {
+                (Some(p), true) => format!("required, {}", p.as_str()),
+                (Some(p), false) => format!("optional, {}", p.as_str()),
+                (None, true) => "required".to_owned(),
+                (None, false) => "-".to_owned(),
+            };
+            let approval = if role.approvals.required == 0 {
+                "-".to_owned()
+            } else {
+                let from: Vec<String> = role
+                    .approvals
+                    .from
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                format!("{} from {}", role.approvals.required, from.join(", "))
+            };
+            table.add_row(vec![
+                Cell::new(&role.name),
+                Cell::new(&role.target),
+                Cell::new(duration::format(view.max_ttl)),
+                Cell::new(ticket),
+                Cell::new(approval),
+                Cell::new(role.description.as_deref().unwrap_or("")),
+            ]);
+        }
+        self.print_table(&table);
+    }
+
+    pub fn sweep(&self, report: &SweepReport) {
+        if self.json {
+            let revocations: Vec<Value> = report
+                .revocations
+                .iter()
+                .map(|r| json!({ "id": r.lease.id, "state": r.lease.state, "outcome": outcome_word(&r.outcome), "error": r.lease.last_error }))
+                .collect();
+            let cancelled: Vec<&str> = report.cancelled.iter().map(|l| l.id.as_str()).collect();
+            return self.json_doc(&json!({ "revocations": revocations, "cancelled": cancelled, "incomplete": report.incomplete() }));
+        }
+        for r in &report.revocations {
+            let text = match &r.outcome {
+                RevokeOutcome::Failed { error } => {
+                    format!("{}: revocation failed: {error} (retried later)", r.lease.id)
+                }
+                _ => format!("{}: {}", r.lease.id, r.lease.state),
+            };
+            self.line(&text);
+        }
+        for lease in &report.cancelled {
+            self.line(&format!("{}: cancelled (not decided in time)", lease.id));
+        }
+    }
+
+    pub fn verified(&self, outcome: &Result<ChainHead, crate::audit::Break>) {
+        match outcome {
+            Ok(head) if self.json => self.json_doc(&json!({ "ok": true, "records": head.count, "head_seq": head.seq, "head_hash": head.hash })),
+            Ok(head) => {
+                if !self.quiet {
+                    self.line(&format!("audit chain intact: {} records, head {} {}", head.count, head.seq, head.hash));
+                }
+            }
+            Err(found) if self.json => self.json_doc(&json!({ "ok": false, "error": found.to_string() })),
+            Err(found) => {
+                let _ = writeln!(io::stderr().lock(), "jit: audit chain broken: {found}");
+            }
+        }
+    }
+
+    pub fn config_ok(&self, path: &str, targets: usize, roles: usize, rules: usize) {
+        if self.json {
+            return self.json_doc(&json!({ "ok": true, "path": path, "targets": targets, "roles": roles, "eligibility": rules }));
+        }
+        if !self.quiet {
+            self.line(&format!(
+                "{path}: ok ({targets} targets, {roles} roles, {rules} eligibility rules)"
+            ));
+        }
+    }
+
+    pub fn doctor(&self, checks: &[Check]) {
+        if self.json {
+            return self.json_doc(&json!({ "ok": checks.iter().all(|c| c.ok), "checks": checks }));
+        }
+        for check in checks {
+            let mark = if check.ok { "ok  " } else { "FAIL" };
+            self.line(&format!("{mark} {}: {}", check.name, check.detail));
+        }
+    }
+
+    pub fn done(&self, text: &str) {
+        if self.json {
+            return self.json_doc(&json!({ "ok": true, "message": text }));
+        }
+        if !self.quiet {
+            self.line(text);
+        }
+    }
+}
+
+fn outcome_word(outcome: &RevokeOutcome) -> &'static str {
+    match outcome {
+        RevokeOutcome::Done { .. } => "revoked",
+        RevokeOutcome::AlreadyEnded => "already-ended",
+        RevokeOutcome::Cancelled => "cancelled",
+        RevokeOutcome::InFlight => "in-flight",
+        RevokeOutcome::NotDue => "not-due",
+        RevokeOutcome::Failed { .. } => "revoke-failed",
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+fn left(end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match end {
+        None => "-".to_owned(),
+        Some(end) if end <= now => "past".to_owned(),
+        Some(end) => format!(
+            "{} left",
+            duration::format((end - now).to_std().unwrap_or_default())
+        ),
+    }
+}
+
+fn expires_column(lease: &Lease, now: DateTime<Utc>) -> String {
+    match lease.state {
+        LeaseState::Active | LeaseState::Granting => match lease.expires_at {
+            Some(end) if end > now => format!(
+                "in {}",
+                duration::format((end - now).to_std().unwrap_or_default())
+            ),
+            Some(_) => "past end".to_owned(),
+            None => "-".to_owned(),
+        },
+        LeaseState::Pending => "-".to_owned(),
+        _ => lease.ended_at.map_or_else(
+            || "-".to_owned(),
+            |t| format!("ended {}", t.format("%Y-%m-%dT%H:%M:%SZ")),
+        ),
+    }
+}

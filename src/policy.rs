@@ -1,0 +1,456 @@
+//! Pure policy decisions: eligibility, the effective TTL and every cap behind it, tickets,
+//! approvals. No I/O; the engine hands in what it knows.
+
+use crate::config::{Config, Role};
+use crate::duration;
+use crate::identity::Identity;
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+/// The TTL used when neither the request nor the role names one (before caps).
+pub const FALLBACK_TTL: Duration = Duration::from_secs(3600);
+
+/// `user:NAME` or `group:NAME`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubjectPattern {
+    User(String),
+    Group(String),
+}
+
+impl SubjectPattern {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        match text.split_once(':') {
+            Some(("user", name)) if valid(name) => Ok(SubjectPattern::User(name.to_owned())),
+            Some(("group", name)) if valid(name) => Ok(SubjectPattern::Group(name.to_owned())),
+            _ => Err(format!(
+                "{text:?} is not a subject; use user:NAME or group:NAME"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SubjectPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubjectPattern::User(name) => write!(f, "user:{name}"),
+            SubjectPattern::Group(name) => write!(f, "group:{name}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TicketRule {
+    pub required: bool,
+    pub pattern: Option<regex_lite::Regex>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ApprovalRule {
+    pub required: u32,
+    pub from: Vec<SubjectPattern>,
+}
+
+/// A refusal by policy (exit 3).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denial(pub String);
+
+/// One limit on the lease's length and where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cap {
+    pub source: String,
+    #[serde(serialize_with = "serialize_duration")]
+    pub limit: Duration,
+}
+
+fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&duration::format(*d))
+}
+
+/// Backend limits on a lease's length (such as STS: 900 s to 12 h).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TtlLimits {
+    pub min: Option<Duration>,
+    pub max: Option<Duration>,
+}
+
+/// The outcome of evaluating a request against policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub ttl: Duration,
+    /// Where the TTL came from before caps: `requested`, `role default_ttl` or `fallback`.
+    pub ttl_source: String,
+    pub caps: Vec<Cap>,
+    pub approvals_required: u32,
+    pub approvers: Vec<String>,
+}
+
+/// Check eligibility, the ticket and the TTL for `who` asking for `role`.
+pub fn evaluate(
+    config: &Config,
+    who: &Identity,
+    role: &Role,
+    requested: Option<Duration>,
+    ticket: Option<&str>,
+    limits: TtlLimits,
+) -> Result<Decision, Denial> {
+    let rules: Vec<(usize, &crate::config::Eligibility)> = config
+        .eligibility
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| {
+            rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s))
+        })
+        .collect();
+    if rules.is_empty() {
+        return Err(Denial(format!(
+            "{} is not eligible for role {:?} (see `jit roles` for the roles you may request)",
+            who.user, role.name
+        )));
+    }
+    check_ticket(&role.ticket, ticket)?;
+
+    let caps = caps_for(role, &rules, limits);
+    let cap = caps
+        .iter()
+        .min_by_key(|c| c.limit)
+        .map_or(duration::LONGEST, |c| c.limit);
+    let (ttl, ttl_source) = match requested {
+        Some(ttl) => {
+            if let Some(binding) = caps
+                .iter()
+                .filter(|c| ttl > c.limit)
+                .min_by_key(|c| c.limit)
+            {
+                return Err(Denial(format!(
+                    "requested ttl {} is over the cap: {} is {} (ask for at most {})",
+                    duration::format(ttl),
+                    binding.source,
+                    duration::format(binding.limit),
+                    duration::format(cap)
+                )));
+            }
+            (ttl, "requested")
+        }
+        None => match role.default_ttl {
+            Some(default) => (default.min(cap), "role default_ttl"),
+            None => (FALLBACK_TTL.min(cap), "fallback (1h)"),
+        },
+    };
+    if let Some(min) = limits.min
+        && ttl < min
+    {
+        return Err(Denial(format!(
+            "ttl {} is shorter than the backend's minimum of {}",
+            duration::format(ttl),
+            duration::format(min)
+        )));
+    }
+    Ok(Decision {
+        ttl,
+        ttl_source: ttl_source.to_owned(),
+        caps,
+        approvals_required: role.approvals.required,
+        approvers: role
+            .approvals
+            .from
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    })
+}
+
+fn caps_for(
+    role: &Role,
+    rules: &[(usize, &crate::config::Eligibility)],
+    limits: TtlLimits,
+) -> Vec<Cap> {
+    let mut caps = vec![Cap {
+        source: format!("role {} max_ttl", role.name),
+        limit: role.max_ttl,
+    }];
+    for (index, rule) in rules {
+        if let Some(limit) = rule.max_ttl {
+            caps.push(Cap {
+                source: format!("eligibility rule #{} max_ttl", index + 1),
+                limit,
+            });
+        }
+    }
+    if let Some(limit) = limits.max {
+        caps.push(Cap {
+            source: "backend maximum".to_owned(),
+            limit,
+        });
+    }
+    caps
+}
+
+/// A ticket is an identifier: letters, digits and `. _ : / # -`, at most 64 characters.
+pub fn check_ticket_syntax(ticket: &str) -> Result<(), Denial> {
+    let ok = !ticket.is_empty()
+        && ticket.len() <= 64
+        && ticket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:/#-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Denial(format!(
+            "ticket {ticket:?} is not valid: a ticket is 1 to 64 letters, digits and . _ : / # -"
+        )))
+    }
+}
+
+fn check_ticket(rule: &TicketRule, ticket: Option<&str>) -> Result<(), Denial> {
+    match ticket {
+        None if rule.required => Err(Denial(match &rule.pattern {
+            Some(p) => format!("this role requires --ticket matching {}", p.as_str()),
+            None => "this role requires --ticket".to_owned(),
+        })),
+        None => Ok(()),
+        Some(ticket) => {
+            check_ticket_syntax(ticket)?;
+            match &rule.pattern {
+                Some(p) if !p.is_match(ticket) => Err(Denial(format!(
+                    "ticket {ticket:?} does not match the role's pattern {}",
+                    p.as_str()
+                ))),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// Reasons are one line of printable text, at most 500 characters.
+pub fn check_reason(reason: &str) -> Result<(), String> {
+    if reason.chars().count() > 500 {
+        return Err("the reason is longer than 500 characters".to_owned());
+    }
+    if reason.chars().any(char::is_control) {
+        return Err(
+            "the reason holds control characters (such as a newline); give one line".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// May `approver` decide a request by `requester` for `role`?
+pub fn check_approver(
+    role: &Role,
+    approver: &Identity,
+    requester: &str,
+    subject: &str,
+) -> Result<(), Denial> {
+    if approver.user == requester || approver.user == subject {
+        return Err(Denial(format!(
+            "{} may not decide their own request",
+            approver.user
+        )));
+    }
+    if !role.approvals.from.iter().any(|s| approver.matches(s)) {
+        let from: Vec<String> = role
+            .approvals
+            .from
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        return Err(Denial(format!(
+            "{} may not decide requests for role {:?}; approvers: {}",
+            approver.user,
+            role.name,
+            if from.is_empty() {
+                "none (the role needs no approval)".to_owned()
+            } else {
+                from.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const CONFIG: &str = r#"
+[targets.t]
+backend = "command"
+program = "/bin/true"
+
+[roles.db]
+target = "t"
+max_ttl = "2h"
+default_ttl = "30m"
+ticket = { required = true, pattern = "^CHG-[0-9]+$" }
+approvals = { required = 1, from = ["group:leads"] }
+
+[roles.open]
+target = "t"
+max_ttl = "4h"
+
+[[eligibility]]
+subjects = ["group:dba", "user:alice"]
+roles = ["db"]
+max_ttl = "1h"
+
+[[eligibility]]
+subjects = ["user:alice"]
+roles = ["*"]
+"#;
+
+    fn who(user: &str, groups: &[&str]) -> Identity {
+        Identity {
+            user: user.to_owned(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            os_user: user.to_owned(),
+        }
+    }
+
+    fn config() -> Config {
+        crate::config::parse(Path::new("c.toml"), CONFIG).unwrap()
+    }
+
+    fn hours(h: u64) -> Duration {
+        Duration::from_secs(h * 3600)
+    }
+
+    #[test]
+    fn effective_ttl_is_the_smallest_cap() {
+        let config = config();
+        let role = &config.roles["db"];
+        let cases: &[(Option<Duration>, Result<u64, &str>)] = &[
+            (None, Ok(1800)),
+            (Some(Duration::from_secs(600)), Ok(600)),
+            (Some(hours(1)), Ok(3600)),
+            (
+                Some(Duration::from_secs(3601)),
+                Err("eligibility rule #1 max_ttl is 1h"),
+            ),
+            (Some(hours(3)), Err("eligibility rule #1 max_ttl is 1h")),
+        ];
+        for (requested, expected) in cases {
+            let got = evaluate(
+                &config,
+                &who("bob", &["dba"]),
+                role,
+                *requested,
+                Some("CHG-1"),
+                TtlLimits::default(),
+            );
+            match (got, expected) {
+                (Ok(d), Ok(secs)) => assert_eq!(d.ttl.as_secs(), *secs, "{requested:?}"),
+                (Err(Denial(msg)), Err(part)) => assert!(msg.contains(part), "{msg}"),
+                (got, expected) => panic!("{requested:?}: got {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn backend_limits_are_caps() {
+        let config = config();
+        let role = &config.roles["open"];
+        let limits = TtlLimits {
+            min: Some(Duration::from_secs(900)),
+            max: Some(Duration::from_secs(1200)),
+        };
+        let d = evaluate(&config, &who("alice", &[]), role, None, None, limits).unwrap();
+        assert_eq!(d.ttl, Duration::from_secs(1200));
+        assert_eq!(d.caps.len(), 2);
+        let short = evaluate(
+            &config,
+            &who("alice", &[]),
+            role,
+            Some(Duration::from_secs(60)),
+            None,
+            limits,
+        );
+        assert!(short.unwrap_err().0.contains("minimum of 15m"));
+    }
+
+    #[test]
+    fn eligibility_by_user_and_group() {
+        let config = config();
+        let role = &config.roles["db"];
+        let ok = |w: &Identity| {
+            evaluate(&config, w, role, None, Some("CHG-1"), TtlLimits::default()).is_ok()
+        };
+        assert!(ok(&who("alice", &[])));
+        assert!(ok(&who("bob", &["dba"])));
+        assert!(!ok(&who("bob", &["web"])));
+        assert!(!ok(&who("mallory", &[])));
+        let open = &config.roles["open"];
+        assert!(
+            evaluate(
+                &config,
+                &who("bob", &["dba"]),
+                open,
+                None,
+                None,
+                TtlLimits::default()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn tickets_are_checked() {
+        let config = config();
+        let role = &config.roles["db"];
+        let check = |t: Option<&str>| {
+            evaluate(
+                &config,
+                &who("alice", &[]),
+                role,
+                None,
+                t,
+                TtlLimits::default(),
+            )
+        };
+        assert!(check(Some("CHG-42")).is_ok());
+        assert!(check(None).unwrap_err().0.contains("requires --ticket"));
+        assert!(
+            check(Some("INC-42"))
+                .unwrap_err()
+                .0
+                .contains("does not match")
+        );
+        for bad in ["CHG-1\"", "CHG-1;", "CHG-1\n", "CHG-1é", "", "CHG 1"] {
+            assert!(
+                check(Some(bad)).unwrap_err().0.contains("not valid"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn approvers_may_not_approve_themselves() {
+        let config = config();
+        let role = &config.roles["db"];
+        assert!(check_approver(role, &who("carol", &["leads"]), "bob", "bob").is_ok());
+        assert!(
+            check_approver(role, &who("bob", &["leads"]), "bob", "bob")
+                .unwrap_err()
+                .0
+                .contains("own request")
+        );
+        assert!(check_approver(role, &who("dave", &["dba"]), "bob", "bob").is_err());
+    }
+
+    #[test]
+    fn reasons_are_one_line() {
+        assert!(check_reason("rotate keys").is_ok());
+        assert!(check_reason("ünïcode is fine").is_ok());
+        assert!(check_reason("two\nlines").is_err());
+        assert!(check_reason(&"x".repeat(501)).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Where leases, approvals and the audit chain live. One trait, so that the embedded
+//! SQLite store and a shared team store serve the same engine.
+
+pub mod sqlite;
+
+use crate::audit::{AuditEvent, Break, NewEvent};
+use crate::lease::{Approval, Lease, LeaseState};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+/// Which leases to read.
+#[derive(Clone, Debug, Default)]
+pub struct LeaseFilter {
+    /// Only these states (all states when empty).
+    pub states: Vec<LeaseState>,
+    pub role: Option<String>,
+    /// Leases this user requested or holds.
+    pub person: Option<String>,
+}
+
+/// Which audit events to read.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub lease_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The end of a verified chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub count: u64,
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// Work done inside one write transaction: every change and its audit event commit together.
+pub trait Tx {
+    fn lease(&mut self, id: &str) -> Result<Option<Lease>>;
+    /// Leases of `role` for `subject` that may hold the entitlement now.
+    fn holding(&mut self, role: &str, subject: &str) -> Result<Vec<Lease>>;
+    fn insert(&mut self, lease: &Lease) -> Result<()>;
+    fn update(&mut self, lease: &Lease) -> Result<()>;
+    fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()>;
+    /// Append to the audit chain; returns the new record's `seq`.
+    fn append(&mut self, event: &NewEvent) -> Result<i64>;
+}
+
+pub trait Store {
+    /// Run `work` in one write transaction, serialised against every other writer.
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+    fn lease(&self, id: &str) -> Result<Option<Lease>>;
+    fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>>;
+    /// Leases the sweeper must look at: past their end, due for a retry, in flight, or
+    /// pending since before `pending_cutoff`.
+    fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>>;
+    /// When the sweeper next has something to do (`None`: nothing is scheduled).
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>>;
+    /// Visit every audit event in order (for export).
+    fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()>;
+    /// Recompute the audit chain; the inner error names the first bad record.
+    fn verify(&self) -> Result<std::result::Result<ChainHead, Break>>;
+    /// Where the store is, for messages.
+    fn location(&self) -> String;
+    /// A quick health check for `jit doctor`.
+    fn check(&self) -> Result<String>;
+}
+
+/// Run `work` in one write transaction and return what it returns.
+pub fn write<T>(store: &dyn Store, work: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    let mut work = Some(work);
+    let mut out = None;
+    store.write(&mut |tx| {
+        let work = work.take().expect("a transaction body runs once");
+        out = Some(work(tx)?);
+        Ok(())
+    })?;
+    Ok(out.expect("the transaction body ran"))
+}

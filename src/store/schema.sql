@@ -1,0 +1,57 @@
+-- The embedded store. Times of leases are unix seconds (UTC); audit times are the RFC 3339
+-- text that the hash covers.
+CREATE TABLE leases (
+    id                 TEXT PRIMARY KEY,
+    role               TEXT NOT NULL,
+    target             TEXT NOT NULL,
+    backend            TEXT NOT NULL,
+    subject            TEXT NOT NULL,
+    requester          TEXT NOT NULL,
+    state              TEXT NOT NULL,
+    ticket             TEXT,
+    reason             TEXT,
+    created_at         INTEGER NOT NULL,
+    granted_at         INTEGER,
+    expires_at         INTEGER,
+    ended_at           INTEGER,
+    ttl_secs           INTEGER NOT NULL,
+    approvals_required INTEGER NOT NULL,
+    handle             TEXT NOT NULL,
+    params             TEXT NOT NULL,
+    ending             TEXT,
+    worker             TEXT,
+    worker_at          INTEGER,
+    attempts           INTEGER NOT NULL,
+    next_attempt_at    INTEGER,
+    last_error         TEXT
+);
+CREATE INDEX leases_by_state ON leases (state, expires_at);
+CREATE INDEX leases_by_entitlement ON leases (role, subject, state);
+
+CREATE TABLE approvals (
+    lease_id TEXT NOT NULL REFERENCES leases (id),
+    by       TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    reason   TEXT,
+    PRIMARY KEY (lease_id, by)
+);
+
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    lease_id  TEXT,
+    kind      TEXT NOT NULL,
+    details   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX audit_by_lease ON audit (lease_id, seq);
+
+-- The last record appended, so that removing records from the end is seen too.
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);

@@ -1,0 +1,545 @@
+//! The embedded store: one SQLite file, created 0600, in WAL mode. Every write runs in a
+//! `BEGIN IMMEDIATE` transaction, so concurrent `jit` processes queue for the write lock
+//! and the audit chain stays linear.
+
+use super::{ChainHead, EventFilter, LeaseFilter, Store, Tx};
+use crate::audit::{self, AuditEvent, Break, NewEvent, RawRecord, Verifier};
+use crate::lease::{Approval, Ending, Lease, Verdict};
+use anyhow::{Context as _, Result, bail};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
+use std::collections::HashMap;
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SCHEMA: &str = include_str!("schema.sql");
+const SCHEMA_VERSION: i64 = 1;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, reason, \
+    created_at, granted_at, expires_at, ended_at, ttl_secs, approvals_required, handle, ending, \
+    worker, worker_at, attempts, next_attempt_at, last_error, params";
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Open the store at `path`, creating it (0600, in a 0700 directory) if it is missing.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating the state directory {}", dir.display()))?;
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("creating the store {}", path.display()));
+            }
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening the store {}", path.display()))?;
+        let store = SqliteStore {
+            conn,
+            path: path.to_owned(),
+        };
+        store
+            .prepare()
+            .with_context(|| format!("store {} is not usable", path.display()))?;
+        Ok(store)
+    }
+
+    fn prepare(&self) -> Result<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == 0 {
+            self.create_schema()?;
+        } else if version > SCHEMA_VERSION {
+            bail!(
+                "it was written by a newer jit (schema {version}, this jit knows {SCHEMA_VERSION})"
+            );
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", true)?;
+        Ok(())
+    }
+
+    fn create_schema(&self) -> Result<()> {
+        let _: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let created = (|| -> Result<()> {
+            let version: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version == 0 {
+                self.conn.execute_batch(SCHEMA)?;
+                self.conn
+                    .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            Ok(())
+        })();
+        finish(&self.conn, created)
+    }
+
+    fn attach_approvals(&self, leases: &mut [Lease]) -> Result<()> {
+        let any: bool =
+            self.conn
+                .query_row("SELECT EXISTS (SELECT 1 FROM approvals)", [], |r| r.get(0))?;
+        if !any || leases.is_empty() {
+            return Ok(());
+        }
+        let mut by_id: HashMap<String, Vec<Approval>> = HashMap::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT lease_id, by, at, decision, reason FROM approvals ORDER BY at, by",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            by_id
+                .entry(row.get(0)?)
+                .or_default()
+                .push(approval_from_row(row)?);
+        }
+        for lease in leases {
+            if let Some(list) = by_id.remove(&lease.id) {
+                lease.approvals = list;
+            }
+        }
+        Ok(())
+    }
+
+    fn query_leases(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Lease>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut leases = stmt
+            .query_map(params, lease_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        self.attach_approvals(&mut leases)?;
+        Ok(leases)
+    }
+}
+
+/// Commit `outcome`'s transaction, or roll it back.
+fn finish(conn: &Connection, outcome: Result<()>) -> Result<()> {
+    match outcome {
+        Ok(()) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(err.into())
+            }
+        },
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+fn ts(time: Option<DateTime<Utc>>) -> Option<i64> {
+    time.map(|t| t.timestamp())
+}
+
+fn time(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(row
+        .get::<_, Option<i64>>(index)?
+        .and_then(|secs| DateTime::from_timestamp(secs, 0)))
+}
+
+fn bad_column(index: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
+}
+
+fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
+    let state: String = row.get(6)?;
+    let handle: String = row.get(15)?;
+    let ending: Option<String> = row.get(16)?;
+    Ok(Lease {
+        id: row.get(0)?,
+        role: row.get(1)?,
+        target: row.get(2)?,
+        backend: row.get(3)?,
+        subject: row.get(4)?,
+        requester: row.get(5)?,
+        state: state.parse().map_err(|e| bad_column(6, e))?,
+        ticket: row.get(7)?,
+        reason: row.get(8)?,
+        created_at: time(row, 9)?.ok_or_else(|| bad_column(9, "created_at is empty".into()))?,
+        granted_at: time(row, 10)?,
+        expires_at: time(row, 11)?,
+        ended_at: time(row, 12)?,
+        ttl_secs: row.get(13)?,
+        approvals_required: row.get(14)?,
+        handle: serde_json::from_str(&handle).map_err(|e| bad_column(15, e.to_string()))?,
+        ending: ending.as_deref().and_then(Ending::parse),
+        worker: row.get(17)?,
+        worker_at: time(row, 18)?,
+        attempts: row.get(19)?,
+        next_attempt_at: time(row, 20)?,
+        last_error: row.get(21)?,
+        params: {
+            let params: String = row.get(22)?;
+            serde_json::from_str(&params).map_err(|e| bad_column(22, e.to_string()))?
+        },
+        approvals: Vec::new(),
+    })
+}
+
+fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
+    let decision: String = row.get(3)?;
+    Ok(Approval {
+        by: row.get(1)?,
+        at: time(row, 2)?.ok_or_else(|| bad_column(2, "approval time is empty".into()))?,
+        decision: if decision == "approve" {
+            Verdict::Approve
+        } else {
+            Verdict::Deny
+        },
+        reason: row.get(4)?,
+    })
+}
+
+fn ending_text(ending: Option<Ending>) -> Option<&'static str> {
+    ending.map(|e| e.state().as_str())
+}
+
+struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+impl SqliteTx<'_> {
+    fn approvals(&self, id: &str) -> Result<Vec<Approval>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT lease_id, by, at, decision, reason FROM approvals WHERE lease_id = ?1 ORDER BY at, by")?;
+        let list = stmt
+            .query_map([id], approval_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(list)
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn lease(&mut self, id: &str) -> Result<Option<Lease>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"))?;
+        let lease = stmt.query_row([id], lease_from_row).optional()?;
+        match lease {
+            Some(mut lease) => {
+                lease.approvals = self.approvals(id)?;
+                Ok(Some(lease))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn holding(&mut self, role: &str, subject: &str) -> Result<Vec<Lease>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE role = ?1 AND subject = ?2 \
+             AND state IN ('granting', 'active', 'revoking', 'revoke-failed')"
+        ))?;
+        let leases = stmt
+            .query_map(params![role, subject], lease_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(leases)
+    }
+
+    fn insert(&mut self, lease: &Lease) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+        ))?;
+        stmt.execute(params![
+            lease.id,
+            lease.role,
+            lease.target,
+            lease.backend,
+            lease.subject,
+            lease.requester,
+            lease.state.as_str(),
+            lease.ticket,
+            lease.reason,
+            lease.created_at.timestamp(),
+            ts(lease.granted_at),
+            ts(lease.expires_at),
+            ts(lease.ended_at),
+            lease.ttl_secs,
+            lease.approvals_required,
+            lease.handle.to_string(),
+            ending_text(lease.ending),
+            lease.worker,
+            ts(lease.worker_at),
+            lease.attempts,
+            ts(lease.next_attempt_at),
+            lease.last_error,
+            lease.params.to_string(),
+        ])?;
+        Ok(())
+    }
+
+    fn update(&mut self, lease: &Lease) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE leases SET state = ?2, granted_at = ?3, expires_at = ?4, ended_at = ?5, \
+             handle = ?6, ending = ?7, worker = ?8, worker_at = ?9, attempts = ?10, \
+             next_attempt_at = ?11, last_error = ?12 WHERE id = ?1",
+        )?;
+        let changed = stmt.execute(params![
+            lease.id,
+            lease.state.as_str(),
+            ts(lease.granted_at),
+            ts(lease.expires_at),
+            ts(lease.ended_at),
+            lease.handle.to_string(),
+            ending_text(lease.ending),
+            lease.worker,
+            ts(lease.worker_at),
+            lease.attempts,
+            ts(lease.next_attempt_at),
+            lease.last_error,
+        ])?;
+        anyhow::ensure!(changed == 1, "lease {} is not in the store", lease.id);
+        Ok(())
+    }
+
+    fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO approvals (lease_id, by, at, decision, reason) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![
+                lease_id,
+                approval.by,
+                approval.at.timestamp(),
+                approval.decision.as_str(),
+                approval.reason
+            ])?;
+        Ok(())
+    }
+
+    fn append(&mut self, event: &NewEvent) -> Result<i64> {
+        let head: Option<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (prev_seq, prev_hash) = head.unwrap_or((0, audit::GENESIS.to_owned()));
+        let seq = prev_seq + 1;
+        let at = event.at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let details = audit::canonical_details(&event.details);
+        let body = audit::canonical(
+            seq,
+            &at,
+            &event.actor,
+            event.lease_id.as_deref(),
+            event.kind.as_str(),
+            &details,
+        );
+        let hash = audit::chain_hash(&prev_hash, &body);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit (seq, at, actor, lease_id, kind, details, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                seq,
+                at,
+                event.actor,
+                event.lease_id,
+                event.kind.as_str(),
+                details,
+                prev_hash,
+                hash
+            ])?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            )?
+            .execute(params![seq, hash])?;
+        Ok(seq)
+    }
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
+    let details: String = row.get(5)?;
+    Ok(AuditEvent {
+        seq: row.get(0)?,
+        at: row.get(1)?,
+        actor: row.get(2)?,
+        lease_id: row.get(3)?,
+        kind: row.get(4)?,
+        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+        prev_hash: row.get(6)?,
+        hash: row.get(7)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash, hash";
+
+impl Store for SqliteStore {
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .with_context(|| format!("locking the store {} for writing", self.path.display()))?;
+        let mut tx = SqliteTx { conn: &self.conn };
+        let outcome = work(&mut tx);
+        finish(&self.conn, outcome)
+    }
+
+    fn lease(&self, id: &str) -> Result<Option<Lease>> {
+        let mut leases = self.query_leases(
+            &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
+            &[&id],
+        )?;
+        Ok(leases.pop())
+    }
+
+    fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>> {
+        let mut sql = format!("SELECT {LEASE_COLUMNS} FROM leases WHERE 1 = 1");
+        let mut values: Vec<&dyn ToSql> = Vec::new();
+        let states: Vec<&'static str> = filter.states.iter().map(|s| s.as_str()).collect();
+        if !states.is_empty() {
+            sql.push_str(" AND state IN (");
+            for (i, state) in states.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                values.push(state);
+            }
+            sql.push(')');
+        }
+        if let Some(role) = &filter.role {
+            sql.push_str(" AND role = ?");
+            values.push(role);
+        }
+        if let Some(person) = &filter.person {
+            sql.push_str(" AND (requester = ? OR subject = ?)");
+            values.push(person);
+            values.push(person);
+        }
+        sql.push_str(" ORDER BY created_at, id");
+        self.query_leases(&sql, &values)
+    }
+
+    fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>> {
+        self.query_leases(
+            &format!(
+                "SELECT {LEASE_COLUMNS} FROM leases WHERE \
+                 (state = 'active' AND expires_at <= ?1) \
+                 OR (state = 'revoke-failed' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)) \
+                 OR state IN ('granting', 'revoking') \
+                 OR (state = 'pending' AND created_at <= ?2) \
+                 ORDER BY created_at, id"
+            ),
+            &[&now.timestamp(), &pending_cutoff.timestamp()],
+        )
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = self.conn.query_row(
+            "SELECT MIN(t) FROM ( \
+               SELECT MIN(expires_at) AS t FROM leases WHERE state = 'active' \
+               UNION ALL SELECT MIN(next_attempt_at) FROM leases WHERE state = 'revoke-failed')",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(next.and_then(|secs| DateTime::from_timestamp(secs, 0)))
+    }
+
+    fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>> {
+        let since = filter
+            .since
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit WHERE (?1 IS NULL OR lease_id = ?1) \
+             AND (?2 IS NULL OR at >= ?2) ORDER BY seq"
+        ))?;
+        let events = stmt
+            .query_map(params![filter.lease_id, since], event_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(events)
+    }
+
+    fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM audit ORDER BY seq"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(&event_from_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    fn verify(&self) -> Result<std::result::Result<ChainHead, Break>> {
+        self.conn.execute_batch("BEGIN")?;
+        let outcome = (|| {
+            let mut verifier = Verifier::default();
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {EVENT_COLUMNS} FROM audit ORDER BY seq"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let text = |i| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+                let record = RawRecord {
+                    seq: row.get(0)?,
+                    at: text(1)?,
+                    actor: text(2)?,
+                    lease_id: row.get_ref(3)?.as_str_or_null()?,
+                    kind: text(4)?,
+                    details: text(5)?,
+                    prev_hash: text(6)?,
+                    hash: text(7)?,
+                };
+                if let Err(found) = verifier.check(&record) {
+                    return Ok(Err(found));
+                }
+            }
+            let head: Option<(i64, String)> = self
+                .conn
+                .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            Ok(verifier
+                .finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))
+                .map(|(seq, hash)| ChainHead {
+                    count: verifier.count,
+                    seq,
+                    hash,
+                }))
+        })();
+        let _ = self.conn.execute_batch("COMMIT");
+        outcome
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn check(&self) -> Result<String> {
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        anyhow::ensure!(verdict == "ok", "integrity check failed: {verdict}");
+        self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?;
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))?;
+        Ok(format!("{count} leases"))
+    }
+}
