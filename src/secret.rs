@@ -97,8 +97,8 @@ impl SecretRef {
             message,
         };
         match self {
-            SecretRef::Keyring(name) => keyring::Entry::new(KEYRING_SERVICE, name)
-                .and_then(|entry| entry.get_password())
+            SecretRef::Keyring(name) => keyring_entry(name)
+                .and_then(|(entry, _)| entry.get_password())
                 .map(Secret::new)
                 .map_err(|err| unavailable(keyring_message(&err))),
             SecretRef::Env(var) => std::env::var(var)
@@ -129,6 +129,27 @@ impl fmt::Display for SecretRef {
     }
 }
 
+/// The keyring entry for `name`: in the kernel session keyring where the process has one
+/// (a login session), else in the user keyring, which every user has (cron, systemd,
+/// containers). Either way it is also linked into the persistent keyring where available.
+fn keyring_entry(name: &str) -> keyring::Result<(keyring::Entry, &'static str)> {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier};
+    let failure = |err: linux_keyutils::KeyError| keyring::Error::PlatformFailure(Box::new(err));
+    let (ring, which) = match KeyRing::from_special_id(KeyRingIdentifier::Session, false) {
+        Ok(ring) => (ring, "session keyring"),
+        Err(_) => (
+            KeyRing::from_special_id(KeyRingIdentifier::User, true).map_err(failure)?,
+            "user keyring (this process has no session keyring)",
+        ),
+    };
+    let credential = keyring::keyutils::KeyutilsCredential {
+        session: ring,
+        persistent: KeyRing::get_persistent(KeyRingIdentifier::User).ok(),
+        description: format!("keyring-rs:{name}@{KEYRING_SERVICE}"),
+    };
+    Ok((keyring::Entry::new_with_credential(Box::new(credential)), which))
+}
+
 fn keyring_message(err: &keyring::Error) -> String {
     match err {
         keyring::Error::NoEntry => {
@@ -141,14 +162,14 @@ fn keyring_message(err: &keyring::Error) -> String {
 /// Store a secret in the OS keyring under `name`.
 pub fn keyring_store(name: &str, value: &Secret<String>) -> anyhow::Result<()> {
     SecretRef::parse(&format!("keyring:{name}")).map_err(anyhow::Error::msg)?;
-    keyring::Entry::new(KEYRING_SERVICE, name)?.set_password(value.expose())?;
+    keyring_entry(name)?.0.set_password(value.expose())?;
     Ok(())
 }
 
 /// Remove a secret from the OS keyring. Already gone is success.
 pub fn keyring_delete(name: &str) -> anyhow::Result<()> {
     SecretRef::parse(&format!("keyring:{name}")).map_err(anyhow::Error::msg)?;
-    match keyring::Entry::new(KEYRING_SERVICE, name)?.delete_credential() {
+    match keyring_entry(name)?.0.delete_credential() {
         Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
         Err(err) => Err(err.into()),
     }
@@ -156,16 +177,17 @@ pub fn keyring_delete(name: &str) -> anyhow::Result<()> {
 
 /// Which keyring store is in use, and whether it answers.
 pub fn keyring_status() -> (String, Result<(), String>) {
-    let store =
-        "Linux kernel keyutils (session and persistent keyrings; in memory, lost at reboot)"
-            .to_owned();
-    let probe = keyring::Entry::new(KEYRING_SERVICE, "jit-doctor-probe").and_then(|entry| {
-        match entry.get_password() {
-            Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(err) => Err(err),
+    match keyring_entry("jit-doctor-probe") {
+        Ok((entry, which)) => {
+            let store = format!("Linux kernel keyutils, {which} (in memory: lost at reboot)");
+            let probe = match entry.get_password() {
+                Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
+                Err(err) => Err(err.to_string()),
+            };
+            (store, probe)
         }
-    });
-    (store, probe.map_err(|err| err.to_string()))
+        Err(err) => ("Linux kernel keyutils".to_owned(), Err(err.to_string())),
+    }
 }
 
 /// Does this string look like a secret reference rather than a literal?
