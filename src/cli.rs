@@ -78,7 +78,7 @@ pub struct RequestArgs {
     #[arg(long, value_name = "ROLE")]
     pub role: String,
     /// How long the lease lasts (90s, 15m, 1h30m); default: the role's default_ttl
-    #[arg(long, value_parser = ttl, value_name = "DURATION")]
+    #[arg(long, value_parser = ttl, value_name = "DURATION", allow_hyphen_values = true)]
     pub ttl: Option<Duration>,
     /// The change or incident ticket this access is for
     #[arg(long, value_name = "TICKET")]
@@ -90,7 +90,7 @@ pub struct RequestArgs {
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits before giving up (exit 4)
-    #[arg(long, value_parser = ttl, value_name = "DURATION", requires = "wait", default_value = "15m")]
+    #[arg(long, value_parser = ttl, value_name = "DURATION", allow_hyphen_values = true, requires = "wait", default_value = "15m")]
     pub timeout: Duration,
     /// Print the decision and the effective window with every cap; change nothing
     #[arg(long, conflicts_with = "wait")]
@@ -140,7 +140,7 @@ pub struct ExtendArgs {
     /// Lease id
     pub id: String,
     /// The new length, counted from now
-    #[arg(long, value_parser = ttl, value_name = "DURATION")]
+    #[arg(long, value_parser = ttl, value_name = "DURATION", allow_hyphen_values = true)]
     pub ttl: Duration,
 }
 

@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn refuses_bad_forms() {
         for bad in [
-            "0", "0s", "-5m", "abc", "99999h", "", "1.5h", "100ms", "５m",
+            "0", "0s", "-5m", "abc", "99999h", "", "100ms", "1.5s", "５m",
         ] {
             assert!(parse(bad).is_err(), "{bad} should be refused");
         }

@@ -30,14 +30,13 @@ use std::process::ExitCode;
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(err) => {
-            let code = if err.use_stderr() {
-                exit::Exit::Usage
-            } else {
-                exit::Exit::Success
-            };
-            let _ = err.print();
-            return code.into();
+        Err(err) if err.use_stderr() => {
+            output::Printer::new(false, false, false).usage_error(&err.render().to_string());
+            return exit::Exit::Usage.into();
+        }
+        Err(help_or_version) => {
+            let _ = help_or_version.print();
+            return exit::Exit::Success.into();
         }
     };
     let printer = output::Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose);

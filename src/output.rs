@@ -88,6 +88,16 @@ impl Printer {
         let _ = writeln!(io::stderr().lock(), "jit: error: {text}");
     }
 
+    /// A command-line mistake, as one line: clap's first line plus where to look.
+    pub fn usage_error(&self, rendered: &str) {
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let _ = writeln!(
+            io::stderr().lock(),
+            "jit: error: {message} (see `jit --help`)"
+        );
+    }
+
     fn table(&self, header: &[&str]) -> Table {
         let mut table = Table::new();
         table

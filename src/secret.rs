@@ -147,7 +147,10 @@ fn keyring_entry(name: &str) -> keyring::Result<(keyring::Entry, &'static str)> 
         persistent: KeyRing::get_persistent(KeyRingIdentifier::User).ok(),
         description: format!("keyring-rs:{name}@{KEYRING_SERVICE}"),
     };
-    Ok((keyring::Entry::new_with_credential(Box::new(credential)), which))
+    Ok((
+        keyring::Entry::new_with_credential(Box::new(credential)),
+        which,
+    ))
 }
 
 fn keyring_message(err: &keyring::Error) -> String {

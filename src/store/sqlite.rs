@@ -82,9 +82,24 @@ impl SqliteStore {
     }
 
     fn create_schema(&self) -> Result<()> {
-        let _: String = self
-            .conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        // Switching to WAL needs a moment alone with the file; a busy answer here is
+        // another process creating the same store, so wait for it like any writer.
+        let started = std::time::Instant::now();
+        loop {
+            match self
+                .conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            {
+                Ok(_) => break,
+                Err(rusqlite::Error::SqliteFailure(err, _))
+                    if err.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let created = (|| -> Result<()> {
             let version: i64 = self

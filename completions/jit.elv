@@ -1,0 +1,431 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[jit] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'jit'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'jit'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand request 'Ask for a role: check policy, then grant now or wait for approval'
+            cand list 'List leases (active and pending unless --all)'
+            cand show 'Show one lease in full, with its audit events'
+            cand revoke 'Revoke leases now and print their audit trail'
+            cand drop 'Revoke leases now and print their audit trail'
+            cand extend 'Move an active lease''s end to now + TTL, within policy'
+            cand approve 'Approve a pending request'
+            cand deny 'Deny a pending request'
+            cand roles 'Roles you may request, with their limits and rules'
+            cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
+            cand audit 'Read, verify and export the audit trail'
+            cand config 'Work with the configuration'
+            cand doctor 'Check the store, every secret reference and every target'
+            cand secret 'Keep a secret in the OS keyring, for `keyring:NAME` references'
+            cand completions 'Print shell completions'
+            cand man 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;request'= {
+            cand --role 'The role to request'
+            cand --ttl 'How long the lease lasts (90s, 15m, 1h30m); default: the role''s default_ttl'
+            cand --ticket 'The change or incident ticket this access is for'
+            cand --reason 'Why you need it'
+            cand --timeout 'How long --wait waits before giving up (exit 4)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --wait 'When approval is needed, wait for it and then grant'
+            cand --dry-run 'Print the decision and the effective window with every cap; change nothing'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;list'= {
+            cand --state 'Only leases in this state (implies --all for final states)'
+            cand --role 'Only leases of this role'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --all 'Include ended leases'
+            cand --mine 'Only leases you requested or hold'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;show'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;revoke'= {
+            cand --role 'Every live lease of this role that you requested or hold'
+            cand --export 'Write the audit trail to FILE as JSON lines instead of printing it'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --mine 'Every live lease you requested or hold'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;drop'= {
+            cand --role 'Every live lease of this role that you requested or hold'
+            cand --export 'Write the audit trail to FILE as JSON lines instead of printing it'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --mine 'Every live lease you requested or hold'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;extend'= {
+            cand --ttl 'The new length, counted from now'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;approve'= {
+            cand --reason 'Why'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;deny'= {
+            cand --reason 'Why (required)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;roles'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;sweep'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --watch 'Keep running, waking for the next expiry'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;audit'= {
+            cand --lease 'Only events of this lease'
+            cand --since 'Only events at or after this time (RFC 3339, or a duration ago such as 2h)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
+            cand export 'Write every event as JSON lines or CSV'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;audit;verify'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;audit;export'= {
+            cand --format 'format'
+            cand --output 'Write to FILE instead of stdout'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;audit;help'= {
+            cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
+            cand export 'Write every event as JSON lines or CSV'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;audit;help;verify'= {
+        }
+        &'jit;audit;help;export'= {
+        }
+        &'jit;audit;help;help'= {
+        }
+        &'jit;config'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand check 'Validate the configuration; every error with file:line:column'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;config;check'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;config;help'= {
+            cand check 'Validate the configuration; every error with file:line:column'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;config;help;check'= {
+        }
+        &'jit;config;help;help'= {
+        }
+        &'jit;doctor'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;secret'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand set 'Read a secret from stdin and keep it in the keyring as NAME'
+            cand delete 'Remove NAME from the keyring'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;secret;set'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;secret;delete'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;secret;help'= {
+            cand set 'Read a secret from stdin and keep it in the keyring as NAME'
+            cand delete 'Remove NAME from the keyring'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;secret;help;set'= {
+        }
+        &'jit;secret;help;delete'= {
+        }
+        &'jit;secret;help;help'= {
+        }
+        &'jit;completions'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;man'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;help'= {
+            cand request 'Ask for a role: check policy, then grant now or wait for approval'
+            cand list 'List leases (active and pending unless --all)'
+            cand show 'Show one lease in full, with its audit events'
+            cand revoke 'Revoke leases now and print their audit trail'
+            cand extend 'Move an active lease''s end to now + TTL, within policy'
+            cand approve 'Approve a pending request'
+            cand deny 'Deny a pending request'
+            cand roles 'Roles you may request, with their limits and rules'
+            cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
+            cand audit 'Read, verify and export the audit trail'
+            cand config 'Work with the configuration'
+            cand doctor 'Check the store, every secret reference and every target'
+            cand secret 'Keep a secret in the OS keyring, for `keyring:NAME` references'
+            cand completions 'Print shell completions'
+            cand man 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;help;request'= {
+        }
+        &'jit;help;list'= {
+        }
+        &'jit;help;show'= {
+        }
+        &'jit;help;revoke'= {
+        }
+        &'jit;help;extend'= {
+        }
+        &'jit;help;approve'= {
+        }
+        &'jit;help;deny'= {
+        }
+        &'jit;help;roles'= {
+        }
+        &'jit;help;sweep'= {
+        }
+        &'jit;help;audit'= {
+            cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
+            cand export 'Write every event as JSON lines or CSV'
+        }
+        &'jit;help;audit;verify'= {
+        }
+        &'jit;help;audit;export'= {
+        }
+        &'jit;help;config'= {
+            cand check 'Validate the configuration; every error with file:line:column'
+        }
+        &'jit;help;config;check'= {
+        }
+        &'jit;help;doctor'= {
+        }
+        &'jit;help;secret'= {
+            cand set 'Read a secret from stdin and keep it in the keyring as NAME'
+            cand delete 'Remove NAME from the keyring'
+        }
+        &'jit;help;secret;set'= {
+        }
+        &'jit;help;secret;delete'= {
+        }
+        &'jit;help;completions'= {
+        }
+        &'jit;help;man'= {
+        }
+        &'jit;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

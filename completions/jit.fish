@@ -1,0 +1,238 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_jit_global_optspecs
+    string join \n config= json q/quiet v/verbose h/help V/version
+end
+
+function __fish_jit_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_jit_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_jit_using_subcommand
+    set -l cmd (__fish_jit_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c jit -n "__fish_jit_needs_command" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_needs_command" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_needs_command" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_needs_command" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jit -n "__fish_jit_needs_command" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_needs_command" -f -a "request" -d 'Ask for a role: check policy, then grant now or wait for approval'
+complete -c jit -n "__fish_jit_needs_command" -f -a "list" -d 'List leases (active and pending unless --all)'
+complete -c jit -n "__fish_jit_needs_command" -f -a "show" -d 'Show one lease in full, with its audit events'
+complete -c jit -n "__fish_jit_needs_command" -f -a "revoke" -d 'Revoke leases now and print their audit trail'
+complete -c jit -n "__fish_jit_needs_command" -f -a "drop" -d 'Revoke leases now and print their audit trail'
+complete -c jit -n "__fish_jit_needs_command" -f -a "extend" -d 'Move an active lease\'s end to now + TTL, within policy'
+complete -c jit -n "__fish_jit_needs_command" -f -a "approve" -d 'Approve a pending request'
+complete -c jit -n "__fish_jit_needs_command" -f -a "deny" -d 'Deny a pending request'
+complete -c jit -n "__fish_jit_needs_command" -f -a "roles" -d 'Roles you may request, with their limits and rules'
+complete -c jit -n "__fish_jit_needs_command" -f -a "sweep" -d 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
+complete -c jit -n "__fish_jit_needs_command" -f -a "audit" -d 'Read, verify and export the audit trail'
+complete -c jit -n "__fish_jit_needs_command" -f -a "config" -d 'Work with the configuration'
+complete -c jit -n "__fish_jit_needs_command" -f -a "doctor" -d 'Check the store, every secret reference and every target'
+complete -c jit -n "__fish_jit_needs_command" -f -a "secret" -d 'Keep a secret in the OS keyring, for `keyring:NAME` references'
+complete -c jit -n "__fish_jit_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c jit -n "__fish_jit_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c jit -n "__fish_jit_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand request" -l role -d 'The role to request' -r
+complete -c jit -n "__fish_jit_using_subcommand request" -l ttl -d 'How long the lease lasts (90s, 15m, 1h30m); default: the role\'s default_ttl' -r
+complete -c jit -n "__fish_jit_using_subcommand request" -l ticket -d 'The change or incident ticket this access is for' -r
+complete -c jit -n "__fish_jit_using_subcommand request" -l reason -d 'Why you need it' -r
+complete -c jit -n "__fish_jit_using_subcommand request" -l timeout -d 'How long --wait waits before giving up (exit 4)' -r
+complete -c jit -n "__fish_jit_using_subcommand request" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand request" -l wait -d 'When approval is needed, wait for it and then grant'
+complete -c jit -n "__fish_jit_using_subcommand request" -l dry-run -d 'Print the decision and the effective window with every cap; change nothing'
+complete -c jit -n "__fish_jit_using_subcommand request" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand request" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand request" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand request" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand request" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand list" -l state -d 'Only leases in this state (implies --all for final states)' -r
+complete -c jit -n "__fish_jit_using_subcommand list" -l role -d 'Only leases of this role' -r
+complete -c jit -n "__fish_jit_using_subcommand list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand list" -l all -d 'Include ended leases'
+complete -c jit -n "__fish_jit_using_subcommand list" -l mine -d 'Only leases you requested or hold'
+complete -c jit -n "__fish_jit_using_subcommand list" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand list" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand list" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand list" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand list" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand show" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand show" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand show" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand show" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand show" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand show" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand revoke" -l role -d 'Every live lease of this role that you requested or hold' -r
+complete -c jit -n "__fish_jit_using_subcommand revoke" -l export -d 'Write the audit trail to FILE as JSON lines instead of printing it' -r -F
+complete -c jit -n "__fish_jit_using_subcommand revoke" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand revoke" -l mine -d 'Every live lease you requested or hold'
+complete -c jit -n "__fish_jit_using_subcommand revoke" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand revoke" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand revoke" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand revoke" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand revoke" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand drop" -l role -d 'Every live lease of this role that you requested or hold' -r
+complete -c jit -n "__fish_jit_using_subcommand drop" -l export -d 'Write the audit trail to FILE as JSON lines instead of printing it' -r -F
+complete -c jit -n "__fish_jit_using_subcommand drop" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand drop" -l mine -d 'Every live lease you requested or hold'
+complete -c jit -n "__fish_jit_using_subcommand drop" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand drop" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand drop" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand drop" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand drop" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand extend" -l ttl -d 'The new length, counted from now' -r
+complete -c jit -n "__fish_jit_using_subcommand extend" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand extend" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand extend" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand extend" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand extend" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand extend" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand approve" -l reason -d 'Why' -r
+complete -c jit -n "__fish_jit_using_subcommand approve" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand approve" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand approve" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand approve" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand approve" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand approve" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand deny" -l reason -d 'Why (required)' -r
+complete -c jit -n "__fish_jit_using_subcommand deny" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand deny" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand deny" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand deny" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand deny" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand deny" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand roles" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand roles" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand roles" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand roles" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand roles" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand roles" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand sweep" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand sweep" -l watch -d 'Keep running, waking for the next expiry'
+complete -c jit -n "__fish_jit_using_subcommand sweep" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand sweep" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand sweep" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand sweep" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand sweep" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l lease -d 'Only events of this lease' -r
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l since -d 'Only events at or after this time (RFC 3339, or a duration ago such as 2h)' -r
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "export" -d 'Write every event as JSON lines or CSV'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l format -r -f -a "jsonl\t''
+csv\t''"
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l output -d 'Write to FILE instead of stdout' -r -F
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write every event as JSON lines or CSV'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate the configuration; every error with file:line:column'
+complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration; every error with file:line:column'
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand doctor" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand doctor" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand doctor" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand doctor" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -f -a "set" -d 'Read a secret from stdin and keep it in the keyring as NAME'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -f -a "delete" -d 'Remove NAME from the keyring'
+complete -c jit -n "__fish_jit_using_subcommand secret; and not __fish_seen_subcommand_from set delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from set" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from set" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from set" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from delete" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from delete" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "set" -d 'Read a secret from stdin and keep it in the keyring as NAME'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Remove NAME from the keyring'
+complete -c jit -n "__fish_jit_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand completions" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand completions" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand completions" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand completions" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand man" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand man" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand man" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand man" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand man" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand man" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "request" -d 'Ask for a role: check policy, then grant now or wait for approval'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "list" -d 'List leases (active and pending unless --all)'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "show" -d 'Show one lease in full, with its audit events'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "revoke" -d 'Revoke leases now and print their audit trail'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "extend" -d 'Move an active lease\'s end to now + TTL, within policy'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "approve" -d 'Approve a pending request'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "deny" -d 'Deny a pending request'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "roles" -d 'Roles you may request, with their limits and rules'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "sweep" -d 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "audit" -d 'Read, verify and export the audit trail'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "config" -d 'Work with the configuration'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "doctor" -d 'Check the store, every secret reference and every target'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "secret" -d 'Keep a secret in the OS keyring, for `keyring:NAME` references'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request list show revoke extend approve deny roles sweep audit config doctor secret completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record'
+complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "export" -d 'Write every event as JSON lines or CSV'
+complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration; every error with file:line:column'
+complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "set" -d 'Read a secret from stdin and keep it in the keyring as NAME'
+complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "delete" -d 'Remove NAME from the keyring'

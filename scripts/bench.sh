@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Benchmarks for jit, with hyperfine. Run from the repository root:
+#
+#     scripts/bench.sh
+#
+# Environment:
+#   JIT_BIN        a prebuilt jit binary to measure (default: build one with
+#                  CARGO_TARGET_DIR=$BENCH_TARGET_DIR cargo build --release)
+#   BENCH_TARGET_DIR  target dir of that build (default: <repo>/target/bench, so an ongoing
+#                  build in <repo>/target is not clobbered)
+#   BENCH_RUNS     timed runs per measurement (default 20; --version uses 3x that)
+#   BENCH_WARMUP   warm-up runs per measurement (default 3)
+#   BENCH_LEASES   leases in the `jit list` store (default 10000)
+#   BENCH_EVENTS   events in the `jit audit verify` chain (default 100000)
+#   BENCH_STRICT   1: exit 1 when a target is missed (default: report only)
+#
+# Everything (configuration, stores, the no-op backend) lives in a mktemp -d directory
+# that is removed on exit; JIT_CONFIG, JIT_STATE_DIR and XDG_* point there, so the user's
+# real configuration and state are never read or written.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HELPERS="$ROOT/scripts/bench"
+RUNS=${BENCH_RUNS:-20}
+WARMUP=${BENCH_WARMUP:-3}
+LEASES=${BENCH_LEASES:-10000}
+EVENTS=${BENCH_EVENTS:-100000}
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---- tools -------------------------------------------------------------------------------
+command -v python3 >/dev/null || die "python3 is required"
+command -v sha256sum >/dev/null || die "sha256sum is required"
+if ! command -v hyperfine >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "hyperfine is missing (apt-get install -y hyperfine)"
+    say "installing hyperfine"
+    apt-get install -y hyperfine >/dev/null 2>&1 ||
+        { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
+fi
+
+# ---- the binary --------------------------------------------------------------------------
+if [ -n "${JIT_BIN:-}" ]; then
+    [ -x "$JIT_BIN" ] || die "JIT_BIN=$JIT_BIN is not executable"
+    JIT=$(cd "$(dirname "$JIT_BIN")" && pwd)/$(basename "$JIT_BIN")
+else
+    TARGET_DIR=${BENCH_TARGET_DIR:-$ROOT/target/bench}
+    say "building jit (release) into $TARGET_DIR"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet)
+    JIT="$TARGET_DIR/release/jit"
+fi
+"$JIT" --version >/dev/null || die "$JIT does not run"
+
+# ---- the sandbox -------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/jit-bench.XXXXXX")
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$WORK/results" "$WORK/xdg/config" "$WORK/xdg/state" "$WORK/xdg/data" "$WORK/xdg/cache"
+export XDG_CONFIG_HOME="$WORK/xdg/config" XDG_STATE_HOME="$WORK/xdg/state"
+export XDG_DATA_HOME="$WORK/xdg/data" XDG_CACHE_HOME="$WORK/xdg/cache"
+export JIT_CONFIG="$WORK/config.toml"
+export JIT_STATE_DIR="$WORK/state-empty"   # each measurement sets its own below
+export NO_COLOR=1
+unset SUDO_USER
+ME=$(id -un)
+RESULTS="$WORK/results"
+SUMMARY="$WORK/summary.tsv"
+: >"$SUMMARY"
+
+# The no-op command backend: reads its request, answers ok.
+NOOP="$WORK/noop"
+cat >"$NOOP" <<'EOF'
+#!/bin/sh
+cat >/dev/null
+echo '{"v":1,"ok":true}'
+EOF
+chmod 755 "$NOOP"
+
+cat >"$JIT_CONFIG" <<EOF
+[targets.noop]
+backend = "command"
+program = "$NOOP"
+
+[roles.bench]
+target = "noop"
+max_ttl = "1h"
+
+[[eligibility]]
+subjects = ["user:$ME"]
+roles = ["*"]
+EOF
+"$JIT" config check >/dev/null || die "the benchmark configuration is invalid"
+
+# A request as jit sends it, for running the no-op program by hand.
+REQ="$WORK/req.json"
+printf '%s' '{"handle":null,"lease":{"expires_at":"2030-01-01T00:00:00Z","id":"abcdefghij","reason":null,"requester":"'"$ME"'","role":"bench","subject":"'"$ME"'","ticket":null},"op":"grant","params":{},"target":"noop","v":1}' >"$REQ"
+
+# hf NAME [hyperfine options and commands...]: run hyperfine, keep its JSON as NAME.
+hf() {
+    local name=$1
+    shift
+    hyperfine --style basic --warmup "$WARMUP" --export-json "$RESULTS/$name.json" "$@"
+}
+# med NAME [INDEX]: the median, in ms, of a result kept by hf.
+med() { python3 "$HELPERS/median.py" "$RESULTS/$1.json" "${2:-0}"; }
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
+lt() { awk "BEGIN { exit !($1 < $2) }"; }
+# row MEASUREMENT MEDIAN BASELINE-NAME BASELINE-MEDIAN TARGET VERDICT
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$SUMMARY"; }
+verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
+
+# ---- 1. jit --version --------------------------------------------------------------------
+say "1. jit --version (process start-up), against /bin/true"
+hf version -N --runs $((RUNS * 3)) "$JIT --version" "/bin/true"
+V=$(med version 0)
+TRUE_MS=$(med version 1)
+row "jit --version" "$V" "/bin/true" "$TRUE_MS" "-" "info"
+
+# ---- 2. jit list --json over 10,000 active leases ----------------------------------------
+say "2. jit list --json over $LEASES active leases"
+export JIT_STATE_DIR="$WORK/state-list"
+"$JIT" list -q >/dev/null 2>&1   # jit creates the store and its schema
+python3 "$HELPERS/mkstore.py" leases "$JIT_STATE_DIR/jit.db" "$LEASES" "$ME"
+COUNT=$("$JIT" list --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
+[ "$COUNT" = "$LEASES" ] || die "jit list --json shows $COUNT leases, expected $LEASES"
+echo "store ready: jit list --json shows $COUNT leases"
+hf list -N --runs "$RUNS" "$JIT list --json"
+L=$(med list)
+row "jit list --json ($LEASES leases)" "$L" "jit --version" "$V" "< 10 ms" "$(verdict lt "$L" 10)"
+
+# ---- 3. request + revoke through a no-op command backend ---------------------------------
+say "3. jit request / jit revoke through a no-op command backend"
+export JIT_STATE_DIR="$WORK/state-request"
+ID=$("$JIT" request --role bench -q)
+"$JIT" revoke -q "$ID" >/dev/null
+STATE=$("$JIT" list --all --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["state"])')
+[ "$STATE" = revoked ] || die "lease $ID ended $STATE, expected revoked"
+[ "$("$NOOP" <"$REQ")" = '{"v":1,"ok":true}' ] || die "the no-op program does not answer"
+echo "checked: request granted $ID and revoke ended it (state $STATE)"
+
+# 3a. One command at a time, no shell. Every request runs against a store with no live
+# lease (--prepare revokes the one before, untimed); every revoke has exactly one to end
+# (--prepare requests it, untimed). `revoke --mine` stands in for `revoke ID`, whose id
+# would need a shell; with one live lease both end the same lease the same way.
+# hyperfine gives the bare program /dev/null as stdin; jit pipes it ~250 bytes.
+echo
+echo "-- 3a. per command (hyperfine --shell=none)"
+hf noop -N --runs "$RUNS" "$NOOP"
+hf request -N --runs "$RUNS" --prepare "$JIT revoke --mine -q" --cleanup "$JIT revoke --mine -q" \
+    "$JIT request --role bench -q"
+hf revoke -N --runs "$RUNS" --prepare "$JIT request --role bench -q" "$JIT revoke --mine -q"
+NOOP_MS=$(med noop)
+REQ_MS=$(med request)
+REV_MS=$(med revoke)
+REQ_OVER=$(calc "$REQ_MS - $NOOP_MS")
+REV_OVER=$(calc "$REV_MS - $NOOP_MS")
+row "jit request (1 program run)" "$REQ_MS" "noop program" "$NOOP_MS" \
+    "overhead < 10 ms" "$(verdict lt "$REQ_OVER" 10)"
+row "jit revoke --mine (1 program run)" "$REV_MS" "noop program" "$NOOP_MS" "-" "info"
+
+# 3b. The pair as one shell command (the id goes from request to revoke), against the
+# same shell doing the same two program runs with the same structure: one $(...) and
+# one plain command. The shell's own cost is the same on both sides and cancels in the
+# difference; it is measured too (sh with /bin/true twice) to show how big it is.
+echo
+echo "-- 3b. request+revoke pair in one sh -c (shell cost cancels in the difference)"
+hf pair -N --runs "$RUNS" \
+    "sh -c 'id=\$($JIT request --role bench -q) && exec $JIT revoke -q \"\$id\" >/dev/null'" \
+    "sh -c 'x=\$($NOOP <$REQ) && exec $NOOP <$REQ >/dev/null'" \
+    "sh -c 'x=\$(/bin/true) && exec /bin/true'"
+PAIR_MS=$(med pair 0)
+PAIR_BASE=$(med pair 1)
+SHELL_MS=$(med pair 2)
+PAIR_OVER=$(calc "$PAIR_MS - $PAIR_BASE")
+row "request+revoke pair (sh)" "$PAIR_MS" "2x noop (sh)" "$PAIR_BASE" "-" "info"
+
+echo
+echo "no-op program alone:                 $NOOP_MS ms (median)"
+echo "jit request:                         $REQ_MS ms -> overhead $REQ_OVER ms per request"
+echo "jit revoke:                          $REV_MS ms -> overhead $REV_OVER ms per revoke"
+echo "pair in sh:                          $PAIR_MS ms; same shell, two bare program runs: $PAIR_BASE ms"
+echo "  (shell skeleton with /bin/true:    $SHELL_MS ms; included on both sides, so it cancels)"
+echo "  overhead per request+revoke pair:  $PAIR_OVER ms; per command: $(calc "$PAIR_OVER / 2") ms"
+
+# ---- 4. jit audit verify over 100,000 events ---------------------------------------------
+say "4. jit audit verify over $EVENTS events, against sha256sum of the export"
+export JIT_STATE_DIR="$WORK/state-audit"
+"$JIT" list -q >/dev/null 2>&1   # jit creates the store and its schema
+python3 "$HELPERS/mkstore.py" audit "$JIT_STATE_DIR/jit.db" "$EVENTS" "$ME"
+"$JIT" audit verify || die "jit audit verify rejects the generated chain (the python canonical form is off)"
+EXPORT="$WORK/audit.jsonl"
+"$JIT" audit export --format jsonl --output "$EXPORT" -q
+LINES=$(wc -l <"$EXPORT")
+[ "$LINES" -eq "$EVENTS" ] || die "the export has $LINES lines, expected $EVENTS"
+echo "export: $LINES events, $(($(stat -c %s "$EXPORT") / 1024)) KiB"
+hf audit -N --runs "$RUNS" "$JIT audit verify -q" "sha256sum $EXPORT"
+VERIFY_MS=$(med audit 0)
+SHA_MS=$(med audit 1)
+row "jit audit verify ($EVENTS events)" "$VERIFY_MS" "sha256sum export" "$SHA_MS" "<= 3x" \
+    "$(verdict awk "BEGIN { exit !($VERIFY_MS <= 3 * $SHA_MS) }")"
+
+# ---- summary -----------------------------------------------------------------------------
+say "summary (medians, ms; ratio = median / baseline median)"
+awk -F '\t' '
+    BEGIN { printf "%-36s %10s  %-18s %10s %8s  %-17s %s\n", "measurement", "median", "baseline", "b. median", "ratio", "target", "result" }
+    { printf "%-36s %10.2f  %-18s %10.2f %7.1fx  %-17s %s\n", $1, $2, $3, $4, ($4 > 0 ? $2 / $4 : 0), $5, $6 }
+' "$SUMMARY"
+echo
+echo "overheads: request $REQ_OVER ms, revoke $REV_OVER ms, request+revoke pair $PAIR_OVER ms (over the bare program)"
+
+if [ "${BENCH_STRICT:-0}" = 1 ] && grep -q $'\tFAIL$' "$SUMMARY"; then
+    exit 1
+fi

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Fill a jit store (already created by jit itself) with benchmark data, fast.
+
+    mkstore.py leases DB COUNT USER   # COUNT active leases, all ending in the future
+    mkstore.py audit  DB COUNT USER   # a valid COUNT-event audit chain + its head
+
+The rows follow src/store/sqlite.rs exactly: lease times are unix seconds, handle and
+params are JSON text, audit `at` is "%Y-%m-%dT%H:%M:%SZ", and every audit hash is
+SHA-256(prev_hash_hex || canonical) with the canonical JSON of src/audit.rs.
+Only for benchmarks: never point it at a real store.
+"""
+import hashlib
+import json
+import random
+import sqlite3
+import sys
+import time
+
+ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # lease::new_id
+GENESIS = "0" * 64  # audit::GENESIS
+
+
+def lease_ids(rng, count):
+    seen = set()
+    while len(seen) < count:
+        seen.add("".join(rng.choice(ALPHABET) for _ in range(10)))
+    return sorted(seen)
+
+
+def connect(path):
+    conn = sqlite3.connect(path, isolation_level=None)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != 1:
+        sys.exit(f"{path}: schema version {version}, expected 1 (let jit create the store first)")
+    return conn
+
+
+def finish(conn):
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def fill_leases(path, count, user):
+    rng = random.Random(1)
+    now = int(time.time())
+    rows = []
+    for i, lease_id in enumerate(lease_ids(rng, count)):
+        created = now - rng.randint(60, 3000)
+        ttl = 3600 * rng.randint(1, 8)
+        granted = created + rng.randint(0, 5)
+        expires = max(granted + ttl, now + 600)  # active: always ends in the future
+        rows.append((
+            lease_id,                        # id
+            f"role-{i % 20}",                # role
+            "noop",                          # target
+            "command",                       # backend
+            user,                            # subject
+            user,                            # requester
+            "active",                        # state
+            f"CHG-{10000 + i}" if i % 2 else None,  # ticket
+            "benchmark lease" if i % 3 else None,   # reason
+            created,                         # created_at
+            granted,                         # granted_at
+            expires,                         # expires_at
+            None,                            # ended_at
+            expires - granted,               # ttl_secs
+            0,                               # approvals_required
+            "null",                          # handle (JSON text)
+            "{}",                            # params (JSON text)
+            None,                            # ending
+            None,                            # worker
+            None,                            # worker_at
+            0,                               # attempts
+            None,                            # next_attempt_at
+            None,                            # last_error
+        ))
+    conn = connect(path)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO leases (id, role, target, backend, subject, requester, state, ticket, "
+        "reason, created_at, granted_at, expires_at, ended_at, ttl_secs, approvals_required, "
+        "handle, params, ending, worker, worker_at, attempts, next_attempt_at, last_error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    finish(conn)
+
+
+def jstr(text):
+    # serde_json string escaping; identical to json.dumps for the ASCII text used here.
+    return json.dumps(text, ensure_ascii=False)
+
+
+def canonical_details(value):
+    # audit::canonical_details: keys sorted at every depth, no white space.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(seq, at, actor, lease_id, kind, details):
+    # audit::canonical: {"actor","at","details","kind","lease_id","seq"} in this order.
+    return (
+        '{"actor":' + jstr(actor)
+        + ',"at":' + jstr(at)
+        + ',"details":' + details
+        + ',"kind":' + jstr(kind)
+        + ',"lease_id":' + ("null" if lease_id is None else jstr(lease_id))
+        + ',"seq":' + str(seq)
+        + "}"
+    )
+
+
+def rfc3339(secs):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(secs))
+
+
+def lifecycle(lease_id, start):
+    """The three events of one request -> grant -> revoke, shaped like engine.rs writes them."""
+    ttl = 3600
+    yield start, "requested", {
+        "role": "bench", "target": "noop", "backend": "command", "ttl": "1h",
+        "ttl_source": "role default_ttl",
+        "caps": [{"source": "role max_ttl", "limit": "1h"}],
+        "ticket": "CHG-4711", "reason": "benchmark", "approvals_required": 0,
+    }
+    yield start + 1, "granted", {
+        "expires_at": rfc3339(start + 1 + ttl), "target_expires_at": rfc3339(start + 1 + ttl),
+        "native_expiry": None, "credentials_issued": False,
+    }
+    yield start + 60, "revoked", {"attempts": 1}
+
+
+def fill_audit(path, count, user):
+    rng = random.Random(2)
+    ids = lease_ids(rng, (count + 2) // 3)
+    base = int(time.time()) - 30 * 86400
+    prev = GENESIS
+    rows = []
+    seq = 0
+    for n, lease_id in enumerate(ids):
+        for at_secs, kind, details in lifecycle(lease_id, base + n * 20):
+            if seq == count:
+                break
+            seq += 1
+            at = rfc3339(at_secs)
+            details_text = canonical_details(details)
+            body = canonical(seq, at, user, lease_id, kind, details_text)
+            digest = hashlib.sha256((prev + body).encode("utf-8")).hexdigest()
+            rows.append((seq, at, user, lease_id, kind, details_text, prev, digest))
+            prev = digest
+    conn = connect(path)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO audit (seq, at, actor, lease_id, kind, details, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.execute(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        (seq, prev),
+    )
+    finish(conn)
+
+
+def main():
+    if len(sys.argv) != 5 or sys.argv[1] not in ("leases", "audit"):
+        sys.exit(__doc__)
+    what, path, count, user = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    (fill_leases if what == "leases" else fill_audit)(path, count, user)
+
+
+if __name__ == "__main__":
+    main()

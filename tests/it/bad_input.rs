@@ -1,0 +1,218 @@
+//! Bad input gets one clear message, the documented exit code, and changes nothing.
+
+use crate::harness::*;
+
+/// The store's leases and audit events, and the target's grants: what must not change.
+fn snapshot(w: &World) -> (Vec<serde_json::Value>, usize, serde_json::Value) {
+    (w.leases(), w.event_count(), w.grants())
+}
+
+#[track_caller]
+fn refused(w: &World, args: &[&str], code: i32, message: &str) {
+    let before = snapshot(w);
+    let run = w.jit(args).run().code(code).stderr_has(message);
+    assert_eq!(run.stdout, "", "nothing on stdout for a refusal");
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "one clear message: {}",
+        run.stderr
+    );
+    assert_eq!(snapshot(w), before, "{args:?} changed something");
+}
+
+#[test]
+fn bad_durations_are_usage_errors() {
+    let w = World::new();
+    let live = w.granted("web-root", &[]);
+    for ttl in ["0", "-5m", "abc", "99999h", "10ms"] {
+        refused(
+            &w,
+            &["request", "--role", "web-root", "--ttl", ttl],
+            2,
+            "--ttl",
+        );
+        refused(&w, &["extend", &live, "--ttl", ttl], 2, "--ttl");
+    }
+    refused(
+        &w,
+        &["request", "--role", "web-root", "--ttl", "99999h"],
+        2,
+        "longer than 366 days",
+    );
+    refused(
+        &w,
+        &["request", "--role", "web-root", "--ttl", "-5m"],
+        2,
+        "negative",
+    );
+}
+
+#[test]
+fn policy_refusals_exit_3() {
+    let w = World::new();
+    refused(
+        &w,
+        &["request", "--role", "web-root", "--ttl", "2h"],
+        3,
+        "requested ttl 2h is over the cap: eligibility rule #1 max_ttl is 1h",
+    );
+    refused(
+        &w,
+        &["request", "--role", "db-admin"],
+        3,
+        "this role requires --ticket matching ^CHG-[0-9]+$",
+    );
+    refused(
+        &w,
+        &["request", "--role", "db-admin", "--ticket", "INC-7"],
+        3,
+        "does not match the role's pattern",
+    );
+    for ticket in [
+        "CHG-1'",
+        "CHG-1\"",
+        "CHG-1;DROP",
+        "CHG-1\nCHG-2",
+        "CHG-1é",
+        "CHG 1",
+        "",
+    ] {
+        refused(
+            &w,
+            &["request", "--role", "db-admin", "--ticket", ticket],
+            3,
+            "is not valid: a ticket is 1 to 64 letters",
+        );
+    }
+    let before = snapshot(&w);
+    w.jit(["request", "--role", "web-root"])
+        .as_user(APPROVER)
+        .run()
+        .code(3)
+        .stderr_has("bin is not eligible for role \"web-root\"");
+    assert_eq!(snapshot(&w), before);
+}
+
+#[test]
+fn unknown_or_malformed_roles_and_ids_exit_2() {
+    let w = World::new();
+    refused(
+        &w,
+        &["request", "--role", "nope"],
+        2,
+        "unknown role \"nope\"",
+    );
+    for role in ["db-admin'", "db;admin", "db\nadmin", "rôle", "a b", ""] {
+        refused(&w, &["request", "--role", role], 2, "is not a role name");
+    }
+    for id in ["aaaaaaaaaa", "x'; DROP TABLE leases; --", "ÄÖ"] {
+        refused(&w, &["show", id], 2, "no lease");
+        refused(&w, &["revoke", id], 2, "no lease");
+        refused(&w, &["extend", id, "--ttl", "5m"], 2, "no lease");
+        refused(&w, &["approve", id], 2, "no lease");
+    }
+    // One bad id among good ones: nothing is revoked.
+    let good = w.granted("web-root", &[]);
+    refused(
+        &w,
+        &["revoke", &good, "zzzzzzzzzz"],
+        2,
+        "no lease \"zzzzzzzzzz\"",
+    );
+    assert_eq!(w.state_of(&good), "active");
+    refused(
+        &w,
+        &["list", "--state", "approved"],
+        2,
+        "is not a lease state",
+    );
+    refused(
+        &w,
+        &["request", "--role", "web-root", "--reason", "two\nlines"],
+        2,
+        "control characters",
+    );
+    refused(
+        &w,
+        &["request", "--role", "web-root", "--bogus"],
+        2,
+        "unexpected argument '--bogus'",
+    );
+}
+
+#[test]
+fn a_corrupt_store_is_refused_and_left_alone() {
+    let w = World::new();
+    std::fs::create_dir_all(w.state_dir()).unwrap();
+    let garbage = b"this is not a database, it is a grocery list\n".repeat(100);
+    std::fs::write(w.store_path(), &garbage).unwrap();
+    for args in [&["list"][..], &["request", "--role", "web-root"]] {
+        w.jit(args)
+            .run()
+            .code(1)
+            .stderr_has("is not usable: file is not a database");
+    }
+    assert_eq!(std::fs::read(w.store_path()).unwrap(), garbage);
+    assert!(w.grant_keys().is_empty());
+}
+
+#[test]
+fn a_store_that_cannot_be_created_is_refused() {
+    let w = World::new();
+    std::fs::write(w.path("file"), "").unwrap();
+    w.jit(["request", "--role", "web-root"])
+        .env("JIT_STATE_DIR", w.path("file").join("state"))
+        .run()
+        .code(1)
+        .stderr_has("creating the state directory");
+    assert!(w.grant_keys().is_empty());
+}
+
+#[test]
+fn a_read_only_store_is_refused_and_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.granted("web-root", &[]);
+    let before = std::fs::read(w.store_path()).unwrap();
+    let grants = w.grants();
+    // Root ignores file modes, so check from an unprivileged user where we are root.
+    let run = if me() == "root" {
+        for path in [w.dir.path().to_path_buf(), w.state_dir()] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(w.store_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(w.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut config = w.default_config();
+        config = config.replace("service_account = \"root\"", "service_account = \"nobody\"");
+        config.push_str("\n[[eligibility]]\nsubjects = [\"user:nobody\"]\nroles = [\"*\"]\n");
+        w.write_config(&config);
+        let output = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                JIT,
+                "request",
+                "--role",
+                "web-root",
+            ])
+            .env("JIT_CONFIG", w.config_path())
+            .env("JIT_STATE_DIR", w.state_dir())
+            .env("HOME", w.dir.path())
+            .output()
+            .unwrap();
+        Run::from(output)
+    } else {
+        std::fs::set_permissions(w.store_path(), std::fs::Permissions::from_mode(0o400)).unwrap();
+        w.jit(["request", "--role", "web-root"]).run()
+    };
+    let run = run.code(1);
+    assert!(
+        run.stderr.contains("readonly database") || run.stderr.contains("unable to open"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(w.store_path()).unwrap(), before);
+    assert_eq!(w.grants(), grants);
+}

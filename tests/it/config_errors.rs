@@ -1,0 +1,205 @@
+//! Configuration errors: exit 5, `file:line:column`, every error at once.
+
+use crate::harness::*;
+
+fn check(w: &World, text: &str) -> String {
+    w.write_config(text);
+    let run = w.jit(["config", "check"]).run().code(5);
+    // Commands that need the configuration refuse the same way and change nothing.
+    w.jit(["request", "--role", "web-root"]).run().code(5);
+    assert!(!w.store_path().exists(), "no store was created");
+    let path = w.config_path().display().to_string();
+    run.stderr.replace(&path, "CONFIG")
+}
+
+const TARGET: &str = "[targets.files]\nbackend = \"command\"\nprogram = \"/bin/true\"\n";
+
+#[test]
+fn malformed_toml_names_the_position() {
+    let w = World::new();
+    let err = check(&w, "[roles.x]\nmax_ttl = \"1h\n");
+    assert!(err.starts_with("jit: error: CONFIG:2:"), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_errors_with_their_position() {
+    let w = World::new();
+    let err = check(
+        &w,
+        &format!("{TARGET}\n[roles.x]\ntarget = \"files\"\nmax_tll = \"1h\"\n"),
+    );
+    assert!(
+        err.contains("CONFIG:7:1: unknown key `max_tll` in [roles.x]; valid keys: target, description, max_ttl, default_ttl, ticket, approvals, grant"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CONFIG:5:1: [roles.x] needs `max_ttl`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_inside_a_backend_table_point_at_the_key() {
+    let w = World::new();
+    let err = check(
+        &w,
+        "[targets.files]\nbackend = \"command\"\nprogram = \"/bin/true\"\n  timeout = \"soon\"\nprogramme = \"x\"\n",
+    );
+    assert!(
+        err.contains("CONFIG:4:13: timeout: \"soon\" is not a duration"),
+        "{err}"
+    );
+    assert!(err.contains("CONFIG:5:1: unknown key `programme` in [targets.files]; valid keys: backend, program, args, timeout, env, description"), "{err}");
+}
+
+#[test]
+fn a_role_naming_a_missing_target() {
+    let w = World::new();
+    let err = check(
+        &w,
+        &format!("{TARGET}[roles.x]\ntarget = \"prod\"\nmax_ttl = \"1h\"\n"),
+    );
+    assert!(
+        err.contains(
+            "CONFIG:5:10: role \"x\" names target \"prod\", which is not defined; defined: files"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn literal_secrets_are_refused_with_the_reference_forms() {
+    let w = World::new();
+    let err = check(
+        &w,
+        "[targets.files]\nbackend = \"command\"\nprogram = \"/bin/true\"\nenv = { DB_PASSWORD = \"hunter2\" }\n\n[roles.x]\ntarget = \"files\"\nmax_ttl = \"1h\"\ngrant = { api_token = \"abc123\" }\n",
+    );
+    assert!(err.contains("CONFIG:4:23: env.DB_PASSWORD: a secret must be a reference (keyring:NAME, env:VAR or file:PATH); a literal secret is refused"), "{err}");
+    assert!(
+        err.contains("CONFIG:9:23: api_token: a secret must be a reference"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !err.contains("abc123"),
+        "the secret is not echoed: {err}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let w = World::new();
+    let err = check(
+        &w,
+        &format!(
+            "{TARGET}\n[roles.x]\ntarget = \"files\"\nmax_ttl = \"0\"\nticket = {{ pattern = \"([\" }}\n\n[[eligibility]]\nsubjects = [\"alice\"]\nroles = [\"y\"]\n[bogus]\n"
+        ),
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 5, "{err}");
+    assert!(err.contains("CONFIG:7:11: max_ttl: \"0\" is zero"), "{err}");
+    assert!(
+        err.contains("CONFIG:8:22: ticket.pattern is not a valid regular expression"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CONFIG:11:13: \"alice\" is not a subject; use user:NAME or group:NAME"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CONFIG:12:10: role \"y\" is not defined"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CONFIG:13:2: unknown key `bogus` in the configuration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_a_configuration_error() {
+    let w = World::empty();
+    w.jit(["list"])
+        .run()
+        .code(5)
+        .stderr_has("cannot read the configuration");
+}
+
+#[test]
+fn a_valid_configuration_checks_ok() {
+    let w = World::new();
+    w.jit(["config", "check"])
+        .run()
+        .success()
+        .stdout_has(": ok (1 targets, 5 roles, 1 eligibility rules)");
+}
+
+#[test]
+fn doctor_reports_each_secret_reference() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let open_secret = w.path("open-secret");
+    std::fs::write(&open_secret, "s3cret\n").unwrap();
+    std::fs::set_permissions(&open_secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let closed_secret = w.path("closed-secret");
+    std::fs::write(&closed_secret, "s3cret\n").unwrap();
+    std::fs::set_permissions(&closed_secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = w.default_config().replace(
+        "[roles.db-admin]",
+        &format!(
+            "env = {{ A_TOKEN = \"file:{}\", B_TOKEN = \"file:{}\", C_TOKEN = \"env:JIT_TEST_UNSET_VAR\" }}\n\n[roles.db-admin]",
+            open_secret.display(),
+            closed_secret.display()
+        ),
+    );
+    w.write_config(&config);
+    let run = w.jit(["doctor"]).run().code(1);
+    assert!(
+        run.stdout
+            .contains("FAIL target files: secret env.A_TOKEN: secret file:"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("readable by group or others (mode 644)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ok   target files: secret env.B_TOKEN"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("FAIL target files: secret env.C_TOKEN: secret env:JIT_TEST_UNSET_VAR: the environment variable is not set"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ok   keyring: Linux kernel keyutils"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ok   store: "), "{}", run.stdout);
+    assert!(!run.stdout.contains("s3cret"));
+}
+
+#[test]
+fn keyring_references_resolve_through_the_kernel_keyring() {
+    let w = World::new();
+    let name = format!("jit-test-{}", std::process::id());
+    w.jit(["secret", "set", &name])
+        .stdin_text("k3yr1ng\n")
+        .run()
+        .success()
+        .stdout_has(&format!("stored keyring:{name}"));
+    let config = w.default_config().replace(
+        "[roles.db-admin]",
+        &format!("env = {{ K_TOKEN = \"keyring:{name}\" }}\n\n[roles.db-admin]"),
+    );
+    w.write_config(&config);
+    w.jit(["doctor"]).run().success().stdout_has(&format!(
+        "ok   target files: secret env.K_TOKEN: keyring:{name} resolves"
+    ));
+    w.jit(["secret", "delete", &name]).run().success();
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has("no such entry in the keyring");
+}

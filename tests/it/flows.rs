@@ -1,0 +1,382 @@
+//! End-to-end lifecycles through the command backend, checking the target after each step.
+
+use crate::harness::*;
+use serde_json::json;
+
+#[test]
+fn request_list_revoke_end_to_end() {
+    let w = World::new();
+    let who = me();
+
+    let run = w
+        .jit([
+            "request",
+            "--role",
+            "db-admin",
+            "--ttl",
+            "45m",
+            "--ticket",
+            "CHG-123",
+            "--reason",
+            "schema fix",
+        ])
+        .run()
+        .success()
+        .stdout_has("granted ")
+        .stdout_has("role db-admin on files for ");
+    assert!(run.stdout.contains("(45m left)"), "{}", run.stdout);
+    let key = format!("db-admin/{who}");
+    assert_eq!(w.grant_keys(), vec![key.clone()]);
+
+    let leases = w.jit(["list", "--json"]).run().success().json();
+    let leases = leases.as_array().unwrap();
+    assert_eq!(leases.len(), 1);
+    let lease = &leases[0];
+    let id = lease["id"].as_str().unwrap().to_owned();
+    for field in [
+        "id",
+        "role",
+        "target",
+        "backend",
+        "subject",
+        "requester",
+        "state",
+        "ticket",
+        "reason",
+        "created_at",
+        "granted_at",
+        "expires_at",
+        "ended_at",
+        "approvals",
+    ] {
+        assert!(
+            lease.get(field).is_some(),
+            "lease JSON lacks {field}: {lease}"
+        );
+    }
+    assert_eq!(lease["role"], "db-admin");
+    assert_eq!(lease["target"], "files");
+    assert_eq!(lease["backend"], "command");
+    assert_eq!(lease["subject"], who.as_str());
+    assert_eq!(lease["state"], "active");
+    assert_eq!(lease["ticket"], "CHG-123");
+    assert_eq!(lease["reason"], "schema fix");
+    assert_eq!(lease["ended_at"], json!(null));
+    assert_eq!(lease["approvals"], json!([]));
+    // The target enforces the same end as the lease.
+    assert_eq!(w.grants()[&key]["expires_at"], lease["expires_at"]);
+
+    let table = w.jit(["list"]).run().success();
+    assert!(table.stdout.starts_with(" ID"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains(&id)
+            && table.stdout.contains("active")
+            && table.stdout.contains("CHG-123")
+    );
+
+    let revoked = w
+        .jit(["revoke", &id])
+        .run()
+        .success()
+        .stdout_has(&format!("revoked {id}"));
+    assert!(
+        revoked.stdout.contains("requested") && revoked.stdout.contains("granted"),
+        "{}",
+        revoked.stdout
+    );
+    assert_eq!(w.grant_keys(), Vec::<String>::new());
+    assert_eq!(w.state_of(&id), "revoked");
+    assert_eq!(w.event_kinds(&id), ["requested", "granted", "revoked"]);
+    assert_eq!(w.jit(["list", "--json"]).run().success().json(), json!([]));
+
+    // Revoking again is success, changes nothing and writes no event.
+    w.jit(["drop", &id])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: already revoked"));
+    assert_eq!(w.event_kinds(&id), ["requested", "granted", "revoked"]);
+    w.jit(["audit", "verify"])
+        .run()
+        .success()
+        .stdout_has("audit chain intact: 3 records");
+}
+
+#[test]
+fn overlapping_leases_are_counted() {
+    let w = World::new();
+    let key = format!("web-root/{}", me());
+    let first = w.granted("web-root", &["--ttl", "50m"]);
+    let second = w.granted("web-root", &["--ttl", "20m"]);
+    // The shared entitlement lasts until the later end.
+    assert_eq!(
+        w.grants()[&key]["expires_at"],
+        w.lease(&first)["expires_at"]
+    );
+
+    w.jit(["revoke", &first])
+        .run()
+        .success()
+        .stdout_has(&format!(
+            "revoked {first} (the entitlement stays: lease {second} still covers it)"
+        ));
+    assert_eq!(w.grant_keys(), vec![key.clone()]);
+    // ...and is brought back to the end of the lease that remains.
+    assert_eq!(
+        w.grants()[&key]["expires_at"],
+        w.lease(&second)["expires_at"]
+    );
+
+    w.jit(["revoke", &second])
+        .run()
+        .success()
+        .stdout_has(&format!("revoked {second}"));
+    assert!(w.grant_keys().is_empty());
+}
+
+#[test]
+fn sweep_ends_leases_past_their_end() {
+    let w = World::new();
+    let short = w.granted("web-root", &["--ttl", "10m"]);
+    let long = w.granted("db-admin", &["--ttl", "1h", "--ticket", "CHG-9"]);
+
+    // Nothing is due yet.
+    w.jit(["sweep"]).run().success().stdout_is("");
+    assert_eq!(w.grant_keys().len(), 2);
+
+    let run = w.jit(["sweep", "--json"]).later(11 * 60).run().success();
+    let report = run.json();
+    assert_eq!(
+        report["revocations"],
+        json!([{ "id": short, "state": "expired", "outcome": "revoked", "error": null }])
+    );
+    assert_eq!(w.grant_keys(), vec![format!("db-admin/{}", me())]);
+    assert_eq!(w.state_of(&short), "expired");
+    assert_eq!(w.event_kinds(&short), ["requested", "granted", "expired"]);
+    assert_eq!(w.state_of(&long), "active");
+}
+
+#[test]
+fn failed_revocation_is_retried_by_sweep() {
+    let w = World::new();
+    let id = w.granted("web-root", &["--ttl", "30m"]);
+    w.fail_revokes(true);
+
+    w.jit(["revoke", &id])
+        .run()
+        .code(6)
+        .stdout_has("revocation failed: target unreachable (fixture)")
+        .stdout_has("`jit sweep` retries it");
+    assert_eq!(w.state_of(&id), "revoke-failed");
+    assert_eq!(w.grant_keys().len(), 1, "the entitlement is still there");
+    let listed = w.jit(["list"]).run().success();
+    assert!(listed.stdout.contains("revoke-failed"), "{}", listed.stdout);
+
+    // Before the retry is due, sweep leaves it alone.
+    w.jit(["sweep"]).run().success().stdout_is("");
+    assert_eq!(
+        w.event_kinds(&id),
+        ["requested", "granted", "revoke-failed"]
+    );
+
+    // Due, but the target is still down: a second failure, exit 6, later retry.
+    w.jit(["sweep"])
+        .later(31)
+        .run()
+        .code(6)
+        .stdout_has("revocation failed");
+    assert_eq!(w.state_of(&id), "revoke-failed");
+
+    w.fail_revokes(false);
+    w.jit(["sweep"])
+        .later(31 + 61)
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: revoked"));
+    assert_eq!(w.state_of(&id), "revoked");
+    assert!(w.grant_keys().is_empty());
+    assert_eq!(
+        w.event_kinds(&id),
+        [
+            "requested",
+            "granted",
+            "revoke-failed",
+            "revoke-failed",
+            "revoked"
+        ]
+    );
+    w.jit(["audit", "verify"]).run().success();
+}
+
+#[test]
+fn extend_moves_the_end_within_policy() {
+    let w = World::new();
+    let id = w.granted("web-root", &["--ttl", "10m"]);
+    let before = w.lease(&id);
+
+    let extended = w
+        .jit(["extend", &id, "--ttl", "50m", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_ne!(extended["expires_at"], before["expires_at"]);
+    assert_eq!(
+        w.grants()[format!("web-root/{}", me())]["expires_at"],
+        extended["expires_at"]
+    );
+    assert_eq!(w.event_kinds(&id), ["requested", "granted", "extended"]);
+
+    // Over the cap: denied, nothing moves.
+    w.jit(["extend", &id, "--ttl", "2h"])
+        .run()
+        .code(3)
+        .stderr_has("over the cap");
+    assert_eq!(w.lease(&id)["expires_at"], extended["expires_at"]);
+    assert_eq!(w.event_kinds(&id).len(), 3);
+}
+
+#[test]
+fn dry_run_shows_every_cap_and_changes_nothing() {
+    let w = World::new();
+    let plan = w
+        .jit([
+            "request",
+            "--role",
+            "db-admin",
+            "--ticket",
+            "CHG-1",
+            "--dry-run",
+            "--json",
+        ])
+        .run()
+        .success()
+        .json();
+    assert_eq!(plan["decision"], "grant");
+    assert_eq!(plan["ttl"], "30m");
+    assert_eq!(plan["ttl_source"], "role default_ttl");
+    assert_eq!(
+        plan["caps"],
+        json!([{ "source": "role db-admin max_ttl", "limit": "2h" }, { "source": "eligibility rule #1 max_ttl", "limit": "1h" }])
+    );
+    let human = w
+        .jit(["request", "--role", "gated", "--dry-run"])
+        .run()
+        .success();
+    assert!(
+        human
+            .stdout
+            .contains("decision: needs 1 approval(s) from user:bin, user:sys"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("eligibility rule #1 max_ttl  1h"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("nothing was changed"));
+    assert!(w.leases().is_empty());
+    assert_eq!(w.event_count(), 0);
+    assert!(w.grant_keys().is_empty());
+}
+
+#[test]
+fn credentials_are_printed_once_and_never_stored() {
+    let w = World::new();
+    let lease = w
+        .jit(["request", "--role", "tokens", "--json"])
+        .run()
+        .success()
+        .json();
+    let token = lease["credentials"]["TOKEN"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("tok-"));
+    let id = lease["id"].as_str().unwrap();
+
+    // Not in list, show, the audit trail, an export, or anywhere in the store's files.
+    assert!(w.lease(id).get("credentials").is_none());
+    let export = w
+        .jit(["audit", "export", "--format", "jsonl"])
+        .run()
+        .success();
+    assert!(!export.stdout.contains(&token));
+    for entry in std::fs::read_dir(w.state_dir()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes
+                .windows(token.len())
+                .any(|win| win == token.as_bytes()),
+            "token found in the store"
+        );
+    }
+    let human = w.jit(["request", "--role", "tokens"]).run().success();
+    assert!(
+        human
+            .stdout
+            .contains("credentials (shown once, not stored):\nTOKEN=tok-"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn a_failed_grant_holds_nothing() {
+    let w = World::new();
+    w.fail_grants(true);
+    w.jit(["request", "--role", "web-root"])
+        .run()
+        .code(1)
+        .stderr_has(
+            "granting role \"web-root\" on target \"files\" failed: grant refused by the fixture",
+        );
+    let leases = w.leases();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0]["state"], "failed");
+    assert!(w.grant_keys().is_empty());
+    assert_eq!(
+        w.event_kinds(leases[0]["id"].as_str().unwrap()),
+        ["requested", "grant-failed"]
+    );
+}
+
+#[test]
+fn store_and_state_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.granted("web-root", &[]);
+    let dir_mode = std::fs::metadata(w.state_dir())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    for entry in std::fs::read_dir(w.state_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+}
+
+#[test]
+fn roles_lists_what_the_caller_may_request() {
+    let w = World::new();
+    let roles = w.jit(["roles", "--json"]).run().success().json();
+    let names: Vec<&str> = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["db-admin", "gated", "tokens", "two-keys", "web-root"]
+    );
+    let db = &roles[0];
+    assert_eq!(db["max_ttl"], "1h", "the eligibility cap applies");
+    assert_eq!(db["ticket_required"], true);
+    assert_eq!(db["ticket_pattern"], "^CHG-[0-9]+$");
+    // Someone no rule names sees nothing.
+    w.jit(["roles", "--json"])
+        .as_user(APPROVER)
+        .run()
+        .success()
+        .stdout_is("[]\n");
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary. Every test runs the real `jit` binary against a
+//! temporary configuration, state directory and command-backend fixture.
+
+mod approvals;
+mod audit_tamper;
+mod bad_input;
+mod concurrency;
+mod config_errors;
+mod crash;
+mod flows;
+mod generated;
+mod harness;
