@@ -6,7 +6,7 @@ use std::io::Read;
 fn pending(w: &World, role: &str) -> String {
     let lease = w
         .jit(["request", "--role", role, "--json"])
-        .as_user(REQUESTER)
+        .by(REQUESTER)
         .run()
         .code(4)
         .json();
@@ -22,7 +22,7 @@ fn approval_grants_and_self_approval_is_refused() {
     assert!(w.grant_keys().is_empty());
 
     w.jit(["approve", &id])
-        .as_user(REQUESTER)
+        .by(REQUESTER)
         .run()
         .code(3)
         .stderr_has("may not decide their own request");
@@ -33,7 +33,7 @@ fn approval_grants_and_self_approval_is_refused() {
     assert_eq!(w.state_of(&id), "pending");
 
     w.jit(["approve", &id, "--reason", "on call"])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .success()
         .stdout_has(&format!("approved and granted {id}"))
@@ -48,7 +48,7 @@ fn approval_grants_and_self_approval_is_refused() {
 
     // Deciding again is refused.
     w.jit(["deny", &id, "--reason", "late"])
-        .as_user(OTHER_APPROVER)
+        .by(OTHER_APPROVER)
         .run()
         .code(2)
         .stderr_has("not pending");
@@ -59,18 +59,18 @@ fn two_approvals_when_two_are_required() {
     let w = World::new();
     let id = pending(&w, "two-keys");
     w.jit(["approve", &id])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .success()
         .stdout_has("1 more approval(s) needed");
     w.jit(["approve", &id])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .code(2)
         .stderr_has("has already decided");
     assert_eq!(w.state_of(&id), "pending");
     w.jit(["approve", &id])
-        .as_user(OTHER_APPROVER)
+        .by(OTHER_APPROVER)
         .run()
         .success()
         .stdout_has("approved and granted");
@@ -81,9 +81,9 @@ fn two_approvals_when_two_are_required() {
 fn denial_ends_the_request() {
     let w = World::new();
     let id = pending(&w, "gated");
-    w.jit(["deny", &id]).as_user(APPROVER).run().code(2);
+    w.jit(["deny", &id]).by(APPROVER).run().code(2);
     w.jit(["deny", &id, "--reason", "no change window"])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .success();
     let lease = w.lease(&id);
@@ -106,7 +106,7 @@ fn a_waiting_requester_gets_the_grant_and_its_credentials() {
             "60s",
             "--json",
         ])
-        .as_user(REQUESTER)
+        .by(REQUESTER)
         .spawn();
     // Await the pending request (a condition, not a fixed sleep).
     let id = loop {
@@ -121,7 +121,7 @@ fn a_waiting_requester_gets_the_grant_and_its_credentials() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     w.jit(["approve", &id])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .success()
         .stdout_has("the waiting requester is granting it now");
@@ -149,14 +149,14 @@ fn a_waiting_requester_gets_the_grant_and_its_credentials() {
 fn waiting_gives_up_with_exit_4() {
     let w = World::new();
     w.jit(["request", "--role", "gated", "--wait", "--timeout", "1s"])
-        .as_user(REQUESTER)
+        .by(REQUESTER)
         .run()
         .code(4)
         .stdout_has("needs 1 approval from user:bin, user:sys");
     let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
     // Once the waiter is gone, the approval grants directly.
     w.jit(["approve", &id])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .success()
         .stdout_has("approved and granted");
@@ -167,7 +167,7 @@ fn the_requester_can_withdraw_and_pending_requests_lapse() {
     let w = World::new();
     let withdrawn = pending(&w, "gated");
     w.jit(["revoke", &withdrawn])
-        .as_user(REQUESTER)
+        .by(REQUESTER)
         .run()
         .success()
         .stdout_has("cancelled");
@@ -192,22 +192,22 @@ fn only_holders_and_approvers_may_revoke() {
     let w = World::new();
     let lease = w
         .jit(["request", "--role", "web-root", "--json"])
-        .as_user(REQUESTER)
+        .by(REQUESTER)
         .run()
         .success()
         .json();
     let own = lease["id"].as_str().unwrap();
     w.jit(["revoke", own])
-        .as_user(OTHER_APPROVER)
+        .by(OTHER_APPROVER)
         .run()
         .code(3)
         .stderr_has("may not revoke lease");
     assert_eq!(w.state_of(own), "active");
 
     let gated = pending(&w, "gated");
-    w.jit(["approve", &gated]).as_user(APPROVER).run().success();
+    w.jit(["approve", &gated]).by(APPROVER).run().success();
     w.jit(["revoke", &gated])
-        .as_user(OTHER_APPROVER)
+        .by(OTHER_APPROVER)
         .run()
         .success()
         .stdout_has(&format!("revoked {gated}"));

@@ -87,7 +87,7 @@ fn policy_refusals_exit_3() {
     }
     let before = snapshot(&w);
     w.jit(["request", "--role", "web-root"])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .code(3)
         .stderr_has("bin is not eligible for role \"web-root\"");

@@ -375,7 +375,7 @@ fn roles_lists_what_the_caller_may_request() {
     assert_eq!(db["ticket_pattern"], "^CHG-[0-9]+$");
     // Someone no rule names sees nothing.
     w.jit(["roles", "--json"])
-        .as_user(APPROVER)
+        .by(APPROVER)
         .run()
         .success()
         .stdout_is("[]\n");

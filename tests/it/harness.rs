@@ -222,7 +222,7 @@ pub struct Jit {
 impl Jit {
     /// Act as another person: the harness's config names this OS user as the service
     /// account, so `SUDO_USER` is trusted exactly as in a shared-host deployment.
-    pub fn as_user(mut self, user: &str) -> Jit {
+    pub fn by(mut self, user: &str) -> Jit {
         self.command.env("SUDO_USER", user);
         self
     }
