@@ -31,6 +31,8 @@ pub fn parse_target(
     reader: &mut Reader<'_>,
     fields: &mut Fields<'_>,
     base: &Path,
+    table: std::ops::Range<usize>,
+    what: &str,
 ) -> Option<CommandTarget> {
     let program = match fields.take("program") {
         Some(node) => reader.string(node, "program").and_then(|text| {
@@ -45,7 +47,13 @@ pub fn parse_target(
                 path
             })
         }),
-        None => None,
+        None => {
+            reader.error(
+                table,
+                format!("{what} needs `program` (the executable to run)"),
+            );
+            None
+        }
     };
     let args = fields
         .take("args")

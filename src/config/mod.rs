@@ -40,6 +40,7 @@ pub struct IdentitySettings {
 #[derive(Clone, Debug)]
 pub struct Target {
     pub name: String,
+    pub description: Option<String>,
     pub settings: TargetSettings,
 }
 
@@ -164,11 +165,13 @@ fn read_config(
                 reader.error(name.span(), bad_name("target", name.get_ref()));
                 continue;
             }
-            if let Some(settings) = read_target(reader, name.get_ref(), value, base) {
+            if let Some((description, settings)) = read_target(reader, name.get_ref(), value, base)
+            {
                 targets.insert(
                     name.get_ref().clone(),
                     Target {
                         name: name.get_ref().clone(),
+                        description,
                         settings,
                     },
                 );
@@ -275,9 +278,12 @@ fn read_target(
     name: &str,
     node: &Spanned<Node>,
     base: &Path,
-) -> Option<TargetSettings> {
+) -> Option<(Option<String>, TargetSettings)> {
     let what = format!("[targets.{name}]");
     let mut fields = reader.table(node, &what)?;
+    let description = fields
+        .take("description")
+        .and_then(|n| reader.string(n, "description"));
     let Some(backend) = fields.take("backend") else {
         reader.error(
             node.span(),
@@ -288,10 +294,7 @@ fn read_target(
     let kind = reader.string(backend, "backend")?;
     let settings = match kind.as_str() {
         "command" => {
-            let parsed = command::parse_target(reader, &mut fields, base);
-            if parsed.is_none() && fields.take("program").is_none() {
-                reader.error(node.span(), format!("{what} needs `program`"));
-            }
+            let parsed = command::parse_target(reader, &mut fields, base, node.span(), &what);
             fields.finish(reader, command::TARGET_KEYS);
             TargetSettings::Command(parsed?)
         }
@@ -303,7 +306,7 @@ fn read_target(
             return None;
         }
     };
-    Some(settings)
+    Some((description, settings))
 }
 
 fn read_role(

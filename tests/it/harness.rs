@@ -27,7 +27,7 @@ pub struct World {
 }
 
 pub fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grant-file")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/backends/grant-file")
 }
 
 impl World {
