@@ -150,6 +150,8 @@ hf noop -N --runs "$RUNS" "$NOOP"
 hf request -N --runs "$RUNS" --prepare "$JIT revoke --mine -q" --cleanup "$JIT revoke --mine -q" \
     "$JIT request --role bench -q"
 hf revoke -N --runs "$RUNS" --prepare "$JIT request --role bench -q" "$JIT revoke --mine -q"
+# Every timed request must have been granted and every timed revoke must have ended one.
+python3 "$HELPERS/check_leases.py" "$JIT_STATE_DIR/jit.db"
 NOOP_MS=$(med noop)
 REQ_MS=$(med request)
 REV_MS=$(med revoke)
@@ -199,6 +201,17 @@ VERIFY_MS=$(med audit 0)
 SHA_MS=$(med audit 1)
 row "jit audit verify ($EVENTS events)" "$VERIFY_MS" "sha256sum export" "$SHA_MS" "<= 3x" \
     "$(verdict awk "BEGIN { exit !($VERIFY_MS <= 3 * $SHA_MS) }")"
+
+# 4b. (info) The same request / revoke, now against this store with a long audit trail:
+# what a store that has been in use for a while costs each command.
+echo
+echo "-- 4b. (info) request / revoke on the store holding the $EVENTS-event chain"
+hf request-big -N --runs "$RUNS" --prepare "$JIT revoke --mine -q" --cleanup "$JIT revoke --mine -q" \
+    "$JIT request --role bench -q"
+hf revoke-big -N --runs "$RUNS" --prepare "$JIT request --role bench -q" "$JIT revoke --mine -q"
+"$JIT" audit verify -q || die "the audit chain broke during 4b"
+row "jit request ($EVENTS-event store)" "$(med request-big)" "jit request (3a)" "$REQ_MS" "-" "info"
+row "jit revoke --mine ($EVENTS-event store)" "$(med revoke-big)" "jit revoke (3a)" "$REV_MS" "-" "info"
 
 # ---- summary -----------------------------------------------------------------------------
 say "summary (medians, ms; ratio = median / baseline median)"

@@ -380,3 +380,72 @@ fn roles_lists_what_the_caller_may_request() {
         .success()
         .stdout_is("[]\n");
 }
+
+#[test]
+fn sweep_watch_wakes_for_the_next_expiry() {
+    use std::time::{Duration, Instant};
+    let w = World::new();
+    let mut watcher = w.jit(["sweep", "--watch"]).spawn();
+    let id = w.granted("web-root", &["--ttl", "2s"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.state_of(&id) != "expired" {
+        assert!(
+            Instant::now() < deadline,
+            "the watcher did not end the lease: {}",
+            w.lease(&id)
+        );
+        assert!(watcher.try_wait().unwrap().is_none(), "the watcher died");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    watcher.kill().unwrap();
+    let output = watcher.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("{id}: expired")));
+    assert!(w.grant_keys().is_empty());
+}
+
+#[test]
+fn eligibility_by_os_group() {
+    let w = World::new();
+    let config = w.default_config()
+        + &format!(
+            "\n[[eligibility]]\nsubjects = [\"group:{APPROVER}\"]\nroles = [\"web-root\"]\nmax_ttl = \"10m\"\n"
+        );
+    w.write_config(&config);
+    // `bin` is eligible through its OS group `bin`, with that rule's cap.
+    w.jit(["request", "--role", "web-root", "--ttl", "11m"])
+        .by(APPROVER)
+        .run()
+        .code(3)
+        .stderr_has("eligibility rule #2 max_ttl is 10m");
+    let lease = w
+        .jit(["request", "--role", "web-root", "--json"])
+        .by(APPROVER)
+        .run()
+        .success()
+        .json();
+    assert_eq!(lease["subject"], APPROVER);
+    assert_eq!(w.grant_keys(), vec![format!("web-root/{APPROVER}")]);
+    // ...and only for the roles that rule names.
+    w.jit(["request", "--role", "tokens"])
+        .by(APPROVER)
+        .run()
+        .code(3)
+        .stderr_has("is not eligible");
+}
+
+#[test]
+fn sudo_user_counts_only_for_the_service_account() {
+    let w = World::new();
+    let config = w.default_config().replace(
+        &format!("service_account = \"{}\"", me()),
+        "service_account = \"jit-nobody-here\"",
+    );
+    w.write_config(&config);
+    let lease = w
+        .jit(["request", "--role", "web-root", "--json"])
+        .by(REQUESTER)
+        .run()
+        .success()
+        .json();
+    assert_eq!(lease["requester"], me().as_str(), "SUDO_USER was ignored");
+}
