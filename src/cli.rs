@@ -9,13 +9,39 @@ use std::time::Duration;
 /// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 denied by policy, 4 request
 /// pending approval, 5 configuration invalid, 6 revocation incomplete (will be retried).
 #[derive(Debug, Parser)]
-#[command(name = "jit", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "jit",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_long_help = AFTER_HELP
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  success
+  1  runtime error (backend unreachable, store error, internal)
+  2  usage error (unknown flag, bad argument, unknown role or lease)
+  3  denied by policy (not eligible, TTL over the cap, ticket missing or invalid, self-approval)
+  4  request is pending approval
+  5  configuration invalid
+  6  revocation incomplete; the lease is revoke-failed and `jit sweep` retries it
+
+Environment:
+  JIT_CONFIG      configuration file (as --config)
+  JIT_STATE_DIR   directory of the embedded store (jit.db)
+  NO_COLOR        no colour in tables
+  SUDO_USER       the requester, trusted only when jit runs as [identity] service_account
+
+Files:
+  $XDG_CONFIG_HOME/jit/config.toml   configuration
+  $XDG_STATE_HOME/jit/jit.db         embedded store (0600)";
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {

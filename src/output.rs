@@ -53,7 +53,12 @@ impl Printer {
             .and_then(|()| stdout.flush());
     }
 
-    /// Text for stdout that is already formatted (completions, the man page, exports).
+    /// A buffered writer on stdout, for long streams such as exports.
+    pub fn stream(&self) -> io::BufWriter<io::StdoutLock<'static>> {
+        io::BufWriter::with_capacity(1 << 16, io::stdout().lock())
+    }
+
+    /// Text for stdout that is already formatted (completions, the man page).
     pub fn raw(&self, bytes: &[u8]) {
         let mut stdout = io::stdout().lock();
         let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());

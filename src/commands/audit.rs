@@ -51,12 +51,12 @@ fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 }
 
 fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
-    let mut buffer: Vec<u8> = Vec::new();
     let sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
-        None => Box::new(&mut buffer),
+        None => Box::new(ctx.printer.stream()),
     };
     let mut count = 0u64;
     match args.format {
@@ -99,11 +99,9 @@ fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
             writer.flush()?;
         }
     }
-    match &args.output {
-        Some(path) => ctx
-            .printer
-            .note(&format!("{count} events written to {}", path.display())),
-        None => ctx.printer.raw(&buffer),
+    if let Some(path) = &args.output {
+        ctx.printer
+            .note(&format!("{count} events written to {}", path.display()));
     }
     Ok(Exit::Success)
 }
