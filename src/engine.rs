@@ -20,7 +20,7 @@ use crate::config::{self, Config, Role};
 use crate::identity::Identity;
 use crate::lease::{self, Approval, Ending, Lease, LeaseState, Verdict};
 use crate::policy::{self, Decision};
-use crate::store::{self, Store};
+use crate::store::{self, Store, Tx};
 use crate::{duration, exit, fault};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -217,6 +217,25 @@ impl<'a> Engine<'a> {
             kind,
             details,
         }
+    }
+
+    /// End a request that never reached the target (cancelled, denied), with its event.
+    fn close(
+        &self,
+        tx: &mut dyn Tx,
+        lease: &mut Lease,
+        state: LeaseState,
+        kind: EventKind,
+        details: Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        lease.become_(state)?;
+        lease.ended_at = Some(now);
+        lease.worker = None;
+        lease.worker_at = None;
+        tx.update(lease)?;
+        tx.append(&self.event(lease, kind, details))?;
+        Ok(())
     }
 
     pub fn role(&self, name: &str) -> Result<&'a Role> {
@@ -566,15 +585,15 @@ impl<'a> Engine<'a> {
                 return Ok(Claim::Settled(lease, RevokeOutcome::AlreadyEnded));
             }
             if lease.state == LeaseState::Pending {
-                lease.become_(LeaseState::Cancelled)?;
-                lease.ended_at = Some(now);
-                lease.worker = None;
-                tx.update(&lease)?;
-                tx.append(&self.event(
-                    &lease,
+                let details = json!({ "reason": "withdrawn" });
+                self.close(
+                    tx,
+                    &mut lease,
+                    LeaseState::Cancelled,
                     EventKind::Cancelled,
-                    json!({ "reason": "withdrawn" }),
-                ))?;
+                    details,
+                    now,
+                )?;
                 return Ok(Claim::Settled(lease, RevokeOutcome::Cancelled));
             }
             let in_flight = matches!(lease.state, LeaseState::Granting | LeaseState::Revoking)
@@ -819,15 +838,15 @@ impl<'a> Engine<'a> {
             tx.add_approval(&lease.id, &approval)?;
             lease.approvals.push(approval);
             if verdict == Verdict::Deny {
-                lease.become_(LeaseState::Denied)?;
-                lease.ended_at = Some(now);
-                lease.worker = None;
-                tx.update(&lease)?;
-                tx.append(&self.event(
-                    &lease,
+                let details = json!({ "by": who.user, "reason": reason });
+                self.close(
+                    tx,
+                    &mut lease,
+                    LeaseState::Denied,
                     EventKind::Denied,
-                    json!({ "by": who.user, "reason": reason }),
-                ))?;
+                    details,
+                    now,
+                )?;
                 return Ok(Decided::Denied { lease });
             }
             let given = u32::try_from(lease.approvals_given()).unwrap_or(u32::MAX);
@@ -982,15 +1001,15 @@ impl<'a> Engine<'a> {
             {
                 return Ok(None);
             }
-            lease.become_(LeaseState::Cancelled)?;
-            lease.ended_at = Some(now);
-            lease.worker = None;
-            tx.update(&lease)?;
-            tx.append(&self.event(
-                &lease,
+            let details = json!({ "reason": format!("not decided within {}", duration::format(PENDING_TIMEOUT)) });
+            self.close(
+                tx,
+                &mut lease,
+                LeaseState::Cancelled,
                 EventKind::Cancelled,
-                json!({ "reason": format!("not decided within {}", duration::format(PENDING_TIMEOUT)) }),
-            ))?;
+                details,
+                now,
+            )?;
             Ok(Some(lease))
         })
     }

@@ -443,7 +443,7 @@ impl Printer {
                         "ticket_required": role.ticket.required,
                         "ticket_pattern": role.ticket.pattern.as_ref().map(|p| p.as_str()),
                         "approvals_required": role.approvals.required,
-                        "approvers": role.approvals.from.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "approvers": role.approvals.approvers(),
                     })
                 })
                 .collect();
@@ -471,12 +471,7 @@ impl Printer {
             let approval = if role.approvals.required == 0 {
                 "-".to_owned()
             } else {
-                let from: Vec<String> = role
-                    .approvals
-                    .from
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
+                let from: Vec<String> = role.approvals.approvers();
                 format!("{} from {}", role.approvals.required, from.join(", "))
             };
             table.add_row(vec![

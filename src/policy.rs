@@ -58,6 +58,13 @@ pub struct ApprovalRule {
     pub from: Vec<SubjectPattern>,
 }
 
+impl ApprovalRule {
+    /// Who may approve, as written in the configuration (`user:NAME`, `group:NAME`).
+    pub fn approvers(&self) -> Vec<String> {
+        self.from.iter().map(ToString::to_string).collect()
+    }
+}
+
 /// A refusal by policy (exit 3).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -159,12 +166,7 @@ pub fn evaluate(
         ttl_source: ttl_source.to_owned(),
         caps,
         approvals_required: role.approvals.required,
-        approvers: role
-            .approvals
-            .from
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        approvers: role.approvals.approvers(),
     })
 }
 
@@ -257,12 +259,7 @@ pub fn check_approver(
         )));
     }
     if !role.approvals.from.iter().any(|s| approver.matches(s)) {
-        let from: Vec<String> = role
-            .approvals
-            .from
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let from: Vec<String> = role.approvals.approvers();
         return Err(Denial(format!(
             "{} may not decide requests for role {:?}; approvers: {}",
             approver.user,

@@ -26,13 +26,7 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
         Requested::Pending { lease } => {
             let approvers: Vec<String> = engine
                 .role(&lease.role)
-                .map(|role| {
-                    role.approvals
-                        .from
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect()
-                })
+                .map(|role| role.approvals.approvers())
                 .unwrap_or_default();
             ctx.printer.pending(&lease, &approvers);
             Ok(Exit::Pending)
