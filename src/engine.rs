@@ -171,6 +171,8 @@ pub enum Decided {
 pub struct SweepReport {
     pub revocations: Vec<Revocation>,
     pub cancelled: Vec<Lease>,
+    /// Leases the pass could not handle, with why.
+    pub errors: Vec<(String, String)>,
 }
 
 impl SweepReport {
@@ -957,24 +959,24 @@ impl<'a> Engine<'a> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
         for lease in self.store.due(now, now - delta(PENDING_TIMEOUT))? {
-            match lease.state {
-                LeaseState::Pending => {
-                    if let Some(cancelled) = self.cancel_stale(&lease.id, now)? {
-                        report.cancelled.push(cancelled);
-                    }
-                }
-                LeaseState::Active => report.revocations.push(self.end(
-                    &lease.id,
-                    Ending::Expired,
-                    RevokeMode::Sweep,
-                )?),
+            // One lease that cannot be handled (its target left the configuration, say)
+            // must not stop the others.
+            let handled = match lease.state {
+                LeaseState::Pending => self
+                    .cancel_stale(&lease.id, now)
+                    .map(|cancelled| report.cancelled.extend(cancelled)),
+                LeaseState::Active => self
+                    .end(&lease.id, Ending::Expired, RevokeMode::Sweep)
+                    .map(|r| report.revocations.push(r)),
                 LeaseState::RevokeFailed | LeaseState::Granting | LeaseState::Revoking => {
                     let ending = lease.ending.unwrap_or(Ending::Revoked);
-                    report
-                        .revocations
-                        .push(self.end(&lease.id, ending, RevokeMode::Sweep)?);
+                    self.end(&lease.id, ending, RevokeMode::Sweep)
+                        .map(|r| report.revocations.push(r))
                 }
-                _ => {}
+                _ => Ok(()),
+            };
+            if let Err(err) = handled {
+                report.errors.push((lease.id.clone(), format!("{err:#}")));
             }
         }
         report.revocations.retain(|r| {

@@ -494,7 +494,17 @@ impl Printer {
                 .map(|r| json!({ "id": r.lease.id, "state": r.lease.state, "outcome": outcome_word(&r.outcome), "error": r.lease.last_error }))
                 .collect();
             let cancelled: Vec<&str> = report.cancelled.iter().map(|l| l.id.as_str()).collect();
-            return self.json_doc(&json!({ "revocations": revocations, "cancelled": cancelled, "incomplete": report.incomplete() }));
+            let errors: Vec<Value> = report
+                .errors
+                .iter()
+                .map(|(id, error)| json!({ "id": id, "error": error }))
+                .collect();
+            return self.json_doc(&json!({
+                "revocations": revocations,
+                "cancelled": cancelled,
+                "incomplete": report.incomplete(),
+                "errors": errors,
+            }));
         }
         for r in &report.revocations {
             let text = match &r.outcome {
@@ -507,6 +517,9 @@ impl Printer {
         }
         for lease in &report.cancelled {
             self.line(&format!("{}: cancelled (not decided in time)", lease.id));
+        }
+        for (id, error) in &report.errors {
+            let _ = writeln!(io::stderr().lock(), "jit: error: {id}: {error}");
         }
     }
 

@@ -13,7 +13,9 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
     if !args.watch {
         let report = engine.sweep()?;
         ctx.printer.sweep(&report);
-        return Ok(if report.incomplete() > 0 {
+        return Ok(if !report.errors.is_empty() {
+            Exit::Runtime
+        } else if report.incomplete() > 0 {
             Exit::RevokeIncomplete
         } else {
             Exit::Success

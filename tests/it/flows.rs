@@ -449,3 +449,32 @@ fn sudo_user_counts_only_for_the_service_account() {
         .json();
     assert_eq!(lease["requester"], me().as_str(), "SUDO_USER was ignored");
 }
+
+#[test]
+fn one_unhandled_lease_does_not_stop_the_sweep() {
+    let w = World::new();
+    let spare = format!(
+        "\n[targets.spare]\nbackend = \"command\"\nprogram = \"{}\"\nargs = [\"{}\"]\n\n[roles.spare-role]\ntarget = \"spare\"\nmax_ttl = \"1h\"\n",
+        fixture().display(),
+        w.path("spare.json").display()
+    );
+    w.write_config(&(w.default_config() + &spare));
+    let stranded = w.granted("spare-role", &["--ttl", "5m"]);
+    let ordinary = w.granted("web-root", &["--ttl", "5m"]);
+    w.write_config(&w.default_config());
+
+    w.jit(["sweep"])
+        .later(600)
+        .run()
+        .code(1)
+        .stdout_has(&format!("{ordinary}: expired"))
+        .stderr_has(&format!(
+            "{stranded}: target \"spare\" is no longer in the configuration"
+        ));
+    assert_eq!(w.state_of(&ordinary), "expired");
+    assert_eq!(
+        w.state_of(&stranded),
+        "active",
+        "left for a sweep that knows its target"
+    );
+}
