@@ -50,6 +50,8 @@ else
     JIT="$TARGET_DIR/release/jit"
 fi
 "$JIT" --version >/dev/null || die "$JIT does not run"
+echo "jit: $JIT ($("$JIT" --version))"
+echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number)"
 
 # ---- the sandbox -------------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/jit-bench.XXXXXX")
