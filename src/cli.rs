@@ -46,7 +46,13 @@ Files:
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]
-    #[arg(long, global = true, env = "JIT_CONFIG", hide_env_values = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "JIT_CONFIG",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
     /// Print one JSON document on stdout, and nothing else there
     #[arg(long, global = true)]

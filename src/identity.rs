@@ -42,8 +42,8 @@ impl Identity {
     }
 
     /// Does `user:NAME` or `group:NAME` name this identity?
-    pub fn matches(&self, subject: &crate::policy::SubjectPattern) -> bool {
-        use crate::policy::SubjectPattern;
+    pub fn matches(&self, subject: &crate::config::SubjectPattern) -> bool {
+        use crate::config::SubjectPattern;
         match subject {
             SubjectPattern::User(name) => *name == self.user,
             SubjectPattern::Group(name) => self.groups.iter().any(|group| group == name),

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -223,6 +224,13 @@ impl Lease {
             .filter(|a| a.decision == Verdict::Approve)
             .count()
     }
+}
+
+/// Backend limits on a lease's length (such as STS: 900 s to 12 h).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TtlLimits {
+    pub min: Option<Duration>,
+    pub max: Option<Duration>,
 }
 
 /// Lease ids: 10 characters of lowercase letters and digits.

@@ -1,69 +1,15 @@
 //! Pure policy decisions: eligibility, the effective TTL and every cap behind it, tickets,
 //! approvals. No I/O; the engine hands in what it knows.
 
-use crate::config::{Config, Role};
+use crate::config::{Config, Role, TicketRule};
 use crate::duration;
 use crate::identity::Identity;
+use crate::lease::TtlLimits;
 use serde::Serialize;
-use std::fmt;
 use std::time::Duration;
 
 /// The TTL used when neither the request nor the role names one (before caps).
 pub const FALLBACK_TTL: Duration = Duration::from_secs(3600);
-
-/// `user:NAME` or `group:NAME`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SubjectPattern {
-    User(String),
-    Group(String),
-}
-
-impl SubjectPattern {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let valid = |name: &str| {
-            !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        };
-        match text.split_once(':') {
-            Some(("user", name)) if valid(name) => Ok(SubjectPattern::User(name.to_owned())),
-            Some(("group", name)) if valid(name) => Ok(SubjectPattern::Group(name.to_owned())),
-            _ => Err(format!(
-                "{text:?} is not a subject; use user:NAME or group:NAME"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for SubjectPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SubjectPattern::User(name) => write!(f, "user:{name}"),
-            SubjectPattern::Group(name) => write!(f, "group:{name}"),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct TicketRule {
-    pub required: bool,
-    pub pattern: Option<regex_lite::Regex>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct ApprovalRule {
-    pub required: u32,
-    pub from: Vec<SubjectPattern>,
-}
-
-impl ApprovalRule {
-    /// Who may approve, as written in the configuration (`user:NAME`, `group:NAME`).
-    pub fn approvers(&self) -> Vec<String> {
-        self.from.iter().map(ToString::to_string).collect()
-    }
-}
 
 /// A refusal by policy (exit 3).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -80,13 +26,6 @@ pub struct Cap {
 
 fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&duration::format(*d))
-}
-
-/// Backend limits on a lease's length (such as STS: 900 s to 12 h).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TtlLimits {
-    pub min: Option<Duration>,
-    pub max: Option<Duration>,
 }
 
 /// The outcome of evaluating a request against policy.

@@ -6,7 +6,7 @@ pub mod command;
 
 use crate::config::{Target, TargetSettings};
 use crate::lease::Lease;
-use crate::policy::TtlLimits;
+use crate::lease::TtlLimits;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;

@@ -4,9 +4,9 @@
 
 pub mod command;
 pub mod document;
+pub mod rules;
 
 use crate::exit;
-use crate::policy::{ApprovalRule, SubjectPattern, TicketRule};
 use document::{ConfigErrors, Node, Reader};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use command::CommandTarget;
+pub use rules::{ApprovalRule, SubjectPattern, TicketRule};
 
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -1,0 +1,57 @@
+//! The policy rules as configured: who (`user:NAME`, `group:NAME`), tickets, approvals.
+
+use std::fmt;
+
+/// `user:NAME` or `group:NAME`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubjectPattern {
+    User(String),
+    Group(String),
+}
+
+impl SubjectPattern {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        match text.split_once(':') {
+            Some(("user", name)) if valid(name) => Ok(SubjectPattern::User(name.to_owned())),
+            Some(("group", name)) if valid(name) => Ok(SubjectPattern::Group(name.to_owned())),
+            _ => Err(format!(
+                "{text:?} is not a subject; use user:NAME or group:NAME"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SubjectPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubjectPattern::User(name) => write!(f, "user:{name}"),
+            SubjectPattern::Group(name) => write!(f, "group:{name}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TicketRule {
+    pub required: bool,
+    pub pattern: Option<regex_lite::Regex>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ApprovalRule {
+    pub required: u32,
+    pub from: Vec<SubjectPattern>,
+}
+
+impl ApprovalRule {
+    /// Who may approve, as written in the configuration (`user:NAME`, `group:NAME`).
+    pub fn approvers(&self) -> Vec<String> {
+        self.from.iter().map(ToString::to_string).collect()
+    }
+}
