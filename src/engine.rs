@@ -405,6 +405,10 @@ impl<'a> Engine<'a> {
                     .filter(|other| other.state == LeaseState::Active)
                     .filter_map(|other| other.expires_at)
                     .fold(own_end, DateTime::max);
+                // The window is fixed here, before the backend call, so that the lease
+                // and the target agree on the end to the second.
+                lease.granted_at = Some(now);
+                lease.expires_at = Some(own_end);
                 lease.worker_at = Some(now);
                 tx.update(&lease)?;
                 Ok((lease, backend, end, revoking))
@@ -429,7 +433,6 @@ impl<'a> Engine<'a> {
             Err(err) => return Err(self.grant_failed(lease, backend.as_ref(), &err.message)),
         };
 
-        let now = self.clock.now();
         let recorded = store::write(self.store, |tx| {
             let mut current = tx
                 .lease(id)?
@@ -439,8 +442,8 @@ impl<'a> Engine<'a> {
             }
             current.become_(LeaseState::Active)?;
             current.handle = grant.handle.clone();
-            current.granted_at = Some(now);
-            current.expires_at = Some(now + TimeDelta::seconds(current.ttl_secs));
+            current.granted_at = lease.granted_at;
+            current.expires_at = lease.expires_at;
             current.worker = None;
             current.worker_at = None;
             tx.update(&current)?;

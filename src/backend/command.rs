@@ -5,14 +5,16 @@ use super::{Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantR
 use crate::config::CommandTarget;
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
+use std::time::Instant;
 
 /// The protocol version jit speaks.
 pub const PROTOCOL_VERSION: u64 = 1;
@@ -54,51 +56,57 @@ impl CommandBackend {
                 .map_err(|err| BackendError::permanent(err.to_string()))?;
             command.env(name, value.expose());
         }
+        // Its own process group, so that a timeout ends everything it started.
+        command.process_group(0);
         let mut child = command.spawn().map_err(|err| {
             BackendError::permanent(format!("cannot run {}: {err}", program.display()))
         })?;
-        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let deadline = Instant::now() + self.settings.timeout;
+        let timed_out = |what: &str| {
+            let _ = killpg(group, Signal::SIGKILL);
+            BackendError::transient(format!(
+                "{} {what} within {}",
+                program.display(),
+                crate::duration::format(self.settings.timeout)
+            ))
+        };
 
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let body = request.to_string();
-        let writer = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             let _ = stdin.write_all(body.as_bytes());
         });
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let out_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.take(MAX_RESPONSE).read_to_string(&mut text);
-            text
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.take(MAX_RESPONSE).read_to_string(&mut text);
-            text
-        });
-
+        let read_all = |pipe: Box<dyn Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.take(MAX_RESPONSE).read_to_string(&mut text);
+                let _ = tx.send(text);
+            });
+            rx
+        };
+        let stdout = read_all(Box::new(child.stdout.take().expect("stdout is piped")));
+        let stderr = read_all(Box::new(child.stderr.take().expect("stderr is piped")));
         let (done_tx, done_rx) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             let _ = done_tx.send(child.wait());
         });
-        let status = match done_rx.recv_timeout(self.settings.timeout) {
-            Ok(status) => status,
-            Err(_) => {
-                let _ = kill(pid, Signal::SIGKILL);
-                let _ = waiter.join();
-                return Err(BackendError::transient(format!(
-                    "{} did not answer within {}",
-                    program.display(),
-                    crate::duration::format(self.settings.timeout)
-                )));
-            }
-        };
-        let _ = writer.join();
-        let stdout = out_reader.join().unwrap_or_default();
-        let stderr = err_reader.join().unwrap_or_default();
-        let status = status.map_err(|err| {
-            BackendError::transient(format!("waiting for {}: {err}", program.display()))
-        })?;
+
+        let status = done_rx
+            .recv_timeout(self.settings.timeout)
+            .map_err(|_| timed_out("did not answer"))?
+            .map_err(|err| {
+                BackendError::transient(format!("waiting for {}: {err}", program.display()))
+            })?;
+        // A process it left behind may hold the pipes open: the deadline covers them too.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let stdout = stdout
+            .recv_timeout(remaining)
+            .map_err(|_| timed_out("exited, but what it started kept its output open"))?;
+        let stderr = stderr
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
 
         let last_stderr_line = stderr
             .lines()

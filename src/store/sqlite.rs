@@ -314,7 +314,7 @@ impl Tx for SqliteTx<'_> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE leases SET state = ?2, granted_at = ?3, expires_at = ?4, ended_at = ?5, \
              handle = ?6, ending = ?7, worker = ?8, worker_at = ?9, attempts = ?10, \
-             next_attempt_at = ?11, last_error = ?12 WHERE id = ?1",
+             next_attempt_at = ?11, last_error = ?12, ttl_secs = ?13 WHERE id = ?1",
         )?;
         let changed = stmt.execute(params![
             lease.id,
@@ -329,6 +329,7 @@ impl Tx for SqliteTx<'_> {
             lease.attempts,
             ts(lease.next_attempt_at),
             lease.last_error,
+            lease.ttl_secs,
         ])?;
         anyhow::ensure!(changed == 1, "lease {} is not in the store", lease.id);
         Ok(())
