@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Fill a jit store (already created by jit itself) with benchmark data, fast.
 
-    mkstore.py leases DB COUNT USER   # COUNT active leases, all ending in the future
+    mkstore.py leases DB COUNT USER [LIVE]
+        # COUNT leases; the first LIVE (default: all) active and ending in the future,
+        # the rest revoked
     mkstore.py audit  DB COUNT USER   # a valid COUNT-event audit chain + its head
 
 The rows follow src/store/sqlite.rs exactly: lease times are unix seconds, handle and
@@ -41,7 +43,8 @@ def finish(conn):
     conn.close()
 
 
-def fill_leases(path, count, user):
+def fill_leases(path, count, user, live=None):
+    live = count if live is None else live
     rng = random.Random(1)
     now = int(time.time())
     rows = []
@@ -49,7 +52,8 @@ def fill_leases(path, count, user):
         created = now - rng.randint(60, 3000)
         ttl = 3600 * rng.randint(1, 8)
         granted = created + rng.randint(0, 5)
-        expires = max(granted + ttl, now + 600)  # active: always ends in the future
+        ended = i >= live                # the first `live` leases are active, the rest revoked
+        expires = granted + ttl if ended else max(granted + ttl, now + 600)
         rows.append((
             lease_id,                        # id
             f"role-{i % 20}",                # role
@@ -57,13 +61,13 @@ def fill_leases(path, count, user):
             "command",                       # backend
             user,                            # subject
             user,                            # requester
-            "active",                        # state
+            "revoked" if ended else "active",  # state
             f"CHG-{10000 + i}" if i % 2 else None,  # ticket
             "benchmark lease" if i % 3 else None,   # reason
             created,                         # created_at
             granted,                         # granted_at
             expires,                         # expires_at
-            None,                            # ended_at
+            granted + 60 if ended else None,  # ended_at
             expires - granted,               # ttl_secs
             0,                               # approvals_required
             "null",                          # handle (JSON text)
@@ -164,10 +168,13 @@ def fill_audit(path, count, user):
 
 
 def main():
-    if len(sys.argv) != 5 or sys.argv[1] not in ("leases", "audit"):
+    if len(sys.argv) not in (5, 6) or sys.argv[1] not in ("leases", "audit"):
         sys.exit(__doc__)
     what, path, count, user = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    (fill_leases if what == "leases" else fill_audit)(path, count, user)
+    if what == "leases":
+        fill_leases(path, count, user, int(sys.argv[5]) if len(sys.argv) == 6 else None)
+    else:
+        fill_audit(path, count, user)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ pub trait Store {
     /// Run `work` in one write transaction, serialised against every other writer.
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
     fn lease(&self, id: &str) -> Result<Option<Lease>>;
+    /// Leases as the lease JSON shows them. For speed on large stores the engine's
+    /// bookkeeping (handle, params, worker, retry schedule) is left at its defaults: read
+    /// a lease with [`Store::lease`], or inside a transaction, before acting on it.
     fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>>;
     /// Leases the sweeper must look at: past their end, due for a retry, in flight, or
     /// pending since before `pending_cutoff`.

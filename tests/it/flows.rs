@@ -478,3 +478,31 @@ fn one_unhandled_lease_does_not_stop_the_sweep() {
         "left for a sweep that knows its target"
     );
 }
+
+#[test]
+fn a_program_that_hangs_is_stopped_at_its_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let program = w.path("hang");
+    // It answers nothing, and leaves a child holding its output open.
+    std::fs::write(&program, "#!/bin/sh\nsleep 30 &\nsleep 30\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = format!(
+        "[targets.slow]\nbackend = \"command\"\nprogram = \"{}\"\ntimeout = \"1s\"\n\n[roles.slow]\ntarget = \"slow\"\nmax_ttl = \"1h\"\n\n[[eligibility]]\nsubjects = [\"user:{}\"]\nroles = [\"*\"]\n",
+        program.display(),
+        me()
+    );
+    w.write_config(&config);
+    let started = std::time::Instant::now();
+    w.jit(["request", "--role", "slow"])
+        .run()
+        .code(1)
+        .stderr_has("did not answer within 1s");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The cleanup could not confirm anything either: the lease waits for the sweeper.
+    assert_eq!(w.leases()[0]["state"], "revoke-failed");
+}
