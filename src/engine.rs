@@ -14,7 +14,9 @@
 //!   process (or host) from the request step.
 
 use crate::audit::{EventKind, NewEvent};
-use crate::backend::{self, Backend, Credentials, EndRequest, GrantRequest, Sharing};
+use crate::backend::{
+    self, Backend, Credentials, EndRequest, ErrorKind, GrantRequest, Presence, Sharing,
+};
 use crate::clock::Clock;
 use crate::config::{self, Config, Role};
 use crate::identity::Identity;
@@ -651,27 +653,53 @@ impl<'a> Engine<'a> {
             Claim::Revoke(lease, cover, backend) => (lease, cover, backend),
         };
 
+        // What the event of the outcome should also say.
+        let mut notes = serde_json::Map::new();
+        let request = EndRequest {
+            target: &lease.target,
+            lease: &lease,
+            params: &lease.params,
+        };
         let result = match cover.first() {
             Some(keeper) => {
                 // Still covered: leave the entitlement, but bring its end back to the
                 // latest end among the leases that remain.
                 if let Some(end) = cover.iter().filter_map(|other| other.expires_at).max() {
-                    let _ = backend.extend(&GrantRequest {
+                    let shrunk = backend.extend(&GrantRequest {
                         target: &keeper.target,
                         lease: keeper,
                         params: &keeper.params,
                         expires_at: end,
                     });
+                    if let Err(err) = shrunk {
+                        notes.insert("shrink_error".into(), json!(err.message));
+                    }
                 }
                 Ok(Some(keeper.id.clone()))
             }
-            None => backend
-                .revoke(&EndRequest {
-                    target: &lease.target,
-                    lease: &lease,
-                    params: &lease.params,
-                })
-                .map(|()| None),
+            None => {
+                // A grant that was interrupted or failed may never have reached the
+                // target: ask it first, and revoke what is there (or when it cannot say).
+                let present = match lease.ending {
+                    Some(Ending::Failed) => match backend.inspect(&request) {
+                        Ok(Presence::Absent) => {
+                            notes.insert("found".into(), json!("absent"));
+                            false
+                        }
+                        Ok(Presence::Present) => {
+                            notes.insert("found".into(), json!("present"));
+                            true
+                        }
+                        Err(_) => true,
+                    },
+                    _ => true,
+                };
+                if present {
+                    backend.revoke(&request).map(|()| None)
+                } else {
+                    Ok(None)
+                }
+            }
         };
         fault::point("after-revoke");
 
@@ -706,6 +734,9 @@ impl<'a> Engine<'a> {
                     if let Some(error) = current.last_error.take() {
                         details["after_error"] = json!(error);
                     }
+                    for (key, value) in &notes {
+                        details[key] = value.clone();
+                    }
                     tx.update(&current)?;
                     tx.append(&self.event(&current, kind, details))?;
                     RevokeOutcome::Done {
@@ -722,7 +753,12 @@ impl<'a> Engine<'a> {
                     tx.append(&self.event(
                         &current,
                         EventKind::RevokeFailed,
-                        json!({ "error": err.message, "attempt": current.attempts, "next_attempt_at": next }),
+                        json!({
+                            "error": err.message,
+                            "retryable": err.kind == ErrorKind::Transient,
+                            "attempt": current.attempts,
+                            "next_attempt_at": next,
+                        }),
                     ))?;
                     RevokeOutcome::Failed {
                         error: err.message.clone(),

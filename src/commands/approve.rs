@@ -26,7 +26,11 @@ pub fn run(ctx: &Context, args: ApproveArgs) -> Result<Exit> {
                 lease.id, lease.role, lease.subject
             );
             if credentials_withheld {
-                text.push_str(" (the credentials it issued are not shown to approvers; the requester gets them with `jit request --wait`)");
+                text.push_str(
+                    " (it issued credentials, which approvers never see and jit does not keep: \
+                     for such roles the requester should wait with `jit request --wait`, \
+                     or revoke and request again)",
+                );
             }
             (lease, text)
         }

@@ -15,13 +15,21 @@ pub fn run(global: &GlobalArgs, args: SecretArgs) -> Result<Exit> {
             if value.expose().is_empty() {
                 return Err(exit::usage("no secret on stdin"));
             }
-            secret::keyring_store(&name, &value).map_err(|e| exit::usage(e.to_string()))?;
+            check_name(&name)?;
+            secret::keyring_store(&name, &value)?;
             printer.done(&format!("stored keyring:{name}"));
         }
         SecretCommand::Delete { name } => {
-            secret::keyring_delete(&name).map_err(|e| exit::usage(e.to_string()))?;
+            check_name(&name)?;
+            secret::keyring_delete(&name)?;
             printer.done(&format!("deleted keyring:{name}"));
         }
     }
     Ok(Exit::Success)
+}
+
+/// A name that could not appear in a `keyring:NAME` reference is a usage error.
+fn check_name(name: &str) -> Result<()> {
+    secret::SecretRef::parse(&format!("keyring:{name}")).map_err(exit::usage)?;
+    Ok(())
 }

@@ -122,7 +122,11 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
 /// Validate configuration text; `path` names it in errors and anchors relative paths.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut reader = Reader::new(path, text);
-    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    // Relative paths in the file are relative to the file, however it was named.
+    let base = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_owned))
+        .unwrap_or_default();
     let config = reader
         .parse()
         .and_then(|root| read_config(&mut reader, &root, path, &base));
@@ -246,7 +250,11 @@ fn names_of(root: &Spanned<Node>, table: &str) -> Vec<String> {
     top.iter()
         .filter(|(k, _)| k.get_ref() == table)
         .flat_map(|(_, v)| match v.get_ref() {
-            Node::Table(entries) => entries.iter().map(|(k, _)| k.get_ref().clone()).collect(),
+            Node::Table(entries) => entries
+                .iter()
+                .map(|(k, _)| k.get_ref().clone())
+                .filter(|name| is_valid_name(name))
+                .collect(),
             _ => Vec::new(),
         })
         .collect()

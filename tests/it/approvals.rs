@@ -37,7 +37,7 @@ fn approval_grants_and_self_approval_is_refused() {
         .run()
         .success()
         .stdout_has(&format!("approved and granted {id}"))
-        .stdout_has("not shown to approvers");
+        .stdout_has("which approvers never see");
     let lease = w.lease(&id);
     assert_eq!(lease["state"], "active");
     assert_eq!(lease["approvals"][0]["by"], APPROVER);

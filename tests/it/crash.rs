@@ -41,6 +41,7 @@ fn killed_after_the_grant_before_active_is_reconciled() {
     );
     assert_eq!(w.state_of(&id), "failed");
     assert_eq!(w.event_kinds(&id), ["requested", "reconciled"]);
+    assert_eq!(w.lease(&id)["events"][1]["details"]["found"], "present");
     w.jit(["audit", "verify"]).run().success();
     // A second sweep finds nothing more to do.
     w.jit(["sweep"]).run().success().stdout_is("");
@@ -54,6 +55,8 @@ fn killed_before_the_grant_is_reconciled() {
     w.jit(["sweep"]).run().success();
     assert_eq!(w.state_of(&id), "failed");
     assert!(w.grant_keys().is_empty());
+    // The target was asked first: nothing there, nothing to revoke.
+    assert_eq!(w.lease(&id)["events"][1]["details"]["found"], "absent");
 }
 
 #[test]

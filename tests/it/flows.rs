@@ -506,3 +506,29 @@ fn a_program_that_hangs_is_stopped_at_its_timeout() {
     // The cleanup could not confirm anything either: the lease waits for the sweeper.
     assert_eq!(w.leases()[0]["state"], "revoke-failed");
 }
+
+#[test]
+fn relative_paths_are_relative_to_the_configuration_file() {
+    let w = World::new();
+    std::os::unix::fs::symlink(fixture(), w.path("backend")).unwrap();
+    let config = w.default_config().replace(
+        &format!("program = \"{}\"", fixture().display()),
+        "program = \"backend\"",
+    );
+    w.write_config(&config);
+    let lease = w
+        .jit([
+            "--config",
+            "config.toml",
+            "request",
+            "--role",
+            "web-root",
+            "--json",
+        ])
+        .in_dir(w.dir.path())
+        .run()
+        .success()
+        .json();
+    assert_eq!(lease["state"], "active");
+    assert_eq!(w.grant_keys(), vec![format!("web-root/{}", me())]);
+}

@@ -232,6 +232,12 @@ impl Jit {
         self
     }
 
+    /// Run in `dir` instead of the test's working directory.
+    pub fn in_dir(mut self, dir: &Path) -> Jit {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// Shift jit's clock forward (debug builds only).
     pub fn later(self, secs: i64) -> Jit {
         self.env("JIT_TEST_CLOCK_OFFSET", secs.to_string())
