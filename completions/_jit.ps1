@@ -32,6 +32,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Ask for a role: check policy, then grant now or wait for approval')
+            [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Grant a role, run CMD with the credentials in its environment, revoke when it ends')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List leases (active and pending unless --all)')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one lease in full, with its audit events')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke leases now and print their audit trail')
@@ -59,6 +60,24 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'When approval is needed, wait for it and then grant')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the decision and the effective window with every cap; change nothing')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'jit;exec' {
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'The role to request')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'How long the lease lasts at most; it is revoked as soon as CMD ends')
+            [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'The change or incident ticket this access is for')
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why you need it')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'When approval is needed, how long to wait for it (then exit 4)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
@@ -399,6 +418,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
         }
         'jit;help' {
             [CompletionResult]::new('request', 'request', [CompletionResultType]::ParameterValue, 'Ask for a role: check policy, then grant now or wait for approval')
+            [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Grant a role, run CMD with the credentials in its environment, revoke when it ends')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List leases (active and pending unless --all)')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one lease in full, with its audit events')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke leases now and print their audit trail')
@@ -417,6 +437,9 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;help;request' {
+            break
+        }
+        'jit;help;exec' {
             break
         }
         'jit;help;list' {

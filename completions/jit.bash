@@ -37,6 +37,9 @@ _jit() {
             jit,drop)
                 cmd="jit__subcmd__revoke"
                 ;;
+            jit,exec)
+                cmd="jit__subcmd__exec"
+                ;;
             jit,extend)
                 cmd="jit__subcmd__extend"
                 ;;
@@ -115,6 +118,9 @@ _jit() {
             jit__subcmd__help,doctor)
                 cmd="jit__subcmd__help__subcmd__doctor"
                 ;;
+            jit__subcmd__help,exec)
+                cmd="jit__subcmd__help__subcmd__exec"
+                ;;
             jit__subcmd__help,extend)
                 cmd="jit__subcmd__help__subcmd__extend"
                 ;;
@@ -185,7 +191,7 @@ _jit() {
 
     case "${cmd}" in
         jit)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version request list show revoke drop extend approve deny roles sweep audit config doctor secret completions man help"
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend approve deny roles sweep audit config doctor secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -486,6 +492,44 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__exec)
+            opts="-q -v -h -V --role --ttl --ticket --reason --timeout --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__extend)
             opts="-q -v -h -V --ttl --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -509,7 +553,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help)
-            opts="request list show revoke extend approve deny roles sweep audit config doctor secret completions man help"
+            opts="request exec list show revoke extend approve deny roles sweep audit config doctor secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -635,6 +679,20 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__exec)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -29,6 +29,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand request 'Ask for a role: check policy, then grant now or wait for approval'
+            cand exec 'Grant a role, run CMD with the credentials in its environment, revoke when it ends'
             cand list 'List leases (active and pending unless --all)'
             cand show 'Show one lease in full, with its audit events'
             cand revoke 'Revoke leases now and print their audit trail'
@@ -55,6 +56,23 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --wait 'When approval is needed, wait for it and then grant'
             cand --dry-run 'Print the decision and the effective window with every cap; change nothing'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;exec'= {
+            cand --role 'The role to request'
+            cand --ttl 'How long the lease lasts at most; it is revoked as soon as CMD ends'
+            cand --ticket 'The change or incident ticket this access is for'
+            cand --reason 'Why you need it'
+            cand --timeout 'When approval is needed, how long to wait for it (then exit 4)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --json 'Print one JSON document on stdout, and nothing else there'
             cand -q 'Print only what scripts need'
             cand --quiet 'Print only what scripts need'
@@ -363,6 +381,7 @@ set edit:completion:arg-completer[jit] = {|@words|
         }
         &'jit;help'= {
             cand request 'Ask for a role: check policy, then grant now or wait for approval'
+            cand exec 'Grant a role, run CMD with the credentials in its environment, revoke when it ends'
             cand list 'List leases (active and pending unless --all)'
             cand show 'Show one lease in full, with its audit events'
             cand revoke 'Revoke leases now and print their audit trail'
@@ -380,6 +399,8 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;help;request'= {
+        }
+        &'jit;help;exec'= {
         }
         &'jit;help;list'= {
         }

@@ -73,6 +73,8 @@ fn ttl(text: &str) -> Result<Duration, String> {
 pub enum Command {
     /// Ask for a role: check policy, then grant now or wait for approval
     Request(RequestArgs),
+    /// Grant a role, run CMD with the credentials in its environment, revoke when it ends
+    Exec(ExecArgs),
     /// List leases (active and pending unless --all)
     List(ListArgs),
     /// Show one lease in full, with its audit events
@@ -127,6 +129,28 @@ pub struct RequestArgs {
     /// Print the decision and the effective window with every cap; change nothing
     #[arg(long, conflicts_with = "wait")]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The role to request
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
+    /// How long the lease lasts at most; it is revoked as soon as CMD ends
+    #[arg(long, value_parser = ttl, value_name = "DURATION", allow_hyphen_values = true)]
+    pub ttl: Option<Duration>,
+    /// The change or incident ticket this access is for
+    #[arg(long, value_name = "TICKET")]
+    pub ticket: Option<String>,
+    /// Why you need it
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// When approval is needed, how long to wait for it (then exit 4)
+    #[arg(long, value_parser = ttl, value_name = "DURATION", allow_hyphen_values = true, default_value = "15m")]
+    pub timeout: Duration,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

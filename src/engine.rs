@@ -27,6 +27,9 @@ use crate::{duration, exit, fault};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// A request not decided within this long is cancelled by the sweeper.
@@ -200,6 +203,9 @@ pub struct Engine<'a> {
     pub worker: Worker,
     /// Who is acting, for the audit trail.
     pub actor: String,
+    /// One backend per target for the life of the engine, so that connections are reused
+    /// (a sweep of a thousand leases on one server opens one connection).
+    backends: RefCell<BTreeMap<String, Rc<dyn Backend>>>,
 }
 
 impl<'a> Engine<'a> {
@@ -210,6 +216,7 @@ impl<'a> Engine<'a> {
             clock,
             worker: Worker::this_process(),
             actor: actor.to_owned(),
+            backends: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -253,13 +260,20 @@ impl<'a> Engine<'a> {
         })
     }
 
-    fn backend_for(&self, target: &str) -> Result<Box<dyn Backend>> {
-        let target = self.config.targets.get(target).ok_or_else(|| {
+    fn backend_for(&self, target: &str) -> Result<Rc<dyn Backend>> {
+        if let Some(backend) = self.backends.borrow().get(target) {
+            return Ok(Rc::clone(backend));
+        }
+        let settings = self.config.targets.get(target).ok_or_else(|| {
             exit::config(format!(
                 "target {target:?} is no longer in the configuration"
             ))
         })?;
-        Ok(backend::for_target(target))
+        let backend: Rc<dyn Backend> = Rc::from(backend::for_target(settings));
+        self.backends
+            .borrow_mut()
+            .insert(target.to_owned(), Rc::clone(&backend));
+        Ok(backend)
     }
 
     /// Look a lease up by id; an unknown or malformed id is a usage error.
@@ -388,7 +402,7 @@ impl<'a> Engine<'a> {
                 );
                 let backend = self.backend_for(&lease.target)?;
                 let own_end = now + TimeDelta::seconds(lease.ttl_secs);
-                let others: Vec<Lease> = match backend.sharing() {
+                let others: Vec<Lease> = match backend.sharing_for(&lease.params) {
                     Sharing::PerSubject => tx
                         .holding(&lease.role, &lease.subject)?
                         .into_iter()
@@ -537,7 +551,7 @@ impl<'a> Engine<'a> {
 
     /// Live leases that hold the same shared entitlement as `lease`.
     fn covering(&self, lease: &Lease, backend: &dyn Backend) -> Result<Vec<Lease>> {
-        if backend.sharing() == Sharing::PerLease {
+        if backend.sharing_for(&lease.params) == Sharing::PerLease {
             return Ok(Vec::new());
         }
         store::write(self.store, |tx| {
@@ -581,7 +595,7 @@ impl<'a> Engine<'a> {
     fn end(&self, id: &str, ending: Ending, mode: RevokeMode) -> Result<Revocation> {
         enum Claim {
             Settled(Lease, RevokeOutcome),
-            Revoke(Lease, Vec<Lease>, Box<dyn Backend>),
+            Revoke(Lease, Vec<Lease>, Rc<dyn Backend>),
         }
         let now = self.clock.now();
         let claim = store::write(self.store, |tx| {
@@ -635,7 +649,7 @@ impl<'a> Engine<'a> {
             lease.worker_at = Some(now);
             tx.update(&lease)?;
             let backend = self.backend_for(&lease.target)?;
-            let cover: Vec<Lease> = match backend.sharing() {
+            let cover: Vec<Lease> = match backend.sharing_for(&lease.params) {
                 Sharing::PerSubject => tx
                     .holding(&lease.role, &lease.subject)?
                     .into_iter()

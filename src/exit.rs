@@ -5,18 +5,35 @@ use std::process::ExitCode;
 /// The documented exit codes. Scripts depend on these numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    Success = 0,
-    Runtime = 1,
-    Usage = 2,
-    Denied = 3,
-    Pending = 4,
-    Config = 5,
-    RevokeIncomplete = 6,
+    Success,
+    Runtime,
+    Usage,
+    Denied,
+    Pending,
+    Config,
+    RevokeIncomplete,
+    /// `jit exec` passes its command's status through.
+    Child(u8),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Runtime => 1,
+            Exit::Usage => 2,
+            Exit::Denied => 3,
+            Exit::Pending => 4,
+            Exit::Config => 5,
+            Exit::RevokeIncomplete => 6,
+            Exit::Child(code) => code,
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
-        ExitCode::from(exit as u8)
+        ExitCode::from(exit.code())
     }
 }
 

@@ -285,7 +285,7 @@ impl Backend for CommandBackend {
         }
     }
 
-    fn check(&self, target: &str) -> Vec<Check> {
+    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
         let program = &self.settings.program;
         let executable = std::fs::metadata(program)
             .map_err(|err| err.to_string())

@@ -3,6 +3,7 @@
 //! (idempotent: already gone is success), extend, inspect, and a check for `jit doctor`.
 
 pub mod command;
+pub mod postgres;
 
 use crate::config::{Target, TargetSettings};
 use crate::lease::Lease;
@@ -96,7 +97,8 @@ pub struct Check {
 pub trait Backend {
     fn kind(&self) -> &'static str;
 
-    fn sharing(&self) -> Sharing {
+    /// Whether a role with these grant parameters shares one entitlement per subject.
+    fn sharing_for(&self, _params: &serde_json::Value) -> Sharing {
         Sharing::PerSubject
     }
 
@@ -121,8 +123,9 @@ pub trait Backend {
 
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError>;
 
-    /// Reachability and rights, for `jit doctor`.
-    fn check(&self, target: &str) -> Vec<Check>;
+    /// Reachability and the rights that the roles with these grant parameters need, for
+    /// `jit doctor`.
+    fn check(&self, target: &str, grants: &[&serde_json::Value]) -> Vec<Check>;
 }
 
 /// The backend for a configured target.
@@ -130,6 +133,9 @@ pub fn for_target(target: &Target) -> Box<dyn Backend> {
     match &target.settings {
         TargetSettings::Command(settings) => {
             Box::new(command::CommandBackend::new(settings.clone()))
+        }
+        TargetSettings::Postgres(settings) => {
+            Box::new(postgres::PostgresBackend::new(settings.clone()))
         }
     }
 }

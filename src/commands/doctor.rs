@@ -1,6 +1,5 @@
 use crate::backend::{self, Check};
 use crate::cli::GlobalArgs;
-use crate::config::TargetSettings;
 use crate::context::{config_path, store_path};
 use crate::exit::Exit;
 use crate::identity::Identity;
@@ -51,18 +50,23 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
                 .map_err(|e| format!("{}: {e:#}", store.display())),
         );
         for target in config.targets.values() {
-            let TargetSettings::Command(settings) = &target.settings;
-            for (name, reference) in &settings.env {
+            for (place, reference) in target.settings.secret_refs() {
                 check(
                     &mut checks,
-                    &format!("target {}: secret env.{name}", target.name),
+                    &format!("target {}: secret {place}", target.name),
                     reference
                         .resolve()
                         .map(|_| format!("{reference} resolves"))
                         .map_err(|e| e.to_string()),
                 );
             }
-            checks.extend(backend::for_target(target).check(&target.name));
+            let grants: Vec<&serde_json::Value> = config
+                .roles
+                .values()
+                .filter(|role| role.target == target.name)
+                .map(|role| &role.grant)
+                .collect();
+            checks.extend(backend::for_target(target).check(&target.name, &grants));
         }
     }
     printer.doctor(&checks);

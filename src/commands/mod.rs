@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod deny;
 mod doctor;
+mod exec;
 mod extend;
 mod list;
 mod man;
@@ -33,6 +34,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
             let ctx = Context::load(&global)?;
             match command {
                 Command::Request(args) => request::run(&ctx, args),
+                Command::Exec(args) => exec::run(&ctx, args),
                 Command::List(args) => list::run(&ctx, args),
                 Command::Show(args) => show::run(&ctx, args),
                 Command::Revoke(args) => revoke::run(&ctx, args),

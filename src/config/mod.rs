@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod document;
+pub mod postgres;
 pub mod rules;
 
 use crate::exit;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use command::CommandTarget;
+pub use postgres::PostgresTarget;
 pub use rules::{ApprovalRule, SubjectPattern, TicketRule};
 
 #[derive(Clone, Debug)]
@@ -48,12 +50,30 @@ pub struct Target {
 #[derive(Clone, Debug)]
 pub enum TargetSettings {
     Command(CommandTarget),
+    Postgres(PostgresTarget),
 }
 
 impl TargetSettings {
+    /// Every secret reference the target uses, with where it is used.
+    pub fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        match self {
+            TargetSettings::Command(settings) => settings
+                .env
+                .iter()
+                .map(|(name, reference)| (format!("env.{name}"), reference))
+                .collect(),
+            TargetSettings::Postgres(settings) => settings
+                .password
+                .iter()
+                .map(|reference| ("password".to_owned(), reference))
+                .collect(),
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             TargetSettings::Command(_) => "command",
+            TargetSettings::Postgres(_) => "postgres",
         }
     }
 }
@@ -85,7 +105,7 @@ impl Eligibility {
     }
 }
 
-const BACKENDS: &[&str] = &["command"];
+const BACKENDS: &[&str] = &["command", "postgres"];
 
 /// `$XDG_CONFIG_HOME/jit/config.toml`.
 pub fn default_path() -> PathBuf {
@@ -307,6 +327,11 @@ fn read_target(
             fields.finish(reader, command::TARGET_KEYS);
             TargetSettings::Command(parsed?)
         }
+        "postgres" => {
+            let parsed = postgres::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, postgres::TARGET_KEYS);
+            TargetSettings::Postgres(parsed?)
+        }
         other => {
             reader.error(
                 backend.span(),
@@ -405,9 +430,19 @@ fn read_role(
     let grant = match (target.as_ref().and_then(|t| targets.get(t)), grant_node) {
         (Some(target), Some(node)) => match &target.settings {
             TargetSettings::Command(_) => command::parse_grant(reader, node),
+            TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
         },
-        (_, None) => Some(serde_json::Value::Object(Default::default())),
-        (None, Some(_)) => None,
+        (Some(target), None) => match &target.settings {
+            TargetSettings::Command(_) => Some(serde_json::Value::Object(Default::default())),
+            TargetSettings::Postgres(_) => {
+                reader.error(
+                    node.span(),
+                    format!("{what} needs `grant` (such as {{ mode = \"ephemeral\", roles = [\"app_rw\"] }})"),
+                );
+                None
+            }
+        },
+        (None, _) => None,
     };
     if reader.errors.len() != before {
         return None;

@@ -1,0 +1,598 @@
+//! `backend = "postgres"`: ephemeral login roles (with `VALID UNTIL`) or membership in group
+//! roles, on a real server. See `docs/backends/postgres.md` for the exact statements.
+//!
+//! Every identifier and value reaches SQL through the server's own `format()` with `%I` and
+//! `%L`, its arguments bound as parameters: nothing from a request is spliced into SQL here.
+//! Passwords reach the server only as SCRAM-SHA-256 verifiers, never in plain text.
+
+use super::{
+    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+};
+use crate::config::postgres::{GrantMode, PostgresGrant, PostgresTarget, TlsMode};
+use crate::lease::{Lease, rfc3339};
+use chrono::{DateTime, Utc};
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient};
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+pub struct PostgresBackend {
+    settings: PostgresTarget,
+    /// The admin connection to the target's database: opened on first use, then reused
+    /// (a sweep of many leases makes one connection, not one per lease).
+    client: RefCell<Option<Client>>,
+}
+
+/// The login role an ephemeral lease gets: found again from the lease id alone.
+pub fn ephemeral_login(lease_id: &str) -> String {
+    format!("jit_{lease_id}")
+}
+
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+fn classify(err: &postgres::Error) -> BackendError {
+    match err.as_db_error() {
+        Some(db) => {
+            let message = format!("PostgreSQL {}: {}", db.code().code(), db.message());
+            // Class 08 (connection), 53 (resources), 57 (operator intervention), 40 (rollback).
+            let code = db.code().code();
+            if ["08", "53", "57", "40"]
+                .iter()
+                .any(|class| code.starts_with(class))
+            {
+                BackendError::transient(message)
+            } else {
+                BackendError::permanent(message)
+            }
+        }
+        None => BackendError::transient(format!("PostgreSQL connection: {err}")),
+    }
+}
+
+/// Run one statement built by the server: `format(template, args...)` with the arguments
+/// bound, so `%I` quotes identifiers and `%L` quotes values.
+fn run(
+    client: &mut impl GenericClient,
+    template: &str,
+    args: &[&str],
+) -> Result<(), postgres::Error> {
+    let placeholders: Vec<String> = (2..=args.len() + 1)
+        .map(|i| format!("${i}::text"))
+        .collect();
+    let query = if placeholders.is_empty() {
+        "SELECT format($1::text)".to_owned()
+    } else {
+        format!("SELECT format($1::text, {})", placeholders.join(", "))
+    };
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&template];
+    for arg in args {
+        params.push(arg);
+    }
+    let sql: String = client.query_one(query.as_str(), &params)?.get(0);
+    client.batch_execute(&sql)
+}
+
+fn grant_of(params: &Value) -> Result<PostgresGrant, BackendError> {
+    serde_json::from_value(params.clone()).map_err(|err| {
+        BackendError::permanent(format!(
+            "the role's grant table is not a postgres grant: {err}"
+        ))
+    })
+}
+
+impl PostgresBackend {
+    pub fn new(settings: PostgresTarget) -> Self {
+        PostgresBackend {
+            settings,
+            client: RefCell::new(None),
+        }
+    }
+
+    fn config(&self) -> Result<postgres::Config, BackendError> {
+        let mut config: postgres::Config = self
+            .settings
+            .url
+            .parse()
+            .map_err(|err| BackendError::permanent(format!("url: {err}")))?;
+        if let Some(reference) = &self.settings.password {
+            let password = reference
+                .resolve()
+                .map_err(|err| BackendError::permanent(err.to_string()))?;
+            config.password(password.expose());
+        }
+        config.connect_timeout(self.settings.connect_timeout);
+        config.application_name("jit");
+        config.ssl_mode(match self.settings.tls.mode {
+            TlsMode::Disable => postgres::config::SslMode::Disable,
+            TlsMode::Prefer => postgres::config::SslMode::Prefer,
+            _ => postgres::config::SslMode::Require,
+        });
+        Ok(config)
+    }
+
+    fn database(&self) -> String {
+        self.config()
+            .ok()
+            .and_then(|c| c.get_dbname().or(c.get_user()).map(str::to_owned))
+            .unwrap_or_else(|| "postgres".to_owned())
+    }
+
+    fn connect(&self, dbname: Option<&str>) -> Result<Client, BackendError> {
+        let mut config = self.config()?;
+        if let Some(dbname) = dbname {
+            config.dbname(dbname);
+        }
+        let tls = &self.settings.tls;
+        let connected = if tls.mode == TlsMode::Disable {
+            config.connect(postgres::NoTls)
+        } else {
+            let mut builder = native_tls::TlsConnector::builder();
+            match tls.mode {
+                // libpq's meaning: encrypt, but check nothing.
+                TlsMode::Prefer | TlsMode::Require => {
+                    builder
+                        .danger_accept_invalid_certs(true)
+                        .danger_accept_invalid_hostnames(true);
+                }
+                TlsMode::VerifyCa => {
+                    builder.danger_accept_invalid_hostnames(true);
+                }
+                TlsMode::VerifyFull | TlsMode::Disable => {}
+            }
+            if let Some(path) = &tls.root_cert {
+                let pem = std::fs::read(path).map_err(|err| {
+                    BackendError::permanent(format!("sslrootcert {}: {err}", path.display()))
+                })?;
+                let cert = native_tls::Certificate::from_pem(&pem).map_err(|err| {
+                    BackendError::permanent(format!("sslrootcert {}: {err}", path.display()))
+                })?;
+                builder.add_root_certificate(cert);
+            }
+            let connector = builder
+                .build()
+                .map_err(|err| BackendError::permanent(format!("TLS: {err}")))?;
+            config.connect(postgres_native_tls::MakeTlsConnector::new(connector))
+        };
+        connected.map_err(|err| {
+            let mut failure = classify(&err);
+            failure.message = format!("connecting to {}: {}", self.describe(), failure.message);
+            failure
+        })
+    }
+
+    /// host:port/database, for messages (never the password).
+    fn describe(&self) -> String {
+        let (host, port) = self.host_port();
+        format!("{host}:{port}/{}", self.database())
+    }
+
+    fn host_port(&self) -> (String, u16) {
+        let config = self.config().ok();
+        let host = config
+            .as_ref()
+            .and_then(|c| c.get_hosts().first().cloned())
+            .map(|h| match h {
+                postgres::config::Host::Tcp(name) => name,
+                postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .unwrap_or_else(|| "localhost".to_owned());
+        let port = config
+            .as_ref()
+            .and_then(|c| c.get_ports().first().copied())
+            .unwrap_or(5432);
+        (host, port)
+    }
+
+    /// Run `work` on the admin connection, reconnecting if it was lost.
+    fn with_client<T>(
+        &self,
+        work: impl FnOnce(&Self, &mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, BackendError> {
+        let mut slot = self.client.borrow_mut();
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            *slot = Some(self.connect(None)?);
+        }
+        let client = slot.as_mut().expect("connected above");
+        match work(self, client) {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                if err.as_db_error().is_none() || client.is_closed() {
+                    *slot = None;
+                }
+                Err(classify(&err))
+            }
+        }
+    }
+
+    fn grant_ephemeral(
+        &self,
+        grant: &PostgresGrant,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<Grant, BackendError> {
+        let login = ephemeral_login(&lease.id);
+        let password = random_password();
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let until_text = rfc3339::format(&until);
+        let database = self.database();
+        self.with_client(|_, client| {
+            let mut tx = client.transaction()?;
+            let limit = grant
+                .connection_limit
+                .map_or_else(|| "-1".to_owned(), |n| n.to_string());
+            run(
+                &mut tx,
+                "CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+                 PASSWORD %L VALID UNTIL %L CONNECTION LIMIT %s",
+                &[&login, &verifier, &until_text, &limit],
+            )?;
+            for role in &grant.roles {
+                run(&mut tx, "GRANT %I TO %I", &[role, &login])?;
+            }
+            if !grant.database_privileges.is_empty() {
+                let privileges = grant.database_privileges.join(", ");
+                run(
+                    &mut tx,
+                    &format!("GRANT {privileges} ON DATABASE %I TO %I"),
+                    &[&database, &login],
+                )?;
+            }
+            for (schema, privileges) in &grant.schema_privileges {
+                let privileges = privileges.join(", ");
+                run(
+                    &mut tx,
+                    &format!("GRANT {privileges} ON SCHEMA %I TO %I"),
+                    &[schema, &login],
+                )?;
+            }
+            tx.commit()
+        })?;
+        let (host, port) = self.host_port();
+        let mut credentials = BTreeMap::new();
+        credentials.insert("PGHOST".to_owned(), host);
+        credentials.insert("PGPORT".to_owned(), port.to_string());
+        credentials.insert("PGUSER".to_owned(), login.clone());
+        credentials.insert("PGPASSWORD".to_owned(), password);
+        credentials.insert("PGDATABASE".to_owned(), database);
+        if self.settings.tls.mode != TlsMode::Prefer {
+            credentials.insert(
+                "PGSSLMODE".to_owned(),
+                tls_mode_name(&self.settings.tls.mode).to_owned(),
+            );
+        }
+        Ok(Grant {
+            handle: json!({ "login": login }),
+            credentials: Some(Credentials::new(credentials)),
+            native_expiry: Some(until),
+        })
+    }
+
+    /// End an ephemeral login and everything it opened and owns. Already gone is success.
+    fn revoke_ephemeral(&self, login: &str) -> Result<(), BackendError> {
+        let databases = self.with_client(|_, client| {
+            if client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            // No new sessions, then end the open ones.
+            run(client, "ALTER ROLE %I NOLOGIN", &[login])?;
+            client.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE usename = $1 AND pid <> pg_backend_pid()",
+                &[&login],
+            )?;
+            // Membership lets the admin take over what the login owns (PostgreSQL 15 and
+            // earlier do not give a role's creator that right).
+            run(client, "GRANT %I TO CURRENT_USER", &[login])?;
+            let rows = client.query(
+                "SELECT DISTINCT d.datname FROM pg_shdepend s \
+                 JOIN pg_database d ON d.oid = s.dbid \
+                 WHERE s.refclassid = 'pg_authid'::regclass \
+                 AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
+                 ORDER BY 1",
+                &[&login],
+            )?;
+            let current: String = client.query_one("SELECT current_database()", &[])?.get(0);
+            Ok(Some((
+                current,
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>(),
+            )))
+        })?;
+        let Some((current, databases)) = databases else {
+            return Ok(());
+        };
+        for database in databases {
+            let disown = |client: &mut Client| -> Result<(), postgres::Error> {
+                run(client, "REASSIGN OWNED BY %I TO CURRENT_USER", &[login])?;
+                run(client, "DROP OWNED BY %I", &[login])
+            };
+            if database == current {
+                self.with_client(|_, client| disown(client))?;
+            } else {
+                let mut client = self.connect(Some(&database))?;
+                disown(&mut client).map_err(|err| classify(&err))?;
+            }
+        }
+        self.with_client(|_, client| run(client, "DROP ROLE IF EXISTS %I", &[login]))
+    }
+
+    fn membership_login(grant: &PostgresGrant, lease: &Lease) -> String {
+        grant
+            .login
+            .as_deref()
+            .unwrap_or("{user}")
+            .replace("{user}", &lease.subject)
+    }
+}
+
+fn tls_mode_name(mode: &TlsMode) -> &'static str {
+    match mode {
+        TlsMode::Disable => "disable",
+        TlsMode::Prefer => "prefer",
+        TlsMode::Require => "require",
+        TlsMode::VerifyCa => "verify-ca",
+        TlsMode::VerifyFull => "verify-full",
+    }
+}
+
+fn handle_login(lease: &Lease) -> Option<String> {
+    lease
+        .handle
+        .get("login")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+impl Backend for PostgresBackend {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn sharing_for(&self, params: &Value) -> Sharing {
+        match grant_of(params).map(|g| g.mode) {
+            Ok(GrantMode::Membership) => Sharing::PerSubject,
+            _ => Sharing::PerLease,
+        }
+    }
+
+    fn plan(&self, lease: &Lease, params: &Value) -> Value {
+        match grant_of(params) {
+            Ok(grant) if grant.mode == GrantMode::Membership => {
+                json!({ "login": Self::membership_login(&grant, lease) })
+            }
+            _ => json!({ "login": ephemeral_login(&lease.id) }),
+        }
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+        let grant = grant_of(request.params)?;
+        match grant.mode {
+            GrantMode::Ephemeral => self.grant_ephemeral(&grant, request.lease, request.expires_at),
+            GrantMode::Membership => {
+                let login = Self::membership_login(&grant, request.lease);
+                self.with_client(|_, client| {
+                    if client
+                        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
+                        .is_none()
+                    {
+                        return Ok(false);
+                    }
+                    let mut tx = client.transaction()?;
+                    for role in &grant.roles {
+                        run(&mut tx, "GRANT %I TO %I", &[role, &login])?;
+                    }
+                    tx.commit()?;
+                    Ok(true)
+                })
+                .and_then(|found| {
+                    if found {
+                        Ok(Grant {
+                            handle: json!({ "login": login }),
+                            credentials: None,
+                            native_expiry: None,
+                        })
+                    } else {
+                        Err(BackendError::permanent(format!(
+                            "login {login:?} does not exist on {}",
+                            self.describe()
+                        )))
+                    }
+                })
+            }
+        }
+    }
+
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_of(request.params)?;
+        match grant.mode {
+            GrantMode::Ephemeral => {
+                let login = handle_login(request.lease)
+                    .unwrap_or_else(|| ephemeral_login(&request.lease.id));
+                self.revoke_ephemeral(&login)
+            }
+            GrantMode::Membership => {
+                let login = handle_login(request.lease)
+                    .unwrap_or_else(|| Self::membership_login(&grant, request.lease));
+                self.with_client(|_, client| {
+                    if client
+                        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
+                        .is_none()
+                    {
+                        return Ok(());
+                    }
+                    for role in &grant.roles {
+                        if client
+                            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[role])?
+                            .is_some()
+                        {
+                            run(client, "REVOKE %I FROM %I", &[role, &login])?;
+                        }
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_of(request.params)?;
+        match grant.mode {
+            GrantMode::Ephemeral => {
+                let login = handle_login(request.lease)
+                    .unwrap_or_else(|| ephemeral_login(&request.lease.id));
+                let until = rfc3339::format(&request.expires_at);
+                self.with_client(|_, client| {
+                    run(client, "ALTER ROLE %I VALID UNTIL %L", &[&login, &until])
+                })
+            }
+            // Membership has no end PostgreSQL enforces: the sweeper ends it.
+            GrantMode::Membership => Ok(()),
+        }
+    }
+
+    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+        let grant = grant_of(request.params)?;
+        let present = match grant.mode {
+            GrantMode::Ephemeral => {
+                let login = handle_login(request.lease)
+                    .unwrap_or_else(|| ephemeral_login(&request.lease.id));
+                self.with_client(|_, client| {
+                    Ok(client
+                        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
+                        .is_some())
+                })?
+            }
+            GrantMode::Membership => {
+                let login = handle_login(request.lease)
+                    .unwrap_or_else(|| Self::membership_login(&grant, request.lease));
+                let roles = grant.roles.clone();
+                self.with_client(|_, client| {
+                    let row = client.query_one(
+                        "SELECT count(*) FROM pg_auth_members m \
+                         JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+                         WHERE u.rolname = $1 AND g.rolname = ANY($2)",
+                        &[&login, &roles],
+                    )?;
+                    Ok(row.get::<_, i64>(0) > 0)
+                })?
+            }
+        };
+        Ok(if present {
+            Presence::Present
+        } else {
+            Presence::Absent
+        })
+    }
+
+    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
+        let name = |what: &str| format!("target {target}: {what}");
+        let mut checks = Vec::new();
+        let connected = self.with_client(|_, client| {
+            let row = client.query_one(
+                "SELECT current_user::text, current_database()::text, current_setting('server_version'), \
+                 current_setting('server_version_num')::int, r.rolsuper, r.rolcreaterole, \
+                 pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') \
+                 FROM pg_roles r WHERE r.rolname = current_user",
+                &[],
+            )?;
+            Ok((
+                row.get::<_, String>(0),
+                row.get::<_, String>(1),
+                row.get::<_, String>(2),
+                row.get::<_, i32>(3),
+                row.get::<_, bool>(4),
+                row.get::<_, bool>(5),
+                row.get::<_, bool>(6),
+            ))
+        });
+        let (user, database, version, version_num, superuser, createrole, signal) = match connected
+        {
+            Ok(facts) => facts,
+            Err(err) => {
+                checks.push(Check {
+                    name: name("connect"),
+                    ok: false,
+                    detail: err.message,
+                });
+                return checks;
+            }
+        };
+        checks.push(Check {
+            name: name("connect"),
+            ok: true,
+            detail: format!("{user} on {} (PostgreSQL {version})", self.describe()),
+        });
+        let _ = database;
+        checks.push(Check {
+            name: name("right CREATEROLE"),
+            ok: superuser || createrole,
+            detail: if superuser || createrole {
+                format!("{user} may create and drop roles")
+            } else {
+                format!("{user} lacks CREATEROLE: ALTER ROLE {user} CREATEROLE")
+            },
+        });
+        checks.push(Check {
+            name: name("right pg_signal_backend"),
+            ok: superuser || signal,
+            detail: if superuser || signal {
+                format!("{user} may end the sessions of revoked logins")
+            } else {
+                format!("{user} is not a member of pg_signal_backend, so open sessions would survive a revoke: GRANT pg_signal_backend TO {user}")
+            },
+        });
+        let mut roles: Vec<String> = grants
+            .iter()
+            .filter_map(|params| grant_of(params).ok())
+            .flat_map(|grant| grant.roles)
+            .collect();
+        roles.sort();
+        roles.dedup();
+        for role in roles {
+            let verdict = self.with_client(|_, client| {
+                let row = client.query_opt(
+                    "SELECT rolsuper, CASE WHEN $2 >= 160000 THEN pg_has_role(current_user, oid, 'USAGE WITH ADMIN OPTION') \
+                     ELSE true END FROM pg_roles WHERE rolname = $1",
+                    &[&role, &version_num],
+                )?;
+                Ok(row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))))
+            });
+            let (ok, detail) = match verdict {
+                Err(err) => (false, err.message),
+                Ok(None) => (false, format!("group role {role:?} does not exist")),
+                Ok(Some((true, _))) if !superuser => (
+                    false,
+                    format!(
+                        "group role {role:?} is a superuser role; only a superuser may grant it"
+                    ),
+                ),
+                Ok(Some((_, false))) if !superuser => (
+                    false,
+                    format!(
+                        "{user} needs ADMIN OPTION on {role:?}: GRANT {role} TO {user} WITH ADMIN OPTION"
+                    ),
+                ),
+                Ok(Some(_)) => (true, format!("{user} may grant {role:?}")),
+            };
+            checks.push(Check {
+                name: name(&format!("role {role}")),
+                ok,
+                detail,
+            });
+        }
+        checks
+    }
+}

@@ -1,0 +1,134 @@
+//! `jit exec`: the credentials live only in the child's environment and only while it runs.
+
+use crate::cli::ExecArgs;
+use crate::context::Context;
+use crate::engine::{RequestInput, Requested, RevokeOutcome};
+use crate::exit::{self, Exit};
+use anyhow::{Context as _, Result};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
+    let engine = ctx.engine();
+    let input = RequestInput {
+        role: args.role,
+        ttl: args.ttl,
+        ticket: args.ticket,
+        reason: args.reason,
+    };
+    let (lease, credentials) = match engine.request(&ctx.identity, &input, Some(args.timeout))? {
+        Requested::Granted { lease, credentials } => (lease, credentials),
+        Requested::Pending { lease } => {
+            let approvers = engine
+                .role(&lease.role)
+                .map(|r| r.approvals.approvers())
+                .unwrap_or_default();
+            ctx.printer.pending(&lease, &approvers);
+            return Ok(Exit::Pending);
+        }
+    };
+    ctx.printer.note(&format!(
+        "jit: lease {} of role {} granted until {}; it is revoked when the command ends",
+        lease.id,
+        lease.role,
+        lease
+            .expires_at
+            .map(|t| crate::lease::rfc3339::format(&t))
+            .unwrap_or_default()
+    ));
+
+    // From here on the lease must be revoked whatever happens to the command: Ctrl-C and
+    // termination signals are caught (the child gets the terminal's Ctrl-C itself; TERM and
+    // HUP sent to jit are passed on to it).
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let handle = signals.handle();
+
+    let mut command = Command::new(&args.command[0]);
+    command.args(&args.command[1..]);
+    command.env("JIT_LEASE_ID", &lease.id);
+    if let Some(end) = lease.expires_at {
+        command.env("JIT_LEASE_EXPIRES_AT", crate::lease::rfc3339::format(&end));
+    }
+    if let Some(credentials) = &credentials {
+        for (key, value) in credentials.expose() {
+            let valid = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if valid {
+                command.env(key, value);
+            } else {
+                ctx.printer.warn(&format!(
+                    "credential {key:?} is not an environment variable name; not passed on"
+                ));
+            }
+        }
+    }
+    let status = match command.spawn() {
+        Ok(mut child) => {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+            let forwarder = std::thread::spawn(move || {
+                for signal in signals.forever() {
+                    if signal != SIGINT
+                        && let Ok(signal) = nix::sys::signal::Signal::try_from(signal)
+                    {
+                        let _ = nix::sys::signal::kill(pid, signal);
+                    }
+                }
+            });
+            let status = child.wait().context("waiting for the command");
+            handle.close();
+            let _ = forwarder.join();
+            Some(status?)
+        }
+        Err(err) => {
+            handle.close();
+            ctx.printer
+                .warn(&format!("cannot run {:?}: {err}", args.command[0]));
+            None
+        }
+    };
+
+    let revocation = engine.revoke(&lease.id)?;
+    let code = match status {
+        Some(status) => status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        None => 127,
+    };
+    match revocation.outcome {
+        RevokeOutcome::Done { .. } | RevokeOutcome::AlreadyEnded => {
+            ctx.printer
+                .note(&format!("jit: lease {} revoked", lease.id));
+        }
+        RevokeOutcome::Failed { error } => {
+            ctx.printer.warn(&format!(
+                "revoking lease {} failed: {error} (it is revoke-failed; `jit sweep` retries it)",
+                lease.id
+            ));
+            if code == 0 {
+                return Ok(Exit::RevokeIncomplete);
+            }
+        }
+        other => {
+            return Err(exit::usage(format!(
+                "lease {} was not revoked: {other:?}",
+                lease.id
+            )));
+        }
+    }
+    Ok(ExitCode(code).into())
+}
+
+/// The command's own exit status, passed through.
+struct ExitCode(i32);
+
+impl From<ExitCode> for Exit {
+    fn from(code: ExitCode) -> Exit {
+        Exit::Child(u8::try_from(code.0).unwrap_or(1))
+    }
+}

@@ -1,0 +1,472 @@
+//! The postgres backend against a real server: every proof logs in over TCP with the
+//! issued password, as a user would.
+
+use crate::harness::*;
+use crate::pg_cluster::{self, Cluster, DATABASE, GROUP};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn config(cluster: &Cluster, w: &World, extra: &str) -> String {
+    format!(
+        r#"[identity]
+service_account = "{me}"
+
+{target}
+[roles.db-eph]
+target = "db"
+max_ttl = "1h"
+grant = {{ mode = "ephemeral", roles = ["{GROUP}"], database_privileges = ["CONNECT"], schema_privileges = {{ public = ["USAGE", "CREATE"] }} }}
+
+[roles.db-member]
+target = "db"
+max_ttl = "1h"
+grant = {{ mode = "membership", roles = ["{GROUP}"], login = "app_{{user}}" }}
+{extra}
+[[eligibility]]
+subjects = ["user:{me}"]
+roles = ["*"]
+"#,
+        me = me(),
+        target = cluster.target("db", w.dir.path()),
+    )
+}
+
+fn pg_world(cluster: &Cluster) -> World {
+    let w = World::empty();
+    w.write_config(&config(cluster, &w, ""));
+    w
+}
+
+/// Request an ephemeral login: (lease id, user, password).
+fn ephemeral(w: &World, extra: &[&str]) -> (String, String, String) {
+    let mut args = vec!["request", "--role", "db-eph", "--json"];
+    args.extend_from_slice(extra);
+    let lease = w.jit(args).run().success().json();
+    let credentials = &lease["credentials"];
+    (
+        lease["id"].as_str().unwrap().to_owned(),
+        credentials["PGUSER"].as_str().unwrap().to_owned(),
+        credentials["PGPASSWORD"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// What the server said.
+fn reason(err: &postgres::Error) -> String {
+    err.as_db_error()
+        .map_or_else(|| err.to_string(), |db| db.message().to_owned())
+}
+
+fn count_accounts(client: &mut postgres::Client) -> Result<i64, postgres::Error> {
+    Ok(client
+        .query_one("SELECT count(*) FROM accounts", &[])?
+        .get(0))
+}
+
+#[test]
+fn the_issued_login_works_during_the_lease_and_not_after_revoke() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let (id, user, password) = ephemeral(&w, &["--ttl", "20m"]);
+    assert_eq!(user, format!("jit_{id}"));
+    assert!(password.len() >= 32);
+
+    let mut session = cluster
+        .login(&user, &password)
+        .expect("the issued login works");
+    assert_eq!(
+        count_accounts(&mut session).unwrap(),
+        2,
+        "it holds the group role's rights"
+    );
+    drop(session);
+    let lease = w.lease(&id);
+    let valid_until: String = cluster
+        .superuser(None)
+        .unwrap()
+        .query_one("SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_roles WHERE rolname = $1", &[&user])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        Value::String(valid_until),
+        lease["expires_at"],
+        "VALID UNTIL is the lease end"
+    );
+
+    w.jit(["revoke", &id])
+        .run()
+        .success()
+        .stdout_has(&format!("revoked {id}"));
+    let refused = cluster
+        .login(&user, &password)
+        .err()
+        .expect("refused after revoke");
+    assert!(
+        reason(&refused).contains("password authentication failed"),
+        "{refused:?}"
+    );
+    assert!(!cluster.role_exists(&user));
+
+    // The password went to the requester only.
+    for entry in std::fs::read_dir(w.state_dir()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|win| win == password.as_bytes())
+        );
+    }
+    // Revoking again: already gone is success.
+    w.jit(["revoke", &id])
+        .run()
+        .success()
+        .stdout_has("already revoked");
+}
+
+#[test]
+fn the_login_ends_at_the_lease_end_without_jit() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let (id, user, password) = ephemeral(&w, &["--ttl", "2s"]);
+    cluster
+        .login(&user, &password)
+        .expect("works during the lease");
+    // No sweep runs: PostgreSQL itself refuses the login once VALID UNTIL passes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match cluster.login(&user, &password) {
+            Err(err) => {
+                assert!(
+                    reason(&err).contains("password authentication failed"),
+                    "{err:?}"
+                );
+                break;
+            }
+            Ok(_) => assert!(
+                Instant::now() < deadline,
+                "the login still works past VALID UNTIL"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        w.state_of(&id),
+        "active",
+        "jit did nothing: the server enforced the end"
+    );
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: expired"));
+    assert!(!cluster.role_exists(&user));
+}
+
+#[test]
+fn a_session_open_at_revoke_is_terminated() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let (id, user, password) = ephemeral(&w, &[]);
+    let mut session = cluster.login(&user, &password).unwrap();
+    assert_eq!(count_accounts(&mut session).unwrap(), 2);
+    w.jit(["revoke", &id]).run().success();
+    let after = count_accounts(&mut session);
+    assert!(
+        after.is_err(),
+        "the open session survived the revoke: {after:?}"
+    );
+}
+
+#[test]
+fn a_login_that_created_a_table_can_still_be_dropped() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let (id, user, password) = ephemeral(&w, &[]);
+    let table = format!("made_by_{id}");
+    let mut session = cluster.login(&user, &password).unwrap();
+    session
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (x int); INSERT INTO {table} VALUES (7)"
+        ))
+        .unwrap();
+    drop(session);
+
+    w.jit(["revoke", &id]).run().success();
+    assert!(!cluster.role_exists(&user));
+    // What it made is kept, now owned by the admin login.
+    let owner: String = cluster
+        .superuser(Some(DATABASE))
+        .unwrap()
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = $1",
+            &[&table],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, pg_cluster::ADMIN);
+}
+
+#[test]
+fn a_grant_interrupted_before_active_is_removed_by_sweep() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let run = w
+        .jit(["request", "--role", "db-eph"])
+        .env("JIT_FAULT", "after-grant")
+        .run();
+    assert_eq!(run.code, None, "killed at the fault point");
+    let lease = &w.leases()[0];
+    let id = lease["id"].as_str().unwrap();
+    assert_eq!(lease["state"], "granting");
+    let login = format!("jit_{id}");
+    assert!(cluster.role_exists(&login), "the grant reached the server");
+
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: failed"));
+    assert!(!cluster.role_exists(&login), "no jit-created role remains");
+    assert_eq!(w.lease(id)["events"][1]["details"]["found"], "present");
+}
+
+#[test]
+fn a_server_down_during_revoke_leaves_revoke_failed_until_sweep() {
+    // A cluster of its own: this test stops it.
+    let cluster = Cluster::create();
+    cluster.start();
+    cluster.setup();
+    let w = pg_world(&cluster);
+    let (id, user, _) = ephemeral(&w, &[]);
+
+    cluster.stop();
+    w.jit(["revoke", &id])
+        .run()
+        .code(6)
+        .stdout_has("revocation failed");
+    assert_eq!(w.state_of(&id), "revoke-failed");
+
+    cluster.start();
+    assert!(
+        cluster.role_exists(&user),
+        "the login is still there: nothing was reported done"
+    );
+    w.jit(["sweep"])
+        .later(31)
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: revoked"));
+    assert!(!cluster.role_exists(&user));
+    assert_eq!(
+        w.event_kinds(&id),
+        ["requested", "granted", "revoke-failed", "revoked"]
+    );
+}
+
+#[test]
+fn hostile_names_are_quoted_or_refused() {
+    let cluster = pg_cluster::shared();
+    // A group role whose name is SQL: quoted, so it is simply a role that does not exist.
+    let w = World::empty();
+    let hostile = r#"
+[roles.evil-group]
+target = "db"
+max_ttl = "1h"
+grant = { mode = "ephemeral", roles = ['app_rw"; DROP ROLE app_rw; --'] }
+
+[roles.evil-login]
+target = "db"
+max_ttl = "1h"
+grant = { mode = "membership", roles = ["app_rw"], login = "{user}'; DROP TABLE accounts; --" }
+"#;
+    w.write_config(&config(cluster, &w, hostile));
+    let before = cluster.roles();
+    w.jit(["request", "--role", "evil-group"])
+        .run()
+        .code(1)
+        .stderr_has("role \"app_rw\"; DROP ROLE app_rw; --\" does not exist");
+    w.jit(["request", "--role", "evil-login"])
+        .run()
+        .code(1)
+        .stderr_has("does not exist");
+    assert_eq!(cluster.roles(), before, "the database is unchanged");
+    assert_eq!(
+        count_accounts(&mut cluster.superuser(Some(DATABASE)).unwrap()).unwrap(),
+        2,
+        "accounts is still there"
+    );
+
+    // A real role with a quote in its name is granted correctly.
+    let odd = format!("we\"ird_{}", std::process::id());
+    cluster
+        .superuser(None)
+        .unwrap()
+        .batch_execute(&format!(
+            "CREATE ROLE \"{}\" NOLOGIN",
+            odd.replace('"', "\"\"")
+        ))
+        .unwrap();
+    let w = World::empty();
+    let quoted = format!(
+        "\n[roles.odd]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = {{ mode = \"ephemeral\", roles = ['{odd}'] }}\n"
+    );
+    w.write_config(&config(cluster, &w, &quoted));
+    let lease = w
+        .jit(["request", "--role", "odd", "--json"])
+        .run()
+        .success()
+        .json();
+    let user = lease["credentials"]["PGUSER"].as_str().unwrap();
+    let member: bool = cluster
+        .superuser(None)
+        .unwrap()
+        .query_one("SELECT pg_has_role($1, $2, 'MEMBER')", &[&user, &odd])
+        .unwrap()
+        .get(0);
+    assert!(member);
+}
+
+#[test]
+fn membership_grants_and_revokes_an_existing_login() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let login = format!("app_{}", me());
+    let password = "member-Pass-1";
+    cluster
+        .superuser(None)
+        .unwrap()
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {login}; CREATE ROLE {login} LOGIN PASSWORD '{password}'"
+        ))
+        .unwrap();
+    let denied = count_accounts(&mut cluster.login(&login, password).unwrap()).unwrap_err();
+    assert!(reason(&denied).contains("permission denied"), "{denied:?}");
+
+    let lease = w
+        .jit(["request", "--role", "db-member", "--json"])
+        .run()
+        .success()
+        .json();
+    assert!(
+        lease.get("credentials").is_none(),
+        "the login keeps its own password"
+    );
+    let id = lease["id"].as_str().unwrap();
+    assert_eq!(
+        count_accounts(&mut cluster.login(&login, password).unwrap()).unwrap(),
+        2
+    );
+
+    w.jit(["revoke", id]).run().success();
+    let denied = count_accounts(&mut cluster.login(&login, password).unwrap()).unwrap_err();
+    assert!(reason(&denied).contains("permission denied"), "{denied:?}");
+    assert!(cluster.role_exists(&login), "the login itself stays");
+}
+
+#[test]
+fn extend_moves_valid_until() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let (id, user, _) = ephemeral(&w, &["--ttl", "10m"]);
+    let extended = w
+        .jit(["extend", &id, "--ttl", "50m", "--json"])
+        .run()
+        .success()
+        .json();
+    let valid_until: String = cluster
+        .superuser(None)
+        .unwrap()
+        .query_one("SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_roles WHERE rolname = $1", &[&user])
+        .unwrap()
+        .get(0);
+    assert_eq!(Value::String(valid_until), extended["expires_at"]);
+    w.jit(["revoke", &id]).run().success();
+}
+
+#[test]
+fn doctor_checks_connectivity_and_names_a_missing_right() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    w.jit(["doctor"])
+        .run()
+        .success()
+        .stdout_has("ok   target db: connect: jit_admin on 127.0.0.1:")
+        .stdout_has("ok   target db: right pg_signal_backend")
+        .stdout_has("ok   target db: role app_rw: jit_admin may grant \"app_rw\"");
+
+    let weak = format!("weak_admin_{}", std::process::id());
+    cluster
+        .superuser(None)
+        .unwrap()
+        .batch_execute(&format!(
+            "CREATE ROLE {weak} LOGIN CREATEROLE PASSWORD '{}'",
+            pg_cluster::ADMIN_PASSWORD
+        ))
+        .unwrap();
+    let weakened =
+        config(cluster, &w, "").replace("postgres://jit_admin@", &format!("postgres://{weak}@"));
+    w.write_config(&weakened);
+    w.jit(["doctor"]).run().code(1).stdout_has(&format!(
+        "FAIL target db: right pg_signal_backend: {weak} is not a member of pg_signal_backend"
+    ));
+
+    // An unreachable server is named, with the reason.
+    let w = World::empty();
+    let unreachable = config(cluster, &w, "").replace(&format!(":{}/", cluster.port), ":1/");
+    w.write_config(&unreachable);
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has("FAIL target db: connect: connecting to 127.0.0.1:1/app");
+}
+
+#[test]
+fn postgres_configuration_errors() {
+    let w = World::empty();
+    let cases = [
+        (
+            "url = \"postgres://admin:hunter2@db/app\"",
+            "url holds a password: a literal secret is refused",
+        ),
+        (
+            "url = \"postgres://admin@db/app?sslmode=maybe\"",
+            "sslmode \"maybe\" is not one of",
+        ),
+        (
+            "url = \"postgres://admin@db/app\"\npassword = \"hunter2\"",
+            "password: a secret must be a reference",
+        ),
+    ];
+    for (target, message) in cases {
+        w.write_config(&format!(
+            "[targets.db]\nbackend = \"postgres\"\n{target}\n\n[roles.r]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = {{ mode = \"ephemeral\", roles = [\"x\"] }}\n"
+        ));
+        let run = w.jit(["config", "check"]).run().code(5).stderr_has(message);
+        assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+    }
+    w.write_config("[targets.db]\nbackend = \"postgres\"\nurl = \"postgres://admin@db/app\"\n\n[roles.r]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = { mode = \"sometimes\" }\n");
+    w.jit(["config", "check"])
+        .run()
+        .code(5)
+        .stderr_has(":8:18: grant.mode \"sometimes\" is not one of ephemeral, membership");
+}
+
+#[test]
+fn exec_puts_the_login_in_the_environment_and_revokes_after() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let run = w
+        .jit([
+            "exec",
+            "--role",
+            "db-eph",
+            "--",
+            "psql",
+            "-tAc",
+            "SELECT current_user || ' ' || count(*) FROM accounts",
+        ])
+        .run()
+        .success();
+    let line = run.stdout.trim();
+    let (user, count) = line.split_once(' ').unwrap();
+    assert!(user.starts_with("jit_"), "{line}");
+    assert_eq!(count, "2");
+    assert!(!cluster.role_exists(user), "revoked when the command ended");
+}
