@@ -24,6 +24,11 @@ pub struct PostgresBackend {
     client: RefCell<Option<Client>>,
 }
 
+/// The transaction-level advisory lock every grant and revoke script takes first:
+/// concurrent changes to one object's privileges (`GRANT ... ON DATABASE`) would otherwise
+/// fail with "tuple concurrently updated".
+pub const ACL_LOCK: i64 = 0x6a69_7400; // "jit\0"
+
 /// The login role an ephemeral lease gets: found again from the lease id alone.
 pub fn ephemeral_login(lease_id: &str) -> String {
     format!("jit_{lease_id}")
@@ -224,38 +229,39 @@ impl PostgresBackend {
         let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         let until_text = rfc3339::format(&until);
         let database = self.database();
-        self.with_client(|_, client| {
-            let mut tx = client.transaction()?;
-            let limit = grant
-                .connection_limit
-                .map_or_else(|| "-1".to_owned(), |n| n.to_string());
-            run(
-                &mut tx,
-                "CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
-                 PASSWORD %L VALID UNTIL %L CONNECTION LIMIT %s",
-                &[&login, &verifier, &until_text, &limit],
-            )?;
-            for role in &grant.roles {
-                run(&mut tx, "GRANT %I TO %I", &[role, &login])?;
-            }
-            if !grant.database_privileges.is_empty() {
-                let privileges = grant.database_privileges.join(", ");
-                run(
-                    &mut tx,
-                    &format!("GRANT {privileges} ON DATABASE %I TO %I"),
-                    &[&database, &login],
-                )?;
-            }
-            for (schema, privileges) in &grant.schema_privileges {
-                let privileges = privileges.join(", ");
-                run(
-                    &mut tx,
-                    &format!("GRANT {privileges} ON SCHEMA %I TO %I"),
-                    &[schema, &login],
-                )?;
-            }
-            tx.commit()
-        })?;
+        // One script, built by the server from bound values and run as one implicit
+        // transaction: the login exists with all its memberships, or not at all.
+        let limit = grant
+            .connection_limit
+            .map_or_else(|| "-1".to_owned(), |n| n.to_string());
+        let mut template = String::from(
+            "SELECT pg_advisory_xact_lock(%5$s); \
+             CREATE ROLE %1$I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+             PASSWORD %2$L VALID UNTIL %3$L CONNECTION LIMIT %4$s;",
+        );
+        let lock = ACL_LOCK.to_string();
+        let mut args: Vec<&str> = vec![&login, &verifier, &until_text, &limit, &lock];
+        for role in &grant.roles {
+            args.push(role);
+            template.push_str(&format!(" GRANT %{}$I TO %1$I;", args.len()));
+        }
+        if !grant.database_privileges.is_empty() {
+            args.push(&database);
+            template.push_str(&format!(
+                " GRANT {} ON DATABASE %{}$I TO %1$I;",
+                grant.database_privileges.join(", "),
+                args.len()
+            ));
+        }
+        for (schema, privileges) in &grant.schema_privileges {
+            args.push(schema);
+            template.push_str(&format!(
+                " GRANT {} ON SCHEMA %{}$I TO %1$I;",
+                privileges.join(", "),
+                args.len()
+            ));
+        }
+        self.with_client(|_, client| run(client, &template, &args))?;
         let (host, port) = self.host_port();
         let mut credentials = BTreeMap::new();
         credentials.insert("PGHOST".to_owned(), host);
@@ -278,55 +284,50 @@ impl PostgresBackend {
 
     /// End an ephemeral login and everything it opened and owns. Already gone is success.
     fn revoke_ephemeral(&self, login: &str) -> Result<(), BackendError> {
-        let databases = self.with_client(|_, client| {
-            if client
-                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
-                .is_none()
-            {
-                return Ok(None);
-            }
-            // No new sessions, then end the open ones.
-            run(client, "ALTER ROLE %I NOLOGIN", &[login])?;
-            client.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE usename = $1 AND pid <> pg_backend_pid()",
-                &[&login],
-            )?;
-            // Membership lets the admin take over what the login owns (PostgreSQL 15 and
-            // earlier do not give a role's creator that right).
-            run(client, "GRANT %I TO CURRENT_USER", &[login])?;
-            let rows = client.query(
-                "SELECT DISTINCT d.datname FROM pg_shdepend s \
+        // No new sessions; end the open ones; let the admin take over what the login owns
+        // (PostgreSQL 15 and earlier do not give a role's creator that right).
+        const CLOSE: &str = "SELECT pg_advisory_xact_lock(%2$s); ALTER ROLE %1$I NOLOGIN; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE usename = %1$L AND pid <> pg_backend_pid(); \
+             GRANT %1$I TO CURRENT_USER;";
+        // What it owns is kept (now the admin's); its privileges go, here and on shared
+        // objects such as the database itself; then the login.
+        const DISOWN: &str = "SELECT pg_advisory_xact_lock(%2$s); \
+             REASSIGN OWNED BY %1$I TO CURRENT_USER; DROP OWNED BY %1$I;";
+        const DROP: &str = "DROP ROLE IF EXISTS %1$I;";
+        let lock = ACL_LOCK.to_string();
+        let elsewhere = self.with_client(|_, client| {
+            let row = client.query_opt(
+                "SELECT ARRAY(SELECT DISTINCT d.datname::text FROM pg_shdepend s \
                  JOIN pg_database d ON d.oid = s.dbid \
-                 WHERE s.refclassid = 'pg_authid'::regclass \
-                 AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
-                 ORDER BY 1",
+                 WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid \
+                 AND d.datname <> current_database() ORDER BY 1) \
+                 FROM pg_roles r WHERE r.rolname = $1",
                 &[&login],
             )?;
-            let current: String = client.query_one("SELECT current_database()", &[])?.get(0);
-            Ok(Some((
-                current,
-                rows.iter()
-                    .map(|r| r.get::<_, String>(0))
-                    .collect::<Vec<_>>(),
-            )))
-        })?;
-        let Some((current, databases)) = databases else {
-            return Ok(());
-        };
-        for database in databases {
-            let disown = |client: &mut Client| -> Result<(), postgres::Error> {
-                run(client, "REASSIGN OWNED BY %I TO CURRENT_USER", &[login])?;
-                run(client, "DROP OWNED BY %I", &[login])
-            };
-            if database == current {
-                self.with_client(|_, client| disown(client))?;
+            let Some(row) = row else { return Ok(None) };
+            let elsewhere: Vec<String> = row.get(0);
+            if elsewhere.is_empty() {
+                // The common case: everything in one round trip, one transaction.
+                run(client, &format!("{CLOSE} {DISOWN} {DROP}"), &[login, &lock])?;
             } else {
-                let mut client = self.connect(Some(&database))?;
-                disown(&mut client).map_err(|err| classify(&err))?;
+                run(client, CLOSE, &[login, &lock])?;
+            }
+            Ok(Some(elsewhere))
+        })?;
+        match elsewhere {
+            None => Ok(()),
+            Some(databases) if databases.is_empty() => Ok(()),
+            Some(databases) => {
+                for database in databases {
+                    let mut client = self.connect(Some(&database))?;
+                    run(&mut client, DISOWN, &[login, &lock]).map_err(|err| classify(&err))?;
+                }
+                self.with_client(|_, client| {
+                    run(client, &format!("{DISOWN} {DROP}"), &[login, &lock])
+                })
             }
         }
-        self.with_client(|_, client| run(client, "DROP ROLE IF EXISTS %I", &[login]))
     }
 
     fn membership_login(grant: &PostgresGrant, lease: &Lease) -> String {

@@ -262,7 +262,10 @@ fn a_server_down_during_revoke_leaves_revoke_failed_until_sweep() {
 
 #[test]
 fn hostile_names_are_quoted_or_refused() {
-    let cluster = pg_cluster::shared();
+    // A cluster of its own, so that "unchanged" means the whole server.
+    let cluster = &Cluster::create();
+    cluster.start();
+    cluster.setup();
     // A group role whose name is SQL: quoted, so it is simply a role that does not exist.
     let w = World::empty();
     let hostile = r#"
@@ -469,4 +472,36 @@ fn exec_puts_the_login_in_the_environment_and_revokes_after() {
     assert!(user.starts_with("jit_"), "{line}");
     assert_eq!(count, "2");
     assert!(!cluster.role_exists(user), "revoked when the command ended");
+}
+
+#[test]
+fn concurrent_requests_on_one_server_all_succeed() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let children: Vec<_> = (0..8)
+        .map(|_| w.jit(["request", "--role", "db-eph", "-q"]).spawn())
+        .collect();
+    let ids: Vec<String> = children
+        .into_iter()
+        .map(|child| {
+            Run::from(child.wait_with_output().unwrap())
+                .success()
+                .stdout
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    for id in &ids {
+        assert!(cluster.role_exists(&format!("jit_{id}")));
+    }
+    let revokes: Vec<_> = ids
+        .iter()
+        .map(|id| w.jit(["revoke", id.as_str()]).spawn())
+        .collect();
+    for child in revokes {
+        Run::from(child.wait_with_output().unwrap()).success();
+    }
+    for id in &ids {
+        assert!(!cluster.role_exists(&format!("jit_{id}")));
+    }
 }
