@@ -484,11 +484,10 @@ fn concurrent_requests_on_one_server_all_succeed() {
     let ids: Vec<String> = children
         .into_iter()
         .map(|child| {
-            Run::from(child.wait_with_output().unwrap())
-                .success()
-                .stdout
-                .trim()
-                .to_owned()
+            let run = Run::from(child.wait_with_output().unwrap()).success();
+            // -q prints the id, then the credentials as KEY=VALUE lines.
+            assert!(run.stdout.contains("PGPASSWORD="));
+            run.stdout.lines().next().unwrap().to_owned()
         })
         .collect();
     for id in &ids {
