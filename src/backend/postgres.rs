@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 
 pub struct PostgresBackend {
     settings: PostgresTarget,
+    /// The parsed URL, without the password (resolved at each connection).
+    base: Result<postgres::Config, String>,
     /// The admin connection to the target's database: opened on first use, then reused
     /// (a sweep of many leases makes one connection, not one per lease).
     client: RefCell<Option<Client>>,
@@ -96,36 +98,38 @@ fn grant_of(params: &Value) -> Result<PostgresGrant, BackendError> {
 
 impl PostgresBackend {
     pub fn new(settings: PostgresTarget) -> Self {
+        let base = settings.url.parse::<postgres::Config>().map(|mut config| {
+            config.connect_timeout(settings.connect_timeout);
+            config.application_name("jit");
+            config.ssl_mode(match settings.tls.mode {
+                TlsMode::Disable => postgres::config::SslMode::Disable,
+                TlsMode::Prefer => postgres::config::SslMode::Prefer,
+                _ => postgres::config::SslMode::Require,
+            });
+            config
+        });
         PostgresBackend {
             settings,
+            base: base.map_err(|err| format!("url: {err}")),
             client: RefCell::new(None),
         }
     }
 
+    /// The connection settings with the admin password, resolved now.
     fn config(&self) -> Result<postgres::Config, BackendError> {
-        let mut config: postgres::Config = self
-            .settings
-            .url
-            .parse()
-            .map_err(|err| BackendError::permanent(format!("url: {err}")))?;
+        let mut config = self.base.clone().map_err(BackendError::permanent)?;
         if let Some(reference) = &self.settings.password {
             let password = reference
                 .resolve()
                 .map_err(|err| BackendError::permanent(err.to_string()))?;
             config.password(password.expose());
         }
-        config.connect_timeout(self.settings.connect_timeout);
-        config.application_name("jit");
-        config.ssl_mode(match self.settings.tls.mode {
-            TlsMode::Disable => postgres::config::SslMode::Disable,
-            TlsMode::Prefer => postgres::config::SslMode::Prefer,
-            _ => postgres::config::SslMode::Require,
-        });
         Ok(config)
     }
 
     fn database(&self) -> String {
-        self.config()
+        self.base
+            .as_ref()
             .ok()
             .and_then(|c| c.get_dbname().or(c.get_user()).map(str::to_owned))
             .unwrap_or_else(|| "postgres".to_owned())
@@ -181,7 +185,7 @@ impl PostgresBackend {
     }
 
     fn host_port(&self) -> (String, u16) {
-        let config = self.config().ok();
+        let config = self.base.as_ref().ok();
         let host = config
             .as_ref()
             .and_then(|c| c.get_hosts().first().cloned())
