@@ -509,7 +509,8 @@ impl Backend for PostgresBackend {
             let row = client.query_one(
                 "SELECT current_user::text, current_database()::text, current_setting('server_version'), \
                  current_setting('server_version_num')::int, r.rolsuper, r.rolcreaterole, \
-                 pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') \
+                 pg_has_role(current_user, 'pg_signal_backend', 'MEMBER'), \
+                 coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) \
                  FROM pg_roles r WHERE r.rolname = current_user",
                 &[],
             )?;
@@ -521,24 +522,29 @@ impl Backend for PostgresBackend {
                 row.get::<_, bool>(4),
                 row.get::<_, bool>(5),
                 row.get::<_, bool>(6),
+                row.get::<_, bool>(7),
             ))
         });
-        let (user, database, version, version_num, superuser, createrole, signal) = match connected
-        {
-            Ok(facts) => facts,
-            Err(err) => {
-                checks.push(Check {
-                    name: name("connect"),
-                    ok: false,
-                    detail: err.message,
-                });
-                return checks;
-            }
-        };
+        let (user, database, version, version_num, superuser, createrole, signal, tls) =
+            match connected {
+                Ok(facts) => facts,
+                Err(err) => {
+                    checks.push(Check {
+                        name: name("connect"),
+                        ok: false,
+                        detail: err.message,
+                    });
+                    return checks;
+                }
+            };
         checks.push(Check {
             name: name("connect"),
             ok: true,
-            detail: format!("{user} on {} (PostgreSQL {version})", self.describe()),
+            detail: format!(
+                "{user} on {} (PostgreSQL {version}, {})",
+                self.describe(),
+                if tls { "over TLS" } else { "without TLS" }
+            ),
         });
         let _ = database;
         checks.push(Check {

@@ -111,6 +111,42 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        // A self-signed certificate for 127.0.0.1, so that TLS can be proven too.
+        let output = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(data.join("server.key"))
+            .arg("-out")
+            .arg(data.join("server.crt"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        if let Some((_, uid, gid)) = &cluster.owner {
+            for file in ["server.key", "server.crt"] {
+                nix::unistd::chown(&data.join(file), Some((*uid).into()), Some((*gid).into()))
+                    .unwrap();
+            }
+        }
         std::fs::write(
             data.join("pg_hba.conf"),
             "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
@@ -165,6 +201,14 @@ impl Cluster {
                 "password_encryption=scram-sha-256",
                 "-c",
                 "logging_collector=off",
+            ])
+            .args([
+                "-c",
+                "ssl=on",
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -261,6 +305,11 @@ impl Cluster {
             .iter()
             .map(|r| r.get(0))
             .collect()
+    }
+
+    /// The server's certificate, to trust with `sslrootcert`.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.join("data/server.crt")
     }
 
     /// A target section for this cluster; the admin password comes from a 0600 file.

@@ -504,3 +504,35 @@ fn concurrent_requests_on_one_server_all_succeed() {
         assert!(!cluster.role_exists(&format!("jit_{id}")));
     }
 }
+
+#[test]
+fn tls_is_used_when_the_url_asks_for_it() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let with = |query: &str| config(cluster, &w, "").replace("?sslmode=disable", query);
+
+    w.write_config(&with("?sslmode=disable"));
+    w.jit(["doctor"]).run().success().stdout_has("without TLS)");
+
+    w.write_config(&with("?sslmode=require"));
+    w.jit(["doctor"]).run().success().stdout_has("over TLS)");
+    let lease = w
+        .jit(["request", "--role", "db-eph", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(lease["credentials"]["PGSSLMODE"], "require");
+
+    // verify-full checks the self-signed certificate: refused unless it is trusted.
+    w.write_config(&with("?sslmode=verify-full"));
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has("FAIL target db: connect:");
+    let trusted = format!(
+        "?sslmode=verify-full&sslrootcert={}",
+        cluster.certificate().display()
+    );
+    w.write_config(&with(&trusted));
+    w.jit(["doctor"]).run().success().stdout_has("over TLS)");
+}
