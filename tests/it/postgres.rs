@@ -536,3 +536,49 @@ fn tls_is_used_when_the_url_asks_for_it() {
     w.write_config(&with(&trusted));
     w.jit(["doctor"]).run().success().stdout_has("over TLS)");
 }
+
+#[test]
+fn what_a_login_owns_in_other_databases_is_taken_over_too() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let other = format!("other_{}", std::process::id());
+    cluster
+        .superuser(None)
+        .unwrap()
+        .batch_execute(&format!("CREATE DATABASE {other}"))
+        .unwrap();
+    cluster
+        .superuser(Some(&other))
+        .unwrap()
+        .batch_execute(&format!("GRANT CREATE ON SCHEMA public TO {GROUP}"))
+        .unwrap();
+    let (id, user, password) = ephemeral(&w, &[]);
+    let mut session = postgres::Config::new()
+        .host("127.0.0.1")
+        .port(cluster.port)
+        .user(&user)
+        .password(&password)
+        .dbname(&other)
+        .connect(postgres::NoTls)
+        .unwrap();
+    session
+        .batch_execute("CREATE TABLE elsewhere (x int)")
+        .unwrap();
+    drop(session);
+
+    w.jit(["revoke", &id]).run().success();
+    assert!(
+        !cluster.role_exists(&user),
+        "dropped, although it owned a table in {other}"
+    );
+    let owner: String = cluster
+        .superuser(Some(&other))
+        .unwrap()
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'elsewhere'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, pg_cluster::ADMIN);
+}
