@@ -73,7 +73,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
         }
         'jit;exec' {
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'The role to request')
-            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'How long the lease lasts at most; it is revoked as soon as CMD ends')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'How long the lease lasts (90s, 15m, 1h30m); default: the role''s default_ttl')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'The change or incident ticket this access is for')
             [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why you need it')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'When approval is needed, how long to wait for it (then exit 4)')

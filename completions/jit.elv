@@ -68,7 +68,7 @@ set edit:completion:arg-completer[jit] = {|@words|
         }
         &'jit;exec'= {
             cand --role 'The role to request'
-            cand --ttl 'How long the lease lasts at most; it is revoked as soon as CMD ends'
+            cand --ttl 'How long the lease lasts (90s, 15m, 1h30m); default: the role''s default_ttl'
             cand --ticket 'The change or incident ticket this access is for'
             cand --reason 'Why you need it'
             cand --timeout 'When approval is needed, how long to wait for it (then exit 4)'

@@ -62,7 +62,7 @@ complete -c jit -n "__fish_jit_using_subcommand request" -s v -l verbose -d 'Pri
 complete -c jit -n "__fish_jit_using_subcommand request" -s h -l help -d 'Print help'
 complete -c jit -n "__fish_jit_using_subcommand request" -s V -l version -d 'Print version'
 complete -c jit -n "__fish_jit_using_subcommand exec" -l role -d 'The role to request' -r
-complete -c jit -n "__fish_jit_using_subcommand exec" -l ttl -d 'How long the lease lasts at most; it is revoked as soon as CMD ends' -r
+complete -c jit -n "__fish_jit_using_subcommand exec" -l ttl -d 'How long the lease lasts (90s, 15m, 1h30m); default: the role\'s default_ttl' -r
 complete -c jit -n "__fish_jit_using_subcommand exec" -l ticket -d 'The change or incident ticket this access is for' -r
 complete -c jit -n "__fish_jit_using_subcommand exec" -l reason -d 'Why you need it' -r
 complete -c jit -n "__fish_jit_using_subcommand exec" -l timeout -d 'When approval is needed, how long to wait for it (then exit 4)' -r

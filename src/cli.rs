@@ -106,8 +106,9 @@ pub enum Command {
     Man,
 }
 
+/// What is asked for: shared by `request` and `exec`.
 #[derive(Debug, Args)]
-pub struct RequestArgs {
+pub struct LeaseArgs {
     /// The role to request
     #[arg(long, value_name = "ROLE")]
     pub role: String,
@@ -120,6 +121,12 @@ pub struct RequestArgs {
     /// Why you need it
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    pub lease: LeaseArgs,
     /// When approval is needed, wait for it and then grant
     #[arg(long)]
     pub wait: bool,
@@ -133,18 +140,8 @@ pub struct RequestArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// The role to request
-    #[arg(long, value_name = "ROLE")]
-    pub role: String,
-    /// How long the lease lasts at most; it is revoked as soon as CMD ends
-    #[arg(long, value_parser = ttl, value_name = "DURATION", allow_hyphen_values = true)]
-    pub ttl: Option<Duration>,
-    /// The change or incident ticket this access is for
-    #[arg(long, value_name = "TICKET")]
-    pub ticket: Option<String>,
-    /// Why you need it
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
     /// When approval is needed, how long to wait for it (then exit 4)
     #[arg(long, value_parser = ttl, value_name = "DURATION", allow_hyphen_values = true, default_value = "15m")]
     pub timeout: Duration,

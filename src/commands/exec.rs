@@ -11,12 +11,7 @@ use std::process::Command;
 
 pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
     let engine = ctx.engine();
-    let input = RequestInput {
-        role: args.role,
-        ttl: args.ttl,
-        ticket: args.ticket,
-        reason: args.reason,
-    };
+    let input = RequestInput::from(args.lease);
     let (lease, credentials) = match engine.request(&ctx.identity, &input, Some(args.timeout))? {
         Requested::Granted { lease, credentials } => (lease, credentials),
         Requested::Pending { lease } => {

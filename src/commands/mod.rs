@@ -22,6 +22,17 @@ use crate::context::Context;
 use crate::exit::Exit;
 use anyhow::Result;
 
+impl From<crate::cli::LeaseArgs> for crate::engine::RequestInput {
+    fn from(args: crate::cli::LeaseArgs) -> Self {
+        crate::engine::RequestInput {
+            role: args.role,
+            ttl: args.ttl,
+            ticket: args.ticket,
+            reason: args.reason,
+        }
+    }
+}
+
 pub fn dispatch(cli: Cli) -> Result<Exit> {
     let global = cli.global;
     match cli.command {

@@ -6,12 +6,7 @@ use anyhow::Result;
 
 pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
     let engine = ctx.engine();
-    let input = RequestInput {
-        role: args.role,
-        ttl: args.ttl,
-        ticket: args.ticket,
-        reason: args.reason,
-    };
+    let input = RequestInput::from(args.lease);
     if args.dry_run {
         let evaluation = engine.evaluate(&ctx.identity, &input)?;
         ctx.printer.dry_run(&evaluation);

@@ -18,9 +18,10 @@ const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: i64 = 1;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
-const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, reason, \
-    created_at, granted_at, expires_at, ended_at, ttl_secs, approvals_required, handle, ending, \
-    worker, worker_at, attempts, next_attempt_at, last_error, params";
+/// Every column: the ones the lease JSON shows, then the engine's bookkeeping.
+const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
+    reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
+    handle, params, ending, worker, worker_at, attempts, next_attempt_at";
 
 pub struct SqliteStore {
     conn: Connection,
@@ -194,42 +195,26 @@ fn bad_column(index: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
 }
 
+/// A whole lease from a row of `LEASE_COLUMNS`.
 fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
-    let state: String = row.get(6)?;
-    let handle: String = row.get(15)?;
-    let ending: Option<String> = row.get(16)?;
+    let json = |index: usize| -> rusqlite::Result<serde_json::Value> {
+        let text = row.get_ref(index)?.as_str()?;
+        serde_json::from_str(text).map_err(|e| bad_column(index, e.to_string()))
+    };
+    let ending: Option<String> = row.get(18)?;
     Ok(Lease {
-        id: row.get(0)?,
-        role: row.get(1)?,
-        target: row.get(2)?,
-        backend: row.get(3)?,
-        subject: row.get(4)?,
-        requester: row.get(5)?,
-        state: state.parse().map_err(|e| bad_column(6, e))?,
-        ticket: row.get(7)?,
-        reason: row.get(8)?,
-        created_at: time(row, 9)?.ok_or_else(|| bad_column(9, "created_at is empty".into()))?,
-        granted_at: time(row, 10)?,
-        expires_at: time(row, 11)?,
-        ended_at: time(row, 12)?,
-        ttl_secs: row.get(13)?,
-        approvals_required: row.get(14)?,
-        handle: serde_json::from_str(&handle).map_err(|e| bad_column(15, e.to_string()))?,
+        handle: json(16)?,
+        params: json(17)?,
         ending: ending.as_deref().and_then(Ending::parse),
-        worker: row.get(17)?,
-        worker_at: time(row, 18)?,
-        attempts: row.get(19)?,
-        next_attempt_at: time(row, 20)?,
-        last_error: row.get(21)?,
-        params: {
-            let params: String = row.get(22)?;
-            serde_json::from_str(&params).map_err(|e| bad_column(22, e.to_string()))?
-        },
-        approvals: Vec::new(),
+        worker: row.get(19)?,
+        worker_at: time(row, 20)?,
+        attempts: row.get(21)?,
+        next_attempt_at: time(row, 22)?,
+        ..summary_from_row(row)?
     })
 }
 
-/// The columns the lease JSON shows, in the order `summary_from_row` reads them.
+/// The columns the lease JSON shows: the first sixteen of `LEASE_COLUMNS`.
 const SUMMARY_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
     reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs";
 
@@ -342,16 +327,16 @@ impl Tx for SqliteTx<'_> {
             ts(lease.granted_at),
             ts(lease.expires_at),
             ts(lease.ended_at),
-            lease.ttl_secs,
+            lease.last_error,
             lease.approvals_required,
+            lease.ttl_secs,
             lease.handle.to_string(),
+            lease.params.to_string(),
             ending_text(lease.ending),
             lease.worker,
             ts(lease.worker_at),
             lease.attempts,
             ts(lease.next_attempt_at),
-            lease.last_error,
-            lease.params.to_string(),
         ])?;
         Ok(())
     }
