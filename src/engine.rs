@@ -15,7 +15,8 @@
 
 use crate::audit::{EventKind, NewEvent};
 use crate::backend::{
-    self, Backend, Credentials, EndRequest, ErrorKind, GrantRequest, Presence, Sharing,
+    self, Backend, BackendError, Credentials, EndRequest, ErrorKind, GrantRequest, Presence,
+    Sharing,
 };
 use crate::clock::Clock;
 use crate::config::{self, Config, Role};
@@ -388,7 +389,7 @@ impl<'a> Engine<'a> {
     /// run it: everything it needs is in the store.
     pub fn grant(&self, id: &str) -> Result<(Lease, Option<Credentials>)> {
         let started = Instant::now();
-        let (lease, backend, entitlement_end) = loop {
+        let (lease, backend, entitlement_end, renewal) = loop {
             let now = self.clock.now();
             let claimed = store::write(self.store, |tx| {
                 let mut lease = tx
@@ -416,6 +417,8 @@ impl<'a> Engine<'a> {
                             self.worker.sees_alive(w, other.worker_at, now, STALE_AFTER)
                         })
                 });
+                // Any other holder means what the target has is jit's to renew.
+                let renewal = !others.is_empty();
                 let end = others
                     .iter()
                     .filter(|other| other.state == LeaseState::Active)
@@ -427,11 +430,11 @@ impl<'a> Engine<'a> {
                 lease.expires_at = Some(own_end);
                 lease.worker_at = Some(now);
                 tx.update(&lease)?;
-                Ok((lease, backend, end, revoking))
+                Ok((lease, backend, end, revoking, renewal))
             })?;
-            let (lease, backend, end, revoking) = claimed;
+            let (lease, backend, end, revoking, renewal) = claimed;
             if !revoking || started.elapsed() > WAIT_FOR_REVOKE {
-                break (lease, backend, end);
+                break (lease, backend, end, renewal);
             }
             // Another process is taking this shared entitlement away; let it finish first.
             std::thread::sleep(Duration::from_millis(100));
@@ -442,11 +445,12 @@ impl<'a> Engine<'a> {
             lease: &lease,
             params: &lease.params,
             expires_at: entitlement_end,
+            renewal,
         });
         fault::point("after-grant");
         let grant = match outcome {
             Ok(grant) => grant,
-            Err(err) => return Err(self.grant_failed(lease, backend.as_ref(), &err.message)),
+            Err(err) => return Err(self.grant_failed(lease, backend.as_ref(), &err)),
         };
 
         let recorded = store::write(self.store, |tx| {
@@ -494,12 +498,19 @@ impl<'a> Engine<'a> {
     }
 
     /// Record a failed grant, making sure nothing stays held.
-    fn grant_failed(&self, lease: Lease, backend: &dyn Backend, error: &str) -> anyhow::Error {
+    fn grant_failed(
+        &self,
+        lease: Lease,
+        backend: &dyn Backend,
+        failure: &BackendError,
+    ) -> anyhow::Error {
+        let error = failure.message.as_str();
         let covered = self
             .covering(&lease, backend)
             .map(|c| !c.is_empty())
             .unwrap_or(false);
-        let cleanup = if covered {
+        // A refusal changed nothing on the target; anything else may have left a part behind.
+        let cleanup = if covered || failure.kind == ErrorKind::Refused {
             Ok(())
         } else {
             backend.revoke(&EndRequest {
@@ -684,6 +695,7 @@ impl<'a> Engine<'a> {
                         lease: keeper,
                         params: &keeper.params,
                         expires_at: end,
+                        renewal: true,
                     });
                     if let Err(err) = shrunk {
                         notes.insert("shrink_error".into(), json!(err.message));
@@ -822,6 +834,7 @@ impl<'a> Engine<'a> {
                 lease: &lease,
                 params: &lease.params,
                 expires_at: entitlement_end,
+                renewal: true,
             })
             .map_err(|err| {
                 anyhow!(

@@ -544,7 +544,10 @@ impl Printer {
         }
         if !self.quiet {
             self.line(&format!(
-                "{path}: ok ({targets} targets, {roles} roles, {rules} eligibility rules)"
+                "{path}: ok ({}, {}, {})",
+                count(targets, "target"),
+                count(roles, "role"),
+                count(rules, "eligibility rule")
             ));
         }
     }
@@ -567,6 +570,11 @@ impl Printer {
             self.line(text);
         }
     }
+}
+
+/// `1 target`, `3 targets`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn outcome_word(outcome: &RevokeOutcome) -> &'static str {

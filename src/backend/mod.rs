@@ -22,6 +22,8 @@ pub struct GrantRequest<'a> {
     pub params: &'a serde_json::Value,
     /// When the entitlement must end on the target (the latest end among the leases it covers).
     pub expires_at: DateTime<Utc>,
+    /// Another live lease already holds this (shared) entitlement: the grant renews it.
+    pub renewal: bool,
 }
 
 /// What a backend is asked to revoke or inspect. `lease.handle` is what the grant returned,
@@ -51,6 +53,9 @@ pub enum ErrorKind {
     Transient,
     /// Retrying will not help without a change (configuration, rights, protocol).
     Permanent,
+    /// The target refused before changing anything (a grant rolled back as a whole, say):
+    /// there is nothing to clean up.
+    Refused,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +69,13 @@ impl BackendError {
     pub fn transient(message: impl Into<String>) -> Self {
         BackendError {
             kind: ErrorKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    pub fn refused(message: impl Into<String>) -> Self {
+        BackendError {
+            kind: ErrorKind::Refused,
             message: message.into(),
         }
     }

@@ -24,11 +24,15 @@ pub struct PostgresBackend {
     /// The admin connection to the target's database: opened on first use, then reused
     /// (a sweep of many leases makes one connection, not one per lease).
     client: RefCell<Option<Client>>,
+    last_used: std::cell::Cell<Option<std::time::Instant>>,
 }
 
-/// The transaction-level advisory lock every grant and revoke script takes first:
-/// concurrent changes to one object's privileges (`GRANT ... ON DATABASE`) would otherwise
-/// fail with "tuple concurrently updated".
+/// A cached connection unused for longer than this is checked before use.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The transaction-level advisory lock that the ephemeral grant and revoke scripts take
+/// first: concurrent changes to one object's privileges (`GRANT ... ON DATABASE`) would
+/// otherwise fail with "tuple concurrently updated".
 pub const ACL_LOCK: i64 = 0x6a69_7400; // "jit\0"
 
 /// The login role an ephemeral lease gets: found again from the lease id alone.
@@ -49,19 +53,42 @@ fn random_password() -> String {
 fn classify(err: &postgres::Error) -> BackendError {
     match err.as_db_error() {
         Some(db) => {
-            let message = format!("PostgreSQL {}: {}", db.code().code(), db.message());
-            // Class 08 (connection), 53 (resources), 57 (operator intervention), 40 (rollback).
+            let mut message = format!("PostgreSQL {}: {}", db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                message.push_str(&format!(" ({detail})"));
+            }
+            // Classes 08 (connection), 40 (rollback), 53 (resources), 55 (object in use),
+            // 57 (operator intervention), and concurrent updates of one catalog row.
             let code = db.code().code();
-            if ["08", "53", "57", "40"]
+            let retry = ["08", "40", "53", "55", "57"]
                 .iter()
                 .any(|class| code.starts_with(class))
-            {
+                || db.message().contains("concurrently");
+            if retry {
                 BackendError::transient(message)
             } else {
                 BackendError::permanent(message)
             }
         }
-        None => BackendError::transient(format!("PostgreSQL connection: {err}")),
+        None => {
+            // The outer error says little ("error connecting to server"); its causes say why.
+            let mut message = err.to_string();
+            let mut cause = std::error::Error::source(err);
+            while let Some(inner) = cause {
+                message.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            BackendError::transient(format!("PostgreSQL connection: {message}"))
+        }
+    }
+}
+
+/// A failed script that ran as one transaction changed nothing: say so, so that no cleanup
+/// is attempted. Connection failures stay transient (the commit may or may not have landed).
+fn rolled_back(err: BackendError) -> BackendError {
+    match err.kind {
+        super::ErrorKind::Permanent => BackendError::refused(err.message),
+        _ => err,
     }
 }
 
@@ -112,6 +139,7 @@ impl PostgresBackend {
             settings,
             base: base.map_err(|err| format!("url: {err}")),
             client: RefCell::new(None),
+            last_used: std::cell::Cell::new(None),
         }
     }
 
@@ -164,7 +192,10 @@ impl PostgresBackend {
                 let cert = native_tls::Certificate::from_pem(&pem).map_err(|err| {
                     BackendError::permanent(format!("sslrootcert {}: {err}", path.display()))
                 })?;
-                builder.add_root_certificate(cert);
+                // The named certificate is the only one trusted, as in libpq.
+                builder
+                    .disable_built_in_roots(true)
+                    .add_root_certificate(cert);
             }
             let connector = builder
                 .build()
@@ -207,9 +238,22 @@ impl PostgresBackend {
         work: impl FnOnce(&Self, &mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, BackendError> {
         let mut slot = self.client.borrow_mut();
-        if slot.as_ref().is_none_or(Client::is_closed) {
+        // A connection idle for a while may have been closed by the server (restart,
+        // idle timeout): check it before trusting a statement to it.
+        let idle = self
+            .last_used
+            .get()
+            .is_none_or(|t| t.elapsed() > IDLE_CHECK);
+        if let Some(client) = slot.as_mut()
+            && (client.is_closed()
+                || (idle && client.is_valid(self.settings.connect_timeout).is_err()))
+        {
+            *slot = None;
+        }
+        if slot.is_none() {
             *slot = Some(self.connect(None)?);
         }
+        self.last_used.set(Some(std::time::Instant::now()));
         let client = slot.as_mut().expect("connected above");
         match work(self, client) {
             Ok(value) => Ok(value),
@@ -265,7 +309,18 @@ impl PostgresBackend {
                 args.len()
             ));
         }
-        self.with_client(|_, client| run(client, &template, &args))?;
+        self.with_client(|_, client| run(client, &template, &args))
+            .map_err(rolled_back)?;
+        // PostgreSQL only warns when the admin login may not hand a privilege on: check
+        // that the login really holds all it was given.
+        let missing =
+            self.with_client(|this, client| this.missing(client, grant, &login, &database))?;
+        if !missing.is_empty() {
+            return Err(BackendError::permanent(format!(
+                "the admin login could not grant {} to {login} (see `jit doctor`)",
+                missing.join(", ")
+            )));
+        }
         let (host, port) = self.host_port();
         let mut credentials = BTreeMap::new();
         credentials.insert("PGHOST".to_owned(), host);
@@ -310,28 +365,116 @@ impl PostgresBackend {
                 &[&login],
             )?;
             let Some(row) = row else { return Ok(None) };
-            let elsewhere: Vec<String> = row.get(0);
-            if elsewhere.is_empty() {
-                // The common case: everything in one round trip, one transaction.
-                run(client, &format!("{CLOSE} {DISOWN} {DROP}"), &[login, &lock])?;
-            } else {
-                run(client, CLOSE, &[login, &lock])?;
-            }
-            Ok(Some(elsewhere))
+            // Committed on its own: whatever happens next, the login cannot log in again.
+            run(client, CLOSE, &[login, &lock])?;
+            Ok(Some(row.get::<_, Vec<String>>(0)))
         })?;
-        match elsewhere {
-            None => Ok(()),
-            Some(databases) if databases.is_empty() => Ok(()),
-            Some(databases) => {
-                for database in databases {
-                    let mut client = self.connect(Some(&database))?;
-                    run(&mut client, DISOWN, &[login, &lock]).map_err(|err| classify(&err))?;
-                }
-                self.with_client(|_, client| {
-                    run(client, &format!("{DISOWN} {DROP}"), &[login, &lock])
-                })
+        let Some(databases) = elsewhere else {
+            return Ok(());
+        };
+        for database in databases {
+            let mut client = self.connect(Some(&database))?;
+            run(&mut client, DISOWN, &[login, &lock]).map_err(|err| classify(&err))?;
+        }
+        self.with_client(|_, client| run(client, &format!("{DISOWN} {DROP}"), &[login, &lock]))
+    }
+
+    /// Grant the group roles to an existing login. A membership the login holds from outside
+    /// jit is refused, not taken over: ending the lease would otherwise take it away.
+    fn grant_membership(
+        &self,
+        grant: &PostgresGrant,
+        request: &GrantRequest<'_>,
+    ) -> Result<Grant, BackendError> {
+        let login = Self::membership_login(grant, request.lease);
+        let held = self.with_client(|_, client| {
+            if client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let rows = client.query(
+                "SELECT g.rolname::text FROM pg_auth_members m \
+                 JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+                 WHERE u.rolname = $1 AND g.rolname = ANY($2) ORDER BY 1",
+                &[&login, &grant.roles],
+            )?;
+            Ok(Some(
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>(),
+            ))
+        })?;
+        let Some(held) = held else {
+            return Err(BackendError::refused(format!(
+                "login {login:?} does not exist on {}",
+                self.describe()
+            )));
+        };
+        if !held.is_empty() && !request.renewal {
+            return Err(BackendError::refused(format!(
+                "login {login:?} already holds {} outside jit; jit neither grants nor takes away a membership it did not give",
+                held.join(", ")
+            )));
+        }
+        self.with_client(|_, client| {
+            let mut tx = client.transaction()?;
+            for role in &grant.roles {
+                run(&mut tx, "GRANT %I TO %I", &[role, &login])?;
+            }
+            tx.commit()
+        })
+        .map_err(rolled_back)?;
+        Ok(Grant {
+            handle: json!({ "login": login }),
+            credentials: None,
+            native_expiry: None,
+        })
+    }
+
+    /// What the grant asked for that `login` does not hold.
+    fn missing(
+        &self,
+        client: &mut Client,
+        grant: &PostgresGrant,
+        login: &str,
+        database: &str,
+    ) -> Result<Vec<String>, postgres::Error> {
+        let mut missing = Vec::new();
+        for role in &grant.roles {
+            let held: bool = client
+                .query_one("SELECT pg_has_role($1, $2, 'MEMBER')", &[&login, role])?
+                .get(0);
+            if !held {
+                missing.push(format!("membership in {role:?}"));
             }
         }
+        for privilege in &grant.database_privileges {
+            let held: bool = client
+                .query_one(
+                    "SELECT has_database_privilege($1, $2, $3)",
+                    &[&login, &database, privilege],
+                )?
+                .get(0);
+            if !held {
+                missing.push(format!("{privilege} on database {database:?}"));
+            }
+        }
+        for (schema, privileges) in &grant.schema_privileges {
+            for privilege in privileges {
+                let held: bool = client
+                    .query_one(
+                        "SELECT has_schema_privilege($1, $2, $3)",
+                        &[&login, schema, privilege],
+                    )?
+                    .get(0);
+                if !held {
+                    missing.push(format!("{privilege} on schema {schema:?}"));
+                }
+            }
+        }
+        Ok(missing)
     }
 
     fn membership_login(grant: &PostgresGrant, lease: &Lease) -> String {
@@ -386,37 +529,7 @@ impl Backend for PostgresBackend {
         let grant = grant_of(request.params)?;
         match grant.mode {
             GrantMode::Ephemeral => self.grant_ephemeral(&grant, request.lease, request.expires_at),
-            GrantMode::Membership => {
-                let login = Self::membership_login(&grant, request.lease);
-                self.with_client(|_, client| {
-                    if client
-                        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
-                        .is_none()
-                    {
-                        return Ok(false);
-                    }
-                    let mut tx = client.transaction()?;
-                    for role in &grant.roles {
-                        run(&mut tx, "GRANT %I TO %I", &[role, &login])?;
-                    }
-                    tx.commit()?;
-                    Ok(true)
-                })
-                .and_then(|found| {
-                    if found {
-                        Ok(Grant {
-                            handle: json!({ "login": login }),
-                            credentials: None,
-                            native_expiry: None,
-                        })
-                    } else {
-                        Err(BackendError::permanent(format!(
-                            "login {login:?} does not exist on {}",
-                            self.describe()
-                        )))
-                    }
-                })
-            }
+            GrantMode::Membership => self.grant_membership(&grant, request),
         }
     }
 
@@ -546,7 +659,6 @@ impl Backend for PostgresBackend {
                 if tls { "over TLS" } else { "without TLS" }
             ),
         });
-        let _ = database;
         checks.push(Check {
             name: name("right CREATEROLE"),
             ok: superuser || createrole,
@@ -600,6 +712,56 @@ impl Backend for PostgresBackend {
             };
             checks.push(Check {
                 name: name(&format!("role {role}")),
+                ok,
+                detail,
+            });
+        }
+        // Privileges handed on need GRANT OPTION (PostgreSQL only warns without it).
+        let parsed: Vec<PostgresGrant> = grants
+            .iter()
+            .filter_map(|params| grant_of(params).ok())
+            .collect();
+        let mut wanted: Vec<(&str, String, String)> = Vec::new();
+        for grant in &parsed {
+            for privilege in &grant.database_privileges {
+                wanted.push(("database", database.clone(), privilege.clone()));
+            }
+            for (schema, privileges) in &grant.schema_privileges {
+                for privilege in privileges {
+                    wanted.push(("schema", schema.clone(), privilege.clone()));
+                }
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        for (kind, object, privilege) in wanted {
+            let query = match kind {
+                "database" => {
+                    "SELECT has_database_privilege(current_user, $1, $2 || ' WITH GRANT OPTION')"
+                }
+                _ => "SELECT has_schema_privilege(current_user, $1, $2 || ' WITH GRANT OPTION')",
+            };
+            let held = self.with_client(|_, client| {
+                Ok(client
+                    .query_one(query, &[&object, &privilege])?
+                    .get::<_, bool>(0))
+            });
+            let (ok, detail) = match held {
+                Ok(true) => (
+                    true,
+                    format!("{user} may grant {privilege} on {kind} {object:?}"),
+                ),
+                Ok(false) => (
+                    false,
+                    format!(
+                        "{user} lacks GRANT OPTION for {privilege} on {kind} {object:?}: GRANT {privilege} ON {} {object} TO {user} WITH GRANT OPTION",
+                        kind.to_uppercase()
+                    ),
+                ),
+                Err(err) => (false, err.message),
+            };
+            checks.push(Check {
+                name: name(&format!("{privilege} on {kind} {object}")),
                 ok,
                 detail,
             });

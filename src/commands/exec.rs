@@ -3,8 +3,8 @@
 use crate::cli::ExecArgs;
 use crate::context::Context;
 use crate::engine::{RequestInput, Requested, RevokeOutcome};
-use crate::exit::{self, Exit};
-use anyhow::{Context as _, Result};
+use crate::exit::Exit;
+use anyhow::Result;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
@@ -75,10 +75,16 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
                     }
                 }
             });
-            let status = child.wait().context("waiting for the command");
+            let status = child.wait();
             handle.close();
             let _ = forwarder.join();
-            Some(status?)
+            match status {
+                Ok(status) => Some(status),
+                Err(err) => {
+                    ctx.printer.warn(&format!("waiting for the command: {err}"));
+                    None
+                }
+            }
         }
         Err(err) => {
             handle.close();
@@ -110,10 +116,11 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
             }
         }
         other => {
-            return Err(exit::usage(format!(
-                "lease {} was not revoked: {other:?}",
+            return Err(anyhow::anyhow!(
+                "lease {} was not revoked ({other:?}); run `jit revoke {}`",
+                lease.id,
                 lease.id
-            )));
+            ));
         }
     }
     Ok(ExitCode(code).into())

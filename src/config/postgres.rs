@@ -107,7 +107,7 @@ pub fn split_tls(url: &str) -> Result<(String, Tls), String> {
                     "verify-full" => TlsMode::VerifyFull,
                     other => {
                         return Err(format!(
-                            "sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
+                            "sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
                         ));
                     }
                 }
@@ -115,6 +115,10 @@ pub fn split_tls(url: &str) -> Result<(String, Tls), String> {
             "sslrootcert" => tls.root_cert = Some(value.into()),
             _ => kept.push(pair),
         }
+    }
+    // As in libpq: `require` with a root certificate checks the chain.
+    if tls.mode == TlsMode::Require && tls.root_cert.is_some() {
+        tls.mode = TlsMode::VerifyCa;
     }
     let url = if kept.is_empty() {
         base.to_owned()
@@ -308,6 +312,12 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
         reader.error(
             node.span(),
             "grant: database_privileges and schema_privileges apply to ephemeral logins only",
+        );
+    }
+    if mode == GrantMode::Membership && connection_limit.is_some() {
+        reader.error(
+            node.span(),
+            "grant: connection_limit applies to ephemeral logins only",
         );
     }
     if mode == GrantMode::Ephemeral && login.is_some() {

@@ -130,7 +130,7 @@ fn a_valid_configuration_checks_ok() {
     w.jit(["config", "check"])
         .run()
         .success()
-        .stdout_has(": ok (1 targets, 5 roles, 1 eligibility rules)");
+        .stdout_has(": ok (1 target, 5 roles, 1 eligibility rule)");
 }
 
 #[test]

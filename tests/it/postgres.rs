@@ -582,3 +582,95 @@ fn what_a_login_owns_in_other_databases_is_taken_over_too() {
         .get(0);
     assert_eq!(owner, pg_cluster::ADMIN);
 }
+
+#[test]
+fn a_membership_held_outside_jit_is_neither_taken_over_nor_taken_away() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let login = format!("app_{}", me());
+    let mut su = cluster.superuser(None).unwrap();
+    su.batch_execute(&format!(
+        "DROP ROLE IF EXISTS {login}; CREATE ROLE {login} LOGIN; GRANT {GROUP} TO {login}"
+    ))
+    .unwrap();
+    w.jit(["request", "--role", "db-member"])
+        .run()
+        .code(1)
+        .stderr_has("already holds app_rw outside jit");
+    let still: bool = su
+        .query_one("SELECT pg_has_role($1, $2, 'MEMBER')", &[&login, &GROUP])
+        .unwrap()
+        .get(0);
+    assert!(still, "the failed request did not take the membership away");
+    assert_eq!(w.leases()[0]["state"], "failed");
+    su.batch_execute(&format!("DROP ROLE {login}")).unwrap();
+}
+
+#[test]
+fn a_privilege_the_admin_cannot_hand_on_fails_the_grant_cleanly() {
+    let cluster = pg_cluster::shared();
+    let w = World::empty();
+    let admin = format!("nogrant_{}", std::process::id());
+    cluster
+        .superuser(None)
+        .unwrap()
+        .batch_execute(&format!(
+            "CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{}'; GRANT pg_signal_backend TO {admin}",
+            pg_cluster::ADMIN_PASSWORD
+        ))
+        .unwrap();
+    let extra = "\n[roles.creator]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = { mode = \"ephemeral\", roles = [], schema_privileges = { public = [\"CREATE\"] } }\n";
+    let text = config(cluster, &w, extra)
+        .replace("postgres://jit_admin@", &format!("postgres://{admin}@"));
+    w.write_config(&text);
+    w.jit(["doctor"]).run().code(1).stdout_has(&format!(
+        "FAIL target db: CREATE on schema public: {admin} lacks GRANT OPTION"
+    ));
+    w.jit(["request", "--role", "creator"])
+        .run()
+        .code(1)
+        .stderr_has("could not grant CREATE on schema \"public\"");
+    let lease = &w.leases()[0];
+    assert_eq!(lease["state"], "failed");
+    assert!(
+        !cluster.role_exists(&format!("jit_{}", lease["id"].as_str().unwrap())),
+        "cleaned up"
+    );
+}
+
+#[test]
+fn a_revoke_that_cannot_drop_the_login_still_locks_it() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let (id, user, password) = ephemeral(&w, &[]);
+    // A privilege from another grantor: the admin cannot take it away, so DROP ROLE fails.
+    cluster
+        .superuser(Some(DATABASE))
+        .unwrap()
+        .batch_execute(&format!("GRANT DELETE ON accounts TO {user}"))
+        .unwrap();
+    w.jit(["revoke", &id])
+        .run()
+        .code(6)
+        .stdout_has("revocation failed");
+    let refused = cluster
+        .login(&user, &password)
+        .err()
+        .expect("the login is locked");
+    assert!(
+        reason(&refused).contains("not permitted to log in"),
+        "{refused:?}"
+    );
+
+    cluster
+        .superuser(Some(DATABASE))
+        .unwrap()
+        .batch_execute(&format!("REVOKE DELETE ON accounts FROM {user}"))
+        .unwrap();
+    w.jit(["sweep"])
+        .later(31)
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: revoked"));
+    assert!(!cluster.role_exists(&user));
+}
