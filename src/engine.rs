@@ -609,7 +609,9 @@ impl<'a> Engine<'a> {
             Revoke(Lease, Vec<Lease>, Rc<dyn Backend>),
         }
         let now = self.clock.now();
-        let claim = store::write(self.store, |tx| {
+        // Revocation bookkeeping can be derived again after a power loss (the lease would
+        // look live and be revoked again): it does not wait for the disk.
+        let claim = store::write_relaxed(self.store, |tx| {
             let mut lease = tx
                 .lease(id)?
                 .ok_or_else(|| exit::usage(format!("no lease {id:?}")))?;
@@ -730,7 +732,7 @@ impl<'a> Engine<'a> {
         fault::point("after-revoke");
 
         let now = self.clock.now();
-        store::write(self.store, |tx| {
+        store::write_relaxed(self.store, |tx| {
             let mut current = tx
                 .lease(id)?
                 .with_context(|| format!("lease {id} vanished"))?;

@@ -11,7 +11,7 @@ use super::{
 use crate::config::postgres::{GrantMode, PostgresGrant, PostgresTarget, TlsMode};
 use crate::lease::{Lease, rfc3339};
 use chrono::{DateTime, Utc};
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient};
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -94,24 +94,37 @@ fn rolled_back(err: BackendError) -> BackendError {
 
 /// Run one statement built by the server: `format(template, args...)` with the arguments
 /// bound, so `%I` quotes identifiers and `%L` quotes values.
+/// Text parameters for a typed query (one round trip: no separate prepare).
+fn texts<'a>(values: &'a [&'a str]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    values
+        .iter()
+        .map(|v| (v as &(dyn ToSql + Sync), Type::TEXT))
+        .collect()
+}
+
+/// Have the server build a script: `format(template, args...)` with the arguments bound,
+/// so `%I` quotes identifiers and `%L` quotes values.
+fn render(
+    client: &mut impl GenericClient,
+    template: &str,
+    args: &[&str],
+) -> Result<String, postgres::Error> {
+    let placeholders: Vec<String> = (1..=args.len() + 1)
+        .map(|i| format!("${i}::text"))
+        .collect();
+    let query = format!("SELECT format({})", placeholders.join(", "));
+    let mut values: Vec<&str> = vec![template];
+    values.extend_from_slice(args);
+    Ok(client.query_typed_one(&query, &texts(&values))?.get(0))
+}
+
+/// Render a script and run it (two round trips; the script is one implicit transaction).
 fn run(
     client: &mut impl GenericClient,
     template: &str,
     args: &[&str],
 ) -> Result<(), postgres::Error> {
-    let placeholders: Vec<String> = (2..=args.len() + 1)
-        .map(|i| format!("${i}::text"))
-        .collect();
-    let query = if placeholders.is_empty() {
-        "SELECT format($1::text)".to_owned()
-    } else {
-        format!("SELECT format($1::text, {})", placeholders.join(", "))
-    };
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&template];
-    for arg in args {
-        params.push(arg);
-    }
-    let sql: String = client.query_one(query.as_str(), &params)?.get(0);
+    let sql = render(client, template, args)?;
     client.batch_execute(&sql)
 }
 
@@ -355,28 +368,35 @@ impl PostgresBackend {
              REASSIGN OWNED BY %1$I TO CURRENT_USER; DROP OWNED BY %1$I;";
         const DROP: &str = "DROP ROLE IF EXISTS %1$I;";
         let lock = ACL_LOCK.to_string();
+        let finish = format!("{DISOWN} {DROP}");
         let elsewhere = self.with_client(|_, client| {
-            let row = client.query_opt(
+            // One round trip: does it exist, where else does it own or hold anything, and
+            // both scripts, built by the server.
+            let row = client.query_typed_opt(
                 "SELECT ARRAY(SELECT DISTINCT d.datname::text FROM pg_shdepend s \
                  JOIN pg_database d ON d.oid = s.dbid \
                  WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid \
-                 AND d.datname <> current_database() ORDER BY 1) \
+                 AND d.datname <> current_database() ORDER BY 1), \
+                 format($2, r.rolname, $4), format($3, r.rolname, $4) \
                  FROM pg_roles r WHERE r.rolname = $1",
-                &[&login],
+                &texts(&[login, CLOSE, &finish, &lock]),
             )?;
             let Some(row) = row else { return Ok(None) };
             // Committed on its own: whatever happens next, the login cannot log in again.
-            run(client, CLOSE, &[login, &lock])?;
-            Ok(Some(row.get::<_, Vec<String>>(0)))
+            client.batch_execute(row.get::<_, &str>(1))?;
+            Ok(Some((
+                row.get::<_, Vec<String>>(0),
+                row.get::<_, String>(2),
+            )))
         })?;
-        let Some(databases) = elsewhere else {
+        let Some((databases, finish)) = elsewhere else {
             return Ok(());
         };
         for database in databases {
             let mut client = self.connect(Some(&database))?;
             run(&mut client, DISOWN, &[login, &lock]).map_err(|err| classify(&err))?;
         }
-        self.with_client(|_, client| run(client, &format!("{DISOWN} {DROP}"), &[login, &lock]))
+        self.with_client(|_, client| client.batch_execute(&finish))
     }
 
     /// Grant the group roles to an existing login. A membership the login holds from outside
@@ -433,7 +453,7 @@ impl PostgresBackend {
         })
     }
 
-    /// What the grant asked for that `login` does not hold.
+    /// What the grant asked for that `login` does not hold (one round trip).
     fn missing(
         &self,
         client: &mut Client,
@@ -441,40 +461,33 @@ impl PostgresBackend {
         login: &str,
         database: &str,
     ) -> Result<Vec<String>, postgres::Error> {
-        let mut missing = Vec::new();
-        for role in &grant.roles {
-            let held: bool = client
-                .query_one("SELECT pg_has_role($1, $2, 'MEMBER')", &[&login, role])?
-                .get(0);
-            if !held {
-                missing.push(format!("membership in {role:?}"));
-            }
-        }
-        for privilege in &grant.database_privileges {
-            let held: bool = client
-                .query_one(
-                    "SELECT has_database_privilege($1, $2, $3)",
-                    &[&login, &database, privilege],
-                )?
-                .get(0);
-            if !held {
-                missing.push(format!("{privilege} on database {database:?}"));
-            }
-        }
-        for (schema, privileges) in &grant.schema_privileges {
-            for privilege in privileges {
-                let held: bool = client
-                    .query_one(
-                        "SELECT has_schema_privilege($1, $2, $3)",
-                        &[&login, schema, privilege],
-                    )?
-                    .get(0);
-                if !held {
-                    missing.push(format!("{privilege} on schema {schema:?}"));
-                }
-            }
-        }
-        Ok(missing)
+        let (schemas, schema_privileges): (Vec<&str>, Vec<&str>) = grant
+            .schema_privileges
+            .iter()
+            .flat_map(|(schema, privileges)| {
+                privileges
+                    .iter()
+                    .map(move |p| (schema.as_str(), p.as_str()))
+            })
+            .unzip();
+        let row = client.query_typed_one(
+            "SELECT \
+             ARRAY(SELECT format('membership in %I', r) FROM unnest($2::text[]) r \
+                   WHERE NOT pg_has_role($1, r, 'MEMBER')) \
+             || ARRAY(SELECT format('%s on database %I', p, $3) FROM unnest($4::text[]) p \
+                   WHERE NOT has_database_privilege($1, $3, p)) \
+             || ARRAY(SELECT format('%s on schema %I', p, s) FROM unnest($5::text[], $6::text[]) AS x(s, p) \
+                   WHERE NOT has_schema_privilege($1, s, p))",
+            &[
+                (&login, Type::TEXT),
+                (&grant.roles, Type::TEXT_ARRAY),
+                (&database, Type::TEXT),
+                (&grant.database_privileges, Type::TEXT_ARRAY),
+                (&schemas, Type::TEXT_ARRAY),
+                (&schema_privileges, Type::TEXT_ARRAY),
+            ],
+        )?;
+        Ok(row.get(0))
     }
 
     fn membership_login(grant: &PostgresGrant, lease: &Lease) -> String {

@@ -48,6 +48,13 @@ pub trait Tx {
 pub trait Store {
     /// Run `work` in one write transaction, serialised against every other writer.
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+    /// Like `write`, for records that may be lost in a power failure without harm because
+    /// they can be derived again (a revocation: after the loss the lease looks live and is
+    /// revoked again, and revoking is idempotent). The store stays consistent either way;
+    /// only the wait for the disk is skipped. Never for `granting`.
+    fn write_relaxed(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.write(work)
+    }
     fn lease(&self, id: &str) -> Result<Option<Lease>>;
     /// Leases as the lease JSON shows them. For speed on large stores the engine's
     /// bookkeeping (handle, params, worker, retry schedule) is left at its defaults: read
@@ -71,9 +78,24 @@ pub trait Store {
 
 /// Run `work` in one write transaction and return what it returns.
 pub fn write<T>(store: &dyn Store, work: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    run_once(work, |body| store.write(body))
+}
+
+/// [`write`], with [`Store::write_relaxed`]'s durability.
+pub fn write_relaxed<T>(
+    store: &dyn Store,
+    work: impl FnOnce(&mut dyn Tx) -> Result<T>,
+) -> Result<T> {
+    run_once(work, |body| store.write_relaxed(body))
+}
+
+fn run_once<T>(
+    work: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    transaction: impl FnOnce(&mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>,
+) -> Result<T> {
     let mut work = Some(work);
     let mut out = None;
-    store.write(&mut |tx| {
+    transaction(&mut |tx| {
         let work = work.take().expect("a transaction body runs once");
         out = Some(work(tx)?);
         Ok(())

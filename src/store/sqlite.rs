@@ -449,6 +449,14 @@ impl Store for SqliteStore {
         finish(&self.conn, outcome)
     }
 
+    fn write_relaxed(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        // In WAL mode, NORMAL commits without waiting for the disk and stays consistent.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let outcome = self.write(work);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        outcome
+    }
+
     fn lease(&self, id: &str) -> Result<Option<Lease>> {
         let mut leases = self.query_leases(
             &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),

@@ -629,7 +629,7 @@ fn a_privilege_the_admin_cannot_hand_on_fails_the_grant_cleanly() {
     w.jit(["request", "--role", "creator"])
         .run()
         .code(1)
-        .stderr_has("could not grant CREATE on schema \"public\"");
+        .stderr_has("the admin login could not grant CREATE on schema public to jit_");
     let lease = &w.leases()[0];
     assert_eq!(lease["state"], "failed");
     assert!(
