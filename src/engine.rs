@@ -391,7 +391,10 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         let (lease, backend, entitlement_end, renewal) = loop {
             let now = self.clock.now();
-            let claimed = store::write(self.store, |tx| {
+            // Only the `granting` record written before this step must survive a power loss;
+            // if what follows is lost, the lease is `granting` again and the sweeper
+            // reconciles it: no wait for the disk here.
+            let claimed = store::write_relaxed(self.store, |tx| {
                 let mut lease = tx
                     .lease(id)?
                     .with_context(|| format!("lease {id} vanished"))?;
@@ -417,8 +420,11 @@ impl<'a> Engine<'a> {
                             self.worker.sees_alive(w, other.worker_at, now, STALE_AFTER)
                         })
                 });
-                // Any other holder means what the target has is jit's to renew.
-                let renewal = !others.is_empty();
+                // Another lease that got as far as holding it means what the target has is
+                // jit's to renew (one still granting, or abandoned while granting, does not).
+                let renewal = others
+                    .iter()
+                    .any(|other| other.state != LeaseState::Granting);
                 let end = others
                     .iter()
                     .filter(|other| other.state == LeaseState::Active)
@@ -453,7 +459,7 @@ impl<'a> Engine<'a> {
             Err(err) => return Err(self.grant_failed(lease, backend.as_ref(), &err)),
         };
 
-        let recorded = store::write(self.store, |tx| {
+        let recorded = store::write_relaxed(self.store, |tx| {
             let mut current = tx
                 .lease(id)?
                 .with_context(|| format!("lease {id} vanished"))?;
@@ -520,7 +526,7 @@ impl<'a> Engine<'a> {
             })
         };
         let now = self.clock.now();
-        let recorded = store::write(self.store, |tx| {
+        let recorded = store::write_relaxed(self.store, |tx| {
             let mut current = tx
                 .lease(&lease.id)?
                 .with_context(|| format!("lease {} vanished", lease.id))?;

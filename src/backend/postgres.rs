@@ -63,7 +63,7 @@ fn classify(err: &postgres::Error) -> BackendError {
             let retry = ["08", "40", "53", "55", "57"]
                 .iter()
                 .any(|class| code.starts_with(class))
-                || db.message().contains("concurrently");
+                || db.message().contains("tuple concurrently updated");
             if retry {
                 BackendError::transient(message)
             } else {
@@ -356,12 +356,13 @@ impl PostgresBackend {
 
     /// End an ephemeral login and everything it opened and owns. Already gone is success.
     fn revoke_ephemeral(&self, login: &str) -> Result<(), BackendError> {
-        // No new sessions; end the open ones; let the admin take over what the login owns
-        // (PostgreSQL 15 and earlier do not give a role's creator that right).
-        const CLOSE: &str = "SELECT pg_advisory_xact_lock(%2$s); ALTER ROLE %1$I NOLOGIN; \
+        // Membership first: it lets the admin end the login's sessions and take over what it
+        // owns (PostgreSQL 15 and earlier do not give a role's creator those rights); then no
+        // new sessions; then end the open ones.
+        const CLOSE: &str = "SELECT pg_advisory_xact_lock(%2$s); GRANT %1$I TO CURRENT_USER; \
+             ALTER ROLE %1$I NOLOGIN; \
              SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE usename = %1$L AND pid <> pg_backend_pid(); \
-             GRANT %1$I TO CURRENT_USER;";
+             WHERE usename = %1$L AND pid <> pg_backend_pid();";
         // What it owns is kept (now the admin's); its privileges go, here and on shared
         // objects such as the database itself; then the login.
         const DISOWN: &str = "SELECT pg_advisory_xact_lock(%2$s); \
@@ -417,7 +418,7 @@ impl PostgresBackend {
             let rows = client.query(
                 "SELECT g.rolname::text FROM pg_auth_members m \
                  JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
-                 WHERE u.rolname = $1 AND g.rolname = ANY($2) ORDER BY 1",
+                 WHERE u.rolname = $1 AND g.rolname = ANY($2) GROUP BY 1 ORDER BY 1",
                 &[&login, &grant.roles],
             )?;
             Ok(Some(
@@ -635,7 +636,6 @@ impl Backend for PostgresBackend {
             let row = client.query_one(
                 "SELECT current_user::text, current_database()::text, current_setting('server_version'), \
                  current_setting('server_version_num')::int, r.rolsuper, r.rolcreaterole, \
-                 pg_has_role(current_user, 'pg_signal_backend', 'MEMBER'), \
                  coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) \
                  FROM pg_roles r WHERE r.rolname = current_user",
                 &[],
@@ -648,21 +648,19 @@ impl Backend for PostgresBackend {
                 row.get::<_, bool>(4),
                 row.get::<_, bool>(5),
                 row.get::<_, bool>(6),
-                row.get::<_, bool>(7),
             ))
         });
-        let (user, database, version, version_num, superuser, createrole, signal, tls) =
-            match connected {
-                Ok(facts) => facts,
-                Err(err) => {
-                    checks.push(Check {
-                        name: name("connect"),
-                        ok: false,
-                        detail: err.message,
-                    });
-                    return checks;
-                }
-            };
+        let (user, database, version, version_num, superuser, createrole, tls) = match connected {
+            Ok(facts) => facts,
+            Err(err) => {
+                checks.push(Check {
+                    name: name("connect"),
+                    ok: false,
+                    detail: err.message,
+                });
+                return checks;
+            }
+        };
         checks.push(Check {
             name: name("connect"),
             ok: true,
@@ -679,15 +677,6 @@ impl Backend for PostgresBackend {
                 format!("{user} may create and drop roles")
             } else {
                 format!("{user} lacks CREATEROLE: ALTER ROLE {user} CREATEROLE")
-            },
-        });
-        checks.push(Check {
-            name: name("right pg_signal_backend"),
-            ok: superuser || signal,
-            detail: if superuser || signal {
-                format!("{user} may end the sessions of revoked logins")
-            } else {
-                format!("{user} is not a member of pg_signal_backend, so open sessions would survive a revoke: GRANT pg_signal_backend TO {user}")
             },
         });
         let mut roles: Vec<String> = grants

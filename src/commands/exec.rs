@@ -63,6 +63,8 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
             }
         }
     }
+    // Whether the command ran to an end we saw (127: it never started; 1: we lost it).
+    let mut waited = true;
     let status = match command.spawn() {
         Ok(mut child) => {
             let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
@@ -82,6 +84,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
                 Ok(status) => Some(status),
                 Err(err) => {
                     ctx.printer.warn(&format!("waiting for the command: {err}"));
+                    waited = false;
                     None
                 }
             }
@@ -99,7 +102,8 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
         Some(status) => status
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-        None => 127,
+        None if waited => 127,
+        None => 1,
     };
     match revocation.outcome {
         RevokeOutcome::Done { .. } | RevokeOutcome::AlreadyEnded => {

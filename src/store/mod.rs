@@ -49,9 +49,11 @@ pub trait Store {
     /// Run `work` in one write transaction, serialised against every other writer.
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
     /// Like `write`, for records that may be lost in a power failure without harm because
-    /// they can be derived again (a revocation: after the loss the lease looks live and is
-    /// revoked again, and revoking is idempotent). The store stays consistent either way;
-    /// only the wait for the disk is skipped. Never for `granting`.
+    /// the sweeper derives them again: a revocation (after the loss the lease looks live and
+    /// is revoked again; revoking is idempotent), or the outcome of a grant (the lease is
+    /// `granting` again and is reconciled). The store stays consistent either way; only the
+    /// wait for the disk is skipped. Never for creating a lease: `granting` must be on disk
+    /// before the backend is called.
     fn write_relaxed(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
         self.write(work)
     }

@@ -270,7 +270,6 @@ impl Cluster {
         let mut su = self.superuser(None).unwrap();
         for statement in [
             format!("CREATE ROLE {ADMIN} LOGIN CREATEROLE PASSWORD '{ADMIN_PASSWORD}'"),
-            format!("GRANT pg_signal_backend TO {ADMIN}"),
             format!("CREATE DATABASE {DATABASE}"),
             format!("CREATE ROLE {GROUP} NOLOGIN"),
             format!("GRANT CONNECT, TEMPORARY ON DATABASE {DATABASE} TO {ADMIN} WITH GRANT OPTION"),

@@ -391,7 +391,7 @@ fn doctor_checks_connectivity_and_names_a_missing_right() {
         .run()
         .success()
         .stdout_has("ok   target db: connect: jit_admin on 127.0.0.1:")
-        .stdout_has("ok   target db: right pg_signal_backend")
+        .stdout_has("ok   target db: right CREATEROLE: jit_admin may create and drop roles")
         .stdout_has("ok   target db: role app_rw: jit_admin may grant \"app_rw\"");
 
     let weak = format!("weak_admin_{}", std::process::id());
@@ -399,7 +399,7 @@ fn doctor_checks_connectivity_and_names_a_missing_right() {
         .superuser(None)
         .unwrap()
         .batch_execute(&format!(
-            "CREATE ROLE {weak} LOGIN CREATEROLE PASSWORD '{}'",
+            "CREATE ROLE {weak} LOGIN PASSWORD '{}'",
             pg_cluster::ADMIN_PASSWORD
         ))
         .unwrap();
@@ -407,7 +407,7 @@ fn doctor_checks_connectivity_and_names_a_missing_right() {
         config(cluster, &w, "").replace("postgres://jit_admin@", &format!("postgres://{weak}@"));
     w.write_config(&weakened);
     w.jit(["doctor"]).run().code(1).stdout_has(&format!(
-        "FAIL target db: right pg_signal_backend: {weak} is not a member of pg_signal_backend"
+        "FAIL target db: right CREATEROLE: {weak} lacks CREATEROLE: ALTER ROLE {weak} CREATEROLE"
     ));
 
     // An unreachable server is named, with the reason.
@@ -615,7 +615,7 @@ fn a_privilege_the_admin_cannot_hand_on_fails_the_grant_cleanly() {
         .superuser(None)
         .unwrap()
         .batch_execute(&format!(
-            "CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{}'; GRANT pg_signal_backend TO {admin}",
+            "CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{}'",
             pg_cluster::ADMIN_PASSWORD
         ))
         .unwrap();
