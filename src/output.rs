@@ -58,6 +58,21 @@ impl Printer {
         io::BufWriter::with_capacity(1 << 16, io::stdout().lock())
     }
 
+    /// A JSON array of documents that are already JSON text.
+    pub fn json_documents(&self, documents: &[String]) {
+        let size = documents.iter().map(|d| d.len() + 1).sum::<usize>() + 3;
+        let mut out = Vec::with_capacity(size);
+        out.push(b'[');
+        for (i, document) in documents.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(document.as_bytes());
+        }
+        out.extend_from_slice(b"]\n");
+        self.raw(&out);
+    }
+
     /// Text for stdout that is already formatted (completions, the man page).
     pub fn raw(&self, bytes: &[u8]) {
         let mut stdout = io::stdout().lock();

@@ -19,7 +19,12 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<Exit> {
         role: args.role,
         person: args.mine.then(|| ctx.identity.user.clone()),
     };
-    let leases = ctx.store.leases(&filter)?;
-    ctx.printer.leases(&leases, ctx.clock.now());
+    if ctx.printer.json {
+        ctx.printer
+            .json_documents(&ctx.store.lease_documents(&filter)?);
+    } else {
+        let leases = ctx.store.leases(&filter)?;
+        ctx.printer.leases(&leases, ctx.clock.now());
+    }
     Ok(Exit::Success)
 }

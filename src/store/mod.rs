@@ -62,6 +62,9 @@ pub trait Store {
     /// bookkeeping (handle, params, worker, retry schedule) is left at its defaults: read
     /// a lease with [`Store::lease`], or inside a transaction, before acting on it.
     fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>>;
+    /// The lease JSON of each lease `leases` would return, in the same order, as stored
+    /// with the lease (for `jit list --json` over many leases).
+    fn lease_documents(&self, filter: &LeaseFilter) -> Result<Vec<String>>;
     /// Leases the sweeper must look at: past their end, due for a retry, in flight, or
     /// pending since before `pending_cutoff`.
     fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>>;

@@ -18,6 +18,9 @@ CREATE TABLE leases (
     approvals_required INTEGER NOT NULL,
     handle             TEXT NOT NULL,
     params             TEXT NOT NULL,
+    -- The lease as the lease JSON shows it, kept with every write: listing many leases
+    -- copies these instead of building each one again.
+    document           TEXT NOT NULL,
     ending             TEXT,
     worker             TEXT,
     worker_at          INTEGER,

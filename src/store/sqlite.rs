@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every column: the ones the lease JSON shows, then the engine's bookkeeping.
@@ -72,6 +72,8 @@ impl SqliteStore {
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version == 0 {
             self.create_schema()?;
+        } else if version < SCHEMA_VERSION {
+            self.migrate()?;
         } else if version > SCHEMA_VERSION {
             bail!(
                 "it was written by a newer jit (schema {version}, this jit knows {SCHEMA_VERSION})"
@@ -117,6 +119,35 @@ impl SqliteStore {
             Ok(())
         })();
         finish(&self.conn, created)
+    }
+
+    /// Bring a store written by an earlier jit up to this schema.
+    fn migrate(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let migrated = (|| -> Result<()> {
+            let version: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version == 1 {
+                self.conn.execute_batch(
+                    "ALTER TABLE leases ADD COLUMN document TEXT NOT NULL DEFAULT ''",
+                )?;
+                let mut tx = SqliteTx { conn: &self.conn };
+                let ids: Vec<String> = self
+                    .conn
+                    .prepare("SELECT id FROM leases")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for id in ids {
+                    if let Some(lease) = tx.lease(&id)? {
+                        tx.update(&lease)?;
+                    }
+                }
+                self.conn.pragma_update(None, "user_version", 2)?;
+            }
+            Ok(())
+        })();
+        finish(&self.conn, migrated)
     }
 
     fn attach_approvals(&self, leases: &mut [Lease]) -> Result<()> {
@@ -179,6 +210,27 @@ fn finish(conn: &Connection, outcome: Result<()>) -> Result<()> {
             Err(err)
         }
     }
+}
+
+/// The WHERE clause for a lease filter, with its values in order.
+fn lease_condition(filter: &LeaseFilter) -> (String, Vec<String>) {
+    let mut sql = String::from("1 = 1");
+    let mut values = Vec::new();
+    if !filter.states.is_empty() {
+        let marks: Vec<&str> = filter.states.iter().map(|_| "?").collect();
+        sql.push_str(&format!(" AND state IN ({})", marks.join(", ")));
+        values.extend(filter.states.iter().map(|s| s.as_str().to_owned()));
+    }
+    if let Some(role) = &filter.role {
+        sql.push_str(" AND role = ?");
+        values.push(role.clone());
+    }
+    if let Some(person) = &filter.person {
+        sql.push_str(" AND (requester = ? OR subject = ?)");
+        values.push(person.clone());
+        values.push(person.clone());
+    }
+    (sql, values)
 }
 
 fn ts(time: Option<DateTime<Utc>>) -> Option<i64> {
@@ -310,8 +362,8 @@ impl Tx for SqliteTx<'_> {
 
     fn insert(&mut self, lease: &Lease) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+            "INSERT INTO leases ({LEASE_COLUMNS}, document) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
         ))?;
         stmt.execute(params![
             lease.id,
@@ -337,6 +389,7 @@ impl Tx for SqliteTx<'_> {
             ts(lease.worker_at),
             lease.attempts,
             ts(lease.next_attempt_at),
+            serde_json::to_string(lease)?,
         ])?;
         Ok(())
     }
@@ -345,7 +398,7 @@ impl Tx for SqliteTx<'_> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE leases SET state = ?2, granted_at = ?3, expires_at = ?4, ended_at = ?5, \
              handle = ?6, ending = ?7, worker = ?8, worker_at = ?9, attempts = ?10, \
-             next_attempt_at = ?11, last_error = ?12, ttl_secs = ?13 WHERE id = ?1",
+             next_attempt_at = ?11, last_error = ?12, ttl_secs = ?13, document = ?14 WHERE id = ?1",
         )?;
         let changed = stmt.execute(params![
             lease.id,
@@ -361,6 +414,7 @@ impl Tx for SqliteTx<'_> {
             ts(lease.next_attempt_at),
             lease.last_error,
             lease.ttl_secs,
+            serde_json::to_string(lease)?,
         ])?;
         anyhow::ensure!(changed == 1, "lease {} is not in the store", lease.id);
         Ok(())
@@ -466,30 +520,26 @@ impl Store for SqliteStore {
     }
 
     fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>> {
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM leases WHERE 1 = 1");
-        let mut values: Vec<&dyn ToSql> = Vec::new();
-        let states: Vec<&'static str> = filter.states.iter().map(|s| s.as_str()).collect();
-        if !states.is_empty() {
-            sql.push_str(" AND state IN (");
-            for (i, state) in states.iter().enumerate() {
-                sql.push_str(if i == 0 { "?" } else { ", ?" });
-                values.push(state);
-            }
-            sql.push(')');
-        }
-        if let Some(role) = &filter.role {
-            sql.push_str(" AND role = ?");
-            values.push(role);
-        }
-        if let Some(person) = &filter.person {
-            sql.push_str(" AND (requester = ? OR subject = ?)");
-            values.push(person);
-            values.push(person);
-        }
+        let (condition, values) = lease_condition(filter);
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM leases WHERE {condition}");
+        let values: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
         // Sorting here is cheaper than SQLite's temporary b-tree for a large result.
         let mut leases = self.query_with(&sql, &values, summary_from_row)?;
         leases.sort_unstable_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(leases)
+    }
+
+    fn lease_documents(&self, filter: &LeaseFilter) -> Result<Vec<String>> {
+        let (condition, values) = lease_condition(filter);
+        let sql = format!("SELECT created_at, id, document FROM leases WHERE {condition}");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
+        let mut found: Vec<(i64, String, String)> = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push((row.get(0)?, row.get(1)?, row.get(2)?));
+        }
+        found.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(found.into_iter().map(|(_, _, document)| document).collect())
     }
 
     fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>> {

@@ -532,3 +532,47 @@ fn relative_paths_are_relative_to_the_configuration_file() {
     assert_eq!(lease["state"], "active");
     assert_eq!(w.grant_keys(), vec![format!("web-root/{}", me())]);
 }
+
+#[test]
+fn list_json_shows_each_lease_as_show_does() {
+    let w = World::new();
+    w.granted("web-root", &["--reason", "quotes \" and ünïcode"]);
+    let pending = w
+        .jit(["request", "--role", "two-keys", "--json"])
+        .by(REQUESTER)
+        .run()
+        .code(4)
+        .json();
+    let id = pending["id"].as_str().unwrap();
+    w.jit(["approve", id, "--reason", "first"])
+        .by(APPROVER)
+        .run()
+        .success();
+    let listed = w.jit(["list", "--json"]).run().success().json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    for lease in listed {
+        let mut shown = w.lease(lease["id"].as_str().unwrap());
+        shown.as_object_mut().unwrap().remove("events");
+        assert_eq!(lease, &shown);
+    }
+    let approved = listed.iter().find(|l| l["id"] == id).unwrap();
+    assert_eq!(approved["approvals"][0]["reason"], "first");
+}
+
+#[test]
+fn a_store_from_schema_1_is_migrated() {
+    let w = World::new();
+    let id = w.granted("web-root", &[]);
+    let expected = w.jit(["list", "--json"]).run().success().json();
+    open_store(&w)
+        .execute_batch("ALTER TABLE leases DROP COLUMN document; PRAGMA user_version = 1;")
+        .unwrap();
+    assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
+    let version: i64 = open_store(&w)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    w.jit(["revoke", &id]).run().success();
+    w.jit(["audit", "verify"]).run().success();
+}
