@@ -59,18 +59,20 @@ impl Printer {
     }
 
     /// A JSON array of documents that are already JSON text.
-    pub fn json_documents(&self, documents: &[String]) {
-        let size = documents.iter().map(|d| d.len() + 1).sum::<usize>() + 3;
-        let mut out = Vec::with_capacity(size);
-        out.push(b'[');
-        for (i, document) in documents.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+    pub fn json_documents(&self, documents: &crate::store::LeaseDocuments) {
+        let mut out = self.stream();
+        let written = (|| -> io::Result<()> {
+            out.write_all(b"[")?;
+            for (i, range) in documents.order.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                out.write_all(&documents.text.as_bytes()[range.clone()])?;
             }
-            out.extend_from_slice(document.as_bytes());
-        }
-        out.extend_from_slice(b"]\n");
-        self.raw(&out);
+            out.write_all(b"]\n")?;
+            out.flush()
+        })();
+        let _ = written;
     }
 
     /// Text for stdout that is already formatted (completions, the man page).

@@ -32,8 +32,8 @@ def lease_ids(rng, count):
 def connect(path):
     conn = sqlite3.connect(path, isolation_level=None)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version != 1:
-        sys.exit(f"{path}: schema version {version}, expected 1 (let jit create the store first)")
+    if version != 2:
+        sys.exit(f"{path}: schema version {version}, expected 2 (let jit create the store first)")
     return conn
 
 
@@ -79,16 +79,32 @@ def fill_leases(path, count, user, live=None):
             None,                            # next_attempt_at
             None,                            # last_error
         ))
+        rows[-1] = rows[-1] + (document(rows[-1]),)
     conn = connect(path)
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
         "INSERT INTO leases (id, role, target, backend, subject, requester, state, ticket, "
         "reason, created_at, granted_at, expires_at, ended_at, ttl_secs, approvals_required, "
-        "handle, params, ending, worker, worker_at, attempts, next_attempt_at, last_error) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "handle, params, ending, worker, worker_at, attempts, next_attempt_at, last_error, "
+        "document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     finish(conn)
+
+
+def document(row):
+    # The lease JSON as jit stores it with each lease (serde of lease::Lease): fields in
+    # declaration order, times RFC 3339 to the second, compact.
+    (lease_id, role, target, backend, subject, requester, state, ticket, reason,
+     created, granted, expires, ended) = row[:13]
+    fields = [
+        ("id", lease_id), ("role", role), ("target", target), ("backend", backend),
+        ("subject", subject), ("requester", requester), ("state", state),
+        ("ticket", ticket), ("reason", reason), ("created_at", rfc3339(created)),
+        ("granted_at", rfc3339(granted)), ("expires_at", rfc3339(expires)),
+        ("ended_at", rfc3339(ended) if ended is not None else None), ("approvals", []),
+    ]
+    return json.dumps(dict(fields), ensure_ascii=False, separators=(",", ":"))
 
 
 def jstr(text):

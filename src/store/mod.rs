@@ -18,6 +18,13 @@ pub struct LeaseFilter {
     pub person: Option<String>,
 }
 
+/// Lease JSON documents: one text, and where each document is in it, in list order.
+#[derive(Debug, Default)]
+pub struct LeaseDocuments {
+    pub text: String,
+    pub order: Vec<std::ops::Range<usize>>,
+}
+
 /// Which audit events to read.
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {
@@ -64,7 +71,7 @@ pub trait Store {
     fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>>;
     /// The lease JSON of each lease `leases` would return, in the same order, as stored
     /// with the lease (for `jit list --json` over many leases).
-    fn lease_documents(&self, filter: &LeaseFilter) -> Result<Vec<String>>;
+    fn lease_documents(&self, filter: &LeaseFilter) -> Result<LeaseDocuments>;
     /// Leases the sweeper must look at: past their end, due for a retry, in flight, or
     /// pending since before `pending_cutoff`.
     fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>>;

@@ -2,7 +2,7 @@
 //! `BEGIN IMMEDIATE` transaction, so concurrent `jit` processes queue for the write lock
 //! and the audit chain stays linear.
 
-use super::{ChainHead, EventFilter, LeaseFilter, Store, Tx};
+use super::{ChainHead, EventFilter, LeaseDocuments, LeaseFilter, Store, Tx};
 use crate::audit::{self, AuditEvent, Break, NewEvent, RawRecord, Verifier};
 use crate::lease::{Approval, Ending, Lease, Verdict};
 use anyhow::{Context as _, Result, bail};
@@ -529,17 +529,25 @@ impl Store for SqliteStore {
         Ok(leases)
     }
 
-    fn lease_documents(&self, filter: &LeaseFilter) -> Result<Vec<String>> {
+    fn lease_documents(&self, filter: &LeaseFilter) -> Result<LeaseDocuments> {
         let (condition, values) = lease_condition(filter);
         let sql = format!("SELECT created_at, id, document FROM leases WHERE {condition}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
-        let mut found: Vec<(i64, String, String)> = Vec::new();
+        // One buffer for every document and a small key per lease: no allocation per row.
+        let mut documents = LeaseDocuments::default();
+        let mut keys: Vec<(i64, [u8; 16], std::ops::Range<usize>)> = Vec::new();
         while let Some(row) = rows.next()? {
-            found.push((row.get(0)?, row.get(1)?, row.get(2)?));
+            let id = row.get_ref(1)?.as_str()?.as_bytes();
+            let mut key = [0u8; 16];
+            key[..id.len().min(16)].copy_from_slice(&id[..id.len().min(16)]);
+            let start = documents.text.len();
+            documents.text.push_str(row.get_ref(2)?.as_str()?);
+            keys.push((row.get(0)?, key, start..documents.text.len()));
         }
-        found.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        Ok(found.into_iter().map(|(_, _, document)| document).collect())
+        keys.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        documents.order = keys.into_iter().map(|(_, _, range)| range).collect();
+        Ok(documents)
     }
 
     fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>> {
