@@ -545,7 +545,7 @@ impl Store for SqliteStore {
             documents.text.push_str(row.get_ref(2)?.as_str()?);
             keys.push((row.get(0)?, key, start..documents.text.len()));
         }
-        keys.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        keys.sort_unstable_by_key(|key| (key.0, key.1));
         documents.order = keys.into_iter().map(|(_, _, range)| range).collect();
         Ok(documents)
     }
