@@ -8,8 +8,6 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
-command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-[ -e /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 # PostgreSQL server binaries (the suite starts its own throwaway cluster) and psql.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v psql >/dev/null || need_apt+=(postgresql-client)

@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod postgres;
+pub mod tls;
 
 use crate::config::{Target, TargetSettings};
 use crate::lease::Lease;

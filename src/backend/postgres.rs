@@ -185,35 +185,9 @@ impl PostgresBackend {
         let connected = if tls.mode == TlsMode::Disable {
             config.connect(postgres::NoTls)
         } else {
-            let mut builder = native_tls::TlsConnector::builder();
-            match tls.mode {
-                // libpq's meaning: encrypt, but check nothing.
-                TlsMode::Prefer | TlsMode::Require => {
-                    builder
-                        .danger_accept_invalid_certs(true)
-                        .danger_accept_invalid_hostnames(true);
-                }
-                TlsMode::VerifyCa => {
-                    builder.danger_accept_invalid_hostnames(true);
-                }
-                TlsMode::VerifyFull | TlsMode::Disable => {}
-            }
-            if let Some(path) = &tls.root_cert {
-                let pem = std::fs::read(path).map_err(|err| {
-                    BackendError::permanent(format!("sslrootcert {}: {err}", path.display()))
-                })?;
-                let cert = native_tls::Certificate::from_pem(&pem).map_err(|err| {
-                    BackendError::permanent(format!("sslrootcert {}: {err}", path.display()))
-                })?;
-                // The named certificate is the only one trusted, as in libpq.
-                builder
-                    .disable_built_in_roots(true)
-                    .add_root_certificate(cert);
-            }
-            let connector = builder
-                .build()
-                .map_err(|err| BackendError::permanent(format!("TLS: {err}")))?;
-            config.connect(postgres_native_tls::MakeTlsConnector::new(connector))
+            let client = super::tls::client_config(&tls.mode, tls.root_cert.as_deref())
+                .map_err(BackendError::permanent)?;
+            config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
         };
         connected.map_err(|err| {
             let mut failure = classify(&err);

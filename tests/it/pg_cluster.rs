@@ -138,31 +138,71 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        // A self-signed certificate for 127.0.0.1, so that TLS can be proven too.
-        let output = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=127.0.0.1",
-            ])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(data.join("server.key"))
-            .arg("-out")
-            .arg(data.join("server.crt"))
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "openssl: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        // A certificate authority and a server certificate for 127.0.0.1 signed by it, so
+        // that TLS can be proven too (the CA stays outside the data directory).
+        let ca_key = cluster.dir.join("ca.key");
+        let ca = cluster.certificate();
+        let csr = cluster.dir.join("server.csr");
+        let extensions = cluster.dir.join("server.ext");
+        std::fs::write(
+            &extensions,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        let openssl = |args: &[&std::ffi::OsStr]| {
+            let output = Command::new("openssl").args(args).output().unwrap();
+            assert!(
+                output.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let os = |s: &str| std::ffi::OsString::from(s);
+        openssl(&[
+            &os("req"),
+            &os("-x509"),
+            &os("-newkey"),
+            &os("rsa:2048"),
+            &os("-nodes"),
+            &os("-days"),
+            &os("2"),
+            &os("-subj"),
+            &os("/CN=jit test CA"),
+            &os("-keyout"),
+            ca_key.as_os_str(),
+            &os("-out"),
+            ca.as_os_str(),
+        ]);
+        openssl(&[
+            &os("req"),
+            &os("-new"),
+            &os("-newkey"),
+            &os("rsa:2048"),
+            &os("-nodes"),
+            &os("-subj"),
+            &os("/CN=127.0.0.1"),
+            &os("-keyout"),
+            data.join("server.key").as_os_str(),
+            &os("-out"),
+            csr.as_os_str(),
+        ]);
+        openssl(&[
+            &os("x509"),
+            &os("-req"),
+            &os("-in"),
+            csr.as_os_str(),
+            &os("-CA"),
+            ca.as_os_str(),
+            &os("-CAkey"),
+            ca_key.as_os_str(),
+            &os("-CAcreateserial"),
+            &os("-days"),
+            &os("2"),
+            &os("-extfile"),
+            extensions.as_os_str(),
+            &os("-out"),
+            data.join("server.crt").as_os_str(),
+        ]);
         std::fs::set_permissions(
             data.join("server.key"),
             std::fs::Permissions::from_mode(0o600),
@@ -334,8 +374,9 @@ impl Cluster {
     }
 
     /// The server's certificate, to trust with `sslrootcert`.
+    /// The certificate authority that signed the server's certificate.
     pub fn certificate(&self) -> PathBuf {
-        self.dir.join("data/server.crt")
+        self.dir.join("ca.crt")
     }
 
     /// A target section for this cluster; the admin password comes from a 0600 file.

@@ -535,6 +535,21 @@ fn tls_is_used_when_the_url_asks_for_it() {
     );
     w.write_config(&with(&trusted));
     w.jit(["doctor"]).run().success().stdout_has("over TLS)");
+
+    // By another name for the same server: verify-ca checks only the chain, verify-full the
+    // name too (the certificate is for 127.0.0.1).
+    let by_name = |query: &str| with(query).replace("@127.0.0.1:", "@localhost:");
+    let ca = format!(
+        "?sslmode=verify-ca&sslrootcert={}",
+        cluster.certificate().display()
+    );
+    w.write_config(&by_name(&ca));
+    w.jit(["doctor"]).run().success().stdout_has("over TLS)");
+    w.write_config(&by_name(&trusted));
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has("FAIL target db: connect:");
 }
 
 #[test]
