@@ -32,8 +32,8 @@ def lease_ids(rng, count):
 def connect(path):
     conn = sqlite3.connect(path, isolation_level=None)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version != 2:
-        sys.exit(f"{path}: schema version {version}, expected 2 (let jit create the store first)")
+    if version != 3:
+        sys.exit(f"{path}: schema version {version}, expected 3 (let jit create the store first)")
     return conn
 
 

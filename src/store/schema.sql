@@ -30,6 +30,9 @@ CREATE TABLE leases (
 );
 CREATE INDEX leases_by_state ON leases (state, expires_at);
 CREATE INDEX leases_by_entitlement ON leases (role, subject, state);
+-- The live leases in list order, with their documents: `jit list --json` reads only this.
+CREATE INDEX leases_live ON leases (created_at, id, state, document)
+    WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed');
 
 CREATE TABLE approvals (
     lease_id TEXT NOT NULL REFERENCES leases (id),

@@ -577,13 +577,15 @@ fn a_store_from_schema_1_is_migrated() {
     let id = w.granted("web-root", &[]);
     let expected = w.jit(["list", "--json"]).run().success().json();
     open_store(&w)
-        .execute_batch("ALTER TABLE leases DROP COLUMN document; PRAGMA user_version = 1;")
+        .execute_batch(
+            "DROP INDEX leases_live; ALTER TABLE leases DROP COLUMN document; PRAGMA user_version = 1;",
+        )
         .unwrap();
     assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     w.jit(["revoke", &id]).run().success();
     w.jit(["audit", "verify"]).run().success();
 }
