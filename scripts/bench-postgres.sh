@@ -50,27 +50,9 @@ PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | while read -r d
     [ -x "$d/initdb" ] && echo "$d"; done | tail -n 1)
 [ -n "$PG_BIN" ] || die "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): scripts/test.sh installs it"
 [ -x "$PG_BIN/psql" ] || die "psql is missing from $PG_BIN (scripts/test.sh installs PostgreSQL and psql)"
-if ! command -v hyperfine >/dev/null; then
-    [ "$(id -u)" = 0 ] || die "hyperfine is missing (apt-get install -y hyperfine)"
-    say "installing hyperfine"
-    apt-get install -y hyperfine >/dev/null 2>&1 ||
-        { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
-fi
-
-# ---- the binary --------------------------------------------------------------------------
-if [ -n "${JIT_BIN:-}" ]; then
-    [ -x "$JIT_BIN" ] || die "JIT_BIN=$JIT_BIN is not executable"
-    JIT=$(cd "$(dirname "$JIT_BIN")" && pwd)/$(basename "$JIT_BIN")
-else
-    TARGET_DIR=${BENCH_TARGET_DIR:-$ROOT/target/bench}
-    say "building jit (release) into $TARGET_DIR"
-    # The build is of the working tree as it is now, uncommitted changes included.
-    if command -v git >/dev/null && git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
-        echo "source: $(git -C "$ROOT" log -1 --format='%h %s' | cut -c1-72)$(git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted changes in src/ or Cargo.*')"
-    fi
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet)
-    JIT="$TARGET_DIR/release/jit"
-fi
+# hyperfine, and the binary to measure (JIT).
+# shellcheck source=scripts/bench/common.sh
+source "$ROOT/scripts/bench/common.sh"
 "$JIT" --version >/dev/null || die "$JIT does not run"
 # Only debug builds honour JIT_TEST_CLOCK_OFFSET (src/clock.rs, cfg(debug_assertions));
 # a release binary does not even contain the name.

@@ -32,23 +32,9 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 # ---- tools -------------------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is required"
 command -v sha256sum >/dev/null || die "sha256sum is required"
-if ! command -v hyperfine >/dev/null; then
-    [ "$(id -u)" = 0 ] || die "hyperfine is missing (apt-get install -y hyperfine)"
-    say "installing hyperfine"
-    apt-get install -y hyperfine >/dev/null 2>&1 ||
-        { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
-fi
-
-# ---- the binary --------------------------------------------------------------------------
-if [ -n "${JIT_BIN:-}" ]; then
-    [ -x "$JIT_BIN" ] || die "JIT_BIN=$JIT_BIN is not executable"
-    JIT=$(cd "$(dirname "$JIT_BIN")" && pwd)/$(basename "$JIT_BIN")
-else
-    TARGET_DIR=${BENCH_TARGET_DIR:-$ROOT/target/bench}
-    say "building jit (release) into $TARGET_DIR"
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet)
-    JIT="$TARGET_DIR/release/jit"
-fi
+# hyperfine, and the binary to measure (JIT).
+# shellcheck source=scripts/bench/common.sh
+source "$ROOT/scripts/bench/common.sh"
 "$JIT" --version >/dev/null || die "$JIT does not run"
 echo "jit: $JIT ($("$JIT" --version))"
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number)"
