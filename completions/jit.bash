@@ -493,7 +493,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__exec)
-            opts="-q -v -h -V --role --ttl --ticket --reason --timeout --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --role --ttl --ticket --reason --pubkey --timeout --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -512,6 +512,10 @@ _jit() {
                     return 0
                     ;;
                 --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pubkey)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -919,7 +923,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__request)
-            opts="-q -v -h -V --role --ttl --ticket --reason --wait --timeout --dry-run --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --role --ttl --ticket --reason --pubkey --out --wait --timeout --dry-run --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -938,6 +942,14 @@ _jit() {
                     return 0
                     ;;
                 --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pubkey)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -52,6 +52,8 @@ complete -c jit -n "__fish_jit_using_subcommand request" -l role -d 'The role to
 complete -c jit -n "__fish_jit_using_subcommand request" -l ttl -d 'How long the lease lasts (90s, 15m, 1h30m); default: the role\'s default_ttl' -r
 complete -c jit -n "__fish_jit_using_subcommand request" -l ticket -d 'The change or incident ticket this access is for' -r
 complete -c jit -n "__fish_jit_using_subcommand request" -l reason -d 'Why you need it' -r
+complete -c jit -n "__fish_jit_using_subcommand request" -l pubkey -d 'The public key to certify, for ssh roles [default: ~/.ssh/id_ed25519.pub]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand request" -l out -d 'Where to write an ssh certificate [default: beside the key, as KEY-cert.pub]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand request" -l timeout -d 'How long --wait waits before giving up (exit 4)' -r
 complete -c jit -n "__fish_jit_using_subcommand request" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand request" -l wait -d 'When approval is needed, wait for it and then grant'
@@ -65,6 +67,7 @@ complete -c jit -n "__fish_jit_using_subcommand exec" -l role -d 'The role to re
 complete -c jit -n "__fish_jit_using_subcommand exec" -l ttl -d 'How long the lease lasts (90s, 15m, 1h30m); default: the role\'s default_ttl' -r
 complete -c jit -n "__fish_jit_using_subcommand exec" -l ticket -d 'The change or incident ticket this access is for' -r
 complete -c jit -n "__fish_jit_using_subcommand exec" -l reason -d 'Why you need it' -r
+complete -c jit -n "__fish_jit_using_subcommand exec" -l pubkey -d 'The public key to certify, for ssh roles [default: ~/.ssh/id_ed25519.pub]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand exec" -l timeout -d 'When approval is needed, how long to wait for it (then exit 4)' -r
 complete -c jit -n "__fish_jit_using_subcommand exec" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand exec" -l json -d 'Print one JSON document on stdout, and nothing else there'

@@ -121,12 +121,18 @@ pub struct LeaseArgs {
     /// Why you need it
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// The public key to certify, for ssh roles [default: ~/.ssh/id_ed25519.pub]
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct RequestArgs {
     #[command(flatten)]
     pub lease: LeaseArgs,
+    /// Where to write an ssh certificate [default: beside the key, as KEY-cert.pub]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// When approval is needed, wait for it and then grant
     #[arg(long)]
     pub wait: bool,

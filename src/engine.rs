@@ -105,6 +105,8 @@ pub struct RequestInput {
     pub ttl: Option<Duration>,
     pub ticket: Option<String>,
     pub reason: Option<String>,
+    /// The subject's public key, for backends that certify one (ssh). Not a secret.
+    pub public_key: Option<String>,
 }
 
 /// The policy decision for a request, before anything changes.
@@ -350,7 +352,14 @@ impl<'a> Engine<'a> {
             ttl_secs: i64::try_from(evaluation.decision.ttl.as_secs()).unwrap_or(i64::MAX),
             approvals_required: evaluation.decision.approvals_required,
             handle: Value::Null,
-            params: role.grant.clone(),
+            params: match &input.public_key {
+                Some(key) => {
+                    let mut params = role.grant.clone();
+                    params["public_key"] = json!(key);
+                    params
+                }
+                None => role.grant.clone(),
+            },
             ending: None,
             worker: claims_grant.then(|| self.worker.id.clone()),
             worker_at: claims_grant.then_some(now),
@@ -827,6 +836,7 @@ impl<'a> Engine<'a> {
             ttl: Some(ttl),
             ticket: lease.ticket.clone(),
             reason: None,
+            public_key: None,
         };
         let evaluation = self.evaluate(who, &input)?;
         let backend = self.backend_for(&lease.target)?;

@@ -13,6 +13,8 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// The OS account actually running jit (differs from `user` under sudo delegation).
     pub os_user: String,
+    /// `user`'s home directory, from the user database.
+    pub home: std::path::PathBuf,
 }
 
 impl Identity {
@@ -36,6 +38,7 @@ impl Identity {
         };
         Ok(Identity {
             groups: groups_of(&user.name, user.gid)?,
+            home: user.dir,
             user: user.name,
             os_user: os_user.name,
         })

@@ -249,6 +249,7 @@ roles = ["*"]
             user: user.to_owned(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             os_user: user.to_owned(),
+            home: std::path::PathBuf::from("/home").join(user),
         }
     }
 

@@ -3,7 +3,9 @@
 //! (idempotent: already gone is success), extend, inspect, and a check for `jit doctor`.
 
 pub mod command;
+pub mod krl;
 pub mod postgres;
+pub mod ssh;
 pub mod tls;
 
 use crate::config::{Target, TargetSettings};
@@ -150,5 +152,6 @@ pub fn for_target(target: &Target) -> Box<dyn Backend> {
         TargetSettings::Postgres(settings) => {
             Box::new(postgres::PostgresBackend::new(settings.clone()))
         }
+        TargetSettings::Ssh(settings) => Box::new(ssh::SshBackend::new(settings.clone())),
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::cli::ExecArgs;
 use crate::context::Context;
-use crate::engine::{RequestInput, Requested, RevokeOutcome};
+use crate::engine::{Requested, RevokeOutcome};
 use crate::exit::Exit;
 use anyhow::Result;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -11,7 +11,7 @@ use std::process::Command;
 
 pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
     let engine = ctx.engine();
-    let input = RequestInput::from(args.lease);
+    let (input, _) = super::request_input(ctx, args.lease)?;
     let (lease, credentials) = match engine.request(&ctx.identity, &input, Some(args.timeout))? {
         Requested::Granted { lease, credentials } => (lease, credentials),
         Requested::Pending { lease } => {

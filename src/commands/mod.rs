@@ -22,15 +22,59 @@ use crate::context::Context;
 use crate::exit::Exit;
 use anyhow::Result;
 
-impl From<crate::cli::LeaseArgs> for crate::engine::RequestInput {
-    fn from(args: crate::cli::LeaseArgs) -> Self {
-        crate::engine::RequestInput {
-            role: args.role,
-            ttl: args.ttl,
-            ticket: args.ticket,
-            reason: args.reason,
+/// What `request` and `exec` ask for, with the public key an ssh role certifies: `--pubkey`,
+/// or the requester's `~/.ssh/id_ed25519.pub`. Returns the key's file too.
+fn request_input(
+    ctx: &Context,
+    args: crate::cli::LeaseArgs,
+) -> Result<(crate::engine::RequestInput, Option<std::path::PathBuf>)> {
+    let ssh_role = ctx
+        .config
+        .roles
+        .get(&args.role)
+        .and_then(|role| ctx.config.targets.get(&role.target))
+        .is_some_and(|target| target.settings.backend() == "ssh");
+    let path = args.pubkey.clone().or_else(|| {
+        let default = ctx.identity.home.join(".ssh/id_ed25519.pub");
+        (ssh_role && default.exists()).then_some(default)
+    });
+    let public_key = match &path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| crate::exit::usage(format!("--pubkey {}: {err}", path.display())))?;
+            let key = ssh_key::PublicKey::from_openssh(text.trim()).map_err(|err| {
+                crate::exit::usage(format!(
+                    "--pubkey {}: not an OpenSSH public key ({err})",
+                    path.display()
+                ))
+            })?;
+            // Only the key travels: a comment could carry anything.
+            Some(
+                key.to_openssh()
+                    .map_err(|err| crate::exit::usage(format!("--pubkey: {err}")))?
+                    .split(' ')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         }
-    }
+        None if ssh_role => {
+            return Err(crate::exit::usage(format!(
+                "role {:?} certifies a public key: give --pubkey FILE (no {} found)",
+                args.role,
+                ctx.identity.home.join(".ssh/id_ed25519.pub").display()
+            )));
+        }
+        None => None,
+    };
+    let input = crate::engine::RequestInput {
+        role: args.role,
+        ttl: args.ttl,
+        ticket: args.ticket,
+        reason: args.reason,
+        public_key,
+    };
+    Ok((input, path))
 }
 
 pub fn dispatch(cli: Cli) -> Result<Exit> {

@@ -6,6 +6,7 @@ pub mod command;
 pub mod document;
 pub mod postgres;
 pub mod rules;
+pub mod ssh;
 
 use crate::exit;
 use document::{ConfigErrors, Node, Reader};
@@ -17,6 +18,7 @@ use toml::Spanned;
 pub use command::CommandTarget;
 pub use postgres::PostgresTarget;
 pub use rules::{ApprovalRule, SubjectPattern, TicketRule};
+pub use ssh::SshTarget;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -51,6 +53,7 @@ pub struct Target {
 pub enum TargetSettings {
     Command(CommandTarget),
     Postgres(PostgresTarget),
+    Ssh(SshTarget),
 }
 
 impl TargetSettings {
@@ -67,6 +70,7 @@ impl TargetSettings {
                 .iter()
                 .map(|reference| ("password".to_owned(), reference))
                 .collect(),
+            TargetSettings::Ssh(settings) => vec![("ca_key".to_owned(), &settings.ca_key)],
         }
     }
 
@@ -74,6 +78,7 @@ impl TargetSettings {
         match self {
             TargetSettings::Command(_) => "command",
             TargetSettings::Postgres(_) => "postgres",
+            TargetSettings::Ssh(_) => "ssh",
         }
     }
 }
@@ -105,7 +110,7 @@ impl Eligibility {
     }
 }
 
-const BACKENDS: &[&str] = &["command", "postgres"];
+const BACKENDS: &[&str] = &["command", "postgres", "ssh"];
 
 /// `$XDG_CONFIG_HOME/jit/config.toml`.
 pub fn default_path() -> PathBuf {
@@ -332,6 +337,11 @@ fn read_target(
             fields.finish(reader, postgres::TARGET_KEYS);
             TargetSettings::Postgres(parsed?)
         }
+        "ssh" => {
+            let parsed = ssh::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, ssh::TARGET_KEYS);
+            TargetSettings::Ssh(parsed?)
+        }
         other => {
             reader.error(
                 backend.span(),
@@ -431,13 +441,17 @@ fn read_role(
         (Some(target), Some(node)) => match &target.settings {
             TargetSettings::Command(_) => command::parse_grant(reader, node),
             TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
+            TargetSettings::Ssh(_) => ssh::parse_grant(reader, node),
         },
         (Some(target), None) => match &target.settings {
             TargetSettings::Command(_) => Some(serde_json::Value::Object(Default::default())),
-            TargetSettings::Postgres(_) => {
+            TargetSettings::Postgres(_) | TargetSettings::Ssh(_) => {
                 reader.error(
                     node.span(),
-                    format!("{what} needs `grant` (such as {{ mode = \"ephemeral\", roles = [\"app_rw\"] }})"),
+                    format!(
+                        "{what} needs `grant`: the {} backend's grant table",
+                        target.settings.backend()
+                    ),
                 );
                 None
             }

@@ -1,0 +1,237 @@
+//! Settings of `backend = "ssh"` targets (mode `certificate`) and the `grant` table of their
+//! roles.
+
+use super::document::{Fields, Node, Reader};
+use crate::secret::SecretRef;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+pub const TARGET_KEYS: &[&str] = &[
+    "backend",
+    "mode",
+    "ca_key",
+    "krl",
+    "clock_skew",
+    "description",
+];
+pub const GRANT_KEYS: &[&str] = &[
+    "principals",
+    "force_command",
+    "source_address",
+    "extensions",
+];
+pub const EXTENSIONS: &[&str] = &[
+    "permit-X11-forwarding",
+    "permit-agent-forwarding",
+    "permit-port-forwarding",
+    "permit-pty",
+    "permit-user-rc",
+];
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// A certificate authority that signs OpenSSH user certificates, and the revocation list
+/// hosts read.
+#[derive(Clone, Debug)]
+pub struct SshTarget {
+    /// The CA's private key (OpenSSH format, unencrypted): a secret reference.
+    pub ca_key: SecretRef,
+    /// The key revocation list jit maintains (hosts: `RevokedKeys`).
+    pub krl: PathBuf,
+    /// How far before "now" a certificate becomes valid, for clocks that disagree.
+    pub clock_skew: Duration,
+}
+
+/// A role's `grant` table, stored with each lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshGrant {
+    pub principals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_command: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_address: Vec<String>,
+    pub extensions: Vec<String>,
+}
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: std::ops::Range<usize>,
+    what: &str,
+) -> Option<SshTarget> {
+    if let Some(node) = fields.take("mode")
+        && let Some(mode) = reader.string(node, "mode")
+        && mode != "certificate"
+    {
+        reader.error(
+            node.span(),
+            format!("mode {mode:?} is not available; valid: \"certificate\""),
+        );
+    }
+    let ca_key = match fields.take("ca_key") {
+        Some(node) => {
+            reader
+                .string(node, "ca_key")
+                .and_then(|text| match SecretRef::parse(&text) {
+                    Ok(reference) => Some(reference.anchored(base)),
+                    Err(err) => {
+                        reader.error(node.span(), format!("ca_key: {err}"));
+                        None
+                    }
+                })
+        }
+        None => {
+            reader.error(
+                table.clone(),
+                format!("{what} needs `ca_key` (such as \"file:/etc/jit/ssh_ca\")"),
+            );
+            None
+        }
+    };
+    let krl = match fields.take("krl") {
+        Some(node) => reader.string(node, "krl").map(|p| base.join(p)),
+        None => {
+            reader.error(
+                table,
+                format!("{what} needs `krl` (the revocation list hosts read)"),
+            );
+            None
+        }
+    };
+    let clock_skew = fields
+        .take("clock_skew")
+        .and_then(|n| reader.duration(n, "clock_skew"))
+        .unwrap_or(DEFAULT_CLOCK_SKEW);
+    Some(SshTarget {
+        ca_key: ca_key?,
+        krl: krl?,
+        clock_skew,
+    })
+}
+
+/// Principals, addresses and commands reach the certificate verbatim: anything that could
+/// change its meaning (separators, control characters) is refused.
+fn check_text(what: &str, text: &str, forbidden: &str) -> Result<(), String> {
+    if text.is_empty() || text.len() > 1024 {
+        return Err(format!("{what} must be 1 to 1024 characters"));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() || forbidden.contains(*c))
+    {
+        return Err(format!("{what} {text:?} holds {c:?}, which is not allowed"));
+    }
+    Ok(())
+}
+
+fn check_address(text: &str) -> Result<(), String> {
+    let (address, prefix) = text.split_once('/').unwrap_or((text, ""));
+    let ip: std::net::IpAddr = address
+        .parse()
+        .map_err(|_| format!("source_address {text:?} is not an address or CIDR block"))?;
+    if !prefix.is_empty() {
+        let bits: u8 = prefix
+            .parse()
+            .map_err(|_| format!("source_address {text:?}: bad prefix length"))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if bits > max {
+            return Err(format!("source_address {text:?}: prefix longer than {max}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
+    let mut fields = reader.table(node, "grant")?;
+    let before = reader.errors.len();
+    let principals = match fields.take("principals") {
+        Some(n) => reader.strings(n, "grant.principals").map(|list| {
+            list.into_iter()
+                .filter_map(|p| match check_text("principal", p.get_ref(), ", \t") {
+                    Ok(()) => Some(p.into_inner()),
+                    Err(err) => {
+                        reader.error(p.span(), format!("grant.principals: {err}"));
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        }),
+        None => {
+            reader.error(
+                node.span(),
+                "grant needs `principals` (the accounts the certificate may log in as)",
+            );
+            None
+        }
+    };
+    let force_command = fields.take("force_command").and_then(|n| {
+        let text = reader.string(n, "grant.force_command")?;
+        match check_text("force_command", &text, "") {
+            Ok(()) => Some(text),
+            Err(err) => {
+                reader.error(n.span(), format!("grant.{err}"));
+                None
+            }
+        }
+    });
+    let source_address = fields
+        .take("source_address")
+        .and_then(|n| reader.strings(n, "grant.source_address"))
+        .map(|list| {
+            list.into_iter()
+                .filter_map(|a| match check_address(a.get_ref()) {
+                    Ok(()) => Some(a.into_inner()),
+                    Err(err) => {
+                        reader.error(a.span(), format!("grant.{err}"));
+                        None
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let extensions = match fields.take("extensions") {
+        Some(n) => reader
+            .strings(n, "grant.extensions")
+            .map(|list| {
+                list.into_iter()
+                    .filter_map(|e| {
+                        if EXTENSIONS.contains(&e.get_ref().as_str()) {
+                            Some(e.into_inner())
+                        } else {
+                            reader.error(
+                                e.span(),
+                                format!(
+                                    "grant.extensions: {:?} is not one of {}",
+                                    e.get_ref(),
+                                    EXTENSIONS.join(", ")
+                                ),
+                            );
+                            None
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => vec!["permit-pty".to_owned()],
+    };
+    fields.finish(reader, GRANT_KEYS);
+    let principals = principals?;
+    if principals.is_empty() {
+        reader.error(
+            node.span(),
+            "grant.principals must name at least one principal",
+        );
+    }
+    if reader.errors.len() != before {
+        return None;
+    }
+    serde_json::to_value(SshGrant {
+        principals,
+        force_command,
+        source_address,
+        extensions,
+    })
+    .ok()
+}
