@@ -11,6 +11,11 @@ command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 # PostgreSQL server binaries (the suite starts its own throwaway cluster) and psql.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
+# openssl makes the certificate authority of the PostgreSQL TLS tests.
+command -v openssl >/dev/null || need_apt+=(openssl)
+# A real sshd and ssh client (and ssh-keygen) for the ssh backend tests.
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh >/dev/null || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

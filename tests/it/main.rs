@@ -13,3 +13,5 @@ mod generated;
 mod harness;
 mod pg_cluster;
 mod postgres;
+mod ssh;
+mod sshd;

@@ -1,0 +1,181 @@
+//! The ssh backend against a real sshd: every proof is a login with the real `ssh` client.
+
+use crate::harness::*;
+use crate::sshd::Sshd;
+use std::time::{Duration, Instant};
+
+fn ssh_world(sshd: &Sshd, grant: &str) -> World {
+    let w = World::empty();
+    w.write_config(&format!(
+        "[targets.hosts]\nbackend = \"ssh\"\nmode = \"certificate\"\nca_key = \"file:{ca}\"\nkrl = \"{krl}\"\n\n\
+         [roles.shell]\ntarget = \"hosts\"\nmax_ttl = \"1h\"\ngrant = {grant}\n\n\
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+        ca = sshd.path("ca").display(),
+        krl = sshd.path("revoked.krl").display(),
+        me = me(),
+    ));
+    w
+}
+
+fn principals() -> String {
+    format!("{{ principals = [\"{}\"] }}", me())
+}
+
+fn request(w: &World, sshd: &Sshd, ttl: &str) -> (String, std::path::PathBuf) {
+    let out = w.path("user-cert.pub");
+    let key = sshd.path("user.pub");
+    let lease = w
+        .jit([
+            "request",
+            "--role",
+            "shell",
+            "--ttl",
+            ttl,
+            "--json",
+            "--pubkey",
+            key.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .run()
+        .success()
+        .json();
+    (lease["id"].as_str().unwrap().to_owned(), out)
+}
+
+#[test]
+fn the_certificate_logs_in_during_the_lease_and_not_after_revoke() {
+    let sshd = Sshd::start();
+    let w = ssh_world(&sshd, &principals());
+    let (id, certificate) = request(&w, &sshd, "20m");
+    let login = sshd.login(&me(), &certificate);
+    assert!(
+        login.status.success(),
+        "login refused: {}\n{}",
+        String::from_utf8_lossy(&login.stderr),
+        sshd.log()
+    );
+
+    w.jit(["revoke", &id]).run().success();
+    let refused = sshd.login(&me(), &certificate);
+    assert!(
+        !refused.status.success(),
+        "the revoked certificate still logs in"
+    );
+    assert!(
+        sshd.log().contains("revoked"),
+        "sshd names the revocation: {}",
+        sshd.log()
+    );
+}
+
+#[test]
+fn the_certificate_is_refused_after_its_end_without_jit() {
+    let sshd = Sshd::start();
+    let w = ssh_world(&sshd, &principals());
+    let (id, certificate) = request(&w, &sshd, "3s");
+    assert!(sshd.login(&me(), &certificate).status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sshd.login(&me(), &certificate).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "the certificate still logs in after its end"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        w.state_of(&id),
+        "active",
+        "no jit process ended it: the certificate did"
+    );
+}
+
+#[test]
+fn only_the_named_principals_may_log_in() {
+    let sshd = Sshd::start();
+    let w = ssh_world(&sshd, "{ principals = [\"nobody-else\"] }");
+    let (_, certificate) = request(&w, &sshd, "10m");
+    assert!(!sshd.login(&me(), &certificate).status.success());
+}
+
+#[test]
+fn hostile_principals_and_commands_are_refused() {
+    let sshd = Sshd::start();
+    for grant in [
+        "{ principals = [\"root,admin\"] }",
+        "{ principals = [\"root admin\"] }",
+        "{ principals = [\"root\"], force_command = \"true\\nrm -rf /\" }",
+        "{ principals = [\"root\"], source_address = [\"10.0.0.0/99\"] }",
+        "{ principals = [\"root\"], extensions = [\"permit-everything\"] }",
+    ] {
+        let w = ssh_world(&sshd, grant);
+        w.jit(["config", "check"]).run().code(5);
+    }
+    // A hostile key comment never reaches the certificate: only the key is certified.
+    let w = ssh_world(&sshd, &principals());
+    let key = std::fs::read_to_string(sshd.path("user.pub")).unwrap();
+    let mut parts = key.split_whitespace();
+    let hostile = format!(
+        "{} {} evil\"; rm -rf /\n",
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    );
+    std::fs::write(w.path("hostile.pub"), hostile).unwrap();
+    let out = w.path("cert.pub");
+    w.jit([
+        "request",
+        "--role",
+        "shell",
+        "--pubkey",
+        w.path("hostile.pub").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .run()
+    .success();
+    assert!(sshd.login(&me(), &out).status.success());
+    // Not a key at all: refused before anything is recorded.
+    std::fs::write(w.path("junk.pub"), "not a key").unwrap();
+    w.jit([
+        "request",
+        "--role",
+        "shell",
+        "--pubkey",
+        w.path("junk.pub").to_str().unwrap(),
+    ])
+    .run()
+    .code(2)
+    .stderr_has("not an OpenSSH public key");
+    assert_eq!(w.leases().len(), 1);
+}
+
+#[test]
+fn a_grant_interrupted_before_active_is_revoked_by_sweep() {
+    let sshd = Sshd::start();
+    let w = ssh_world(&sshd, &principals());
+    let run = w
+        .jit([
+            "request",
+            "--role",
+            "shell",
+            "--pubkey",
+            sshd.path("user.pub").to_str().unwrap(),
+        ])
+        .env("JIT_FAULT", "after-grant")
+        .run();
+    assert_eq!(run.code, None);
+    let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: failed"));
+    let listed = std::process::Command::new("ssh-keygen")
+        .args(["-Q", "-l", "-f"])
+        .arg(sshd.path("revoked.krl"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("serial:"),
+        "the planned serial is revoked"
+    );
+}
