@@ -46,6 +46,9 @@ _jit() {
             jit,help)
                 cmd="jit__subcmd__help"
                 ;;
+            jit,init)
+                cmd="jit__subcmd__init"
+                ;;
             jit,list)
                 cmd="jit__subcmd__list"
                 ;;
@@ -127,6 +130,9 @@ _jit() {
             jit__subcmd__help,help)
                 cmd="jit__subcmd__help__subcmd__help"
                 ;;
+            jit__subcmd__help,init)
+                cmd="jit__subcmd__help__subcmd__init"
+                ;;
             jit__subcmd__help,list)
                 cmd="jit__subcmd__help__subcmd__list"
                 ;;
@@ -191,7 +197,7 @@ _jit() {
 
     case "${cmd}" in
         jit)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend approve deny roles sweep audit config doctor secret completions man help"
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend approve deny roles sweep audit config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -557,7 +563,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help)
-            opts="request exec list show revoke extend approve deny roles sweep audit config doctor secret completions man help"
+            opts="request exec list show revoke extend approve deny roles sweep audit config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -738,6 +744,20 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -871,6 +891,24 @@ _jit() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__init)
+            opts="-q -v -h -V --force --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -42,6 +42,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand audit 'Read, verify and export the audit trail'
             cand config 'Work with the configuration'
             cand doctor 'Check the store, every secret reference and every target'
+            cand init 'Write a starter configuration with a local SSH certificate authority'
             cand secret 'Keep a secret in the OS keyring, for `keyring:NAME` references'
             cand completions 'Print shell completions'
             cand man 'Print the man page (roff)'
@@ -308,6 +309,19 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'jit;init'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --force 'Replace an existing configuration and certificate authority'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'jit;secret'= {
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --json 'Print one JSON document on stdout, and nothing else there'
@@ -396,6 +410,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand audit 'Read, verify and export the audit trail'
             cand config 'Work with the configuration'
             cand doctor 'Check the store, every secret reference and every target'
+            cand init 'Write a starter configuration with a local SSH certificate authority'
             cand secret 'Keep a secret in the OS keyring, for `keyring:NAME` references'
             cand completions 'Print shell completions'
             cand man 'Print the man page (roff)'
@@ -435,6 +450,8 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;config;check'= {
         }
         &'jit;help;doctor'= {
+        }
+        &'jit;help;init'= {
         }
         &'jit;help;secret'= {
             cand set 'Read a secret from stdin and keep it in the keyring as NAME'

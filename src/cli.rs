@@ -98,6 +98,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Check the store, every secret reference and every target
     Doctor,
+    /// Write a starter configuration with a local SSH certificate authority
+    Init(InitArgs),
     /// Keep a secret in the OS keyring, for `keyring:NAME` references
     Secret(SecretArgs),
     /// Print shell completions
@@ -274,6 +276,13 @@ pub struct ConfigArgs {
 pub enum ConfigCommand {
     /// Validate the configuration; every error with file:line:column
     Check,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Replace an existing configuration and certificate authority
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod deny;
 mod doctor;
 mod exec;
 mod extend;
+mod init;
 mod list;
 mod man;
 mod request;
@@ -34,9 +35,20 @@ fn request_input(
         .get(&args.role)
         .and_then(|role| ctx.config.targets.get(&role.target))
         .is_some_and(|target| target.settings.backend() == "ssh");
+    // ~/.ssh/id_ed25519.pub, else the key `jit init` made beside the configuration.
     let path = args.pubkey.clone().or_else(|| {
-        let default = ctx.identity.home.join(".ssh/id_ed25519.pub");
-        (ssh_role && default.exists()).then_some(default)
+        let beside_config = ctx
+            .config
+            .path
+            .parent()
+            .map(|dir| dir.join("id_ed25519.pub"));
+        [
+            Some(ctx.identity.home.join(".ssh/id_ed25519.pub")),
+            beside_config,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|candidate| ssh_role && candidate.exists())
     });
     let public_key = match &path {
         Some(path) => {
@@ -84,6 +96,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Man => man::run(&global),
         Command::Config(args) => config::run(&global, args),
         Command::Doctor => doctor::run(&global),
+        Command::Init(args) => init::run(&global, args),
         Command::Secret(args) => secret::run(&global, args),
         command => {
             let ctx = Context::load(&global)?;
@@ -100,6 +113,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
                 Command::Sweep(args) => sweep::run(&ctx, args),
                 Command::Audit(args) => audit::run(&ctx, args),
                 Command::Completions(_)
+                | Command::Init(_)
                 | Command::Man
                 | Command::Config(_)
                 | Command::Doctor

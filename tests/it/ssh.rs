@@ -179,3 +179,66 @@ fn a_grant_interrupted_before_active_is_revoked_by_sweep() {
         "the planned serial is revoked"
     );
 }
+
+#[test]
+fn init_writes_a_starter_that_issues_a_real_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::empty();
+    w.jit(["init"])
+        .run()
+        .success()
+        .stdout_has("with a local SSH certificate authority");
+    let dir = w.dir.path();
+    for (file, mode) in [
+        ("config.toml", 0o600),
+        ("ssh_ca", 0o600),
+        ("ssh_ca.pub", 0o644),
+    ] {
+        let meta = std::fs::metadata(dir.join(file)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{file}");
+    }
+    w.jit(["init"])
+        .run()
+        .code(2)
+        .stderr_has("does not overwrite");
+    w.jit(["config", "check"]).run().success();
+
+    // The key is ~/.ssh/id_ed25519.pub where the user has one, else the one init made.
+    let out = w.path("demo-cert.pub");
+    w.jit([
+        "request",
+        "--role",
+        "ssh-demo",
+        "--ttl",
+        "15m",
+        "--ticket",
+        "DEMO-1",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .run()
+    .success();
+    let shown = std::process::Command::new("ssh-keygen")
+        .arg("-L")
+        .arg("-f")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(shown.contains("user certificate"), "{shown}");
+    assert!(
+        shown.contains(&format!("Principals: \n                {}", me())),
+        "{shown}"
+    );
+    assert!(shown.contains("Key ID: \"jit:"), "{shown}");
+
+    w.jit(["revoke", "--mine"]).run().success();
+    let checked = std::process::Command::new("ssh-keygen")
+        .arg("-Q")
+        .arg("-f")
+        .arg(dir.join("revoked.krl"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("REVOKED"));
+}
