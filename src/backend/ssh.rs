@@ -1,6 +1,9 @@
-//! `backend = "ssh"`, mode `certificate`: OpenSSH user certificates signed in process by the
-//! target's certificate authority, valid until the lease end, and revoked early through a key
-//! revocation list (KRL) that hosts read with `RevokedKeys`.
+//! `backend = "ssh"`, two modes:
+//! - `certificate`: OpenSSH user certificates signed in process by the target's certificate
+//!   authority, valid until the lease end, revoked early through a key revocation list (KRL)
+//!   that hosts read with `RevokedKeys`;
+//! - `authorized-keys`: a line with `expiry-time=` for the subject's key in a local account's
+//!   `authorized_keys`, marked with the lease id, and removed (that line only) on revoke.
 
 use super::krl;
 use super::{
@@ -8,6 +11,7 @@ use super::{
 };
 use crate::config::ssh::{SshGrant, SshTarget};
 use crate::lease::Lease;
+use crate::secret::SecretRef;
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Value, json};
 use ssh_key::certificate::{Builder, CertType};
@@ -15,9 +19,10 @@ use ssh_key::rand_core::OsRng;
 use ssh_key::{PrivateKey, PublicKey};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub struct SshBackend {
     settings: SshTarget,
@@ -26,6 +31,21 @@ pub struct SshBackend {
 fn grant_of(params: &Value) -> Result<SshGrant, BackendError> {
     serde_json::from_value(params.clone()).map_err(|err| {
         BackendError::permanent(format!("the role's grant table is not an ssh grant: {err}"))
+    })
+}
+
+/// The subject's public key, as the request gave it: type and data only.
+fn public_key_of(params: &Value) -> Result<PublicKey, BackendError> {
+    let text = params
+        .get("public_key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            BackendError::refused("this role needs the subject's public key (--pubkey FILE)")
+        })?;
+    PublicKey::from_openssh(text).map_err(|err| {
+        BackendError::refused(format!(
+            "the public key is not an OpenSSH public key: {err}"
+        ))
     })
 }
 
@@ -43,15 +63,24 @@ fn unix(time: chrono::DateTime<chrono::Utc>) -> u64 {
     u64::try_from(time.timestamp()).unwrap_or(0)
 }
 
+fn io_error(what: &str, path: &Path, err: impl std::fmt::Display) -> BackendError {
+    BackendError::transient(format!("{what} {}: {err}", path.display()))
+}
+
+/// The marker that ends an authorized_keys line jit wrote for a lease.
+fn marker(lease_id: &str) -> String {
+    format!("jit:{lease_id}")
+}
+
 impl SshBackend {
     pub fn new(settings: SshTarget) -> Self {
         SshBackend { settings }
     }
 
-    fn ca(&self) -> Result<PrivateKey, BackendError> {
-        let text = self
-            .settings
-            .ca_key
+    // ---- certificate mode ----
+
+    fn ca(ca_key: &SecretRef) -> Result<PrivateKey, BackendError> {
+        let text = ca_key
             .resolve()
             .map_err(|err| BackendError::permanent(err.to_string()))?;
         let key = PrivateKey::from_openssh(text.expose()).map_err(|err| {
@@ -66,147 +95,24 @@ impl SshBackend {
     }
 
     /// The revoked serials with the end of their certificate, beside the KRL.
-    fn ledger(&self) -> PathBuf {
-        let mut path = self.settings.krl.clone().into_os_string();
+    fn ledger(krl: &Path) -> PathBuf {
+        let mut path = krl.as_os_str().to_owned();
         path.push(".serials");
         PathBuf::from(path)
     }
 
-    /// Add `serial` (valid until `until`) to the revocation list, and write the KRL again.
-    fn revoke_serial(&self, serial: u64, until: u64) -> Result<(), BackendError> {
-        let io = |what: &str, path: &Path, err: std::io::Error| {
-            BackendError::transient(format!("{what} {}: {err}", path.display()))
-        };
-        let ca = self.ca()?;
-        let ledger_path = self.ledger();
-        let ledger = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(&ledger_path)
-            .map_err(|err| io("opening", &ledger_path, err))?;
-        // One writer at a time, across processes.
-        let mut ledger = Flock::lock(ledger, FlockArg::LockExclusive)
-            .map_err(|(_, err)| io("locking", &ledger_path, err.into()))?;
-        let text = std::fs::read_to_string(&ledger_path)
-            .map_err(|err| io("reading", &ledger_path, err))?;
-        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-        let mut entries: BTreeMap<u64, u64> = text
-            .lines()
-            .filter_map(|line| {
-                let (serial, until) = line.split_once(' ')?;
-                Some((serial.parse().ok()?, until.parse().ok()?))
-            })
-            .collect();
-        entries.insert(serial, until);
-        // A certificate past its end needs no revocation any more.
-        entries.retain(|_, until| *until >= now);
-
-        // The CA's public key blob: the public key in wire format.
-        let blob = ca
-            .public_key()
-            .to_bytes()
-            .map_err(|err| BackendError::permanent(format!("ca_key: {err}")))?;
-        let serials: Vec<u64> = entries.keys().copied().collect();
-        let body = krl::encode(&blob, &serials, now, now, "jit");
-        write_atomically(&self.settings.krl, &body)
-            .map_err(|err| io("writing", &self.settings.krl, err))?;
-
-        let lines: String = entries
-            .iter()
-            .map(|(serial, until)| format!("{serial} {until}\n"))
-            .collect();
-        ledger
-            .set_len(0)
-            .map_err(|err| io("writing", &ledger_path, err))?;
-        use std::io::Seek;
-        ledger
-            .rewind()
-            .map_err(|err| io("writing", &ledger_path, err))?;
-        ledger
-            .write_all(lines.as_bytes())
-            .map_err(|err| io("writing", &ledger_path, err))?;
-        ledger
-            .sync_all()
-            .map_err(|err| io("writing", &ledger_path, err))?;
-        Ok(())
-    }
-
-    fn is_revoked(&self, serial: u64) -> Result<bool, BackendError> {
-        match std::fs::read_to_string(self.ledger()) {
-            Ok(text) => Ok(text
-                .lines()
-                .any(|line| line.split(' ').next() == Some(&serial.to_string()))),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(err) => Err(BackendError::transient(format!(
-                "reading {}: {err}",
-                self.ledger().display()
-            ))),
-        }
-    }
-}
-
-/// Write `path` through a temporary file and a rename, so that readers see old or new, whole.
-fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)?;
-    file.write_all(body)?;
-    file.sync_all()?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-    std::fs::rename(&tmp, path)?;
-    File::open(dir)?.sync_all()
-}
-
-impl Backend for SshBackend {
-    fn kind(&self) -> &'static str {
-        "ssh"
-    }
-
-    fn sharing_for(&self, _params: &Value) -> Sharing {
-        Sharing::PerLease
-    }
-
-    /// The serial is chosen before signing, so an interrupted grant can still be revoked.
-    fn plan(&self, _lease: &Lease, _params: &Value) -> Value {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).expect("the OS random source is available");
-        json!({ "serial": u64::from_be_bytes(bytes) >> 1 })
-    }
-
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+    fn sign(
+        ca_key: &SecretRef,
+        clock_skew: Duration,
+        request: &GrantRequest<'_>,
+    ) -> Result<Grant, BackendError> {
         let grant = grant_of(request.params)?;
         let lease = request.lease;
-        let key_text = request
-            .params
-            .get("public_key")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                BackendError::refused(
-                    "a certificate needs the subject's public key (--pubkey FILE)",
-                )
-            })?;
-        let key = PublicKey::from_openssh(key_text).map_err(|err| {
-            BackendError::refused(format!(
-                "the public key is not an OpenSSH public key: {err}"
-            ))
-        })?;
+        let key = public_key_of(request.params)?;
         let serial = serial_of(lease)?;
-        let ca = self.ca()?;
+        let ca = Self::ca(ca_key)?;
         let now = lease.granted_at.unwrap_or_else(chrono::Utc::now);
-        let skew = i64::try_from(self.settings.clock_skew.as_secs()).unwrap_or(0);
+        let skew = i64::try_from(clock_skew.as_secs()).unwrap_or(0);
         let valid_after = unix(now - chrono::TimeDelta::seconds(skew));
         let valid_before = unix(request.expires_at);
         let key_id = format!("jit:{}:{}:{}", lease.id, lease.subject, lease.role);
@@ -245,65 +151,390 @@ impl Backend for SshBackend {
         })
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let serial = serial_of(request.lease)?;
-        let until = request
-            .lease
-            .handle
-            .get("valid_before")
-            .and_then(Value::as_u64)
-            .or_else(|| request.lease.expires_at.map(unix))
-            .unwrap_or(u64::MAX);
-        self.revoke_serial(serial, until)
+    /// Add `serial` (valid until `until`) to the revocation list, and write the KRL again.
+    fn revoke_serial(
+        ca_key: &SecretRef,
+        krl: &Path,
+        serial: u64,
+        until: u64,
+    ) -> Result<(), BackendError> {
+        let ca = Self::ca(ca_key)?;
+        let ledger_path = Self::ledger(krl);
+        let ledger = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&ledger_path)
+            .map_err(|err| io_error("opening", &ledger_path, err))?;
+        // One writer at a time, across processes.
+        let mut ledger = Flock::lock(ledger, FlockArg::LockExclusive)
+            .map_err(|(_, err)| io_error("locking", &ledger_path, err))?;
+        let text = std::fs::read_to_string(&ledger_path)
+            .map_err(|err| io_error("reading", &ledger_path, err))?;
+        let now = unix(chrono::Utc::now());
+        let mut entries: BTreeMap<u64, u64> = text
+            .lines()
+            .filter_map(|line| {
+                let (serial, until) = line.split_once(' ')?;
+                Some((serial.parse().ok()?, until.parse().ok()?))
+            })
+            .collect();
+        entries.insert(serial, until);
+        // A certificate past its end needs no revocation any more.
+        entries.retain(|_, until| *until >= now);
+
+        // The CA's public key blob: the public key in wire format.
+        let blob = ca
+            .public_key()
+            .to_bytes()
+            .map_err(|err| BackendError::permanent(format!("ca_key: {err}")))?;
+        let serials: Vec<u64> = entries.keys().copied().collect();
+        let body = krl::encode(&blob, &serials, now, now, "jit");
+        write_atomically(krl, &body, 0o644, None).map_err(|err| io_error("writing", krl, err))?;
+
+        let lines: String = entries
+            .iter()
+            .map(|(serial, until)| format!("{serial} {until}\n"))
+            .collect();
+        ledger
+            .set_len(0)
+            .map_err(|err| io_error("writing", &ledger_path, err))?;
+        ledger
+            .rewind()
+            .map_err(|err| io_error("writing", &ledger_path, err))?;
+        ledger
+            .write_all(lines.as_bytes())
+            .map_err(|err| io_error("writing", &ledger_path, err))?;
+        ledger
+            .sync_all()
+            .map_err(|err| io_error("writing", &ledger_path, err))?;
+        Ok(())
     }
 
-    fn extend(&self, _request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        Err(BackendError::permanent(
-            "an OpenSSH certificate's end cannot be moved; revoke the lease and request a new one",
+    fn is_revoked(krl: &Path, serial: u64) -> Result<bool, BackendError> {
+        let ledger = Self::ledger(krl);
+        match std::fs::read_to_string(&ledger) {
+            Ok(text) => Ok(text
+                .lines()
+                .any(|line| line.split(' ').next() == Some(&serial.to_string()))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(io_error("reading", &ledger, err)),
+        }
+    }
+
+    // ---- authorized-keys mode ----
+
+    /// The account and its authorized_keys file, from the grant and the file template.
+    fn account_file(
+        template: &str,
+        grant: &SshGrant,
+    ) -> Result<(nix::unistd::User, PathBuf), BackendError> {
+        let name = grant
+            .account
+            .as_deref()
+            .ok_or_else(|| BackendError::permanent("the role's grant names no account"))?;
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|err| BackendError::permanent(format!("reading the user database: {err}")))?
+            .ok_or_else(|| BackendError::refused(format!("there is no local account {name:?}")))?;
+        let path = template
+            .replace("%u", &user.name)
+            .replace("%h", &user.dir.to_string_lossy());
+        Ok((user, PathBuf::from(path)))
+    }
+
+    /// The authorized_keys line for a lease: options (expiry first), the key, the marker.
+    fn line(
+        grant: &SshGrant,
+        key: &PublicKey,
+        lease_id: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, BackendError> {
+        let quote = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut options = vec![
+            format!("expiry-time=\"{}\"", until.format("%Y%m%d%H%M%SZ")),
+            "restrict".to_owned(),
+        ];
+        for extension in &grant.extensions {
+            options.push(extension.trim_start_matches("permit-").to_owned());
+        }
+        if let Some(command) = &grant.force_command {
+            options.push(format!("command={}", quote(command)));
+        }
+        if !grant.source_address.is_empty() {
+            options.push(format!("from={}", quote(&grant.source_address.join(","))));
+        }
+        let key = key
+            .to_openssh()
+            .map_err(|err| BackendError::permanent(format!("the public key: {err}")))?;
+        let key: Vec<&str> = key.split(' ').take(2).collect();
+        Ok(format!(
+            "{} {} {}",
+            options.join(","),
+            key.join(" "),
+            marker(lease_id)
         ))
     }
 
+    /// Rewrite `path` without this lease's lines, then with `add` (if any), atomically and
+    /// under a lock, keeping every other line as it was.
+    fn rewrite(
+        user: &nix::unistd::User,
+        path: &Path,
+        lease_id: &str,
+        add: Option<&str>,
+    ) -> Result<bool, BackendError> {
+        let dir = path.parent().ok_or_else(|| {
+            BackendError::permanent(format!("{} has no directory", path.display()))
+        })?;
+        if !dir.exists() {
+            if add.is_none() {
+                return Ok(false);
+            }
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(|err| io_error("creating", dir, err))?;
+            let _ = nix::unistd::chown(dir, Some(user.uid), Some(user.gid));
+        }
+        let lock_path = dir.join(".jit-authorized-keys.lock");
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|err| io_error("opening", &lock_path, err))?;
+        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+            .map_err(|(_, err)| io_error("locking", &lock_path, err))?;
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(io_error("reading", path, err)),
+        };
+        let mark = marker(lease_id);
+        let mut found = false;
+        let mut out = String::with_capacity(text.len() + 256);
+        for line in text.lines() {
+            if line.split_whitespace().last() == Some(mark.as_str()) {
+                found = true;
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        if let Some(line) = add {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if found || add.is_some() {
+            write_atomically(path, out.as_bytes(), 0o600, Some(user))
+                .map_err(|err| io_error("writing", path, err))?;
+        }
+        Ok(found)
+    }
+}
+
+/// Write `path` through a temporary file and a rename, so that readers see old or new, whole.
+fn write_atomically(
+    path: &Path,
+    body: &[u8],
+    mode: u32,
+    owner: Option<&nix::unistd::User>,
+) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+    if let Some(user) = owner {
+        nix::unistd::chown(&tmp, Some(user.uid), Some(user.gid)).map_err(std::io::Error::from)?;
+    }
+    std::fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+impl Backend for SshBackend {
+    fn kind(&self) -> &'static str {
+        "ssh"
+    }
+
+    fn sharing_for(&self, _params: &Value) -> Sharing {
+        Sharing::PerLease
+    }
+
+    /// Certificates: the serial, chosen before signing so that an interrupted grant can still
+    /// be revoked. authorized_keys: the marker is the lease id itself.
+    fn plan(&self, lease: &Lease, _params: &Value) -> Value {
+        match &self.settings {
+            SshTarget::Certificate { .. } => {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes).expect("the OS random source is available");
+                json!({ "serial": u64::from_be_bytes(bytes) >> 1 })
+            }
+            SshTarget::AuthorizedKeys { .. } => json!({ "marker": marker(&lease.id) }),
+        }
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+        match &self.settings {
+            SshTarget::Certificate {
+                ca_key, clock_skew, ..
+            } => Self::sign(ca_key, *clock_skew, request),
+            SshTarget::AuthorizedKeys { file } => {
+                let grant = grant_of(request.params)?;
+                let key = public_key_of(request.params)?;
+                let (user, path) = Self::account_file(file, &grant)?;
+                let line = Self::line(&grant, &key, &request.lease.id, request.expires_at)?;
+                Self::rewrite(&user, &path, &request.lease.id, Some(&line))?;
+                Ok(Grant {
+                    handle: json!({ "marker": marker(&request.lease.id), "account": user.name, "file": path }),
+                    credentials: None,
+                    native_expiry: Some(request.expires_at),
+                })
+            }
+        }
+    }
+
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+        match &self.settings {
+            SshTarget::Certificate { ca_key, krl, .. } => {
+                let serial = serial_of(request.lease)?;
+                let until = request
+                    .lease
+                    .handle
+                    .get("valid_before")
+                    .and_then(Value::as_u64)
+                    .or_else(|| request.lease.expires_at.map(unix))
+                    .unwrap_or(u64::MAX);
+                Self::revoke_serial(ca_key, krl, serial, until)
+            }
+            SshTarget::AuthorizedKeys { file } => {
+                let grant = grant_of(request.params)?;
+                match Self::account_file(file, &grant) {
+                    // No such account any more: nothing of it can hold the key.
+                    Err(err) if err.kind == super::ErrorKind::Refused => Ok(()),
+                    Err(err) => Err(err),
+                    Ok((user, path)) => {
+                        Self::rewrite(&user, &path, &request.lease.id, None).map(|_| ())
+                    }
+                }
+            }
+        }
+    }
+
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+        match &self.settings {
+            SshTarget::Certificate { .. } => Err(BackendError::permanent(
+                "an OpenSSH certificate's end cannot be moved; revoke the lease and request a new one",
+            )),
+            SshTarget::AuthorizedKeys { .. } => self.grant(request).map(|_| ()),
+        }
+    }
+
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let serial = serial_of(request.lease)?;
-        Ok(if self.is_revoked(serial)? {
-            Presence::Absent
-        } else {
+        let present = match &self.settings {
+            SshTarget::Certificate { krl, .. } => {
+                !Self::is_revoked(krl, serial_of(request.lease)?)?
+            }
+            SshTarget::AuthorizedKeys { file } => {
+                let grant = grant_of(request.params)?;
+                match Self::account_file(file, &grant) {
+                    Err(_) => false,
+                    Ok((_, path)) => {
+                        let mark = marker(&request.lease.id);
+                        std::fs::read_to_string(&path)
+                            .map(|text| {
+                                text.lines()
+                                    .any(|l| l.split_whitespace().last() == Some(mark.as_str()))
+                            })
+                            .unwrap_or(false)
+                    }
+                }
+            }
+        };
+        Ok(if present {
             Presence::Present
+        } else {
+            Presence::Absent
         })
     }
 
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
-        let mut checks = vec![match self.ca() {
-            Ok(ca) => Check {
-                name: name("ca_key"),
-                ok: true,
-                detail: format!("{} certificate authority", ca.algorithm()),
-            },
-            Err(err) => Check {
-                name: name("ca_key"),
-                ok: false,
-                detail: err.message,
-            },
-        }];
-        let krl = &self.settings.krl;
-        let dir = krl
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
-        checks.push(Check {
-            name: name("krl"),
-            ok: writable,
-            detail: if writable {
-                format!("{} (hosts read it with RevokedKeys)", krl.display())
-            } else {
-                format!(
-                    "{} is not writable: revocations could not be recorded",
-                    dir.display()
-                )
-            },
-        });
-        checks
+        match &self.settings {
+            SshTarget::Certificate { ca_key, krl, .. } => {
+                let mut checks = vec![match Self::ca(ca_key) {
+                    Ok(ca) => Check {
+                        name: name("ca_key"),
+                        ok: true,
+                        detail: format!("{} certificate authority", ca.algorithm()),
+                    },
+                    Err(err) => Check {
+                        name: name("ca_key"),
+                        ok: false,
+                        detail: err.message,
+                    },
+                }];
+                let dir = krl
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+                checks.push(Check {
+                    name: name("krl"),
+                    ok: writable,
+                    detail: if writable {
+                        format!("{} (hosts read it with RevokedKeys)", krl.display())
+                    } else {
+                        format!(
+                            "{} is not writable: revocations could not be recorded",
+                            dir.display()
+                        )
+                    },
+                });
+                checks
+            }
+            SshTarget::AuthorizedKeys { file } => grants
+                .iter()
+                .filter_map(|params| grant_of(params).ok())
+                .map(|grant| {
+                    let account = grant.account.clone().unwrap_or_default();
+                    match Self::account_file(file, &grant) {
+                        Ok((_, path)) => {
+                            let dir = path.parent().unwrap_or(Path::new("/"));
+                            let reachable = !dir.exists()
+                                || nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+                            Check {
+                                name: name(&format!("account {account}")),
+                                ok: reachable,
+                                detail: if reachable {
+                                    format!("{} is writable", path.display())
+                                } else {
+                                    format!("{} is not writable by this user", dir.display())
+                                },
+                            }
+                        }
+                        Err(err) => Check {
+                            name: name(&format!("account {account}")),
+                            ok: false,
+                            detail: err.message,
+                        },
+                    }
+                })
+                .collect(),
+        }
     }
 }

@@ -70,7 +70,10 @@ impl TargetSettings {
                 .iter()
                 .map(|reference| ("password".to_owned(), reference))
                 .collect(),
-            TargetSettings::Ssh(settings) => vec![("ca_key".to_owned(), &settings.ca_key)],
+            TargetSettings::Ssh(SshTarget::Certificate { ca_key, .. }) => {
+                vec![("ca_key".to_owned(), ca_key)]
+            }
+            TargetSettings::Ssh(SshTarget::AuthorizedKeys { .. }) => Vec::new(),
         }
     }
 
@@ -441,7 +444,7 @@ fn read_role(
         (Some(target), Some(node)) => match &target.settings {
             TargetSettings::Command(_) => command::parse_grant(reader, node),
             TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
-            TargetSettings::Ssh(_) => ssh::parse_grant(reader, node),
+            TargetSettings::Ssh(settings) => ssh::parse_grant(reader, node, settings),
         },
         (Some(target), None) => match &target.settings {
             TargetSettings::Command(_) => Some(serde_json::Value::Object(Default::default())),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub const TARGET_KEYS: &[&str] = &[
+    "authorized_keys",
     "backend",
     "mode",
     "ca_key",
@@ -17,6 +18,7 @@ pub const TARGET_KEYS: &[&str] = &[
     "description",
 ];
 pub const GRANT_KEYS: &[&str] = &[
+    "account",
     "principals",
     "force_command",
     "source_address",
@@ -31,22 +33,36 @@ pub const EXTENSIONS: &[&str] = &[
 ];
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// A certificate authority that signs OpenSSH user certificates, and the revocation list
-/// hosts read.
+/// How an ssh target gives access.
 #[derive(Clone, Debug)]
-pub struct SshTarget {
-    /// The CA's private key (OpenSSH format, unencrypted): a secret reference.
-    pub ca_key: SecretRef,
-    /// The key revocation list jit maintains (hosts: `RevokedKeys`).
-    pub krl: PathBuf,
-    /// How far before "now" a certificate becomes valid, for clocks that disagree.
-    pub clock_skew: Duration,
+pub enum SshTarget {
+    /// A certificate authority signs OpenSSH user certificates; a revocation list ends them
+    /// early.
+    Certificate {
+        /// The CA's private key (OpenSSH format, unencrypted): a secret reference.
+        ca_key: SecretRef,
+        /// The key revocation list jit maintains (hosts: `RevokedKeys`).
+        krl: PathBuf,
+        /// How far before "now" a certificate becomes valid, for clocks that disagree.
+        clock_skew: Duration,
+    },
+    /// A line with `expiry-time=` in a local account's `authorized_keys`.
+    AuthorizedKeys {
+        /// The file, with `%u` for the account and `%h` for its home
+        /// (default `%h/.ssh/authorized_keys`).
+        file: String,
+    },
 }
 
 /// A role's `grant` table, stored with each lease.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SshGrant {
+    /// Certificate mode: the principals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub principals: Vec<String>,
+    /// Authorized-keys mode: the local account whose `authorized_keys` gets the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_command: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -61,13 +77,39 @@ pub fn parse_target(
     table: std::ops::Range<usize>,
     what: &str,
 ) -> Option<SshTarget> {
-    if let Some(node) = fields.take("mode")
-        && let Some(mode) = reader.string(node, "mode")
-        && mode != "certificate"
-    {
+    let mode = match fields.take("mode") {
+        Some(node) => {
+            let mode = reader.string(node, "mode")?;
+            if mode != "certificate" && mode != "authorized-keys" {
+                reader.error(
+                    node.span(),
+                    format!("mode {mode:?} is not one of \"certificate\", \"authorized-keys\""),
+                );
+                return None;
+            }
+            mode
+        }
+        None => "certificate".to_owned(),
+    };
+    if mode == "authorized-keys" {
+        for key in ["ca_key", "krl", "clock_skew"] {
+            if let Some(node) = fields.take(key) {
+                reader.error(
+                    node.span(),
+                    format!("`{key}` applies to mode \"certificate\" only"),
+                );
+            }
+        }
+        let file = fields
+            .take("authorized_keys")
+            .and_then(|node| reader.string(node, "authorized_keys"))
+            .unwrap_or_else(|| "%h/.ssh/authorized_keys".to_owned());
+        return Some(SshTarget::AuthorizedKeys { file });
+    }
+    if let Some(node) = fields.take("authorized_keys") {
         reader.error(
             node.span(),
-            format!("mode {mode:?} is not available; valid: \"certificate\""),
+            "`authorized_keys` applies to mode \"authorized-keys\" only",
         );
     }
     let ca_key = match fields.take("ca_key") {
@@ -104,7 +146,7 @@ pub fn parse_target(
         .take("clock_skew")
         .and_then(|n| reader.duration(n, "clock_skew"))
         .unwrap_or(DEFAULT_CLOCK_SKEW);
-    Some(SshTarget {
+    Some(SshTarget::Certificate {
         ca_key: ca_key?,
         krl: krl?,
         clock_skew,
@@ -143,9 +185,51 @@ fn check_address(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
+pub fn parse_grant(
+    reader: &mut Reader<'_>,
+    node: &Spanned<Node>,
+    target: &SshTarget,
+) -> Option<serde_json::Value> {
+    let certificate = matches!(target, SshTarget::Certificate { .. });
     let mut fields = reader.table(node, "grant")?;
     let before = reader.errors.len();
+    let account = fields.take("account").and_then(|n| {
+        let name = reader.string(n, "grant.account")?;
+        if certificate {
+            reader.error(
+                n.span(),
+                "grant.account applies to mode \"authorized-keys\"; certificates name `principals`",
+            );
+            return None;
+        }
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !valid {
+            reader.error(
+                n.span(),
+                format!("grant.account {name:?} is not a local account name"),
+            );
+            return None;
+        }
+        Some(name)
+    });
+    if !certificate {
+        if let Some(n) = fields.take("principals") {
+            reader.error(
+                n.span(),
+                "grant.principals applies to mode \"certificate\"; authorized-keys names `account`",
+            );
+        }
+        if account.is_none() && reader.errors.len() == before {
+            reader.error(
+                node.span(),
+                "grant needs `account` (the local account whose authorized_keys gets the key)",
+            );
+        }
+    }
     let principals = match fields.take("principals") {
         Some(n) => reader.strings(n, "grant.principals").map(|list| {
             list.into_iter()
@@ -158,13 +242,14 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
                 })
                 .collect::<Vec<_>>()
         }),
-        None => {
+        None if certificate => {
             reader.error(
                 node.span(),
                 "grant needs `principals` (the accounts the certificate may log in as)",
             );
             None
         }
+        None => Some(Vec::new()),
     };
     let force_command = fields.take("force_command").and_then(|n| {
         let text = reader.string(n, "grant.force_command")?;
@@ -218,7 +303,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     };
     fields.finish(reader, GRANT_KEYS);
     let principals = principals?;
-    if principals.is_empty() {
+    if certificate && principals.is_empty() {
         reader.error(
             node.span(),
             "grant.principals must name at least one principal",
@@ -229,6 +314,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     }
     serde_json::to_value(SshGrant {
         principals,
+        account,
         force_command,
         source_address,
         extensions,

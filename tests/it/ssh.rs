@@ -242,3 +242,103 @@ fn init_writes_a_starter_that_issues_a_real_certificate() {
         .unwrap();
     assert!(String::from_utf8_lossy(&checked.stdout).contains("REVOKED"));
 }
+
+fn authorized_keys_world(sshd: &Sshd, ttl_cap: &str) -> World {
+    let w = World::empty();
+    w.write_config(&format!(
+        "[targets.local]\nbackend = \"ssh\"\nmode = \"authorized-keys\"\nauthorized_keys = \"{keys}\"\n\n\
+         [roles.login]\ntarget = \"local\"\nmax_ttl = \"{ttl_cap}\"\ngrant = {{ account = \"{me}\", extensions = [\"permit-pty\"] }}\n\n\
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+        keys = sshd.path("authorized_keys_%u").display(),
+        me = me(),
+    ));
+    w
+}
+
+#[test]
+fn authorized_keys_logs_in_and_revoke_removes_only_its_line() {
+    let sshd = Sshd::start_with("%d/authorized_keys_%u");
+    let file = sshd.path(&format!("authorized_keys_{}", me()));
+    let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKeyOth someone-else\n";
+    std::fs::write(&file, other).unwrap();
+    let w = authorized_keys_world(&sshd, "1h");
+    assert!(
+        !sshd.login_with_key(&me()).status.success(),
+        "no access before the lease"
+    );
+
+    let lease = w
+        .jit([
+            "request",
+            "--role",
+            "login",
+            "--json",
+            "--pubkey",
+            sshd.path("user.pub").to_str().unwrap(),
+        ])
+        .run()
+        .success()
+        .json();
+    let id = lease["id"].as_str().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with(other),
+        "the other line is untouched: {text}"
+    );
+    let line = text.lines().last().unwrap();
+    assert!(line.starts_with("expiry-time=\""), "{line}");
+    assert!(line.ends_with(&format!(" jit:{id}")), "{line}");
+    let login = sshd.login_with_key(&me());
+    assert!(
+        login.status.success(),
+        "login refused: {}\n{}",
+        String::from_utf8_lossy(&login.stderr),
+        sshd.log()
+    );
+
+    w.jit(["revoke", id]).run().success();
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        other,
+        "only jit's line is gone"
+    );
+    assert!(!sshd.login_with_key(&me()).status.success());
+    w.jit(["revoke", id])
+        .run()
+        .success()
+        .stdout_has("already revoked");
+}
+
+#[test]
+fn authorized_keys_expire_without_jit() {
+    let sshd = Sshd::start_with("%d/authorized_keys_%u");
+    let w = authorized_keys_world(&sshd, "1h");
+    let lease = w
+        .jit([
+            "request",
+            "--role",
+            "login",
+            "--ttl",
+            "3s",
+            "--json",
+            "--pubkey",
+            sshd.path("user.pub").to_str().unwrap(),
+        ])
+        .run()
+        .success()
+        .json();
+    assert!(sshd.login_with_key(&me()).status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sshd.login_with_key(&me()).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "the key still logs in after expiry-time"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        w.state_of(lease["id"].as_str().unwrap()),
+        "active",
+        "sshd enforced the end itself"
+    );
+}

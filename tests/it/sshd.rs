@@ -28,6 +28,11 @@ fn keygen(path: &Path, comment: &str) {
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with("none")
+    }
+
+    /// With `AuthorizedKeysFile` set to `authorized_keys` (`%d` for the server's directory).
+    pub fn start_with(authorized_keys: &str) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = |name: &str| dir.path().join(name);
@@ -46,13 +51,14 @@ impl Sshd {
             path("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
-                 TrustedUserCAKeys {ca}.pub\nRevokedKeys {krl}\nAuthorizedKeysFile none\n\
+                 TrustedUserCAKeys {ca}.pub\nRevokedKeys {krl}\nAuthorizedKeysFile {keys}\n\
                  PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\nLogLevel VERBOSE\n",
                 host = path("host_key").display(),
                 pid = path("sshd.pid").display(),
                 ca = path("ca").display(),
                 krl = path("revoked.krl").display(),
+                keys = authorized_keys.replace("%d", &dir.path().to_string_lossy()),
             ),
         )
         .unwrap();
@@ -82,6 +88,17 @@ impl Sshd {
 
     /// Log in as `user` with the test key and `certificate`, in batch mode, and run `true`.
     pub fn login(&self, user: &str, certificate: &Path) -> Output {
+        self.ssh(user, Some(certificate))
+    }
+
+    /// Log in as `user` with the test key alone (authorized_keys).
+    pub fn login_with_key(&self, user: &str) -> Output {
+        self.ssh(user, None)
+    }
+
+    fn ssh(&self, user: &str, certificate: Option<&Path>) -> Output {
+        let certificate =
+            certificate.map_or_else(|| "none".to_owned(), |c| c.display().to_string());
         Command::new("ssh")
             .args([
                 "-F",
@@ -100,7 +117,7 @@ impl Sshd {
                 "LogLevel=ERROR",
             ])
             .arg("-o")
-            .arg(format!("CertificateFile={}", certificate.display()))
+            .arg(format!("CertificateFile={certificate}"))
             .arg("-i")
             .arg(self.path("user"))
             .args(["-p", &self.port.to_string()])
