@@ -6,6 +6,7 @@ pub mod command;
 pub mod krl;
 pub mod postgres;
 pub mod ssh;
+pub mod sudo;
 pub mod tls;
 
 use crate::config::{Target, TargetSettings};
@@ -153,5 +154,6 @@ pub fn for_target(target: &Target) -> Box<dyn Backend> {
             Box::new(postgres::PostgresBackend::new(settings.clone()))
         }
         TargetSettings::Ssh(settings) => Box::new(ssh::SshBackend::new(settings.clone())),
+        TargetSettings::Sudo(settings) => Box::new(sudo::SudoBackend::new(settings.clone())),
     }
 }

@@ -7,6 +7,7 @@ pub mod document;
 pub mod postgres;
 pub mod rules;
 pub mod ssh;
+pub mod sudo;
 
 use crate::exit;
 use document::{ConfigErrors, Node, Reader};
@@ -19,6 +20,7 @@ pub use command::CommandTarget;
 pub use postgres::PostgresTarget;
 pub use rules::{ApprovalRule, SubjectPattern, TicketRule};
 pub use ssh::SshTarget;
+pub use sudo::SudoTarget;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -54,6 +56,7 @@ pub enum TargetSettings {
     Command(CommandTarget),
     Postgres(PostgresTarget),
     Ssh(SshTarget),
+    Sudo(SudoTarget),
 }
 
 impl TargetSettings {
@@ -73,7 +76,9 @@ impl TargetSettings {
             TargetSettings::Ssh(SshTarget::Certificate { ca_key, .. }) => {
                 vec![("ca_key".to_owned(), ca_key)]
             }
-            TargetSettings::Ssh(SshTarget::AuthorizedKeys { .. }) => Vec::new(),
+            TargetSettings::Ssh(SshTarget::AuthorizedKeys { .. }) | TargetSettings::Sudo(_) => {
+                Vec::new()
+            }
         }
     }
 
@@ -82,6 +87,7 @@ impl TargetSettings {
             TargetSettings::Command(_) => "command",
             TargetSettings::Postgres(_) => "postgres",
             TargetSettings::Ssh(_) => "ssh",
+            TargetSettings::Sudo(_) => "sudo",
         }
     }
 }
@@ -113,7 +119,7 @@ impl Eligibility {
     }
 }
 
-const BACKENDS: &[&str] = &["command", "postgres", "ssh"];
+const BACKENDS: &[&str] = &["command", "postgres", "ssh", "sudo"];
 
 /// `$XDG_CONFIG_HOME/jit/config.toml`.
 pub fn default_path() -> PathBuf {
@@ -345,6 +351,11 @@ fn read_target(
             fields.finish(reader, ssh::TARGET_KEYS);
             TargetSettings::Ssh(parsed?)
         }
+        "sudo" => {
+            let parsed = sudo::parse_target(reader, &mut fields, base);
+            fields.finish(reader, sudo::TARGET_KEYS);
+            TargetSettings::Sudo(parsed?)
+        }
         other => {
             reader.error(
                 backend.span(),
@@ -445,10 +456,11 @@ fn read_role(
             TargetSettings::Command(_) => command::parse_grant(reader, node),
             TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
             TargetSettings::Ssh(settings) => ssh::parse_grant(reader, node, settings),
+            TargetSettings::Sudo(_) => sudo::parse_grant(reader, node),
         },
         (Some(target), None) => match &target.settings {
             TargetSettings::Command(_) => Some(serde_json::Value::Object(Default::default())),
-            TargetSettings::Postgres(_) | TargetSettings::Ssh(_) => {
+            TargetSettings::Postgres(_) | TargetSettings::Ssh(_) | TargetSettings::Sudo(_) => {
                 reader.error(
                     node.span(),
                     format!(

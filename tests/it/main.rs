@@ -15,3 +15,4 @@ mod pg_cluster;
 mod postgres;
 mod ssh;
 mod sshd;
+mod sudo;

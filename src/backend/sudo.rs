@@ -1,0 +1,229 @@
+//! `backend = "sudo"`: a sudoers drop-in per lease granting the role's commands to the subject
+//! between `NOTBEFORE` and `NOTAFTER` (sudo itself refuses them after the end), checked with
+//! `visudo -cf` before it is moved into place (mode 0440), removed on revoke.
+
+use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing};
+use crate::config::sudo::{SudoGrant, SudoTarget};
+use crate::lease::Lease;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct SudoBackend {
+    settings: SudoTarget,
+}
+
+fn grant_of(params: &Value) -> Result<SudoGrant, BackendError> {
+    serde_json::from_value(params.clone()).map_err(|err| {
+        BackendError::permanent(format!("the role's grant table is not a sudo grant: {err}"))
+    })
+}
+
+/// sudoers' generalized time, in UTC.
+fn sudo_time(time: DateTime<Utc>) -> String {
+    time.format("%Y%m%d%H%M%SZ").to_string()
+}
+
+/// A command as a sudoers `Cmnd`: the characters sudoers gives a meaning are escaped.
+fn escape(command: &str) -> String {
+    let mut out = String::with_capacity(command.len() + 8);
+    for c in command.chars() {
+        if matches!(c, '\\' | ',' | ':' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The drop-in for a lease. The file name has no dot, so sudo's includedir reads it.
+fn drop_in_name(lease_id: &str) -> String {
+    format!("jit-{lease_id}")
+}
+
+fn valid_user(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+impl SudoBackend {
+    pub fn new(settings: SudoTarget) -> Self {
+        SudoBackend { settings }
+    }
+
+    fn path(&self, lease_id: &str) -> PathBuf {
+        self.settings.directory.join(drop_in_name(lease_id))
+    }
+
+    fn contents(
+        grant: &SudoGrant,
+        lease: &Lease,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<String, BackendError> {
+        if !valid_user(&lease.subject) {
+            return Err(BackendError::refused(format!(
+                "{:?} is not a user name sudoers can hold",
+                lease.subject
+            )));
+        }
+        for command in &grant.commands {
+            crate::config::sudo::check_command(command).map_err(BackendError::refused)?;
+        }
+        let commands: Vec<String> = grant.commands.iter().map(|c| escape(c)).collect();
+        Ok(format!(
+            "# jit lease {id}: role {role} for {user}, until {until_text}\n\
+             {user} ALL = ({runas}) NOTBEFORE={from} NOTAFTER={until} {tag}{commands}\n",
+            id = lease.id,
+            role = lease.role,
+            user = lease.subject,
+            until_text = crate::lease::rfc3339::format(&until),
+            runas = grant.runas,
+            from = sudo_time(from),
+            until = sudo_time(until),
+            tag = if grant.nopasswd { "NOPASSWD: " } else { "" },
+            commands = commands.join(", "),
+        ))
+    }
+
+    /// Write the drop-in beside its place, check it with visudo, then move it into place.
+    /// An invalid drop-in is never installed.
+    fn install(&self, lease_id: &str, body: &str) -> Result<(), BackendError> {
+        let dir = &self.settings.directory;
+        let io = |what: &str, path: &Path, err: std::io::Error| {
+            BackendError::transient(format!("{what} {}: {err}", path.display()))
+        };
+        // A name with a dot: sudo ignores it while it is being checked.
+        let tmp = dir.join(format!(".{}.tmp", drop_in_name(lease_id)));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o440)
+            .open(&tmp)
+            .map_err(|err| io("writing", &tmp, err))?;
+        file.write_all(body.as_bytes())
+            .map_err(|err| io("writing", &tmp, err))?;
+        file.sync_all().map_err(|err| io("writing", &tmp, err))?;
+        let checked = Command::new(&self.settings.visudo)
+            .arg("-cqf")
+            .arg(&tmp)
+            .output();
+        let verdict = match checked {
+            Ok(output) if output.status.success() => Ok(()),
+            Ok(output) => Err(BackendError::refused(format!(
+                "visudo refused the drop-in: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))),
+            Err(err) => Err(BackendError::refused(format!(
+                "running {}: {err}",
+                self.settings.visudo.display()
+            ))),
+        };
+        if let Err(err) = verdict {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err);
+        }
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o440))
+            .map_err(|err| io("writing", &tmp, err))?;
+        let path = self.path(lease_id);
+        std::fs::rename(&tmp, &path).map_err(|err| io("installing", &path, err))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|err| io("syncing", dir, err))
+    }
+}
+
+impl Backend for SudoBackend {
+    fn kind(&self) -> &'static str {
+        "sudo"
+    }
+
+    fn sharing_for(&self, _params: &Value) -> Sharing {
+        Sharing::PerLease
+    }
+
+    fn plan(&self, lease: &Lease, _params: &Value) -> Value {
+        json!({ "file": self.path(&lease.id) })
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+        let grant = grant_of(request.params)?;
+        let from = request.lease.granted_at.unwrap_or_else(Utc::now);
+        let body = Self::contents(&grant, request.lease, from, request.expires_at)?;
+        self.install(&request.lease.id, &body)?;
+        Ok(Grant {
+            handle: json!({ "file": self.path(&request.lease.id) }),
+            credentials: None,
+            native_expiry: Some(request.expires_at),
+        })
+    }
+
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+        let path = self.path(&request.lease.id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(BackendError::transient(format!(
+                "removing {}: {err}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_of(request.params)?;
+        let from = request.lease.granted_at.unwrap_or_else(Utc::now);
+        let body = Self::contents(&grant, request.lease, from, request.expires_at)?;
+        self.install(&request.lease.id, &body)
+    }
+
+    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+        Ok(if self.path(&request.lease.id).exists() {
+            Presence::Present
+        } else {
+            Presence::Absent
+        })
+    }
+
+    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+        let name = |what: &str| format!("target {target}: {what}");
+        let dir = &self.settings.directory;
+        let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+        let visudo = Command::new(&self.settings.visudo)
+            .arg("--version")
+            .output();
+        vec![
+            Check {
+                name: name("directory"),
+                ok: writable,
+                detail: if writable {
+                    format!("{} is writable", dir.display())
+                } else {
+                    format!(
+                        "{} is not writable by this user (jit must run as root for sudo roles)",
+                        dir.display()
+                    )
+                },
+            },
+            Check {
+                name: name("visudo"),
+                ok: visudo.as_ref().is_ok_and(|o| o.status.success()),
+                detail: match visudo {
+                    Ok(output) => String::from_utf8_lossy(&output.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned(),
+                    Err(err) => format!("{}: {err}", self.settings.visudo.display()),
+                },
+            },
+        ]
+    }
+}

@@ -1,0 +1,119 @@
+//! Settings of `backend = "sudo"` targets and the `grant` table of their roles.
+
+use super::document::{Fields, Node, Reader};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+pub const TARGET_KEYS: &[&str] = &["backend", "directory", "visudo", "description"];
+pub const GRANT_KEYS: &[&str] = &["commands", "runas", "nopasswd"];
+
+/// A sudoers drop-in directory on the host where jit runs.
+#[derive(Clone, Debug)]
+pub struct SudoTarget {
+    /// Where drop-ins go (default `/etc/sudoers.d`, which Debian's sudoers includes).
+    pub directory: PathBuf,
+    /// The program that checks a drop-in before it is installed.
+    pub visudo: PathBuf,
+}
+
+/// A role's `grant` table, stored with each lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SudoGrant {
+    /// Commands with their arguments; absolute paths.
+    pub commands: Vec<String>,
+    pub runas: String,
+    pub nopasswd: bool,
+}
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+) -> Option<SudoTarget> {
+    let directory = fields
+        .take("directory")
+        .and_then(|n| reader.string(n, "directory"))
+        .map_or_else(|| PathBuf::from("/etc/sudoers.d"), |d| base.join(d));
+    let visudo = fields
+        .take("visudo")
+        .and_then(|n| reader.string(n, "visudo"))
+        .map_or_else(|| PathBuf::from("/usr/sbin/visudo"), PathBuf::from);
+    Some(SudoTarget { directory, visudo })
+}
+
+/// A command for a sudoers line: an absolute path, then arguments; nothing that could end
+/// the line or start a comment. (`\ , : =` are escaped when the line is written.)
+pub fn check_command(command: &str) -> Result<(), String> {
+    if !command.starts_with('/') {
+        return Err(format!(
+            "command {command:?} must start with an absolute path"
+        ));
+    }
+    if let Some(c) = command.chars().find(|c| c.is_control() || *c == '#') {
+        return Err(format!(
+            "command {command:?} holds {c:?}, which is not allowed"
+        ));
+    }
+    Ok(())
+}
+
+pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
+    let mut fields = reader.table(node, "grant")?;
+    let before = reader.errors.len();
+    let commands = match fields.take("commands") {
+        Some(n) => reader.strings(n, "grant.commands").map(|list| {
+            list.into_iter()
+                .filter_map(|c| match check_command(c.get_ref()) {
+                    Ok(()) => Some(c.into_inner()),
+                    Err(err) => {
+                        reader.error(c.span(), format!("grant.commands: {err}"));
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        }),
+        None => {
+            reader.error(
+                node.span(),
+                "grant needs `commands` (absolute paths, with arguments)",
+            );
+            None
+        }
+    };
+    let runas = fields
+        .take("runas")
+        .and_then(|n| {
+            let name = reader.string(n, "grant.runas")?;
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !valid {
+                reader.error(
+                    n.span(),
+                    format!("grant.runas {name:?} is not an account name"),
+                );
+            }
+            Some(name)
+        })
+        .unwrap_or_else(|| "root".to_owned());
+    let nopasswd = fields
+        .take("nopasswd")
+        .and_then(|n| reader.boolean(n, "grant.nopasswd"))
+        .unwrap_or(false);
+    fields.finish(reader, GRANT_KEYS);
+    let commands = commands?;
+    if commands.is_empty() {
+        reader.error(node.span(), "grant.commands must name at least one command");
+    }
+    if reader.errors.len() != before {
+        return None;
+    }
+    serde_json::to_value(SudoGrant {
+        commands,
+        runas,
+        nopasswd,
+    })
+    .ok()
+}

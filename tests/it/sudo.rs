@@ -1,0 +1,168 @@
+//! The sudo backend against real sudo: drop-ins in /etc/sudoers.d, seen through `sudo -l` and
+//! used through `sudo -n` as the subject. These tests need root, as jit does for sudo roles.
+
+use crate::harness::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn require_root() {
+    assert!(
+        me() == "root",
+        "the sudo backend tests need root (jit writes /etc/sudoers.d)"
+    );
+}
+
+fn sudo_world(grant: &str, target_extra: &str) -> World {
+    let w = World::empty();
+    w.write_config(&format!(
+        "[identity]\nservice_account = \"{me}\"\n\n[targets.local]\nbackend = \"sudo\"\n{target_extra}\n\n\
+         [roles.ops]\ntarget = \"local\"\nmax_ttl = \"1h\"\ngrant = {grant}\n\n\
+         [[eligibility]]\nsubjects = [\"user:{REQUESTER}\"]\nroles = [\"*\"]\n",
+        me = me(),
+    ));
+    w
+}
+
+fn sudo_list() -> String {
+    let output = Command::new("sudo")
+        .args(["-l", "-U", REQUESTER])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Run `command` through `sudo -n` as the subject, the way they would.
+fn sudo_as_subject(command: &[&str]) -> bool {
+    Command::new("setpriv")
+        .args([
+            &format!("--reuid={REQUESTER}"),
+            &format!("--regid={REQUESTER}"),
+            "--init-groups",
+            "sudo",
+            "-n",
+        ])
+        .args(command)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn sudo_shows_the_grant_during_the_lease_and_not_after_revoke() {
+    require_root();
+    // A command no other run grants: /usr/bin/test with an argument of this run's own.
+    let unique = format!("jit-test-{}", std::process::id());
+    let grant = format!(
+        "{{ commands = [\"/usr/bin/test -n {unique}\", \"/usr/bin/printf %s\\\\n a,b:c=d\"], nopasswd = true }}"
+    );
+    let w = sudo_world(&grant, "");
+    let lease = w
+        .jit(["request", "--role", "ops", "--ttl", "20m", "--json"])
+        .by(REQUESTER)
+        .run()
+        .success()
+        .json();
+    let id = lease["id"].as_str().unwrap();
+    let drop_in = std::path::Path::new("/etc/sudoers.d").join(format!("jit-{id}"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&drop_in).unwrap().permissions().mode() & 0o777,
+        0o440
+    );
+    let listed = sudo_list();
+    assert!(
+        listed.contains(&format!("/usr/bin/test -n {unique}")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("a\\,b\\:c\\=d"),
+        "escaped for sudoers: {listed}"
+    );
+    assert!(listed.contains("NOTAFTER="), "{listed}");
+    assert!(
+        sudo_as_subject(&["/usr/bin/test", "-n", &unique]),
+        "the subject may run the granted command"
+    );
+
+    w.jit(["revoke", id]).by(REQUESTER).run().success();
+    assert!(!drop_in.exists());
+    assert!(!sudo_list().contains(&unique));
+    assert!(!sudo_as_subject(&["/usr/bin/test", "-n", &unique]));
+}
+
+#[test]
+fn sudo_refuses_the_command_after_the_end_without_jit() {
+    require_root();
+    let w = sudo_world("{ commands = [\"/usr/bin/true\"], nopasswd = true }", "");
+    let lease = w
+        .jit(["request", "--role", "ops", "--ttl", "3s", "--json"])
+        .by(REQUESTER)
+        .run()
+        .success()
+        .json();
+    assert!(sudo_as_subject(&["/usr/bin/true"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sudo_as_subject(&["/usr/bin/true"]) {
+        assert!(
+            Instant::now() < deadline,
+            "sudo still allows the command after NOTAFTER"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let id = lease["id"].as_str().unwrap();
+    assert_eq!(w.state_of(id), "active", "sudo enforced the end itself");
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: expired"));
+    assert!(
+        !std::path::Path::new("/etc/sudoers.d")
+            .join(format!("jit-{id}"))
+            .exists()
+    );
+}
+
+#[test]
+fn an_invalid_drop_in_is_never_installed() {
+    require_root();
+    let w = World::empty();
+    std::fs::create_dir(w.path("sudoers.d")).unwrap();
+    // A checker that refuses everything stands in for visudo finding a fault.
+    let extra = format!(
+        "directory = \"{}\"\nvisudo = \"/bin/false\"",
+        w.path("sudoers.d").display()
+    );
+    let config = sudo_world("{ commands = [\"/usr/bin/true\"] }", &extra);
+    std::fs::copy(config.config_path(), w.config_path()).unwrap();
+    w.jit(["request", "--role", "ops"])
+        .by(REQUESTER)
+        .run()
+        .code(1)
+        .stderr_has("visudo refused the drop-in");
+    assert_eq!(
+        std::fs::read_dir(w.path("sudoers.d")).unwrap().count(),
+        0,
+        "nothing installed, nothing left behind"
+    );
+    assert_eq!(w.leases()[0]["state"], "failed");
+}
+
+#[test]
+fn hostile_commands_are_refused() {
+    for command in [
+        "usr/bin/true",
+        "/usr/bin/true # comment",
+        "/usr/bin/true\nALL ALL=(ALL) ALL",
+    ] {
+        let grant = format!(
+            "{{ commands = [{}] }}",
+            serde_json::to_string(command).unwrap()
+        );
+        let w = sudo_world(&grant, "");
+        w.jit(["config", "check"])
+            .run()
+            .code(5)
+            .stderr_has("grant.commands");
+    }
+}
