@@ -33,6 +33,7 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
                 })?;
                 ctx.printer
                     .note(&format!("certificate written to {}", path.display()));
+                add_to_agent(ctx, &lease, pubkey.as_deref());
             }
             Ok(Exit::Success)
         }
@@ -44,5 +45,39 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
             ctx.printer.pending(&lease, &approvers);
             Ok(Exit::Pending)
         }
+    }
+}
+
+/// Roles with `agent = true`: hand the key and its new certificate to the running ssh-agent,
+/// for the lease's time (`ssh-add -t`). No agent, or no private key beside the public one:
+/// nothing to do, and the certificate file is there all the same.
+fn add_to_agent(ctx: &Context, lease: &crate::lease::Lease, pubkey: Option<&std::path::Path>) {
+    let wants_agent = ctx
+        .config
+        .roles
+        .get(&lease.role)
+        .is_some_and(|role| role.grant.get("agent").and_then(serde_json::Value::as_bool) == Some(true));
+    let (Some(pubkey), Some(end)) = (pubkey, lease.expires_at) else { return };
+    let private = pubkey.with_extension("");
+    if !wants_agent || std::env::var_os("SSH_AUTH_SOCK").is_none() || !private.exists() {
+        return;
+    }
+    let seconds = (end - ctx.clock.now()).num_seconds().max(1);
+    let added = std::process::Command::new("ssh-add")
+        .arg("-q")
+        .arg("-t")
+        .arg(seconds.to_string())
+        .arg(&private)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match added {
+        Ok(output) if output.status.success() => ctx
+            .printer
+            .note(&format!("added to the ssh-agent for {seconds}s")),
+        Ok(output) => ctx.printer.warn(&format!(
+            "ssh-add: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(err) => ctx.printer.warn(&format!("ssh-add: {err}")),
     }
 }

@@ -19,6 +19,7 @@ pub const TARGET_KEYS: &[&str] = &[
 ];
 pub const GRANT_KEYS: &[&str] = &[
     "account",
+    "agent",
     "principals",
     "force_command",
     "source_address",
@@ -68,6 +69,10 @@ pub struct SshGrant {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_address: Vec<String>,
     pub extensions: Vec<String>,
+    /// Certificate mode: also add the certificate (with its key) to the requester's running
+    /// ssh-agent, for the lease's time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent: bool,
 }
 
 pub fn parse_target(
@@ -276,6 +281,13 @@ pub fn parse_grant(
                 .collect()
         })
         .unwrap_or_default();
+    let agent = fields.take("agent").and_then(|n| {
+        let on = reader.boolean(n, "grant.agent")?;
+        if on && !certificate {
+            reader.error(n.span(), "grant.agent applies to mode \"certificate\" only");
+        }
+        Some(on)
+    });
     let extensions = match fields.take("extensions") {
         Some(n) => reader
             .strings(n, "grant.extensions")
@@ -318,6 +330,7 @@ pub fn parse_grant(
         force_command,
         source_address,
         extensions,
+        agent: agent.unwrap_or(false),
     })
     .ok()
 }
