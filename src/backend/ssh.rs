@@ -19,7 +19,7 @@ use ssh_key::rand_core::OsRng;
 use ssh_key::{PrivateKey, PublicKey};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,7 +110,14 @@ impl SshBackend {
         let lease = request.lease;
         let key = public_key_of(request.params)?;
         let serial = serial_of(lease)?;
-        let ca = Self::ca(ca_key)?;
+        // Nothing is signed without the CA: a refusal, with nothing to clean up.
+        let ca = Self::ca(ca_key).map_err(|err| BackendError::refused(err.message))?;
+        if ca.algorithm() != ssh_key::Algorithm::Ed25519 {
+            return Err(BackendError::refused(format!(
+                "ca_key is {}; jit signs with Ed25519 certificate authorities only",
+                ca.algorithm()
+            )));
+        }
         let now = lease.granted_at.unwrap_or_else(chrono::Utc::now);
         let skew = i64::try_from(clock_skew.as_secs()).unwrap_or(0);
         let valid_after = unix(now - chrono::TimeDelta::seconds(skew));
@@ -160,19 +167,25 @@ impl SshBackend {
     ) -> Result<(), BackendError> {
         let ca = Self::ca(ca_key)?;
         let ledger_path = Self::ledger(krl);
-        let ledger = OpenOptions::new()
-            .read(true)
+        // One writer at a time, across processes: a lock file beside the KRL (the ledger and
+        // the KRL themselves are replaced by renames).
+        let mut lock_path = krl.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let lock = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o644)
-            .open(&ledger_path)
-            .map_err(|err| io_error("opening", &ledger_path, err))?;
-        // One writer at a time, across processes.
-        let mut ledger = Flock::lock(ledger, FlockArg::LockExclusive)
-            .map_err(|(_, err)| io_error("locking", &ledger_path, err))?;
-        let text = std::fs::read_to_string(&ledger_path)
-            .map_err(|err| io_error("reading", &ledger_path, err))?;
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|err| io_error("opening", &lock_path, err))?;
+        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+            .map_err(|(_, err)| io_error("locking", &lock_path, err))?;
+        let text = match std::fs::read_to_string(&ledger_path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(io_error("reading", &ledger_path, err)),
+        };
         let now = unix(chrono::Utc::now());
         let mut entries: BTreeMap<u64, u64> = text
             .lines()
@@ -192,25 +205,15 @@ impl SshBackend {
             .map_err(|err| BackendError::permanent(format!("ca_key: {err}")))?;
         let serials: Vec<u64> = entries.keys().copied().collect();
         let body = krl::encode(&blob, &serials, now, now, "jit");
-        write_atomically(krl, &body, 0o644, None).map_err(|err| io_error("writing", krl, err))?;
-
         let lines: String = entries
             .iter()
             .map(|(serial, until)| format!("{serial} {until}\n"))
             .collect();
-        ledger
-            .set_len(0)
+        // The ledger first: if the KRL write is lost, the next revocation rebuilds it from
+        // the ledger; the other order could drop a revoked serial for good.
+        write_atomically(&ledger_path, lines.as_bytes(), 0o644, None)
             .map_err(|err| io_error("writing", &ledger_path, err))?;
-        ledger
-            .rewind()
-            .map_err(|err| io_error("writing", &ledger_path, err))?;
-        ledger
-            .write_all(lines.as_bytes())
-            .map_err(|err| io_error("writing", &ledger_path, err))?;
-        ledger
-            .sync_all()
-            .map_err(|err| io_error("writing", &ledger_path, err))?;
-        Ok(())
+        write_atomically(krl, &body, 0o644, None).map_err(|err| io_error("writing", krl, err))
     }
 
     fn is_revoked(krl: &Path, serial: u64) -> Result<bool, BackendError> {
@@ -418,7 +421,9 @@ impl Backend for SshBackend {
                     .get("valid_before")
                     .and_then(Value::as_u64)
                     .or_else(|| request.lease.expires_at.map(unix))
-                    .unwrap_or(u64::MAX);
+                    // No end recorded: the window is fixed before signing, so no certificate
+                    // was ever signed; the entry is pruned at once.
+                    .unwrap_or(0);
                 Self::revoke_serial(ca_key, krl, serial, until)
             }
             SshTarget::AuthorizedKeys { file } => {
@@ -479,8 +484,15 @@ impl Backend for SshBackend {
                 let mut checks = vec![match Self::ca(ca_key) {
                     Ok(ca) => Check {
                         name: name("ca_key"),
-                        ok: true,
-                        detail: format!("{} certificate authority", ca.algorithm()),
+                        ok: ca.algorithm() == ssh_key::Algorithm::Ed25519,
+                        detail: if ca.algorithm() == ssh_key::Algorithm::Ed25519 {
+                            format!("{} certificate authority", ca.algorithm())
+                        } else {
+                            format!(
+                                "{} keys cannot sign here: use an Ed25519 certificate authority",
+                                ca.algorithm()
+                            )
+                        },
                     },
                     Err(err) => Check {
                         name: name("ca_key"),

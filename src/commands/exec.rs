@@ -11,7 +11,7 @@ use std::process::Command;
 
 pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
     let engine = ctx.engine();
-    let (input, _) = super::request_input(ctx, args.lease)?;
+    let (input, _) = super::request_input(ctx, args.lease, true)?;
     let (lease, credentials) = match engine.request(&ctx.identity, &input, Some(args.timeout))? {
         Requested::Granted { lease, credentials } => (lease, credentials),
         Requested::Pending { lease } => {

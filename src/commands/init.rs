@@ -104,6 +104,12 @@ max_ttl = "1h"
         user = who.user,
     );
     write_new(&path, config.as_bytes(), 0o600, args.force)?;
+    // An empty revocation list: sshd refuses every key while RevokedKeys names a file that
+    // does not exist.
+    let krl = dir.join("revoked.krl");
+    if !krl.exists() {
+        write_new(&krl, b"", 0o644, false)?;
+    }
     // Validate what was written, so that a bad starter never goes unnoticed.
     crate::config::load(&path)?;
 

@@ -28,6 +28,7 @@ use anyhow::Result;
 fn request_input(
     ctx: &Context,
     args: crate::cli::LeaseArgs,
+    need_key: bool,
 ) -> Result<(crate::engine::RequestInput, Option<std::path::PathBuf>)> {
     let ssh_role = ctx
         .config
@@ -50,8 +51,14 @@ fn request_input(
         .flatten()
         .find(|candidate| ssh_role && candidate.exists())
     });
+    if args.pubkey.is_some() && !ssh_role {
+        return Err(crate::exit::usage(format!(
+            "--pubkey applies to ssh roles; role {:?} certifies no key",
+            args.role
+        )));
+    }
     let public_key = match &path {
-        Some(path) => {
+        Some(path) if need_key => {
             let text = std::fs::read_to_string(path)
                 .map_err(|err| crate::exit::usage(format!("--pubkey {}: {err}", path.display())))?;
             let key = ssh_key::PublicKey::from_openssh(text.trim()).map_err(|err| {
@@ -70,14 +77,14 @@ fn request_input(
                     .join(" "),
             )
         }
-        None if ssh_role => {
+        None if ssh_role && need_key => {
             return Err(crate::exit::usage(format!(
-                "role {:?} certifies a public key: give --pubkey FILE (no {} found)",
+                "role {:?} certifies a public key: give --pubkey FILE (no {} and no id_ed25519.pub beside the configuration)",
                 args.role,
                 ctx.identity.home.join(".ssh/id_ed25519.pub").display()
             )));
         }
-        None => None,
+        _ => None,
     };
     let input = crate::engine::RequestInput {
         role: args.role,

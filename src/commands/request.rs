@@ -6,7 +6,7 @@ use anyhow::Result;
 
 pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
     let engine = ctx.engine();
-    let (input, pubkey) = super::request_input(ctx, args.lease)?;
+    let (input, pubkey) = super::request_input(ctx, args.lease, !args.dry_run)?;
     if args.dry_run {
         let evaluation = engine.evaluate(&ctx.identity, &input)?;
         ctx.printer.dry_run(&evaluation);
@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
                 .as_ref()
                 .and_then(|c| c.expose().get("SSH_CERTIFICATE").cloned());
             let destination = args.out.clone().or_else(|| {
-                pubkey.as_ref().map(|key| {
+                pubkey.as_ref().filter(|key| key.is_file()).map(|key| {
                     let text = key.to_string_lossy();
                     let stem = text.strip_suffix(".pub").unwrap_or(&text);
                     std::path::PathBuf::from(format!("{stem}-cert.pub"))
@@ -28,12 +28,18 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
             ctx.printer
                 .granted(&lease, credentials.as_ref(), ctx.clock.now());
             if let (Some(certificate), Some(path)) = (certificate, destination) {
-                std::fs::write(&path, format!("{certificate}\n")).map_err(|err| {
-                    anyhow::anyhow!("writing the certificate to {}: {err}", path.display())
-                })?;
-                ctx.printer
-                    .note(&format!("certificate written to {}", path.display()));
-                add_to_agent(ctx, &lease, pubkey.as_deref());
+                // The certificate was printed above: a file that cannot be written is a warning.
+                match std::fs::write(&path, format!("{certificate}\n")) {
+                    Ok(()) => {
+                        ctx.printer
+                            .note(&format!("certificate written to {}", path.display()));
+                        add_to_agent(ctx, &lease, pubkey.as_deref());
+                    }
+                    Err(err) => ctx.printer.warn(&format!(
+                        "writing the certificate to {}: {err} (it is printed above)",
+                        path.display()
+                    )),
+                }
             }
             Ok(Exit::Success)
         }
@@ -52,12 +58,12 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
 /// for the lease's time (`ssh-add -t`). No agent, or no private key beside the public one:
 /// nothing to do, and the certificate file is there all the same.
 fn add_to_agent(ctx: &Context, lease: &crate::lease::Lease, pubkey: Option<&std::path::Path>) {
-    let wants_agent = ctx
-        .config
-        .roles
-        .get(&lease.role)
-        .is_some_and(|role| role.grant.get("agent").and_then(serde_json::Value::as_bool) == Some(true));
-    let (Some(pubkey), Some(end)) = (pubkey, lease.expires_at) else { return };
+    let wants_agent = ctx.config.roles.get(&lease.role).is_some_and(|role| {
+        role.grant.get("agent").and_then(serde_json::Value::as_bool) == Some(true)
+    });
+    let (Some(pubkey), Some(end)) = (pubkey, lease.expires_at) else {
+        return;
+    };
     let private = pubkey.with_extension("");
     if !wants_agent || std::env::var_os("SSH_AUTH_SOCK").is_none() || !private.exists() {
         return;

@@ -94,8 +94,10 @@ impl SqliteStore {
         // Leave the write-ahead log in place when the process ends: checkpointing and
         // deleting it at every exit cost each short-lived jit several disk flushes. Writers
         // checkpoint it as it grows (every 1000 pages), as usual.
-        self.conn
-            .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        self.conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         Ok(())
     }
 

@@ -139,6 +139,12 @@ fn unknown_or_malformed_roles_and_ids_exit_2() {
         2,
         "unexpected argument '--bogus'",
     );
+    refused(
+        &w,
+        &["request", "--role", "web-root", "--pubkey", "/etc/hostname"],
+        2,
+        "--pubkey applies to ssh roles",
+    );
 }
 
 #[test]

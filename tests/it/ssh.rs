@@ -201,6 +201,19 @@ fn init_writes_a_starter_that_issues_a_real_certificate() {
         .run()
         .code(2)
         .stderr_has("does not overwrite");
+    // sshd refuses every key while RevokedKeys names a missing file: init writes an empty one.
+    assert_eq!(std::fs::read(dir.join("revoked.krl")).unwrap(), b"");
+    // A dry run needs no key.
+    w.jit([
+        "request",
+        "--role",
+        "ssh-demo",
+        "--ticket",
+        "DEMO-1",
+        "--dry-run",
+    ])
+    .run()
+    .success();
     w.jit(["config", "check"]).run().success();
 
     // The key is ~/.ssh/id_ed25519.pub where the user has one, else the one init made.
