@@ -16,6 +16,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 # A real sshd and ssh client (and ssh-keygen) for the ssh backend tests.
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
+# sudo and visudo for the sudo backend tests.
+[ -x /usr/sbin/visudo ] && command -v sudo >/dev/null || need_apt+=(sudo)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

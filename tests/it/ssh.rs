@@ -355,3 +355,51 @@ fn authorized_keys_expire_without_jit() {
         "sshd enforced the end itself"
     );
 }
+
+#[test]
+fn a_role_that_asks_for_it_adds_the_certificate_to_the_agent() {
+    let sshd = Sshd::start();
+    let w = ssh_world(
+        &sshd,
+        &format!("{{ principals = [\"{}\"], agent = true }}", me()),
+    );
+    let socket = w.path("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The key pair lives beside the public key; the certificate goes beside it too.
+    let key = w.path("id_ed25519");
+    std::fs::copy(sshd.path("user"), &key).unwrap();
+    std::fs::copy(sshd.path("user.pub"), w.path("id_ed25519.pub")).unwrap();
+    w.jit([
+        "request",
+        "--role",
+        "shell",
+        "--ttl",
+        "10m",
+        "--pubkey",
+        w.path("id_ed25519.pub").to_str().unwrap(),
+    ])
+    .env("SSH_AUTH_SOCK", &socket)
+    .run()
+    .success()
+    .stderr_has("added to the ssh-agent for");
+    let listed = std::process::Command::new("ssh-add")
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    agent.kill().unwrap();
+    let _ = agent.wait();
+    assert!(listed.contains("ED25519-CERT"), "{listed}");
+}
