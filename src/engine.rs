@@ -366,6 +366,14 @@ impl<'a> Engine<'a> {
             attempts: 0,
             next_attempt_at: None,
         };
+        // A lease whose entitlement is its own alone (no other lease to wait for or to cover)
+        // gets its window now, so that the grant needs no second transaction to claim it.
+        let fresh_window = (!pending && backend.sharing_for(&lease.params) == Sharing::PerLease)
+            .then(|| now + TimeDelta::seconds(lease.ttl_secs));
+        if let Some(end) = fresh_window {
+            lease.granted_at = Some(now);
+            lease.expires_at = Some(end);
+        }
         lease.handle = backend.plan(&lease, &lease.params);
         let details = json!({
             "role": lease.role,
@@ -390,7 +398,11 @@ impl<'a> Engine<'a> {
             };
         }
         fault::point("before-grant");
-        let (lease, credentials) = self.grant(&lease.id)?;
+        let (lease, credentials) = match fresh_window {
+            // An entitlement of its own, claimed and windowed at creation: straight on.
+            Some(end) => self.finish_grant(lease, backend, end, false)?,
+            None => self.grant(&lease.id)?,
+        };
         Ok(Requested::Granted { lease, credentials })
     }
 
@@ -455,6 +467,19 @@ impl<'a> Engine<'a> {
             std::thread::sleep(Duration::from_millis(100));
         };
 
+        self.finish_grant(lease, backend, entitlement_end, renewal)
+    }
+
+    /// The rest of the grant step, for a lease this process has claimed (window fixed).
+    fn finish_grant(
+        &self,
+        lease: Lease,
+        backend: Rc<dyn Backend>,
+        entitlement_end: DateTime<Utc>,
+        renewal: bool,
+    ) -> Result<(Lease, Option<Credentials>)> {
+        let id = lease.id.clone();
+        let id = id.as_str();
         let outcome = backend.grant(&GrantRequest {
             target: &lease.target,
             lease: &lease,
