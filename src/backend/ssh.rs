@@ -67,6 +67,19 @@ fn io_error(what: &str, path: &Path, err: impl std::fmt::Display) -> BackendErro
     BackendError::transient(format!("{what} {}: {err}", path.display()))
 }
 
+/// Hold an exclusive lock on `path` (created if missing) until the guard is dropped: one
+/// writer at a time, across processes.
+fn lock(path: &Path) -> Result<Flock<File>, BackendError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|err| io_error("opening", path, err))?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, err)| io_error("locking", path, err))
+}
+
 /// The marker that ends an authorized_keys line jit wrote for a lease.
 fn marker(lease_id: &str) -> String {
     format!("jit:{lease_id}")
@@ -172,15 +185,7 @@ impl SshBackend {
         let mut lock_path = krl.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|err| io_error("opening", &lock_path, err))?;
-        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
-            .map_err(|(_, err)| io_error("locking", &lock_path, err))?;
+        let _lock = lock(&lock_path)?;
         let text = match std::fs::read_to_string(&ledger_path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -302,15 +307,7 @@ impl SshBackend {
             let _ = nix::unistd::chown(dir, Some(user.uid), Some(user.gid));
         }
         let lock_path = dir.join(".jit-authorized-keys.lock");
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|err| io_error("opening", &lock_path, err))?;
-        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
-            .map_err(|(_, err)| io_error("locking", &lock_path, err))?;
+        let _lock = lock(&lock_path)?;
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
