@@ -28,11 +28,12 @@ fn sudo_time(time: DateTime<Utc>) -> String {
     time.format("%Y%m%d%H%M%SZ").to_string()
 }
 
-/// A command as a sudoers `Cmnd`: the characters sudoers gives a meaning are escaped.
+/// A command as a sudoers `Cmnd`: `, : =` escaped (backslashes and wildcards are refused
+/// before this).
 fn escape(command: &str) -> String {
     let mut out = String::with_capacity(command.len() + 8);
     for c in command.chars() {
-        if matches!(c, '\\' | ',' | ':' | '=') {
+        if matches!(c, ',' | ':' | '=') {
             out.push('\\');
         }
         out.push(c);
@@ -45,11 +46,14 @@ fn drop_in_name(lease_id: &str) -> String {
     format!("jit-{lease_id}")
 }
 
+/// A user name sudoers reads as that user: lowercase, never an alias or `ALL`.
 fn valid_user(name: &str) -> bool {
-    !name.is_empty()
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
 }
 
 impl SudoBackend {
@@ -59,6 +63,15 @@ impl SudoBackend {
 
     fn path(&self, lease_id: &str) -> PathBuf {
         self.settings.directory.join(drop_in_name(lease_id))
+    }
+
+    /// The drop-in as recorded with the lease (so a changed `directory` cannot strand it).
+    fn recorded_path(&self, lease: &Lease) -> PathBuf {
+        lease
+            .handle
+            .get("file")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.path(&lease.id), PathBuf::from)
     }
 
     fn contents(
@@ -166,7 +179,7 @@ impl Backend for SudoBackend {
     }
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let path = self.path(&request.lease.id);
+        let path = self.recorded_path(request.lease);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -185,7 +198,7 @@ impl Backend for SudoBackend {
     }
 
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        Ok(if self.path(&request.lease.id).exists() {
+        Ok(if self.recorded_path(request.lease).exists() {
             Presence::Present
         } else {
             Presence::Absent

@@ -42,15 +42,19 @@ pub fn parse_target(
     Some(SudoTarget { directory, visudo })
 }
 
-/// A command for a sudoers line: an absolute path, then arguments; nothing that could end
-/// the line or start a comment. (`\ , : =` are escaped when the line is written.)
+/// A command for a sudoers line: an absolute path, then arguments. Refused: anything that
+/// could end the line or start a comment, backslashes (sudoers would read them as escapes),
+/// and wildcards (`* ? [ ]` match any argument there). `, : =` are escaped when written.
 pub fn check_command(command: &str) -> Result<(), String> {
     if !command.starts_with('/') {
         return Err(format!(
             "command {command:?} must start with an absolute path"
         ));
     }
-    if let Some(c) = command.chars().find(|c| c.is_control() || *c == '#') {
+    if let Some(c) = command
+        .chars()
+        .find(|c| c.is_control() || "#\\*?[]".contains(*c))
+    {
         return Err(format!(
             "command {command:?} holds {c:?}, which is not allowed"
         ));
@@ -85,14 +89,17 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
         .take("runas")
         .and_then(|n| {
             let name = reader.string(n, "grant.runas")?;
-            let valid = !name.is_empty()
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
                 && name
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
             if !valid {
                 reader.error(
                     n.span(),
-                    format!("grant.runas {name:?} is not an account name"),
+                    format!("grant.runas {name:?} is not a lowercase account name"),
                 );
             }
             Some(name)

@@ -54,7 +54,7 @@ fn sudo_shows_the_grant_during_the_lease_and_not_after_revoke() {
     // A command no other run grants: /usr/bin/test with an argument of this run's own.
     let unique = format!("jit-test-{}", std::process::id());
     let grant = format!(
-        "{{ commands = [\"/usr/bin/test -n {unique}\", \"/usr/bin/printf %s\\\\n a,b:c=d\"], nopasswd = true }}"
+        "{{ commands = [\"/usr/bin/test -n {unique}\", \"/usr/bin/printf %s {unique},b:c=d\"], nopasswd = true }}"
     );
     let w = sudo_world(&grant, "");
     let lease = w
@@ -70,13 +70,20 @@ fn sudo_shows_the_grant_during_the_lease_and_not_after_revoke() {
         std::fs::metadata(&drop_in).unwrap().permissions().mode() & 0o777,
         0o440
     );
+    // Escaped in the file, the command still matches as the user types it.
+    let with_separators = format!("{unique},b:c=d");
+    assert!(sudo_as_subject(&[
+        "/usr/bin/printf",
+        "%s",
+        &with_separators
+    ]));
     let listed = sudo_list();
     assert!(
         listed.contains(&format!("/usr/bin/test -n {unique}")),
         "{listed}"
     );
     assert!(
-        listed.contains("a\\,b\\:c\\=d"),
+        listed.contains(&format!("{unique}\\,b\\:c\\=d")),
         "escaped for sudoers: {listed}"
     );
     assert!(listed.contains("NOTAFTER="), "{listed}");
@@ -154,6 +161,8 @@ fn hostile_commands_are_refused() {
         "usr/bin/true",
         "/usr/bin/true # comment",
         "/usr/bin/true\nALL ALL=(ALL) ALL",
+        "/bin/cat /var/log/app/*",
+        "/usr/bin/printf %s\\n",
     ] {
         let grant = format!(
             "{{ commands = [{}] }}",
