@@ -246,10 +246,18 @@ impl SshBackend {
         let user = nix::unistd::User::from_name(name)
             .map_err(|err| BackendError::permanent(format!("reading the user database: {err}")))?
             .ok_or_else(|| BackendError::refused(format!("there is no local account {name:?}")))?;
-        let path = template
-            .replace("%u", &user.name)
-            .replace("%h", &user.dir.to_string_lossy());
-        Ok((user, PathBuf::from(path)))
+        let path = PathBuf::from(
+            template
+                .replace("%u", &user.name)
+                .replace("%h", &user.dir.to_string_lossy()),
+        );
+        // Relative to the account's home, as sshd reads AuthorizedKeysFile.
+        let path = if path.is_relative() {
+            user.dir.join(path)
+        } else {
+            path
+        };
+        Ok((user, path))
     }
 
     /// The authorized_keys line for a lease: options (expiry first), the key, the marker.
@@ -259,7 +267,8 @@ impl SshBackend {
         lease_id: &str,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<String, BackendError> {
-        let quote = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+        // sshd undoes `\"` only (backslashes are refused in authorized-keys commands).
+        let quote = |text: &str| format!("\"{}\"", text.replace('"', "\\\""));
         let mut options = vec![
             format!("expiry-time=\"{}\"", until.format("%Y%m%d%H%M%SZ")),
             "restrict".to_owned(),
@@ -359,7 +368,8 @@ fn write_atomically(
     file.write_all(body)?;
     file.sync_all()?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-    if let Some(user) = owner {
+    // Root hands the file to the account; anyone else writing it keeps the owner it has.
+    if let Some(user) = owner.filter(|_| nix::unistd::Uid::effective().is_root()) {
         nix::unistd::chown(&tmp, Some(user.uid), Some(user.gid)).map_err(std::io::Error::from)?;
     }
     std::fs::rename(&tmp, path)?;
@@ -430,6 +440,9 @@ impl Backend for SshBackend {
                     Err(err) if err.kind == super::ErrorKind::Refused => Ok(()),
                     Err(err) => Err(err),
                     Ok((user, path)) => {
+                        // The file the grant wrote, even if the template changed since.
+                        let recorded = request.lease.handle.get("file").and_then(Value::as_str);
+                        let path = recorded.map_or(path, PathBuf::from);
                         Self::rewrite(&user, &path, &request.lease.id, None).map(|_| ())
                     }
                 }

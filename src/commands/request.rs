@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
                     Ok(()) => {
                         ctx.printer
                             .note(&format!("certificate written to {}", path.display()));
-                        add_to_agent(ctx, &lease, pubkey.as_deref());
+                        add_to_agent(ctx, &lease, pubkey.as_deref(), &path);
                     }
                     Err(err) => ctx.printer.warn(&format!(
                         "writing the certificate to {}: {err} (it is printed above)",
@@ -57,7 +57,12 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
 /// Roles with `agent = true`: hand the key and its new certificate to the running ssh-agent,
 /// for the lease's time (`ssh-add -t`). No agent, or no private key beside the public one:
 /// nothing to do, and the certificate file is there all the same.
-fn add_to_agent(ctx: &Context, lease: &crate::lease::Lease, pubkey: Option<&std::path::Path>) {
+fn add_to_agent(
+    ctx: &Context,
+    lease: &crate::lease::Lease,
+    pubkey: Option<&std::path::Path>,
+    certificate: &std::path::Path,
+) {
     let wants_agent = ctx.config.roles.get(&lease.role).is_some_and(|role| {
         role.grant.get("agent").and_then(serde_json::Value::as_bool) == Some(true)
     });
@@ -66,6 +71,15 @@ fn add_to_agent(ctx: &Context, lease: &crate::lease::Lease, pubkey: Option<&std:
     };
     let private = pubkey.with_extension("");
     if !wants_agent || std::env::var_os("SSH_AUTH_SOCK").is_none() || !private.exists() {
+        return;
+    }
+    // ssh-add takes the certificate from beside the key, KEY-cert.pub, and nowhere else.
+    let mut beside = private.clone().into_os_string();
+    beside.push("-cert.pub");
+    if certificate != std::path::Path::new(&beside) {
+        ctx.printer.warn(
+            "not added to the ssh-agent: ssh-add reads KEY-cert.pub beside the key, and --out put the certificate elsewhere",
+        );
         return;
     }
     let seconds = (end - ctx.clock.now()).num_seconds().max(1);

@@ -258,7 +258,7 @@ pub fn parse_grant(
     };
     let force_command = fields.take("force_command").and_then(|n| {
         let text = reader.string(n, "grant.force_command")?;
-        match check_text("force_command", &text, "") {
+        match check_text("force_command", &text, if certificate { "" } else { "\\" }) {
             Ok(()) => Some(text),
             Err(err) => {
                 reader.error(n.span(), format!("grant.{err}"));
