@@ -45,6 +45,9 @@ Files:
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// Whether `--config` was given on the command line (not through JIT_CONFIG).
+    #[arg(skip)]
+    pub config_from_command_line: bool,
     /// Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]
     #[arg(
         long,

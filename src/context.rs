@@ -20,8 +20,17 @@ pub struct Context {
 }
 
 /// The configuration file: `--config`, `JIT_CONFIG`, or the XDG default.
-pub fn config_path(global: &GlobalArgs) -> PathBuf {
-    global.config.clone().unwrap_or_else(config::default_path)
+///
+/// Run through sudo, jit reads only the configuration its own account chose (the default, or
+/// JIT_CONFIG as sudo's env_keep passes it): never one the invoking user names, which would
+/// let them write the policy of a privileged process (or have it read or write any file).
+pub fn config_path(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    if global.config_from_command_line && std::env::var_os("SUDO_USER").is_some() {
+        return Err(crate::exit::usage(
+            "--config is refused under sudo: jit uses its own account's configuration",
+        ));
+    }
+    Ok(global.config.clone().unwrap_or_else(config::default_path))
 }
 
 /// The embedded store's file: `JIT_STATE_DIR`, `[store] path`, or `$XDG_STATE_HOME/jit`.
@@ -39,7 +48,7 @@ pub fn store_path(config: &Config) -> PathBuf {
 impl Context {
     pub fn load(global: &GlobalArgs) -> Result<Context> {
         let printer = Printer::new(global.json, global.quiet, global.verbose);
-        let path = config_path(global);
+        let path = config_path(global)?;
         printer.debug(&format!("configuration: {}", path.display()));
         let config = config::load(&path)?;
         let identity = Identity::current(config.identity.service_account.as_deref())?;

@@ -15,6 +15,17 @@ pub struct Identity {
     pub os_user: String,
     /// `user`'s home directory, from the user database.
     pub home: std::path::PathBuf,
+    /// `user`'s uid and primary gid.
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Identity {
+    /// Is jit acting for someone else (the service account, through sudo)? Then everything
+    /// the requester names on the command line is untrusted input to a privileged process.
+    pub fn delegated(&self) -> bool {
+        self.user != self.os_user
+    }
 }
 
 impl Identity {
@@ -39,6 +50,8 @@ impl Identity {
         Ok(Identity {
             groups: groups_of(&user.name, user.gid)?,
             home: user.dir,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
             user: user.name,
             os_user: os_user.name,
         })

@@ -22,13 +22,21 @@ pub mod policy;
 pub mod secret;
 pub mod store;
 
-use clap::Parser;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 /// Parse the arguments, run the command, and return its exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(args) {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = cli::Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| {
+            let mut cli = cli::Cli::from_arg_matches(&matches)?;
+            cli.global.config_from_command_line =
+                matches.value_source("config") == Some(clap::parser::ValueSource::CommandLine);
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) if err.use_stderr() => {
             output::Printer::new(false, false, false).usage_error(&err.render().to_string());

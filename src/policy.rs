@@ -250,6 +250,8 @@ roles = ["*"]
             groups: groups.iter().map(|g| g.to_string()).collect(),
             os_user: user.to_owned(),
             home: std::path::PathBuf::from("/home").join(user),
+            uid: 1000,
+            gid: 1000,
         }
     }
 

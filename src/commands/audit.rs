@@ -51,6 +51,11 @@ fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 }
 
 fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
+    if args.output.is_some() && ctx.identity.delegated() {
+        return Err(exit::usage(
+            "--output is refused under sudo delegation; redirect standard output instead",
+        ));
+    }
     let sink: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::with_capacity(
             1 << 16,

@@ -7,7 +7,7 @@ use anyhow::Result;
 pub fn run(global: &GlobalArgs, args: ConfigArgs) -> Result<Exit> {
     match args.command {
         ConfigCommand::Check => {
-            let path = config_path(global);
+            let path = config_path(global)?;
             let config = crate::config::load(&path)?;
             Printer::new(global.json, global.quiet, global.verbose).config_ok(
                 &path.display().to_string(),

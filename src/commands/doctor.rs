@@ -12,7 +12,7 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
     let printer = Printer::new(global.json, global.quiet, global.verbose);
     let mut checks = Vec::new();
 
-    let path = config_path(global);
+    let path = config_path(global)?;
     let config = crate::config::load(&path);
     check(
         &mut checks,

@@ -3,7 +3,7 @@
 use crate::cli::ExecArgs;
 use crate::context::Context;
 use crate::engine::{Requested, RevokeOutcome};
-use crate::exit::Exit;
+use crate::exit::{self, Exit};
 use anyhow::Result;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::os::unix::process::ExitStatusExt;
@@ -11,6 +11,13 @@ use std::process::Command;
 
 pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
     let engine = ctx.engine();
+    // Acting for someone else, the command must run as them, never as jit's own account
+    // (which holds the configuration and its secrets): only root can switch to them.
+    if ctx.identity.delegated() && !nix::unistd::Uid::effective().is_root() {
+        return Err(exit::usage(
+            "jit exec under sudo delegation needs jit to run as root, to run the command as you",
+        ));
+    }
     let (input, _) = super::request_input(ctx, args.lease, true)?;
     let (lease, credentials) = match engine.request(&ctx.identity, &input, Some(args.timeout))? {
         Requested::Granted { lease, credentials } => (lease, credentials),
@@ -40,6 +47,10 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
     let handle = signals.handle();
 
     let mut command = Command::new(&args.command[0]);
+    if ctx.identity.delegated() {
+        use std::os::unix::process::CommandExt;
+        command.uid(ctx.identity.uid).gid(ctx.identity.gid);
+    }
     command.args(&args.command[1..]);
     command.env("JIT_LEASE_ID", &lease.id);
     if let Some(end) = lease.expires_at {

@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<Exit> {
     let printer = Printer::new(global.json, global.quiet, global.verbose);
-    let path = config_path(global);
+    let path = config_path(global)?;
     if path.exists() && !args.force {
         return Err(exit::usage(format!(
             "{} exists; jit init does not overwrite a configuration (--force replaces it)",

@@ -51,6 +51,12 @@ fn request_input(
         .flatten()
         .find(|candidate| ssh_role && candidate.exists())
     });
+    if args.pubkey.is_some() && ctx.identity.delegated() {
+        // A privileged process must not read a file the requester names.
+        return Err(crate::exit::usage(
+            "--pubkey is refused under sudo delegation: jit certifies your ~/.ssh/id_ed25519.pub",
+        ));
+    }
     if args.pubkey.is_some() && !ssh_role {
         return Err(crate::exit::usage(format!(
             "--pubkey applies to ssh roles; role {:?} certifies no key",

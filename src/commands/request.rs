@@ -6,6 +6,11 @@ use anyhow::Result;
 
 pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
     let engine = ctx.engine();
+    if args.out.is_some() && ctx.identity.delegated() {
+        return Err(crate::exit::usage(
+            "--out is refused under sudo delegation: the certificate goes beside your key",
+        ));
+    }
     let (input, pubkey) = super::request_input(ctx, args.lease, !args.dry_run)?;
     if args.dry_run {
         let evaluation = engine.evaluate(&ctx.identity, &input)?;
@@ -29,7 +34,7 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
                 .granted(&lease, credentials.as_ref(), ctx.clock.now());
             if let (Some(certificate), Some(path)) = (certificate, destination) {
                 // The certificate was printed above: a file that cannot be written is a warning.
-                match std::fs::write(&path, format!("{certificate}\n")) {
+                match write_certificate(ctx, &path, &certificate) {
                     Ok(()) => {
                         ctx.printer
                             .note(&format!("certificate written to {}", path.display()));
@@ -100,4 +105,39 @@ fn add_to_agent(
         )),
         Err(err) => ctx.printer.warn(&format!("ssh-add: {err}")),
     }
+}
+
+/// Write the certificate. Acting for someone else (through sudo, possibly as root), write it
+/// as a new file renamed into place and hand it to the requester: a link planted at that
+/// path is replaced, never followed.
+fn write_certificate(
+    ctx: &Context,
+    path: &std::path::Path,
+    certificate: &str,
+) -> std::io::Result<()> {
+    let body = format!("{certificate}\n");
+    if !ctx.identity.delegated() {
+        return std::fs::write(path, body);
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".jit-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&tmp)?;
+    std::io::Write::write_all(&mut file, body.as_bytes())?;
+    if nix::unistd::Uid::effective().is_root() {
+        nix::unistd::fchown(
+            &file,
+            Some(nix::unistd::Uid::from_raw(ctx.identity.uid)),
+            Some(nix::unistd::Gid::from_raw(ctx.identity.gid)),
+        )?;
+    }
+    drop(file);
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

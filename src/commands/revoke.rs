@@ -8,6 +8,11 @@ use anyhow::{Context as _, Result};
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: RevokeArgs) -> Result<Exit> {
+    if args.export.is_some() && ctx.identity.delegated() {
+        return Err(exit::usage(
+            "--export is refused under sudo delegation; redirect the printed trail instead",
+        ));
+    }
     let engine = ctx.engine();
     // Resolve and check every lease before revoking any: bad input changes nothing.
     let leases = if args.ids.is_empty() {

@@ -222,3 +222,65 @@ fn a_read_only_store_is_refused_and_left_alone() {
     assert_eq!(std::fs::read(w.store_path()).unwrap(), before);
     assert_eq!(w.grants(), grants);
 }
+
+#[test]
+fn acting_for_another_user_refuses_what_they_could_abuse() {
+    let w = World::new();
+    let config = w.config_path();
+    // Through sudo, the requester names no configuration, and no file jit writes or reads.
+    w.jit(["--config", config.to_str().unwrap(), "list"])
+        .by(REQUESTER)
+        .run()
+        .code(2)
+        .stderr_has("--config is refused under sudo");
+    let id = {
+        let lease = w
+            .jit(["request", "--role", "web-root", "--json"])
+            .by(REQUESTER)
+            .run()
+            .success()
+            .json();
+        lease["id"].as_str().unwrap().to_owned()
+    };
+    let target = w.path("trail.jsonl");
+    w.jit(["revoke", &id, "--export", target.to_str().unwrap()])
+        .by(REQUESTER)
+        .run()
+        .code(2)
+        .stderr_has("--export is refused under sudo delegation");
+    assert_eq!(
+        w.state_of(&id),
+        "active",
+        "a refused command changes nothing"
+    );
+    w.jit([
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "--output",
+        target.to_str().unwrap(),
+    ])
+    .by(REQUESTER)
+    .run()
+    .code(2);
+    assert!(!target.exists());
+    w.jit(["request", "--role", "web-root", "--pubkey", "/etc/hostname"])
+        .by(REQUESTER)
+        .run()
+        .code(2);
+}
+
+#[test]
+fn exec_for_another_user_runs_the_command_as_them() {
+    let w = World::new();
+    let run = w
+        .jit(["exec", "--role", "web-root", "--", "id", "-un"])
+        .by(REQUESTER)
+        .run();
+    if me() == "root" {
+        run.success().stdout_is(&format!("{REQUESTER}\n"));
+    } else {
+        run.code(2).stderr_has("needs jit to run as root");
+    }
+}
