@@ -537,8 +537,15 @@ impl Backend for SshBackend {
                     match Self::account_file(file, &grant) {
                         Ok((_, path)) => {
                             let dir = path.parent().unwrap_or(Path::new("/"));
-                            let reachable = !dir.exists()
-                                || nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+                            // The directory, or the one it would be made in, must be writable.
+                            let existing = if dir.exists() {
+                                dir
+                            } else {
+                                dir.parent().unwrap_or(dir)
+                            };
+                            let reachable = existing.exists()
+                                && nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK)
+                                    .is_ok();
                             Check {
                                 name: name(&format!("account {account}")),
                                 ok: reachable,

@@ -143,10 +143,13 @@ impl SudoBackend {
             let _ = std::fs::remove_file(&tmp);
             return Err(err);
         }
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o440))
-            .map_err(|err| io("writing", &tmp, err))?;
         let path = self.path(lease_id);
-        std::fs::rename(&tmp, &path).map_err(|err| io("installing", &path, err))?;
+        let installed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o440))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(err) = installed {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("installing", &path, err));
+        }
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|err| io("syncing", dir, err))
