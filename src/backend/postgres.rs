@@ -712,10 +712,16 @@ impl Backend for PostgresBackend {
         wanted.dedup();
         for (kind, object, privilege) in wanted {
             let query = match kind {
+                // Held by PUBLIC already (CONNECT and TEMPORARY on databases by default), the
+                // login has it without the admin handing it on.
                 "database" => {
-                    "SELECT has_database_privilege(current_user, $1, $2 || ' WITH GRANT OPTION')"
+                    "SELECT has_database_privilege(current_user, $1, $2 || ' WITH GRANT OPTION') \
+                     OR has_database_privilege('public', $1, $2)"
                 }
-                _ => "SELECT has_schema_privilege(current_user, $1, $2 || ' WITH GRANT OPTION')",
+                _ => {
+                    "SELECT has_schema_privilege(current_user, $1, $2 || ' WITH GRANT OPTION') \
+                     OR has_schema_privilege('public', $1, $2)"
+                }
             };
             let held = self.with_client(|_, client| {
                 Ok(client
