@@ -16,6 +16,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 # A real sshd and ssh client (and ssh-keygen) for the ssh backend tests.
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
+# MariaDB server binaries (the suite starts its own throwaway server).
+command -v mariadb-install-db >/dev/null && [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 # sudo and visudo for the sudo backend tests.
 [ -x /usr/sbin/visudo ] && command -v sudo >/dev/null || need_apt+=(sudo)
 if [ ${#need_apt[@]} -gt 0 ]; then

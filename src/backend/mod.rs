@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod krl;
+pub mod mysql;
 pub mod postgres;
 pub mod ssh;
 pub mod sudo;
@@ -155,5 +156,6 @@ pub fn for_target(target: &Target) -> Box<dyn Backend> {
         }
         TargetSettings::Ssh(settings) => Box::new(ssh::SshBackend::new(settings.clone())),
         TargetSettings::Sudo(settings) => Box::new(sudo::SudoBackend::new(settings.clone())),
+        TargetSettings::Mysql(settings) => Box::new(mysql::MysqlBackend::new(settings.clone())),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod document;
+pub mod mysql;
 pub mod postgres;
 pub mod rules;
 pub mod ssh;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use command::CommandTarget;
+pub use mysql::MysqlTarget;
 pub use postgres::PostgresTarget;
 pub use rules::{ApprovalRule, SubjectPattern, TicketRule};
 pub use ssh::SshTarget;
@@ -57,6 +59,7 @@ pub enum TargetSettings {
     Postgres(PostgresTarget),
     Ssh(SshTarget),
     Sudo(SudoTarget),
+    Mysql(MysqlTarget),
 }
 
 impl TargetSettings {
@@ -69,6 +72,11 @@ impl TargetSettings {
                 .map(|(name, reference)| (format!("env.{name}"), reference))
                 .collect(),
             TargetSettings::Postgres(settings) => settings
+                .password
+                .iter()
+                .map(|reference| ("password".to_owned(), reference))
+                .collect(),
+            TargetSettings::Mysql(settings) => settings
                 .password
                 .iter()
                 .map(|reference| ("password".to_owned(), reference))
@@ -88,6 +96,7 @@ impl TargetSettings {
             TargetSettings::Postgres(_) => "postgres",
             TargetSettings::Ssh(_) => "ssh",
             TargetSettings::Sudo(_) => "sudo",
+            TargetSettings::Mysql(_) => "mysql",
         }
     }
 }
@@ -119,7 +128,7 @@ impl Eligibility {
     }
 }
 
-const BACKENDS: &[&str] = &["command", "postgres", "ssh", "sudo"];
+const BACKENDS: &[&str] = &["command", "mysql", "postgres", "ssh", "sudo"];
 
 /// `$XDG_CONFIG_HOME/jit/config.toml`.
 pub fn default_path() -> PathBuf {
@@ -356,6 +365,11 @@ fn read_target(
             fields.finish(reader, sudo::TARGET_KEYS);
             TargetSettings::Sudo(parsed?)
         }
+        "mysql" => {
+            let parsed = mysql::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, mysql::TARGET_KEYS);
+            TargetSettings::Mysql(parsed?)
+        }
         other => {
             reader.error(
                 backend.span(),
@@ -457,10 +471,14 @@ fn read_role(
             TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
             TargetSettings::Ssh(settings) => ssh::parse_grant(reader, node, settings),
             TargetSettings::Sudo(_) => sudo::parse_grant(reader, node),
+            TargetSettings::Mysql(_) => mysql::parse_grant(reader, node),
         },
         (Some(target), None) => match &target.settings {
             TargetSettings::Command(_) => Some(serde_json::Value::Object(Default::default())),
-            TargetSettings::Postgres(_) | TargetSettings::Ssh(_) | TargetSettings::Sudo(_) => {
+            TargetSettings::Postgres(_)
+            | TargetSettings::Ssh(_)
+            | TargetSettings::Sudo(_)
+            | TargetSettings::Mysql(_) => {
                 reader.error(
                     node.span(),
                     format!(

@@ -203,3 +203,39 @@ fn keyring_references_resolve_through_the_kernel_keyring() {
         .code(1)
         .stdout_has("no such entry in the keyring");
 }
+
+#[test]
+fn mysql_targets_and_grants_are_checked_before_anything_runs() {
+    let w = World::new();
+    let target = |url: &str| {
+        format!("[targets.db]\nbackend = \"mysql\"\nurl = \"{url}\"\npassword = \"env:DB_PW\"\n\n")
+    };
+    let err = check(
+        &w,
+        &target("mysql://jit_admin@db.internal/app?ssl-mode=maybe"),
+    );
+    assert_eq!(
+        err,
+        "jit: error: CONFIG:3:7: ssl-mode \"MAYBE\" is not one of DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY\n"
+    );
+    let err = check(&w, &target("mysql://db.internal/app"));
+    assert_eq!(
+        err,
+        "jit: error: CONFIG:3:7: url must name a user, such as mysql://jit_admin@db.internal:3306/app\n"
+    );
+    let roles = "[roles.a]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = { mode = \"ephemeral\", grants = [\"SELECT; DROP DATABASE app ON app.*\"] }\n\n\
+         [roles.b]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = { mode = \"ephemeral\", grants = [\"SELECT ON `app`.*\"] }\n\n\
+         [roles.c]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = { mode = \"role\", roles = [\"app rw\"] }\n\n\
+         [roles.d]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = { mode = \"borrowed\" }\n";
+    let err = check(
+        &w,
+        &format!("{}{roles}", target("mysql://jit_admin@db.internal/app")),
+    );
+    let expected = [
+        "jit: error: CONFIG:9:41: grant.grants: \"SELECT; DROP DATABASE app ON app.*\": privileges must be among SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE VIEW, SHOW VIEW, TRIGGER, EXECUTE, CREATE ROUTINE, ALTER ROUTINE, EVENT, LOCK TABLES, REFERENCES, CREATE TEMPORARY TABLES, ALL, ALL PRIVILEGES",
+        "CONFIG:14:41: grant.grants: \"SELECT ON `app`.*\" is not `PRIVILEGES ON database.table` (such as \"SELECT, INSERT ON app.*\")",
+        "CONFIG:19:35: grant.roles: \"app rw\" is not a role name (letters, digits, _ and -)",
+        "CONFIG:24:18: grant.mode \"borrowed\" is not one of ephemeral, role",
+    ];
+    assert_eq!(err, format!("{}\n", expected.join("\n")));
+}

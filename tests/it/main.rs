@@ -11,6 +11,8 @@ mod exec;
 mod flows;
 mod generated;
 mod harness;
+mod mariadb_server;
+mod mysql;
 mod pg_cluster;
 mod postgres;
 mod ssh;

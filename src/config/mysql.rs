@@ -1,0 +1,333 @@
+//! Settings of `backend = "mysql"` targets (MariaDB 10.6+, MySQL 8) and the `grant` table of
+//! their roles.
+
+use super::document::{Fields, Node, Reader};
+use crate::secret::SecretRef;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+pub const TARGET_KEYS: &[&str] = &[
+    "backend",
+    "url",
+    "password",
+    "connect_timeout",
+    "event_schema",
+    "description",
+];
+pub const GRANT_KEYS: &[&str] = &["mode", "grants", "roles", "account", "host"];
+
+#[derive(Clone, Debug)]
+pub struct MysqlTarget {
+    /// `mysql://USER@HOST:PORT/DATABASE`, without a password; TLS settings split off.
+    pub url: String,
+    pub password: Option<SecretRef>,
+    pub tls: MysqlTls,
+    pub connect_timeout: Duration,
+    /// Where expiry events are created (default: the URL's database).
+    pub event_schema: Option<String>,
+}
+
+/// `ssl-mode` as the MySQL clients read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MysqlTls {
+    Disabled,
+    /// Encrypt, check nothing.
+    Required,
+    /// Encrypt and check the chain (`ssl-ca`), not the host name.
+    VerifyCa(Option<PathBuf>),
+    /// Encrypt, check the chain and the host name.
+    VerifyIdentity(Option<PathBuf>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MysqlMode {
+    /// A new account per lease, with a random password.
+    Ephemeral,
+    /// Roles granted to an existing account, and made its default.
+    Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MysqlGrant {
+    pub mode: MysqlMode,
+    /// Ephemeral: privilege grants, `PRIVILEGES ON db.table`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Role mode: the existing account, from a template (`{user}` is the subject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The host part of the account (`'name'@'host'`).
+    pub host: String,
+}
+
+const PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "CREATE",
+    "DROP",
+    "INDEX",
+    "ALTER",
+    "CREATE VIEW",
+    "SHOW VIEW",
+    "TRIGGER",
+    "EXECUTE",
+    "CREATE ROUTINE",
+    "ALTER ROUTINE",
+    "EVENT",
+    "LOCK TABLES",
+    "REFERENCES",
+    "CREATE TEMPORARY TABLES",
+    "ALL",
+    "ALL PRIVILEGES",
+];
+
+/// `SELECT, INSERT ON app.*`: known privileges, and a `db.table` of plain names or `*`. Returns
+/// the privileges and the two names, so the backend writes the statement itself.
+pub fn parse_privilege(text: &str) -> Result<(Vec<String>, String, String), String> {
+    let err = || {
+        format!(
+            "{text:?} is not `PRIVILEGES ON database.table` (such as \"SELECT, INSERT ON app.*\")"
+        )
+    };
+    let (privileges, object) = text.split_once(" ON ").ok_or_else(err)?;
+    let privileges: Vec<String> = privileges
+        .split(',')
+        .map(|p| p.trim().to_ascii_uppercase())
+        .collect();
+    if privileges.iter().any(|p| !PRIVILEGES.contains(&p.as_str())) {
+        return Err(format!(
+            "{text:?}: privileges must be among {}",
+            PRIVILEGES.join(", ")
+        ));
+    }
+    let (database, table) = object.trim().split_once('.').ok_or_else(err)?;
+    let name = |n: &str| {
+        n == "*"
+            || (!n.is_empty()
+                && n.len() <= 64
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    if !name(database) || !name(table) || (database == "*" && table != "*") {
+        return Err(err());
+    }
+    Ok((privileges, database.to_owned(), table.to_owned()))
+}
+
+/// Split `ssl-mode` and `ssl-ca` off the URL.
+pub fn split_tls(url: &str, base: &Path) -> Result<(String, MysqlTls), String> {
+    let (head, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut mode = "DISABLED".to_owned();
+    let mut ca = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("ssl-mode", value)) => mode = value.to_ascii_uppercase(),
+            Some(("ssl-ca", value)) => ca = Some(base.join(value)),
+            _ => kept.push(pair),
+        }
+    }
+    let tls = match mode.as_str() {
+        "DISABLED" => MysqlTls::Disabled,
+        "REQUIRED" if ca.is_some() => MysqlTls::VerifyCa(ca),
+        "REQUIRED" => MysqlTls::Required,
+        "VERIFY_CA" => MysqlTls::VerifyCa(ca),
+        "VERIFY_IDENTITY" => MysqlTls::VerifyIdentity(ca),
+        other => {
+            return Err(format!(
+                "ssl-mode {other:?} is not one of DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
+            ));
+        }
+    };
+    let url = if kept.is_empty() {
+        head.to_owned()
+    } else {
+        format!("{head}?{}", kept.join("&"))
+    };
+    Ok((url, tls))
+}
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: std::ops::Range<usize>,
+    what: &str,
+) -> Option<MysqlTarget> {
+    let url = match fields.take("url") {
+        Some(node) => reader.string(node, "url").and_then(|text| {
+            let checked = split_tls(&text, base).and_then(|(url, tls)| {
+                let opts = mysql::Opts::from_url(&url).map_err(|e| format!("url is not a MySQL URL: {e}"))?;
+                if opts.get_pass().is_some() {
+                    return Err(format!(
+                        "url holds a password: a literal secret is refused; put it in `password` as a reference ({})",
+                        crate::secret::REFERENCE_FORMS
+                    ));
+                }
+                if opts.get_user().is_none() {
+                    return Err("url must name a user, such as mysql://jit_admin@db.internal:3306/app".to_owned());
+                }
+                Ok((url, tls))
+            });
+            match checked {
+                Ok(ok) => Some(ok),
+                Err(err) => {
+                    reader.error(node.span(), err);
+                    None
+                }
+            }
+        }),
+        None => {
+            reader.error(table, format!("{what} needs `url` (mysql://USER@HOST:PORT/DATABASE)"));
+            None
+        }
+    };
+    let password = fields.take("password").and_then(|node| {
+        let text = reader.string(node, "password")?;
+        match SecretRef::parse(&text) {
+            Ok(reference) => Some(reference.anchored(base)),
+            Err(err) => {
+                reader.error(node.span(), format!("password: {err}"));
+                None
+            }
+        }
+    });
+    let connect_timeout = fields
+        .take("connect_timeout")
+        .and_then(|n| reader.duration(n, "connect_timeout"))
+        .unwrap_or(Duration::from_secs(10));
+    let event_schema = fields
+        .take("event_schema")
+        .and_then(|n| reader.string(n, "event_schema"));
+    let (url, tls) = url?;
+    Some(MysqlTarget {
+        url,
+        password,
+        tls,
+        connect_timeout,
+        event_schema,
+    })
+}
+
+pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
+    let mut fields = reader.table(node, "grant")?;
+    let before = reader.errors.len();
+    let mode = match fields.take("mode") {
+        Some(n) => reader
+            .string(n, "grant.mode")
+            .and_then(|m| match m.as_str() {
+                "ephemeral" => Some(MysqlMode::Ephemeral),
+                "role" => Some(MysqlMode::Role),
+                other => {
+                    reader.error(
+                        n.span(),
+                        format!("grant.mode {other:?} is not one of ephemeral, role"),
+                    );
+                    None
+                }
+            }),
+        None => {
+            reader.error(
+                node.span(),
+                "grant needs `mode` (\"ephemeral\" or \"role\")",
+            );
+            None
+        }
+    };
+    let grants: Vec<String> = fields
+        .take("grants")
+        .and_then(|n| reader.strings(n, "grant.grants"))
+        .map(|list| {
+            list.into_iter()
+                .filter_map(|g| match parse_privilege(g.get_ref()) {
+                    Ok(_) => Some(g.into_inner()),
+                    Err(err) => {
+                        reader.error(g.span(), format!("grant.grants: {err}"));
+                        None
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 64
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+    };
+    let roles: Vec<String> = fields
+        .take("roles")
+        .and_then(|n| reader.strings(n, "grant.roles"))
+        .map(|list| {
+            list.into_iter()
+                .filter_map(|r| {
+                    if name_ok(r.get_ref()) {
+                        Some(r.into_inner())
+                    } else {
+                        reader.error(
+                            r.span(),
+                            format!(
+                                "grant.roles: {:?} is not a role name (letters, digits, _ and -)",
+                                r.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let account = fields
+        .take("account")
+        .and_then(|n| reader.string(n, "grant.account"));
+    let host = fields
+        .take("host")
+        .and_then(|n| reader.string(n, "grant.host"))
+        .unwrap_or_else(|| "%".to_owned());
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".%_-:".contains(c))
+        || host.is_empty()
+    {
+        reader.error(
+            node.span(),
+            format!("grant.host {host:?} is not a host pattern"),
+        );
+    }
+    fields.finish(reader, GRANT_KEYS);
+    let mode = mode?;
+    // An entry already reported above is not also reported as missing.
+    if reader.errors.len() != before {
+        return None;
+    }
+    if mode == MysqlMode::Role && roles.is_empty() {
+        reader.error(node.span(), "grant: role mode needs `roles`");
+    }
+    if mode == MysqlMode::Ephemeral && grants.is_empty() && roles.is_empty() {
+        reader.error(
+            node.span(),
+            "grant: an ephemeral account needs `grants` or `roles`",
+        );
+    }
+    if reader.errors.len() != before {
+        return None;
+    }
+    let account = match mode {
+        MysqlMode::Role => Some(account.unwrap_or_else(|| "{user}".to_owned())),
+        MysqlMode::Ephemeral => None,
+    };
+    serde_json::to_value(MysqlGrant {
+        mode,
+        grants,
+        roles,
+        account,
+        host,
+    })
+    .ok()
+}

@@ -1,0 +1,177 @@
+//! The mysql backend against a real MariaDB: every proof logs in over TCP with the issued
+//! password.
+
+use crate::harness::*;
+use crate::mariadb_server::{self, Mariadb};
+use mysql::prelude::Queryable;
+use std::time::{Duration, Instant};
+
+fn mysql_world(server: &Mariadb) -> World {
+    let w = World::empty();
+    w.write_config(&format!(
+        "{target}\n[roles.db-eph]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = {{ mode = \"ephemeral\", grants = [\"SELECT, INSERT ON app.*\"] }}\n\n\
+         [roles.db-role]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = {{ mode = \"role\", roles = [\"app_rw\"], account = \"app_{{user}}\" }}\n\n\
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+        target = server.target("db", w.dir.path()),
+        me = me(),
+    ));
+    w
+}
+
+fn ephemeral(w: &World, ttl: &str) -> (String, String, String) {
+    let lease = w
+        .jit(["request", "--role", "db-eph", "--ttl", ttl, "--json"])
+        .run()
+        .success()
+        .json();
+    let c = &lease["credentials"];
+    (
+        lease["id"].as_str().unwrap().to_owned(),
+        c["MYSQL_USER"].as_str().unwrap().to_owned(),
+        c["MYSQL_PWD"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn count(conn: &mut mysql::Conn) -> Result<Option<i64>, mysql::Error> {
+    conn.query_first("SELECT COUNT(*) FROM accounts")
+}
+
+#[test]
+fn the_issued_account_works_during_the_lease_and_not_after_revoke() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let (id, user, password) = ephemeral(&w, "20m");
+    assert_eq!(user, format!("jit_{id}"));
+    let mut session = server
+        .login(&user, &password)
+        .expect("the issued account logs in");
+    assert_eq!(count(&mut session).unwrap(), Some(2));
+    drop(session);
+    w.jit(["revoke", &id]).run().success();
+    assert!(
+        server.login(&user, &password).is_err(),
+        "refused after revoke"
+    );
+    assert!(!server.user_exists(&user));
+    w.jit(["revoke", &id])
+        .run()
+        .success()
+        .stdout_has("already revoked");
+}
+
+#[test]
+fn a_connection_open_at_revoke_is_killed() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let (id, user, password) = ephemeral(&w, "20m");
+    let mut session = server.login(&user, &password).unwrap();
+    assert_eq!(count(&mut session).unwrap(), Some(2));
+    w.jit(["revoke", &id]).run().success();
+    assert!(
+        count(&mut session).is_err(),
+        "the open connection survived the revoke"
+    );
+}
+
+#[test]
+fn the_account_is_dropped_at_the_lease_end_without_jit() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let (id, user, password) = ephemeral(&w, "2s");
+    assert!(server.login(&user, &password).is_ok());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.user_exists(&user) {
+        assert!(
+            Instant::now() < deadline,
+            "the expiry event did not drop the account"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.login(&user, &password).is_err());
+    assert_eq!(w.state_of(&id), "active", "the server ended it, not jit");
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: expired"));
+}
+
+#[test]
+fn a_grant_interrupted_before_active_leaves_no_account_after_sweep() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let run = w
+        .jit(["request", "--role", "db-eph"])
+        .env("JIT_FAULT", "after-grant")
+        .run();
+    assert_eq!(run.code, None);
+    let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
+    assert!(server.user_exists(&format!("jit_{id}")));
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: failed"));
+    assert!(!server.user_exists(&format!("jit_{id}")));
+}
+
+#[test]
+fn a_server_down_during_revoke_leaves_revoke_failed_until_sweep() {
+    let server = Mariadb::create();
+    server.start();
+    server.setup();
+    let w = mysql_world(&server);
+    let (id, user, _) = ephemeral(&w, "20m");
+    server.stop();
+    w.jit(["revoke", &id])
+        .run()
+        .code(6)
+        .stdout_has("revocation failed");
+    assert_eq!(w.state_of(&id), "revoke-failed");
+    server.start();
+    assert!(server.user_exists(&user), "nothing was reported done");
+    w.jit(["sweep"])
+        .later(31)
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: revoked"));
+    assert!(!server.user_exists(&user));
+}
+
+#[test]
+fn role_mode_grants_and_revokes_on_an_existing_account() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let account = format!("app_{}", me());
+    let mut root = server.root().unwrap();
+    root.query_drop(format!("DROP USER IF EXISTS '{account}'@'%'"))
+        .unwrap();
+    root.query_drop(format!(
+        "CREATE USER '{account}'@'%' IDENTIFIED BY 'member-Pass-1'"
+    ))
+    .unwrap();
+    let reads = || {
+        server
+            .login(&account, "member-Pass-1")
+            .and_then(|mut c| count(&mut c))
+            .ok()
+            .flatten()
+    };
+    assert_eq!(reads(), None, "no access before");
+    let lease = w
+        .jit(["request", "--role", "db-role", "--json"])
+        .run()
+        .success()
+        .json();
+    let id = lease["id"].as_str().unwrap();
+    assert_eq!(reads(), Some(2), "the role is in force in a new session");
+    let mut open = server.login(&account, "member-Pass-1").unwrap();
+    w.jit(["revoke", id]).run().success();
+    assert!(
+        count(&mut open).is_err(),
+        "a session with the role enabled survived the revoke"
+    );
+    assert_eq!(reads(), None, "no access after");
+    assert!(
+        server.user_exists(&account),
+        "the account itself is not jit's to drop"
+    );
+}
