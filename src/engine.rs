@@ -122,6 +122,8 @@ pub enum Requested {
     Granted {
         lease: Lease,
         credentials: Option<Credentials>,
+        /// What the backend wants the requester to know about the grant.
+        notice: Option<String>,
     },
     Pending {
         lease: Lease,
@@ -398,17 +400,21 @@ impl<'a> Engine<'a> {
             };
         }
         fault::point("before-grant");
-        let (lease, credentials) = match fresh_window {
+        let (lease, credentials, notice) = match fresh_window {
             // An entitlement of its own, claimed and windowed at creation: straight on.
             Some(end) => self.finish_grant(lease, backend, end, false)?,
             None => self.grant(&lease.id)?,
         };
-        Ok(Requested::Granted { lease, credentials })
+        Ok(Requested::Granted {
+            lease,
+            credentials,
+            notice,
+        })
     }
 
     /// The grant step, for a lease in `granting` claimed by this process. Any process may
     /// run it: everything it needs is in the store.
-    pub fn grant(&self, id: &str) -> Result<(Lease, Option<Credentials>)> {
+    pub fn grant(&self, id: &str) -> Result<(Lease, Option<Credentials>, Option<String>)> {
         let started = Instant::now();
         let (lease, backend, entitlement_end, renewal) = loop {
             let now = self.clock.now();
@@ -477,7 +483,7 @@ impl<'a> Engine<'a> {
         backend: Rc<dyn Backend>,
         entitlement_end: DateTime<Utc>,
         renewal: bool,
-    ) -> Result<(Lease, Option<Credentials>)> {
+    ) -> Result<(Lease, Option<Credentials>, Option<String>)> {
         let id = lease.id.clone();
         let id = id.as_str();
         let outcome = backend.grant(&GrantRequest {
@@ -517,7 +523,7 @@ impl<'a> Engine<'a> {
             Ok(Some(current))
         })?;
         match recorded {
-            Some(lease) => Ok((lease, grant.credentials)),
+            Some(lease) => Ok((lease, grant.credentials, grant.notice)),
             None => {
                 // The lease was reconciled away while the grant ran: take the grant back.
                 let revoked = backend.revoke(&EndRequest {
@@ -993,7 +999,7 @@ impl<'a> Engine<'a> {
         })?;
         match decided {
             Decided::Granted { lease, .. } => {
-                let (lease, credentials) = self.grant(&lease.id)?;
+                let (lease, credentials, _) = self.grant(&lease.id)?;
                 Ok(Decided::Granted {
                     lease,
                     credentials_withheld: credentials.is_some(),
@@ -1032,13 +1038,18 @@ impl<'a> Engine<'a> {
                 LeaseState::Granting
                     if lease.worker.as_deref() == Some(self.worker.id.as_str()) =>
                 {
-                    let (lease, credentials) = self.grant(id)?;
-                    return Ok(Requested::Granted { lease, credentials });
+                    let (lease, credentials, notice) = self.grant(id)?;
+                    return Ok(Requested::Granted {
+                        lease,
+                        credentials,
+                        notice,
+                    });
                 }
                 LeaseState::Granting | LeaseState::Active => {
                     return Ok(Requested::Granted {
                         lease,
                         credentials: None,
+                        notice: None,
                     });
                 }
                 LeaseState::Denied => {

@@ -240,6 +240,7 @@ impl Backend for CommandBackend {
             handle: response.get("handle").cloned().unwrap_or(Value::Null),
             credentials,
             native_expiry,
+            notice: None,
         })
     }
 

@@ -44,6 +44,8 @@ pub struct Grant {
     pub credentials: Option<Credentials>,
     /// The end the target itself enforces, where it reports one.
     pub native_expiry: Option<DateTime<Utc>>,
+    /// Something the requester should know about this grant (printed as a note).
+    pub notice: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

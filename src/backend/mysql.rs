@@ -332,6 +332,13 @@ impl Backend for MysqlBackend {
                     handle: json!({ "user": user, "host": grant.host, "expiry_event": scheduled }),
                     credentials: Some(Credentials::new(credentials)),
                     native_expiry: scheduled.then_some(request.expires_at),
+                    notice: (!scheduled).then(|| {
+                        format!(
+                            "{} has no event scheduler running: the account outlives the lease \
+                             end until `jit sweep` runs",
+                            request.target
+                        )
+                    }),
                 })
             }
             MysqlMode::Role => {
@@ -358,6 +365,7 @@ impl Backend for MysqlBackend {
                             handle: json!({ "user": user, "host": grant.host }),
                             credentials: None,
                             native_expiry: None,
+                            notice: None,
                         })
                     } else {
                         Err(BackendError::refused(format!(
@@ -385,11 +393,16 @@ impl Backend for MysqlBackend {
                 let user = recorded("user").unwrap_or_else(|| ephemeral_user(&lease.id));
                 let host = recorded("host").unwrap_or(grant.host.clone());
                 self.with_conn(|conn| {
-                    if Self::exists(conn, &user, &host)? {
-                        let account = Self::account(conn, &user, &host)?;
-                        // No new sessions, then end the open ones, then the account.
+                    // No new sessions, then end the open ones, then the account. Sessions
+                    // outlive DROP USER (as when the expiry event dropped it): they are
+                    // ended even when the account is already gone.
+                    let present = Self::exists(conn, &user, &host)?;
+                    let account = Self::account(conn, &user, &host)?;
+                    if present {
                         conn.query_drop(format!("ALTER USER {account} ACCOUNT LOCK"))?;
-                        Self::end_sessions(conn, &user)?;
+                    }
+                    Self::end_sessions(conn, &user)?;
+                    if present {
                         conn.query_drop(format!("DROP USER IF EXISTS {account}"))?;
                     }
                     self.drop_expiry(conn, &lease.id)

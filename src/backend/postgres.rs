@@ -325,6 +325,7 @@ impl PostgresBackend {
             handle: json!({ "login": login }),
             credentials: Some(Credentials::new(credentials)),
             native_expiry: Some(until),
+            notice: None,
         })
     }
 
@@ -425,6 +426,7 @@ impl PostgresBackend {
             handle: json!({ "login": login }),
             credentials: None,
             native_expiry: None,
+            notice: None,
         })
     }
 

@@ -168,6 +168,7 @@ impl SshBackend {
             handle: json!({ "serial": serial, "key_id": key_id, "valid_before": valid_before }),
             credentials: Some(Credentials::new(credentials)),
             native_expiry: Some(request.expires_at),
+            notice: None,
         })
     }
 
@@ -413,6 +414,7 @@ impl Backend for SshBackend {
                     handle: json!({ "marker": marker(&request.lease.id), "account": user.name, "file": path }),
                     credentials: None,
                     native_expiry: Some(request.expires_at),
+                    notice: None,
                 })
             }
         }

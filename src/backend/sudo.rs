@@ -178,6 +178,7 @@ impl Backend for SudoBackend {
             handle: json!({ "file": self.path(&request.lease.id) }),
             credentials: None,
             native_expiry: Some(request.expires_at),
+            notice: None,
         })
     }
 

@@ -20,7 +20,9 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
     }
     let (input, _) = super::request_input(ctx, args.lease, true)?;
     let (lease, credentials) = match engine.request(&ctx.identity, &input, Some(args.timeout))? {
-        Requested::Granted { lease, credentials } => (lease, credentials),
+        Requested::Granted {
+            lease, credentials, ..
+        } => (lease, credentials),
         Requested::Pending { lease } => {
             let approvers = engine
                 .role(&lease.role)

@@ -18,7 +18,11 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     match engine.request(&ctx.identity, &input, args.wait.then_some(args.timeout))? {
-        Requested::Granted { lease, credentials } => {
+        Requested::Granted {
+            lease,
+            credentials,
+            notice,
+        } => {
             // An ssh certificate goes beside the key it certifies (or to --out).
             let certificate = credentials
                 .as_ref()
@@ -32,6 +36,9 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
             });
             ctx.printer
                 .granted(&lease, credentials.as_ref(), ctx.clock.now());
+            if let Some(notice) = notice {
+                ctx.printer.note(&format!("jit: note: {notice}"));
+            }
             if let (Some(certificate), Some(path)) = (certificate, destination) {
                 // The certificate was printed above: a file that cannot be written is a warning.
                 match write_certificate(ctx, &path, &certificate) {

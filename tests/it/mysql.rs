@@ -78,7 +78,7 @@ fn the_account_is_dropped_at_the_lease_end_without_jit() {
     let server = mariadb_server::shared();
     let w = mysql_world(server);
     let (id, user, password) = ephemeral(&w, "2s");
-    assert!(server.login(&user, &password).is_ok());
+    let mut open = server.login(&user, &password).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.user_exists(&user) {
         assert!(
@@ -89,10 +89,13 @@ fn the_account_is_dropped_at_the_lease_end_without_jit() {
     }
     assert!(server.login(&user, &password).is_err());
     assert_eq!(w.state_of(&id), "active", "the server ended it, not jit");
+    // A session opened during the lease outlives DROP USER; sweep ends it.
+    assert_eq!(count(&mut open).unwrap(), Some(2));
     w.jit(["sweep"])
         .run()
         .success()
         .stdout_has(&format!("{id}: expired"));
+    assert!(count(&mut open).is_err(), "the session survived the sweep");
 }
 
 #[test]
@@ -174,4 +177,72 @@ fn role_mode_grants_and_revokes_on_an_existing_account() {
         server.user_exists(&account),
         "the account itself is not jit's to drop"
     );
+}
+
+fn event_time(server: &Mariadb, id: &str) -> Option<String> {
+    server
+        .root()
+        .unwrap()
+        .exec_first(
+            "SELECT DATE_FORMAT(EXECUTE_AT, '%Y-%m-%dT%H:%i:%s') FROM information_schema.EVENTS WHERE EVENT_NAME = ?",
+            (format!("jit_expire_{id}"),),
+        )
+        .unwrap()
+}
+
+#[test]
+fn extend_moves_the_expiry_event_and_revoke_removes_it() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let (id, _, _) = ephemeral(&w, "10m");
+    let first = event_time(server, &id).expect("an expiry event at grant");
+    let extended = w
+        .jit(["extend", &id, "--ttl", "50m", "--json"])
+        .run()
+        .success()
+        .json();
+    let moved = event_time(server, &id).expect("the event is still there");
+    assert_ne!(moved, first);
+    // The event fires at the lease end (the server session runs in UTC).
+    assert!(
+        extended["expires_at"].as_str().unwrap().starts_with(&moved),
+        "{moved} vs {}",
+        extended["expires_at"]
+    );
+    w.jit(["revoke", &id]).run().success();
+    assert_eq!(event_time(server, &id), None);
+}
+
+#[test]
+fn with_the_scheduler_off_the_grant_and_doctor_say_expiry_needs_sweep() {
+    let server = Mariadb::create();
+    server.start();
+    server.setup();
+    server
+        .root()
+        .unwrap()
+        .query_drop("SET GLOBAL event_scheduler = OFF")
+        .unwrap();
+    let w = mysql_world(&server);
+    w.jit(["doctor"])
+        .run()
+        .success()
+        .stdout_has("ok   target db: connect: jit_admin@127.0.0.1 on 127.0.0.1:")
+        .stdout_has("target db: expiry backstop: the event scheduler is off (or no event_schema): expiry depends on `jit sweep`");
+    let run = w
+        .jit(["request", "--role", "db-eph", "--ttl", "10m"])
+        .run()
+        .success();
+    let run = run.stderr_has(
+        "jit: note: db has no event scheduler running: the account outlives the lease end until `jit sweep` runs",
+    );
+    let id = run
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    assert_eq!(event_time(&server, &id), None);
+    assert!(server.user_exists(&format!("jit_{id}")));
 }
