@@ -118,15 +118,11 @@ impl MysqlBackend {
             MysqlTls::VerifyIdentity(ca) => Some(with_ca(SslOpts::default(), ca)),
         };
         builder = builder.ssl_opts(ssl);
-        let mut conn = Conn::new(builder).map_err(|err| {
+        Conn::new(builder).map_err(|err| {
             let mut failure = classify(&err);
             failure.message = format!("connecting to {}: {}", self.describe(), failure.message);
             failure
-        })?;
-        // Event times are written in UTC.
-        conn.query_drop("SET time_zone = '+00:00'")
-            .map_err(|err| classify(&err))?;
-        Ok(conn)
+        })
     }
 
     fn describe(&self) -> String {
@@ -189,7 +185,8 @@ impl MysqlBackend {
         Ok(state.is_some_and(|s| s.eq_ignore_ascii_case("ON")))
     }
 
-    /// The one-shot event that locks and drops the account at `until`.
+    /// The one-shot event that drops the account at `until` (sessions it leaves open are
+    /// ended by the revoke `jit sweep` makes).
     fn schedule_expiry(
         &self,
         conn: &mut Conn,
@@ -200,18 +197,21 @@ impl MysqlBackend {
         let Some(schema) = self.event_schema() else {
             return Ok(false);
         };
-        if !Self::scheduler_on(conn)? {
-            return Ok(false);
-        }
-        let at: Option<String> = conn.exec_first(
-            "SELECT QUOTE(?)",
+        let facts: Option<(String, String)> = conn.exec_first(
+            "SELECT @@GLOBAL.event_scheduler, QUOTE(?)",
             (until.format("%Y-%m-%d %H:%M:%S").to_string(),),
         )?;
+        let (scheduler, at) = facts.unwrap_or_default();
+        if !scheduler.eq_ignore_ascii_case("ON") {
+            return Ok(false);
+        }
+        // The event time is written in UTC.
+        conn.query_drop("SET time_zone = '+00:00'")?;
         conn.query_drop(format!(
             "CREATE OR REPLACE EVENT {}.{} ON SCHEDULE AT {} ON COMPLETION NOT PRESERVE DO DROP USER IF EXISTS {account}",
             ident(&schema),
             ident(&event_name(lease_id)),
-            at.unwrap_or_default(),
+                        at,
         ))?;
         Ok(true)
     }
@@ -294,12 +294,15 @@ impl Backend for MysqlBackend {
                 let password = random_password();
                 let hash = native_hash(&password);
                 let scheduled = self.with_conn(|conn| {
-                    let account = Self::account(conn, &user, &grant.host)?;
-                    let hash: Option<String> =
-                        conn.exec_first("SELECT QUOTE(?)", (hash.as_str(),))?;
+                    // Every value quoted by the server, in one round trip.
+                    let quoted: Option<(String, String, String)> = conn.exec_first(
+                        "SELECT QUOTE(?), QUOTE(?), QUOTE(?)",
+                        (&user, &grant.host, hash.as_str()),
+                    )?;
+                    let (name, host, hash) = quoted.unwrap_or_default();
+                    let account = format!("{name}@{host}");
                     conn.query_drop(format!(
-                        "CREATE USER {account} IDENTIFIED BY PASSWORD {}",
-                        hash.unwrap_or_default()
+                        "CREATE USER {account} IDENTIFIED BY PASSWORD {hash}"
                     ))?;
                     for statement in &grant.grants {
                         let (privileges, database, table) = parse_privilege(statement)
@@ -400,11 +403,17 @@ impl Backend for MysqlBackend {
                     // No new sessions, then end the open ones, then the account. Sessions
                     // outlive DROP USER (as when the expiry event dropped it): they are
                     // ended even when the account is already gone.
-                    let present = Self::exists(conn, &user, &host)?;
-                    let account = Self::account(conn, &user, &host)?;
+                    let found: Option<(String, String, bool)> = conn.exec_first(
+                        "SELECT QUOTE(?), QUOTE(?), \
+                         EXISTS (SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?)",
+                        (&user, &host, &user, &host),
+                    )?;
+                    let (name, quoted_host, present) = found.unwrap_or_default();
+                    let account = format!("{name}@{quoted_host}");
                     if present {
                         conn.query_drop(format!("ALTER USER {account} ACCOUNT LOCK"))?;
                     }
+                    // Sessions are listed after the lock: none can start after the list.
                     Self::end_sessions(conn, &user)?;
                     if present {
                         conn.query_drop(format!("DROP USER IF EXISTS {account}"))?;
