@@ -234,7 +234,11 @@ impl MysqlBackend {
             (user,),
         )?;
         for id in sessions {
-            let _ = conn.query_drop(format!("KILL CONNECTION {id}"));
+            match conn.query_drop(format!("KILL CONNECTION {id}")) {
+                // ER_NO_SUCH_THREAD: it ended meanwhile.
+                Err(mysql::Error::MySqlError(err)) if err.code == 1094 => {}
+                other => other?,
+            }
         }
         Ok(())
     }

@@ -246,3 +246,49 @@ fn with_the_scheduler_off_the_grant_and_doctor_say_expiry_needs_sweep() {
     assert_eq!(event_time(&server, &id), None);
     assert!(server.user_exists(&format!("jit_{id}")));
 }
+
+#[test]
+fn a_session_the_admin_cannot_kill_leaves_the_revoke_failed() {
+    let server = mariadb_server::shared();
+    let weak = format!("weak_{}", std::process::id());
+    let mut root = server.root().unwrap();
+    for statement in [
+        format!("CREATE USER {weak}@'127.0.0.1' IDENTIFIED BY 'weak-Pass-1'"),
+        format!("GRANT CREATE USER, PROCESS ON *.* TO {weak}@'127.0.0.1'"),
+        format!("GRANT SELECT, INSERT, EVENT ON app.* TO {weak}@'127.0.0.1' WITH GRANT OPTION"),
+        format!("GRANT SELECT ON mysql.user TO {weak}@'127.0.0.1'"),
+    ] {
+        root.query_drop(statement).unwrap();
+    }
+    let w = mysql_world(server);
+    let config = std::fs::read_to_string(w.config_path()).unwrap().replace(
+        &format!("mysql://{}@", mariadb_server::ADMIN),
+        &format!("mysql://{weak}@"),
+    );
+    std::fs::write(w.dir.path().join("db.password"), "weak-Pass-1").unwrap();
+    w.write_config(&config);
+    let (id, user, password) = ephemeral(&w, "20m");
+    let mut session = server.login(&user, &password).unwrap();
+    w.jit(["revoke", &id])
+        .run()
+        .code(6)
+        .stdout_has("revocation failed: MySQL 1095");
+    assert_eq!(w.state_of(&id), "revoke-failed");
+    assert_eq!(
+        count(&mut session).unwrap(),
+        Some(2),
+        "the session is still open: nothing may say otherwise"
+    );
+    // With the right to end sessions, sweep finishes it.
+    root.query_drop(format!(
+        "GRANT CONNECTION ADMIN ON *.* TO {weak}@'127.0.0.1'"
+    ))
+    .unwrap();
+    w.jit(["sweep"])
+        .later(31)
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: revoked"));
+    assert!(count(&mut session).is_err());
+    assert!(!server.user_exists(&user));
+}
