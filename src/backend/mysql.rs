@@ -1,4 +1,4 @@
-//! `backend = "mysql"` (MariaDB 10.6+, MySQL 8): ephemeral accounts with a server-side expiry
+//! `backend = "mysql"` (MariaDB 10.6+; MySQL 8 is not supported yet, see docs/backends/mysql.md): ephemeral accounts with a server-side expiry
 //! backstop (a one-shot event that locks and drops the account at the lease end, where the
 //! event scheduler runs), or roles granted to an existing account.
 //!
