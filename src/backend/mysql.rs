@@ -1,6 +1,7 @@
-//! `backend = "mysql"` (MariaDB 10.6+; MySQL 8 is not supported yet, see docs/backends/mysql.md): ephemeral accounts with a server-side expiry
-//! backstop (a one-shot event that locks and drops the account at the lease end, where the
-//! event scheduler runs), or roles granted to an existing account.
+//! `backend = "mysql"` (MariaDB 10.6+; MySQL 8 is not supported yet, see
+//! docs/backends/mysql.md): ephemeral accounts with a server-side expiry backstop (a one-shot
+//! event that drops the account at the lease end, where the event scheduler runs), or roles
+//! granted to an existing account.
 //!
 //! Values reach SQL as literals quoted by the server (`QUOTE(?)` with the value bound);
 //! database, table and role names are checked to be plain names and written as backquoted
