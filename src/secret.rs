@@ -12,6 +12,13 @@ pub const KEYRING_SERVICE: &str = "jit";
 /// The reference forms, for error messages.
 pub const REFERENCE_FORMS: &str = "keyring:NAME, env:VAR or file:PATH";
 
+/// The refusal of a connection URL that carries its password.
+pub fn url_password_refused() -> String {
+    format!(
+        "url holds a password: a literal secret is refused; put it in `password` as a reference ({REFERENCE_FORMS})"
+    )
+}
+
 /// A secret value. `Debug` is redacted, there is no `Display` and no `Serialize`:
 /// the only way to the value is [`Secret::expose`], one call per use.
 #[derive(Clone, PartialEq, Eq)]

@@ -228,6 +228,17 @@ impl MysqlBackend {
         Ok(())
     }
 
+    /// Grant `roles` to `account`, the first as its default role (in force at login).
+    fn grant_roles(conn: &mut Conn, roles: &[String], account: &str) -> Result<(), mysql::Error> {
+        for role in roles {
+            conn.query_drop(format!("GRANT {} TO {account}", ident(role)))?;
+        }
+        if let Some(first) = roles.first() {
+            conn.query_drop(format!("SET DEFAULT ROLE {} FOR {account}", ident(first)))?;
+        }
+        Ok(())
+    }
+
     /// End every open session of `user`; one that ends meanwhile is fine.
     fn end_sessions(conn: &mut Conn, user: &str) -> Result<(), mysql::Error> {
         let sessions: Vec<u64> = conn.exec(
@@ -320,15 +331,7 @@ impl Backend for MysqlBackend {
                             object(&table)
                         ))?;
                     }
-                    for role in &grant.roles {
-                        conn.query_drop(format!("GRANT {} TO {account}", ident(role)))?;
-                    }
-                    if let Some(first) = grant.roles.first() {
-                        conn.query_drop(format!(
-                            "SET DEFAULT ROLE {} FOR {account}",
-                            ident(first)
-                        ))?;
-                    }
+                    Self::grant_roles(conn, &grant.roles, &account)?;
                     self.schedule_expiry(conn, &account, &lease.id, request.expires_at)
                 })?;
                 let (host, port) = self.host_port();
@@ -360,15 +363,7 @@ impl Backend for MysqlBackend {
                         return Ok(false);
                     }
                     let account = Self::account(conn, &user, &grant.host)?;
-                    for role in &grant.roles {
-                        conn.query_drop(format!("GRANT {} TO {account}", ident(role)))?;
-                    }
-                    if let Some(first) = grant.roles.first() {
-                        conn.query_drop(format!(
-                            "SET DEFAULT ROLE {} FOR {account}",
-                            ident(first)
-                        ))?;
-                    }
+                    Self::grant_roles(conn, &grant.roles, &account)?;
                     Ok(true)
                 })
                 .and_then(|found| {

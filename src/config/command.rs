@@ -77,11 +77,8 @@ pub fn parse_target(
                 );
                 continue;
             }
-            if let Some(text) = reader.string(value, &format!("env.{name}")) {
-                match SecretRef::parse(&text) {
-                    Ok(reference) => env.push((name.clone(), reference.anchored(base))),
-                    Err(err) => reader.error(value.span(), format!("env.{name}: {err}")),
-                }
+            if let Some(reference) = reader.secret(value, &format!("env.{name}"), base) {
+                env.push((name.clone(), reference));
             }
         }
     }

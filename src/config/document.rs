@@ -258,6 +258,23 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// A secret reference (`keyring:`, `env:`, `file:`), a `file:` path anchored at `base`.
+    pub fn secret(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        base: &std::path::Path,
+    ) -> Option<crate::secret::SecretRef> {
+        let text = self.string(node, what)?;
+        match crate::secret::SecretRef::parse(&text) {
+            Ok(reference) => Some(reference.anchored(base)),
+            Err(err) => {
+                self.error(node.span(), format!("{what}: {err}"));
+                None
+            }
+        }
+    }
+
     pub fn strings(&mut self, node: &Spanned<Node>, what: &str) -> Option<Vec<Spanned<String>>> {
         let Node::Array(items) = node.get_ref() else {
             self.wrong_kind(node, what, "an array of strings");

@@ -163,15 +163,16 @@ pub fn parse_target(
     let url = match fields.take("url") {
         Some(node) => reader.string(node, "url").and_then(|text| {
             let checked = split_tls(&text, base).and_then(|(url, tls)| {
-                let opts = mysql::Opts::from_url(&url).map_err(|e| format!("url is not a MySQL URL: {e}"))?;
+                let opts = mysql::Opts::from_url(&url)
+                    .map_err(|e| format!("url is not a MySQL URL: {e}"))?;
                 if opts.get_pass().is_some() {
-                    return Err(format!(
-                        "url holds a password: a literal secret is refused; put it in `password` as a reference ({})",
-                        crate::secret::REFERENCE_FORMS
-                    ));
+                    return Err(crate::secret::url_password_refused());
                 }
                 if opts.get_user().is_none() {
-                    return Err("url must name a user, such as mysql://jit_admin@db.internal:3306/app".to_owned());
+                    return Err(
+                        "url must name a user, such as mysql://jit_admin@db.internal:3306/app"
+                            .to_owned(),
+                    );
                 }
                 Ok((url, tls))
             });
@@ -184,20 +185,16 @@ pub fn parse_target(
             }
         }),
         None => {
-            reader.error(table, format!("{what} needs `url` (mysql://USER@HOST:PORT/DATABASE)"));
+            reader.error(
+                table,
+                format!("{what} needs `url` (mysql://USER@HOST:PORT/DATABASE)"),
+            );
             None
         }
     };
-    let password = fields.take("password").and_then(|node| {
-        let text = reader.string(node, "password")?;
-        match SecretRef::parse(&text) {
-            Ok(reference) => Some(reference.anchored(base)),
-            Err(err) => {
-                reader.error(node.span(), format!("password: {err}"));
-                None
-            }
-        }
-    });
+    let password = fields
+        .take("password")
+        .and_then(|node| reader.secret(node, "password", base));
     let connect_timeout = fields
         .take("connect_timeout")
         .and_then(|n| reader.duration(n, "connect_timeout"))

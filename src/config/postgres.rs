@@ -141,10 +141,7 @@ pub fn parse_target(
             let checked = split_tls(&text).and_then(|(url, tls)| {
                 let config: postgres::Config = url.parse().map_err(|e| format!("url is not a PostgreSQL URL: {e}"))?;
                 if config.get_password().is_some() {
-                    return Err(format!(
-                        "url holds a password: a literal secret is refused; put it in `password` as a reference ({})",
-                        crate::secret::REFERENCE_FORMS
-                    ));
+                                        return Err(crate::secret::url_password_refused());
                 }
                 if config.get_hosts().is_empty() || config.get_user().is_none() {
                     return Err("url must name a host and a user, such as postgres://jit_admin@db.internal:5432/app".to_owned());
@@ -164,16 +161,9 @@ pub fn parse_target(
             None
         }
     };
-    let password = fields.take("password").and_then(|node| {
-        let text = reader.string(node, "password")?;
-        match SecretRef::parse(&text) {
-            Ok(reference) => Some(reference.anchored(base)),
-            Err(err) => {
-                reader.error(node.span(), format!("password: {err}"));
-                None
-            }
-        }
-    });
+    let password = fields
+        .take("password")
+        .and_then(|node| reader.secret(node, "password", base));
     let connect_timeout = fields
         .take("connect_timeout")
         .and_then(|node| reader.duration(node, "connect_timeout"))

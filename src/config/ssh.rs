@@ -118,17 +118,7 @@ pub fn parse_target(
         );
     }
     let ca_key = match fields.take("ca_key") {
-        Some(node) => {
-            reader
-                .string(node, "ca_key")
-                .and_then(|text| match SecretRef::parse(&text) {
-                    Ok(reference) => Some(reference.anchored(base)),
-                    Err(err) => {
-                        reader.error(node.span(), format!("ca_key: {err}"));
-                        None
-                    }
-                })
-        }
+        Some(node) => reader.secret(node, "ca_key", base),
         None => {
             reader.error(
                 table.clone(),
