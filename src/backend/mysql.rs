@@ -3,9 +3,9 @@
 //! event that drops the account at the lease end, where the event scheduler runs), or roles
 //! granted to an existing account.
 //!
-//! Values reach SQL as literals quoted by the server (`QUOTE(?)` with the value bound);
-//! database, table and role names are checked to be plain names and written as backquoted
-//! identifiers. The password reaches the server only as its `mysql_native_password` hash.
+//! Values reach SQL as literals quoted by the server (`QUOTE(X'..')`: the value travels as
+//! hex digits); database, table and role names are checked to be plain names and written as
+//! backquoted identifiers. The statements of one step go in one round trip. The password reaches the server only as its `mysql_native_password` hash.
 
 use super::{
     Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
@@ -14,11 +14,20 @@ use crate::config::mysql::{MysqlGrant, MysqlMode, MysqlTarget, MysqlTls, parse_p
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder, SslOpts};
+use mysql::{Conn, Opts, OptsBuilder, Row, SslOpts};
 use serde_json::{Value, json};
 use sha1::Digest;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+
+/// An account as [`MysqlBackend::lookup`] finds it.
+struct Account {
+    /// `'name'@'host'`, quoted by the server.
+    account: String,
+    /// `'name'`, quoted by the server.
+    name: String,
+    present: bool,
+}
 
 pub struct MysqlBackend {
     settings: MysqlTarget,
@@ -29,6 +38,10 @@ pub struct MysqlBackend {
 pub fn ephemeral_user(lease_id: &str) -> String {
     format!("jit_{lease_id}")
 }
+
+/// ER_NONEXISTING_GRANT, ER_CANNOT_REVOKE_ROLE: a REVOKE of something the account does not
+/// hold.
+const NOT_GRANTED: [u16; 2] = [1141, 1962];
 
 fn event_name(lease_id: &str) -> String {
     format!("jit_expire_{lease_id}")
@@ -55,6 +68,39 @@ fn classify(err: &mysql::Error) -> BackendError {
         }
         other => BackendError::transient(format!("MySQL connection: {other}")),
     }
+}
+
+/// An SQL expression the server turns into the quoted literal of `value`: the value travels
+/// as a hex literal (only hex digits, whatever it holds), so it can be sent in a text query
+/// and many of them in one round trip.
+fn quoted(value: &str) -> String {
+    format!("QUOTE({})", text(value))
+}
+
+/// `value` as a utf8mb4 string expression, written as a hex literal.
+fn text(value: &str) -> String {
+    let mut hex = String::with_capacity(value.len() * 2);
+    for byte in value.bytes() {
+        hex.push_str(&format!("{byte:02X}"));
+    }
+    format!("CONVERT(X'{hex}' USING utf8mb4)")
+}
+
+/// Run `statements` in one round trip (a multi-statement query) and return the rows of
+/// every result set. The server stops at the first statement that fails, and that error
+/// fails the batch: a failure after the first statement is not lost.
+fn batch(conn: &mut Conn, statements: &[String]) -> Result<Vec<Row>, mysql::Error> {
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut result = conn.query_iter(statements.join(";\n"))?;
+    let mut rows = Vec::new();
+    while let Some(set) = result.iter() {
+        for row in set {
+            rows.push(row?);
+        }
+    }
+    Ok(rows)
 }
 
 /// A backquoted identifier; the name was checked to be plain (letters, digits, `_`, `-`).
@@ -166,12 +212,22 @@ impl MysqlBackend {
         })
     }
 
-    /// `'name'@'host'`, each part quoted by the server.
-    fn account(conn: &mut Conn, name: &str, host: &str) -> Result<String, mysql::Error> {
-        let quoted: Option<(String, String)> =
-            conn.exec_first("SELECT QUOTE(?), QUOTE(?)", (name, host))?;
-        let (name, host) = quoted.unwrap_or_default();
-        Ok(format!("{name}@{host}"))
+    /// The account `'name'@'host'` (each part quoted by the server), `'name'` alone, and
+    /// whether the account exists: one round trip.
+    fn lookup(conn: &mut Conn, name: &str, host: &str) -> Result<Account, mysql::Error> {
+        let found: Option<(String, String, u8)> = conn.query_first(format!(
+            "SELECT {}, {}, EXISTS (SELECT 1 FROM mysql.user WHERE User = {} AND Host = {})",
+            quoted(name),
+            quoted(host),
+            text(name),
+            text(host)
+        ))?;
+        let (name, host, present) = found.unwrap_or_default();
+        Ok(Account {
+            account: format!("{name}@{host}"),
+            name,
+            present: present == 1,
+        })
     }
 
     fn event_schema(&self) -> Option<String> {
@@ -186,66 +242,38 @@ impl MysqlBackend {
         Ok(state.is_some_and(|s| s.eq_ignore_ascii_case("ON")))
     }
 
-    /// The one-shot event that drops the account at `until` (sessions it leaves open are
-    /// ended by the revoke `jit sweep` makes).
-    fn schedule_expiry(
-        &self,
-        conn: &mut Conn,
-        account: &str,
-        lease_id: &str,
-        until: DateTime<Utc>,
-    ) -> Result<bool, mysql::Error> {
-        let Some(schema) = self.event_schema() else {
-            return Ok(false);
-        };
-        let facts: Option<(String, String)> = conn.exec_first(
-            "SELECT @@GLOBAL.event_scheduler, QUOTE(?)",
-            (until.format("%Y-%m-%d %H:%M:%S").to_string(),),
-        )?;
-        let (scheduler, at) = facts.unwrap_or_default();
-        if !scheduler.eq_ignore_ascii_case("ON") {
-            return Ok(false);
-        }
-        // The event time is written in UTC.
-        conn.query_drop("SET time_zone = '+00:00'")?;
-        conn.query_drop(format!(
-            "CREATE OR REPLACE EVENT {}.{} ON SCHEDULE AT {} ON COMPLETION NOT PRESERVE DO DROP USER IF EXISTS {account}",
-            ident(&schema),
-            ident(&event_name(lease_id)),
-                        at,
-        ))?;
-        Ok(true)
+    /// The statements that (re)create the one-shot event dropping `account` at `at` (a
+    /// quoted `YYYY-MM-DD hh:mm:ss` in UTC). Sessions it leaves open are ended by the revoke
+    /// `jit sweep` makes.
+    fn expiry_statements(schema: &str, account: &str, lease_id: &str, at: &str) -> [String; 2] {
+        [
+            // The event time is written in UTC.
+            "SET time_zone = '+00:00'".to_owned(),
+            format!(
+                "CREATE OR REPLACE EVENT {}.{} ON SCHEDULE AT {at} ON COMPLETION NOT PRESERVE \
+                 DO DROP USER IF EXISTS {account}",
+                ident(schema),
+                ident(&event_name(lease_id)),
+            ),
+        ]
     }
 
-    fn drop_expiry(&self, conn: &mut Conn, lease_id: &str) -> Result<(), mysql::Error> {
-        if let Some(schema) = self.event_schema() {
-            conn.query_drop(format!(
-                "DROP EVENT IF EXISTS {}.{}",
-                ident(&schema),
-                ident(&event_name(lease_id))
-            ))?;
-        }
-        Ok(())
-    }
-
-    /// Grant `roles` to `account`, the first as its default role (in force at login).
-    fn grant_roles(conn: &mut Conn, roles: &[String], account: &str) -> Result<(), mysql::Error> {
-        for role in roles {
-            conn.query_drop(format!("GRANT {} TO {account}", ident(role)))?;
-        }
+    /// Granting `roles` to `account`, the first as its default role (in force at login).
+    fn role_statements(roles: &[String], account: &str) -> Vec<String> {
+        let mut statements: Vec<String> = roles
+            .iter()
+            .map(|role| format!("GRANT {} TO {account}", ident(role)))
+            .collect();
         if let Some(first) = roles.first() {
-            conn.query_drop(format!("SET DEFAULT ROLE {} FOR {account}", ident(first)))?;
+            statements.push(format!("SET DEFAULT ROLE {} FOR {account}", ident(first)));
         }
-        Ok(())
+        statements
     }
 
-    /// End every open session of `user`; one that ends meanwhile is fine.
-    fn end_sessions(conn: &mut Conn, user: &str) -> Result<(), mysql::Error> {
-        let sessions: Vec<u64> = conn.exec(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?",
-            (user,),
-        )?;
-        for id in sessions {
+    /// End the sessions `ids`; one that ends meanwhile is fine.
+    fn kill(conn: &mut Conn, ids: &[Row]) -> Result<(), mysql::Error> {
+        for row in ids {
+            let id: u64 = mysql::from_row_opt(row.clone()).map_err(mysql::Error::from)?;
             match conn.query_drop(format!("KILL CONNECTION {id}")) {
                 // ER_NO_SUCH_THREAD: it ended meanwhile.
                 Err(mysql::Error::MySqlError(err)) if err.code == 1094 => {}
@@ -255,6 +283,11 @@ impl MysqlBackend {
         Ok(())
     }
 
+    /// The sessions of the user `name` (a quoted literal).
+    fn sessions_of(name: &str) -> String {
+        format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = {name}")
+    }
+
     fn role_account(grant: &MysqlGrant, lease: &Lease) -> String {
         grant
             .account
@@ -262,14 +295,29 @@ impl MysqlBackend {
             .unwrap_or("{user}")
             .replace("{user}", &lease.subject)
     }
+}
 
-    fn exists(conn: &mut Conn, name: &str, host: &str) -> Result<bool, mysql::Error> {
-        let found: Option<u8> = conn.exec_first(
-            "SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?",
-            (name, host),
-        )?;
-        Ok(found.is_some())
-    }
+/// `GRANT privileges ON database.table` for each configured grant (the account follows).
+fn privilege_grants(grants: &[String]) -> Result<Vec<String>, BackendError> {
+    let object = |n: &str| if n == "*" { "*".to_owned() } else { ident(n) };
+    grants
+        .iter()
+        .map(|statement| {
+            let (privileges, database, table) =
+                parse_privilege(statement).map_err(BackendError::permanent)?;
+            Ok(format!(
+                "GRANT {} ON {}.{}",
+                privileges.join(", "),
+                object(&database),
+                object(&table)
+            ))
+        })
+        .collect()
+}
+
+/// A time as MySQL's `YYYY-MM-DD hh:mm:ss`, in UTC.
+fn utc_text(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 fn with_ca(ssl: SslOpts, ca: &Option<std::path::PathBuf>) -> SslOpts {
@@ -309,30 +357,33 @@ impl Backend for MysqlBackend {
                 let user = ephemeral_user(&lease.id);
                 let password = random_password();
                 let hash = native_hash(&password);
+                let privileges = privilege_grants(&grant.grants)?;
+                let schema = self.event_schema();
                 let scheduled = self.with_conn(|conn| {
-                    // Every value quoted by the server, in one round trip.
-                    let quoted: Option<(String, String, String)> = conn.exec_first(
-                        "SELECT QUOTE(?), QUOTE(?), QUOTE(?)",
-                        (&user, &grant.host, hash.as_str()),
-                    )?;
-                    let (name, host, hash) = quoted.unwrap_or_default();
-                    let account = format!("{name}@{host}");
-                    conn.query_drop(format!(
-                        "CREATE USER {account} IDENTIFIED BY PASSWORD {hash}"
-                    ))?;
-                    for statement in &grant.grants {
-                        let (privileges, database, table) = parse_privilege(statement)
-                            .map_err(|e| mysql::Error::from(std::io::Error::other(e)))?;
-                        let object = |n: &str| if n == "*" { "*".to_owned() } else { ident(n) };
-                        conn.query_drop(format!(
-                            "GRANT {} ON {}.{} TO {account}",
-                            privileges.join(", "),
-                            object(&database),
-                            object(&table)
+                    // Round trip one: every value quoted by the server, and the scheduler.
+                    let facts: Option<(String, String, String, String, String)> = conn
+                        .query_first(format!(
+                            "SELECT {}, {}, {}, {}, @@GLOBAL.event_scheduler",
+                            quoted(&user),
+                            quoted(&grant.host),
+                            quoted(&hash),
+                            quoted(&utc_text(request.expires_at)),
                         ))?;
+                    let (name, host, hash, at, scheduler) = facts.unwrap_or_default();
+                    let account = format!("{name}@{host}");
+                    // Round trip two: the account, its rights and its expiry event.
+                    let mut statements = vec![format!(
+                        "CREATE USER {account} IDENTIFIED BY PASSWORD {hash}"
+                    )];
+                    statements.extend(privileges.iter().map(|p| format!("{p} TO {account}")));
+                    statements.extend(Self::role_statements(&grant.roles, &account));
+                    let schema = schema.filter(|_| scheduler.eq_ignore_ascii_case("ON"));
+                    if let Some(schema) = &schema {
+                        statements
+                            .extend(Self::expiry_statements(schema, &account, &lease.id, &at));
                     }
-                    Self::grant_roles(conn, &grant.roles, &account)?;
-                    self.schedule_expiry(conn, &account, &lease.id, request.expires_at)
+                    batch(conn, &statements)?;
+                    Ok(schema.is_some())
                 })?;
                 let (host, port) = self.host_port();
                 let mut credentials = BTreeMap::new();
@@ -358,28 +409,24 @@ impl Backend for MysqlBackend {
             }
             MysqlMode::Role => {
                 let user = Self::role_account(&grant, lease);
-                self.with_conn(|conn| {
-                    if !Self::exists(conn, &user, &grant.host)? {
-                        return Ok(false);
+                let found = self.with_conn(|conn| {
+                    let found = Self::lookup(conn, &user, &grant.host)?;
+                    if found.present {
+                        batch(conn, &Self::role_statements(&grant.roles, &found.account))?;
                     }
-                    let account = Self::account(conn, &user, &grant.host)?;
-                    Self::grant_roles(conn, &grant.roles, &account)?;
-                    Ok(true)
-                })
-                .and_then(|found| {
-                    if found {
-                        Ok(Grant {
-                            handle: json!({ "user": user, "host": grant.host }),
-                            credentials: None,
-                            native_expiry: None,
-                            notice: None,
-                        })
-                    } else {
-                        Err(BackendError::refused(format!(
-                            "account {user:?}@{:?} does not exist",
-                            grant.host
-                        )))
-                    }
+                    Ok(found.present)
+                })?;
+                if !found {
+                    return Err(BackendError::refused(format!(
+                        "account {user:?}@{:?} does not exist",
+                        grant.host
+                    )));
+                }
+                Ok(Grant {
+                    handle: json!({ "user": user, "host": grant.host }),
+                    credentials: None,
+                    native_expiry: None,
+                    notice: None,
                 })
             }
         }
@@ -399,42 +446,57 @@ impl Backend for MysqlBackend {
             MysqlMode::Ephemeral => {
                 let user = recorded("user").unwrap_or_else(|| ephemeral_user(&lease.id));
                 let host = recorded("host").unwrap_or(grant.host.clone());
+                let schema = self.event_schema();
                 self.with_conn(|conn| {
                     // No new sessions, then end the open ones, then the account. Sessions
                     // outlive DROP USER (as when the expiry event dropped it): they are
                     // ended even when the account is already gone.
-                    let found: Option<(String, String, bool)> = conn.exec_first(
-                        "SELECT QUOTE(?), QUOTE(?), \
-                         EXISTS (SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?)",
-                        (&user, &host, &user, &host),
-                    )?;
-                    let (name, quoted_host, present) = found.unwrap_or_default();
-                    let account = format!("{name}@{quoted_host}");
-                    if present {
-                        conn.query_drop(format!("ALTER USER {account} ACCOUNT LOCK"))?;
+                    let found = Self::lookup(conn, &user, &host)?;
+                    let mut statements = Vec::new();
+                    if found.present {
+                        statements.push(format!("ALTER USER {} ACCOUNT LOCK", found.account));
                     }
                     // Sessions are listed after the lock: none can start after the list.
-                    Self::end_sessions(conn, &user)?;
-                    if present {
-                        conn.query_drop(format!("DROP USER IF EXISTS {account}"))?;
+                    statements.push(Self::sessions_of(&found.name));
+                    let sessions = batch(conn, &statements)?;
+                    Self::kill(conn, &sessions)?;
+                    let mut statements = Vec::new();
+                    if found.present {
+                        statements.push(format!("DROP USER IF EXISTS {}", found.account));
                     }
-                    self.drop_expiry(conn, &lease.id)
+                    if let Some(schema) = &schema {
+                        statements.push(format!(
+                            "DROP EVENT IF EXISTS {}.{}",
+                            ident(schema),
+                            ident(&event_name(&lease.id))
+                        ));
+                    }
+                    batch(conn, &statements).map(drop)
                 })
             }
             MysqlMode::Role => {
                 let user = recorded("user").unwrap_or_else(|| Self::role_account(&grant, lease));
                 self.with_conn(|conn| {
-                    if !Self::exists(conn, &user, &grant.host)? {
+                    let found = Self::lookup(conn, &user, &grant.host)?;
+                    if !found.present {
                         return Ok(());
                     }
-                    let account = Self::account(conn, &user, &grant.host)?;
-                    conn.query_drop(format!("SET DEFAULT ROLE NONE FOR {account}"))?;
+                    conn.query_drop(format!("SET DEFAULT ROLE NONE FOR {}", found.account))?;
                     for role in &grant.roles {
-                        // Already revoked is fine.
-                        let _ = conn.query_drop(format!("REVOKE {} FROM {account}", ident(role)));
+                        match conn.query_drop(format!(
+                            "REVOKE {} FROM {}",
+                            ident(role),
+                            found.account
+                        )) {
+                            // Not held (any more).
+                            Err(mysql::Error::MySqlError(err))
+                                if NOT_GRANTED.contains(&err.code) => {}
+                            other => other?,
+                        }
                     }
                     // A session keeps a role it has enabled after the REVOKE: end them.
-                    Self::end_sessions(conn, &user)
+                    let sessions = conn.query(Self::sessions_of(&found.name))?;
+                    Self::kill(conn, &sessions)
                 })
             }
         }
@@ -442,14 +504,30 @@ impl Backend for MysqlBackend {
 
     fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
         let grant = grant_of(request.params)?;
-        if grant.mode == MysqlMode::Role {
+        let Some(schema) = self
+            .event_schema()
+            .filter(|_| grant.mode == MysqlMode::Ephemeral)
+        else {
             return Ok(());
-        }
+        };
         let user = ephemeral_user(&request.lease.id);
         self.with_conn(|conn| {
-            let account = Self::account(conn, &user, &grant.host)?;
-            self.schedule_expiry(conn, &account, &request.lease.id, request.expires_at)
-                .map(|_| ())
+            let facts: Option<(String, String, String, String)> = conn.query_first(format!(
+                "SELECT {}, {}, {}, @@GLOBAL.event_scheduler",
+                quoted(&user),
+                quoted(&grant.host),
+                quoted(&utc_text(request.expires_at)),
+            ))?;
+            let (name, host, at, scheduler) = facts.unwrap_or_default();
+            if !scheduler.eq_ignore_ascii_case("ON") {
+                return Ok(());
+            }
+            let account = format!("{name}@{host}");
+            batch(
+                conn,
+                &Self::expiry_statements(&schema, &account, &request.lease.id, &at),
+            )
+            .map(drop)
         })
     }
 
@@ -459,8 +537,8 @@ impl Backend for MysqlBackend {
             MysqlMode::Ephemeral => ephemeral_user(&request.lease.id),
             MysqlMode::Role => Self::role_account(&grant, request.lease),
         };
-        let present = self.with_conn(|conn| Self::exists(conn, &user, &grant.host))?;
-        Ok(if present {
+        let found = self.with_conn(|conn| Self::lookup(conn, &user, &grant.host))?;
+        Ok(if found.present {
             Presence::Present
         } else {
             Presence::Absent

@@ -179,6 +179,62 @@ fn role_mode_grants_and_revokes_on_an_existing_account() {
     );
 }
 
+#[test]
+fn a_grant_failing_after_the_account_is_created_fails_and_leaves_nothing() {
+    // The account, its privileges, its roles and its event go to the server in one round
+    // trip: the failing role statement comes after CREATE USER and GRANT succeeded.
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let config = std::fs::read_to_string(w.config_path()).unwrap();
+    w.write_config(&format!(
+        "{config}\n[roles.db-bad]\ntarget = \"db\"\nmax_ttl = \"1h\"\n\
+         grant = {{ mode = \"ephemeral\", grants = [\"SELECT ON app.*\"], roles = [\"no_such_role\"] }}\n"
+    ));
+    w.jit(["request", "--role", "db-bad"])
+        .run()
+        .code(1)
+        .stderr_has("granting role \"db-bad\" on target \"db\" failed: MySQL 1959: Invalid role specification `no_such_role`");
+    let leases = w.leases();
+    let failed = leases
+        .iter()
+        .find(|l| l["role"] == "db-bad")
+        .expect("the lease is recorded");
+    let id = failed["id"].as_str().unwrap();
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        !server.user_exists(&format!("jit_{id}")),
+        "the account was dropped"
+    );
+    assert_eq!(event_time(server, id), None, "no expiry event was created");
+}
+
+#[test]
+fn role_mode_revoke_of_a_role_an_admin_already_took_away_succeeds() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    let account = format!("app_{}", me());
+    let mut root = server.root().unwrap();
+    root.query_drop(format!("DROP USER IF EXISTS '{account}'@'%'"))
+        .unwrap();
+    root.query_drop(format!(
+        "CREATE USER '{account}'@'%' IDENTIFIED BY 'member-Pass-1'"
+    ))
+    .unwrap();
+    let lease = w
+        .jit(["request", "--role", "db-role", "--json"])
+        .run()
+        .success()
+        .json();
+    let id = lease["id"].as_str().unwrap();
+    root.query_drop(format!("REVOKE `app_rw` FROM '{account}'@'%'"))
+        .unwrap();
+    w.jit(["revoke", id])
+        .run()
+        .success()
+        .stdout_has(&format!("revoked {id}"));
+    assert_eq!(w.state_of(id), "revoked");
+}
+
 fn event_time(server: &Mariadb, id: &str) -> Option<String> {
     server
         .root()
