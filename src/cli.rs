@@ -87,6 +87,8 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Move an active lease's end to now + TTL, within policy
     Extend(ExtendArgs),
+    /// Print the AWS credentials of your live lease of a role, for `credential_process`
+    CredentialProcess(CredentialProcessArgs),
     /// Approve a pending request
     Approve(ApproveArgs),
     /// Deny a pending request
@@ -175,6 +177,13 @@ pub struct ListArgs {
     /// Only leases you requested or hold
     #[arg(long)]
     pub mine: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialProcessArgs {
+    /// The aws assume-role role whose lease's credentials to print
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
 }
 
 #[derive(Debug, Args)]

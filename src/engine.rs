@@ -24,7 +24,7 @@ use crate::identity::Identity;
 use crate::lease::{self, Approval, Ending, Lease, LeaseState, Verdict};
 use crate::policy::{self, Decision};
 use crate::store::{self, Store, Tx};
-use crate::{duration, exit, fault};
+use crate::{credential_cache, duration, exit, fault};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -265,7 +265,7 @@ impl<'a> Engine<'a> {
         })
     }
 
-    fn backend_for(&self, target: &str) -> Result<Rc<dyn Backend>> {
+    pub fn backend_for(&self, target: &str) -> Result<Rc<dyn Backend>> {
         if let Some(backend) = self.backends.borrow().get(target) {
             return Ok(Rc::clone(backend));
         }
@@ -304,7 +304,7 @@ impl<'a> Engine<'a> {
             role,
             input.ttl,
             input.ticket.as_deref(),
-            backend.limits(),
+            backend.limits(&role.grant),
         )
         .map_err(|denial| exit::denied(denial.0))?;
         let starts_at = self.clock.now();
@@ -405,11 +405,44 @@ impl<'a> Engine<'a> {
             Some(end) => self.finish_grant(lease, backend, end, false)?,
             None => self.grant(&lease.id)?,
         };
+        let notice = self.delivered(&lease, credentials.as_ref(), notice);
         Ok(Requested::Granted {
             lease,
             credentials,
             notice,
         })
+    }
+
+    /// Credentials have reached the requester's own process: keep them in the requester's
+    /// keyring for the rest of the lease where the backend asks (AWS `credential_process`).
+    /// A failure to keep them is said, not fatal: they have been handed over.
+    fn delivered(
+        &self,
+        lease: &Lease,
+        credentials: Option<&Credentials>,
+        notice: Option<String>,
+    ) -> Option<String> {
+        let (Some(credentials), Some(end)) = (credentials, lease.expires_at) else {
+            return notice;
+        };
+        let caches = self
+            .backend_for(&lease.target)
+            .is_ok_and(|b| b.caches_credentials(&lease.params));
+        if !caches {
+            return notice;
+        }
+        let seconds = (end - self.clock.now()).num_seconds();
+        match credential_cache::store(&lease.id, credentials, seconds) {
+            Ok(()) => notice,
+            Err(err) => {
+                let failed =
+                    format!("the credentials were not kept for `jit credential-process`: {err:#}");
+                Some(match notice {
+                    Some(notice) => format!("{notice}\n{failed}"),
+                    None => failed,
+                })
+            }
+        }
     }
 
     /// The grant step, for a lease in `granting` claimed by this process. Any process may
@@ -775,6 +808,8 @@ impl<'a> Engine<'a> {
                 }
             }
         };
+        // Nothing more is served from the cache, whatever the outcome.
+        credential_cache::forget(id);
         fault::point("after-revoke");
 
         let now = self.clock.now();
@@ -903,6 +938,9 @@ impl<'a> Engine<'a> {
             );
             let from = current.expires_at;
             current.expires_at = Some(new_end);
+            if backend.caches_credentials(&current.params) {
+                credential_cache::retime(id, (new_end - self.clock.now()).num_seconds());
+            }
             current.ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
             tx.update(&current)?;
             tx.append(&self.event(
@@ -1039,6 +1077,7 @@ impl<'a> Engine<'a> {
                     if lease.worker.as_deref() == Some(self.worker.id.as_str()) =>
                 {
                     let (lease, credentials, notice) = self.grant(id)?;
+                    let notice = self.delivered(&lease, credentials.as_ref(), notice);
                     return Ok(Requested::Granted {
                         lease,
                         credentials,
@@ -1157,7 +1196,7 @@ impl<'a> Engine<'a> {
                 let max_ttl = rules
                     .iter()
                     .filter_map(|rule| rule.max_ttl)
-                    .chain(backend.limits().max)
+                    .chain(backend.limits(&role.grant).max)
                     .fold(role.max_ttl, Duration::min);
                 Some(RoleView {
                     role,

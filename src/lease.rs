@@ -236,6 +236,8 @@ impl Lease {
 pub struct TtlLimits {
     pub min: Option<Duration>,
     pub max: Option<Duration>,
+    /// What `max` is, for the caps a decision lists (default: "backend maximum").
+    pub max_source: Option<&'static str>,
 }
 
 /// Times as RFC 3339 UTC to the second (`2026-11-22T13:49:30Z`), formatted in one step:

@@ -11,6 +11,7 @@ pub mod clock;
 mod commands;
 pub mod config;
 pub mod context;
+pub mod credential_cache;
 pub mod duration;
 pub mod engine;
 pub mod exit;

@@ -81,6 +81,13 @@ impl Printer {
         let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
     }
 
+    /// The one JSON document of `jit credential-process` (secrets inside: printed, never
+    /// logged).
+    pub fn credential_process(&self, document: &crate::secret::Secret<serde_json::Value>) {
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{}", document.expose()).and_then(|()| stdout.flush());
+    }
+
     /// A note for people, on stderr; silent under --quiet.
     pub fn note(&self, text: &str) {
         if !self.quiet {

@@ -128,7 +128,7 @@ fn caps_for(
     }
     if let Some(limit) = limits.max {
         caps.push(Cap {
-            source: "backend maximum".to_owned(),
+            source: limits.max_source.unwrap_or("backend maximum").to_owned(),
             limit,
         });
     }
@@ -301,6 +301,7 @@ roles = ["*"]
         let limits = TtlLimits {
             min: Some(Duration::from_secs(900)),
             max: Some(Duration::from_secs(1200)),
+            max_source: None,
         };
         let d = evaluate(&config, &who("alice", &[]), role, None, None, limits).unwrap();
         assert_eq!(d.ttl, Duration::from_secs(1200));

@@ -2,6 +2,8 @@
 //! synchronous: grant (returning a handle that any later process can revoke with), revoke
 //! (idempotent: already gone is success), extend, inspect, and a check for `jit doctor`.
 
+pub mod aws;
+pub mod aws_api;
 pub mod command;
 pub mod krl;
 pub mod mysql;
@@ -121,9 +123,15 @@ pub trait Backend {
         Sharing::PerSubject
     }
 
-    /// Limits the target puts on a lease's length.
-    fn limits(&self) -> TtlLimits {
+    /// Limits the target puts on the length of a lease with these grant parameters.
+    fn limits(&self, _params: &serde_json::Value) -> TtlLimits {
         TtlLimits::default()
+    }
+
+    /// Whether the credentials a grant issues are kept (in the user keyring, until they
+    /// end) for clients that fetch them again, such as AWS `credential_process`.
+    fn caches_credentials(&self, _params: &serde_json::Value) -> bool {
+        false
     }
 
     /// What to record *before* granting so that an interrupted grant can be found again
@@ -159,5 +167,6 @@ pub fn for_target(target: &Target) -> Box<dyn Backend> {
         TargetSettings::Ssh(settings) => Box::new(ssh::SshBackend::new(settings.clone())),
         TargetSettings::Sudo(settings) => Box::new(sudo::SudoBackend::new(settings.clone())),
         TargetSettings::Mysql(settings) => Box::new(mysql::MysqlBackend::new(settings.clone())),
+        TargetSettings::Aws(settings) => Box::new(aws::AwsBackend::new(settings.clone())),
     }
 }

@@ -4,6 +4,7 @@ mod approve;
 mod audit;
 mod completions;
 mod config;
+mod credential_process;
 mod deny;
 mod doctor;
 mod exec;
@@ -120,6 +121,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
                 Command::Show(args) => show::run(&ctx, args),
                 Command::Revoke(args) => revoke::run(&ctx, args),
                 Command::Extend(args) => extend::run(&ctx, args),
+                Command::CredentialProcess(args) => credential_process::run(&ctx, args),
                 Command::Approve(args) => approve::run(&ctx, args),
                 Command::Deny(args) => deny::run(&ctx, args),
                 Command::Roles => roles::run(&ctx),

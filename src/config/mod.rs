@@ -2,6 +2,7 @@
 //! Unknown keys are errors, every error names `file:line:column`, and all of them are
 //! reported together.
 
+pub mod aws;
 pub mod command;
 pub mod document;
 pub mod mysql;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+pub use aws::AwsTarget;
 pub use command::CommandTarget;
 pub use mysql::MysqlTarget;
 pub use postgres::PostgresTarget;
@@ -60,6 +62,7 @@ pub enum TargetSettings {
     Ssh(SshTarget),
     Sudo(SudoTarget),
     Mysql(MysqlTarget),
+    Aws(AwsTarget),
 }
 
 impl TargetSettings {
@@ -81,6 +84,14 @@ impl TargetSettings {
                 .iter()
                 .map(|reference| ("password".to_owned(), reference))
                 .collect(),
+            TargetSettings::Aws(settings) => [
+                ("access_key_id", Some(&settings.access_key_id)),
+                ("secret_access_key", Some(&settings.secret_access_key)),
+                ("session_token", settings.session_token.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(key, reference)| Some((key.to_owned(), reference?)))
+            .collect(),
             TargetSettings::Ssh(SshTarget::Certificate { ca_key, .. }) => {
                 vec![("ca_key".to_owned(), ca_key)]
             }
@@ -97,6 +108,7 @@ impl TargetSettings {
             TargetSettings::Ssh(_) => "ssh",
             TargetSettings::Sudo(_) => "sudo",
             TargetSettings::Mysql(_) => "mysql",
+            TargetSettings::Aws(_) => "aws",
         }
     }
 }
@@ -128,7 +140,7 @@ impl Eligibility {
     }
 }
 
-const BACKENDS: &[&str] = &["command", "mysql", "postgres", "ssh", "sudo"];
+const BACKENDS: &[&str] = &["aws", "command", "mysql", "postgres", "ssh", "sudo"];
 
 /// `$XDG_CONFIG_HOME/jit/config.toml`.
 pub fn default_path() -> PathBuf {
@@ -370,6 +382,11 @@ fn read_target(
             fields.finish(reader, mysql::TARGET_KEYS);
             TargetSettings::Mysql(parsed?)
         }
+        "aws" => {
+            let parsed = aws::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, aws::TARGET_KEYS);
+            TargetSettings::Aws(parsed?)
+        }
         other => {
             reader.error(
                 backend.span(),
@@ -472,13 +489,15 @@ fn read_role(
             TargetSettings::Ssh(settings) => ssh::parse_grant(reader, node, settings),
             TargetSettings::Sudo(_) => sudo::parse_grant(reader, node),
             TargetSettings::Mysql(_) => mysql::parse_grant(reader, node),
+            TargetSettings::Aws(_) => aws::parse_grant(reader, node),
         },
         (Some(target), None) => match &target.settings {
             TargetSettings::Command(_) => Some(serde_json::Value::Object(Default::default())),
             TargetSettings::Postgres(_)
             | TargetSettings::Ssh(_)
             | TargetSettings::Sudo(_)
-            | TargetSettings::Mysql(_) => {
+            | TargetSettings::Mysql(_)
+            | TargetSettings::Aws(_) => {
                 reader.error(
                     node.span(),
                     format!(

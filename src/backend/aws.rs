@@ -1,0 +1,610 @@
+//! `backend = "aws"`: STS sessions (`assume-role`) and time-boxed IAM policies
+//! (`iam-policy`), over the Query APIs of STS and IAM (see `aws_api`).
+//!
+//! - assume-role: `AssumeRole` with `DurationSeconds` = the lease, clamped to 900 s and the
+//!   role's `max_session` (the lease is capped to it). The credentials go to the requester
+//!   once and are cached in the user keyring for `jit credential-process`. A revoke before
+//!   they end puts the role's `AWSRevokeOlderSessions` policy: deny everything to sessions
+//!   issued before the revoke (`aws:TokenIssueTime`), as AWS documents for revoking sessions.
+//! - iam-policy: an inline policy `jit-<lease id>` on the user or group, each statement
+//!   conditioned on `aws:CurrentTime` before the lease end (AWS ends it by itself), or a
+//!   managed policy attached for the lease. A revoke deletes or detaches exactly it.
+
+use super::aws_api::{ApiError, AwsApi, Service, text_at, texts_of};
+use super::{
+    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+};
+use crate::config::aws::{AwsGrant, AwsMode, AwsTarget, STS_MIN_SESSION, is_iam_name_char};
+use crate::lease::{Lease, TtlLimits, rfc3339};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The role policy AWS's console writes to revoke active sessions; jit writes the same.
+pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
+
+pub struct AwsBackend {
+    api: AwsApi,
+}
+
+fn grant_of(params: &Value) -> Result<AwsGrant, BackendError> {
+    serde_json::from_value(params.clone()).map_err(|err| {
+        BackendError::permanent(format!("the role's grant table is not an aws grant: {err}"))
+    })
+}
+
+/// The name of the inline policy a lease puts.
+pub fn policy_name(lease_id: &str) -> String {
+    format!("jit-{lease_id}")
+}
+
+/// `jit-<subject>-<lease id>`, within STS's 64 characters and its name characters.
+pub fn session_name(subject: &str, lease_id: &str) -> String {
+    let room = 64 - "jit--".len() - lease_id.len();
+    let subject: String = subject
+        .chars()
+        .map(|c| if is_iam_name_char(c) { c } else { '-' })
+        .take(room)
+        .collect();
+    format!("jit-{subject}-{lease_id}")
+}
+
+/// When the STS credentials a grant recorded end by themselves.
+fn credentials_end(handle: &Value) -> Option<DateTime<Utc>> {
+    let text = handle.get("credentials_expire_at")?.as_str()?;
+    Some(DateTime::parse_from_rfc3339(text).ok()?.to_utc())
+}
+
+/// The role's name: the last segment of its ARN.
+fn role_name(role_arn: &str) -> &str {
+    role_arn.rsplit('/').next().unwrap_or(role_arn)
+}
+
+/// Where an iam-policy grant goes: (`User` or `Group`, the name).
+fn principal(grant: &AwsGrant, subject: &str) -> Result<(&'static str, String), BackendError> {
+    let (kind, template) = match (&grant.user, &grant.group) {
+        (Some(user), _) => ("User", user),
+        (None, Some(group)) => ("Group", group),
+        (None, None) => {
+            return Err(BackendError::permanent(
+                "the grant names neither a user nor a group",
+            ));
+        }
+    };
+    let name = template.replace("{user}", subject);
+    if name.is_empty() || name.len() > 128 || !name.chars().all(is_iam_name_char) {
+        return Err(BackendError::refused(format!(
+            "{name:?} is not an IAM {} name",
+            kind.to_ascii_lowercase()
+        )));
+    }
+    Ok((kind, name))
+}
+
+/// `policy` with every statement also conditioned on `aws:CurrentTime` before `until`.
+pub fn until_policy(policy: &str, until: DateTime<Utc>) -> Result<String, BackendError> {
+    let bad = || BackendError::permanent("the role's policy is not an IAM policy document");
+    let mut document: Value = serde_json::from_str(policy).map_err(|_| bad())?;
+    let statements: Vec<&mut Value> = match document.get_mut("Statement") {
+        Some(Value::Array(list)) => list.iter_mut().collect(),
+        Some(single @ Value::Object(_)) => vec![single],
+        _ => return Err(bad()),
+    };
+    for statement in statements {
+        let statement = statement.as_object_mut().ok_or_else(bad)?;
+        let condition = statement
+            .entry("Condition")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(bad)?;
+        let before = condition
+            .entry("DateLessThan")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(bad)?;
+        before.insert("aws:CurrentTime".to_owned(), json!(rfc3339::format(&until)));
+    }
+    Ok(document.to_string())
+}
+
+/// The deny-older-sessions policy, for sessions issued before `cutoff`.
+pub fn revoke_policy(cutoff: DateTime<Utc>) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Action": ["*"],
+            "Resource": ["*"],
+            "Condition": {
+                "DateLessThan": {
+                    "aws:TokenIssueTime": cutoff.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+                }
+            }
+        }]
+    })
+    .to_string()
+}
+
+/// The cutoff of a deny-older-sessions policy document (URL-encoded as IAM returns it, or
+/// plain).
+fn cutoff_of(document: &str) -> Option<DateTime<Utc>> {
+    let decoded = percent_encoding::percent_decode_str(document)
+        .decode_utf8()
+        .ok()?;
+    let value: Value = serde_json::from_str(&decoded).ok()?;
+    let statements = match value.get("Statement")? {
+        Value::Array(list) => list.clone(),
+        single => vec![single.clone()],
+    };
+    statements
+        .iter()
+        .filter_map(|s| {
+            s.pointer("/Condition/DateLessThan/aws:TokenIssueTime")?
+                .as_str()
+        })
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max()
+}
+
+impl AwsBackend {
+    pub fn new(settings: AwsTarget) -> Self {
+        AwsBackend {
+            api: AwsApi::new(settings),
+        }
+    }
+
+    fn call(
+        &self,
+        service: Service,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, ApiError> {
+        self.api.call(service, action, params)
+    }
+
+    fn assume_role(
+        &self,
+        grant: &AwsGrant,
+        request: &GrantRequest<'_>,
+    ) -> Result<Grant, BackendError> {
+        let lease = request.lease;
+        let role_arn = grant.role_arn.as_deref().unwrap_or_default();
+        let max = Duration::from_secs(grant.max_session.unwrap_or(3600));
+        let left = (request.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        let seconds = left
+            .as_secs()
+            .saturating_add(u64::from(left.subsec_nanos() > 0))
+            .clamp(STS_MIN_SESSION.as_secs(), max.as_secs())
+            .to_string();
+        let session = session_name(&lease.subject, &lease.id);
+        let mut params = vec![
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session.as_str()),
+            ("DurationSeconds", seconds.as_str()),
+        ];
+        if let Some(policy) = &grant.session_policy {
+            params.push(("Policy", policy.as_str()));
+        }
+        let source = session_name(&lease.subject, "")
+            .trim_start_matches("jit-")
+            .trim_end_matches('-')
+            .to_owned();
+        if grant.source_identity {
+            params.push(("SourceIdentity", source.as_str()));
+        }
+        let answer = self.call(Service::Sts, "AssumeRole", &params)?;
+        let field = |name: &str| {
+            text_at(&answer, &["Credentials", name]).ok_or_else(|| {
+                BackendError::permanent(format!("the AssumeRole answer has no Credentials/{name}"))
+            })
+        };
+        let access_key_id = field("AccessKeyId")?;
+        let secret_access_key = field("SecretAccessKey")?;
+        let session_token = field("SessionToken")?;
+        let expiration = field("Expiration")?;
+        let expires_at = DateTime::parse_from_rfc3339(&expiration)
+            .map_err(|err| {
+                BackendError::permanent(format!("the AssumeRole Expiration {expiration:?}: {err}"))
+            })?
+            .with_timezone(&Utc);
+        let assumed = text_at(&answer, &["AssumedRoleUser", "Arn"]).unwrap_or_default();
+        let mut credentials = BTreeMap::new();
+        credentials.insert("AWS_ACCESS_KEY_ID".to_owned(), access_key_id.clone());
+        credentials.insert("AWS_SECRET_ACCESS_KEY".to_owned(), secret_access_key);
+        credentials.insert("AWS_SESSION_TOKEN".to_owned(), session_token);
+        credentials.insert(
+            "AWS_CREDENTIAL_EXPIRATION".to_owned(),
+            rfc3339::format(&expires_at),
+        );
+        Ok(Grant {
+            handle: json!({
+                "mode": "assume-role",
+                "role": role_name(role_arn),
+                "session": session,
+                "assumed_role_arn": assumed,
+                "access_key_id": access_key_id,
+                "credentials_expire_at": rfc3339::format(&expires_at),
+            }),
+            credentials: Some(Credentials::new(credentials)),
+            native_expiry: Some(expires_at),
+            notice: (expires_at > request.expires_at + chrono::Duration::seconds(1)).then(|| {
+                format!(
+                    "STS sessions last at least 15 minutes: these credentials work until {}; \
+                     the lease end revokes them with the role's {REVOKE_POLICY} policy",
+                    rfc3339::format(&expires_at)
+                )
+            }),
+        })
+    }
+
+    fn put_policy(
+        &self,
+        grant: &AwsGrant,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<(), BackendError> {
+        let (kind, name) = principal(grant, &lease.subject)?;
+        let document = until_policy(grant.policy.as_deref().unwrap_or_default(), until)?;
+        let policy = policy_name(&lease.id);
+        self.call(
+            Service::Iam,
+            &format!("Put{kind}Policy"),
+            &[
+                (&format!("{kind}Name"), name.as_str()),
+                ("PolicyName", policy.as_str()),
+                ("PolicyDocument", document.as_str()),
+            ],
+        )
+        .map_err(|err| match err {
+            // The user or group does not exist: nothing was changed.
+            err if err.is("NoSuchEntity") => BackendError::refused(err.to_string()),
+            err => err.into(),
+        })?;
+        Ok(())
+    }
+
+    fn attached(&self, kind: &str, name: &str, arn: &str) -> Result<bool, ApiError> {
+        let answer = self.call(
+            Service::Iam,
+            &format!("ListAttached{kind}Policies"),
+            &[(&format!("{kind}Name"), name)],
+        )?;
+        Ok(texts_of(&answer, "PolicyArn").iter().any(|a| a == arn))
+    }
+
+    fn revoke_sessions(&self, handle: &Value) -> Result<(), BackendError> {
+        let now = Utc::now();
+        let ends = credentials_end(handle);
+        if ends.is_some_and(|end| end <= now) {
+            // The credentials have ended by themselves.
+            return Ok(());
+        }
+        let Some(role) = handle.get("role").and_then(Value::as_str) else {
+            return Err(BackendError::permanent(
+                "the lease does not record its role",
+            ));
+        };
+        let existing = match self.call(
+            Service::Iam,
+            "GetRolePolicy",
+            &[("RoleName", role), ("PolicyName", REVOKE_POLICY)],
+        ) {
+            Ok(answer) => text_at(&answer, &["PolicyDocument"]).and_then(|d| cutoff_of(&d)),
+            // No such policy yet; or no such role, and then no session of it either.
+            Err(err) if err.is("NoSuchEntity") => None,
+            Err(err) => return Err(err.into()),
+        };
+        // A second later than now, for clocks a little apart; never earlier than a cutoff
+        // already there (that would give back sessions another revoke took away).
+        let cutoff = now + chrono::Duration::seconds(1);
+        if existing.is_some_and(|there| there >= cutoff) {
+            return Ok(());
+        }
+        let document = revoke_policy(cutoff);
+        match self.call(
+            Service::Iam,
+            "PutRolePolicy",
+            &[
+                ("RoleName", role),
+                ("PolicyName", REVOKE_POLICY),
+                ("PolicyDocument", document.as_str()),
+            ],
+        ) {
+            Ok(_) => Ok(()),
+            Err(err) if err.is("NoSuchEntity") => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+impl Backend for AwsBackend {
+    fn kind(&self) -> &'static str {
+        "aws"
+    }
+
+    fn sharing_for(&self, params: &Value) -> Sharing {
+        match grant_of(params) {
+            Ok(grant) if grant.mode == AwsMode::IamPolicy && grant.policy_arn.is_some() => {
+                Sharing::PerSubject
+            }
+            _ => Sharing::PerLease,
+        }
+    }
+
+    fn limits(&self, params: &Value) -> TtlLimits {
+        match grant_of(params) {
+            Ok(grant) if grant.mode == AwsMode::AssumeRole => TtlLimits {
+                min: None,
+                max: grant.max_session.map(Duration::from_secs),
+                max_source: Some("aws assume-role max_session (the role's MaxSessionDuration)"),
+            },
+            _ => TtlLimits::default(),
+        }
+    }
+
+    fn caches_credentials(&self, params: &Value) -> bool {
+        grant_of(params).is_ok_and(|g| g.mode == AwsMode::AssumeRole)
+    }
+
+    fn plan(&self, lease: &Lease, params: &Value) -> Value {
+        let Ok(grant) = grant_of(params) else {
+            return Value::Null;
+        };
+        match grant.mode {
+            AwsMode::AssumeRole => json!({
+                "mode": "assume-role",
+                "role": role_name(grant.role_arn.as_deref().unwrap_or_default()),
+                "session": session_name(&lease.subject, &lease.id),
+            }),
+            AwsMode::IamPolicy => match principal(&grant, &lease.subject) {
+                Ok((kind, name)) => json!({
+                    "mode": "iam-policy",
+                    "principal": kind.to_ascii_lowercase(),
+                    "name": name,
+                    "policy": grant.policy_arn.clone().unwrap_or_else(|| policy_name(&lease.id)),
+                }),
+                Err(_) => Value::Null,
+            },
+        }
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+        let grant = grant_of(request.params)?;
+        let lease = request.lease;
+        match (grant.mode, &grant.policy_arn) {
+            (AwsMode::AssumeRole, _) => self.assume_role(&grant, request),
+            (AwsMode::IamPolicy, None) => {
+                self.put_policy(&grant, lease, request.expires_at)?;
+                let (kind, name) = principal(&grant, &lease.subject)?;
+                Ok(Grant {
+                    handle: json!({
+                        "mode": "iam-policy",
+                        "principal": kind.to_ascii_lowercase(),
+                        "name": name,
+                        "policy": policy_name(&lease.id),
+                    }),
+                    credentials: None,
+                    native_expiry: Some(request.expires_at),
+                    notice: None,
+                })
+            }
+            (AwsMode::IamPolicy, Some(arn)) => {
+                let (kind, name) = principal(&grant, &lease.subject)?;
+                if !request.renewal && self.attached(kind, &name, arn)? {
+                    return Err(BackendError::refused(format!(
+                        "{arn} is already attached to {} {name} outside jit: a lease would \
+                         detach it at its end",
+                        kind.to_ascii_lowercase()
+                    )));
+                }
+                self.call(
+                    Service::Iam,
+                    &format!("Attach{kind}Policy"),
+                    &[(&format!("{kind}Name"), name.as_str()), ("PolicyArn", arn)],
+                )
+                .map_err(|err| match err {
+                    err if err.is("NoSuchEntity") => BackendError::refused(err.to_string()),
+                    err => err.into(),
+                })?;
+                Ok(Grant {
+                    handle: json!({
+                        "mode": "iam-policy",
+                        "principal": kind.to_ascii_lowercase(),
+                        "name": name,
+                        "policy": arn,
+                    }),
+                    credentials: None,
+                    native_expiry: None,
+                    notice: Some(format!(
+                        "a managed policy attachment has no end on AWS: {arn} stays attached \
+                         until `jit sweep` (or `jit revoke`) detaches it"
+                    )),
+                })
+            }
+        }
+    }
+
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_of(request.params)?;
+        let lease = request.lease;
+        match (grant.mode, &grant.policy_arn) {
+            (AwsMode::AssumeRole, _) => {
+                let mut handle = lease.handle.clone();
+                if handle.get("role").is_none() {
+                    handle = self.plan(lease, request.params);
+                }
+                self.revoke_sessions(&handle)
+            }
+            (AwsMode::IamPolicy, policy_arn) => {
+                let (kind, name) = principal(&grant, &lease.subject)?;
+                let policy = policy_name(&lease.id);
+                let outcome = match policy_arn {
+                    None => self.call(
+                        Service::Iam,
+                        &format!("Delete{kind}Policy"),
+                        &[
+                            (&format!("{kind}Name"), name.as_str()),
+                            ("PolicyName", policy.as_str()),
+                        ],
+                    ),
+                    Some(arn) => self.call(
+                        Service::Iam,
+                        &format!("Detach{kind}Policy"),
+                        &[(&format!("{kind}Name"), name.as_str()), ("PolicyArn", arn)],
+                    ),
+                };
+                match outcome {
+                    Ok(_) => Ok(()),
+                    // Already gone (or its user or group is).
+                    Err(err) if err.is("NoSuchEntity") => Ok(()),
+                    Err(err) => Err(err.into()),
+                }
+            }
+        }
+    }
+
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_of(request.params)?;
+        match (grant.mode, &grant.policy_arn) {
+            (AwsMode::AssumeRole, _) => {
+                let ends = credentials_end(&request.lease.handle);
+                match ends {
+                    Some(end) if request.expires_at <= end => Ok(()),
+                    _ => Err(BackendError::refused(format!(
+                        "STS credentials cannot be extended: these end at {}; request a new lease",
+                        ends.map_or_else(|| "an unknown time".to_owned(), |e| rfc3339::format(&e))
+                    ))),
+                }
+            }
+            (AwsMode::IamPolicy, None) => {
+                self.put_policy(&grant, request.lease, request.expires_at)
+            }
+            (AwsMode::IamPolicy, Some(_)) => Ok(()),
+        }
+    }
+
+    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+        let grant = grant_of(request.params)?;
+        let lease = request.lease;
+        let present = match (grant.mode, &grant.policy_arn) {
+            // No API lists a role's sessions: present unless they have ended.
+            (AwsMode::AssumeRole, _) => {
+                credentials_end(&lease.handle).is_none_or(|end| end > Utc::now())
+            }
+            (AwsMode::IamPolicy, None) => {
+                let (kind, name) = principal(&grant, &lease.subject)?;
+                let policy = policy_name(&lease.id);
+                match self.call(
+                    Service::Iam,
+                    &format!("Get{kind}Policy"),
+                    &[
+                        (&format!("{kind}Name"), name.as_str()),
+                        ("PolicyName", policy.as_str()),
+                    ],
+                ) {
+                    Ok(_) => true,
+                    Err(err) if err.is("NoSuchEntity") => false,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            (AwsMode::IamPolicy, Some(arn)) => {
+                let (kind, name) = principal(&grant, &lease.subject)?;
+                match self.attached(kind, &name, arn) {
+                    Ok(found) => found,
+                    Err(err) if err.is("NoSuchEntity") => false,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        Ok(if present {
+            Presence::Present
+        } else {
+            Presence::Absent
+        })
+    }
+
+    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+        let name = format!("target {target}: connect");
+        match self.call(Service::Sts, "GetCallerIdentity", &[]) {
+            Ok(answer) => vec![Check {
+                name,
+                ok: true,
+                detail: format!(
+                    "{} (region {})",
+                    text_at(&answer, &["GetCallerIdentityResult", "Arn"]).unwrap_or_default(),
+                    self.api.region()
+                ),
+            }],
+            Err(err) => vec![Check {
+                name,
+                ok: false,
+                detail: err.to_string(),
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_fit_sts() {
+        assert_eq!(session_name("alice", "k3f9x2m7qa"), "jit-alice-k3f9x2m7qa");
+        assert_eq!(session_name("a b/c", "k3f9x2m7qa"), "jit-a-b-c-k3f9x2m7qa");
+        let long = session_name(&"x".repeat(100), "k3f9x2m7qa");
+        assert_eq!(long.len(), 64);
+        assert!(long.ends_with("-k3f9x2m7qa"));
+    }
+
+    #[test]
+    fn every_statement_gets_the_end() {
+        let until = DateTime::parse_from_rfc3339("2026-11-22T16:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let one = until_policy(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#,
+            until,
+        )
+        .unwrap();
+        let one: Value = serde_json::from_str(&one).unwrap();
+        assert_eq!(
+            one["Statement"]["Condition"]["DateLessThan"]["aws:CurrentTime"],
+            "2026-11-22T16:00:00Z"
+        );
+        let two = until_policy(
+            r#"{"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}},{"Effect":"Allow","Action":"c:d","Resource":"*"}]}"#,
+            until,
+        )
+        .unwrap();
+        let two: Value = serde_json::from_str(&two).unwrap();
+        for statement in two["Statement"].as_array().unwrap() {
+            assert_eq!(
+                statement["Condition"]["DateLessThan"]["aws:CurrentTime"],
+                "2026-11-22T16:00:00Z"
+            );
+        }
+        assert_eq!(
+            two["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"],
+            "true"
+        );
+        assert!(until_policy("[]", until).is_err());
+    }
+
+    #[test]
+    fn the_revoke_policy_round_trips_its_cutoff() {
+        let cutoff = DateTime::parse_from_rfc3339("2026-11-22T16:00:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let document = revoke_policy(cutoff);
+        assert_eq!(cutoff_of(&document), Some(cutoff));
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(&document, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        assert_eq!(cutoff_of(&encoded), Some(cutoff));
+    }
+}

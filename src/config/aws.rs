@@ -1,0 +1,413 @@
+//! Settings of `backend = "aws"` targets and the `grant` table of their roles.
+
+use super::document::{Fields, Node, Reader};
+use crate::secret::SecretRef;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+pub const TARGET_KEYS: &[&str] = &[
+    "backend",
+    "region",
+    "endpoint",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "timeout",
+    "retries",
+    "description",
+];
+pub const GRANT_KEYS: &[&str] = &[
+    "mode",
+    "role_arn",
+    "max_session",
+    "session_policy",
+    "source_identity",
+    "user",
+    "group",
+    "policy",
+    "policy_arn",
+];
+
+/// STS's shortest session.
+pub const STS_MIN_SESSION: Duration = Duration::from_secs(900);
+/// The longest session a role can allow (its `MaxSessionDuration`).
+pub const STS_MAX_SESSION: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Clone, Debug)]
+pub struct AwsTarget {
+    pub region: String,
+    /// Where every API call goes instead of AWS's endpoints (an emulator, a private endpoint).
+    pub endpoint: Option<String>,
+    pub access_key_id: SecretRef,
+    pub secret_access_key: SecretRef,
+    pub session_token: Option<SecretRef>,
+    /// For each HTTP request, connecting included.
+    pub timeout: Duration,
+    /// Further attempts after a throttled, 5xx or unreachable call.
+    pub retries: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AwsMode {
+    /// STS `AssumeRole`: temporary credentials for the requester.
+    AssumeRole,
+    /// A policy on an IAM user or group, for the lease.
+    IamPolicy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsGrant {
+    pub mode: AwsMode,
+    /// assume-role: the role to assume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// assume-role: the role's `MaxSessionDuration`, in seconds (a lease is capped to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session: Option<u64>,
+    /// assume-role: an inline session policy (JSON) narrowing the role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_policy: Option<String>,
+    /// assume-role: set `SourceIdentity` to the subject.
+    #[serde(default)]
+    pub source_identity: bool,
+    /// iam-policy: the IAM user, from a template (`{user}` is the subject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// iam-policy: the IAM group, from a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// iam-policy: the policy document (JSON) put inline, with the lease end as a condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// iam-policy: a managed policy attached for the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_arn: Option<String>,
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:KIND/PATH/NAME`, the name made of IAM's name characters.
+pub fn is_iam_arn(arn: &str, kind: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+        || (kind == "policy" && account == "aws");
+    partition.starts_with("aws")
+        && account_ok
+        && resource
+            .strip_prefix(kind)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|path| {
+                path.split('/')
+                    .all(|segment| !segment.is_empty() && segment.chars().all(is_iam_name_char))
+            })
+}
+
+/// The characters IAM allows in user, group, role and session names.
+pub fn is_iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+}
+
+/// A policy document: a JSON object with `Statement`.
+fn check_policy(text: &str) -> Result<(), String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| format!("is not JSON: {err}"))?;
+    match value.get("Statement") {
+        Some(serde_json::Value::Object(_)) => Ok(()),
+        Some(serde_json::Value::Array(list)) if list.iter().all(|s| s.is_object()) => Ok(()),
+        _ => Err("is not an IAM policy document (an object with `Statement`)".to_owned()),
+    }
+}
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: std::ops::Range<usize>,
+    what: &str,
+) -> Option<AwsTarget> {
+    let region = match fields.take("region") {
+        Some(node) => reader.string(node, "region").and_then(|region| {
+            let ok = !region.is_empty()
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if ok {
+                Some(region)
+            } else {
+                reader.error(
+                    node.span(),
+                    format!("region {region:?} is not an AWS region (such as \"eu-west-1\")"),
+                );
+                None
+            }
+        }),
+        None => {
+            reader.error(
+                table.clone(),
+                format!("{what} needs `region` (such as \"eu-west-1\")"),
+            );
+            None
+        }
+    };
+    let endpoint = fields.take("endpoint").and_then(|node| {
+        let text = reader.string(node, "endpoint")?;
+        let ok = (text.starts_with("https://") || text.starts_with("http://"))
+            && reqwest::Url::parse(&text).is_ok_and(|u| u.host_str().is_some());
+        if ok {
+            Some(text.trim_end_matches('/').to_owned())
+        } else {
+            reader.error(
+                node.span(),
+                format!("endpoint {text:?} is not an http:// or https:// URL"),
+            );
+            None
+        }
+    });
+    let mut secret = |key: &str| match fields.take(key) {
+        Some(node) => reader.secret(node, key, base),
+        None => {
+            reader.error(
+                table.clone(),
+                format!(
+                    "{what} needs `{key}` (a secret reference: keyring:NAME, env:VAR or file:PATH)"
+                ),
+            );
+            None
+        }
+    };
+    let access_key_id = secret("access_key_id");
+    let secret_access_key = secret("secret_access_key");
+    let session_token = fields
+        .take("session_token")
+        .and_then(|node| reader.secret(node, "session_token", base));
+    let timeout = fields
+        .take("timeout")
+        .and_then(|n| reader.duration(n, "timeout"))
+        .unwrap_or(Duration::from_secs(10));
+    let retries = fields
+        .take("retries")
+        .and_then(|n| reader.count(n, "retries", 10))
+        .unwrap_or(3);
+    Some(AwsTarget {
+        region: region?,
+        endpoint,
+        access_key_id: access_key_id?,
+        secret_access_key: secret_access_key?,
+        session_token,
+        timeout,
+        retries,
+    })
+}
+
+pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
+    let mut fields = reader.table(node, "grant")?;
+    let before = reader.errors.len();
+    let mode = match fields.take("mode") {
+        Some(n) => reader
+            .string(n, "grant.mode")
+            .and_then(|m| match m.as_str() {
+                "assume-role" => Some(AwsMode::AssumeRole),
+                "iam-policy" => Some(AwsMode::IamPolicy),
+                other => {
+                    reader.error(
+                        n.span(),
+                        format!("grant.mode {other:?} is not one of assume-role, iam-policy"),
+                    );
+                    None
+                }
+            }),
+        None => {
+            reader.error(
+                node.span(),
+                "grant needs `mode` (\"assume-role\" or \"iam-policy\")",
+            );
+            None
+        }
+    };
+    let arn = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str, kind: &str| {
+        let text = reader.string(n, key)?;
+        if is_iam_arn(&text, kind) {
+            Some(text)
+        } else {
+            reader.error(
+                n.span(),
+                format!(
+                    "{key} {text:?} is not an IAM {kind} ARN (arn:aws:iam::123456789012:{kind}/NAME)"
+                ),
+            );
+            None
+        }
+    };
+    let policy_text = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str| {
+        let text = reader.string(n, key)?;
+        match check_policy(&text) {
+            Ok(()) => Some(text),
+            Err(err) => {
+                reader.error(n.span(), format!("{key} {err}"));
+                None
+            }
+        }
+    };
+    let role_arn = fields
+        .take("role_arn")
+        .and_then(|n| arn(reader, n, "grant.role_arn", "role"));
+    let max_session = fields.take("max_session").and_then(|n| {
+        let d = reader.duration(n, "grant.max_session")?;
+        if (STS_MIN_SESSION..=STS_MAX_SESSION).contains(&d) {
+            Some(d.as_secs())
+        } else {
+            reader.error(
+                n.span(),
+                "grant.max_session must be between 15m and 12h (the range of a role's MaxSessionDuration)",
+            );
+            None
+        }
+    });
+    let session_policy = fields
+        .take("session_policy")
+        .and_then(|n| policy_text(reader, n, "grant.session_policy"));
+    let source_identity = fields
+        .take("source_identity")
+        .and_then(|n| reader.boolean(n, "grant.source_identity"))
+        .unwrap_or(false);
+    let template = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str| {
+        let text = reader.string(n, key)?;
+        let ok = !text.is_empty() && text.replace("{user}", "u").chars().all(is_iam_name_char);
+        if ok {
+            Some(text)
+        } else {
+            reader.error(
+                n.span(),
+                format!(
+                    "{key} {text:?} is not an IAM name (letters, digits, +=,.@_- and {{user}})"
+                ),
+            );
+            None
+        }
+    };
+    let user = fields
+        .take("user")
+        .and_then(|n| template(reader, n, "grant.user"));
+    let group = fields
+        .take("group")
+        .and_then(|n| template(reader, n, "grant.group"));
+    let policy = fields
+        .take("policy")
+        .and_then(|n| policy_text(reader, n, "grant.policy"));
+    let policy_arn = fields
+        .take("policy_arn")
+        .and_then(|n| arn(reader, n, "grant.policy_arn", "policy"));
+    fields.finish(reader, GRANT_KEYS);
+    let mode = mode?;
+    if reader.errors.len() != before {
+        return None;
+    }
+    let misplaced: Vec<&str> = match mode {
+        AwsMode::AssumeRole => [
+            ("user", user.is_some()),
+            ("group", group.is_some()),
+            ("policy", policy.is_some()),
+            ("policy_arn", policy_arn.is_some()),
+        ]
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(key, _)| *key)
+        .collect(),
+        AwsMode::IamPolicy => [
+            ("role_arn", role_arn.is_some()),
+            ("max_session", max_session.is_some()),
+            ("session_policy", session_policy.is_some()),
+            ("source_identity", source_identity),
+        ]
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(key, _)| *key)
+        .collect(),
+    };
+    if !misplaced.is_empty() {
+        reader.error(
+            node.span(),
+            format!(
+                "grant: {} do(es) not apply to mode {:?}",
+                misplaced.join(", "),
+                match mode {
+                    AwsMode::AssumeRole => "assume-role",
+                    AwsMode::IamPolicy => "iam-policy",
+                }
+            ),
+        );
+        return None;
+    }
+    match mode {
+        AwsMode::AssumeRole if role_arn.is_none() => {
+            reader.error(node.span(), "grant: assume-role needs `role_arn`");
+            return None;
+        }
+        AwsMode::IamPolicy if user.is_some() == group.is_some() => {
+            reader.error(
+                node.span(),
+                "grant: iam-policy needs exactly one of `user` and `group` (such as user = \"{user}\")",
+            );
+            return None;
+        }
+        AwsMode::IamPolicy if policy.is_some() == policy_arn.is_some() => {
+            reader.error(
+                node.span(),
+                "grant: iam-policy needs exactly one of `policy` (a JSON document) and `policy_arn`",
+            );
+            return None;
+        }
+        _ => {}
+    }
+    let max_session = match mode {
+        AwsMode::AssumeRole => Some(max_session.unwrap_or(3600)),
+        AwsMode::IamPolicy => None,
+    };
+    serde_json::to_value(AwsGrant {
+        mode,
+        role_arn,
+        max_session,
+        session_policy,
+        source_identity,
+        user,
+        group,
+        policy,
+        policy_arn,
+    })
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_arns() {
+        assert!(is_iam_arn("arn:aws:iam::123456789012:role/admin", "role"));
+        assert!(is_iam_arn(
+            "arn:aws-us-gov:iam::123456789012:role/path/to/db-admin",
+            "role"
+        ));
+        assert!(is_iam_arn(
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "policy"
+        ));
+        assert!(!is_iam_arn("arn:aws:iam::aws:role/x", "role"));
+        assert!(!is_iam_arn("arn:aws:iam::12345:role/admin", "role"));
+        assert!(!is_iam_arn("arn:aws:sts::123456789012:role/admin", "role"));
+        assert!(!is_iam_arn("arn:aws:iam::123456789012:user/admin", "role"));
+        assert!(!is_iam_arn("arn:aws:iam::123456789012:role/a b", "role"));
+        assert!(!is_iam_arn("arn:aws:iam::123456789012:role/", "role"));
+    }
+}
