@@ -26,6 +26,24 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}"
 fi
+# The AWS API emulator moto (its server), boto3 and the AWS CLI for the aws backend tests,
+# from PyPI into the python3 the tests run (`python3 -m moto.server`, `python3 -m awscli`).
+if ! python3 -c 'import moto.server, flask, flask_cors, boto3, awscli' >/dev/null 2>&1; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-pip
+  fi
+  pip_flags=(--quiet --disable-pip-version-check)
+  # Debian's own python3 is "externally managed": pip installs beside it (/usr/local) only
+  # when told to; a python3 of its own (pyenv, a venv) takes the packages as they are.
+  if python3 -c 'import os, sys, sysconfig; sys.exit(sys.prefix != sys.base_prefix or not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+    pip_flags+=(--break-system-packages)
+    [ "$(id -u)" -ne 0 ] && pip_flags+=(--user)
+  fi
+  echo "installing from PyPI: moto[server] awscli"
+  python3 -m pip install "${pip_flags[@]}" 'moto[server]' awscli
+fi
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy

@@ -34,6 +34,15 @@ fn grant_of(params: &Value) -> Result<AwsGrant, BackendError> {
     })
 }
 
+/// A grant's call failed. Each grant is one changing call, and an AWS error answer means
+/// it did not happen: nothing to clean up. Without an answer, it may have.
+fn granting(err: ApiError) -> BackendError {
+    match err {
+        ApiError::Aws { .. } => BackendError::refused(err.to_string()),
+        other => other.into(),
+    }
+}
+
 /// The name of the inline policy a lease puts.
 pub fn policy_name(lease_id: &str) -> String {
     format!("jit-{lease_id}")
@@ -196,7 +205,9 @@ impl AwsBackend {
         if grant.source_identity {
             params.push(("SourceIdentity", source.as_str()));
         }
-        let answer = self.call(Service::Sts, "AssumeRole", &params)?;
+        let answer = self
+            .call(Service::Sts, "AssumeRole", &params)
+            .map_err(granting)?;
         let field = |name: &str| {
             text_at(&answer, &["Credentials", name]).ok_or_else(|| {
                 BackendError::permanent(format!("the AssumeRole answer has no Credentials/{name}"))
@@ -259,11 +270,7 @@ impl AwsBackend {
                 ("PolicyDocument", document.as_str()),
             ],
         )
-        .map_err(|err| match err {
-            // The user or group does not exist: nothing was changed.
-            err if err.is("NoSuchEntity") => BackendError::refused(err.to_string()),
-            err => err.into(),
-        })?;
+        .map_err(granting)?;
         Ok(())
     }
 
@@ -394,7 +401,7 @@ impl Backend for AwsBackend {
             }
             (AwsMode::IamPolicy, Some(arn)) => {
                 let (kind, name) = principal(&grant, &lease.subject)?;
-                if !request.renewal && self.attached(kind, &name, arn)? {
+                if !request.renewal && self.attached(kind, &name, arn).map_err(granting)? {
                     return Err(BackendError::refused(format!(
                         "{arn} is already attached to {} {name} outside jit: a lease would \
                          detach it at its end",
@@ -406,10 +413,7 @@ impl Backend for AwsBackend {
                     &format!("Attach{kind}Policy"),
                     &[(&format!("{kind}Name"), name.as_str()), ("PolicyArn", arn)],
                 )
-                .map_err(|err| match err {
-                    err if err.is("NoSuchEntity") => BackendError::refused(err.to_string()),
-                    err => err.into(),
-                })?;
+                .map_err(granting)?;
                 Ok(Grant {
                     handle: json!({
                         "mode": "iam-policy",

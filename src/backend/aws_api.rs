@@ -179,13 +179,12 @@ impl AwsApi {
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<String, ApiError> {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        body.append_pair("Action", action);
-        body.append_pair("Version", service.version());
-        for (key, value) in params {
-            body.append_pair(key, value);
-        }
-        let body = body.finish();
+        let body = [("Action", action), ("Version", service.version())]
+            .iter()
+            .chain(params)
+            .map(|(key, value)| format!("{}={}", form_encode(key), form_encode(value)))
+            .collect::<Vec<_>>()
+            .join("&");
         let mut attempt = 0;
         loop {
             match self.send(service, &body) {
@@ -251,6 +250,23 @@ impl AwsApi {
     }
 }
 
+/// A form value as the AWS SDKs write it (Python's `quote_plus`): letters, digits and
+/// `-_.~` as they are, space as `+`, every other byte as `%XX`. AWS hashes the body as
+/// sent; emulators that hash their own re-encoding of it agree only with this form.
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
 /// The innermost cause of an HTTP failure ("Connection refused (os error 111)").
 fn cause(err: &dyn std::error::Error) -> String {
     let mut inner = err;
@@ -264,11 +280,11 @@ fn cause(err: &dyn std::error::Error) -> String {
     }
 }
 
-/// 200 ms doubling, up to 5 s, with up to 100 ms of jitter.
+/// 200 ms for the first retry, doubling up to 5 s, with up to 100 ms of jitter.
 fn backoff(attempt: u32) -> Duration {
     let mut jitter = [0u8; 1];
     let _ = getrandom::fill(&mut jitter);
-    let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5000);
+    let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5000);
     Duration::from_millis(base + u64::from(jitter[0]) * 100 / 255)
 }
 
@@ -345,6 +361,14 @@ mod tests {
     }
 
     #[test]
+    fn forms_are_encoded_as_the_sdks_encode_them() {
+        assert_eq!(
+            form_encode(r#"{"Action": "*", "x": "a/b~c"}"#),
+            "%7B%22Action%22%3A+%22%2A%22%2C+%22x%22%3A+%22a%2Fb~c%22%7D"
+        );
+    }
+
+    #[test]
     fn answers_are_read_by_path() {
         let body = "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA1</AccessKeyId></Credentials></AssumeRoleResult></AssumeRoleResponse>";
         assert_eq!(
@@ -358,7 +382,7 @@ mod tests {
     #[test]
     fn backoff_doubles_and_is_capped() {
         assert!(
-            backoff(1) >= Duration::from_millis(400) && backoff(1) <= Duration::from_millis(500)
+            backoff(1) >= Duration::from_millis(200) && backoff(1) <= Duration::from_millis(300)
         );
         assert!(backoff(9) <= Duration::from_millis(5100));
     }

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit_tamper;
+mod aws;
 mod bad_input;
 mod concurrency;
 mod config_errors;
@@ -12,6 +13,8 @@ mod flows;
 mod generated;
 mod harness;
 mod mariadb_server;
+mod moto_harness;
+mod moto_server;
 mod mysql;
 mod pg_cluster;
 mod postgres;
