@@ -35,6 +35,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand revoke 'Revoke leases now and print their audit trail'
             cand drop 'Revoke leases now and print their audit trail'
             cand extend 'Move an active lease''s end to now + TTL, within policy'
+            cand credential-process 'Print the AWS credentials of your live lease of a role, for `credential_process`'
             cand approve 'Approve a pending request'
             cand deny 'Deny a pending request'
             cand roles 'Roles you may request, with their limits and rules'
@@ -147,6 +148,19 @@ set edit:completion:arg-completer[jit] = {|@words|
         }
         &'jit;extend'= {
             cand --ttl 'The new length, counted from now'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;credential-process'= {
+            cand --role 'The aws assume-role role whose lease''s credentials to print'
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --json 'Print one JSON document on stdout, and nothing else there'
             cand -q 'Print only what scripts need'
@@ -403,6 +417,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand show 'Show one lease in full, with its audit events'
             cand revoke 'Revoke leases now and print their audit trail'
             cand extend 'Move an active lease''s end to now + TTL, within policy'
+            cand credential-process 'Print the AWS credentials of your live lease of a role, for `credential_process`'
             cand approve 'Approve a pending request'
             cand deny 'Deny a pending request'
             cand roles 'Roles you may request, with their limits and rules'
@@ -427,6 +442,8 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;revoke'= {
         }
         &'jit;help;extend'= {
+        }
+        &'jit;help;credential-process'= {
         }
         &'jit;help;approve'= {
         }

@@ -124,7 +124,11 @@ fn check_policy(text: &str) -> Result<(), String> {
         serde_json::from_str(text).map_err(|err| format!("is not JSON: {err}"))?;
     match value.get("Statement") {
         Some(serde_json::Value::Object(_)) => Ok(()),
-        Some(serde_json::Value::Array(list)) if list.iter().all(|s| s.is_object()) => Ok(()),
+        Some(serde_json::Value::Array(list))
+            if !list.is_empty() && list.iter().all(|s| s.is_object()) =>
+        {
+            Ok(())
+        }
         _ => Err("is not an IAM policy document (an object with `Statement`)".to_owned()),
     }
 }
@@ -339,8 +343,9 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
         reader.error(
             node.span(),
             format!(
-                "grant: {} do(es) not apply to mode {:?}",
+                "grant: {} {} not used by mode {:?}",
                 misplaced.join(", "),
+                if misplaced.len() == 1 { "is" } else { "are" },
                 match mode {
                     AwsMode::AssumeRole => "assume-role",
                     AwsMode::IamPolicy => "iam-policy",

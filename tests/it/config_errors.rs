@@ -239,3 +239,37 @@ fn mysql_targets_and_grants_are_checked_before_anything_runs() {
     ];
     assert_eq!(err, format!("{}\n", expected.join("\n")));
 }
+
+#[test]
+fn aws_targets_and_grants_are_checked_before_anything_runs() {
+    let w = World::new();
+    let err = check(
+        &w,
+        "[targets.cloud]\nbackend = \"aws\"\nregion = \"EU West\"\nendpoint = \"ftp://x\"\naccess_key_id = \"AKIAEXAMPLE\"\n\n",
+    );
+    let expected = [
+        "jit: error: CONFIG:3:10: region \"EU West\" is not an AWS region (such as \"eu-west-1\")",
+        "CONFIG:4:12: endpoint \"ftp://x\" is not an http:// or https:// URL",
+        "CONFIG:5:17: access_key_id: a secret must be a reference (keyring:NAME, env:VAR or file:PATH); a literal secret is refused",
+        "CONFIG:1:1: [targets.cloud] needs `secret_access_key` (a secret reference: keyring:NAME, env:VAR or file:PATH)",
+    ];
+    assert_eq!(err, format!("{}\n", expected.join("\n")));
+    let target = "[targets.cloud]\nbackend = \"aws\"\nregion = \"eu-west-1\"\naccess_key_id = \"env:AWS_ID\"\nsecret_access_key = \"env:AWS_SECRET\"\n\n";
+    let roles = "[roles.a]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\ngrant = { mode = \"assume-role\", role_arn = \"arn:aws:iam::123:role/admin\" }\n\n\
+         [roles.b]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\ngrant = { mode = \"assume-role\", role_arn = \"arn:aws:iam::123456789012:role/admin\", max_session = \"13h\" }\n\n\
+         [roles.c]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\ngrant = { mode = \"iam-policy\", user = \"{user}\", policy = \"{not json\" }\n\n\
+         [roles.d]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\ngrant = { mode = \"iam-policy\", user = \"{user}\", group = \"ops\", policy_arn = \"arn:aws:iam::aws:policy/ReadOnlyAccess\" }\n\n\
+         [roles.e]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\ngrant = { mode = \"assume-role\", role_arn = \"arn:aws:iam::123456789012:role/admin\", user = \"{user}\" }\n\n\
+         [roles.f]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\ngrant = { mode = \"iam-policy\", user = \"a b\", policy = '{\"Statement\": []}' }\n";
+    let err = check(&w, &format!("{target}{roles}"));
+    let expected = [
+        "jit: error: CONFIG:10:44: grant.role_arn \"arn:aws:iam::123:role/admin\" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
+        "CONFIG:15:98: grant.max_session must be between 15m and 12h (the range of a role's MaxSessionDuration)",
+        "CONFIG:20:58: grant.policy is not JSON: key must be a string at line 1 column 2",
+        "CONFIG:25:9: grant: iam-policy needs exactly one of `user` and `group` (such as user = \"{user}\")",
+        "CONFIG:30:9: grant: user is not used by mode \"assume-role\"",
+        "CONFIG:35:39: grant.user \"a b\" is not an IAM name (letters, digits, +=,.@_- and {user})",
+        "CONFIG:35:55: grant.policy is not an IAM policy document (an object with `Statement`)",
+    ];
+    assert_eq!(err, format!("{}\n", expected.join("\n")));
+}
