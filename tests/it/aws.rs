@@ -470,3 +470,100 @@ fn the_emulator_down_during_revoke_leaves_revoke_failed_until_sweep() {
         .stdout_has(&format!("{id}: revoked"));
     assert!(user_policies(&moto, &user).is_empty());
 }
+
+/// An endpoint that answers `failures` times with `status` and then like STS's
+/// GetCallerIdentity; it counts the requests it got.
+fn flaky_endpoint(
+    failures: usize,
+    status: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // Read the head and the body (Content-Length) before answering.
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let (head, body) = if n < failures {
+                (
+                    status,
+                    "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+                )
+            } else {
+                (
+                    "200 OK",
+                    "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/jit-admin</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>",
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {head}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (endpoint, seen)
+}
+
+#[test]
+fn throttling_and_5xx_answers_are_retried_with_backoff_up_to_the_configured_count() {
+    use std::sync::atomic::Ordering;
+    let w = World::empty();
+    std::fs::write(w.path("id"), "AKIAEXAMPLE").unwrap();
+    std::fs::write(w.path("secret"), "example-secret").unwrap();
+    for file in ["id", "secret"] {
+        std::fs::set_permissions(
+            w.path(file),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let config = |endpoint: &str, retries: u32| {
+        format!(
+            "[targets.cloud]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint = \"{endpoint}\"\n\
+             access_key_id = \"file:{}\"\nsecret_access_key = \"file:{}\"\nretries = {retries}\n",
+            w.path("id").display(),
+            w.path("secret").display()
+        )
+    };
+    // Two throttled answers, then the real one: three requests, success.
+    let (endpoint, seen) = flaky_endpoint(2, "400 Bad Request");
+    w.write_config(&config(&endpoint, 3));
+    w.jit(["doctor"])
+        .run()
+        .success()
+        .stdout_has("ok   target cloud: connect: arn:aws:iam::123456789012:user/jit-admin");
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    // 503s beyond the retries: the error, after 1 + retries requests.
+    let (endpoint, seen) = flaky_endpoint(10, "503 Service Unavailable");
+    w.write_config(&config(&endpoint, 2));
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has("FAIL target cloud: connect: AWS Throttling: Rate exceeded");
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+}
