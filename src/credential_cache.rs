@@ -1,8 +1,8 @@
 //! Credentials kept for the life of a lease, for clients that fetch them again (AWS
 //! `credential_process`). They live only in the kernel's user keyring (`@u`: in memory,
 //! this user's processes only, never on disk), under `jit:credentials:<lease id>`, with a
-//! kernel timeout at the credentials' own end, so they vanish then even if jit never runs
-//! again. A revoke deletes them at once.
+//! kernel timeout at the lease end (moved by `jit extend`), so they vanish then even if jit
+//! never runs again. A revoke deletes them at once.
 
 use crate::backend::Credentials;
 use crate::secret::Secret;

@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// How long a revoke waits for credentials about to end instead of denying the role's
+/// older sessions.
+const EXPIRY_SLACK: Duration = Duration::from_secs(5);
+
 /// The role policy AWS's console writes to revoke active sessions; jit writes the same.
 pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
 
@@ -285,10 +289,15 @@ impl AwsBackend {
 
     fn revoke_sessions(&self, handle: &Value) -> Result<(), BackendError> {
         let now = Utc::now();
-        let ends = credentials_end(handle);
-        if ends.is_some_and(|end| end <= now) {
-            // The credentials have ended by themselves.
-            return Ok(());
+        if let Some(end) = credentials_end(handle) {
+            // STS counts a session from when it got the call, so credentials of a lease
+            // that ends now end a moment later: wait for that rather than deny every older
+            // session of the role. Ended by themselves either way.
+            let left = (end - now).to_std().unwrap_or_default();
+            if left <= EXPIRY_SLACK {
+                std::thread::sleep(left);
+                return Ok(());
+            }
         }
         let Some(role) = handle.get("role").and_then(Value::as_str) else {
             return Err(BackendError::permanent(
