@@ -344,3 +344,41 @@ impl Run {
 pub fn open_store(world: &World) -> rusqlite::Connection {
     rusqlite::Connection::open(world.store_path()).unwrap()
 }
+
+/// A directory under `$TMPDIR/<base>` (0755, so servers running as another user can reach
+/// their part) named after this process, for a server the suite starts. Shared servers live
+/// until the process ends (statics are never dropped), so each run first removes what
+/// earlier runs, now gone, left there.
+pub fn server_dir(base: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::temp_dir().join(base);
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(&base).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = name
+            .split('-')
+            .next()
+            .and_then(|pid| pid.parse::<i32>().ok());
+        let gone = owner.is_some_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        });
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("{}-", std::process::id()))
+        .tempdir_in(&base)
+        .unwrap()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

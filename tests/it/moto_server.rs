@@ -23,6 +23,7 @@
 //!   `DateLessThan aws:TokenIssueTime` denies every session of the role, new ones too.
 //! - sts:GetCallerIdentity is allowed for any valid credentials, whatever the policies.
 
+use crate::harness::{free_port, server_dir};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -92,40 +93,6 @@ fn python() -> &'static str {
     })
 }
 
-/// A directory under `$TMPDIR/jit-test-moto`, named after this process. The shared server
-/// lives until the process ends (statics are never dropped), so each run first removes
-/// what earlier runs, now gone, left there.
-fn moto_dir() -> tempfile::TempDir {
-    let base = std::env::temp_dir().join("jit-test-moto");
-    std::fs::create_dir_all(&base).unwrap();
-    for entry in std::fs::read_dir(&base).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let owner = name
-            .split('-')
-            .next()
-            .and_then(|pid| pid.parse::<i32>().ok());
-        let gone = owner.is_some_and(|pid| {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-                == Err(nix::errno::Errno::ESRCH)
-        });
-        if gone {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-    tempfile::Builder::new()
-        .prefix(&format!("{}-", std::process::id()))
-        .tempdir_in(&base)
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Environment variables through which the AWS SDKs and CLI would find credentials,
 /// a profile, a region or an endpoint of the real machine.
 const AWS_ENV: &[&str] = &[
@@ -170,7 +137,7 @@ exec(compile(textwrap.dedent(sys.stdin.read()), "<boto snippet>", "exec"))
 impl Moto {
     /// A new instance on its own free port and directory, not started.
     pub fn create() -> Moto {
-        let tmp = moto_dir();
+        let tmp = server_dir("jit-test-moto");
         Moto {
             port: free_port(),
             dir: tmp.path().to_path_buf(),

@@ -3,6 +3,7 @@
 //! and stopped when the test process ends (the server gets SIGINT, a fast shutdown, through
 //! the kernel's parent-death signal).
 
+use crate::harness::{free_port, server_dir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,45 +60,10 @@ fn bin_dir() -> PathBuf {
     })
 }
 
-/// A directory for a cluster under `$TMPDIR/jit-test-pg`, named after this process. The shared
-/// cluster lives until the process ends (statics are never dropped), so each run first removes
-/// what earlier runs, now gone, left there.
-fn cluster_dir() -> tempfile::TempDir {
-    let base = std::env::temp_dir().join("jit-test-pg");
-    std::fs::create_dir_all(&base).unwrap();
-    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for entry in std::fs::read_dir(&base).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let owner = name
-            .split('-')
-            .next()
-            .and_then(|pid| pid.parse::<i32>().ok());
-        let gone = owner.is_some_and(|pid| {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-                == Err(nix::errno::Errno::ESRCH)
-        });
-        if gone {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-    tempfile::Builder::new()
-        .prefix(&format!("{}-", std::process::id()))
-        .tempdir_in(&base)
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Cluster {
     /// initdb a new cluster (not started).
     pub fn create() -> Cluster {
-        let tmp = cluster_dir();
+        let tmp = server_dir("jit-test-pg");
         let dir = tmp.path().to_path_buf();
         let owner = if nix::unistd::Uid::effective().is_root() {
             let user = ["postgres", "nobody"]
