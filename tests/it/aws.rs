@@ -567,3 +567,42 @@ fn throttling_and_5xx_answers_are_retried_with_backoff_up_to_the_configured_coun
         .stdout_has("FAIL target cloud: connect: AWS Throttling: Rate exceeded");
     assert_eq!(seen.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn iam_policy_on_a_group_reaches_its_members_for_the_lease() {
+    let moto = moto_server::shared();
+    let member = format!("grp-{}", me());
+    let keys = create_user(moto, &member);
+    let group = format!("ops-{}", me());
+    moto.boto(&format!(
+        "iam.create_group(GroupName='{group}'); iam.add_user_to_group(GroupName='{group}', UserName='{member}')"
+    ));
+    let w = aws_world(
+        moto,
+        "[roles.aws-ops]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\n\
+         grant = { mode = \"iam-policy\", group = \"ops-{user}\", \
+         policy = '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iam:ListUsers\",\"Resource\":\"*\"}]}' }\n",
+    );
+    assert!(!list_users(moto, &keys).status.success(), "denied before");
+    let id = w
+        .jit(["request", "--role", "aws-ops", "--json"])
+        .run()
+        .success()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let policies: Vec<String> = serde_json::from_str(&moto.boto(&format!(
+        "print(json.dumps(iam.list_group_policies(GroupName='{group}')['PolicyNames']))"
+    )))
+    .unwrap();
+    assert_eq!(policies, [format!("jit-{id}")]);
+    let listed = list_users(moto, &keys);
+    assert!(
+        listed.status.success(),
+        "a member is allowed: {}",
+        out(&listed)
+    );
+    w.jit(["revoke", &id]).run().success();
+    assert!(!list_users(moto, &keys).status.success(), "denied after");
+}
