@@ -33,9 +33,7 @@ pub struct AwsBackend {
 }
 
 fn grant_of(params: &Value) -> Result<AwsGrant, BackendError> {
-    serde_json::from_value(params.clone()).map_err(|err| {
-        BackendError::permanent(format!("the role's grant table is not an aws grant: {err}"))
-    })
+    super::grant_table(params, "an aws")
 }
 
 /// A grant's call failed. Each grant is one changing call, and an AWS error answer means

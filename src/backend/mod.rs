@@ -97,6 +97,17 @@ impl BackendError {
     }
 }
 
+/// A role's grant parameters as the backend's own type; `what` names it in the error
+/// ("an aws", "a mysql").
+pub fn grant_table<T: serde::de::DeserializeOwned>(
+    params: &serde_json::Value,
+    what: &str,
+) -> Result<T, BackendError> {
+    serde_json::from_value(params.clone()).map_err(|err| {
+        BackendError::permanent(format!("the role's grant table is not {what} grant: {err}"))
+    })
+}
+
 /// Is one entitlement on the target shared by every lease of a role for a subject, or does
 /// each lease get its own?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -48,11 +48,7 @@ fn event_name(lease_id: &str) -> String {
 }
 
 fn grant_of(params: &Value) -> Result<MysqlGrant, BackendError> {
-    serde_json::from_value(params.clone()).map_err(|err| {
-        BackendError::permanent(format!(
-            "the role's grant table is not a mysql grant: {err}"
-        ))
-    })
+    super::grant_table(params, "a mysql")
 }
 
 fn classify(err: &mysql::Error) -> BackendError {

@@ -129,11 +129,7 @@ fn run(
 }
 
 fn grant_of(params: &Value) -> Result<PostgresGrant, BackendError> {
-    serde_json::from_value(params.clone()).map_err(|err| {
-        BackendError::permanent(format!(
-            "the role's grant table is not a postgres grant: {err}"
-        ))
-    })
+    super::grant_table(params, "a postgres")
 }
 
 impl PostgresBackend {

@@ -29,9 +29,7 @@ pub struct SshBackend {
 }
 
 fn grant_of(params: &Value) -> Result<SshGrant, BackendError> {
-    serde_json::from_value(params.clone()).map_err(|err| {
-        BackendError::permanent(format!("the role's grant table is not an ssh grant: {err}"))
-    })
+    super::grant_table(params, "an ssh")
 }
 
 /// The subject's public key, as the request gave it: type and data only.

@@ -18,9 +18,7 @@ pub struct SudoBackend {
 }
 
 fn grant_of(params: &Value) -> Result<SudoGrant, BackendError> {
-    serde_json::from_value(params.clone()).map_err(|err| {
-        BackendError::permanent(format!("the role's grant table is not a sudo grant: {err}"))
-    })
+    super::grant_table(params, "a sudo")
 }
 
 /// sudoers' generalized time, in UTC.

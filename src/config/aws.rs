@@ -217,28 +217,14 @@ pub fn parse_target(
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
     let mut fields = reader.table(node, "grant")?;
     let before = reader.errors.len();
-    let mode = match fields.take("mode") {
-        Some(n) => reader
-            .string(n, "grant.mode")
-            .and_then(|m| match m.as_str() {
-                "assume-role" => Some(AwsMode::AssumeRole),
-                "iam-policy" => Some(AwsMode::IamPolicy),
-                other => {
-                    reader.error(
-                        n.span(),
-                        format!("grant.mode {other:?} is not one of assume-role, iam-policy"),
-                    );
-                    None
-                }
-            }),
-        None => {
-            reader.error(
-                node.span(),
-                "grant needs `mode` (\"assume-role\" or \"iam-policy\")",
-            );
-            None
-        }
-    };
+    let mode = reader.grant_mode(
+        &mut fields,
+        node,
+        [
+            ("assume-role", AwsMode::AssumeRole),
+            ("iam-policy", AwsMode::IamPolicy),
+        ],
+    );
     let arn = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str, kind: &str| {
         let text = reader.string(n, key)?;
         if is_iam_arn(&text, kind) {

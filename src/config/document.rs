@@ -275,6 +275,36 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// The `mode` key of a backend's `grant` table (`table`), one of `modes` (exactly two).
+    pub fn grant_mode<T: Copy>(
+        &mut self,
+        fields: &mut Fields<'_>,
+        table: &Spanned<Node>,
+        modes: [(&str, T); 2],
+    ) -> Option<T> {
+        let Some(node) = fields.take("mode") else {
+            self.error(
+                table.span(),
+                format!("grant needs `mode` ({:?} or {:?})", modes[0].0, modes[1].0),
+            );
+            return None;
+        };
+        let text = self.string(node, "grant.mode")?;
+        match modes.iter().find(|(name, _)| *name == text) {
+            Some((_, mode)) => Some(*mode),
+            None => {
+                self.error(
+                    node.span(),
+                    format!(
+                        "grant.mode {text:?} is not one of {}, {}",
+                        modes[0].0, modes[1].0
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     pub fn strings(&mut self, node: &Spanned<Node>, what: &str) -> Option<Vec<Spanned<String>>> {
         let Node::Array(items) = node.get_ref() else {
             self.wrong_kind(node, what, "an array of strings");

@@ -215,28 +215,14 @@ pub fn parse_target(
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
     let mut fields = reader.table(node, "grant")?;
     let before = reader.errors.len();
-    let mode = match fields.take("mode") {
-        Some(n) => reader
-            .string(n, "grant.mode")
-            .and_then(|m| match m.as_str() {
-                "ephemeral" => Some(MysqlMode::Ephemeral),
-                "role" => Some(MysqlMode::Role),
-                other => {
-                    reader.error(
-                        n.span(),
-                        format!("grant.mode {other:?} is not one of ephemeral, role"),
-                    );
-                    None
-                }
-            }),
-        None => {
-            reader.error(
-                node.span(),
-                "grant needs `mode` (\"ephemeral\" or \"role\")",
-            );
-            None
-        }
-    };
+    let mode = reader.grant_mode(
+        &mut fields,
+        node,
+        [
+            ("ephemeral", MysqlMode::Ephemeral),
+            ("role", MysqlMode::Role),
+        ],
+    );
     let grants: Vec<String> = fields
         .take("grants")
         .and_then(|n| reader.strings(n, "grant.grants"))

@@ -224,28 +224,14 @@ fn privileges(
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
     let mut fields = reader.table(node, "grant")?;
     let before = reader.errors.len();
-    let mode = match fields.take("mode") {
-        Some(n) => reader
-            .string(n, "grant.mode")
-            .and_then(|m| match m.as_str() {
-                "ephemeral" => Some(GrantMode::Ephemeral),
-                "membership" => Some(GrantMode::Membership),
-                other => {
-                    reader.error(
-                        n.span(),
-                        format!("grant.mode {other:?} is not one of ephemeral, membership"),
-                    );
-                    None
-                }
-            }),
-        None => {
-            reader.error(
-                node.span(),
-                "grant needs `mode` (\"ephemeral\" or \"membership\")",
-            );
-            None
-        }
-    };
+    let mode = reader.grant_mode(
+        &mut fields,
+        node,
+        [
+            ("ephemeral", GrantMode::Ephemeral),
+            ("membership", GrantMode::Membership),
+        ],
+    );
     let roles = fields.take("roles").and_then(|n| {
         let list = reader.strings(n, "grant.roles")?;
         let mut out = Vec::new();

@@ -272,4 +272,14 @@ fn aws_targets_and_grants_are_checked_before_anything_runs() {
         "CONFIG:35:55: grant.policy is not an IAM policy document (an object with `Statement`)",
     ];
     assert_eq!(err, format!("{}\n", expected.join("\n")));
+    let err = check(
+        &w,
+        &format!(
+            "{target}[roles.a]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\ngrant = {{ role_arn = \"arn:aws:iam::123456789012:role/admin\" }}\n"
+        ),
+    );
+    assert_eq!(
+        err,
+        "jit: error: CONFIG:10:9: grant needs `mode` (\"assume-role\" or \"iam-policy\")\n"
+    );
 }
