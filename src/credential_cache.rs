@@ -37,18 +37,21 @@ pub fn store(lease_id: &str, credentials: &Credentials, seconds: i64) -> Result<
 /// The credentials cached for `lease_id`, if any (gone once they expired or were revoked).
 pub fn load(lease_id: &str) -> Result<Option<Credentials>> {
     let ring = ring().context("the user keyring")?;
+    // Absent, timed out or revoked (between the search and the read, too): nothing kept.
+    let gone = |err: &KeyError| {
+        matches!(
+            err,
+            KeyError::KeyDoesNotExist | KeyError::KeyExpired | KeyError::KeyRevoked
+        )
+    };
     let key = match ring.search(&description(lease_id)) {
         Ok(key) => key,
-        Err(KeyError::KeyDoesNotExist | KeyError::KeyExpired | KeyError::KeyRevoked) => {
-            return Ok(None);
-        }
+        Err(err) if gone(&err) => return Ok(None),
         Err(err) => return Err(err).context("reading the user keyring"),
     };
     let bytes = match key.read_to_vec() {
         Ok(bytes) => Secret::new(bytes),
-        Err(KeyError::KeyDoesNotExist | KeyError::KeyExpired | KeyError::KeyRevoked) => {
-            return Ok(None);
-        }
+        Err(err) if gone(&err) => return Ok(None),
         Err(err) => return Err(err).context("reading the cached credentials"),
     };
     let map: BTreeMap<String, String> =

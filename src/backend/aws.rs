@@ -53,12 +53,15 @@ pub fn policy_name(lease_id: &str) -> String {
 /// `jit-<subject>-<lease id>`, within STS's 64 characters and its name characters.
 pub fn session_name(subject: &str, lease_id: &str) -> String {
     let room = 64 - "jit--".len() - lease_id.len();
-    let subject: String = subject
-        .chars()
+    format!("jit-{}-{lease_id}", iam_name(subject, room))
+}
+
+/// `text` in IAM's name characters (others become `-`), at most `max` of them.
+fn iam_name(text: &str, max: usize) -> String {
+    text.chars()
         .map(|c| if is_iam_name_char(c) { c } else { '-' })
-        .take(room)
-        .collect();
-    format!("jit-{subject}-{lease_id}")
+        .take(max)
+        .collect()
 }
 
 /// When the STS credentials a grant recorded end by themselves.
@@ -200,10 +203,7 @@ impl AwsBackend {
         if let Some(policy) = &grant.session_policy {
             params.push(("Policy", policy.as_str()));
         }
-        let source = session_name(&lease.subject, "")
-            .trim_start_matches("jit-")
-            .trim_end_matches('-')
-            .to_owned();
+        let source = iam_name(&lease.subject, 64);
         if grant.source_identity {
             params.push(("SourceIdentity", source.as_str()));
         }
@@ -393,14 +393,9 @@ impl Backend for AwsBackend {
             (AwsMode::AssumeRole, _) => self.assume_role(&grant, request),
             (AwsMode::IamPolicy, None) => {
                 self.put_policy(&grant, lease, request.expires_at)?;
-                let (kind, name) = principal(&grant, &lease.subject)?;
                 Ok(Grant {
-                    handle: json!({
-                        "mode": "iam-policy",
-                        "principal": kind.to_ascii_lowercase(),
-                        "name": name,
-                        "policy": policy_name(&lease.id),
-                    }),
+                    // What was put is what was planned.
+                    handle: self.plan(lease, request.params),
                     credentials: None,
                     native_expiry: Some(request.expires_at),
                     notice: None,
@@ -422,12 +417,7 @@ impl Backend for AwsBackend {
                 )
                 .map_err(granting)?;
                 Ok(Grant {
-                    handle: json!({
-                        "mode": "iam-policy",
-                        "principal": kind.to_ascii_lowercase(),
-                        "name": name,
-                        "policy": arn,
-                    }),
+                    handle: self.plan(lease, request.params),
                     credentials: None,
                     native_expiry: None,
                     notice: Some(format!(

@@ -235,13 +235,12 @@ impl AwsApi {
         for (name, value) in instructions.headers() {
             request = request.header(name, value);
         }
-        let response = request.send().map_err(|err| {
+        let transport = |err: reqwest::Error| {
             ApiError::Transport(format!("{} at {url}: {}", service.name(), cause(&err)))
-        })?;
+        };
+        let response = request.send().map_err(transport)?;
         let status = response.status().as_u16();
-        let text = response.text().map_err(|err| {
-            ApiError::Transport(format!("{} at {url}: {}", service.name(), cause(&err)))
-        })?;
+        let text = response.text().map_err(transport)?;
         if (200..300).contains(&status) {
             Ok(text)
         } else {

@@ -303,28 +303,23 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     if reader.errors.len() != before {
         return None;
     }
-    let misplaced: Vec<&str> = match mode {
-        AwsMode::AssumeRole => [
-            ("user", user.is_some()),
-            ("group", group.is_some()),
-            ("policy", policy.is_some()),
-            ("policy_arn", policy_arn.is_some()),
-        ]
+    use AwsMode::{AssumeRole, IamPolicy};
+    // Each key, whether it was given, and the mode it belongs to.
+    let keys = [
+        ("role_arn", role_arn.is_some(), AssumeRole),
+        ("max_session", max_session.is_some(), AssumeRole),
+        ("session_policy", session_policy.is_some(), AssumeRole),
+        ("source_identity", source_identity, AssumeRole),
+        ("user", user.is_some(), IamPolicy),
+        ("group", group.is_some(), IamPolicy),
+        ("policy", policy.is_some(), IamPolicy),
+        ("policy_arn", policy_arn.is_some(), IamPolicy),
+    ];
+    let misplaced: Vec<&str> = keys
         .iter()
-        .filter(|(_, set)| *set)
-        .map(|(key, _)| *key)
-        .collect(),
-        AwsMode::IamPolicy => [
-            ("role_arn", role_arn.is_some()),
-            ("max_session", max_session.is_some()),
-            ("session_policy", session_policy.is_some()),
-            ("source_identity", source_identity),
-        ]
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(key, _)| *key)
-        .collect(),
-    };
+        .filter(|(_, given, of)| *given && *of != mode)
+        .map(|(key, _, _)| *key)
+        .collect();
     if !misplaced.is_empty() {
         reader.error(
             node.span(),
@@ -333,8 +328,8 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
                 misplaced.join(", "),
                 if misplaced.len() == 1 { "is" } else { "are" },
                 match mode {
-                    AwsMode::AssumeRole => "assume-role",
-                    AwsMode::IamPolicy => "iam-policy",
+                    AssumeRole => "assume-role",
+                    IamPolicy => "iam-policy",
                 }
             ),
         );
