@@ -3,18 +3,12 @@
 //! reading them back.
 
 use crate::harness::*;
-use crate::moto_server::{self, Moto};
+use crate::moto_server::{self, Moto, shown};
 use serde_json::Value;
 use std::process::Output;
 
-fn out(output: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+/// The policy the iam-policy roles grant: what a user's own key may then do.
+const LIST_USERS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}"#;
 
 /// A role `name` that jit-admin may assume, allowed to read IAM users.
 fn create_role(moto: &Moto, name: &str) -> String {
@@ -78,7 +72,7 @@ fn iam_policy_world(moto: &Moto, prefix: &str) -> (World, (String, String)) {
         &format!(
             "[roles.aws-read]\ntarget = \"cloud\"\nmax_ttl = \"4h\"\n\
              grant = {{ mode = \"iam-policy\", user = \"{prefix}-{{user}}\", \
-             policy = '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"iam:ListUsers\",\"Resource\":\"*\"}}]}}' }}\n"
+             policy = '{LIST_USERS}' }}\n"
         ),
     );
     (w, keys)
@@ -102,7 +96,7 @@ fn user_policies(moto: &Moto, user: &str) -> Vec<String> {
 }
 
 fn caller_arn(output: &Output) -> String {
-    assert!(output.status.success(), "{}", out(output));
+    assert!(output.status.success(), "{}", shown(output));
     let identity: Value = serde_json::from_slice(&output.stdout).unwrap();
     identity["Arn"].as_str().unwrap().to_owned()
 }
@@ -324,7 +318,7 @@ fn iam_policy_allows_during_the_lease_and_not_after_revoke() {
     assert!(
         listed.status.success(),
         "allowed during the lease: {}",
-        out(&listed)
+        shown(&listed)
     );
     let document: Value = serde_json::from_str(&moto.boto(&format!(
         "print(json.dumps(iam.get_user_policy(UserName='{user}', PolicyName='jit-{id}')['PolicyDocument']))"
@@ -354,12 +348,12 @@ fn iam_policy_allows_during_the_lease_and_not_after_revoke() {
     assert!(
         !after.status.success(),
         "denied after revoke: {}",
-        out(&after)
+        shown(&after)
     );
     assert!(
         String::from_utf8_lossy(&after.stderr).contains("AccessDenied"),
         "{}",
-        out(&after)
+        shown(&after)
     );
     w.jit(["revoke", id])
         .run()
@@ -461,7 +455,7 @@ fn the_emulator_down_during_revoke_leaves_revoke_failed_until_sweep() {
     moto.start();
     create_user(&moto, &user);
     moto.boto(&format!(
-        "iam.put_user_policy(UserName='{user}', PolicyName='jit-{id}', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 'iam:ListUsers', 'Resource': '*'}}]}}))"
+        "iam.put_user_policy(UserName='{user}', PolicyName='jit-{id}', PolicyDocument='{LIST_USERS}')"
     ));
     w.jit(["sweep"])
         .later(31)
@@ -579,9 +573,10 @@ fn iam_policy_on_a_group_reaches_its_members_for_the_lease() {
     ));
     let w = aws_world(
         moto,
-        "[roles.aws-ops]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\n\
-         grant = { mode = \"iam-policy\", group = \"ops-{user}\", \
-         policy = '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iam:ListUsers\",\"Resource\":\"*\"}]}' }\n",
+        &format!(
+            "[roles.aws-ops]\ntarget = \"cloud\"\nmax_ttl = \"1h\"\n\
+             grant = {{ mode = \"iam-policy\", group = \"ops-{{user}}\", policy = '{LIST_USERS}' }}\n"
+        ),
     );
     assert!(!list_users(moto, &keys).status.success(), "denied before");
     let id = w
@@ -601,7 +596,7 @@ fn iam_policy_on_a_group_reaches_its_members_for_the_lease() {
     assert!(
         listed.status.success(),
         "a member is allowed: {}",
-        out(&listed)
+        shown(&listed)
     );
     w.jit(["revoke", &id]).run().success();
     assert!(!list_users(moto, &keys).status.success(), "denied after");

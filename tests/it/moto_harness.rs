@@ -2,19 +2,10 @@
 //! after its setup, so that the aws backend tests prove something.
 
 use crate::harness::me;
-use crate::moto_server::{self, ACCOUNT, ADMIN, Moto};
+use crate::moto_server::{self, ACCOUNT, ADMIN, Moto, shown};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn caller(moto: &Moto, env: &[(&str, &str)]) -> Output {
     moto.aws(env, &["sts", "get-caller-identity"])
@@ -25,7 +16,7 @@ fn with_key<'a>(id: &'a str, secret: &'a str) -> [(&'static str, &'a str); 2] {
 }
 
 fn arn(output: &Output) -> String {
-    assert!(output.status.success(), "{}", text(output));
+    assert!(output.status.success(), "{}", shown(output));
     let identity: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(identity["Account"], ACCOUNT);
     identity["Arn"].as_str().unwrap().to_owned()
@@ -37,11 +28,11 @@ fn a_wrong_secret_is_a_signature_error_and_the_right_one_signs_in() {
     let (id, secret) = moto.admin_keys();
     let wrong = format!("{}x", &secret[..secret.len() - 1]);
     let refused = caller(moto, &with_key(&id, &wrong));
-    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(!refused.status.success(), "{}", shown(&refused));
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("SignatureDoesNotMatch"),
         "{}",
-        text(&refused)
+        shown(&refused)
     );
     assert_eq!(
         arn(&caller(moto, &with_key(&id, &secret))),
@@ -58,17 +49,17 @@ fn the_subject_signs_in_but_may_not_use_iam() {
         format!("arn:aws:iam::{ACCOUNT}:user/{}", me())
     );
     let denied = moto.aws(&with_key(&id, &secret), &["iam", "list-users"]);
-    assert!(!denied.status.success(), "{}", text(&denied));
+    assert!(!denied.status.success(), "{}", shown(&denied));
     let stderr = String::from_utf8_lossy(&denied.stderr);
     assert!(
         stderr.contains("AccessDenied") && stderr.contains("iam:ListUsers"),
         "{}",
-        text(&denied)
+        shown(&denied)
     );
     // The admin may.
     let (id, secret) = moto.admin_keys();
     let users = moto.aws(&with_key(&id, &secret), &["iam", "list-users"]);
-    assert!(users.status.success(), "{}", text(&users));
+    assert!(users.status.success(), "{}", shown(&users));
 }
 
 /// The setup's calls went through with made-up keys, the first call after it does not:
@@ -86,7 +77,7 @@ fn only_the_setup_is_unauthenticated_also_after_a_restart() {
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("InvalidClientTokenId"),
         "{}",
-        text(&refused)
+        shown(&refused)
     );
     let keys = (moto.admin_keys(), moto.subject_keys());
     assert_ne!(keys.0, moto_server::shared().admin_keys());
@@ -104,7 +95,7 @@ fn only_the_setup_is_unauthenticated_also_after_a_restart() {
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("InvalidClientTokenId"),
         "{}",
-        text(&refused)
+        shown(&refused)
     );
     let (id, secret) = moto.admin_keys();
     let gone = moto.aws(
@@ -114,7 +105,7 @@ fn only_the_setup_is_unauthenticated_also_after_a_restart() {
     assert!(
         String::from_utf8_lossy(&gone.stderr).contains("NoSuchEntity"),
         "{}",
-        text(&gone)
+        shown(&gone)
     );
     let (id, secret) = moto.subject_keys();
     assert!(arn(&caller(&moto, &with_key(&id, &secret))).ends_with(&format!("user/{}", me())));

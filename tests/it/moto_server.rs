@@ -402,3 +402,13 @@ impl Drop for Moto {
         self.stop();
     }
 }
+
+/// An AWS CLI run as text for an assertion message: its status and both outputs.
+pub fn shown(output: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -143,14 +143,7 @@ fn a_server_down_during_revoke_leaves_revoke_failed_until_sweep() {
 fn role_mode_grants_and_revokes_on_an_existing_account() {
     let server = mariadb_server::shared();
     let w = mysql_world(server);
-    let account = format!("app_{}", me());
-    let mut root = server.root().unwrap();
-    root.query_drop(format!("DROP USER IF EXISTS '{account}'@'%'"))
-        .unwrap();
-    root.query_drop(format!(
-        "CREATE USER '{account}'@'%' IDENTIFIED BY 'member-Pass-1'"
-    ))
-    .unwrap();
+    let account = member_account(server, "app");
     let reads = || {
         server
             .login(&account, "member-Pass-1")
@@ -212,14 +205,11 @@ fn a_grant_failing_after_the_account_is_created_fails_and_leaves_nothing() {
 fn role_mode_revoke_of_a_role_an_admin_already_took_away_succeeds() {
     let server = mariadb_server::shared();
     let w = mysql_world(server);
-    let account = format!("app_{}", me());
+    // An account of its own: the tests run at once on the shared server.
+    let account = member_account(server, "taken");
+    let config = std::fs::read_to_string(w.config_path()).unwrap();
+    w.write_config(&config.replace("account = \"app_{user}\"", "account = \"taken_{user}\""));
     let mut root = server.root().unwrap();
-    root.query_drop(format!("DROP USER IF EXISTS '{account}'@'%'"))
-        .unwrap();
-    root.query_drop(format!(
-        "CREATE USER '{account}'@'%' IDENTIFIED BY 'member-Pass-1'"
-    ))
-    .unwrap();
     let lease = w
         .jit(["request", "--role", "db-role", "--json"])
         .run()
@@ -233,6 +223,19 @@ fn role_mode_revoke_of_a_role_an_admin_already_took_away_succeeds() {
         .success()
         .stdout_has(&format!("revoked {id}"));
     assert_eq!(w.state_of(id), "revoked");
+}
+
+/// A fresh account `<prefix>_<me>`@'%' with the password `member-Pass-1`, for role mode.
+fn member_account(server: &Mariadb, prefix: &str) -> String {
+    let account = format!("{prefix}_{}", me());
+    let mut root = server.root().unwrap();
+    root.query_drop(format!("DROP USER IF EXISTS '{account}'@'%'"))
+        .unwrap();
+    root.query_drop(format!(
+        "CREATE USER '{account}'@'%' IDENTIFIED BY 'member-Pass-1'"
+    ))
+    .unwrap();
+    account
 }
 
 fn event_time(server: &Mariadb, id: &str) -> Option<String> {
