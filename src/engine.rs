@@ -808,8 +808,10 @@ impl<'a> Engine<'a> {
                 }
             }
         };
-        // Nothing more is served from the cache, whatever the outcome.
-        credential_cache::forget(id);
+                // Nothing more is served from the cache, whatever the outcome.
+        if backend.caches_credentials(&lease.params) {
+            credential_cache::forget(id);
+        }
         fault::point("after-revoke");
 
         let now = self.clock.now();
