@@ -808,7 +808,7 @@ impl<'a> Engine<'a> {
                 }
             }
         };
-                // Nothing more is served from the cache, whatever the outcome.
+        // Nothing more is served from the cache, whatever the outcome.
         if backend.caches_credentials(&lease.params) {
             credential_cache::forget(id);
         }
