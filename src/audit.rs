@@ -24,6 +24,8 @@ pub enum EventKind {
     RevokeFailed,
     Reconciled,
     Cancelled,
+    /// A `[[notify]]` webhook could not be told about an event.
+    NotifyFailed,
 }
 
 impl EventKind {
@@ -40,7 +42,29 @@ impl EventKind {
             EventKind::RevokeFailed => "revoke-failed",
             EventKind::Reconciled => "reconciled",
             EventKind::Cancelled => "cancelled",
+            EventKind::NotifyFailed => "notify-failed",
         }
+    }
+
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Requested,
+        EventKind::Approved,
+        EventKind::Denied,
+        EventKind::Granted,
+        EventKind::GrantFailed,
+        EventKind::Extended,
+        EventKind::Revoked,
+        EventKind::Expired,
+        EventKind::RevokeFailed,
+        EventKind::Reconciled,
+        EventKind::Cancelled,
+        EventKind::NotifyFailed,
+    ];
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod duration;
 pub mod engine;
 pub mod exit;
 mod fault;
+pub mod http;
 pub mod identity;
 pub mod lease;
 pub mod output;

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod aws_api;
 pub mod command;
+pub mod http;
 pub mod krl;
 pub mod mysql;
 pub mod postgres;
@@ -179,5 +180,6 @@ pub fn for_target(target: &Target) -> Box<dyn Backend> {
         TargetSettings::Sudo(settings) => Box::new(sudo::SudoBackend::new(settings.clone())),
         TargetSettings::Mysql(settings) => Box::new(mysql::MysqlBackend::new(settings.clone())),
         TargetSettings::Aws(settings) => Box::new(aws::AwsBackend::new(settings.clone())),
+        TargetSettings::Http(settings) => Box::new(http::HttpBackend::new(settings.clone())),
     }
 }

@@ -5,9 +5,12 @@
 pub mod aws;
 pub mod command;
 pub mod document;
+pub mod http;
 pub mod mysql;
+pub mod notify;
 pub mod postgres;
 pub mod rules;
+pub mod shipping;
 pub mod ssh;
 pub mod sudo;
 
@@ -20,9 +23,10 @@ use toml::Spanned;
 
 pub use aws::AwsTarget;
 pub use command::CommandTarget;
+pub use http::HttpTarget;
 pub use mysql::MysqlTarget;
 pub use postgres::PostgresTarget;
-pub use rules::{ApprovalRule, SubjectPattern, TicketRule};
+pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule};
 pub use ssh::SshTarget;
 pub use sudo::SudoTarget;
 
@@ -34,6 +38,9 @@ pub struct Config {
     pub targets: BTreeMap<String, Target>,
     pub roles: BTreeMap<String, Role>,
     pub eligibility: Vec<Eligibility>,
+    pub notify: Vec<notify::Notify>,
+    /// Where the audit trail is forwarded (`[[audit.ship]]`).
+    pub ship: Vec<shipping::ShipTo>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -63,6 +70,7 @@ pub enum TargetSettings {
     Sudo(SudoTarget),
     Mysql(MysqlTarget),
     Aws(AwsTarget),
+    Http(HttpTarget),
 }
 
 impl TargetSettings {
@@ -92,6 +100,13 @@ impl TargetSettings {
             .into_iter()
             .filter_map(|(key, reference)| Some((key.to_owned(), reference?)))
             .collect(),
+            TargetSettings::Http(settings) => {
+                let mut refs = settings.endpoint.secret_refs("");
+                if let Some(http::Location::Secret(reference)) = &settings.revoke_url {
+                    refs.push(("revoke_url".to_owned(), reference));
+                }
+                refs
+            }
             TargetSettings::Ssh(SshTarget::Certificate { ca_key, .. }) => {
                 vec![("ca_key".to_owned(), ca_key)]
             }
@@ -109,6 +124,7 @@ impl TargetSettings {
             TargetSettings::Sudo(_) => "sudo",
             TargetSettings::Mysql(_) => "mysql",
             TargetSettings::Aws(_) => "aws",
+            TargetSettings::Http(_) => "http",
         }
     }
 }
@@ -140,7 +156,7 @@ impl Eligibility {
     }
 }
 
-const BACKENDS: &[&str] = &["aws", "command", "mysql", "postgres", "ssh", "sudo"];
+const BACKENDS: &[&str] = &["aws", "command", "http", "mysql", "postgres", "ssh", "sudo"];
 
 /// `$XDG_CONFIG_HOME/jit/config.toml`.
 pub fn default_path() -> PathBuf {
@@ -249,7 +265,9 @@ fn read_config(
                 reader.error(name.span(), bad_name("role", name.get_ref()));
                 continue;
             }
-            if let Some(role) = read_role(reader, name.get_ref(), value, &targets, &target_names) {
+            if let Some(role) =
+                read_role(reader, name.get_ref(), value, &targets, &target_names, base)
+            {
                 roles.insert(name.get_ref().clone(), role);
             }
         }
@@ -258,26 +276,55 @@ fn read_config(
 
     let mut eligibility = Vec::new();
     if let Some(node) = top.take("eligibility") {
-        match node.get_ref() {
-            Node::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if let Some(rule) = read_eligibility(reader, i, item, &role_names) {
-                        eligibility.push(rule);
+        for (i, item) in array_of_tables(reader, node, "eligibility")
+            .iter()
+            .enumerate()
+        {
+            eligibility.extend(read_eligibility(reader, i, item, &role_names));
+        }
+    }
+    let mut notify = Vec::new();
+    if let Some(node) = top.take("notify") {
+        for (i, item) in array_of_tables(reader, node, "notify").iter().enumerate() {
+            notify.extend(notify::read_notify(reader, i, item, base));
+        }
+    }
+    let mut ship: Vec<shipping::ShipTo> = Vec::new();
+    if let Some(node) = top.take("audit")
+        && let Some(mut fields) = reader.table(node, "[audit]")
+    {
+        if let Some(list) = fields.take("ship") {
+            for (i, item) in array_of_tables(reader, list, "audit.ship")
+                .iter()
+                .enumerate()
+            {
+                if let Some(to) = shipping::read_ship(reader, i, item, base) {
+                    if ship.iter().any(|other| other.name == to.name) {
+                        reader.error(
+                            item.span(),
+                            format!(
+                                "a second audit.ship destination named {:?}: give each its own `name` (it names its checkpoint)",
+                                to.name
+                            ),
+                        );
                     }
+                    ship.push(to);
                 }
             }
-            other => reader.error(
-                node.span(),
-                format!(
-                    "eligibility must be an array of tables ([[eligibility]]), not {}",
-                    other.kind()
-                ),
-            ),
         }
+        fields.finish(reader, &["ship"]);
     }
     top.finish(
         reader,
-        &["store", "identity", "targets", "roles", "eligibility"],
+        &[
+            "store",
+            "identity",
+            "targets",
+            "roles",
+            "eligibility",
+            "notify",
+            "audit",
+        ],
     );
 
     Some(Config {
@@ -287,7 +334,30 @@ fn read_config(
         targets,
         roles,
         eligibility,
+        notify,
+        ship,
     })
+}
+
+/// The tables of an array of tables (`[[name]]`); anything else is an error.
+fn array_of_tables<'n>(
+    reader: &mut Reader<'_>,
+    node: &'n Spanned<Node>,
+    name: &str,
+) -> &'n [Spanned<Node>] {
+    match node.get_ref() {
+        Node::Array(items) => items,
+        other => {
+            reader.error(
+                node.span(),
+                format!(
+                    "{name} must be an array of tables ([[{name}]]), not {}",
+                    other.kind()
+                ),
+            );
+            &[]
+        }
+    }
 }
 
 fn bad_name(what: &str, name: &str) -> String {
@@ -387,6 +457,11 @@ fn read_target(
             fields.finish(reader, aws::TARGET_KEYS);
             TargetSettings::Aws(parsed?)
         }
+        "http" => {
+            let parsed = http::parse_target(reader, &mut fields, base, node, &what);
+            fields.finish(reader, http::TARGET_KEYS);
+            TargetSettings::Http(parsed?)
+        }
         other => {
             reader.error(
                 backend.span(),
@@ -404,6 +479,7 @@ fn read_role(
     node: &Spanned<Node>,
     targets: &BTreeMap<String, Target>,
     target_names: &[String],
+    base: &Path,
 ) -> Option<Role> {
     let what = format!("[roles.{name}]");
     let mut fields = reader.table(node, &what)?;
@@ -462,7 +538,7 @@ fn read_role(
     });
     let ticket = fields
         .take("ticket")
-        .and_then(|n| read_ticket(reader, n))
+        .and_then(|n| read_ticket(reader, n, base))
         .unwrap_or_default();
     let approvals = fields
         .take("approvals")
@@ -484,7 +560,9 @@ fn read_role(
 
     let grant = match (target.as_ref().and_then(|t| targets.get(t)), grant_node) {
         (Some(target), Some(node)) => match &target.settings {
-            TargetSettings::Command(_) => command::parse_grant(reader, node),
+            TargetSettings::Command(_) | TargetSettings::Http(_) => {
+                command::parse_grant(reader, node)
+            }
             TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
             TargetSettings::Ssh(settings) => ssh::parse_grant(reader, node, settings),
             TargetSettings::Sudo(_) => sudo::parse_grant(reader, node),
@@ -492,7 +570,9 @@ fn read_role(
             TargetSettings::Aws(_) => aws::parse_grant(reader, node),
         },
         (Some(target), None) => match &target.settings {
-            TargetSettings::Command(_) => Some(serde_json::Value::Object(Default::default())),
+            TargetSettings::Command(_) | TargetSettings::Http(_) => {
+                Some(serde_json::Value::Object(Default::default()))
+            }
             TargetSettings::Postgres(_)
             | TargetSettings::Ssh(_)
             | TargetSettings::Sudo(_)
@@ -525,12 +605,10 @@ fn read_role(
     })
 }
 
-fn read_ticket(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<TicketRule> {
+fn read_ticket(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Option<TicketRule> {
     let mut fields = reader.table(node, "ticket")?;
-    let required = fields
-        .take("required")
-        .and_then(|n| reader.boolean(n, "ticket.required"))
-        .unwrap_or(false);
+    let required_node = fields.take("required");
+    let required = required_node.and_then(|n| reader.boolean(n, "ticket.required"));
     let pattern = fields.take("pattern").and_then(|n| {
         let text = reader.string(n, "ticket.pattern")?;
         match regex_lite::Regex::new(&text) {
@@ -544,8 +622,109 @@ fn read_ticket(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<TicketRu
             }
         }
     });
-    fields.finish(reader, &["required", "pattern"]);
-    Some(TicketRule { required, pattern })
+    let check = fields
+        .take("check")
+        .and_then(|n| read_ticket_check(reader, n, base));
+    let revoke_when_closed_node = fields.take("revoke_when_closed");
+    let revoke_when_closed = revoke_when_closed_node
+        .and_then(|n| reader.boolean(n, "ticket.revoke_when_closed"))
+        .unwrap_or(false);
+    fields.finish(
+        reader,
+        &["required", "pattern", "check", "revoke_when_closed"],
+    );
+    let has_check = fields_has_check(node);
+    if let (Some(false), true, Some(n)) = (required, has_check, required_node) {
+        reader.error(
+            n.span(),
+            "ticket.check asks the ticketing system about the ticket: required cannot be false",
+        );
+    }
+    if let (true, false, Some(n)) = (revoke_when_closed, has_check, revoke_when_closed_node) {
+        reader.error(
+            n.span(),
+            "ticket.revoke_when_closed needs ticket.check (where to read the ticket's status)",
+        );
+    }
+    Some(TicketRule {
+        required: required.unwrap_or(false) || has_check,
+        pattern,
+        check,
+        revoke_when_closed,
+    })
+}
+
+/// Whether a ticket table has a `check` key (valid or not, so that one error is not
+/// followed by others it causes).
+fn fields_has_check(node: &Spanned<Node>) -> bool {
+    matches!(node.get_ref(), Node::Table(entries) if entries.iter().any(|(k, _)| k.get_ref() == "check"))
+}
+
+fn read_ticket_check(
+    reader: &mut Reader<'_>,
+    node: &Spanned<Node>,
+    base: &Path,
+) -> Option<TicketCheck> {
+    let mut fields = reader.table(node, "ticket.check")?;
+    let endpoint = http::read_endpoint(
+        reader,
+        &mut fields,
+        node,
+        "ticket.check",
+        base,
+        &http::TICKET_PLACEHOLDERS,
+        http::EndpointDefaults {
+            timeout: std::time::Duration::from_secs(10),
+            retries: 2,
+        },
+    );
+    let status_field = match fields.take("status_field") {
+        Some(n) => reader.string(n, "ticket.check.status_field").and_then(|text| {
+            let path: Vec<String> = text.split('.').map(str::to_owned).collect();
+            if path.iter().any(String::is_empty) {
+                reader.error(
+                    n.span(),
+                    format!("ticket.check.status_field {text:?} is not a path such as \"fields.status.name\""),
+                );
+                return None;
+            }
+            Some(path)
+        }),
+        None => {
+            reader.error(
+                node.span(),
+                "ticket.check needs `status_field` (where the status is in the answer, such as \"fields.status.name\")",
+            );
+            None
+        }
+    };
+    let allowed = match fields.take("allowed") {
+        Some(n) => reader.strings(n, "ticket.check.allowed").and_then(|list| {
+            if list.is_empty() {
+                reader.error(
+                    n.span(),
+                    "ticket.check.allowed is empty: no ticket could ever pass",
+                );
+                return None;
+            }
+            Some(list.into_iter().map(Spanned::into_inner).collect())
+        }),
+        None => {
+            reader.error(
+                node.span(),
+                "ticket.check needs `allowed` (the statuses that allow access)",
+            );
+            None
+        }
+    };
+    let mut valid = http::ENDPOINT_KEYS.to_vec();
+    valid.extend(["status_field", "allowed"]);
+    fields.finish(reader, &valid);
+    Some(TicketCheck {
+        endpoint: endpoint?,
+        status_field: status_field?,
+        allowed: allowed?,
+    })
 }
 
 fn read_approvals(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<ApprovalRule> {

@@ -41,6 +41,21 @@ impl fmt::Display for SubjectPattern {
 pub struct TicketRule {
     pub required: bool,
     pub pattern: Option<regex_lite::Regex>,
+    /// Ask the ticketing system for the ticket's status before granting.
+    pub check: Option<TicketCheck>,
+    /// The sweeper revokes live leases whose ticket has left the allowed states.
+    pub revoke_when_closed: bool,
+}
+
+/// A ticket rule's `check`: where to read a ticket, and which statuses allow access.
+#[derive(Clone, Debug)]
+pub struct TicketCheck {
+    /// A URL template with `{ticket}`, read with GET.
+    pub endpoint: super::http::Endpoint,
+    /// Where the status is in the JSON answer: object keys and array indexes
+    /// (`fields.status.name`, `result.0.state`).
+    pub status_field: Vec<String>,
+    pub allowed: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,249 @@
+//! `backend = "http"`: grants and revocations are calls to a service's HTTP API, with the
+//! versioned JSON body of `docs/backends/http.md`, an auth header from a secret reference,
+//! an HMAC-SHA256 signature over each body, and retries with backoff on 5xx, 429 and
+//! unreachable endpoints. A 404 or 410 answer to a revoke means the grant is already gone.
+
+use super::{Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence};
+use super::{Sharing, command::PROTOCOL_VERSION};
+use crate::config::HttpTarget;
+use crate::config::http::RevokeMethod;
+use crate::http::{Call, Client, HttpError};
+use crate::lease::Lease;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub struct HttpBackend {
+    settings: HttpTarget,
+    client: Client,
+}
+
+impl HttpBackend {
+    pub fn new(settings: HttpTarget) -> Self {
+        HttpBackend {
+            client: Client::new(settings.endpoint.clone()),
+            settings,
+        }
+    }
+
+    /// The request body: the same envelope as the command protocol's, version 1.
+    fn body(
+        op: &str,
+        target: &str,
+        lease: &Lease,
+        expires_at: Option<DateTime<Utc>>,
+        params: &Value,
+    ) -> String {
+        let time =
+            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+        json!({
+            "v": PROTOCOL_VERSION,
+            "op": op,
+            "target": target,
+            "lease": {
+                "id": lease.id,
+                "role": lease.role,
+                "subject": lease.subject,
+                "requester": lease.requester,
+                "ticket": lease.ticket,
+                "reason": lease.reason,
+                "granted_at": time(lease.granted_at),
+                "expires_at": time(expires_at.or(lease.expires_at)),
+            },
+            "params": params,
+            "handle": lease.handle,
+        })
+        .to_string()
+    }
+
+    fn values(target: &'_ str, lease: &'_ Lease) -> [(&'static str, String); 4] {
+        [
+            ("lease_id", lease.id.clone()),
+            ("role", lease.role.clone()),
+            ("subject", lease.subject.clone()),
+            ("target", target.to_owned()),
+        ]
+    }
+
+    fn post(
+        &self,
+        op: &str,
+        target: &str,
+        lease: &Lease,
+        expires_at: Option<DateTime<Utc>>,
+        params: &Value,
+    ) -> Result<Value, BackendError> {
+        let body = Self::body(op, target, lease, expires_at, params);
+        let values = Self::values(target, lease);
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = self
+            .client
+            .send(&Call {
+                method: reqwest::Method::POST,
+                values: &values,
+                body: Some((&body, "application/json")),
+                headers: &[],
+            })
+            .map_err(|err| failure(op, &err))?;
+        answer_of(&reply.body)
+    }
+}
+
+/// A failed call as a backend error: retryable when the service failed or did not answer.
+fn failure(op: &str, err: &HttpError) -> BackendError {
+    let message = format!("{op}: {err}");
+    if err.transient() {
+        BackendError::transient(message)
+    } else {
+        BackendError::permanent(message)
+    }
+}
+
+/// A 2xx answer's body: empty, or a JSON object.
+fn answer_of(body: &str) -> Result<Value, BackendError> {
+    if body.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(BackendError::permanent(
+            "the service answered with JSON that is not an object",
+        )),
+        Err(err) => Err(BackendError::permanent(format!(
+            "the service answered with something that is not JSON ({err})"
+        ))),
+    }
+}
+
+impl Backend for HttpBackend {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    /// Each lease is its own grant on the service, known by its lease id.
+    fn sharing_for(&self, _params: &Value) -> Sharing {
+        Sharing::PerLease
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+        let answer = self.post(
+            "grant",
+            request.target,
+            request.lease,
+            Some(request.expires_at),
+            request.params,
+        )?;
+        let credentials = match answer.get("credentials") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(fields)) => Some(Credentials::new(
+                fields
+                    .iter()
+                    .map(|(key, value)| {
+                        let text = match value {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (key.clone(), text)
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+            )),
+            Some(_) => {
+                return Err(BackendError::permanent(
+                    "\"credentials\" must be an object of strings",
+                ));
+            }
+        };
+        let native_expiry = match answer.get("expires_at") {
+            Some(Value::String(text)) => Some(
+                DateTime::parse_from_rfc3339(text)
+                    .map_err(|err| {
+                        BackendError::permanent(format!("\"expires_at\" {text:?}: {err}"))
+                    })?
+                    .with_timezone(&Utc),
+            ),
+            _ => None,
+        };
+        Ok(Grant {
+            handle: answer.get("handle").cloned().unwrap_or(Value::Null),
+            credentials,
+            native_expiry,
+            notice: None,
+        })
+    }
+
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+        let body = Self::body(
+            "revoke",
+            request.target,
+            request.lease,
+            None,
+            request.params,
+        );
+        let values = Self::values(request.target, request.lease);
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let method = match self.settings.revoke_method {
+            RevokeMethod::Post => reqwest::Method::POST,
+            RevokeMethod::Delete => reqwest::Method::DELETE,
+        };
+        let url = self
+            .settings
+            .revoke_url
+            .as_ref()
+            .unwrap_or(&self.settings.endpoint.url);
+        let outcome = self.client.send_to(
+            url,
+            &Call {
+                method,
+                values: &values,
+                body: Some((&body, "application/json")),
+                headers: &[],
+            },
+        );
+        match outcome {
+            Ok(_) => Ok(()),
+            // Not there: already revoked, or never granted.
+            Err(HttpError::Status {
+                status: 404 | 410, ..
+            }) => Ok(()),
+            Err(err) => Err(failure("revoke", &err)),
+        }
+    }
+
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+        self.post(
+            "extend",
+            request.target,
+            request.lease,
+            Some(request.expires_at),
+            request.params,
+        )?;
+        Ok(())
+    }
+
+    /// The service is not asked: an interrupted grant is revoked, which is idempotent.
+    fn inspect(&self, _request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+        Ok(Presence::Present)
+    }
+
+    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+        let body = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target}).to_string();
+        let outcome = self.client.send(&Call {
+            method: reqwest::Method::POST,
+            values: &[("target", target)],
+            body: Some((&body, "application/json")),
+            headers: &[],
+        });
+        vec![Check {
+            name: format!("target {target}: check"),
+            ok: outcome.is_ok(),
+            detail: match outcome {
+                Ok(reply) => format!(
+                    "{} answered {}",
+                    self.settings.endpoint.url.shown(),
+                    reply.status
+                ),
+                Err(err) => format!("{}: {err}", self.settings.endpoint.url.shown()),
+            },
+        }]
+    }
+}

@@ -1,0 +1,315 @@
+//! HTTP endpoints in the configuration: `backend = "http"` targets, a ticket rule's
+//! `check`, `[[notify]]` webhooks and `[[audit.ship]]` collectors all name one the same way:
+//! a URL (a template with `{placeholders}`, or a secret reference when the URL itself is the
+//! secret, as a Slack webhook's is), an optional auth header whose value is a secret
+//! reference, an optional HMAC signing secret, a timeout and a number of retries.
+
+use super::document::{Fields, Node, Reader};
+use crate::secret::SecretRef;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Where requests go: a URL template, or a reference to a secret holding one.
+#[derive(Clone, Debug)]
+pub enum Location {
+    Template(String),
+    Secret(SecretRef),
+}
+
+impl Location {
+    /// The URL as it may be shown: the template, or the reference for a secret URL.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::Template(text) => text.clone(),
+            Location::Secret(reference) => reference.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub url: Location,
+    /// The value of the auth header (`Bearer …`, `Basic …`), as a secret reference.
+    pub auth: Option<SecretRef>,
+    pub auth_header: String,
+    /// The key of the `X-Jit-Signature` HMAC-SHA256 over each body.
+    pub signing_secret: Option<SecretRef>,
+    /// For each request, connecting included.
+    pub timeout: Duration,
+    /// How many times a request that met a 5xx answer, a 429 or no answer is sent again.
+    pub retries: u32,
+}
+
+impl Endpoint {
+    /// Every secret reference the endpoint uses, with the key that names it.
+    pub fn secret_refs(&self, prefix: &str) -> Vec<(String, &SecretRef)> {
+        let url = match &self.url {
+            Location::Secret(reference) => Some(reference),
+            Location::Template(_) => None,
+        };
+        [
+            ("url", url),
+            ("auth", self.auth.as_ref()),
+            ("signing_secret", self.signing_secret.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, reference)| Some((format!("{prefix}{key}"), reference?)))
+        .collect()
+    }
+}
+
+/// The keys [`read_endpoint`] reads, for `Fields::finish`.
+pub const ENDPOINT_KEYS: &[&str] = &[
+    "url",
+    "auth",
+    "auth_header",
+    "signing_secret",
+    "timeout",
+    "retries",
+];
+
+/// The placeholders a URL template may hold, and nothing else.
+pub struct Placeholders(pub &'static [&'static str]);
+
+pub const LEASE_PLACEHOLDERS: Placeholders =
+    Placeholders(&["lease_id", "role", "subject", "target"]);
+pub const TICKET_PLACEHOLDERS: Placeholders = Placeholders(&["ticket"]);
+pub const NO_PLACEHOLDERS: Placeholders = Placeholders(&[]);
+
+/// The timeout and retries of an endpoint that does not set them (they differ by use).
+pub struct EndpointDefaults {
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+/// Read an endpoint's keys ([`ENDPOINT_KEYS`]) from `fields` of `table`.
+pub fn read_endpoint(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    table: &Spanned<Node>,
+    what: &str,
+    base: &Path,
+    placeholders: &Placeholders,
+    defaults: EndpointDefaults,
+) -> Option<Endpoint> {
+    let url = match fields.take("url") {
+        Some(node) => read_location(reader, node, "url", base, placeholders),
+        None => {
+            reader.error(table.span(), format!("{what} needs `url`"));
+            None
+        }
+    };
+    let auth = fields
+        .take("auth")
+        .and_then(|node| reader.secret(node, "auth", base));
+    let auth_header = match fields.take("auth_header") {
+        Some(node) => reader.string(node, "auth_header").and_then(|name| {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok() {
+                Some(name)
+            } else {
+                reader.error(
+                    node.span(),
+                    format!("auth_header {name:?} is not an HTTP header name"),
+                );
+                None
+            }
+        }),
+        None => Some("Authorization".to_owned()),
+    };
+    let signing_secret = fields
+        .take("signing_secret")
+        .and_then(|node| reader.secret(node, "signing_secret", base));
+    let timeout = fields
+        .take("timeout")
+        .and_then(|node| reader.duration(node, "timeout"))
+        .unwrap_or(defaults.timeout);
+    let retries = fields
+        .take("retries")
+        .and_then(|node| reader.count(node, "retries", 10))
+        .unwrap_or(defaults.retries);
+    Some(Endpoint {
+        url: url?,
+        auth,
+        auth_header: auth_header?,
+        signing_secret,
+        timeout,
+        retries,
+    })
+}
+
+/// A URL key: a secret reference, or an `http(s)` URL whose `{placeholders}` are known.
+pub fn read_location(
+    reader: &mut Reader<'_>,
+    node: &Spanned<Node>,
+    what: &str,
+    base: &Path,
+    placeholders: &Placeholders,
+) -> Option<Location> {
+    let text = reader.string(node, what)?;
+    if crate::secret::is_reference(&text) {
+        return reader.secret(node, what, base).map(Location::Secret);
+    }
+    match check_template(&text, placeholders) {
+        Ok(()) => Some(Location::Template(text)),
+        Err(err) => {
+            reader.error(node.span(), format!("{what}: {err}"));
+            None
+        }
+    }
+}
+
+/// Is `text` an http(s) URL once its placeholders are filled, naming only known ones?
+fn check_template(text: &str, placeholders: &Placeholders) -> Result<(), String> {
+    let mut sample = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        sample.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            return Err(format!("{text:?} has a `{{` without its `}}`"));
+        };
+        let name = &rest[open + 1..open + close];
+        if !placeholders.0.contains(&name) {
+            return Err(if placeholders.0.is_empty() {
+                format!("{{{name}}} is not a placeholder here; this URL takes none")
+            } else {
+                format!(
+                    "{{{name}}} is not a placeholder here; valid: {}",
+                    placeholders
+                        .0
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        }
+        sample.push('x');
+        rest = &rest[open + close + 1..];
+    }
+    sample.push_str(rest);
+    let url =
+        reqwest::Url::parse(&sample).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} is not an http:// or https:// URL"));
+    }
+    if url.password().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "{text:?} holds credentials: put them in `auth` as a reference ({})",
+            crate::secret::REFERENCE_FORMS
+        ));
+    }
+    Ok(())
+}
+
+/// `backend = "http"`: grants and revocations are HTTP calls to a service.
+#[derive(Clone, Debug)]
+pub struct HttpTarget {
+    /// Where `grant` and `extend` are POSTed (and `revoke`, unless `revoke_url` says
+    /// otherwise), with the auth, signing, timeout and retries of every call.
+    pub endpoint: Endpoint,
+    pub revoke_url: Option<Location>,
+    pub revoke_method: RevokeMethod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeMethod {
+    Post,
+    Delete,
+}
+
+pub const TARGET_KEYS: &[&str] = &[
+    "backend",
+    "description",
+    "url",
+    "auth",
+    "auth_header",
+    "signing_secret",
+    "timeout",
+    "retries",
+    "revoke_url",
+    "revoke_method",
+];
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETRIES: u32 = 3;
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: &Spanned<Node>,
+    what: &str,
+) -> Option<HttpTarget> {
+    let endpoint = read_endpoint(
+        reader,
+        fields,
+        table,
+        what,
+        base,
+        &LEASE_PLACEHOLDERS,
+        EndpointDefaults {
+            timeout: DEFAULT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+        },
+    );
+    let revoke_url = fields
+        .take("revoke_url")
+        .map(|node| read_location(reader, node, "revoke_url", base, &LEASE_PLACEHOLDERS));
+    let revoke_method = match fields.take("revoke_method") {
+        Some(node) => match reader.string(node, "revoke_method").as_deref() {
+            Some("POST") => Some(RevokeMethod::Post),
+            Some("DELETE") => Some(RevokeMethod::Delete),
+            Some(other) => {
+                reader.error(
+                    node.span(),
+                    format!("revoke_method {other:?} is not one of \"POST\", \"DELETE\""),
+                );
+                None
+            }
+            None => None,
+        },
+        None => Some(RevokeMethod::Post),
+    };
+    Some(HttpTarget {
+        endpoint: endpoint?,
+        revoke_url: revoke_url.map(|url| url.ok_or(())).transpose().ok()?,
+        revoke_method: revoke_method?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_name_known_placeholders_and_are_http_urls() {
+        assert_eq!(
+            check_template("https://x.example/issue/{ticket}", &TICKET_PLACEHOLDERS),
+            Ok(())
+        );
+        assert_eq!(
+            check_template("https://x.example/issue/{tiket}", &TICKET_PLACEHOLDERS),
+            Err("{tiket} is not a placeholder here; valid: {ticket}".to_owned())
+        );
+        assert_eq!(
+            check_template("https://x.example/{ticket", &TICKET_PLACEHOLDERS),
+            Err("\"https://x.example/{ticket\" has a `{` without its `}`".to_owned())
+        );
+        assert!(
+            check_template("ftp://x.example/", &NO_PLACEHOLDERS)
+                .unwrap_err()
+                .contains("not an http:// or https:// URL")
+        );
+        assert!(
+            check_template("https://u:p@x.example/", &NO_PLACEHOLDERS)
+                .unwrap_err()
+                .contains("holds credentials")
+        );
+        assert!(
+            check_template("https://x.example/{lease_id}", &NO_PLACEHOLDERS)
+                .unwrap_err()
+                .contains("takes none")
+        );
+    }
+}

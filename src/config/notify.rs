@@ -1,0 +1,109 @@
+//! `[[notify]]`: webhooks told about audit events as they happen.
+
+use super::document::{Node, Reader};
+use super::http::{self, Endpoint, EndpointDefaults};
+use crate::audit::EventKind;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyFormat {
+    /// The event as jit's audit JSON, in a versioned envelope.
+    Json,
+    /// `{"text": "..."}`, as Slack (and Mattermost, Teams workflows) incoming webhooks take.
+    Slack,
+}
+
+#[derive(Clone, Debug)]
+pub struct Notify {
+    /// `notify #N` or the configured `name`, in messages and audit events.
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub format: NotifyFormat,
+    /// The event kinds sent; empty means every kind.
+    pub events: Vec<EventKind>,
+}
+
+impl Notify {
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|k| k.as_str() == kind)
+    }
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn read_notify(
+    reader: &mut Reader<'_>,
+    index: usize,
+    node: &Spanned<Node>,
+    base: &Path,
+) -> Option<Notify> {
+    let what = format!("[[notify]] #{}", index + 1);
+    let mut fields = reader.table(node, &what)?;
+    let name = fields
+        .take("name")
+        .and_then(|n| reader.string(n, "name"))
+        .unwrap_or_else(|| format!("notify #{}", index + 1));
+    let endpoint = http::read_endpoint(
+        reader,
+        &mut fields,
+        node,
+        &what,
+        base,
+        &http::NO_PLACEHOLDERS,
+        EndpointDefaults {
+            timeout: DEFAULT_TIMEOUT,
+            retries: 1,
+        },
+    );
+    let format = match fields.take("format") {
+        Some(n) => match reader.string(n, "format").as_deref() {
+            Some("json") => Some(NotifyFormat::Json),
+            Some("slack") => Some(NotifyFormat::Slack),
+            Some(other) => {
+                reader.error(
+                    n.span(),
+                    format!("format {other:?} is not one of \"json\", \"slack\""),
+                );
+                None
+            }
+            None => None,
+        },
+        None => Some(NotifyFormat::Json),
+    };
+    let events = match fields.take("events") {
+        Some(n) => reader.strings(n, "events").map(|list| {
+            list.into_iter()
+                .filter_map(|kind| match EventKind::parse(kind.get_ref()) {
+                    Some(kind) => Some(kind),
+                    None => {
+                        reader.error(
+                            kind.span(),
+                            format!(
+                                "{:?} is not an event kind; valid: {}",
+                                kind.get_ref(),
+                                EventKind::ALL
+                                    .iter()
+                                    .map(|k| k.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        }),
+        None => Some(Vec::new()),
+    };
+    let mut valid = http::ENDPOINT_KEYS.to_vec();
+    valid.extend(["name", "format", "events"]);
+    fields.finish(reader, &valid);
+    Some(Notify {
+        name,
+        endpoint: endpoint?,
+        format: format?,
+        events: events?,
+    })
+}

@@ -1,0 +1,139 @@
+//! `[[audit.ship]]`: where the audit trail is forwarded, each destination with its own
+//! checkpoint.
+
+use super::document::{Node, Reader};
+use super::http::{self, Endpoint, EndpointDefaults};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Clone, Debug)]
+pub struct ShipTo {
+    /// The checkpoint's name: `name`, or the destination kind.
+    pub name: String,
+    pub destination: Destination,
+}
+
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// POST batches of events as JSON lines.
+    Http { endpoint: Endpoint, batch: u32 },
+    /// One datagram per event to the local syslog socket.
+    Syslog { socket: PathBuf, facility: u8 },
+}
+
+pub const DEFAULT_BATCH: u32 = 500;
+pub const DEFAULT_SOCKET: &str = "/dev/log";
+
+/// Syslog facility names and numbers (RFC 5424 §6.2.1).
+const FACILITIES: &[(&str, u8)] = &[
+    ("auth", 4),
+    ("authpriv", 10),
+    ("daemon", 3),
+    ("user", 1),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+pub fn read_ship(
+    reader: &mut Reader<'_>,
+    index: usize,
+    node: &Spanned<Node>,
+    base: &Path,
+) -> Option<ShipTo> {
+    let what = format!("[[audit.ship]] #{}", index + 1);
+    let mut fields = reader.table(node, &what)?;
+    let Some(kind_node) = fields.take("kind") else {
+        reader.error(
+            node.span(),
+            format!("{what} needs `kind` (\"http\" or \"syslog\")"),
+        );
+        return None;
+    };
+    let kind = reader.string(kind_node, "kind")?;
+    let name = fields
+        .take("name")
+        .and_then(|n| reader.string(n, "name"))
+        .unwrap_or_else(|| kind.clone());
+    let destination = match kind.as_str() {
+        "http" => {
+            let endpoint = http::read_endpoint(
+                reader,
+                &mut fields,
+                node,
+                &what,
+                base,
+                &http::NO_PLACEHOLDERS,
+                EndpointDefaults {
+                    timeout: Duration::from_secs(10),
+                    retries: 3,
+                },
+            );
+            let batch = fields
+                .take("batch")
+                .and_then(|n| {
+                    let count = reader.count(n, "batch", 10_000)?;
+                    if count == 0 {
+                        reader.error(n.span(), "batch must be at least 1");
+                        return None;
+                    }
+                    Some(count)
+                })
+                .unwrap_or(DEFAULT_BATCH);
+            let mut valid = http::ENDPOINT_KEYS.to_vec();
+            valid.extend(["kind", "name", "batch"]);
+            fields.finish(reader, &valid);
+            Destination::Http {
+                endpoint: endpoint?,
+                batch,
+            }
+        }
+        "syslog" => {
+            let socket = fields
+                .take("socket")
+                .and_then(|n| reader.string(n, "socket"))
+                .map_or_else(|| PathBuf::from(DEFAULT_SOCKET), |p| base.join(p));
+            let facility = match fields.take("facility") {
+                Some(n) => reader.string(n, "facility").and_then(|text| {
+                    match FACILITIES.iter().find(|(name, _)| *name == text) {
+                        Some((_, number)) => Some(*number),
+                        None => {
+                            reader.error(
+                                n.span(),
+                                format!(
+                                    "facility {text:?} is not one of {}",
+                                    FACILITIES
+                                        .iter()
+                                        .map(|(name, _)| *name)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            );
+                            None
+                        }
+                    }
+                }),
+                None => Some(10),
+            };
+            fields.finish(reader, &["kind", "name", "socket", "facility"]);
+            Destination::Syslog {
+                socket,
+                facility: facility?,
+            }
+        }
+        other => {
+            reader.error(
+                kind_node.span(),
+                format!("kind {other:?} is not one of \"http\", \"syslog\""),
+            );
+            return None;
+        }
+    };
+    Some(ShipTo { name, destination })
+}
