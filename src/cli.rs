@@ -261,6 +261,8 @@ pub enum AuditCommand {
     Verify,
     /// Write every event as JSON lines or CSV
     Export(ExportArgs),
+    /// Forward the events not yet shipped to every [[audit.ship]] destination
+    Ship,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

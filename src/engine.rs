@@ -23,12 +23,14 @@ use crate::config::{self, Config, Role};
 use crate::identity::Identity;
 use crate::lease::{self, Approval, Ending, Lease, LeaseState, Verdict};
 use crate::policy::{self, Decision};
+use crate::store::LeaseFilter;
 use crate::store::{self, Store, Tx};
-use crate::{credential_cache, duration, exit, fault};
+use crate::ticket::{self, Standing};
+use crate::{credential_cache, duration, exit, fault, notify, shipping};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -41,6 +43,9 @@ pub const STALE_AFTER: Duration = Duration::from_secs(300);
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A waiter on another host counts as gone when silent this long.
 const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
+/// How often `jit sweep --watch` asks the ticketing system about the tickets of live leases
+/// whose role revokes when the ticket closes.
+pub const TICKET_RECHECK: Duration = Duration::from_secs(60);
 /// How long a grant waits for a revocation of the same entitlement to finish.
 const WAIT_FOR_REVOKE: Duration = Duration::from_secs(30);
 
@@ -49,6 +54,9 @@ pub fn retry_delay(attempts: u32) -> Duration {
     let secs = 30u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(16));
     Duration::from_secs(secs.min(3600))
 }
+
+/// What an event should also say, key by key.
+type Notes = serde_json::Map<String, Value>;
 
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000))
@@ -116,6 +124,8 @@ pub struct Evaluation<'c> {
     pub decision: Decision,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// The ticket's status in the ticketing system, where the role checks it.
+    pub ticket_status: Option<String>,
 }
 
 pub enum Requested {
@@ -211,6 +221,8 @@ pub struct Engine<'a> {
     /// One backend per target for the life of the engine, so that connections are reused
     /// (a sweep of a thousand leases on one server opens one connection).
     backends: RefCell<BTreeMap<String, Rc<dyn Backend>>>,
+    /// When this engine last asked the ticketing system about live leases.
+    tickets_rechecked: Cell<Option<Instant>>,
 }
 
 impl<'a> Engine<'a> {
@@ -222,6 +234,7 @@ impl<'a> Engine<'a> {
             worker: Worker::this_process(),
             actor: actor.to_owned(),
             backends: RefCell::new(BTreeMap::new()),
+            tickets_rechecked: Cell::new(None),
         }
     }
 
@@ -281,6 +294,30 @@ impl<'a> Engine<'a> {
         Ok(backend)
     }
 
+    /// Tell the `[[notify]]` webhooks about the events this process has committed since the
+    /// last call, and forward the audit trail to the `[[audit.ship]]` destinations (on the
+    /// side: once, and not while paused after a failure). Neither can fail the change; a
+    /// webhook's failure is recorded as `notify-failed`, a destination's in its checkpoint.
+    pub fn publish(&self) {
+        let events = self.store.take_committed();
+        if events.is_empty() {
+            return;
+        }
+        notify::announce(
+            &self.config.notify,
+            self.store,
+            self.clock,
+            &self.actor,
+            &events,
+        );
+        let _ = shipping::ship(
+            &self.config.ship,
+            self.store,
+            self.clock,
+            shipping::Mode::Alongside,
+        );
+    }
+
     /// Look a lease up by id; an unknown or malformed id is a usage error.
     pub fn lease(&self, id: &str) -> Result<Lease> {
         let found = if lease::is_valid_id(id) {
@@ -293,6 +330,17 @@ impl<'a> Engine<'a> {
 
     /// Check policy for a request, changing nothing.
     pub fn evaluate(&self, who: &Identity, input: &RequestInput) -> Result<Evaluation<'a>> {
+        self.evaluate_and(who, input, false)
+    }
+
+    /// [`Engine::evaluate`]; with `record_denial`, a request denied because of its ticket's
+    /// status is recorded in the audit trail (no lease is created for it).
+    fn evaluate_and(
+        &self,
+        who: &Identity,
+        input: &RequestInput,
+        record_denial: bool,
+    ) -> Result<Evaluation<'a>> {
         let role = self.role(&input.role)?;
         if let Some(reason) = &input.reason {
             policy::check_reason(reason).map_err(exit::usage)?;
@@ -307,6 +355,8 @@ impl<'a> Engine<'a> {
             backend.limits(&role.grant),
         )
         .map_err(|denial| exit::denied(denial.0))?;
+        let ticket_status =
+            self.ticket_status(who, role, input.ticket.as_deref(), record_denial)?;
         let starts_at = self.clock.now();
         let ends_at = starts_at + delta(decision.ttl);
         Ok(Evaluation {
@@ -315,7 +365,46 @@ impl<'a> Engine<'a> {
             decision,
             starts_at,
             ends_at,
+            ticket_status,
         })
+    }
+
+    /// Ask the ticketing system about the ticket, where the role says so: its status when it
+    /// allows access; a denial (exit 3) when it does not; a runtime error (exit 1) when the
+    /// ticketing system cannot be asked, so that nothing is granted on a ticket nobody read.
+    fn ticket_status(
+        &self,
+        who: &Identity,
+        role: &Role,
+        ticket: Option<&str>,
+        record_denial: bool,
+    ) -> Result<Option<String>> {
+        let (Some(check), Some(ticket)) = (&role.ticket.check, ticket) else {
+            return Ok(None);
+        };
+        let standing = ticket::Checker::new(check)
+            .standing(ticket)
+            .map_err(|err| anyhow!(err))?;
+        let Some(denial) = standing.denial(ticket, check) else {
+            return Ok(standing.status().map(str::to_owned));
+        };
+        if record_denial {
+            let event = NewEvent {
+                at: self.clock.now(),
+                actor: self.actor.clone(),
+                lease_id: None,
+                kind: EventKind::Denied,
+                details: json!({
+                    "role": role.name,
+                    "subject": who.user,
+                    "ticket": ticket,
+                    "ticket_status": standing.status(),
+                    "reason": denial,
+                }),
+            };
+            store::write(self.store, |tx| tx.append(&event).map(drop))?;
+        }
+        Err(exit::denied(denial))
     }
 
     /// Evaluate, record, and grant now (or leave pending for approval).
@@ -325,7 +414,7 @@ impl<'a> Engine<'a> {
         input: &RequestInput,
         wait: Option<Duration>,
     ) -> Result<Requested> {
-        let evaluation = self.evaluate(who, input)?;
+        let evaluation = self.evaluate_and(who, input, true)?;
         let role = evaluation.role;
         let backend = self.backend_for(&role.target)?;
         let now = evaluation.starts_at;
@@ -388,12 +477,18 @@ impl<'a> Engine<'a> {
             "reason": lease.reason,
             "approvals_required": lease.approvals_required,
         });
+        let mut details = details;
+        if let Some(status) = &evaluation.ticket_status {
+            details["ticket_status"] = json!(status);
+        }
         store::write(self.store, |tx| {
             tx.insert(&lease)?;
             tx.append(&self.event(&lease, EventKind::Requested, details))?;
             Ok(())
         })?;
         if pending {
+            // The approvers hear of it now, not when the wait ends.
+            self.publish();
             return match wait {
                 Some(timeout) => self.await_approval(&lease.id, timeout),
                 None => Ok(Requested::Pending { lease }),
@@ -679,10 +774,11 @@ impl<'a> Engine<'a> {
     /// Revoke a lease now (`jit revoke`). Idempotent.
     pub fn revoke(&self, id: &str) -> Result<Revocation> {
         let lease = self.lease(id)?;
-        self.end(&lease.id, Ending::Revoked, RevokeMode::Manual)
+        self.end(&lease.id, Ending::Revoked, RevokeMode::Manual, Notes::new())
     }
 
-    fn end(&self, id: &str, ending: Ending, mode: RevokeMode) -> Result<Revocation> {
+    /// End a lease; `notes` go into the event of the outcome (why it was ended, say).
+    fn end(&self, id: &str, ending: Ending, mode: RevokeMode, notes: Notes) -> Result<Revocation> {
         enum Claim {
             Settled(Lease, RevokeOutcome),
             Revoke(Lease, Vec<Lease>, Rc<dyn Backend>),
@@ -760,7 +856,7 @@ impl<'a> Engine<'a> {
         };
 
         // What the event of the outcome should also say.
-        let mut notes = serde_json::Map::new();
+        let mut notes = notes;
         let request = EndRequest {
             target: &lease.target,
             lease: &lease,
@@ -906,7 +1002,7 @@ impl<'a> Engine<'a> {
             reason: None,
             public_key: None,
         };
-        let evaluation = self.evaluate(who, &input)?;
+        let evaluation = self.evaluate_and(who, &input, true)?;
         let backend = self.backend_for(&lease.target)?;
         let new_end = evaluation.ends_at;
         let others = self.covering(&lease, backend.as_ref())?;
@@ -1127,11 +1223,11 @@ impl<'a> Engine<'a> {
                     .cancel_stale(&lease.id, now)
                     .map(|cancelled| report.cancelled.extend(cancelled)),
                 LeaseState::Active => self
-                    .end(&lease.id, Ending::Expired, RevokeMode::Sweep)
+                    .end(&lease.id, Ending::Expired, RevokeMode::Sweep, Notes::new())
                     .map(|r| report.revocations.push(r)),
                 LeaseState::RevokeFailed | LeaseState::Granting | LeaseState::Revoking => {
                     let ending = lease.ending.unwrap_or(Ending::Revoked);
-                    self.end(&lease.id, ending, RevokeMode::Sweep)
+                    self.end(&lease.id, ending, RevokeMode::Sweep, Notes::new())
                         .map(|r| report.revocations.push(r))
                 }
                 _ => Ok(()),
@@ -1140,6 +1236,14 @@ impl<'a> Engine<'a> {
                 report.errors.push((lease.id.clone(), format!("{err:#}")));
             }
         }
+        let recheck = self
+            .tickets_rechecked
+            .get()
+            .is_none_or(|at| at.elapsed() >= TICKET_RECHECK);
+        if recheck {
+            self.tickets_rechecked.set(Some(Instant::now()));
+            self.recheck_tickets(&mut report);
+        }
         report.revocations.retain(|r| {
             !matches!(
                 r.outcome,
@@ -1147,6 +1251,61 @@ impl<'a> Engine<'a> {
             )
         });
         Ok(report)
+    }
+
+    /// Revoke the active leases of roles with `ticket.revoke_when_closed` whose ticket has
+    /// left the allowed statuses (or the ticketing system). A ticket that cannot be read
+    /// leaves its leases alone and is reported.
+    fn recheck_tickets(&self, report: &mut SweepReport) {
+        for role in self.config.roles.values() {
+            let Some(check) = role
+                .ticket
+                .check
+                .as_ref()
+                .filter(|_| role.ticket.revoke_when_closed)
+            else {
+                continue;
+            };
+            let filter = LeaseFilter {
+                states: vec![LeaseState::Active],
+                role: Some(role.name.clone()),
+                person: None,
+            };
+            let leases = match self.store.leases(&filter) {
+                Ok(leases) => leases,
+                Err(err) => {
+                    report.errors.push((role.name.clone(), format!("{err:#}")));
+                    continue;
+                }
+            };
+            let checker = ticket::Checker::new(check);
+            let mut standings: BTreeMap<String, Result<Standing, String>> = BTreeMap::new();
+            for lease in leases {
+                let Some(ticket) = lease.ticket.as_deref() else {
+                    continue;
+                };
+                let standing = standings
+                    .entry(ticket.to_owned())
+                    .or_insert_with(|| checker.standing(ticket));
+                let standing = match standing {
+                    Ok(standing) => standing,
+                    Err(err) => {
+                        report.errors.push((lease.id.clone(), err.clone()));
+                        continue;
+                    }
+                };
+                let Some(denial) = standing.denial(ticket, check) else {
+                    continue;
+                };
+                let mut notes = Notes::new();
+                notes.insert("cause".into(), json!(denial));
+                notes.insert("ticket_status".into(), json!(standing.status()));
+                match self.end(&lease.id, Ending::Revoked, RevokeMode::Manual, notes) {
+                    Ok(revocation) => report.revocations.push(revocation),
+                    Err(err) => report.errors.push((lease.id.clone(), format!("{err:#}"))),
+                }
+            }
+        }
     }
 
     fn cancel_stale(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Lease>> {

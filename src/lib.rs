@@ -19,10 +19,13 @@ mod fault;
 pub mod http;
 pub mod identity;
 pub mod lease;
+pub mod notify;
 pub mod output;
 pub mod policy;
 pub mod secret;
+pub mod shipping;
 pub mod store;
+pub mod ticket;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

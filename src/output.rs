@@ -237,6 +237,7 @@ impl Printer {
                 "caps": decision.caps,
                 "approvals_required": decision.approvals_required,
                 "approvers": decision.approvers,
+                "ticket_status": evaluation.ticket_status,
             }));
         }
         if self.quiet {
@@ -265,6 +266,9 @@ impl Printer {
             duration::format(decision.ttl),
             decision.ttl_source
         ));
+        if let Some(status) = &evaluation.ticket_status {
+            self.line(&format!("ticket status: {status}"));
+        }
         let mut table = self.table(&["cap", "limit"]);
         for cap in &decision.caps {
             table.add_row(vec![
@@ -544,6 +548,34 @@ impl Printer {
         }
         for (id, error) in &report.errors {
             let _ = writeln!(io::stderr().lock(), "jit: error: {id}: {error}");
+        }
+    }
+
+    /// `jit audit ship`: per destination, what was sent and how far it has the chain.
+    pub fn shipped(&self, shipped: &[crate::shipping::Shipped], last_seq: i64) {
+        if self.json {
+            let destinations: Vec<Value> = shipped
+                .iter()
+                .map(|s| json!({ "destination": s.destination, "sent": s.sent, "through": s.through, "last_seq": last_seq, "error": s.error }))
+                .collect();
+            return self.json_doc(&json!({ "destinations": destinations }));
+        }
+        for s in shipped {
+            let line = format!(
+                "{}: sent {} event(s); has the chain through seq {} of {last_seq}",
+                s.destination, s.sent, s.through
+            );
+            match &s.error {
+                None => self.line(&line),
+                Some(error) => {
+                    self.line(&line);
+                    let _ = writeln!(
+                        io::stderr().lock(),
+                        "jit: error: {}: {error}",
+                        s.destination
+                    );
+                }
+            }
         }
     }
 

@@ -18,6 +18,26 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
             })
         }
         Some(AuditCommand::Export(export)) => run_export(ctx, &export),
+        Some(AuditCommand::Ship) => {
+            if ctx.config.ship.is_empty() {
+                return Err(exit::config(format!(
+                    "{}: no [[audit.ship]] destinations are configured",
+                    ctx.config.path.display()
+                )));
+            }
+            let shipped = crate::shipping::ship(
+                &ctx.config.ship,
+                &ctx.store,
+                ctx.clock,
+                crate::shipping::Mode::CatchUp,
+            )?;
+            ctx.printer.shipped(&shipped, ctx.store.last_seq()?);
+            Ok(if shipped.iter().all(|s| s.error.is_none()) {
+                Exit::Success
+            } else {
+                Exit::Runtime
+            })
+        }
         None => {
             if let Some(id) = &args.lease {
                 ctx.engine().lease(id)?;

@@ -68,6 +68,47 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
                 .collect();
             checks.extend(backend::for_target(target).check(&target.name, &grants));
         }
+        // The secrets of the integrations: ticket checks, webhooks, shipping destinations.
+        let mut integrations = Vec::new();
+        for role in config.roles.values() {
+            if let Some(rule) = &role.ticket.check {
+                integrations.extend(
+                    rule.endpoint
+                        .secret_refs("")
+                        .into_iter()
+                        .map(|(key, r)| (format!("role {}: ticket.check.{key}", role.name), r)),
+                );
+            }
+        }
+        for notify in &config.notify {
+            integrations.extend(
+                notify
+                    .endpoint
+                    .secret_refs("")
+                    .into_iter()
+                    .map(|(key, r)| (format!("{}: {key}", notify.name), r)),
+            );
+        }
+        for to in &config.ship {
+            if let crate::config::shipping::Destination::Http { endpoint, .. } = &to.destination {
+                integrations.extend(
+                    endpoint
+                        .secret_refs("")
+                        .into_iter()
+                        .map(|(key, r)| (format!("audit.ship {}: {key}", to.name), r)),
+                );
+            }
+        }
+        for (place, reference) in integrations {
+            check(
+                &mut checks,
+                &format!("{place} secret"),
+                reference
+                    .resolve()
+                    .map(|_| format!("{reference} resolves"))
+                    .map_err(|e| e.to_string()),
+            );
+        }
     }
     printer.doctor(&checks);
     Ok(if checks.iter().all(|c| c.ok) {

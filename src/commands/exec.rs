@@ -32,6 +32,8 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
             return Ok(Exit::Pending);
         }
     };
+    // The command may run for hours: the grant is announced now.
+    engine.publish();
     ctx.printer.note(&format!(
         "jit: lease {} of role {} granted until {}; it is revoked when the command ends",
         lease.id,

@@ -114,7 +114,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Secret(args) => secret::run(&global, args),
         command => {
             let ctx = Context::load(&global)?;
-            match command {
+            let outcome = match command {
                 Command::Request(args) => request::run(&ctx, args),
                 Command::Exec(args) => exec::run(&ctx, args),
                 Command::List(args) => list::run(&ctx, args),
@@ -135,7 +135,11 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
                 | Command::Secret(_) => {
                     unreachable!("handled above")
                 }
-            }
+            };
+            // Whatever the outcome, what was committed is announced and shipped (after
+            // the command's output).
+            ctx.engine().publish();
+            outcome
         }
     }
 }

@@ -1,6 +1,7 @@
 use crate::cli::SweepArgs;
 use crate::context::Context;
 use crate::exit::Exit;
+use crate::shipping;
 use crate::store::Store;
 use anyhow::Result;
 use std::time::Duration;
@@ -25,6 +26,17 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
         match engine.sweep() {
             Ok(report) => ctx.printer.sweep(&report),
             Err(err) => ctx.printer.error(&err),
+        }
+        engine.publish();
+        // The sweeper also ships what other processes appended, and catches up after an
+        // outage (once the pause after a failure is over).
+        if let Err(err) = shipping::ship(
+            &ctx.config.ship,
+            &ctx.store,
+            ctx.clock,
+            shipping::Mode::Alongside,
+        ) {
+            ctx.printer.error(&err);
         }
         let now = ctx.clock.now();
         let nap = match ctx.store.next_due() {

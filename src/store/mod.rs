@@ -40,6 +40,16 @@ pub struct ChainHead {
     pub hash: String,
 }
 
+/// How far a shipping destination has received the audit chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The last `seq` the destination acknowledged (0: none yet).
+    pub seq: i64,
+    /// When the last attempt failed, while it has not succeeded since.
+    pub failed_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
 /// Work done inside one write transaction: every change and its audit event commit together.
 pub trait Tx {
     fn lease(&mut self, id: &str) -> Result<Option<Lease>>;
@@ -82,6 +92,18 @@ pub trait Store {
     fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()>;
     /// Recompute the audit chain; the inner error names the first bad record.
     fn verify(&self) -> Result<std::result::Result<ChainHead, Break>>;
+    /// The audit events this handle has committed since the last call, in order (for
+    /// notifications, sent once the change is durable).
+    fn take_committed(&self) -> Vec<AuditEvent>;
+    /// Up to `limit` audit events after `seq`, in order.
+    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>>;
+    /// The `seq` of the last audit event (0 when there is none).
+    fn last_seq(&self) -> Result<i64>;
+    fn checkpoint(&self, destination: &str) -> Result<Checkpoint>;
+    fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()>;
+    /// The shipping lock, if no other process holds it: one shipper at a time, so that no
+    /// event is sent twice. Held until the returned guard is dropped.
+    fn lock_shipping(&self) -> Result<Option<Box<dyn std::any::Any>>>;
     /// Where the store is, for messages.
     fn location(&self) -> String;
     /// A quick health check for `jit doctor`.

@@ -61,3 +61,11 @@ CREATE TABLE audit_head (
     seq  INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
+
+-- How far each audit shipping destination has received the chain.
+CREATE TABLE audit_shipping (
+    destination TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL,
+    failed_at   INTEGER,
+    error       TEXT
+);

@@ -2,7 +2,7 @@
 //! `BEGIN IMMEDIATE` transaction, so concurrent `jit` processes queue for the write lock
 //! and the audit chain stays linear.
 
-use super::{ChainHead, EventFilter, LeaseDocuments, LeaseFilter, Store, Tx};
+use super::{ChainHead, Checkpoint, EventFilter, LeaseDocuments, LeaseFilter, Store, Tx};
 use crate::audit::{self, AuditEvent, Break, NewEvent, RawRecord, Verifier};
 use crate::lease::{Approval, Ending, Lease, Verdict};
 use anyhow::{Context as _, Result, bail};
@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
 const LIVE_INDEX: &str = "CREATE INDEX leases_live ON leases (created_at, id, state, document) \
     WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
+/// The shipping checkpoints; the same text as in schema.sql.
+const SHIPPING_TABLE: &str = "CREATE TABLE audit_shipping (\n    destination TEXT PRIMARY KEY,\n    seq         INTEGER NOT NULL,\n    failed_at   INTEGER,\n    error       TEXT\n)";
 const LIVE_CONDITION: &str =
     "state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,6 +35,8 @@ const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, stat
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Events this handle has committed and not yet handed out ([`Store::take_committed`]).
+    committed: std::cell::RefCell<Vec<AuditEvent>>,
 }
 
 impl SqliteStore {
@@ -65,6 +69,7 @@ impl SqliteStore {
         let store = SqliteStore {
             conn,
             path: path.to_owned(),
+            committed: Default::default(),
         };
         store
             .prepare()
@@ -146,7 +151,10 @@ impl SqliteStore {
                 self.conn.execute_batch(
                     "ALTER TABLE leases ADD COLUMN document TEXT NOT NULL DEFAULT ''",
                 )?;
-                let mut tx = SqliteTx { conn: &self.conn };
+                let mut tx = SqliteTx {
+                    conn: &self.conn,
+                    appended: Vec::new(),
+                };
                 let ids: Vec<String> = self
                     .conn
                     .prepare("SELECT id FROM leases")?
@@ -162,6 +170,10 @@ impl SqliteStore {
             if version <= 2 {
                 self.conn.execute_batch(LIVE_INDEX)?;
                 self.conn.pragma_update(None, "user_version", 3)?;
+            }
+            if version <= 3 {
+                self.conn.execute_batch(SHIPPING_TABLE)?;
+                self.conn.pragma_update(None, "user_version", 4)?;
             }
             Ok(())
         })();
@@ -338,6 +350,8 @@ fn ending_text(ending: Option<Ending>) -> Option<&'static str> {
 
 struct SqliteTx<'c> {
     conn: &'c Connection,
+    /// The events appended in this transaction, handed out once it commits.
+    appended: Vec<AuditEvent>,
 }
 
 impl SqliteTx<'_> {
@@ -491,6 +505,16 @@ impl Tx for SqliteTx<'_> {
                  ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             )?
             .execute(params![seq, hash])?;
+        self.appended.push(AuditEvent {
+            seq,
+            at,
+            actor: event.actor.clone(),
+            lease_id: event.lease_id.clone(),
+            kind: event.kind.as_str().to_owned(),
+            details: event.details.clone(),
+            prev_hash,
+            hash,
+        });
         Ok(seq)
     }
 }
@@ -516,9 +540,89 @@ impl Store for SqliteStore {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .with_context(|| format!("locking the store {} for writing", self.path.display()))?;
-        let mut tx = SqliteTx { conn: &self.conn };
+        let mut tx = SqliteTx {
+            conn: &self.conn,
+            appended: Vec::new(),
+        };
         let outcome = work(&mut tx);
-        finish(&self.conn, outcome)
+        let appended = std::mem::take(&mut tx.appended);
+        finish(&self.conn, outcome)?;
+        self.committed.borrow_mut().extend(appended);
+        Ok(())
+    }
+
+    fn take_committed(&self) -> Vec<AuditEvent> {
+        std::mem::take(&mut *self.committed.borrow_mut())
+    }
+
+    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))?;
+        let events = stmt
+            .query_map(
+                params![seq, i64::try_from(limit).unwrap_or(i64::MAX)],
+                event_from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(events)
+    }
+
+    fn last_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?)
+    }
+
+    fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, failed_at, error FROM audit_shipping WHERE destination = ?1",
+            )?
+            .query_row([destination], |r| {
+                Ok(Checkpoint {
+                    seq: r.get(0)?,
+                    failed_at: r
+                        .get::<_, Option<i64>>(1)?
+                        .and_then(|secs| DateTime::from_timestamp(secs, 0)),
+                    error: r.get(2)?,
+                })
+            })
+            .optional()?;
+        Ok(row.unwrap_or_default())
+    }
+
+    fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_shipping (destination, seq, failed_at, error) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (destination) DO UPDATE SET \
+                 seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error",
+            )?
+            .execute(params![
+                destination,
+                checkpoint.seq,
+                ts(checkpoint.failed_at),
+                checkpoint.error
+            ])?;
+        Ok(())
+    }
+
+    fn lock_shipping(&self) -> Result<Option<Box<dyn std::any::Any>>> {
+        let path = self.path.with_extension("ship.lock");
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(Box::new(lock))),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, err)) => Err(anyhow::anyhow!("locking {}: {err}", path.display())),
+        }
     }
 
     fn write_relaxed(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {

@@ -22,3 +22,4 @@ mod postgres;
 mod ssh;
 mod sshd;
 mod sudo;
+mod tickets;

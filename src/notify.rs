@@ -1,0 +1,188 @@
+//! `[[notify]]` webhooks: once a change has committed, each audit event it appended is sent
+//! to the webhooks that want its kind, as jit's JSON or as a Slack-style text. A webhook that
+//! fails never undoes or holds up the change: its failure is recorded in the audit trail as
+//! a `notify-failed` event, and the events after it in the same batch are not sent to it.
+
+use crate::audit::{AuditEvent, EventKind, NewEvent};
+use crate::clock::Clock;
+use crate::config::notify::{Notify, NotifyFormat};
+use crate::http::{Call, Client};
+use crate::lease::Lease;
+use crate::store::{self, Store};
+use serde_json::{Value, json};
+
+/// The version of the JSON payload.
+pub const PAYLOAD_VERSION: u64 = 1;
+
+/// Send `events` to every webhook that wants them; record the failures. Returns how many
+/// deliveries failed.
+pub fn announce(
+    webhooks: &[Notify],
+    store: &dyn Store,
+    clock: Clock,
+    actor: &str,
+    events: &[AuditEvent],
+) -> usize {
+    let events: Vec<&AuditEvent> = events
+        .iter()
+        .filter(|e| e.kind != EventKind::NotifyFailed.as_str())
+        .collect();
+    if events.is_empty() || webhooks.is_empty() {
+        return 0;
+    }
+    let mut failures = Vec::new();
+    for webhook in webhooks {
+        let client = Client::new(webhook.endpoint.clone());
+        let mut failed: Option<String> = None;
+        for event in events.iter().filter(|e| webhook.wants(&e.kind)) {
+            let error = match &failed {
+                Some(earlier) => format!("not sent after an earlier failure: {earlier}"),
+                None => {
+                    let lease = event
+                        .lease_id
+                        .as_deref()
+                        .and_then(|id| store.lease(id).ok().flatten());
+                    let body = payload(webhook.format, event, lease.as_ref()).to_string();
+                    match client.send(&Call {
+                        method: reqwest::Method::POST,
+                        values: &[],
+                        body: Some((&body, "application/json")),
+                        headers: &[],
+                    }) {
+                        Ok(_) => continue,
+                        Err(err) => {
+                            let error = err.to_string();
+                            failed = Some(error.clone());
+                            error
+                        }
+                    }
+                }
+            };
+            failures.push(NewEvent {
+                at: clock.now(),
+                actor: actor.to_owned(),
+                lease_id: event.lease_id.clone(),
+                kind: EventKind::NotifyFailed,
+                details: json!({
+                    "notify": webhook.name,
+                    "url": webhook.endpoint.url.shown(),
+                    "event_seq": event.seq,
+                    "event_kind": event.kind,
+                    "error": error,
+                }),
+            });
+        }
+    }
+    let count = failures.len();
+    if count > 0 {
+        // The change itself has committed; a store that cannot take the record of a failed
+        // notification is reported by the next command that writes.
+        let _ = store::write(store, |tx| {
+            for failure in &failures {
+                tx.append(failure)?;
+            }
+            Ok(())
+        });
+    }
+    count
+}
+
+/// The body sent for `event`.
+pub fn payload(format: NotifyFormat, event: &AuditEvent, lease: Option<&Lease>) -> Value {
+    match format {
+        NotifyFormat::Json => json!({
+            "v": PAYLOAD_VERSION,
+            "event": event,
+            "lease": lease.map(|l| json!({
+                "id": l.id,
+                "role": l.role,
+                "target": l.target,
+                "subject": l.subject,
+                "requester": l.requester,
+                "state": l.state,
+                "ticket": l.ticket,
+                "reason": l.reason,
+                "expires_at": l.expires_at,
+            })),
+        }),
+        NotifyFormat::Slack => json!({ "text": text(event, lease) }),
+    }
+}
+
+/// One line for a chat channel: what happened, to which lease, and by whom.
+pub fn text(event: &AuditEvent, lease: Option<&Lease>) -> String {
+    let detail = |key: &str| event.details.get(key).and_then(Value::as_str);
+    let mut line = format!("jit: {}", event.kind);
+    match lease {
+        Some(lease) => {
+            line.push_str(&format!(
+                ": role {} on {} for {} (lease {}",
+                lease.role, lease.target, lease.subject, lease.id
+            ));
+            if let Some(ticket) = &lease.ticket {
+                line.push_str(&format!(", ticket {ticket}"));
+            }
+            line.push(')');
+            if event.kind == EventKind::Granted.as_str()
+                && let Some(end) = lease.expires_at
+            {
+                line.push_str(&format!(" until {}", end.format("%Y-%m-%dT%H:%M:%SZ")));
+            }
+        }
+        None => {
+            if let (Some(role), Some(subject)) = (detail("role"), detail("subject")) {
+                line.push_str(&format!(": role {role} for {subject}"));
+            }
+        }
+    }
+    if lease.is_none_or(|l| l.subject != event.actor) {
+        line.push_str(&format!(", by {}", event.actor));
+    }
+    if let Some(why) = detail("cause")
+        .or_else(|| detail("reason"))
+        .or_else(|| detail("error"))
+    {
+        line.push_str(&format!(": {why}"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, actor: &str, lease_id: Option<&str>, details: Value) -> AuditEvent {
+        AuditEvent {
+            seq: 7,
+            at: "2026-11-22T10:00:00Z".into(),
+            actor: actor.into(),
+            lease_id: lease_id.map(str::to_owned),
+            kind: kind.into(),
+            details,
+            prev_hash: "0".repeat(64),
+            hash: "1".repeat(64),
+        }
+    }
+
+    #[test]
+    fn a_denial_without_a_lease_names_role_subject_and_why() {
+        let denied = event(
+            "denied",
+            "alice",
+            None,
+            json!({"role": "db-admin", "subject": "alice", "reason": "ticket CHG-1 is \"Done\""}),
+        );
+        assert_eq!(
+            text(&denied, None),
+            "jit: denied: role db-admin for alice, by alice: ticket CHG-1 is \"Done\""
+        );
+        assert_eq!(
+            payload(NotifyFormat::Slack, &denied, None),
+            json!({"text": "jit: denied: role db-admin for alice, by alice: ticket CHG-1 is \"Done\""})
+        );
+        let doc = payload(NotifyFormat::Json, &denied, None);
+        assert_eq!(doc["v"], 1);
+        assert_eq!(doc["event"]["seq"], 7);
+        assert_eq!(doc["lease"], Value::Null);
+    }
+}

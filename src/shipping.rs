@@ -1,0 +1,287 @@
+//! Audit shipping: every audit event forwarded, in order, to each `[[audit.ship]]`
+//! destination (an HTTP collector taking JSON lines, or the local syslog socket). Each
+//! destination has a checkpoint in the store, the `seq` of the last event it acknowledged,
+//! moved only after the acknowledgement: a restart or an outage loses nothing, and one
+//! shipper at a time (a lock) sends nothing twice. Each event carries its `seq` and chain
+//! `hash`, so a collector can also drop the one batch that a crash between its answer and
+//! the checkpoint would send again.
+
+use crate::audit::AuditEvent;
+use crate::clock::Clock;
+use crate::config::shipping::{Destination, ShipTo};
+use crate::http::{Call, Client};
+use crate::store::Store;
+use anyhow::{Result, anyhow};
+use chrono::TimeDelta;
+use std::time::{Duration, Instant};
+
+/// After a failure, shipping on the side of other commands pauses this long (the sweeper
+/// and `jit audit ship` keep trying).
+pub const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(60);
+/// How long `jit audit ship` waits for another shipper to finish.
+const WAIT_FOR_LOCK: Duration = Duration::from_secs(30);
+/// Syslog datagrams this large are the most a local daemon is sure to take whole.
+const SYSLOG_MAX: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// On the side of another command: one attempt per destination, none while paused
+    /// after a failure, and nothing at all while another process ships.
+    Alongside,
+    /// `jit audit ship`: wait for the lock, retry as configured, ship everything.
+    CatchUp,
+}
+
+/// What one destination got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shipped {
+    pub destination: String,
+    /// Events sent and acknowledged in this run.
+    pub sent: usize,
+    /// The checkpoint after this run.
+    pub through: i64,
+    /// Why it stopped short of the end of the chain.
+    pub error: Option<String>,
+    /// Not attempted: paused after a failure, or another process is shipping.
+    pub skipped: Option<String>,
+}
+
+/// Ship every event after each destination's checkpoint.
+pub fn ship(
+    destinations: &[ShipTo],
+    store: &dyn Store,
+    clock: Clock,
+    mode: Mode,
+) -> Result<Vec<Shipped>> {
+    if destinations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let started = Instant::now();
+    let lock = loop {
+        match store.lock_shipping()? {
+            Some(lock) => break Some(lock),
+            None if mode == Mode::CatchUp && started.elapsed() < WAIT_FOR_LOCK => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            None if mode == Mode::CatchUp => {
+                return Err(anyhow!(
+                    "another jit process has been shipping the audit trail for {}s; try again later",
+                    WAIT_FOR_LOCK.as_secs()
+                ));
+            }
+            None => break None,
+        }
+    };
+    if lock.is_none() {
+        return Ok(destinations
+            .iter()
+            .map(|to| Shipped {
+                destination: to.name.clone(),
+                sent: 0,
+                through: store.checkpoint(&to.name).map(|c| c.seq).unwrap_or(0),
+                error: None,
+                skipped: Some("another jit process is shipping".to_owned()),
+            })
+            .collect());
+    }
+    let mut report = Vec::new();
+    for to in destinations {
+        report.push(ship_to(to, store, clock, mode)?);
+    }
+    drop(lock);
+    Ok(report)
+}
+
+fn ship_to(to: &ShipTo, store: &dyn Store, clock: Clock, mode: Mode) -> Result<Shipped> {
+    let mut checkpoint = store.checkpoint(&to.name)?;
+    let mut shipped = Shipped {
+        destination: to.name.clone(),
+        sent: 0,
+        through: checkpoint.seq,
+        error: None,
+        skipped: None,
+    };
+    if mode == Mode::Alongside
+        && let Some(failed_at) = checkpoint.failed_at
+        && clock.now() - failed_at < TimeDelta::from_std(PAUSE_AFTER_FAILURE).unwrap_or_default()
+    {
+        shipped.skipped = Some(format!(
+            "paused after a failure at {} ({})",
+            failed_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            checkpoint.error.as_deref().unwrap_or("unknown error")
+        ));
+        return Ok(shipped);
+    }
+    let sender = Sender::new(to, mode);
+    loop {
+        let events = store.events_after(checkpoint.seq, sender.batch())?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            break;
+        };
+        let (acknowledged, failure) = sender.send(&events);
+        if let Some(seq) = acknowledged {
+            shipped.sent += events.iter().filter(|e| e.seq <= seq).count();
+            checkpoint.seq = seq;
+        }
+        match failure {
+            None => {
+                checkpoint.failed_at = None;
+                checkpoint.error = None;
+                store.set_checkpoint(&to.name, &checkpoint)?;
+                debug_assert_eq!(acknowledged, Some(last));
+            }
+            Some(error) => {
+                checkpoint.failed_at = Some(clock.now());
+                checkpoint.error = Some(error.clone());
+                store.set_checkpoint(&to.name, &checkpoint)?;
+                shipped.error = Some(error);
+                break;
+            }
+        }
+    }
+    shipped.through = checkpoint.seq;
+    Ok(shipped)
+}
+
+/// One destination's way of sending a batch.
+enum Sender {
+    Http {
+        client: Client,
+        batch: u32,
+    },
+    Syslog {
+        socket: std::path::PathBuf,
+        facility: u8,
+    },
+}
+
+impl Sender {
+    fn new(to: &ShipTo, mode: Mode) -> Sender {
+        match &to.destination {
+            Destination::Http { endpoint, batch } => {
+                let mut endpoint = endpoint.clone();
+                if mode == Mode::Alongside {
+                    endpoint.retries = 0;
+                }
+                Sender::Http {
+                    client: Client::new(endpoint),
+                    batch: *batch,
+                }
+            }
+            Destination::Syslog { socket, facility } => Sender::Syslog {
+                socket: socket.clone(),
+                facility: *facility,
+            },
+        }
+    }
+
+    fn batch(&self) -> usize {
+        match self {
+            Sender::Http { batch, .. } => *batch as usize,
+            Sender::Syslog { .. } => 500,
+        }
+    }
+
+    /// Send `events` (in order); the last `seq` acknowledged, and the error that stopped it.
+    fn send(&self, events: &[AuditEvent]) -> (Option<i64>, Option<String>) {
+        match self {
+            Sender::Http { client, .. } => {
+                let body = json_lines(events);
+                let first = events.first().map_or(0, |e| e.seq).to_string();
+                let last = events.last().map_or(0, |e| e.seq);
+                let outcome = client.send(&Call {
+                    method: reqwest::Method::POST,
+                    values: &[],
+                    body: Some((&body, "application/x-ndjson")),
+                    headers: &[
+                        ("x-jit-first-seq", first),
+                        ("x-jit-last-seq", last.to_string()),
+                    ],
+                });
+                match outcome {
+                    Ok(_) => (Some(last), None),
+                    Err(err) => (
+                        None,
+                        Some(format!("{}: {err}", client.endpoint().url.shown())),
+                    ),
+                }
+            }
+            Sender::Syslog { socket, facility } => {
+                let connection = match std::os::unix::net::UnixDatagram::unbound() {
+                    Ok(connection) => connection,
+                    Err(err) => return (None, Some(format!("syslog: {err}"))),
+                };
+                let mut acknowledged = None;
+                for event in events {
+                    let message = syslog_line(*facility, event);
+                    if let Err(err) = connection.send_to(message.as_bytes(), socket) {
+                        return (
+                            acknowledged,
+                            Some(format!("syslog {}: {err}", socket.display())),
+                        );
+                    }
+                    acknowledged = Some(event.seq);
+                }
+                (acknowledged, None)
+            }
+        }
+    }
+}
+
+/// Events as JSON lines, each the record exactly as `jit audit export` writes it.
+pub fn json_lines(events: &[AuditEvent]) -> String {
+    let mut out = String::new();
+    for event in events {
+        out.push_str(&serde_json::to_string(event).expect("an event serialises"));
+        out.push('\n');
+    }
+    out
+}
+
+/// A local syslog message as the C library writes one to `/dev/log`:
+/// `<PRI>Mmm dd hh:mm:ss jit[PID]: MESSAGE`, severity info, the event as JSON.
+pub fn syslog_line(facility: u8, event: &AuditEvent) -> String {
+    let priority = u32::from(facility) * 8 + 6;
+    let stamp = chrono::DateTime::parse_from_rfc3339(&event.at)
+        .map(|t| t.format("%b %e %H:%M:%S").to_string())
+        .unwrap_or_else(|_| event.at.clone());
+    let mut line = format!(
+        "<{priority}>{stamp} jit[{}]: {}",
+        std::process::id(),
+        serde_json::to_string(event).expect("an event serialises")
+    );
+    if line.len() > SYSLOG_MAX {
+        let mut cut = SYSLOG_MAX;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syslog_line_is_what_the_c_library_sends() {
+        let event = AuditEvent {
+            seq: 3,
+            at: "2026-11-02T09:05:01Z".into(),
+            actor: "alice".into(),
+            lease_id: None,
+            kind: "denied".into(),
+            details: serde_json::json!({}),
+            prev_hash: "a".into(),
+            hash: "b".into(),
+        };
+        let line = syslog_line(10, &event);
+        let prefix = format!(
+            "<86>Nov  2 09:05:01 jit[{}]: {{\"seq\":3,",
+            std::process::id()
+        );
+        assert!(line.starts_with(&prefix), "{line}");
+        assert!(line.ends_with("\"hash\":\"b\"}"), "{line}");
+    }
+}
