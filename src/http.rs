@@ -3,8 +3,8 @@
 //! whose values are percent-encoded, the auth header and HMAC-SHA256 signature of
 //! [`Endpoint`]s, and retries with backoff on 5xx, 429 and unreachable endpoints.
 //!
-//! Error messages name the endpoint as configured ([`Location::shown`]): a URL that is itself
-//! a secret is never printed.
+//! Errors never hold the URL (a URL may itself be a secret): callers name the endpoint as
+//! configured, with [`Location::shown`].
 
 use crate::config::http::{Endpoint, Location};
 use crate::secret::Secret;
@@ -118,7 +118,6 @@ impl Client {
     }
 
     fn send_once(&self, location: &Location, call: &Call<'_>) -> Result<Reply, HttpError> {
-        let shown = location.shown();
         let url = match location {
             Location::Template(template) => expand(template, call.values),
             Location::Secret(reference) => {
@@ -163,8 +162,7 @@ impl Client {
                 .header("content-type", content_type)
                 .body(body.to_owned());
         }
-        let transport =
-            |err: reqwest::Error| HttpError::Transport(format!("{shown}: {}", cause(&err)));
+        let transport = |err: reqwest::Error| HttpError::Transport(cause(&err));
         let response = request.send().map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.text().map_err(transport)?;
