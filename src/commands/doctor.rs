@@ -73,10 +73,9 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
         for role in config.roles.values() {
             if let Some(rule) = &role.ticket.check {
                 integrations.extend(
-                    rule.endpoint
-                        .secret_refs("")
-                        .into_iter()
-                        .map(|(key, r)| (format!("role {}: ticket.check.{key}", role.name), r)),
+                    rule.endpoint.secret_refs("").into_iter().map(|(key, r)| {
+                        (format!("role {}: secret ticket.check.{key}", role.name), r)
+                    }),
                 );
             }
         }
@@ -86,7 +85,7 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
                     .endpoint
                     .secret_refs("")
                     .into_iter()
-                    .map(|(key, r)| (format!("{}: {key}", notify.name), r)),
+                    .map(|(key, r)| (format!("{}: secret {key}", notify.name), r)),
             );
         }
         for to in &config.ship {
@@ -95,14 +94,14 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
                     endpoint
                         .secret_refs("")
                         .into_iter()
-                        .map(|(key, r)| (format!("audit.ship {}: {key}", to.name), r)),
+                        .map(|(key, r)| (format!("audit.ship {}: secret {key}", to.name), r)),
                 );
             }
         }
         for (place, reference) in integrations {
             check(
                 &mut checks,
-                &format!("{place} secret"),
+                &place,
                 reference
                     .resolve()
                     .map(|_| format!("{reference} resolves"))

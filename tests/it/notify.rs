@@ -274,3 +274,35 @@ fn notify_configuration_errors_point_at_the_key() {
         );
     }
 }
+
+#[test]
+fn doctor_checks_the_secrets_of_ticket_checks_webhooks_and_collectors() {
+    let w = World::new();
+    w.write_config(&format!(
+        r#"{}
+[roles.change]
+target = "files"
+max_ttl = "1h"
+ticket = {{ check = {{ url = "https://j.example/{{ticket}}", auth = "env:JIRA_AUTH", status_field = "a", allowed = ["x"] }} }}
+
+[[notify]]
+url = "env:SLACK_URL"
+format = "slack"
+
+[[audit.ship]]
+kind = "http"
+url = "https://c.example/"
+signing_secret = "env:SHIP_KEY"
+"#,
+        w.default_config()
+    ));
+    let run = w
+        .jit(["doctor"])
+        .env("SLACK_URL", "https://hooks.example/T0/B0/secret-part")
+        .run()
+        .code(1)
+        .stdout_has("FAIL role change: secret ticket.check.auth: secret env:JIRA_AUTH: the environment variable is not set")
+        .stdout_has("ok   notify #1: secret url: env:SLACK_URL resolves")
+        .stdout_has("FAIL audit.ship http: secret signing_secret: secret env:SHIP_KEY: the environment variable is not set");
+    assert!(!run.stdout.contains("secret-part"), "{}", run.stdout);
+}
