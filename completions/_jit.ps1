@@ -254,6 +254,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every event as JSON lines or CSV')
+            [CompletionResult]::new('ship', 'ship', [CompletionResultType]::ParameterValue, 'Forward the events not yet shipped to every [[audit.ship]] destination')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -285,9 +286,23 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'jit;audit;ship' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'jit;audit;help' {
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every event as JSON lines or CSV')
+            [CompletionResult]::new('ship', 'ship', [CompletionResultType]::ParameterValue, 'Forward the events not yet shipped to every [[audit.ship]] destination')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -295,6 +310,9 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;audit;help;export' {
+            break
+        }
+        'jit;audit;help;ship' {
             break
         }
         'jit;audit;help;help' {
@@ -507,12 +525,16 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
         'jit;help;audit' {
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every event as JSON lines or CSV')
+            [CompletionResult]::new('ship', 'ship', [CompletionResultType]::ParameterValue, 'Forward the events not yet shipped to every [[audit.ship]] destination')
             break
         }
         'jit;help;audit;verify' {
             break
         }
         'jit;help;audit;export' {
+            break
+        }
+        'jit;help;audit;ship' {
             break
         }
         'jit;help;config' {

@@ -82,6 +82,9 @@ _jit() {
             jit__subcmd__audit,help)
                 cmd="jit__subcmd__audit__subcmd__help"
                 ;;
+            jit__subcmd__audit,ship)
+                cmd="jit__subcmd__audit__subcmd__ship"
+                ;;
             jit__subcmd__audit,verify)
                 cmd="jit__subcmd__audit__subcmd__verify"
                 ;;
@@ -90,6 +93,9 @@ _jit() {
                 ;;
             jit__subcmd__audit__subcmd__help,help)
                 cmd="jit__subcmd__audit__subcmd__help__subcmd__help"
+                ;;
+            jit__subcmd__audit__subcmd__help,ship)
+                cmd="jit__subcmd__audit__subcmd__help__subcmd__ship"
                 ;;
             jit__subcmd__audit__subcmd__help,verify)
                 cmd="jit__subcmd__audit__subcmd__help__subcmd__verify"
@@ -165,6 +171,9 @@ _jit() {
                 ;;
             jit__subcmd__help__subcmd__audit,export)
                 cmd="jit__subcmd__help__subcmd__audit__subcmd__export"
+                ;;
+            jit__subcmd__help__subcmd__audit,ship)
+                cmd="jit__subcmd__help__subcmd__audit__subcmd__ship"
                 ;;
             jit__subcmd__help__subcmd__audit,verify)
                 cmd="jit__subcmd__help__subcmd__audit__subcmd__verify"
@@ -243,7 +252,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__audit)
-            opts="-q -v -h -V --lease --since --config --json --quiet --verbose --help --version verify export help"
+            opts="-q -v -h -V --lease --since --config --json --quiet --verbose --help --version verify export ship help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -295,7 +304,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__audit__subcmd__help)
-            opts="verify export help"
+            opts="verify export ship help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -336,6 +345,20 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__audit__subcmd__help__subcmd__ship)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__audit__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -343,6 +366,24 @@ _jit() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__audit__subcmd__ship)
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -619,7 +660,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help__subcmd__audit)
-            opts="verify export"
+            opts="verify export ship"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -633,6 +674,20 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help__subcmd__audit__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__audit__subcmd__ship)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

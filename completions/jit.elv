@@ -238,6 +238,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --version 'Print version'
             cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
             cand export 'Write every event as JSON lines or CSV'
+            cand ship 'Forward the events not yet shipped to every [[audit.ship]] destination'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;audit;verify'= {
@@ -266,14 +267,29 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'jit;audit;ship'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'jit;audit;help'= {
             cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
             cand export 'Write every event as JSON lines or CSV'
+            cand ship 'Forward the events not yet shipped to every [[audit.ship]] destination'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;audit;help;verify'= {
         }
         &'jit;audit;help;export'= {
+        }
+        &'jit;audit;help;ship'= {
         }
         &'jit;audit;help;help'= {
         }
@@ -456,10 +472,13 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;audit'= {
             cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
             cand export 'Write every event as JSON lines or CSV'
+            cand ship 'Forward the events not yet shipped to every [[audit.ship]] destination'
         }
         &'jit;help;audit;verify'= {
         }
         &'jit;help;audit;export'= {
+        }
+        &'jit;help;audit;ship'= {
         }
         &'jit;help;config'= {
             cand check 'Validate the configuration; every error with file:line:column'

@@ -152,17 +152,18 @@ complete -c jit -n "__fish_jit_using_subcommand sweep" -s q -l quiet -d 'Print o
 complete -c jit -n "__fish_jit_using_subcommand sweep" -s v -l verbose -d 'Print diagnostics on stderr'
 complete -c jit -n "__fish_jit_using_subcommand sweep" -s h -l help -d 'Print help'
 complete -c jit -n "__fish_jit_using_subcommand sweep" -s V -l version -d 'Print version'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l lease -d 'Only events of this lease' -r
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l since -d 'Only events at or after this time (RFC 3339, or a duration ago such as 2h)' -r
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l json -d 'Print one JSON document on stdout, and nothing else there'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s q -l quiet -d 'Print only what scripts need'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s v -l verbose -d 'Print diagnostics on stderr'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s h -l help -d 'Print help'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -s V -l version -d 'Print version'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "export" -d 'Write every event as JSON lines or CSV'
-complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -l lease -d 'Only events of this lease' -r
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -l since -d 'Only events at or after this time (RFC 3339, or a duration ago such as 2h)' -r
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -f -a "export" -d 'Write every event as JSON lines or CSV'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -f -a "ship" -d 'Forward the events not yet shipped to every [[audit.ship]] destination'
+complete -c jit -n "__fish_jit_using_subcommand audit; and not __fish_seen_subcommand_from verify export ship help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -l json -d 'Print one JSON document on stdout, and nothing else there'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only what scripts need'
@@ -178,8 +179,15 @@ complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcomman
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print diagnostics on stderr'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from ship" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from ship" -l json -d 'Print one JSON document on stdout, and nothing else there'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from ship" -s q -l quiet -d 'Print only what scripts need'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from ship" -s v -l verbose -d 'Print diagnostics on stderr'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from ship" -s h -l help -d 'Print help'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from ship" -s V -l version -d 'Print version'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write every event as JSON lines or CSV'
+complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "ship" -d 'Forward the events not yet shipped to every [[audit.ship]] destination'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -l json -d 'Print one JSON document on stdout, and nothing else there'
@@ -267,6 +275,7 @@ complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcom
 complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcommand_from request exec list show revoke extend credential-process approve deny roles sweep audit config doctor init secret completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "export" -d 'Write every event as JSON lines or CSV'
+complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "ship" -d 'Forward the events not yet shipped to every [[audit.ship]] destination'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration; every error with file:line:column'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "set" -d 'Read a secret from stdin and keep it in the keyring as NAME'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "delete" -d 'Remove NAME from the keyring'
