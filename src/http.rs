@@ -270,6 +270,14 @@ mod tests {
     }
 
     #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert!(
+            backoff(1) >= Duration::from_millis(200) && backoff(1) <= Duration::from_millis(300)
+        );
+        assert!(backoff(9) <= Duration::from_millis(5100));
+    }
+
+    #[test]
     fn only_server_failures_throttling_and_silence_are_retried() {
         let status = |status| HttpError::Status {
             status,

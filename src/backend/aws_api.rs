@@ -8,7 +8,7 @@ use crate::secret::Secret;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use std::cell::OnceCell;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
@@ -139,14 +139,7 @@ impl AwsApi {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let tls = super::tls::client_config(&crate::config::postgres::TlsMode::VerifyFull, None)
-            .map_err(ApiError::Local)?;
-        let client = reqwest::blocking::Client::builder()
-            .timeout(self.settings.timeout)
-            .connect_timeout(self.settings.timeout)
-            .tls_backend_preconfigured(tls)
-            .build()
-            .map_err(|err| ApiError::Local(format!("HTTP client: {err}")))?;
+        let client = crate::http::build_client(self.settings.timeout).map_err(ApiError::Local)?;
         Ok(self.http.get_or_init(|| client))
     }
 
@@ -190,7 +183,7 @@ impl AwsApi {
             match self.send(service, &body) {
                 Err(err) if err.transient() && attempt < self.settings.retries => {
                     attempt += 1;
-                    std::thread::sleep(backoff(attempt));
+                    std::thread::sleep(crate::http::backoff(attempt));
                 }
                 outcome => return outcome,
             }
@@ -236,7 +229,11 @@ impl AwsApi {
             request = request.header(name, value);
         }
         let transport = |err: reqwest::Error| {
-            ApiError::Transport(format!("{} at {url}: {}", service.name(), cause(&err)))
+            ApiError::Transport(format!(
+                "{} at {url}: {}",
+                service.name(),
+                crate::http::cause(&err)
+            ))
         };
         let response = request.send().map_err(transport)?;
         let status = response.status().as_u16();
@@ -264,27 +261,6 @@ fn form_encode(text: &str) -> String {
         }
     }
     out
-}
-
-/// The innermost cause of an HTTP failure ("Connection refused (os error 111)").
-fn cause(err: &dyn std::error::Error) -> String {
-    let mut inner = err;
-    while let Some(next) = inner.source() {
-        inner = next;
-    }
-    if std::ptr::eq(inner, err) {
-        err.to_string()
-    } else {
-        format!("{err}: {inner}")
-    }
-}
-
-/// 200 ms for the first retry, doubling up to 5 s, with up to 100 ms of jitter.
-fn backoff(attempt: u32) -> Duration {
-    let mut jitter = [0u8; 1];
-    let _ = getrandom::fill(&mut jitter);
-    let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5000);
-    Duration::from_millis(base + u64::from(jitter[0]) * 100 / 255)
 }
 
 /// An error answer: `<ErrorResponse><Error><Code>..</Code><Message>..</Message>`.
@@ -376,13 +352,5 @@ mod tests {
         );
         assert_eq!(text_at(body, &["Credentials", "Nope"]), None);
         assert_eq!(texts_of(body, "AccessKeyId"), ["ASIA1"]);
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert!(
-            backoff(1) >= Duration::from_millis(200) && backoff(1) <= Duration::from_millis(300)
-        );
-        assert!(backoff(9) <= Duration::from_millis(5100));
     }
 }
