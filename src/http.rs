@@ -184,6 +184,11 @@ pub fn build_client(timeout: Duration) -> Result<reqwest::blocking::Client, Stri
         .timeout(timeout)
         .connect_timeout(timeout)
         .tls_backend_preconfigured(tls)
+        // A redirect is an answer like any other non-2xx one: following it would send the
+        // signed body (and a custom auth header, which reqwest keeps across hosts) to
+        // wherever the answer points, and would turn a POST into a GET whose 2xx reads as
+        // a grant or revocation done.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("jit/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|err| format!("HTTP client: {err}"))

@@ -747,6 +747,44 @@ fn exec_gives_the_command_the_credentials_and_revokes_when_it_ends() {
 }
 
 #[test]
+fn a_redirect_is_an_error_and_is_not_followed() {
+    let server = service();
+    let elsewhere = HttpServer::start();
+    elsewhere.route("POST", "/", Reply::json(200, json!({})));
+    elsewhere.route("GET", "/", Reply::json(200, json!({})));
+    for status in [302, 307] {
+        server.script(
+            "POST",
+            "/grants",
+            vec![Reply::status(status).header("Location", &elsewhere.url("/grants"))],
+        );
+    }
+    let w = world(
+        &server,
+        &format!("auth_header = \"X-Api-Key\"\n{}", delete_revokes(&server)),
+    );
+    for status in [302, 307] {
+        w.jit(["request", "--role", "deploy"])
+            .run()
+            .code(1)
+            .stderr_has(&format!(
+                "jit: error: granting role \"deploy\" on target \"access\" failed: grant: HTTP {status}\n"
+            ));
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the auth header went elsewhere: {:?}",
+        elsewhere.requests()
+    );
+    assert_eq!(
+        server.requests()[0].header("X-Api-Key"),
+        Some(TOKEN),
+        "auth_header names the header"
+    );
+    assert_eq!(server.requests()[0].header("Authorization"), None);
+}
+
+#[test]
 fn a_url_that_is_a_secret_is_never_shown() {
     let server = service();
     let w = World::empty();

@@ -70,6 +70,11 @@ impl Reply {
         self.delay = Some(delay);
         self
     }
+
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
 }
 
 struct Route {
