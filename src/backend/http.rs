@@ -225,24 +225,29 @@ impl Backend for HttpBackend {
         Ok(Presence::Present)
     }
 
+    /// `op: "check"` to `url`, with `{target}` filled in and the lease placeholders empty.
     fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
         let body = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target}).to_string();
         let outcome = self.client.send(&Call {
             method: reqwest::Method::POST,
-            values: &[("target", target)],
+            values: &[
+                ("lease_id", ""),
+                ("role", ""),
+                ("subject", ""),
+                ("target", target),
+            ],
             body: Some((&body, "application/json")),
             headers: &[],
         });
+        let shown = self.settings.endpoint.url.shown();
         vec![Check {
             name: format!("target {target}: check"),
             ok: outcome.is_ok(),
             detail: match outcome {
-                Ok(reply) => format!(
-                    "{} answered {}",
-                    self.settings.endpoint.url.shown(),
-                    reply.status
-                ),
-                Err(err) => format!("{}: {err}", self.settings.endpoint.url.shown()),
+                Ok(reply) => format!("{shown} answered {}", reply.status),
+                // These already say where: the URL as configured, or the secret.
+                Err(err @ (HttpError::Transport(_) | HttpError::Local(_))) => err.to_string(),
+                Err(err) => format!("{shown}: {err}"),
             },
         }]
     }

@@ -747,6 +747,40 @@ fn exec_gives_the_command_the_credentials_and_revokes_when_it_ends() {
 }
 
 #[test]
+fn doctor_asks_the_service_and_says_when_it_cannot_reach_it() {
+    let server = service();
+    let w = world(&server, "");
+    w.jit(["doctor"]).run().success().stdout_has(&format!(
+        "ok   target access: check: {} answered 200\n",
+        server.url("/grants")
+    ));
+    let check = &server.requests()[0];
+    assert_eq!(
+        check.json(),
+        json!({ "v": 1, "op": "check", "target": "access" })
+    );
+    assert_eq!(check.header("Authorization"), Some(TOKEN));
+    assert!(signed(check, &check.body));
+
+    server.pause();
+    let run = w.jit(["doctor"]).run().code(1);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("target access: check"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.starts_with(&format!(
+            "FAIL target access: check: {}: cannot connect: ",
+            server.url("/grants")
+        )) && line.ends_with("Connection refused (os error 111)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn a_redirect_is_an_error_and_is_not_followed() {
     let server = service();
     let elsewhere = HttpServer::start();
@@ -850,4 +884,32 @@ fn a_url_that_is_a_secret_is_never_shown() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!bytes.windows(8).any(|win| win == b"k-5e1f0a"));
     }
+}
+
+#[test]
+fn placeholders_in_the_url_are_filled_per_lease_and_left_empty_for_doctor() {
+    let server = HttpServer::start();
+    server.route("POST", "/t/", Reply::json(200, json!({})));
+    let w = world(&server, "");
+    let config = std::fs::read_to_string(w.config_path()).unwrap().replace(
+        &format!("url = \"{}\"", server.url("/grants")),
+        &format!(
+            "url = \"{}\"",
+            server.url("/t/{target}/grants/{lease_id}?role={role}&subject={subject}")
+        ),
+    );
+    w.write_config(&config);
+    let id = id_of(&request(&w));
+    w.jit(["revoke", &id]).run().success();
+    w.jit(["doctor"]).run().success();
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    let me = me();
+    assert_eq!(
+        paths,
+        [
+            format!("/t/access/grants/{id}?role=deploy&subject={me}"),
+            format!("/t/access/grants/{id}?role=deploy&subject={me}"),
+            "/t/access/grants/?role=&subject=".to_owned(),
+        ]
+    );
 }
