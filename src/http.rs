@@ -128,7 +128,13 @@ impl Client {
                 expand(secret.expose(), call.values)
             }
         };
-        let mut request = self.http()?.request(call.method.clone(), &url);
+        // A template was checked when the configuration was read; a secret URL only now.
+        // Neither the URL nor the parser's message (which may quote it) is shown.
+        let url = reqwest::Url::parse(&url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| HttpError::Local(format!("{shown} is not an http(s) URL")))?;
+        let mut request = self.http()?.request(call.method.clone(), url);
         if let Some(reference) = &self.endpoint.auth {
             let value = reference
                 .resolve()

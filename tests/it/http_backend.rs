@@ -884,6 +884,43 @@ fn a_url_that_is_a_secret_is_never_shown() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!bytes.windows(8).any(|win| win == b"k-5e1f0a"));
     }
+
+    // A secret that is no http(s) URL is a permanent error, and its text is not shown.
+    server.resume();
+    std::fs::write(w.path("url"), "https//k-5e1f0a/grants").unwrap();
+    let revoke = w.jit(["revoke", &id]).run().code(6);
+    assert!(
+        revoke.stdout.contains(&format!(
+            "{id}: revocation failed: revoke: file:{url} is not an http(s) URL ("
+        )),
+        "{}",
+        revoke.stdout
+    );
+    let events = w.lease(&id)["events"].as_array().unwrap().clone();
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "revoke-failed");
+    assert_eq!(last["details"]["retryable"], false);
+    let doctor = w.jit(["doctor"]).run().code(1);
+    assert!(
+        doctor.stdout.contains(&format!(
+            "FAIL target access: check: file:{url} is not an http(s) URL\n"
+        )),
+        "{}",
+        doctor.stdout
+    );
+    for out in [
+        &revoke.stdout,
+        &revoke.stderr,
+        &doctor.stdout,
+        &doctor.stderr,
+    ] {
+        assert!(!out.contains("k-5e1f0a"), "the secret URL is shown: {out}");
+    }
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "the grant and the first check only"
+    );
 }
 
 #[test]
