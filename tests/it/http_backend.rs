@@ -950,3 +950,71 @@ fn placeholders_in_the_url_are_filled_per_lease_and_left_empty_for_doctor() {
         ]
     );
 }
+
+/// `jit config check` of `target` (the keys of `[targets.access]` after its header on
+/// line 1): exit 5, and the errors with the file's path as CONFIG.
+fn config_errors(target: &str) -> String {
+    let w = World::empty();
+    w.write_config(&format!(
+        "[targets.access]\n{target}\n[roles.deploy]\ntarget = \"access\"\nmax_ttl = \"1h\"\n"
+    ));
+    let run = w.jit(["config", "check"]).run().code(5);
+    assert!(run.stdout.is_empty());
+    run.stderr
+        .replace(&w.config_path().display().to_string(), "CONFIG")
+}
+
+#[test]
+fn configuration_errors_point_at_the_key() {
+    let err = config_errors(
+        "backend = \"http\"\n\
+         url = \"https://access.example/grants/{lease}\"\n\
+         auth = \"Bearer tok-4f9a\"\n\
+         signing_secret = \"whsec-8c1d\"\n\
+         revoke_url = \"https://jit:pw-77c1@access.example/revoke\"\n\
+         revoke_method = \"PUT\"\n\
+         auth_header = \"X Api Key\"\n\
+         timeout = \"0s\"\n\
+         retries = 11\n",
+    );
+    assert_eq!(
+        err,
+        "jit: error: CONFIG:3:7: url: {lease} is not a placeholder here; valid: {lease_id}, {role}, {subject}, {target}\n\
+         CONFIG:4:8: auth: a secret must be a reference (keyring:NAME, env:VAR or file:PATH); a literal secret is refused\n\
+         CONFIG:8:15: auth_header \"X Api Key\" is not an HTTP header name\n\
+         CONFIG:5:18: signing_secret: a secret must be a reference (keyring:NAME, env:VAR or file:PATH); a literal secret is refused\n\
+         CONFIG:9:11: timeout: \"0s\" is zero; use a positive duration such as 90s, 15m, 1h30m or 2h\n\
+         CONFIG:10:11: retries must be between 0 and 10, not 11\n\
+         CONFIG:6:14: revoke_url: the URL holds a user name or password: a literal secret is refused; put the credentials in `auth` as a reference (keyring:NAME, env:VAR or file:PATH)\n\
+         CONFIG:7:17: revoke_method \"PUT\" is not one of \"POST\", \"DELETE\"\n"
+    );
+    for secret in ["tok-4f9a", "whsec-8c1d", "pw-77c1"] {
+        assert!(!err.contains(secret), "{secret} is echoed: {err}");
+    }
+}
+
+#[test]
+fn configuration_errors_of_urls() {
+    let err = config_errors(
+        "backend = \"http\"\n\
+         revoke_url = \"ftp://access.example/{lease_id}\"\n\
+         description = \"no url\"\n\
+         revoke_methods = \"DELETE\"\n",
+    );
+    assert_eq!(
+        err,
+        "jit: error: CONFIG:1:1: [targets.access] needs `url`\n\
+         CONFIG:3:14: revoke_url: \"ftp://access.example/{lease_id}\" is not an http:// or https:// URL\n\
+         CONFIG:5:1: unknown key `revoke_methods` in [targets.access]; valid keys: backend, description, url, auth, auth_header, signing_secret, timeout, retries, revoke_url, revoke_method\n"
+    );
+    let err = config_errors("backend = \"http\"\nurl = \"https://access.example/{role\"\n");
+    assert_eq!(
+        err,
+        "jit: error: CONFIG:3:7: url: \"https://access.example/{role\" has a `{` without its `}`\n"
+    );
+    let err = config_errors("backend = \"http\"\nurl = \"keyring:bad name\"\n");
+    assert_eq!(
+        err,
+        "jit: error: CONFIG:3:7: url: keyring name \"bad name\" may hold only letters, digits and . _ - / @\n"
+    );
+}
