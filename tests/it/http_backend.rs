@@ -747,6 +747,57 @@ fn exec_gives_the_command_the_credentials_and_revokes_when_it_ends() {
 }
 
 #[test]
+fn extend_sends_the_new_end() {
+    let server = service();
+    let w = world(&server, &delete_revokes(&server));
+    let lease = request(&w);
+    let id = id_of(&lease);
+    let extended = w
+        .jit(["extend", &id, "--ttl", "50m", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_ne!(extended["expires_at"], lease["expires_at"]);
+    assert_eq!(
+        calls(&server),
+        ["POST /grants grant", "POST /grants extend"]
+    );
+    let extend = &server.requests()[1];
+    assert_eq!(
+        extend.json(),
+        body(
+            "extend",
+            &lease,
+            &extended["expires_at"],
+            json!({ "grant": "g-1" })
+        )
+    );
+    assert!(signed(extend, &extend.body));
+    assert_eq!(w.lease(&id)["expires_at"], extended["expires_at"]);
+
+    // A 2xx answer is success whatever its body.
+    let mut text = Reply::status(200);
+    text.body = "moved".to_owned();
+    server.script("POST", "/grants", vec![text]);
+    let again = w
+        .jit(["extend", &id, "--ttl", "55m", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_ne!(again["expires_at"], extended["expires_at"]);
+    let extended = again;
+    assert_eq!(server.requests().len(), 3);
+
+    // A refused extend leaves the lease's end where it was.
+    server.script("POST", "/grants", vec![Reply::status(409)]);
+    w.jit(["extend", &id, "--ttl", "10m"])
+        .run()
+        .code(1)
+        .stderr_has("jit: error: moving the end on target \"access\" failed: extend: HTTP 409\n");
+    assert_eq!(w.lease(&id)["expires_at"], extended["expires_at"]);
+}
+
+#[test]
 fn doctor_asks_the_service_and_says_when_it_cannot_reach_it() {
     let server = service();
     let w = world(&server, "");
