@@ -1,6 +1,7 @@
 //! The http backend against the suite's HTTP server on loopback, playing an access service:
 //! the exact bodies and headers jit sends for each operation, the signature checked here
-//! with an HMAC of our own, the answers it takes, how each status code and a missing answer end the lease, and the
+//! with an HMAC of our own (and with the receiver example of docs/backends/http.md), the
+//! answers it takes, how each status code and a missing answer end the lease, and the
 //! configuration errors of an http target.
 
 use crate::harness::*;
@@ -141,6 +142,13 @@ fn verifies(key: &str, timestamp: &str, signature: &str, body: &str) -> bool {
     mac.verify_slice(&signature).is_ok()
 }
 
+fn docs_page() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/backends/http.md"),
+    )
+    .unwrap()
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -211,6 +219,91 @@ fn a_grant_posts_the_signed_versioned_body_with_the_auth_header() {
         !signed(&moved, &grant.body),
         "a changed timestamp does not verify"
     );
+}
+
+#[test]
+fn the_receiver_example_in_the_docs_verifies_a_real_request() {
+    let server = service();
+    let w = world(&server, "");
+    request(&w);
+    let grant = &server.requests()[0];
+    let doc = docs_page();
+    let example = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/backends/http.md holds a python example");
+    let timestamp = grant.header("X-Jit-Timestamp").unwrap();
+    let script = format!(
+        "{example}\n\
+         import json, sys\n\
+         case = json.load(sys.stdin)\n\
+         key, ts, sig, body = case['key'].encode(), case['ts'], case['sig'], case['body'].encode()\n\
+         print(verify(key, ts, sig, body),\n\
+               verify(key, ts, sig, body.replace(b'hotfix', b'hotfiX')),\n\
+               verify(b'another key', ts, sig, body),\n\
+               verify(key, ts, sig, body, now=int(ts) + 299),\n\
+               verify(key, ts, sig, body, now=int(ts) + 301))\n"
+    );
+    let case = json!({
+        "key": SIGNING_KEY,
+        "ts": timestamp,
+        "sig": grant.header("X-Jit-Signature").unwrap(),
+        "body": grant.body,
+    });
+    let script_path = w.path("verify.py");
+    std::fs::write(&script_path, script).unwrap();
+    let run = std::process::Command::new("python3")
+        .arg(&script_path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(case.to_string().as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python3 runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "True False False True False\n",
+        "genuine, tampered body, wrong key, 299 s old, 301 s old"
+    );
+}
+
+#[test]
+fn the_signed_request_shown_in_the_docs_verifies() {
+    let doc = docs_page();
+    let example = doc
+        .split("POST /v1/grants HTTP/1.1\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/backends/http.md shows a signed request");
+    let header = |name: &str| {
+        example
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap()
+    };
+    let body = example.trim_end().lines().last().unwrap();
+    let timestamp = header("X-Jit-Timestamp");
+    let signature = header("X-Jit-Signature");
+    assert!(verifies("whsec-2b7e61f0", timestamp, signature, body));
+    assert!(!verifies("whsec-2b7e61f1", timestamp, signature, body));
+    // The body is the one the page shows pretty-printed, in jit's compact form.
+    let value: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(value.to_string(), body);
+    assert_eq!(value["op"], "grant");
 }
 
 #[test]
