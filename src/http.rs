@@ -127,7 +127,13 @@ impl Client {
                 expand(secret.expose(), call.values)
             }
         };
-        let mut request = self.http()?.request(call.method.clone(), &url);
+        // A template was checked when the configuration was read; a secret URL only now.
+        // Neither the URL nor the parser's message (which may quote it) is shown.
+        let url = reqwest::Url::parse(&url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| HttpError::Local(format!("{shown} is not an http(s) URL")))?;
+        let mut request = self.http()?.request(call.method.clone(), url);
         if let Some(reference) = &self.endpoint.auth {
             let value = reference
                 .resolve()
@@ -182,6 +188,11 @@ pub fn build_client(timeout: Duration) -> Result<reqwest::blocking::Client, Stri
         .timeout(timeout)
         .connect_timeout(timeout)
         .tls_backend_preconfigured(tls)
+        // A redirect is an answer like any other non-2xx one: following it would send the
+        // signed body (and a custom auth header, which reqwest keeps across hosts) to
+        // wherever the answer points, and would turn a POST into a GET whose 2xx reads as
+        // a grant or revocation done.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("jit/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|err| format!("HTTP client: {err}"))

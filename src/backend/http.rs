@@ -7,7 +7,7 @@ use super::{Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantR
 use super::{Sharing, command::PROTOCOL_VERSION};
 use crate::config::HttpTarget;
 use crate::config::http::RevokeMethod;
-use crate::http::{Call, Client, HttpError};
+use crate::http::{Call, Client, HttpError, Reply};
 use crate::lease::Lease;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -65,6 +65,7 @@ impl HttpBackend {
         ]
     }
 
+    /// POST `op` about `lease` to the URL; the 2xx answer.
     fn post(
         &self,
         op: &str,
@@ -72,20 +73,18 @@ impl HttpBackend {
         lease: &Lease,
         expires_at: Option<DateTime<Utc>>,
         params: &Value,
-    ) -> Result<Value, BackendError> {
+    ) -> Result<Reply, BackendError> {
         let body = Self::body(op, target, lease, expires_at, params);
         let values = Self::values(target, lease);
         let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let reply = self
-            .client
+        self.client
             .send(&Call {
                 method: reqwest::Method::POST,
                 values: &values,
                 body: Some((&body, "application/json")),
                 headers: &[],
             })
-            .map_err(|err| failure(op, &err))?;
-        answer_of(&reply.body)
+            .map_err(|err| failure(op, &err))
     }
 }
 
@@ -126,13 +125,14 @@ impl Backend for HttpBackend {
     }
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let answer = self.post(
+        let reply = self.post(
             "grant",
             request.target,
             request.lease,
             Some(request.expires_at),
             request.params,
         )?;
+        let answer = answer_of(&reply.body)?;
         let credentials = match answer.get("credentials") {
             None | Some(Value::Null) => None,
             Some(Value::Object(fields)) => Some(Credentials::new(
@@ -209,6 +209,8 @@ impl Backend for HttpBackend {
         }
     }
 
+    /// A 2xx answer is success whatever its body (as for revoke): the service has moved
+    /// the end, so the lease must move with it.
     fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
         self.post(
             "extend",
@@ -225,24 +227,29 @@ impl Backend for HttpBackend {
         Ok(Presence::Present)
     }
 
+    /// `op: "check"` to `url`, with `{target}` filled in and the lease placeholders empty.
     fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
         let body = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target}).to_string();
         let outcome = self.client.send(&Call {
             method: reqwest::Method::POST,
-            values: &[("target", target)],
+            values: &[
+                ("lease_id", ""),
+                ("role", ""),
+                ("subject", ""),
+                ("target", target),
+            ],
             body: Some((&body, "application/json")),
             headers: &[],
         });
+        let shown = self.settings.endpoint.url.shown();
         vec![Check {
             name: format!("target {target}: check"),
             ok: outcome.is_ok(),
             detail: match outcome {
-                Ok(reply) => format!(
-                    "{} answered {}",
-                    self.settings.endpoint.url.shown(),
-                    reply.status
-                ),
-                Err(err) => format!("{}: {err}", self.settings.endpoint.url.shown()),
+                Ok(reply) => format!("{shown} answered {}", reply.status),
+                // These already say where: the URL as configured, or the secret.
+                Err(err @ (HttpError::Transport(_) | HttpError::Local(_))) => err.to_string(),
+                Err(err) => format!("{shown}: {err}"),
             },
         }]
     }

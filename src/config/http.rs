@@ -147,7 +147,12 @@ pub fn read_location(
     placeholders: &Placeholders,
 ) -> Option<Location> {
     let text = reader.string(node, what)?;
-    if crate::secret::is_reference(&text) {
+    // A reference, or a mistyped one (which would otherwise read as a URL of scheme
+    // `keyring:`): the secret's own error says what is wrong with it.
+    let reference = ["keyring:", "env:", "file:"]
+        .iter()
+        .any(|scheme| text.starts_with(scheme));
+    if reference {
         return reader.secret(node, what, base).map(Location::Secret);
     }
     match check_template(&text, placeholders) {
@@ -194,8 +199,10 @@ fn check_template(text: &str, placeholders: &Placeholders) -> Result<(), String>
         return Err(format!("{text:?} is not an http:// or https:// URL"));
     }
     if url.password().is_some() || !url.username().is_empty() {
+        // Not quoted: the text holds a secret.
         return Err(format!(
-            "{text:?} holds credentials: put them in `auth` as a reference ({})",
+            "the URL holds a user name or password: a literal secret is refused; put the \
+             credentials in `auth` as a reference ({})",
             crate::secret::REFERENCE_FORMS
         ));
     }
@@ -301,10 +308,14 @@ mod tests {
                 .unwrap_err()
                 .contains("not an http:// or https:// URL")
         );
+        let refused = check_template("https://jit:pw-1@x.example/", &NO_PLACEHOLDERS).unwrap_err();
         assert!(
-            check_template("https://u:p@x.example/", &NO_PLACEHOLDERS)
-                .unwrap_err()
-                .contains("holds credentials")
+            refused.contains("holds a user name or password"),
+            "{refused}"
+        );
+        assert!(
+            !refused.contains("pw-1"),
+            "the password is not echoed: {refused}"
         );
         assert!(
             check_template("https://x.example/{lease_id}", &NO_PLACEHOLDERS)

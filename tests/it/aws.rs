@@ -3,6 +3,7 @@
 //! reading them back.
 
 use crate::harness::*;
+use crate::http_server::{HttpServer, Reply};
 use crate::moto_server::{self, Moto, shown};
 use serde_json::Value;
 use std::process::Output;
@@ -465,67 +466,35 @@ fn the_emulator_down_during_revoke_leaves_revoke_failed_until_sweep() {
     assert!(user_policies(&moto, &user).is_empty());
 }
 
-/// An endpoint that answers `failures` times with `status` and then like STS's
-/// GetCallerIdentity; it counts the requests it got.
-fn flaky_endpoint(
-    failures: usize,
-    status: &'static str,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
-    use std::sync::atomic::Ordering;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            // Read the head and the body (Content-Length) before answering.
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 4096];
-            loop {
-                let n = stream.read(&mut buffer).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-            }
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let (head, body) = if n < failures {
-                (
-                    status,
-                    "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
-                )
-            } else {
-                (
-                    "200 OK",
-                    "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/jit-admin</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>",
-                )
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {head}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (endpoint, seen)
+/// A local endpoint that answers `failures` times with `status` and an AWS throttling error,
+/// and then like STS's GetCallerIdentity.
+fn flaky_endpoint(failures: usize, status: u16) -> HttpServer {
+    let xml = |status, body: &str| Reply {
+        status,
+        body: body.to_owned(),
+        content_type: "text/xml",
+        delay: None,
+        headers: Vec::new(),
+    };
+    let server = HttpServer::start();
+    server.route(
+        "POST",
+        "/",
+        xml(
+            200,
+            "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/jit-admin</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>",
+        ),
+    );
+    let throttled = xml(
+        status,
+        "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+    );
+    server.script("POST", "/", vec![throttled; failures]);
+    server
 }
 
 #[test]
 fn throttling_and_5xx_answers_are_retried_with_backoff_up_to_the_configured_count() {
-    use std::sync::atomic::Ordering;
     let w = World::empty();
     std::fs::write(w.path("id"), "AKIAEXAMPLE").unwrap();
     std::fs::write(w.path("secret"), "example-secret").unwrap();
@@ -545,21 +514,21 @@ fn throttling_and_5xx_answers_are_retried_with_backoff_up_to_the_configured_coun
         )
     };
     // Two throttled answers, then the real one: three requests, success.
-    let (endpoint, seen) = flaky_endpoint(2, "400 Bad Request");
-    w.write_config(&config(&endpoint, 3));
+    let endpoint = flaky_endpoint(2, 400);
+    w.write_config(&config(&endpoint.url(""), 3));
     w.jit(["doctor"])
         .run()
         .success()
         .stdout_has("ok   target cloud: connect: arn:aws:iam::123456789012:user/jit-admin");
-    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    assert_eq!(endpoint.requests().len(), 3);
     // 503s beyond the retries: the error, after 1 + retries requests.
-    let (endpoint, seen) = flaky_endpoint(10, "503 Service Unavailable");
-    w.write_config(&config(&endpoint, 2));
+    let endpoint = flaky_endpoint(10, 503);
+    w.write_config(&config(&endpoint.url(""), 2));
     w.jit(["doctor"])
         .run()
         .code(1)
         .stdout_has("FAIL target cloud: connect: AWS Throttling: Rate exceeded");
-    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    assert_eq!(endpoint.requests().len(), 3);
 }
 
 #[test]

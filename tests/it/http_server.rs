@@ -41,6 +41,8 @@ pub struct Reply {
     pub content_type: &'static str,
     /// Hold the answer this long (to test timeouts).
     pub delay: Option<Duration>,
+    /// More header lines, such as a redirect's `Location`.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -50,6 +52,7 @@ impl Reply {
             body: String::new(),
             content_type: "text/plain",
             delay: None,
+            headers: Vec::new(),
         }
     }
 
@@ -59,11 +62,17 @@ impl Reply {
             body: body.to_string(),
             content_type: "application/json",
             delay: None,
+            headers: Vec::new(),
         }
     }
 
     pub fn delayed(mut self, delay: Duration) -> Reply {
         self.delay = Some(delay);
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 }
@@ -235,10 +244,15 @@ fn answer(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
     if let Some(delay) = reply.delay {
         std::thread::sleep(delay);
     }
+    let extra: String = reply
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let mut stream = stream;
     let _ = write!(
         stream,
-        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{}",
         reply.status,
         reply.content_type,
         reply.body.len(),

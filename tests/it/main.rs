@@ -12,6 +12,7 @@ mod exec;
 mod flows;
 mod generated;
 mod harness;
+mod http_backend;
 mod http_server;
 mod mariadb_server;
 mod moto_harness;
