@@ -132,7 +132,9 @@ impl Client {
         let url = reqwest::Url::parse(&url)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https"))
-            .ok_or_else(|| HttpError::Local(format!("{shown} is not an http(s) URL")))?;
+            .ok_or_else(|| {
+                HttpError::Local("the secret's value is not an http(s) URL".to_owned())
+            })?;
         let mut request = self.http()?.request(call.method.clone(), url);
         if let Some(reference) = &self.endpoint.auth {
             let value = reference
@@ -240,7 +242,8 @@ pub fn cause(err: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    if std::ptr::eq(inner, err as &dyn std::error::Error) {
+    // "timed out: operation timed out" says it twice.
+    if std::ptr::eq(inner, err as &dyn std::error::Error) || err.is_timeout() {
         kind.to_owned()
     } else {
         format!("{kind}: {inner}")

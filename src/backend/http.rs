@@ -6,7 +6,7 @@
 use super::{Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence};
 use super::{Sharing, command::PROTOCOL_VERSION};
 use crate::config::HttpTarget;
-use crate::config::http::RevokeMethod;
+use crate::config::http::{Location, RevokeMethod};
 use crate::http::{Call, Client, HttpError, Reply};
 use crate::lease::Lease;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -84,13 +84,14 @@ impl HttpBackend {
                 body: Some((&body, "application/json")),
                 headers: &[],
             })
-            .map_err(|err| failure(op, &err))
+            .map_err(|err| failure(op, &self.settings.endpoint.url, &err))
     }
 }
 
-/// A failed call as a backend error: retryable when the service failed or did not answer.
-fn failure(op: &str, err: &HttpError) -> BackendError {
-    let message = format!("{op}: {err}");
+/// A failed call to `url` as a backend error: retryable when the service failed or did not
+/// answer. The URL is named as configured (a secret URL by its reference).
+fn failure(op: &str, url: &Location, err: &HttpError) -> BackendError {
+    let message = format!("{op}: {}: {err}", url.shown());
     if err.transient() {
         BackendError::transient(message)
     } else {
@@ -205,7 +206,7 @@ impl Backend for HttpBackend {
             Err(HttpError::Status {
                 status: 404 | 410, ..
             }) => Ok(()),
-            Err(err) => Err(failure("revoke", &err)),
+            Err(err) => Err(failure("revoke", url, &err)),
         }
     }
 
@@ -247,8 +248,6 @@ impl Backend for HttpBackend {
             ok: outcome.is_ok(),
             detail: match outcome {
                 Ok(reply) => format!("{shown} answered {}", reply.status),
-                // These already say where: the URL as configured, or the secret.
-                Err(err @ (HttpError::Transport(_) | HttpError::Local(_))) => err.to_string(),
                 Err(err) => format!("{shown}: {err}"),
             },
         }]

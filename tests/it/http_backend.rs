@@ -544,9 +544,10 @@ fn a_grant_failing_beyond_the_retries_fails_and_is_taken_back() {
     w.jit(["request", "--role", "deploy"])
         .run()
         .code(1)
-        .stderr_has(
-            "jit: error: granting role \"deploy\" on target \"access\" failed: grant: HTTP 502\n",
-        );
+        .stderr_has(&format!(
+            "jit: error: granting role \"deploy\" on target \"access\" failed: grant: {}: HTTP 502\n",
+            server.url("/grants")
+        ));
     let id = id_of(&w.leases()[0]);
     assert_eq!(w.state_of(&id), "failed");
     assert_eq!(
@@ -573,7 +574,8 @@ fn a_revoke_failing_with_5xx_is_retried_then_revoke_failed_until_sweep_gets_thro
         Reply::json(503, json!({ "error": "maintenance" })),
     );
     w.jit(["revoke", &id]).run().code(6).stdout_has(&format!(
-        "{id}: revocation failed: revoke: HTTP 503: {{\"error\":\"maintenance\"}} (the lease is revoke-failed; `jit sweep` retries it)"
+        "{id}: revocation failed: revoke: {}: HTTP 503: {{\"error\":\"maintenance\"}} (the lease is revoke-failed; `jit sweep` retries it)",
+        server.url("/grants/{lease_id}")
     ));
     assert_eq!(w.state_of(&id), "revoke-failed");
     assert_eq!(server.requests_to("/grants/").len(), 3, "1 + 2 retries");
@@ -648,7 +650,8 @@ fn a_revoke_answered_with_another_4xx_is_not_retried_and_stays_revoke_failed() {
         vec![Reply::json(403, json!({ "error": "not yours" }))],
     );
     w.jit(["revoke", &id]).run().code(6).stdout_has(&format!(
-        "{id}: revocation failed: revoke: HTTP 403: {{\"error\":\"not yours\"}}"
+        "{id}: revocation failed: revoke: {}: HTTP 403: {{\"error\":\"not yours\"}}",
+        server.url("/grants/{lease_id}")
     ));
     assert_eq!(server.requests_to("/grants/").len(), 1, "no retry");
     assert_eq!(w.state_of(&id), "revoke-failed");
@@ -670,9 +673,10 @@ fn a_grant_answered_400_fails_and_the_cleanup_revoke_is_sent() {
     w.jit(["request", "--role", "deploy", "--ticket", "CHG-7", "--reason", "deploy hotfix"])
         .run()
         .code(1)
-        .stderr_has(
-            "jit: error: granting role \"deploy\" on target \"access\" failed: grant: HTTP 400: {\"error\":\"unknown group\"}\n",
-        );
+        .stderr_has(&format!(
+            "jit: error: granting role \"deploy\" on target \"access\" failed: grant: {}: HTTP 400: {{\"error\":\"unknown group\"}}\n",
+            server.url("/grants")
+        ));
     let lease = w.leases()[0].clone();
     let id = id_of(&lease);
     assert_eq!(lease["state"], "failed");
@@ -886,7 +890,10 @@ fn extend_sends_the_new_end() {
     w.jit(["extend", &id, "--ttl", "10m"])
         .run()
         .code(1)
-        .stderr_has("jit: error: moving the end on target \"access\" failed: extend: HTTP 409\n");
+        .stderr_has(&format!(
+            "jit: error: moving the end on target \"access\" failed: extend: {}: HTTP 409\n",
+            server.url("/grants")
+        ));
     assert_eq!(w.lease(&id)["expires_at"], extended["expires_at"]);
 }
 
@@ -946,7 +953,8 @@ fn a_redirect_is_an_error_and_is_not_followed() {
             .run()
             .code(1)
             .stderr_has(&format!(
-                "jit: error: granting role \"deploy\" on target \"access\" failed: grant: HTTP {status}\n"
+                "jit: error: granting role \"deploy\" on target \"access\" failed: grant: {}: HTTP {status}\n",
+                server.url("/grants")
             ));
     }
     assert!(
@@ -966,11 +974,7 @@ fn a_redirect_is_an_error_and_is_not_followed() {
 fn a_url_that_is_a_secret_is_never_shown() {
     let server = service();
     let w = World::empty();
-    let url = secret_file(
-        &w,
-        "url",
-        &format!("http://127.0.0.1:{}/hooks/k-5e1f0a/grants", server.port()),
-    );
+    let url = secret_file(&w, "url", &server.url("/hooks/k-5e1f0a/grants"));
     w.write_config(&format!(
         "[identity]\nservice_account = \"{me}\"\n\n\
          [targets.access]\nbackend = \"http\"\nurl = \"file:{url}\"\nretries = 0\n\n\
@@ -1035,7 +1039,7 @@ fn a_url_that_is_a_secret_is_never_shown() {
     let revoke = w.jit(["revoke", &id]).run().code(6);
     assert!(
         revoke.stdout.contains(&format!(
-            "{id}: revocation failed: revoke: file:{url} is not an http(s) URL ("
+            "{id}: revocation failed: revoke: file:{url}: the secret's value is not an http(s) URL ("
         )),
         "{}",
         revoke.stdout
@@ -1047,7 +1051,7 @@ fn a_url_that_is_a_secret_is_never_shown() {
     let doctor = w.jit(["doctor"]).run().code(1);
     assert!(
         doctor.stdout.contains(&format!(
-            "FAIL target access: check: file:{url} is not an http(s) URL\n"
+            "FAIL target access: check: file:{url}: the secret's value is not an http(s) URL\n"
         )),
         "{}",
         doctor.stdout
