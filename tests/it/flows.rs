@@ -578,14 +578,19 @@ fn a_store_from_schema_1_is_migrated() {
     let expected = w.jit(["list", "--json"]).run().success().json();
     open_store(&w)
         .execute_batch(
-            "DROP INDEX leases_live; ALTER TABLE leases DROP COLUMN document; PRAGMA user_version = 1;",
+            "DROP INDEX leases_live; ALTER TABLE leases DROP COLUMN document; \
+             DROP TABLE audit_shipping; PRAGMA user_version = 1;",
         )
         .unwrap();
     assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+    let checkpoints: i64 = open_store(&w)
+        .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(checkpoints, 0, "the shipping checkpoints' table is added");
     w.jit(["revoke", &id]).run().success();
     w.jit(["audit", "verify"]).run().success();
 }
