@@ -97,7 +97,7 @@ pub enum Command {
     Roles,
     /// Revoke expired leases, retry failed revocations, reconcile interrupted grants
     Sweep(SweepArgs),
-    /// Read, verify and export the audit trail
+    /// Read, verify, export and ship the audit trail
     Audit(AuditArgs),
     /// Work with the configuration
     Config(ConfigArgs),

@@ -55,6 +55,17 @@ pub fn retry_delay(attempts: u32) -> Duration {
     Duration::from_secs(secs.min(3600))
 }
 
+/// Whether, and how, a denial because of a ticket's status is recorded in the audit trail.
+#[derive(Clone, Copy)]
+enum Recorded<'l> {
+    /// Not at all (a dry run).
+    Not,
+    /// As an event of no lease: the request was refused before a lease existed.
+    Request,
+    /// As an event of this lease.
+    Lease(&'l str),
+}
+
 /// What an event should also say, key by key.
 type Notes = serde_json::Map<String, Value>;
 
@@ -330,16 +341,16 @@ impl<'a> Engine<'a> {
 
     /// Check policy for a request, changing nothing.
     pub fn evaluate(&self, who: &Identity, input: &RequestInput) -> Result<Evaluation<'a>> {
-        self.evaluate_and(who, input, false)
+        self.evaluate_and(who, input, Recorded::Not)
     }
 
-    /// [`Engine::evaluate`]; with `record_denial`, a request denied because of its ticket's
-    /// status is recorded in the audit trail (no lease is created for it).
+    /// [`Engine::evaluate`], recording a denial because of the ticket's status as `record`
+    /// says.
     fn evaluate_and(
         &self,
         who: &Identity,
         input: &RequestInput,
-        record_denial: bool,
+        record: Recorded<'_>,
     ) -> Result<Evaluation<'a>> {
         let role = self.role(&input.role)?;
         if let Some(reason) = &input.reason {
@@ -355,8 +366,7 @@ impl<'a> Engine<'a> {
             backend.limits(&role.grant),
         )
         .map_err(|denial| exit::denied(denial.0))?;
-        let ticket_status =
-            self.ticket_status(who, role, input.ticket.as_deref(), record_denial)?;
+        let ticket_status = self.ticket_status(&who.user, role, input.ticket.as_deref(), record)?;
         let starts_at = self.clock.now();
         let ends_at = starts_at + delta(decision.ttl);
         Ok(Evaluation {
@@ -374,10 +384,10 @@ impl<'a> Engine<'a> {
     /// ticketing system cannot be asked, so that nothing is granted on a ticket nobody read.
     fn ticket_status(
         &self,
-        who: &Identity,
+        subject: &str,
         role: &Role,
         ticket: Option<&str>,
-        record_denial: bool,
+        record: Recorded<'_>,
     ) -> Result<Option<String>> {
         let (Some(check), Some(ticket)) = (&role.ticket.check, ticket) else {
             return Ok(None);
@@ -388,15 +398,18 @@ impl<'a> Engine<'a> {
         let Some(denial) = standing.denial(ticket, check) else {
             return Ok(standing.status().map(str::to_owned));
         };
-        if record_denial {
+        if let Recorded::Request | Recorded::Lease(_) = record {
             let event = NewEvent {
                 at: self.clock.now(),
                 actor: self.actor.clone(),
-                lease_id: None,
+                lease_id: match record {
+                    Recorded::Lease(id) => Some(id.to_owned()),
+                    _ => None,
+                },
                 kind: EventKind::Denied,
                 details: json!({
                     "role": role.name,
-                    "subject": who.user,
+                    "subject": subject,
                     "ticket": ticket,
                     "ticket_status": standing.status(),
                     "reason": denial,
@@ -414,7 +427,7 @@ impl<'a> Engine<'a> {
         input: &RequestInput,
         wait: Option<Duration>,
     ) -> Result<Requested> {
-        let evaluation = self.evaluate_and(who, input, true)?;
+        let evaluation = self.evaluate_and(who, input, Recorded::Request)?;
         let role = evaluation.role;
         let backend = self.backend_for(&role.target)?;
         let now = evaluation.starts_at;
@@ -957,16 +970,16 @@ impl<'a> Engine<'a> {
                     current.next_attempt_at = Some(next);
                     current.last_error = Some(err.message.clone());
                     tx.update(&current)?;
-                    tx.append(&self.event(
-                        &current,
-                        EventKind::RevokeFailed,
-                        json!({
-                            "error": err.message,
-                            "retryable": err.kind == ErrorKind::Transient,
-                            "attempt": current.attempts,
-                            "next_attempt_at": next,
-                        }),
-                    ))?;
+                    let mut details = json!({
+                        "error": err.message,
+                        "retryable": err.kind == ErrorKind::Transient,
+                        "attempt": current.attempts,
+                        "next_attempt_at": next,
+                    });
+                    for (key, value) in &notes {
+                        details[key] = value.clone();
+                    }
+                    tx.append(&self.event(&current, EventKind::RevokeFailed, details))?;
                     RevokeOutcome::Failed {
                         error: err.message.clone(),
                     }
@@ -1002,7 +1015,7 @@ impl<'a> Engine<'a> {
             reason: None,
             public_key: None,
         };
-        let evaluation = self.evaluate_and(who, &input, true)?;
+        let evaluation = self.evaluate_and(who, &input, Recorded::Lease(&lease.id))?;
         let backend = self.backend_for(&lease.target)?;
         let new_end = evaluation.ends_at;
         let others = self.covering(&lease, backend.as_ref())?;
@@ -1062,6 +1075,19 @@ impl<'a> Engine<'a> {
             policy::check_reason(reason).map_err(exit::usage)?;
         }
         let lease = self.lease(id)?;
+        // An approval is given on the ticket as it is now, not as it was when requested.
+        if verdict == Verdict::Approve
+            && lease.state == LeaseState::Pending
+            && let Some(role) = self.config.roles.get(&lease.role)
+        {
+            self.ticket_status(
+                &lease.subject,
+                role,
+                lease.ticket.as_deref(),
+                Recorded::Lease(&lease.id),
+            )
+            .map_err(|err| err.context(format!("lease {id} cannot be approved")))?;
+        }
         let now = self.clock.now();
         let decided = store::write(self.store, |tx| {
             let mut lease = tx

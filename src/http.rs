@@ -182,10 +182,16 @@ impl Client {
     }
 }
 
-/// A blocking client with jit's TLS setup (system roots, full verification).
+/// A blocking client with jit's TLS setup (system roots, full verification). The roots are
+/// read once per process, however many endpoints a command talks to.
 pub fn build_client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
-    let tls =
-        crate::backend::tls::client_config(&crate::config::postgres::TlsMode::VerifyFull, None)?;
+    static TLS: std::sync::OnceLock<Result<rustls::ClientConfig, String>> =
+        std::sync::OnceLock::new();
+    let tls = TLS
+        .get_or_init(|| {
+            crate::backend::tls::client_config(&crate::config::postgres::TlsMode::VerifyFull, None)
+        })
+        .clone()?;
     reqwest::blocking::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)

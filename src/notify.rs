@@ -105,8 +105,16 @@ pub fn payload(format: NotifyFormat, event: &AuditEvent, lease: Option<&Lease>) 
                 "expires_at": l.expires_at,
             })),
         }),
-        NotifyFormat::Slack => json!({ "text": text(event, lease) }),
+        NotifyFormat::Slack => json!({ "text": slack_escape(&text(event, lease)) }),
     }
+}
+
+/// Slack's control characters as its message format wants them, so that a reason such as
+/// `<!channel>` is shown, not acted on.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// One line for a chat channel: what happened, to which lease, and by whom.
@@ -135,7 +143,10 @@ pub fn text(event: &AuditEvent, lease: Option<&Lease>) -> String {
             }
         }
     }
-    if lease.is_none_or(|l| l.subject != event.actor) {
+    let subject = lease
+        .map(|l| l.subject.as_str())
+        .or_else(|| detail("subject"));
+    if subject != Some(event.actor.as_str()) {
         line.push_str(&format!(", by {}", event.actor));
     }
     if let Some(why) = detail("cause")
@@ -174,11 +185,31 @@ mod tests {
         );
         assert_eq!(
             text(&denied, None),
-            "jit: denied: role db-admin for alice, by alice: ticket CHG-1 is \"Done\""
+            "jit: denied: role db-admin for alice: ticket CHG-1 is \"Done\""
+        );
+        let by_other = event(
+            "denied",
+            "bob",
+            None,
+            json!({"role": "db-admin", "subject": "alice"}),
+        );
+        assert_eq!(
+            text(&by_other, None),
+            "jit: denied: role db-admin for alice, by bob"
         );
         assert_eq!(
             payload(NotifyFormat::Slack, &denied, None),
-            json!({"text": "jit: denied: role db-admin for alice, by alice: ticket CHG-1 is \"Done\""})
+            json!({"text": "jit: denied: role db-admin for alice: ticket CHG-1 is \"Done\""})
+        );
+        let shouting = event(
+            "denied",
+            "alice",
+            None,
+            json!({"role": "r", "subject": "alice", "reason": "<!channel> & <https://x|y>"}),
+        );
+        assert_eq!(
+            payload(NotifyFormat::Slack, &shouting, None)["text"],
+            "jit: denied: role r for alice: &lt;!channel&gt; &amp; &lt;https://x|y&gt;"
         );
         let doc = payload(NotifyFormat::Json, &denied, None);
         assert_eq!(doc["v"], 1);

@@ -13,8 +13,11 @@ pub enum Standing {
     Allowed { status: String },
     /// In another status.
     Refused { status: String },
-    /// No such ticket (a 404, or an answer without the status field).
-    Missing,
+    /// No such ticket: the ticketing system answered 404.
+    NotFound,
+    /// An answer without the status field (no such ticket, for searches such as
+    /// ServiceNow's that answer an empty result).
+    NoStatus,
 }
 
 impl Standing {
@@ -22,7 +25,7 @@ impl Standing {
     pub fn status(&self) -> Option<&str> {
         match self {
             Standing::Allowed { status } | Standing::Refused { status } => Some(status),
-            Standing::Missing => None,
+            Standing::NotFound | Standing::NoStatus => None,
         }
     }
 
@@ -39,7 +42,10 @@ impl Standing {
             Standing::Refused { status } => Some(format!(
                 "ticket {ticket} is {status:?} in the ticketing system; allowed: {allowed}"
             )),
-            Standing::Missing => Some(format!(
+            Standing::NotFound => Some(format!(
+                "ticket {ticket} was not found in the ticketing system"
+            )),
+            Standing::NoStatus => Some(format!(
                 "ticket {ticket} was not found in the ticketing system (no {} in its answer)",
                 check.status_field.join(".")
             )),
@@ -78,7 +84,7 @@ impl<'c> Checker<'c> {
                 })?;
                 Ok(standing_in(&answer, self.check))
             }
-            Err(HttpError::Status { status: 404, .. }) => Ok(Standing::Missing),
+            Err(HttpError::Status { status: 404, .. }) => Ok(Standing::NotFound),
             Err(err) => Err(format!(
                 "cannot read ticket {ticket} from the ticketing system ({shown}): {err}"
             )),
@@ -97,13 +103,13 @@ pub fn standing_in(answer: &Value, check: &TicketCheck) -> Standing {
         };
         match next {
             Some(value) => at = value,
-            None => return Standing::Missing,
+            None => return Standing::NoStatus,
         }
     }
     let status = match at {
         Value::String(text) => text.clone(),
         Value::Number(_) | Value::Bool(_) => at.to_string(),
-        _ => return Standing::Missing,
+        _ => return Standing::NoStatus,
     };
     if check.allowed.contains(&status) {
         Standing::Allowed { status }
@@ -151,7 +157,7 @@ mod tests {
         );
         assert_eq!(
             standing_in(&json!({"fields": {}}), &rule),
-            Standing::Missing
+            Standing::NoStatus
         );
     }
 
@@ -172,7 +178,7 @@ mod tests {
         // An unknown number answers with an empty result.
         assert_eq!(
             standing_in(&json!({"result": []}), &rule),
-            Standing::Missing
+            Standing::NoStatus
         );
     }
 
@@ -187,8 +193,12 @@ mod tests {
             "ticket CHG-1 is \"Done\" in the ticketing system; allowed: \"In Progress\""
         );
         assert_eq!(
-            Standing::Missing.denial("CHG-9", &rule).unwrap(),
+            Standing::NoStatus.denial("CHG-9", &rule).unwrap(),
             "ticket CHG-9 was not found in the ticketing system (no fields.status.name in its answer)"
+        );
+        assert_eq!(
+            Standing::NotFound.denial("CHG-9", &rule).unwrap(),
+            "ticket CHG-9 was not found in the ticketing system"
         );
     }
 }

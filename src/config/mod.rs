@@ -666,6 +666,12 @@ fn read_ticket_check(
     base: &Path,
 ) -> Option<TicketCheck> {
     let mut fields = reader.table(node, "ticket.check")?;
+    if let Some(key) = fields.take("signing_secret") {
+        reader.error(
+            key.span(),
+            "ticket.check sends no body to sign: signing_secret does not apply here",
+        );
+    }
     let endpoint = http::read_endpoint(
         reader,
         &mut fields,

@@ -43,7 +43,7 @@ pub fn read_notify(
     let mut fields = reader.table(node, &what)?;
     let name = fields
         .take("name")
-        .and_then(|n| reader.string(n, "name"))
+        .and_then(|n| super::shipping::nonempty(reader, n, "name"))
         .unwrap_or_else(|| format!("notify #{}", index + 1));
     let endpoint = http::read_endpoint(
         reader,
@@ -74,8 +74,21 @@ pub fn read_notify(
     };
     let events = match fields.take("events") {
         Some(n) => reader.strings(n, "events").map(|list| {
+            if list.is_empty() {
+                reader.error(
+                    n.span(),
+                    "events is empty: leave it out to send every kind, or name the kinds",
+                );
+            }
             list.into_iter()
                 .filter_map(|kind| match EventKind::parse(kind.get_ref()) {
+                    Some(EventKind::NotifyFailed) => {
+                        reader.error(
+                            kind.span(),
+                            "\"notify-failed\" is never sent to a webhook (it records that one failed)",
+                        );
+                        None
+                    }
                     Some(kind) => Some(kind),
                     None => {
                         reader.error(

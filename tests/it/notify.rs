@@ -252,6 +252,18 @@ fn notify_configuration_errors_point_at_the_key() {
             "\"grnated\" is not an event kind; valid: requested, approved, denied, granted, grant-failed, extended, revoked, expired, revoke-failed, reconciled, cancelled, notify-failed",
         ),
         (
+            "[[notify]]\nurl = \"https://h.example/\"\nevents = []\n",
+            "events is empty: leave it out to send every kind, or name the kinds",
+        ),
+        (
+            "[[notify]]\nurl = \"https://h.example/\"\nevents = [\"notify-failed\"]\n",
+            "\"notify-failed\" is never sent to a webhook (it records that one failed)",
+        ),
+        (
+            "[[notify]]\nurl = \"https://h.example/\"\nname = \" \"\n",
+            "name is empty",
+        ),
+        (
             "[[notify]]\nurl = \"https://h.example/{lease_id}\"\n\n",
             "url: {lease_id} is not a placeholder here; this URL takes none",
         ),

@@ -106,9 +106,10 @@ fn a_ticket_in_another_state_is_denied_with_the_status_seen_and_audited() {
 fn a_ticket_the_ticketing_system_does_not_know_is_denied() {
     let jira = HttpServer::start();
     let w = world(&jira, "");
-    request(&w, "CHG-404").run().code(3).stderr_has(
-        "jit: error: ticket CHG-404 was not found in the ticketing system (no fields.status.name in its answer)",
-    );
+    request(&w, "CHG-404")
+        .run()
+        .code(3)
+        .stderr_has("jit: error: ticket CHG-404 was not found in the ticketing system\n");
     assert_eq!(jira.requests_to("/rest/api/2/issue/CHG-404").len(), 1);
     assert!(w.leases().is_empty());
 }
@@ -358,6 +359,10 @@ fn ticket_check_configuration_errors_point_at_the_key() {
             "auth: ",
         ),
         (
+            "ticket = { check = { url = \"https://j.example/{ticket}\", status_field = \"a\", allowed = [\"x\"], signing_secret = \"env:K\" } }",
+            "ticket.check sends no body to sign: signing_secret does not apply here",
+        ),
+        (
             "ticket = { check = { url = \"https://j.example/{ticket}\", status_field = \"a\", allowed = [\"x\"], statuses = 1 } }",
             "unknown key `statuses` in ticket.check",
         ),
@@ -375,4 +380,112 @@ fn ticket_check_configuration_errors_point_at_the_key() {
         );
     }
     assert!(!w.store_path().exists());
+}
+
+#[test]
+fn an_approval_and_an_extension_read_the_ticket_again() {
+    let jira = HttpServer::start();
+    issue(&jira, "CHG-11", "In Progress");
+    let w = World::new();
+    w.write_config(&format!(
+        r#"{default}
+[roles.change]
+target = "files"
+max_ttl = "1h"
+approvals = {{ required = 1, from = ["user:{approver}"] }}
+ticket = {{ check = {{ url = "{url}", auth = "env:JIRA_AUTH", status_field = "fields.status.name", allowed = ["In Progress"] }} }}
+"#,
+        default = w.default_config(),
+        approver = APPROVER,
+        url = jira.url("/rest/api/2/issue/{ticket}"),
+    ));
+    let pending = w
+        .jit([
+            "request", "--role", "change", "--ticket", "CHG-11", "--json",
+        ])
+        .env("JIRA_AUTH", TOKEN)
+        .run()
+        .code(4)
+        .json();
+    let id = pending["id"].as_str().unwrap().to_owned();
+    // Closed while the request waited: the approval is refused, the request stays pending.
+    issue(&jira, "CHG-11", "Done");
+    w.jit(["approve", &id])
+        .by(APPROVER)
+        .env("JIRA_AUTH", TOKEN)
+        .run()
+        .code(3)
+        .stderr_has(&format!(
+            "jit: error: lease {id} cannot be approved: ticket CHG-11 is \"Done\" in the ticketing system; allowed: \"In Progress\""
+        ));
+    assert_eq!(w.state_of(&id), "pending");
+    assert!(w.grant_keys().is_empty());
+    let denied = w.lease(&id)["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(denied["kind"], "denied");
+    assert_eq!(denied["lease_id"], id.as_str());
+    assert_eq!(denied["actor"], APPROVER);
+    assert_eq!(denied["details"]["ticket_status"], "Done");
+    // Open again: approved and granted; then closed: the lease cannot be extended.
+    issue(&jira, "CHG-11", "In Progress");
+    w.jit(["approve", &id])
+        .by(APPROVER)
+        .env("JIRA_AUTH", TOKEN)
+        .run()
+        .success();
+    assert_eq!(w.state_of(&id), "active");
+    issue(&jira, "CHG-11", "Done");
+    let before = w.lease(&id)["expires_at"].clone();
+    w.jit(["extend", &id, "--ttl", "50m"])
+        .env("JIRA_AUTH", TOKEN)
+        .run()
+        .code(3)
+        .stderr_has("ticket CHG-11 is \"Done\"");
+    let lease = w.lease(&id);
+    assert_eq!(lease["expires_at"], before);
+    let last = lease["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "denied");
+    assert_eq!(last["lease_id"], id.as_str());
+}
+
+#[test]
+fn a_failed_revocation_for_a_closed_ticket_keeps_the_cause() {
+    let jira = HttpServer::start();
+    issue(&jira, "CHG-12", "In Progress");
+    let w = world(&jira, "revoke_when_closed = true");
+    let id = request(&w, "CHG-12").run().success().json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    issue(&jira, "CHG-12", "Done");
+    w.fail_revokes(true);
+    w.jit(["sweep"]).env("JIRA_AUTH", TOKEN).run().code(6);
+    assert_eq!(w.state_of(&id), "revoke-failed");
+    let failed = w.lease(&id)["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(failed["kind"], "revoke-failed");
+    assert_eq!(failed["details"]["ticket_status"], "Done");
+    assert!(
+        failed["details"]["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("ticket CHG-12 is \"Done\""),
+        "{failed}"
+    );
+    w.fail_revokes(false);
+    w.jit(["sweep"])
+        .later(31)
+        .env("JIRA_AUTH", TOKEN)
+        .run()
+        .success();
+    assert_eq!(w.state_of(&id), "revoked");
+    assert!(w.grant_keys().is_empty());
 }
