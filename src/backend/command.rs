@@ -1,14 +1,13 @@
 //! `backend = "command"`: a program speaking the versioned JSON protocol of
 //! `docs/command-protocol.md`, one request on stdin, one response on stdout.
 
-use super::{Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence};
+use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence};
 use crate::config::CommandTarget;
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -207,41 +206,7 @@ impl Backend for CommandBackend {
             request.params,
             &request.lease.handle,
         ))?;
-        let credentials = match response.get("credentials") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(fields)) => {
-                let mut out = BTreeMap::new();
-                for (key, value) in fields {
-                    let text = match value {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    out.insert(key.clone(), text);
-                }
-                Some(Credentials::new(out))
-            }
-            Some(_) => {
-                return Err(BackendError::permanent(
-                    "\"credentials\" must be an object of strings",
-                ));
-            }
-        };
-        let native_expiry = match response.get("expires_at") {
-            Some(Value::String(text)) => Some(
-                DateTime::parse_from_rfc3339(text)
-                    .map_err(|err| {
-                        BackendError::permanent(format!("\"expires_at\" {text:?}: {err}"))
-                    })?
-                    .with_timezone(&Utc),
-            ),
-            _ => None,
-        };
-        Ok(Grant {
-            handle: response.get("handle").cloned().unwrap_or(Value::Null),
-            credentials,
-            native_expiry,
-            notice: None,
-        })
+        Grant::from_answer(&response)
     }
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {

@@ -3,7 +3,7 @@
 //! an HMAC-SHA256 signature over each body, and retries with backoff on 5xx, 429 and
 //! unreachable endpoints. A 404 or 410 answer to a revoke means the grant is already gone.
 
-use super::{Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence};
+use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence};
 use super::{Sharing, command::PROTOCOL_VERSION};
 use crate::config::HttpTarget;
 use crate::config::http::{Location, RevokeMethod};
@@ -11,7 +11,6 @@ use crate::http::{Call, Client, HttpError, Reply};
 use crate::lease::Lease;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 pub struct HttpBackend {
     settings: HttpTarget,
@@ -134,42 +133,7 @@ impl Backend for HttpBackend {
             request.params,
         )?;
         let answer = answer_of(&reply.body)?;
-        let credentials = match answer.get("credentials") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(fields)) => Some(Credentials::new(
-                fields
-                    .iter()
-                    .map(|(key, value)| {
-                        let text = match value {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        (key.clone(), text)
-                    })
-                    .collect::<BTreeMap<_, _>>(),
-            )),
-            Some(_) => {
-                return Err(BackendError::permanent(
-                    "\"credentials\" must be an object of strings",
-                ));
-            }
-        };
-        let native_expiry = match answer.get("expires_at") {
-            Some(Value::String(text)) => Some(
-                DateTime::parse_from_rfc3339(text)
-                    .map_err(|err| {
-                        BackendError::permanent(format!("\"expires_at\" {text:?}: {err}"))
-                    })?
-                    .with_timezone(&Utc),
-            ),
-            _ => None,
-        };
-        Ok(Grant {
-            handle: answer.get("handle").cloned().unwrap_or(Value::Null),
-            credentials,
-            native_expiry,
-            notice: None,
-        })
+        Grant::from_answer(answer.as_object().expect("answer_of gives an object"))
     }
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {

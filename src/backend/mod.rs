@@ -51,6 +51,53 @@ pub struct Grant {
     pub notice: Option<String>,
 }
 
+impl Grant {
+    /// A grant from a JSON answer, as the command protocol and the http backend read one:
+    /// `handle` (any JSON), `credentials` (an object; values that are not strings are kept
+    /// as their JSON text) and `expires_at` (RFC 3339, the target's own end).
+    pub fn from_answer(
+        answer: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Grant, BackendError> {
+        use serde_json::Value;
+        let credentials = match answer.get("credentials") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(fields)) => Some(Credentials::new(
+                fields
+                    .iter()
+                    .map(|(key, value)| {
+                        let text = match value {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (key.clone(), text)
+                    })
+                    .collect(),
+            )),
+            Some(_) => {
+                return Err(BackendError::permanent(
+                    "\"credentials\" must be an object of strings",
+                ));
+            }
+        };
+        let native_expiry = match answer.get("expires_at") {
+            Some(Value::String(text)) => Some(
+                DateTime::parse_from_rfc3339(text)
+                    .map_err(|err| {
+                        BackendError::permanent(format!("\"expires_at\" {text:?}: {err}"))
+                    })?
+                    .with_timezone(&Utc),
+            ),
+            _ => None,
+        };
+        Ok(Grant {
+            handle: answer.get("handle").cloned().unwrap_or(Value::Null),
+            credentials,
+            native_expiry,
+            notice: None,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Presence {
     Present,
