@@ -1075,11 +1075,15 @@ impl<'a> Engine<'a> {
             policy::check_reason(reason).map_err(exit::usage)?;
         }
         let lease = self.lease(id)?;
-        // An approval is given on the ticket as it is now, not as it was when requested.
+        // An approval is given on the ticket as it is now, not as it was when requested; by
+        // someone who may approve (checked first, so that nobody else can have a ticket read
+        // and a denial recorded on the lease).
         if verdict == Verdict::Approve
             && lease.state == LeaseState::Pending
             && let Some(role) = self.config.roles.get(&lease.role)
         {
+            policy::check_approver(role, who, &lease.requester, &lease.subject)
+                .map_err(|d| exit::denied(d.0))?;
             self.ticket_status(
                 &lease.subject,
                 role,

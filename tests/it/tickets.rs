@@ -410,6 +410,21 @@ ticket = {{ check = {{ url = "{url}", auth = "env:JIRA_AUTH", status_field = "fi
     let id = pending["id"].as_str().unwrap().to_owned();
     // Closed while the request waited: the approval is refused, the request stays pending.
     issue(&jira, "CHG-11", "Done");
+    // Someone who may not approve is told so, and causes no ticket read and no record.
+    let asked = jira.requests().len();
+    w.jit(["approve", &id])
+        .by(OTHER_APPROVER)
+        .env("JIRA_AUTH", TOKEN)
+        .run()
+        .code(3)
+        .stderr_has("may not decide requests for role \"change\"");
+    w.jit(["approve", &id])
+        .env("JIRA_AUTH", TOKEN)
+        .run()
+        .code(3)
+        .stderr_has("may not decide their own request");
+    assert_eq!(jira.requests().len(), asked);
+    assert_eq!(w.event_kinds(&id), ["requested"]);
     w.jit(["approve", &id])
         .by(APPROVER)
         .env("JIRA_AUTH", TOKEN)
