@@ -306,13 +306,28 @@ impl<'a> Engine<'a> {
     }
 
     /// Tell the `[[notify]]` webhooks about the events this process has committed since the
-    /// last call, and forward the audit trail to the `[[audit.ship]]` destinations (on the
-    /// side: once, and not while paused after a failure). Neither can fail the change; a
-    /// webhook's failure is recorded as `notify-failed`, a destination's in its checkpoint.
+    /// last call ([`Engine::announce`]), and if there were any, forward the audit trail to the
+    /// `[[audit.ship]]` destinations (on the side: once, and not while paused after a
+    /// failure). Neither can fail the change; a webhook's failure is recorded as
+    /// `notify-failed`, a destination's in its checkpoint.
     pub fn publish(&self) {
+        if !self.announce() {
+            return;
+        }
+        let _ = shipping::ship(
+            &self.config.ship,
+            self.store,
+            self.clock,
+            shipping::Mode::Alongside,
+        );
+    }
+
+    /// Tell the `[[notify]]` webhooks about the events this process has committed since the
+    /// last call; whether there were any.
+    pub fn announce(&self) -> bool {
         let events = self.store.take_committed();
         if events.is_empty() {
-            return;
+            return false;
         }
         notify::announce(
             &self.config.notify,
@@ -321,12 +336,7 @@ impl<'a> Engine<'a> {
             &self.actor,
             &events,
         );
-        let _ = shipping::ship(
-            &self.config.ship,
-            self.store,
-            self.clock,
-            shipping::Mode::Alongside,
-        );
+        true
     }
 
     /// Look a lease up by id; an unknown or malformed id is a usage error.
@@ -479,7 +489,7 @@ impl<'a> Engine<'a> {
             lease.expires_at = Some(end);
         }
         lease.handle = backend.plan(&lease, &lease.params);
-        let details = json!({
+        let mut details = json!({
             "role": lease.role,
             "target": lease.target,
             "backend": lease.backend,
@@ -490,7 +500,6 @@ impl<'a> Engine<'a> {
             "reason": lease.reason,
             "approvals_required": lease.approvals_required,
         });
-        let mut details = details;
         if let Some(status) = &evaluation.ticket_status {
             details["ticket_status"] = json!(status);
         }

@@ -69,36 +69,7 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
             checks.extend(backend::for_target(target).check(&target.name, &grants));
         }
         // The secrets of the integrations: ticket checks, webhooks, shipping destinations.
-        let mut integrations = Vec::new();
-        for role in config.roles.values() {
-            if let Some(rule) = &role.ticket.check {
-                integrations.extend(
-                    rule.endpoint.secret_refs("").into_iter().map(|(key, r)| {
-                        (format!("role {}: secret ticket.check.{key}", role.name), r)
-                    }),
-                );
-            }
-        }
-        for notify in &config.notify {
-            integrations.extend(
-                notify
-                    .endpoint
-                    .secret_refs("")
-                    .into_iter()
-                    .map(|(key, r)| (format!("{}: secret {key}", notify.name), r)),
-            );
-        }
-        for to in &config.ship {
-            if let crate::config::shipping::Destination::Http { endpoint, .. } = &to.destination {
-                integrations.extend(
-                    endpoint
-                        .secret_refs("")
-                        .into_iter()
-                        .map(|(key, r)| (format!("audit.ship {}: secret {key}", to.name), r)),
-                );
-            }
-        }
-        for (place, reference) in integrations {
+        for (place, reference) in config.integration_secret_refs() {
             check(
                 &mut checks,
                 &place,

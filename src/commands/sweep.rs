@@ -27,9 +27,9 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
             Ok(report) => ctx.printer.sweep(&report),
             Err(err) => ctx.printer.error(&err),
         }
-        engine.publish();
-        // The sweeper also ships what other processes appended, and catches up after an
-        // outage (once the pause after a failure is over).
+        engine.announce();
+        // The sweeper ships every pass, what it appended and what other processes did, and
+        // catches up after an outage (once the pause after a failure is over).
         if let Err(err) = shipping::ship(
             &ctx.config.ship,
             &ctx.store,

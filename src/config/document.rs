@@ -220,6 +220,16 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// A string that is not blank: a name that messages (and checkpoints) go by.
+    pub fn name(&mut self, node: &Spanned<Node>, what: &str) -> Option<String> {
+        let text = self.string(node, what)?;
+        if text.trim().is_empty() {
+            self.error(node.span(), format!("{what} is empty"));
+            return None;
+        }
+        Some(text)
+    }
+
     pub fn boolean(&mut self, node: &Spanned<Node>, what: &str) -> Option<bool> {
         match node.get_ref() {
             Node::Bool(b) => Some(*b),

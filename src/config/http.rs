@@ -43,7 +43,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Every secret reference the endpoint uses, with the key that names it.
-    pub fn secret_refs(&self, prefix: &str) -> Vec<(String, &SecretRef)> {
+    pub fn secret_refs(&self) -> Vec<(String, &SecretRef)> {
         let url = match &self.url {
             Location::Secret(reference) => Some(reference),
             Location::Template(_) => None,
@@ -54,7 +54,7 @@ impl Endpoint {
             ("signing_secret", self.signing_secret.as_ref()),
         ]
         .into_iter()
-        .filter_map(|(key, reference)| Some((format!("{prefix}{key}"), reference?)))
+        .filter_map(|(key, reference)| Some((key.to_owned(), reference?)))
         .collect()
     }
 }
@@ -225,18 +225,15 @@ pub enum RevokeMethod {
     Delete,
 }
 
-pub const TARGET_KEYS: &[&str] = &[
-    "backend",
-    "description",
-    "url",
-    "auth",
-    "auth_header",
-    "signing_secret",
-    "timeout",
-    "retries",
-    "revoke_url",
-    "revoke_method",
-];
+/// The keys of an http target: an endpoint's, and where revocations go.
+pub fn target_keys() -> Vec<&'static str> {
+    [
+        &["backend", "description"][..],
+        ENDPOINT_KEYS,
+        &["revoke_url", "revoke_method"],
+    ]
+    .concat()
+}
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRIES: u32 = 3;

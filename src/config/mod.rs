@@ -43,6 +43,37 @@ pub struct Config {
     pub ship: Vec<shipping::ShipTo>,
 }
 
+impl Config {
+    /// Every secret reference of the integrations (ticket checks, webhooks, shipping
+    /// destinations), each with who uses it and under which key.
+    pub fn integration_secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        let tickets =
+            self.roles.values().flat_map(|role| {
+                role.ticket.check.iter().flat_map(|check| {
+                    check.endpoint.secret_refs().into_iter().map(|(key, r)| {
+                        (format!("role {}: secret ticket.check.{key}", role.name), r)
+                    })
+                })
+            });
+        let webhooks = self.notify.iter().flat_map(|notify| {
+            notify
+                .endpoint
+                .secret_refs()
+                .into_iter()
+                .map(|(key, r)| (format!("{}: secret {key}", notify.name), r))
+        });
+        let collectors = self.ship.iter().flat_map(|to| match &to.destination {
+            shipping::Destination::Http { endpoint, .. } => endpoint
+                .secret_refs()
+                .into_iter()
+                .map(|(key, r)| (format!("audit.ship {}: secret {key}", to.name), r))
+                .collect(),
+            shipping::Destination::Syslog { .. } => Vec::new(),
+        });
+        tickets.chain(webhooks).chain(collectors).collect()
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct StoreSettings {
     /// Overrides the state directory for the embedded store.
@@ -101,7 +132,7 @@ impl TargetSettings {
             .filter_map(|(key, reference)| Some((key.to_owned(), reference?)))
             .collect(),
             TargetSettings::Http(settings) => {
-                let mut refs = settings.endpoint.secret_refs("");
+                let mut refs = settings.endpoint.secret_refs();
                 if let Some(http::Location::Secret(reference)) = &settings.revoke_url {
                     refs.push(("revoke_url".to_owned(), reference));
                 }
@@ -459,7 +490,7 @@ fn read_target(
         }
         "http" => {
             let parsed = http::parse_target(reader, &mut fields, base, node, &what);
-            fields.finish(reader, http::TARGET_KEYS);
+            fields.finish(reader, &http::target_keys());
             TargetSettings::Http(parsed?)
         }
         other => {

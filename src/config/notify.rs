@@ -43,7 +43,7 @@ pub fn read_notify(
     let mut fields = reader.table(node, &what)?;
     let name = fields
         .take("name")
-        .and_then(|n| super::shipping::nonempty(reader, n, "name"))
+        .and_then(|n| reader.name(n, "name"))
         .unwrap_or_else(|| format!("notify #{}", index + 1));
     let endpoint = http::read_endpoint(
         reader,

@@ -41,16 +41,6 @@ const FACILITIES: &[(&str, u8)] = &[
     ("local7", 23),
 ];
 
-/// A string that is not empty (a name that messages and checkpoints go by).
-pub fn nonempty(reader: &mut Reader<'_>, node: &Spanned<Node>, what: &str) -> Option<String> {
-    let text = reader.string(node, what)?;
-    if text.trim().is_empty() {
-        reader.error(node.span(), format!("{what} is empty"));
-        return None;
-    }
-    Some(text)
-}
-
 pub fn read_ship(
     reader: &mut Reader<'_>,
     index: usize,
@@ -69,7 +59,7 @@ pub fn read_ship(
     let kind = reader.string(kind_node, "kind")?;
     let name = fields
         .take("name")
-        .and_then(|n| nonempty(reader, n, "name"))
+        .and_then(|n| reader.name(n, "name"))
         .unwrap_or_else(|| kind.clone());
     let destination = match kind.as_str() {
         "http" => {
