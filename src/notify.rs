@@ -14,21 +14,20 @@ use serde_json::{Value, json};
 /// The version of the JSON payload.
 pub const PAYLOAD_VERSION: u64 = 1;
 
-/// Send `events` to every webhook that wants them; record the failures. Returns how many
-/// deliveries failed.
+/// Send `events` to every webhook that wants them; record the failures.
 pub fn announce(
     webhooks: &[Notify],
     store: &dyn Store,
     clock: Clock,
     actor: &str,
     events: &[AuditEvent],
-) -> usize {
+) {
     let events: Vec<&AuditEvent> = events
         .iter()
         .filter(|e| e.kind != EventKind::NotifyFailed.as_str())
         .collect();
     if events.is_empty() || webhooks.is_empty() {
-        return 0;
+        return;
     }
     let mut failures = Vec::new();
     for webhook in webhooks {
@@ -73,10 +72,9 @@ pub fn announce(
             });
         }
     }
-    let count = failures.len();
-    if count > 0 {
-        // The change itself has committed; a store that cannot take the record of a failed
-        // notification is reported by the next command that writes.
+    if !failures.is_empty() {
+        // The change itself has committed; if the store cannot take the record of a failed
+        // notification either, that record is lost (nothing here can do better).
         let _ = store::write(store, |tx| {
             for failure in &failures {
                 tx.append(failure)?;
@@ -84,7 +82,6 @@ pub fn announce(
             Ok(())
         });
     }
-    count
 }
 
 /// The body sent for `event`.
