@@ -92,6 +92,34 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+impl NewEvent {
+    /// This event as record `seq` after `prev_hash`, with its details as stored.
+    pub fn chain(&self, seq: i64, prev_hash: String) -> (AuditEvent, String) {
+        let at = self.at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let details = canonical_details(&self.details);
+        let body = canonical(
+            seq,
+            &at,
+            &self.actor,
+            self.lease_id.as_deref(),
+            self.kind.as_str(),
+            &details,
+        );
+        let hash = chain_hash(&prev_hash, &body);
+        let record = AuditEvent {
+            seq,
+            at,
+            actor: self.actor.clone(),
+            lease_id: self.lease_id.clone(),
+            kind: self.kind.as_str().to_owned(),
+            details: self.details.clone(),
+            prev_hash,
+            hash,
+        };
+        (record, details)
+    }
+}
+
 /// The canonical JSON of an event: keys sorted, no white space, `details` as stored.
 pub fn canonical(
     seq: i64,

@@ -7,6 +7,8 @@ use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::identity::Identity;
 use crate::output::Printer;
+use crate::store::Store;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -16,7 +18,13 @@ pub struct Context {
     pub config: Config,
     pub identity: Identity,
     pub clock: Clock,
-    pub store: SqliteStore,
+    store: Stores,
+}
+
+/// The embedded store, or a team's shared one.
+enum Stores {
+    Local(SqliteStore),
+    Team(PgStore),
 }
 
 /// The configuration file: `--config`, `JIT_CONFIG`, or the XDG default.
@@ -57,9 +65,24 @@ impl Context {
             identity.user,
             identity.groups.join(", ")
         ));
-        let store_path = store_path(&config);
-        printer.debug(&format!("store: {}", store_path.display()));
-        let store = SqliteStore::open(&store_path)?;
+        let (store, identity) = match &config.store.team {
+            Some(settings) => {
+                let store = PgStore::open(settings, &identity.user)?;
+                printer.debug(&format!("team store: {}", store.location()));
+                // In a team store, who is acting is the database login.
+                let identity = if store.user() == identity.user {
+                    identity
+                } else {
+                    Identity::named(store.user())?
+                };
+                (Stores::Team(store), identity)
+            }
+            None => {
+                let store_path = store_path(&config);
+                printer.debug(&format!("store: {}", store_path.display()));
+                (Stores::Local(SqliteStore::open(&store_path)?), identity)
+            }
+        };
         Ok(Context {
             printer,
             config,
@@ -69,7 +92,22 @@ impl Context {
         })
     }
 
+    pub fn store(&self) -> &dyn Store {
+        match &self.store {
+            Stores::Local(store) => store,
+            Stores::Team(store) => store,
+        }
+    }
+
+    /// The team store, when the configuration names one.
+    pub fn team(&self) -> Option<&PgStore> {
+        match &self.store {
+            Stores::Team(store) => Some(store),
+            Stores::Local(_) => None,
+        }
+    }
+
     pub fn engine(&self) -> Engine<'_> {
-        Engine::new(&self.config, &self.store, self.clock, &self.identity.user)
+        Engine::new(&self.config, self.store(), self.clock, &self.identity.user)
     }
 }

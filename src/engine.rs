@@ -186,11 +186,12 @@ pub enum Decided {
         lease: Lease,
         remaining: u32,
     },
-    /// The final approval granted the lease in this process. Credentials, if the backend
-    /// issued any, are withheld: they belong to the requester.
+    /// The final approval granted the lease in this process, with the credentials the
+    /// backend issued: they belong to the requester (`jit approve` withholds them; a team
+    /// worker seals them to the requesting process).
     Granted {
         lease: Lease,
-        credentials_withheld: bool,
+        credentials: Option<Credentials>,
     },
     /// The final approval handed the grant to the waiting requester.
     HandedOver {
@@ -229,9 +230,13 @@ pub struct Engine<'a> {
     pub worker: Worker,
     /// Who is acting, for the audit trail.
     pub actor: String,
-    /// One backend per target for the life of the engine, so that connections are reused
-    /// (a sweep of a thousand leases on one server opens one connection).
-    backends: RefCell<BTreeMap<String, Rc<dyn Backend>>>,
+    /// One backend per target for the life of the engine (and the engines made from it by
+    /// [`Engine::acting_as`]), so that connections are reused (a sweep of a thousand leases
+    /// on one server opens one connection).
+    backends: Rc<RefCell<BTreeMap<String, Rc<dyn Backend>>>>,
+    /// Keep credentials the backend asks to cache in this process's keyring. Off in a team
+    /// store's worker: the credentials are the requester's, sealed to them.
+    pub keeps_credentials: bool,
     /// When this engine last asked the ticketing system about live leases.
     tickets_rechecked: Cell<Option<Instant>>,
 }
@@ -244,8 +249,24 @@ impl<'a> Engine<'a> {
             clock,
             worker: Worker::this_process(),
             actor: actor.to_owned(),
-            backends: RefCell::new(BTreeMap::new()),
+            backends: Rc::new(RefCell::new(BTreeMap::new())),
+            keeps_credentials: true,
             tickets_rechecked: Cell::new(None),
+        }
+    }
+
+    /// The same engine (configuration, store, connections) recording `actor` in the audit
+    /// trail: a worker acts for the person whose request or approval it carries out.
+    pub fn acting_as(&self, actor: &str) -> Engine<'a> {
+        Engine {
+            config: self.config,
+            store: self.store,
+            clock: self.clock,
+            worker: self.worker.clone(),
+            actor: actor.to_owned(),
+            backends: Rc::clone(&self.backends),
+            keeps_credentials: self.keeps_credentials,
+            tickets_rechecked: Cell::new(self.tickets_rechecked.get()),
         }
     }
 
@@ -539,7 +560,9 @@ impl<'a> Engine<'a> {
         credentials: Option<&Credentials>,
         notice: Option<String>,
     ) -> Option<String> {
-        let (Some(credentials), Some(end)) = (credentials, lease.expires_at) else {
+        let (Some(credentials), Some(end), true) =
+            (credentials, lease.expires_at, self.keeps_credentials)
+        else {
             return notice;
         };
         let caches = self
@@ -1168,17 +1191,14 @@ impl<'a> Engine<'a> {
             } else {
                 Decided::Granted {
                     lease,
-                    credentials_withheld: false,
+                    credentials: None,
                 }
             })
         })?;
         match decided {
             Decided::Granted { lease, .. } => {
                 let (lease, credentials, _) = self.grant(&lease.id)?;
-                Ok(Decided::Granted {
-                    lease,
-                    credentials_withheld: credentials.is_some(),
-                })
+                Ok(Decided::Granted { lease, credentials })
             }
             other => Ok(other),
         }

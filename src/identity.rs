@@ -57,6 +57,30 @@ impl Identity {
         })
     }
 
+    /// Someone known by name: a team store's login, as the worker's OS user and group
+    /// database knows them (no groups when it does not know them).
+    pub fn named(name: &str) -> Result<Identity> {
+        let user = User::from_name(name).context("reading the user database")?;
+        Ok(match user {
+            Some(user) => Identity {
+                groups: groups_of(&user.name, user.gid)?,
+                home: user.dir,
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+                os_user: user.name.clone(),
+                user: user.name,
+            },
+            None => Identity {
+                user: name.to_owned(),
+                groups: Vec::new(),
+                os_user: name.to_owned(),
+                home: std::path::PathBuf::from("/nonexistent"),
+                uid: u32::MAX,
+                gid: u32::MAX,
+            },
+        })
+    }
+
     /// Does `user:NAME` or `group:NAME` name this identity?
     pub fn matches(&self, subject: &crate::config::SubjectPattern) -> bool {
         use crate::config::SubjectPattern;

@@ -132,21 +132,45 @@ fn grant_of(params: &Value) -> Result<PostgresGrant, BackendError> {
     super::grant_table(params, "a postgres")
 }
 
+/// Why a connection could not be opened.
+pub enum Refused {
+    /// The TLS settings are unusable (a root certificate that cannot be read, say).
+    Tls(String),
+    Server(postgres::Error),
+}
+
+/// Connect with `config`, encrypted as `tls` asks. Shared with the team store.
+pub fn open(config: &postgres::Config, tls: &crate::config::postgres::Tls) -> Result<Client, Refused> {
+    if tls.mode == TlsMode::Disable {
+        return config.connect(postgres::NoTls).map_err(Refused::Server);
+    }
+    let client = super::tls::client_config(&tls.mode, tls.root_cert.as_deref()).map_err(Refused::Tls)?;
+    config
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
+        .map_err(Refused::Server)
+}
+
+/// The connection settings of `settings` before the password: timeout, application name,
+/// and whether to try TLS.
+pub fn base_config(settings: &PostgresTarget) -> Result<postgres::Config, String> {
+    settings.url.parse::<postgres::Config>().map(|mut config| {
+        config.connect_timeout(settings.connect_timeout);
+        config.application_name("jit");
+        config.ssl_mode(match settings.tls.mode {
+            TlsMode::Disable => postgres::config::SslMode::Disable,
+            TlsMode::Prefer => postgres::config::SslMode::Prefer,
+            _ => postgres::config::SslMode::Require,
+        });
+        config
+    }).map_err(|err| format!("url: {err}"))
+}
+
 impl PostgresBackend {
     pub fn new(settings: PostgresTarget) -> Self {
-        let base = settings.url.parse::<postgres::Config>().map(|mut config| {
-            config.connect_timeout(settings.connect_timeout);
-            config.application_name("jit");
-            config.ssl_mode(match settings.tls.mode {
-                TlsMode::Disable => postgres::config::SslMode::Disable,
-                TlsMode::Prefer => postgres::config::SslMode::Prefer,
-                _ => postgres::config::SslMode::Require,
-            });
-            config
-        });
+        let base = base_config(&settings);
         PostgresBackend {
             settings,
-            base: base.map_err(|err| format!("url: {err}")),
+            base,
             client: RefCell::new(None),
             last_used: std::cell::Cell::new(None),
         }
@@ -177,13 +201,10 @@ impl PostgresBackend {
         if let Some(dbname) = dbname {
             config.dbname(dbname);
         }
-        let tls = &self.settings.tls;
-        let connected = if tls.mode == TlsMode::Disable {
-            config.connect(postgres::NoTls)
-        } else {
-            let client = super::tls::client_config(&tls.mode, tls.root_cert.as_deref())
-                .map_err(BackendError::permanent)?;
-            config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
+        let connected = match open(&config, &self.settings.tls) {
+            Ok(client) => Ok(client),
+            Err(Refused::Tls(message)) => return Err(BackendError::permanent(message)),
+            Err(Refused::Server(err)) => Err(err),
         };
         connected.map_err(|err| {
             let mut failure = classify(&err);

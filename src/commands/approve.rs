@@ -19,13 +19,13 @@ pub fn run(ctx: &Context, args: ApproveArgs) -> Result<Exit> {
         }
         Decided::Granted {
             lease,
-            credentials_withheld,
+            credentials,
         } => {
             let mut text = format!(
                 "approved and granted {}: role {} for {}",
                 lease.id, lease.role, lease.subject
             );
-            if credentials_withheld {
+            if credentials.is_some() {
                 text.push_str(
                     " (it issued credentials, which approvers never see and jit does not keep: \
                      for such roles the requester should wait with `jit request --wait`, \

@@ -1,7 +1,7 @@
 use crate::cli::{AuditArgs, AuditCommand, ExportArgs, ExportFormat};
 use crate::context::Context;
 use crate::exit::{self, Exit};
-use crate::store::{EventFilter, Store};
+use crate::store::EventFilter;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use std::io::Write;
@@ -9,7 +9,7 @@ use std::io::Write;
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
     match args.command {
         Some(AuditCommand::Verify) => {
-            let outcome = ctx.store.verify()?;
+            let outcome = ctx.store().verify()?;
             ctx.printer.verified(&outcome);
             Ok(if outcome.is_ok() {
                 Exit::Success
@@ -27,11 +27,11 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
             }
             let shipped = crate::shipping::ship(
                 &ctx.config.ship,
-                &ctx.store,
+                ctx.store(),
                 ctx.clock,
                 crate::shipping::Mode::CatchUp,
             )?;
-            ctx.printer.shipped(&shipped, ctx.store.last_seq()?);
+            ctx.printer.shipped(&shipped, ctx.store().last_seq()?);
             Ok(if shipped.iter().all(|s| s.error.is_none()) {
                 Exit::Success
             } else {
@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
                 .as_deref()
                 .map(|text| parse_since(text, ctx.clock.now()))
                 .transpose()?;
-            let events = ctx.store.events(&EventFilter {
+            let events = ctx.store().events(&EventFilter {
                 lease_id: args.lease,
                 since,
             })?;
@@ -87,7 +87,7 @@ fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
     match args.format {
         ExportFormat::Jsonl => {
             let mut sink = sink;
-            ctx.store.each_event(&mut |event| {
+            ctx.store().each_event(&mut |event| {
                 serde_json::to_writer(&mut sink, event)?;
                 sink.write_all(b"\n")?;
                 count += 1;
@@ -107,7 +107,7 @@ fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
                 "prev_hash",
                 "hash",
             ])?;
-            ctx.store.each_event(&mut |event| {
+            ctx.store().each_event(&mut |event| {
                 writer.write_record([
                     event.seq.to_string().as_str(),
                     &event.at,

@@ -8,7 +8,7 @@ use crate::context::Context;
 use crate::credential_cache;
 use crate::exit::{self, Exit};
 use crate::lease::{LeaseState, rfc3339};
-use crate::store::{LeaseFilter, Store};
+use crate::store::LeaseFilter;
 use anyhow::{Result, anyhow};
 use chrono::DateTime;
 use serde_json::json;
@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: CredentialProcessArgs) -> Result<Exit> {
         )));
     }
     let now = ctx.clock.now();
-    let mut leases = ctx.store.leases(&LeaseFilter {
+    let mut leases = ctx.store().leases(&LeaseFilter {
         states: vec![LeaseState::Active],
         role: Some(role.name.clone()),
         person: Some(ctx.identity.user.clone()),

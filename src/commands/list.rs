@@ -2,7 +2,7 @@ use crate::cli::ListArgs;
 use crate::context::Context;
 use crate::exit::{self, Exit};
 use crate::lease::LeaseState;
-use crate::store::{LeaseFilter, Store};
+use crate::store::LeaseFilter;
 use anyhow::Result;
 
 pub fn run(ctx: &Context, args: ListArgs) -> Result<Exit> {
@@ -21,9 +21,9 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<Exit> {
     };
     if ctx.printer.json {
         ctx.printer
-            .json_documents(&ctx.store.lease_documents(&filter)?);
+            .json_documents(&ctx.store().lease_documents(&filter)?);
     } else {
-        let leases = ctx.store.leases(&filter)?;
+        let leases = ctx.store().leases(&filter)?;
         ctx.printer.leases(&leases, ctx.clock.now());
     }
     Ok(Exit::Success)

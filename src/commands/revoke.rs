@@ -3,7 +3,7 @@ use crate::context::Context;
 use crate::engine::RevokeOutcome;
 use crate::exit::{self, Exit};
 use crate::lease::LeaseState;
-use crate::store::{EventFilter, LeaseFilter, Store};
+use crate::store::{EventFilter, LeaseFilter};
 use anyhow::{Context as _, Result};
 use std::io::Write;
 
@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: RevokeArgs) -> Result<Exit> {
             role: args.role.clone(),
             person: Some(ctx.identity.user.clone()),
         };
-        ctx.store.leases(&filter)?
+        ctx.store().leases(&filter)?
     } else {
         args.ids
             .iter()
@@ -41,7 +41,7 @@ pub fn run(ctx: &Context, args: RevokeArgs) -> Result<Exit> {
     let mut results = Vec::with_capacity(leases.len());
     for lease in &leases {
         let revocation = engine.revoke(&lease.id)?;
-        let events = ctx.store.events(&EventFilter {
+        let events = ctx.store().events(&EventFilter {
             lease_id: Some(lease.id.clone()),
             since: None,
         })?;

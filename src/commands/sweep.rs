@@ -2,7 +2,6 @@ use crate::cli::SweepArgs;
 use crate::context::Context;
 use crate::exit::Exit;
 use crate::shipping;
-use crate::store::Store;
 use anyhow::Result;
 use std::time::Duration;
 
@@ -32,14 +31,14 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
         // catches up after an outage (once the pause after a failure is over).
         if let Err(err) = shipping::ship(
             &ctx.config.ship,
-            &ctx.store,
+            ctx.store(),
             ctx.clock,
             shipping::Mode::Alongside,
         ) {
             ctx.printer.error(&err);
         }
         let now = ctx.clock.now();
-        let nap = match ctx.store.next_due() {
+        let nap = match ctx.store().next_due() {
             Ok(Some(next)) => (next - now).to_std().unwrap_or_default().min(POLL),
             _ => POLL,
         };

@@ -78,6 +78,9 @@ impl Config {
 pub struct StoreSettings {
     /// Overrides the state directory for the embedded store.
     pub path: Option<PathBuf>,
+    /// `kind = "postgres"`: the shared team store. The URL may leave the user out: each
+    /// person then logs in as themselves.
+    pub team: Option<postgres::PostgresTarget>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -418,24 +421,34 @@ fn names_of(root: &Spanned<Node>, table: &str) -> Vec<String> {
 
 fn read_store(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Option<StoreSettings> {
     let mut fields = reader.table(node, "[store]")?;
+    let mut team = false;
     if let Some(kind) = fields.take("kind")
         && let Some(text) = reader.string(kind, "kind")
     {
         match text.as_str() {
             "sqlite" => {}
-            "postgres" => reader.error(
+            "postgres" => team = true,
+            other => reader.error(
                 kind.span(),
-                "store kind \"postgres\" (team mode) is not available in this version; use \"sqlite\"",
+                format!("unknown store kind {other:?}; valid: \"sqlite\", \"postgres\""),
             ),
-            other => reader.error(kind.span(), format!("unknown store kind {other:?}; valid: \"sqlite\"")),
         }
+    }
+    if team {
+        let settings =
+            postgres::parse_connection(reader, &mut fields, base, node.span(), "[store] kind = \"postgres\"", false);
+        fields.finish(reader, &["kind", "url", "password", "connect_timeout"]);
+        return Some(StoreSettings {
+            path: None,
+            team: Some(settings?),
+        });
     }
     let path = fields
         .take("path")
         .and_then(|n| reader.string(n, "path"))
         .map(|p| base.join(p));
     fields.finish(reader, &["kind", "path"]);
-    Some(StoreSettings { path })
+    Some(StoreSettings { path, team: None })
 }
 
 fn read_target(

@@ -135,6 +135,19 @@ pub fn parse_target(
     table: std::ops::Range<usize>,
     what: &str,
 ) -> Option<PostgresTarget> {
+    parse_connection(reader, fields, base, table, what, true)
+}
+
+/// `url`, `password` and `connect_timeout` of a PostgreSQL connection. Without
+/// `user_required`, the URL may leave the user out (it is then the caller's own login).
+pub fn parse_connection(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: std::ops::Range<usize>,
+    what: &str,
+    user_required: bool,
+) -> Option<PostgresTarget> {
     let url_node = fields.take("url");
     let url = match url_node {
         Some(node) => reader.string(node, "url").and_then(|text| {
@@ -143,7 +156,10 @@ pub fn parse_target(
                 if config.get_password().is_some() {
                                         return Err(crate::secret::url_password_refused());
                 }
-                if config.get_hosts().is_empty() || config.get_user().is_none() {
+                if config.get_hosts().is_empty() {
+                    return Err("url must name a host, such as postgres://db.internal:5432/jit".to_owned());
+                }
+                if user_required && config.get_user().is_none() {
                     return Err("url must name a host and a user, such as postgres://jit_admin@db.internal:5432/app".to_owned());
                 }
                 Ok((url, tls))

@@ -472,49 +472,30 @@ impl Tx for SqliteTx<'_> {
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (prev_seq, prev_hash) = head.unwrap_or((0, audit::GENESIS.to_owned()));
-        let seq = prev_seq + 1;
-        let at = event.at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let details = audit::canonical_details(&event.details);
-        let body = audit::canonical(
-            seq,
-            &at,
-            &event.actor,
-            event.lease_id.as_deref(),
-            event.kind.as_str(),
-            &details,
-        );
-        let hash = audit::chain_hash(&prev_hash, &body);
+        let (record, details) = event.chain(prev_seq + 1, prev_hash);
         self.conn
             .prepare_cached(
                 "INSERT INTO audit (seq, at, actor, lease_id, kind, details, prev_hash, hash) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
-                seq,
-                at,
-                event.actor,
-                event.lease_id,
-                event.kind.as_str(),
+                record.seq,
+                record.at,
+                record.actor,
+                record.lease_id,
+                record.kind,
                 details,
-                prev_hash,
-                hash
+                record.prev_hash,
+                record.hash
             ])?;
         self.conn
             .prepare_cached(
                 "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) \
                  ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             )?
-            .execute(params![seq, hash])?;
-        self.appended.push(AuditEvent {
-            seq,
-            at,
-            actor: event.actor.clone(),
-            lease_id: event.lease_id.clone(),
-            kind: event.kind.as_str().to_owned(),
-            details: event.details.clone(),
-            prev_hash,
-            hash,
-        });
+            .execute(params![record.seq, record.hash])?;
+        let seq = record.seq;
+        self.appended.push(record);
         Ok(seq)
     }
 }

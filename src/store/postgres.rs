@@ -1,0 +1,667 @@
+//! The team store: leases, approvals, the audit chain and the work queue in one PostgreSQL
+//! database shared by everyone (`[store] kind = "postgres"`). Each person logs in as
+//! themselves; what a login may read and write is the database's to enforce (grants and
+//! row-level security, see postgres.sql), so a requester's login cannot approve, change a
+//! lease or write the audit trail even with raw SQL. Writers lock the lease rows they read
+//! and the head of the audit chain, so workers on several hosts keep one chain.
+
+use super::{ChainHead, Checkpoint, EventFilter, LeaseDocuments, LeaseFilter, Store, Tx};
+use crate::audit::{AuditEvent, Break, NewEvent, RawRecord, Verifier};
+use crate::config::postgres::PostgresTarget;
+use crate::lease::{Approval, Ending, Lease, Verdict};
+use anyhow::{Context as _, Result, bail};
+use chrono::{DateTime, Utc};
+use postgres::types::ToSql;
+use postgres::{Client, Row, Transaction};
+use std::cell::{Cell, RefCell, RefMut};
+
+pub const SCHEMA: &str = include_str!("postgres.sql");
+pub const SCHEMA_VERSION: i32 = 1;
+/// The database roles `jit store init` creates; logins are made members of them.
+pub const ROLES: [&str; 3] = ["jit_requester", "jit_approver", "jit_worker"];
+
+const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
+    reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
+    handle, params, ending, worker, worker_at, attempts, next_attempt_at";
+const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash, hash";
+
+pub struct PgStore {
+    client: RefCell<Client>,
+    location: String,
+    /// The login of this session: who is acting, as the database knows it.
+    user: String,
+    committed: RefCell<Vec<AuditEvent>>,
+    /// The queue request whose lease the next [`Tx::insert`] creates (a worker's own).
+    creating_for: Cell<Option<i64>>,
+}
+
+impl PgStore {
+    /// Log in to the team store. A URL without a user logs in as `default_user` (the OS
+    /// user, as libpq does).
+    pub fn open(settings: &PostgresTarget, default_user: &str) -> Result<PgStore> {
+        let mut config = crate::backend::postgres::base_config(settings).map_err(anyhow::Error::msg)?;
+        if config.get_user().is_none() {
+            config.user(default_user);
+        }
+        if let Some(reference) = &settings.password {
+            let password = reference.resolve()?;
+            config.password(password.expose());
+        }
+        let host = match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(name)) => name.clone(),
+            Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let location = format!(
+            "postgres://{}@{host}:{port}/{}",
+            config.get_user().unwrap_or(default_user),
+            config.get_dbname().unwrap_or("postgres")
+        );
+        use crate::backend::postgres::Refused;
+        let mut client = match crate::backend::postgres::open(&config, &settings.tls) {
+            Ok(client) => client,
+            Err(Refused::Tls(message)) => bail!("team store {location}: {message}"),
+            Err(Refused::Server(err)) => {
+                return Err(anyhow::Error::new(err)
+                    .context(format!("connecting to the team store {location}")));
+            }
+        };
+        let user: String = client.query_one("SELECT session_user::text", &[])?.get(0);
+        Ok(PgStore {
+            client: RefCell::new(client),
+            location,
+            user,
+            committed: Default::default(),
+            creating_for: Cell::new(None),
+        })
+    }
+
+    /// The login of this session.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The connection, for the work queue.
+    pub fn client(&self) -> RefMut<'_, Client> {
+        self.client.borrow_mut()
+    }
+
+    /// Is the schema there, and one this jit knows?
+    pub fn schema_version(&self) -> Result<Option<i32>> {
+        let mut client = self.client();
+        let exists: bool = client
+            .query_one("SELECT to_regclass('jit.meta') IS NOT NULL", &[])?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        Ok(Some(
+            client
+                .query_one("SELECT version FROM jit.meta WHERE id = 1", &[])?
+                .get(0),
+        ))
+    }
+
+    /// Create the roles and the schema (as the database owner), in one transaction.
+    /// Returns false when the schema was already there (nothing is changed then).
+    pub fn init(&self) -> Result<bool> {
+        if let Some(version) = self.schema_version()? {
+            if version > SCHEMA_VERSION {
+                bail!("the team store has schema {version}; this jit knows {SCHEMA_VERSION}");
+            }
+            return Ok(false);
+        }
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        for role in ROLES {
+            let exists: bool = tx
+                .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&role])?
+                .get(0);
+            if !exists {
+                tx.batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))?;
+            }
+        }
+        tx.batch_execute(SCHEMA).context("creating the schema")?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The next lease [`Tx::insert`] writes answers queue request `id`: the link between
+    /// them commits with the lease, so that a request is never turned into two leases.
+    pub fn creating_for(&self, id: Option<i64>) {
+        self.creating_for.set(id);
+    }
+
+    fn attach_approvals(client: &mut impl postgres::GenericClient, leases: &mut [Lease]) -> Result<()> {
+        if leases.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = leases.iter().map(|l| l.id.as_str()).collect();
+        let rows = client.query(
+            "SELECT lease_id, by, at, decision, reason FROM jit.approvals \
+             WHERE lease_id = ANY($1) ORDER BY at, by",
+            &[&ids],
+        )?;
+        for row in rows {
+            let id: &str = row.get(0);
+            if let Some(lease) = leases.iter_mut().find(|l| l.id == id) {
+                lease.approvals.push(approval_from_row(&row)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn query_leases(&self, sql: &str, params: &[&(dyn ToSql + Sync)], whole: bool) -> Result<Vec<Lease>> {
+        let mut client = self.client();
+        let rows = client.query(sql, params)?;
+        let mut leases = rows
+            .iter()
+            .map(|row| if whole { lease_from_row(row) } else { summary_from_row(row) })
+            .collect::<Result<Vec<_>>>()?;
+        Self::attach_approvals(&mut *client, &mut leases)?;
+        Ok(leases)
+    }
+}
+
+fn secs(time: Option<DateTime<Utc>>) -> Option<i64> {
+    time.map(|t| t.timestamp())
+}
+
+fn time(row: &Row, index: usize) -> Option<DateTime<Utc>> {
+    row.get::<_, Option<i64>>(index)
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+}
+
+fn summary_from_row(row: &Row) -> Result<Lease> {
+    let state: &str = row.get(6);
+    Ok(Lease {
+        id: row.get(0),
+        role: row.get(1),
+        target: row.get(2),
+        backend: row.get(3),
+        subject: row.get(4),
+        requester: row.get(5),
+        state: state.parse().map_err(anyhow::Error::msg)?,
+        ticket: row.get(7),
+        reason: row.get(8),
+        created_at: time(row, 9).context("a lease without created_at")?,
+        granted_at: time(row, 10),
+        expires_at: time(row, 11),
+        ended_at: time(row, 12),
+        last_error: row.get(13),
+        approvals_required: u32::try_from(row.get::<_, i32>(14)).unwrap_or(0),
+        ttl_secs: row.get(15),
+        approvals: Vec::new(),
+        handle: serde_json::Value::Null,
+        params: serde_json::Value::Null,
+        ending: None,
+        worker: None,
+        worker_at: None,
+        attempts: 0,
+        next_attempt_at: None,
+    })
+}
+
+fn lease_from_row(row: &Row) -> Result<Lease> {
+    let ending: Option<&str> = row.get(18);
+    Ok(Lease {
+        handle: serde_json::from_str(row.get(16))?,
+        params: serde_json::from_str(row.get(17))?,
+        ending: ending.and_then(Ending::parse),
+        worker: row.get(19),
+        worker_at: time(row, 20),
+        attempts: u32::try_from(row.get::<_, i32>(21)).unwrap_or(0),
+        next_attempt_at: time(row, 22),
+        ..summary_from_row(row)?
+    })
+}
+
+fn approval_from_row(row: &Row) -> Result<Approval> {
+    let decision: &str = row.get(3);
+    Ok(Approval {
+        by: row.get(1),
+        at: time(row, 2).context("an approval without a time")?,
+        decision: if decision == "approve" {
+            Verdict::Approve
+        } else {
+            Verdict::Deny
+        },
+        reason: row.get(4),
+    })
+}
+
+fn event_from_row(row: &Row) -> AuditEvent {
+    let details: String = row.get(5);
+    AuditEvent {
+        seq: row.get(0),
+        at: row.get(1),
+        actor: row.get(2),
+        lease_id: row.get(3),
+        kind: row.get(4),
+        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+        prev_hash: row.get(6),
+        hash: row.get(7),
+    }
+}
+
+/// The WHERE clause for a lease filter, with its values in order.
+fn lease_condition(filter: &LeaseFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
+    let mut sql = String::from("true");
+    let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+    if !filter.states.is_empty() {
+        let states: Vec<String> = filter.states.iter().map(|s| s.as_str().to_owned()).collect();
+        values.push(Box::new(states));
+        sql.push_str(&format!(" AND state = ANY(${})", values.len()));
+    }
+    if let Some(role) = &filter.role {
+        values.push(Box::new(role.clone()));
+        sql.push_str(&format!(" AND role = ${}", values.len()));
+    }
+    if let Some(person) = &filter.person {
+        values.push(Box::new(person.clone()));
+        sql.push_str(&format!(" AND (requester = ${0} OR subject = ${0})", values.len()));
+    }
+    (sql, values)
+}
+
+struct PgTx<'s, 't> {
+    tx: Transaction<'t>,
+    appended: Vec<AuditEvent>,
+    creating_for: &'s Cell<Option<i64>>,
+}
+
+impl Tx for PgTx<'_, '_> {
+    fn lease(&mut self, id: &str) -> Result<Option<Lease>> {
+        // Locked until the transaction ends: two workers never act on one lease at once.
+        let row = self.tx.query_opt(
+            &format!("SELECT {LEASE_COLUMNS} FROM jit.leases WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )?;
+        let Some(row) = row else { return Ok(None) };
+        let mut leases = vec![lease_from_row(&row)?];
+        PgStore::attach_approvals(&mut self.tx, &mut leases)?;
+        Ok(leases.pop())
+    }
+
+    fn holding(&mut self, role: &str, subject: &str) -> Result<Vec<Lease>> {
+        let rows = self.tx.query(
+            &format!(
+                "SELECT {LEASE_COLUMNS} FROM jit.leases WHERE role = $1 AND subject = $2 \
+                 AND state IN ('granting', 'active', 'revoking', 'revoke-failed') ORDER BY id FOR UPDATE"
+            ),
+            &[&role, &subject],
+        )?;
+        rows.iter().map(lease_from_row).collect()
+    }
+
+    fn insert(&mut self, lease: &Lease) -> Result<()> {
+        let approvals_required = i32::try_from(lease.approvals_required)?;
+        let attempts = i32::try_from(lease.attempts)?;
+        self.tx.execute(
+            &format!(
+                "INSERT INTO jit.leases ({LEASE_COLUMNS}, document) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+            ),
+            &[
+                &lease.id,
+                &lease.role,
+                &lease.target,
+                &lease.backend,
+                &lease.subject,
+                &lease.requester,
+                &lease.state.as_str(),
+                &lease.ticket,
+                &lease.reason,
+                &lease.created_at.timestamp(),
+                &secs(lease.granted_at),
+                &secs(lease.expires_at),
+                &secs(lease.ended_at),
+                &lease.last_error,
+                &approvals_required,
+                &lease.ttl_secs,
+                &lease.handle.to_string(),
+                &lease.params.to_string(),
+                &lease.ending.map(|e| e.state().as_str()),
+                &lease.worker,
+                &secs(lease.worker_at),
+                &attempts,
+                &secs(lease.next_attempt_at),
+                &serde_json::to_string(lease)?,
+            ],
+        )?;
+        if let Some(request) = self.creating_for.take() {
+            self.tx.execute(
+                "UPDATE jit.requests SET lease_id = $1 WHERE id = $2",
+                &[&lease.id, &request],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, lease: &Lease) -> Result<()> {
+        let attempts = i32::try_from(lease.attempts)?;
+        let changed = self.tx.execute(
+            "UPDATE jit.leases SET state = $2, granted_at = $3, expires_at = $4, ended_at = $5, \
+             handle = $6, ending = $7, worker = $8, worker_at = $9, attempts = $10, \
+             next_attempt_at = $11, last_error = $12, ttl_secs = $13, document = $14 WHERE id = $1",
+            &[
+                &lease.id,
+                &lease.state.as_str(),
+                &secs(lease.granted_at),
+                &secs(lease.expires_at),
+                &secs(lease.ended_at),
+                &lease.handle.to_string(),
+                &lease.ending.map(|e| e.state().as_str()),
+                &lease.worker,
+                &secs(lease.worker_at),
+                &attempts,
+                &secs(lease.next_attempt_at),
+                &lease.last_error,
+                &lease.ttl_secs,
+                &serde_json::to_string(lease)?,
+            ],
+        )?;
+        anyhow::ensure!(changed == 1, "lease {} is not in the store", lease.id);
+        if lease.state.is_final() {
+            // Credentials nobody picked up go with the lease.
+            self.tx
+                .execute("DELETE FROM jit.handoffs WHERE lease_id = $1", &[&lease.id])?;
+        }
+        Ok(())
+    }
+
+    fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO jit.approvals (lease_id, by, at, decision, reason) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &lease_id,
+                &approval.by,
+                &approval.at.timestamp(),
+                &approval.decision.as_str(),
+                &approval.reason,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn append(&mut self, event: &NewEvent) -> Result<i64> {
+        // The head row is the chain's lock: appends queue here, one after another.
+        let head = self
+            .tx
+            .query_one("SELECT seq, hash FROM jit.audit_head WHERE id = 1 FOR UPDATE", &[])?;
+        let (record, details) = event.chain(head.get::<_, i64>(0) + 1, head.get(1));
+        self.tx.execute(
+            "INSERT INTO jit.audit (seq, at, actor, lease_id, kind, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &record.seq,
+                &record.at,
+                &record.actor,
+                &record.lease_id,
+                &record.kind,
+                &details,
+                &record.prev_hash,
+                &record.hash,
+            ],
+        )?;
+        self.tx.execute(
+            "UPDATE jit.audit_head SET seq = $1, hash = $2 WHERE id = 1",
+            &[&record.seq, &record.hash],
+        )?;
+        let seq = record.seq;
+        self.appended.push(record);
+        Ok(seq)
+    }
+}
+
+impl Store for PgStore {
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        let mut client = self.client();
+        let tx = client
+            .transaction()
+            .with_context(|| format!("writing to the team store {}", self.location))?;
+        let mut pg = PgTx {
+            tx,
+            appended: Vec::new(),
+            creating_for: &self.creating_for,
+        };
+        let outcome = work(&mut pg);
+        let PgTx { tx, appended, .. } = pg;
+        match outcome {
+            Ok(()) => tx.commit().map_err(|err| {
+                anyhow::Error::new(err).context(format!("committing to the team store {}", self.location))
+            })?,
+            Err(err) => {
+                let _ = tx.rollback();
+                return Err(err);
+            }
+        }
+        self.committed.borrow_mut().extend(appended);
+        Ok(())
+    }
+
+    fn write_relaxed(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        // The commit returns before the WAL reaches the disk (still crash-consistent).
+        self.client()
+            .batch_execute("SET synchronous_commit = off")?;
+        let outcome = self.write(work);
+        self.client().batch_execute("SET synchronous_commit = on")?;
+        outcome
+    }
+
+    fn lease(&self, id: &str) -> Result<Option<Lease>> {
+        let mut leases = self.query_leases(
+            &format!("SELECT {LEASE_COLUMNS} FROM jit.leases WHERE id = $1"),
+            &[&id],
+            true,
+        )?;
+        Ok(leases.pop())
+    }
+
+    fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>> {
+        let (condition, values) = lease_condition(filter);
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        self.query_leases(
+            &format!("SELECT {LEASE_COLUMNS} FROM jit.leases WHERE {condition} ORDER BY created_at, id"),
+            &params,
+            false,
+        )
+    }
+
+    fn lease_documents(&self, filter: &LeaseFilter) -> Result<LeaseDocuments> {
+        let (condition, values) = lease_condition(filter);
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        let rows = self.client().query(
+            &format!("SELECT document FROM jit.leases WHERE {condition} ORDER BY created_at, id"),
+            &params,
+        )?;
+        let mut documents = LeaseDocuments::default();
+        for row in rows {
+            let start = documents.text.len();
+            documents.text.push_str(row.get(0));
+            documents.order.push(start..documents.text.len());
+        }
+        Ok(documents)
+    }
+
+    fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>> {
+        self.query_leases(
+            &format!(
+                "SELECT {LEASE_COLUMNS} FROM jit.leases WHERE \
+                 (state = 'active' AND expires_at <= $1) \
+                 OR (state = 'revoke-failed' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
+                 OR state IN ('granting', 'revoking') \
+                 OR (state = 'pending' AND created_at <= $2) \
+                 ORDER BY created_at, id"
+            ),
+            &[&now.timestamp(), &pending_cutoff.timestamp()],
+            true,
+        )
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = self
+            .client()
+            .query_one(
+                "SELECT LEAST( \
+                   (SELECT MIN(expires_at) FROM jit.leases WHERE state = 'active'), \
+                   (SELECT MIN(next_attempt_at) FROM jit.leases WHERE state = 'revoke-failed'))",
+                &[],
+            )?
+            .get(0);
+        Ok(next.and_then(|secs| DateTime::from_timestamp(secs, 0)))
+    }
+
+    fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>> {
+        let since = filter
+            .since
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        let rows = self.client().query(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM jit.audit WHERE ($1::text IS NULL OR lease_id = $1) \
+                 AND ($2::text IS NULL OR at >= $2) ORDER BY seq"
+            ),
+            &[&filter.lease_id, &since],
+        )?;
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+
+    fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()> {
+        let mut after = 0;
+        loop {
+            let batch = self.events_after(after, 5000)?;
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            for event in &batch {
+                visit(event)?;
+            }
+        }
+    }
+
+    fn verify(&self) -> Result<std::result::Result<ChainHead, Break>> {
+        let mut client = self.client();
+        // One snapshot: appends by workers meanwhile are not half seen.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let mut verifier = Verifier::default();
+        let mut after = 0i64;
+        loop {
+            let rows = tx.query(
+                &format!("SELECT {EVENT_COLUMNS} FROM jit.audit WHERE seq > $1 ORDER BY seq LIMIT 5000"),
+                &[&after],
+            )?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let record = RawRecord {
+                    seq: row.get(0),
+                    at: row.get(1),
+                    actor: row.get(2),
+                    lease_id: row.get(3),
+                    kind: row.get(4),
+                    details: row.get(5),
+                    prev_hash: row.get(6),
+                    hash: row.get(7),
+                };
+                after = record.seq;
+                if let Err(found) = verifier.check(&record) {
+                    return Ok(Err(found));
+                }
+            }
+        }
+        let head = tx.query_opt("SELECT seq, hash FROM jit.audit_head WHERE id = 1", &[])?;
+        tx.commit()?;
+        let head: Option<(i64, String)> = head.map(|row| (row.get(0), row.get(1)));
+        Ok(verifier
+            .finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))
+            .map(|(seq, hash)| ChainHead {
+                count: verifier.count,
+                seq,
+                hash,
+            }))
+    }
+
+    fn take_committed(&self) -> Vec<AuditEvent> {
+        std::mem::take(&mut *self.committed.borrow_mut())
+    }
+
+    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.client().query(
+            &format!("SELECT {EVENT_COLUMNS} FROM jit.audit WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            &[&seq, &limit],
+        )?;
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+
+    fn last_seq(&self) -> Result<i64> {
+        Ok(self
+            .client()
+            .query_one("SELECT COALESCE(MAX(seq), 0)::bigint FROM jit.audit", &[])?
+            .get(0))
+    }
+
+    fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
+        let row = self.client().query_opt(
+            "SELECT seq, failed_at, error FROM jit.audit_shipping WHERE destination = $1",
+            &[&destination],
+        )?;
+        Ok(row
+            .map(|r| Checkpoint {
+                seq: r.get(0),
+                failed_at: time(&r, 1),
+                error: r.get(2),
+            })
+            .unwrap_or_default())
+    }
+
+    fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
+        self.client().execute(
+            "INSERT INTO jit.audit_shipping (destination, seq, failed_at, error) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (destination) DO UPDATE SET \
+             seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error",
+            &[
+                &destination,
+                &checkpoint.seq,
+                &secs(checkpoint.failed_at),
+                &checkpoint.error,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn lock_shipping(&self) -> Result<Option<Box<dyn std::any::Any>>> {
+        // A session advisory lock, held by this connection until it is released.
+        let locked: bool = self
+            .client()
+            .query_one("SELECT pg_try_advisory_lock(hashtext('jit.audit_shipping'))", &[])?
+            .get(0);
+        Ok(locked.then(|| Box::new(()) as Box<dyn std::any::Any>))
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn check(&self) -> Result<String> {
+        match self.schema_version()? {
+            None => bail!("no jit schema: run `jit store init` as the database owner"),
+            Some(version) if version != SCHEMA_VERSION => {
+                bail!("schema {version}; this jit knows {SCHEMA_VERSION}")
+            }
+            Some(_) => {}
+        }
+        let count: i64 = self
+            .client()
+            .query_one("SELECT COUNT(*) FROM jit.leases", &[])?
+            .get(0);
+        Ok(format!("{count} leases, logged in as {}", self.user))
+    }
+}
