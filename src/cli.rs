@@ -99,6 +99,10 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Read, verify, export and ship the audit trail
     Audit(AuditArgs),
+    /// Carry out a team store's requests: grant, hand over credentials, sweep (a service)
+    Worker(WorkerArgs),
+    /// Set up the team store ([store] kind = "postgres")
+    Store(StoreArgs),
     /// Work with the configuration
     Config(ConfigArgs),
     /// Check the store, every secret reference and every target
@@ -240,6 +244,26 @@ pub struct SweepArgs {
     /// Keep running, waking for the next expiry
     #[arg(long)]
     pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Carry out what is waiting and sweep once, then exit
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub command: StoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create the schema and the jit_requester, jit_approver and jit_worker database roles
+    /// (once, as the database owner)
+    Init,
 }
 
 #[derive(Debug, Args)]

@@ -74,3 +74,16 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         .find_map(|cause| cause.downcast_ref::<Failure>())
         .map_or(Exit::Runtime, |failure| failure.exit)
 }
+
+/// An error with the exit code another process decided (a team store's worker).
+pub fn with_code(code: i32, message: impl Into<String>) -> anyhow::Error {
+    let exit = match code {
+        2 => Exit::Usage,
+        3 => Exit::Denied,
+        4 => Exit::Pending,
+        5 => Exit::Config,
+        6 => Exit::RevokeIncomplete,
+        _ => Exit::Runtime,
+    };
+    failure(exit, message)
+}

@@ -25,6 +25,7 @@ pub mod policy;
 pub mod secret;
 pub mod shipping;
 pub mod store;
+pub mod team;
 pub mod ticket;
 
 use std::ffi::OsString;

@@ -13,6 +13,37 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::{self, IsTerminal, Write};
 
+/// See [`Printer::progress`].
+pub struct Progress {
+    spinner: Option<indicatif::ProgressBar>,
+    quiet: bool,
+    last: String,
+}
+
+impl Progress {
+    pub fn update(&mut self, news: &str) {
+        if news == self.last {
+            return;
+        }
+        self.last = news.to_owned();
+        match &self.spinner {
+            Some(spinner) => spinner.set_message(news.to_owned()),
+            None if !self.quiet => {
+                let _ = writeln!(io::stderr().lock(), "jit: {news}");
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(spinner) = &self.spinner {
+            spinner.finish_and_clear();
+        }
+    }
+}
+
 pub struct Printer {
     pub json: bool,
     pub quiet: bool,
@@ -51,6 +82,21 @@ impl Printer {
             .map_err(io::Error::from)
             .and_then(|()| stdout.write_all(b"\n"))
             .and_then(|()| stdout.flush());
+    }
+
+    /// Progress of a wait, on stderr: a spinner on a terminal, otherwise a line each time
+    /// the news changes. Nothing with `--quiet`.
+    pub fn progress(&self) -> Progress {
+        let spinner = (!self.quiet && io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            spinner,
+            quiet: self.quiet,
+            last: String::new(),
+        }
     }
 
     /// A buffered writer on stdout, for long streams such as exports.
@@ -202,8 +248,13 @@ impl Printer {
         if self.quiet {
             return self.line(&lease.id);
         }
+        let from = if approvers.is_empty() {
+            String::new()
+        } else {
+            format!(" from {}", approvers.join(", "))
+        };
         self.line(&format!(
-            "pending {}: role {} needs {} approval{} from {}; an approver runs `jit approve {}`",
+            "pending {}: role {} needs {} approval{}{from}; an approver runs `jit approve {}`",
             lease.id,
             lease.role,
             lease.approvals_required,
@@ -212,7 +263,6 @@ impl Printer {
             } else {
                 "s"
             },
-            approvers.join(", "),
             lease.id
         ));
     }
@@ -548,6 +598,34 @@ impl Printer {
         }
         for (id, error) in &report.errors {
             let _ = writeln!(io::stderr().lock(), "jit: error: {id}: {error}");
+        }
+    }
+
+    /// `jit worker`: what one pass did, a line per request (nothing when it did nothing).
+    pub fn worked(&self, pass: &crate::team::worker::Pass) {
+        if self.json {
+            let requests: Vec<Value> = pass
+                .done
+                .iter()
+                .map(|(id, kind, who, outcome)| json!({ "request": id, "kind": kind, "by": who, "outcome": outcome }))
+                .collect();
+            let swept = pass
+                .sweep
+                .as_ref()
+                .is_some_and(|r| !r.revocations.is_empty() || !r.cancelled.is_empty() || !r.errors.is_empty());
+            if !requests.is_empty() {
+                self.json_doc(&json!({ "requests": requests }));
+            }
+            if let (Some(report), true) = (&pass.sweep, swept) {
+                self.sweep(report);
+            }
+            return;
+        }
+        for (id, kind, who, outcome) in &pass.done {
+            self.line(&format!("request {id} ({kind} by {who}): {outcome}"));
+        }
+        if let Some(report) = &pass.sweep {
+            self.sweep(report);
         }
     }
 

@@ -6,6 +6,12 @@ use crate::lease::Verdict;
 use anyhow::Result;
 
 pub fn run(ctx: &Context, args: ApproveArgs) -> Result<Exit> {
+    if let Some(store) = ctx.team() {
+        let (lease, text) =
+            crate::team::decide(store, &args.id, Verdict::Approve, args.reason.as_deref())?;
+        ctx.printer.decided(&lease, &text);
+        return Ok(Exit::Success);
+    }
     let decided = ctx.engine().decide(
         &args.id,
         &ctx.identity,

@@ -6,6 +6,12 @@ use crate::lease::Verdict;
 use anyhow::Result;
 
 pub fn run(ctx: &Context, args: DenyArgs) -> Result<Exit> {
+    if let Some(store) = ctx.team() {
+        let (lease, _) = crate::team::decide(store, &args.id, Verdict::Deny, Some(&args.reason))?;
+        ctx.printer
+            .decided(&lease, &format!("denied {}: {}", lease.id, args.reason));
+        return Ok(Exit::Success);
+    }
     let decided =
         ctx.engine()
             .decide(&args.id, &ctx.identity, Verdict::Deny, Some(&args.reason))?;

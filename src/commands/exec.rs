@@ -10,6 +10,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
+    if ctx.team().is_some() {
+        return Err(crate::exit::usage(
+            "jit exec is not available with a team store: use `jit request --wait`, then `jit revoke`",
+        ));
+    }
     let engine = ctx.engine();
     // Acting for someone else, the command must run as them, never as jit's own account
     // (which holds the configuration and its secrets): only root can switch to them.

@@ -4,7 +4,10 @@ use crate::exit::Exit;
 use anyhow::Result;
 
 pub fn run(ctx: &Context, args: ExtendArgs) -> Result<Exit> {
-    let lease = ctx.engine().extend(&args.id, &ctx.identity, args.ttl)?;
+    let lease = match ctx.team() {
+        Some(store) => crate::team::extend(store, &args.id, args.ttl)?,
+        None => ctx.engine().extend(&args.id, &ctx.identity, args.ttl)?,
+    };
     ctx.printer.extended(&lease, ctx.clock.now());
     Ok(Exit::Success)
 }

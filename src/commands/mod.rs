@@ -17,7 +17,9 @@ mod revoke;
 mod roles;
 mod secret;
 mod show;
+mod store;
 mod sweep;
+mod worker;
 
 use crate::cli::{Cli, Command};
 use crate::context::Context;
@@ -127,6 +129,8 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
                 Command::Roles => roles::run(&ctx),
                 Command::Sweep(args) => sweep::run(&ctx, args),
                 Command::Audit(args) => audit::run(&ctx, args),
+                Command::Worker(args) => worker::run(&ctx, args),
+                Command::Store(args) => store::run(&ctx, args),
                 Command::Completions(_)
                 | Command::Init(_)
                 | Command::Man

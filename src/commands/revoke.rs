@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, args: RevokeArgs) -> Result<Exit> {
     let engine = ctx.engine();
     // Resolve and check every lease before revoking any: bad input changes nothing.
     let leases = if args.ids.is_empty() {
-        if let Some(role) = &args.role {
+        if let Some(role) = args.role.as_deref().filter(|_| ctx.team().is_none()) {
             engine.role(role)?;
         }
         let filter = LeaseFilter {
@@ -34,13 +34,17 @@ pub fn run(ctx: &Context, args: RevokeArgs) -> Result<Exit> {
             .map(|id| engine.lease(id))
             .collect::<Result<Vec<_>>>()?
     };
-    for lease in &leases {
+    // With a team store, the worker checks (with its configuration).
+    for lease in leases.iter().filter(|_| ctx.team().is_none()) {
         engine.may_end(&ctx.identity, lease)?;
     }
 
     let mut results = Vec::with_capacity(leases.len());
     for lease in &leases {
-        let revocation = engine.revoke(&lease.id)?;
+        let revocation = match ctx.team() {
+            Some(store) => crate::team::revoke(store, &lease.id)?,
+            None => engine.revoke(&lease.id)?,
+        };
         let events = ctx.store().events(&EventFilter {
             lease_id: Some(lease.id.clone()),
             since: None,

@@ -1,0 +1,28 @@
+use crate::cli::{StoreArgs, StoreCommand};
+use crate::context::Context;
+use crate::exit::{self, Exit};
+use crate::store::Store;
+use anyhow::Result;
+
+pub fn run(ctx: &Context, args: StoreArgs) -> Result<Exit> {
+    let Some(store) = ctx.team() else {
+        return Err(exit::config(
+            "jit store init sets up a team store: set [store] kind = \"postgres\" first (the embedded store needs no setup)",
+        ));
+    };
+    match args.command {
+        StoreCommand::Init => {
+            let created = store.init()?;
+            ctx.printer.done(&if created {
+                format!(
+                    "created the jit schema in {} and the roles {}; make each login a member: GRANT jit_requester TO alice;",
+                    store.location(),
+                    crate::store::postgres::ROLES.join(", ")
+                )
+            } else {
+                format!("the jit schema in {} is already there; nothing changed", store.location())
+            });
+            Ok(Exit::Success)
+        }
+    }
+}

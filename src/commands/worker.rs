@@ -1,0 +1,47 @@
+use crate::cli::WorkerArgs;
+use crate::context::Context;
+use crate::exit::{self, Exit};
+use crate::team::worker::Worker;
+use crate::store::Store;
+use anyhow::Result;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub fn run(ctx: &Context, args: WorkerArgs) -> Result<Exit> {
+    let Some(store) = ctx.team() else {
+        return Err(exit::config(
+            "jit worker serves a team store: set [store] kind = \"postgres\" in the configuration",
+        ));
+    };
+    let worker = Worker::new(ctx.engine(), store)?;
+    if args.once {
+        let pass = worker.pass()?;
+        ctx.printer.worked(&pass);
+        return Ok(Exit::Success);
+    }
+    // SIGTERM (systemd's stop) and Ctrl-C end the loop between passes, never inside one.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    ctx.printer.note(&format!(
+        "jit worker {} serving {}",
+        ctx.engine().worker.id,
+        store.location()
+    ));
+    while !stop.load(Ordering::Relaxed) {
+        match worker.pass() {
+            Ok(pass) => ctx.printer.worked(&pass),
+            Err(err) => ctx.printer.error(&err),
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Err(err) = worker.nap() {
+            // The connection is gone (a failover, say): the service manager restarts us.
+            ctx.printer.error(&err);
+            return Ok(Exit::Runtime);
+        }
+    }
+    Ok(Exit::Success)
+}
