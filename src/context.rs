@@ -24,7 +24,7 @@ pub struct Context {
 /// The embedded store, or a team's shared one.
 enum Stores {
     Local(SqliteStore),
-    Team(PgStore),
+    Team(Box<PgStore>),
 }
 
 /// The configuration file: `--config`, `JIT_CONFIG`, or the XDG default.
@@ -75,7 +75,7 @@ impl Context {
                 } else {
                     Identity::named(store.user())?
                 };
-                (Stores::Team(store), identity)
+                (Stores::Team(Box::new(store)), identity)
             }
             None => {
                 let store_path = store_path(&config);
@@ -95,14 +95,14 @@ impl Context {
     pub fn store(&self) -> &dyn Store {
         match &self.store {
             Stores::Local(store) => store,
-            Stores::Team(store) => store,
+            Stores::Team(store) => store.as_ref(),
         }
     }
 
     /// The team store, when the configuration names one.
     pub fn team(&self) -> Option<&PgStore> {
         match &self.store {
-            Stores::Team(store) => Some(store),
+            Stores::Team(store) => Some(store.as_ref()),
             Stores::Local(_) => None,
         }
     }

@@ -609,10 +609,9 @@ impl Printer {
                 .iter()
                 .map(|(id, kind, who, outcome)| json!({ "request": id, "kind": kind, "by": who, "outcome": outcome }))
                 .collect();
-            let swept = pass
-                .sweep
-                .as_ref()
-                .is_some_and(|r| !r.revocations.is_empty() || !r.cancelled.is_empty() || !r.errors.is_empty());
+            let swept = pass.sweep.as_ref().is_some_and(|r| {
+                !r.revocations.is_empty() || !r.cancelled.is_empty() || !r.errors.is_empty()
+            });
             if !requests.is_empty() {
                 self.json_doc(&json!({ "requests": requests }));
             }

@@ -140,11 +140,15 @@ pub enum Refused {
 }
 
 /// Connect with `config`, encrypted as `tls` asks. Shared with the team store.
-pub fn open(config: &postgres::Config, tls: &crate::config::postgres::Tls) -> Result<Client, Refused> {
+pub fn open(
+    config: &postgres::Config,
+    tls: &crate::config::postgres::Tls,
+) -> Result<Client, Refused> {
     if tls.mode == TlsMode::Disable {
         return config.connect(postgres::NoTls).map_err(Refused::Server);
     }
-    let client = super::tls::client_config(&tls.mode, tls.root_cert.as_deref()).map_err(Refused::Tls)?;
+    let client =
+        super::tls::client_config(&tls.mode, tls.root_cert.as_deref()).map_err(Refused::Tls)?;
     config
         .connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
         .map_err(Refused::Server)
@@ -153,16 +157,20 @@ pub fn open(config: &postgres::Config, tls: &crate::config::postgres::Tls) -> Re
 /// The connection settings of `settings` before the password: timeout, application name,
 /// and whether to try TLS.
 pub fn base_config(settings: &PostgresTarget) -> Result<postgres::Config, String> {
-    settings.url.parse::<postgres::Config>().map(|mut config| {
-        config.connect_timeout(settings.connect_timeout);
-        config.application_name("jit");
-        config.ssl_mode(match settings.tls.mode {
-            TlsMode::Disable => postgres::config::SslMode::Disable,
-            TlsMode::Prefer => postgres::config::SslMode::Prefer,
-            _ => postgres::config::SslMode::Require,
-        });
-        config
-    }).map_err(|err| format!("url: {err}"))
+    settings
+        .url
+        .parse::<postgres::Config>()
+        .map(|mut config| {
+            config.connect_timeout(settings.connect_timeout);
+            config.application_name("jit");
+            config.ssl_mode(match settings.tls.mode {
+                TlsMode::Disable => postgres::config::SslMode::Disable,
+                TlsMode::Prefer => postgres::config::SslMode::Prefer,
+                _ => postgres::config::SslMode::Require,
+            });
+            config
+        })
+        .map_err(|err| format!("url: {err}"))
 }
 
 impl PostgresBackend {

@@ -23,10 +23,7 @@ pub fn run(ctx: &Context, args: ApproveArgs) -> Result<Exit> {
             let text = format!("approved {}; {remaining} more approval(s) needed", lease.id);
             (lease, text)
         }
-        Decided::Granted {
-            lease,
-            credentials,
-        } => {
+        Decided::Granted { lease, credentials } => {
             let mut text = format!(
                 "approved and granted {}: role {} for {}",
                 lease.id, lease.role, lease.subject

@@ -1,8 +1,8 @@
 use crate::cli::WorkerArgs;
 use crate::context::Context;
 use crate::exit::{self, Exit};
-use crate::team::worker::Worker;
 use crate::store::Store;
+use crate::team::worker::Worker;
 use anyhow::Result;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

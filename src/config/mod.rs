@@ -435,8 +435,14 @@ fn read_store(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Opt
         }
     }
     if team {
-        let settings =
-            postgres::parse_connection(reader, &mut fields, base, node.span(), "[store] kind = \"postgres\"", false);
+        let settings = postgres::parse_connection(
+            reader,
+            &mut fields,
+            base,
+            node.span(),
+            "[store] kind = \"postgres\"",
+            false,
+        );
         fields.finish(reader, &["kind", "url", "password", "connect_timeout"]);
         return Some(StoreSettings {
             path: None,

@@ -39,7 +39,8 @@ impl PgStore {
     /// Log in to the team store. A URL without a user logs in as `default_user` (the OS
     /// user, as libpq does).
     pub fn open(settings: &PostgresTarget, default_user: &str) -> Result<PgStore> {
-        let mut config = crate::backend::postgres::base_config(settings).map_err(anyhow::Error::msg)?;
+        let mut config =
+            crate::backend::postgres::base_config(settings).map_err(anyhow::Error::msg)?;
         if config.get_user().is_none() {
             config.user(default_user);
         }
@@ -116,7 +117,10 @@ impl PgStore {
         let mut tx = client.transaction()?;
         for role in ROLES {
             let exists: bool = tx
-                .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&role])?
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+                    &[&role],
+                )?
                 .get(0);
             if !exists {
                 tx.batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))?;
@@ -133,7 +137,10 @@ impl PgStore {
         self.creating_for.set(id);
     }
 
-    fn attach_approvals(client: &mut impl postgres::GenericClient, leases: &mut [Lease]) -> Result<()> {
+    fn attach_approvals(
+        client: &mut impl postgres::GenericClient,
+        leases: &mut [Lease],
+    ) -> Result<()> {
         if leases.is_empty() {
             return Ok(());
         }
@@ -152,12 +159,23 @@ impl PgStore {
         Ok(())
     }
 
-    fn query_leases(&self, sql: &str, params: &[&(dyn ToSql + Sync)], whole: bool) -> Result<Vec<Lease>> {
+    fn query_leases(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        whole: bool,
+    ) -> Result<Vec<Lease>> {
         let mut client = self.client();
         let rows = client.query(sql, params)?;
         let mut leases = rows
             .iter()
-            .map(|row| if whole { lease_from_row(row) } else { summary_from_row(row) })
+            .map(|row| {
+                if whole {
+                    lease_from_row(row)
+                } else {
+                    summary_from_row(row)
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
         Self::attach_approvals(&mut *client, &mut leases)?;
         Ok(leases)
@@ -250,7 +268,11 @@ fn lease_condition(filter: &LeaseFilter) -> (String, Vec<Box<dyn ToSql + Sync>>)
     let mut sql = String::from("true");
     let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
     if !filter.states.is_empty() {
-        let states: Vec<String> = filter.states.iter().map(|s| s.as_str().to_owned()).collect();
+        let states: Vec<String> = filter
+            .states
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
         values.push(Box::new(states));
         sql.push_str(&format!(" AND state = ANY(${})", values.len()));
     }
@@ -260,7 +282,10 @@ fn lease_condition(filter: &LeaseFilter) -> (String, Vec<Box<dyn ToSql + Sync>>)
     }
     if let Some(person) = &filter.person {
         values.push(Box::new(person.clone()));
-        sql.push_str(&format!(" AND (requester = ${0} OR subject = ${0})", values.len()));
+        sql.push_str(&format!(
+            " AND (requester = ${0} OR subject = ${0})",
+            values.len()
+        ));
     }
     (sql, values)
 }
@@ -387,9 +412,10 @@ impl Tx for PgTx<'_, '_> {
 
     fn append(&mut self, event: &NewEvent) -> Result<i64> {
         // The head row is the chain's lock: appends queue here, one after another.
-        let head = self
-            .tx
-            .query_one("SELECT seq, hash FROM jit.audit_head WHERE id = 1 FOR UPDATE", &[])?;
+        let head = self.tx.query_one(
+            "SELECT seq, hash FROM jit.audit_head WHERE id = 1 FOR UPDATE",
+            &[],
+        )?;
         let (record, details) = event.chain(head.get::<_, i64>(0) + 1, head.get(1));
         self.tx.execute(
             "INSERT INTO jit.audit (seq, at, actor, lease_id, kind, details, prev_hash, hash) \
@@ -430,7 +456,8 @@ impl Store for PgStore {
         let PgTx { tx, appended, .. } = pg;
         match outcome {
             Ok(()) => tx.commit().map_err(|err| {
-                anyhow::Error::new(err).context(format!("committing to the team store {}", self.location))
+                anyhow::Error::new(err)
+                    .context(format!("committing to the team store {}", self.location))
             })?,
             Err(err) => {
                 let _ = tx.rollback();
@@ -463,7 +490,9 @@ impl Store for PgStore {
         let (condition, values) = lease_condition(filter);
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
         self.query_leases(
-            &format!("SELECT {LEASE_COLUMNS} FROM jit.leases WHERE {condition} ORDER BY created_at, id"),
+            &format!(
+                "SELECT {LEASE_COLUMNS} FROM jit.leases WHERE {condition} ORDER BY created_at, id"
+            ),
             &params,
             false,
         )
@@ -553,7 +582,9 @@ impl Store for PgStore {
         let mut after = 0i64;
         loop {
             let rows = tx.query(
-                &format!("SELECT {EVENT_COLUMNS} FROM jit.audit WHERE seq > $1 ORDER BY seq LIMIT 5000"),
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM jit.audit WHERE seq > $1 ORDER BY seq LIMIT 5000"
+                ),
                 &[&after],
             )?;
             if rows.is_empty() {
@@ -641,7 +672,10 @@ impl Store for PgStore {
         // A session advisory lock, held by this connection until it is released.
         let locked: bool = self
             .client()
-            .query_one("SELECT pg_try_advisory_lock(hashtext('jit.audit_shipping'))", &[])?
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext('jit.audit_shipping'))",
+                &[],
+            )?
             .get(0);
         Ok(locked.then(|| Box::new(()) as Box<dyn std::any::Any>))
     }

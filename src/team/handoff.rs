@@ -28,20 +28,19 @@ impl OneTimeKey {
 
     /// Open credentials sealed to this key.
     pub fn open(&self, sealed: &[u8]) -> Result<Credentials> {
-        let plain = Secret::new(
-            self.0
-                .unseal(sealed)
-                .map_err(|_| anyhow::anyhow!("the sealed credentials do not open with this request's key"))?,
-        );
-        let map: BTreeMap<String, String> =
-            serde_json::from_slice(plain.expose()).context("the sealed credentials are not a JSON object")?;
+        let plain = Secret::new(self.0.unseal(sealed).map_err(|_| {
+            anyhow::anyhow!("the sealed credentials do not open with this request's key")
+        })?);
+        let map: BTreeMap<String, String> = serde_json::from_slice(plain.expose())
+            .context("the sealed credentials are not a JSON object")?;
         Ok(Credentials::new(map))
     }
 }
 
 /// Seal `credentials` to the public key a request sent.
 pub fn seal(public: &[u8], credentials: &Credentials) -> Result<Vec<u8>> {
-    let key = PublicKey::from_slice(public).map_err(|_| anyhow::anyhow!("the request's public key is not 32 bytes"))?;
+    let key = PublicKey::from_slice(public)
+        .map_err(|_| anyhow::anyhow!("the request's public key is not 32 bytes"))?;
     let plain = Secret::new(serde_json::to_vec(credentials.expose())?);
     key.seal(&mut OsRng, plain.expose())
         .map_err(|_| anyhow::anyhow!("sealing the credentials failed"))
@@ -52,7 +51,10 @@ mod tests {
     use super::*;
 
     fn credentials() -> Credentials {
-        Credentials::new(BTreeMap::from([("PGPASSWORD".to_owned(), "s3cret-value".to_owned())]))
+        Credentials::new(BTreeMap::from([(
+            "PGPASSWORD".to_owned(),
+            "s3cret-value".to_owned(),
+        )]))
     }
 
     #[test]

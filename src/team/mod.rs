@@ -112,7 +112,8 @@ pub fn submit(store: &PgStore, ask: &Ask<'_>) -> Result<i64> {
             Err(exit::denied(format!(
                 "the team store refused this request from {}: {}",
                 store.user(),
-                err.as_db_error().map_or_else(|| err.to_string(), |e| e.message().to_owned())
+                err.as_db_error()
+                    .map_or_else(|| err.to_string(), |e| e.message().to_owned())
             )))
         }
         Err(err) => Err(anyhow::Error::new(err).context("queueing the request in the team store")),

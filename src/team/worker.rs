@@ -13,8 +13,8 @@ use crate::lease::{Lease, LeaseState, Verdict};
 use crate::store::Store;
 use crate::store::postgres::PgStore;
 use anyhow::{Context as _, Result};
-use postgres::fallible_iterator::FallibleIterator;
 use chrono::{DateTime, Utc};
+use postgres::fallible_iterator::FallibleIterator;
 use std::time::Duration;
 
 /// The longest a worker sleeps without a notification.
@@ -117,7 +117,10 @@ impl<'a> Worker<'a> {
             match taken_by {
                 None => true,
                 Some(other) if other == me => false,
-                Some(other) => !self.engine.worker.sees_alive(other, taken_at, now, TAKEN_STALE),
+                Some(other) => !self
+                    .engine
+                    .worker
+                    .sees_alive(other, taken_at, now, TAKEN_STALE),
             }
         });
         let Some(row) = free else {
@@ -220,13 +223,18 @@ impl<'a> Worker<'a> {
                         1,
                         format!("lease {} is being worked on by another worker", lease.id),
                     ),
-                    _ => ("done", 0, format!("lease {} is {}", lease.id, revocation.lease.state)),
+                    _ => (
+                        "done",
+                        0,
+                        format!("lease {} is {}", lease.id, revocation.lease.state),
+                    ),
                 };
                 self.answer(job.id, status, code, &text)?;
                 Ok(text)
             }
             "extend" => {
-                let ttl = Duration::from_secs(u64::try_from(job.ttl_secs.unwrap_or(0)).unwrap_or(0));
+                let ttl =
+                    Duration::from_secs(u64::try_from(job.ttl_secs.unwrap_or(0)).unwrap_or(0));
                 let lease = engine.extend(lease_id()?, &who, ttl)?;
                 let text = format!("extended {}", lease.id);
                 self.answer(job.id, "done", 0, &text)?;

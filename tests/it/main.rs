@@ -25,4 +25,5 @@ mod shipping;
 mod ssh;
 mod sshd;
 mod sudo;
+mod team;
 mod tickets;

@@ -1,0 +1,634 @@
+//! Team mode against a real PostgreSQL: a team store created by `jit store init` in a
+//! database of the suite's cluster, people logging in with their own passwords (the
+//! requester, an approver and another approver), and `jit worker`s in processes of their
+//! own holding the target configuration.
+
+use crate::harness::*;
+use crate::http_server::{HttpServer, Reply};
+use crate::pg_cluster;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::process::Child;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Each login and its password.
+const LOGINS: [(&str, &str); 5] = [
+    (REQUESTER, "pw-requester-71"),
+    (APPROVER, "pw-approver-72"),
+    (OTHER_APPROVER, "pw-other-73"),
+    ("jit_owner", "pw-owner-74"),
+    ("jit_service", "pw-service-75"),
+];
+
+fn password(login: &str) -> &'static str {
+    LOGINS.iter().find(|(l, _)| *l == login).unwrap().1
+}
+
+/// Logins and role memberships are the cluster's, shared by every test: set up one at a time.
+static SETUP: Mutex<()> = Mutex::new(());
+static DATABASES: AtomicUsize = AtomicUsize::new(0);
+
+struct Team {
+    w: World,
+    cluster: &'static pg_cluster::Cluster,
+    database: String,
+    workers: Vec<Child>,
+}
+
+/// Wait for `done`, at most 60 s.
+#[track_caller]
+fn await_that(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+impl Team {
+    /// A team store with the default roles, plus `extra` in the workers' configuration.
+    fn new(extra: &str) -> Team {
+        let cluster = pg_cluster::shared();
+        let database = format!(
+            "team_{}_{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, Ordering::SeqCst)
+        );
+        let w = World::empty();
+        let team = Team {
+            w,
+            cluster,
+            database,
+            workers: Vec::new(),
+        };
+        let owner_password = team.w.path("owner.password");
+        write_secret(&owner_password, password("jit_owner"));
+        let service_password = team.w.path("service.password");
+        write_secret(&service_password, password("jit_service"));
+        let store = |login: Option<&str>, secret: String| {
+            format!(
+                "[store]\nkind = \"postgres\"\nurl = \"postgres://{}127.0.0.1:{}/{}?sslmode=disable\"\npassword = \"{secret}\"\nconnect_timeout = \"5s\"\n",
+                login.map(|l| format!("{l}@")).unwrap_or_default(),
+                cluster.port,
+                team.database
+            )
+        };
+        // The workers: the whole policy and the targets.
+        team.w.write_config(&format!(
+            "{}\n{}\n{extra}",
+            store(
+                Some("jit_service"),
+                format!("file:{}", service_password.display())
+            ),
+            team.w.default_config()
+        ));
+        // People: only where the store is; each logs in as themselves.
+        std::fs::write(
+            team.client_config(),
+            format!(
+                "[identity]\nservice_account = \"{}\"\n\n{}",
+                me(),
+                store(None, "env:JIT_STORE_PASSWORD".into())
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            team.w.path("owner.toml"),
+            store(
+                Some("jit_owner"),
+                format!("file:{}", owner_password.display()),
+            ),
+        )
+        .unwrap();
+        {
+            let _one_at_a_time = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+            let mut su = cluster.superuser(None).unwrap();
+            for (login, secret) in LOGINS {
+                let exists = su
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+                        &[&login],
+                    )
+                    .unwrap()
+                    .get::<_, bool>(0);
+                if !exists {
+                    su.batch_execute(&format!(
+                        "CREATE ROLE \"{login}\" LOGIN PASSWORD '{secret}'"
+                    ))
+                    .unwrap();
+                }
+            }
+            su.batch_execute("ALTER ROLE jit_owner CREATEROLE").unwrap();
+            su.batch_execute(&format!(
+                "CREATE DATABASE {} OWNER jit_owner",
+                team.database
+            ))
+            .unwrap();
+            team.w
+                .jit(["store", "init"])
+                .env("JIT_CONFIG", team.w.path("owner.toml"))
+                .run()
+                .success()
+                .stdout_has("created the jit schema");
+            su.batch_execute(&format!(
+                "GRANT jit_requester TO \"{REQUESTER}\", \"{APPROVER}\", \"{OTHER_APPROVER}\";
+                 GRANT jit_approver TO \"{APPROVER}\", \"{OTHER_APPROVER}\";
+                 GRANT jit_worker TO jit_service;"
+            ))
+            .unwrap();
+        }
+        team
+    }
+
+    fn client_config(&self) -> std::path::PathBuf {
+        self.w.path("client.toml")
+    }
+
+    /// `jit` as `user`, with their own store login.
+    fn person<I, S>(&self, user: &str, args: I) -> Jit
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.w
+            .jit(args)
+            .env("JIT_CONFIG", self.client_config())
+            .env("JIT_STORE_PASSWORD", password(user))
+            .by(user)
+    }
+
+    /// Start a worker in a process of its own.
+    fn worker(&mut self, jit: impl FnOnce(Jit) -> Jit) {
+        let child = jit(self.w.jit(["worker"])).spawn();
+        self.workers.push(child);
+    }
+
+    /// Stop every worker (SIGTERM, as systemd does) and return what each printed.
+    fn stop_workers(&mut self) -> Vec<String> {
+        self.workers
+            .drain(..)
+            .map(|child| {
+                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                let run = Run::from(child.wait_with_output().unwrap());
+                format!("{}{}", run.stdout, run.stderr)
+            })
+            .collect()
+    }
+
+    fn db(&self) -> postgres::Client {
+        self.cluster.superuser(Some(&self.database)).unwrap()
+    }
+
+    fn login(&self, user: &str) -> postgres::Client {
+        postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.cluster.port)
+            .user(user)
+            .password(password(user))
+            .dbname(&self.database)
+            .connect(postgres::NoTls)
+            .unwrap()
+    }
+
+    fn state(&self, id: &str) -> String {
+        self.db()
+            .query_one("SELECT state FROM jit.leases WHERE id = $1", &[&id])
+            .unwrap()
+            .get(0)
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.db().query_one(sql, &[]).unwrap().get(0)
+    }
+
+    /// (kind, actor) of a lease's audit events, in order.
+    fn events(&self, id: &str) -> Vec<(String, String)> {
+        self.db()
+            .query(
+                "SELECT kind, actor FROM jit.audit WHERE lease_id = $1 ORDER BY seq",
+                &[&id],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
+    /// Every row of the store as text, to look for what must not be there.
+    fn everything(&self) -> String {
+        let mut db = self.db();
+        let mut all = String::new();
+        for table in [
+            "leases",
+            "approvals",
+            "audit",
+            "requests",
+            "handoffs",
+            "audit_head",
+        ] {
+            for row in db
+                .query(&format!("SELECT t::text FROM jit.{table} t"), &[])
+                .unwrap()
+            {
+                all.push_str(row.get::<_, &str>(0));
+                all.push('\n');
+            }
+        }
+        all
+    }
+
+    fn grants(&self) -> Value {
+        std::fs::read_to_string(self.w.path("grants.json"))
+            .map(|text| serde_json::from_str(&text).unwrap())
+            .unwrap_or_else(|_| json!({}))
+    }
+}
+
+impl Drop for Team {
+    fn drop(&mut self) {
+        for child in &mut self.workers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn write_secret(path: &std::path::Path, value: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, value).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn two_approvals_from_other_people_and_exactly_one_worker_grants() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    t.worker(|j| j);
+    let pending = t
+        .person(REQUESTER, ["request", "--role", "two-keys", "--json"])
+        .run()
+        .code(4);
+    let id = pending.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(pending.json()["state"], "pending");
+    assert_eq!(pending.json()["requester"], REQUESTER);
+
+    t.person(REQUESTER, ["approve", &id])
+        .run()
+        .code(3)
+        .stderr_has(&format!("{REQUESTER} may not decide their own request"));
+    t.person(APPROVER, ["approve", &id])
+        .run()
+        .success()
+        .stdout_is(&format!("approved {id}; 1 more approval needed\n"));
+    assert_eq!(t.state(&id), "pending");
+    assert_eq!(t.grants(), json!({}));
+    // The same approver twice does not count twice.
+    t.person(APPROVER, ["approve", &id])
+        .run()
+        .code(2)
+        .stderr_has(&format!("{APPROVER} has already decided lease {id}"));
+    assert_eq!(t.state(&id), "pending");
+
+    t.person(OTHER_APPROVER, ["approve", &id])
+        .run()
+        .success()
+        .stdout_is(&format!("approved {id}; granted to {REQUESTER}\n"));
+    assert_eq!(t.state(&id), "active");
+    assert_eq!(
+        t.grants()[format!("two-keys/{REQUESTER}")]["last_lease"],
+        json!(id)
+    );
+    let events = t.events(&id);
+    assert_eq!(
+        events,
+        vec![
+            ("requested".into(), REQUESTER.into()),
+            ("approved".into(), APPROVER.into()),
+            ("approved".into(), OTHER_APPROVER.into()),
+            ("granted".into(), OTHER_APPROVER.into()),
+        ]
+    );
+    // Exactly one of the two workers carried out the grant.
+    let logs = t.stop_workers();
+    let granting: Vec<&String> = logs
+        .iter()
+        .filter(|log| log.contains(&format!("granted to {REQUESTER}")))
+        .collect();
+    assert_eq!(granting.len(), 1, "worker logs: {logs:?}");
+    t.person(APPROVER, ["audit", "verify"])
+        .run()
+        .success()
+        .stdout_has("audit chain intact: 4 records");
+}
+
+#[test]
+fn the_database_refuses_a_requester_who_writes_approvals_leases_or_audit_by_hand() {
+    let mut t = Team::new(&format!(
+        "[[eligibility]]\nsubjects = [\"user:{APPROVER}\"]\nroles = [\"two-keys\"]\n"
+    ));
+    t.worker(|j| j);
+    let id = t
+        .person(REQUESTER, ["request", "--role", "two-keys", "--quiet"])
+        .run()
+        .code(4)
+        .stdout
+        .trim()
+        .to_owned();
+    let before = t.everything();
+    let mut requester = t.login(REQUESTER);
+    let refused = |client: &mut postgres::Client, sql: &str| {
+        let err = client.batch_execute(sql).expect_err(sql);
+        assert_eq!(
+            err.code(),
+            Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {err}"
+        );
+    };
+    let at = chrono::Utc::now().timestamp();
+    for sql in [
+        format!("INSERT INTO jit.approvals VALUES ('{id}', '{APPROVER}', {at}, 'approve', NULL)"),
+        format!("UPDATE jit.leases SET state = 'granting' WHERE id = '{id}'"),
+        format!("UPDATE jit.leases SET approvals_required = 0 WHERE id = '{id}'"),
+        format!("DELETE FROM jit.leases WHERE id = '{id}'"),
+        "INSERT INTO jit.audit VALUES (99, 'x', 'x', NULL, 'granted', '{}', 'x', 'x')".into(),
+        "UPDATE jit.audit SET actor = 'nobody'".into(),
+        "UPDATE jit.audit_head SET seq = 0".into(),
+        // An approval through the queue: the requester is no approver.
+        format!("INSERT INTO jit.requests (kind, lease_id) VALUES ('approve', '{id}')"),
+        // A request in someone else's name.
+        format!(
+            "INSERT INTO jit.requests (kind, role, requester) VALUES ('request', 'gated', '{APPROVER}')"
+        ),
+        // Answering a request (its own, even).
+        "UPDATE jit.requests SET status = 'done'".into(),
+        // Through a group role it belongs to, still as itself.
+        format!(
+            "SET ROLE jit_requester; INSERT INTO jit.requests (kind, lease_id) VALUES ('approve', '{id}')"
+        ),
+    ] {
+        refused(&mut requester, &sql);
+        let _ = requester.batch_execute("RESET ROLE");
+    }
+    // An approver approving their own request through the queue: refused by the database.
+    let own = t
+        .person(APPROVER, ["request", "--role", "two-keys", "--quiet"])
+        .run()
+        .code(4)
+        .stdout
+        .trim()
+        .to_owned();
+    let mut approver = t.login(APPROVER);
+    refused(
+        &mut approver,
+        &format!("INSERT INTO jit.requests (kind, lease_id) VALUES ('approve', '{own}')"),
+    );
+    // Nothing changed but the second request.
+    assert_eq!(t.state(&id), "pending");
+    assert_eq!(t.count("SELECT count(*) FROM jit.approvals"), 0);
+    assert!(
+        t.everything()
+            .starts_with(&before[..before.find("\n").unwrap()])
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.requests"),
+        2,
+        "only the two requests made through jit"
+    );
+    t.person(REQUESTER, ["audit", "verify"]).run().success();
+}
+
+#[test]
+fn credentials_reach_only_the_requesting_process_and_leave_the_store() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let run = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--json"])
+        .run()
+        .success();
+    let doc = run.json();
+    let token = doc["credentials"]["TOKEN"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("tok-"));
+    assert_eq!(doc["state"], "active");
+    assert_eq!(t.count("SELECT count(*) FROM jit.handoffs"), 0);
+    assert!(!t.everything().contains(&token));
+
+    // Granted after an approval, to a requester waiting for it.
+    let waiting = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
+        )
+        .spawn();
+    await_that("the pending request", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
+    });
+    let id: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
+        .unwrap()
+        .get(0);
+    t.person(APPROVER, ["approve", &id, "--reason", "on call"])
+        .run()
+        .success()
+        .stdout_is(&format!("approved {id}; granted to {REQUESTER}\n"));
+    let waited = Run::from(waiting.wait_with_output().unwrap()).success();
+    let line = waited
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("TOKEN=tok-"))
+        .unwrap_or_else(|| panic!("no credentials in {}", waited.stdout))
+        .to_owned();
+    assert!(waited.stdout.contains(&format!("granted {id}")));
+    assert!(
+        waited
+            .stderr
+            .contains(&format!("waiting for approval of {id}: 0 of 1"))
+    );
+    assert_eq!(t.count("SELECT count(*) FROM jit.handoffs"), 0);
+    assert!(!t.everything().contains(&line["TOKEN=".len()..]));
+
+    // Nobody waiting: the sealed credentials wait, unreadable to anyone else, and go with
+    // the lease.
+    let id = t
+        .person(REQUESTER, ["request", "--role", "gated", "--quiet"])
+        .run()
+        .code(4)
+        .stdout
+        .trim()
+        .to_owned();
+    t.person(OTHER_APPROVER, ["approve", &id]).run().success();
+    assert_eq!(t.count("SELECT count(*) FROM jit.handoffs"), 1);
+    let seen_by_approver: i64 = t
+        .login(OTHER_APPROVER)
+        .query_one("SELECT count(*) FROM jit.handoffs", &[])
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    assert_eq!(seen_by_approver, 0, "another login sees no hand-off");
+    let seen_by_requester: i64 = t
+        .login(REQUESTER)
+        .query_one("SELECT count(*) FROM jit.handoffs", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(seen_by_requester, 1);
+    t.person(REQUESTER, ["revoke", &id]).run().success();
+    assert_eq!(t.state(&id), "revoked");
+    assert_eq!(t.count("SELECT count(*) FROM jit.handoffs"), 0);
+}
+
+#[test]
+fn a_denied_or_unknown_request_is_answered_and_changes_nothing() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    t.person(REQUESTER, ["request", "--role", "db-admin"])
+        .run()
+        .code(3)
+        .stderr_has("ticket");
+    t.person(REQUESTER, ["request", "--role", "no-such-role"])
+        .run()
+        .code(2)
+        .stderr_has("no-such-role");
+    // Not eligible.
+    t.person(APPROVER, ["request", "--role", "web-root"])
+        .run()
+        .code(3);
+    assert_eq!(t.count("SELECT count(*) FROM jit.leases"), 0);
+    assert_eq!(t.grants(), json!({}));
+    // A denial by an approver ends the request.
+    let waiting = t
+        .person(REQUESTER, ["request", "--role", "gated", "--wait"])
+        .spawn();
+    await_that("the pending request", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE state = 'pending'") == 1
+    });
+    let id: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases", &[])
+        .unwrap()
+        .get(0);
+    t.person(OTHER_APPROVER, ["deny", &id, "--reason", "not today"])
+        .run()
+        .success();
+    Run::from(waiting.wait_with_output().unwrap())
+        .code(3)
+        .stderr_has(&format!(
+            "request {id} was denied by {OTHER_APPROVER}: not today"
+        ));
+    assert_eq!(t.state(&id), "denied");
+    assert_eq!(t.grants(), json!({}));
+}
+
+#[test]
+fn a_hundred_requests_with_two_workers_are_granted_and_revoked_exactly_once() {
+    let server = HttpServer::start();
+    server.route(
+        "POST",
+        "/grants",
+        Reply::json(200, json!({ "handle": { "grant": "g" } })),
+    );
+    server.route("DELETE", "/grants/", Reply::status(204));
+    let mut t = Team::new(&format!(
+        "[targets.access]\nbackend = \"http\"\nurl = \"{}\"\nrevoke_url = \"{}\"\nrevoke_method = \"DELETE\"\n\n[roles.deploy]\ntarget = \"access\"\nmax_ttl = \"1h\"\n",
+        server.url("/grants"),
+        server.url("/grants/{lease_id}")
+    ));
+    t.worker(|j| j);
+    t.worker(|j| j);
+    let children: Vec<Child> = (0..100)
+        .map(|_| {
+            t.person(
+                REQUESTER,
+                ["request", "--role", "deploy", "--ttl", "10m", "--quiet"],
+            )
+            .spawn()
+        })
+        .collect();
+    let ids: BTreeSet<String> = children
+        .into_iter()
+        .map(|child| {
+            Run::from(child.wait_with_output().unwrap())
+                .success()
+                .stdout
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 100);
+    let granted: Vec<String> = server
+        .requests_to("/grants")
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.json()["lease"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(granted.len(), 100, "one grant call per lease");
+    assert_eq!(granted.iter().cloned().collect::<BTreeSet<_>>(), ids);
+
+    // Ten minutes on, two fresh workers end every lease once.
+    t.stop_workers();
+    t.worker(|j| j.later(700));
+    t.worker(|j| j.later(700));
+    let revoked = server.wait_for("/grants/", 100);
+    await_that("every lease expired", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE state = 'expired'") == 100
+    });
+    let revoked: Vec<String> = revoked
+        .iter()
+        .map(|r| r.path.trim_start_matches("/grants/").to_owned())
+        .collect();
+    assert_eq!(revoked.len(), 100);
+    assert_eq!(revoked.iter().cloned().collect::<BTreeSet<_>>(), ids);
+    for id in &ids {
+        let kinds: Vec<String> = t.events(id).into_iter().map(|(kind, _)| kind).collect();
+        assert_eq!(kinds, ["requested", "granted", "expired"], "lease {id}");
+    }
+    t.stop_workers();
+    assert_eq!(
+        server.requests_to("/grants/").len(),
+        100,
+        "nothing revoked twice"
+    );
+    t.person(APPROVER, ["audit", "verify"])
+        .run()
+        .success()
+        .stdout_has("audit chain intact: 300 records");
+}
+
+#[test]
+fn a_worker_killed_mid_grant_leaves_nothing_the_other_does_not_clean_up() {
+    let mut t = Team::new("");
+    t.worker(|j| j.env("JIT_FAULT", "after-grant"));
+    let asking = t.person(REQUESTER, ["request", "--role", "tokens"]).spawn();
+    // The first worker grants on the target and dies before recording it.
+    let mut first = t.workers.pop().unwrap();
+    let status = first.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    assert!(t.grants().get(format!("tokens/{REQUESTER}")).is_some());
+    let id: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(t.state(&id), "granting");
+    // The second finds the request and the lease of a worker that is gone, and cleans up.
+    t.worker(|j| j);
+    Run::from(asking.wait_with_output().unwrap())
+        .code(1)
+        .stderr_has(&format!(
+            "the worker granting lease {id} stopped; the lease is failed"
+        ));
+    // Failed: the entitlement the dead worker made was found and removed.
+    assert_eq!(t.state(&id), "failed");
+    assert_eq!(t.grants(), json!({}));
+    assert_eq!(t.count("SELECT count(*) FROM jit.handoffs"), 0);
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.requests WHERE status IN ('new', 'pending')"),
+        0
+    );
+    t.stop_workers();
+    t.person(APPROVER, ["audit", "verify"]).run().success();
+}
