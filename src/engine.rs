@@ -35,8 +35,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// A request not decided within this long is cancelled by the sweeper.
-pub const PENDING_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// A request not decided within this long is cancelled by the sweeper, unless its role sets
+/// `approvals.timeout`.
+pub const PENDING_TIMEOUT: Duration = config::ApprovalRule::DEFAULT_TIMEOUT;
 /// An in-flight step whose worker cannot be seen alive for this long is taken over.
 pub const STALE_AFTER: Duration = Duration::from_secs(300);
 /// How often a waiting requester says it is still there.
@@ -397,6 +398,8 @@ impl<'a> Engine<'a> {
             backend.limits(&role.grant),
         )
         .map_err(|denial| exit::denied(denial.0))?;
+        policy::check_break_glass(role, input.reason.as_deref())
+            .map_err(|denial| exit::denied(denial.0))?;
         let ticket_status = self.ticket_status(&who.user, role, input.ticket.as_deref(), record)?;
         let starts_at = self.clock.now();
         let ends_at = starts_at + delta(decision.ttl);
@@ -483,6 +486,7 @@ impl<'a> Engine<'a> {
             expires_at: None,
             ended_at: None,
             approvals: Vec::new(),
+            break_glass: role.break_glass,
             last_error: None,
             ttl_secs: i64::try_from(evaluation.decision.ttl.as_secs()).unwrap_or(i64::MAX),
             approvals_required: evaluation.decision.approvals_required,
@@ -523,6 +527,9 @@ impl<'a> Engine<'a> {
         });
         if let Some(status) = &evaluation.ticket_status {
             details["ticket_status"] = json!(status);
+        }
+        if lease.break_glass {
+            details["break_glass"] = json!(true);
         }
         store::write(self.store, |tx| {
             tx.insert(&lease)?;
@@ -686,12 +693,15 @@ impl<'a> Engine<'a> {
             current.worker = None;
             current.worker_at = None;
             tx.update(&current)?;
-            let details = json!({
+            let mut details = json!({
                 "expires_at": current.expires_at,
                 "target_expires_at": entitlement_end,
                 "native_expiry": grant.native_expiry,
                 "credentials_issued": grant.credentials.is_some(),
             });
+            if current.break_glass {
+                details["break_glass"] = json!(true);
+            }
             tx.append(&self.event(&current, EventKind::Granted, details))?;
             Ok(Some(current))
         })?;
@@ -1044,7 +1054,7 @@ impl<'a> Engine<'a> {
             role: lease.role.clone(),
             ttl: Some(ttl),
             ticket: lease.ticket.clone(),
-            reason: None,
+            reason: lease.reason.clone(),
             public_key: None,
         };
         let evaluation = self.evaluate_and(who, &input, Recorded::Lease(&lease.id))?;
@@ -1263,6 +1273,21 @@ impl<'a> Engine<'a> {
                         None => format!("request {id} was denied"),
                     }));
                 }
+                LeaseState::Cancelled => {
+                    let events = self.store.events(&store::EventFilter {
+                        lease_id: Some(lease.id.clone()),
+                        since: None,
+                    })?;
+                    let why = events
+                        .iter()
+                        .rev()
+                        .find(|e| e.kind == EventKind::Cancelled.as_str())
+                        .and_then(|e| e.details["reason"].as_str());
+                    return Err(exit::denied(match why {
+                        Some(why) => format!("request {id} was cancelled: {why}"),
+                        None => format!("request {id} was cancelled"),
+                    }));
+                }
                 other => return Err(exit::denied(format!("request {id} is {other}"))),
             }
             std::thread::sleep(HEARTBEAT.min(deadline.saturating_duration_since(Instant::now())));
@@ -1274,7 +1299,8 @@ impl<'a> Engine<'a> {
     pub fn sweep(&self) -> Result<SweepReport> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
-        for lease in self.store.due(now, now - delta(PENDING_TIMEOUT))? {
+        let pending_cutoff = now - delta(policy::shortest_pending_timeout(self.config));
+        for lease in self.store.due(now, pending_cutoff)? {
             // One lease that cannot be handled (its target left the configuration, say)
             // must not stop the others.
             let handled = match lease.state {
@@ -1372,17 +1398,28 @@ impl<'a> Engine<'a> {
             let Some(mut lease) = tx.lease(id)? else {
                 return Ok(None);
             };
-            let waiting = lease.worker.as_deref().is_some_and(|w| {
-                self.worker
-                    .sees_alive(w, lease.worker_at, now, HEARTBEAT_STALE)
-            });
+            // The role's own timeout holds even while the requester waits; the default one
+            // spares a waiting requester. A role that has left the configuration has the
+            // default.
+            let explicit = self
+                .config
+                .roles
+                .get(&lease.role)
+                .and_then(|role| role.approvals.timeout);
+            let timeout = explicit.unwrap_or(PENDING_TIMEOUT);
+            let waiting = explicit.is_none()
+                && lease.worker.as_deref().is_some_and(|w| {
+                    self.worker
+                        .sees_alive(w, lease.worker_at, now, HEARTBEAT_STALE)
+                });
             if lease.state != LeaseState::Pending
-                || lease.created_at > now - delta(PENDING_TIMEOUT)
+                || lease.created_at > now - delta(timeout)
                 || waiting
             {
                 return Ok(None);
             }
-            let details = json!({ "reason": format!("not decided within {}", duration::format(PENDING_TIMEOUT)) });
+            let details =
+                json!({ "reason": format!("not decided within {}", duration::format(timeout)) });
             self.close(
                 tx,
                 &mut lease,

@@ -160,8 +160,9 @@ pub struct Approval {
 
 /// One grant of one role to one subject for one window.
 ///
-/// Serialises to the stable lease JSON of SPEC §4; the fields after `approvals` are the
-/// engine's bookkeeping and stay out of it.
+/// Serialises to the stable lease JSON of SPEC §4 (with `break_glass`, and `last_error` when
+/// there is one); the fields after `last_error` are the engine's bookkeeping and stay out
+/// of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lease {
     pub id: String,
@@ -182,6 +183,8 @@ pub struct Lease {
     #[serde(serialize_with = "rfc3339::maybe")]
     pub ended_at: Option<DateTime<Utc>>,
     pub approvals: Vec<Approval>,
+    /// Granted through a break-glass role: self-granted without approval.
+    pub break_glass: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// The granted length, fixed at request time; the window starts when the grant does.

@@ -202,6 +202,19 @@ impl Printer {
         }
     }
 
+    /// A lease's role, marked `(break-glass)` for a break-glass lease.
+    fn role_cell(&self, lease: &Lease) -> Cell {
+        if !lease.break_glass {
+            return Cell::new(&lease.role);
+        }
+        let cell = Cell::new(format!("{} (break-glass)", lease.role));
+        if self.color {
+            cell.fg(Color::Red)
+        } else {
+            cell
+        }
+    }
+
     fn print_table(&self, table: &Table) {
         let text = table.to_string();
         let trimmed: Vec<&str> = text.lines().map(str::trim_end).collect();
@@ -287,6 +300,8 @@ impl Printer {
                 "caps": decision.caps,
                 "approvals_required": decision.approvals_required,
                 "approvers": decision.approvers,
+                "approval_timeout": approval_timeout(evaluation.role),
+                "break_glass": evaluation.role.break_glass,
                 "ticket_status": evaluation.ticket_status,
             }));
         }
@@ -297,10 +312,14 @@ impl Printer {
             "decision: {}",
             if decision.approvals_required > 0 {
                 format!(
-                    "needs {} approval(s) from {}",
+                    "needs {} approval(s) from {} within {}",
                     decision.approvals_required,
-                    decision.approvers.join(", ")
+                    decision.approvers.join(", "),
+                    duration::format(evaluation.role.approvals.timeout())
                 )
+            } else if evaluation.role.break_glass {
+                "grant now (break-glass: self-granted, marked on the lease and in the audit trail)"
+                    .to_owned()
             } else {
                 "grant now".to_owned()
             }
@@ -350,7 +369,7 @@ impl Printer {
         for lease in leases {
             table.add_row(vec![
                 Cell::new(&lease.id),
-                Cell::new(&lease.role),
+                self.role_cell(lease),
                 Cell::new(&lease.target),
                 Cell::new(&lease.subject),
                 self.state_cell(lease.state),
@@ -369,7 +388,14 @@ impl Printer {
         }
         let rows: Vec<(&str, String)> = vec![
             ("id", lease.id.clone()),
-            ("role", lease.role.clone()),
+            (
+                "role",
+                if lease.break_glass {
+                    format!("{} (break-glass)", lease.role)
+                } else {
+                    lease.role.clone()
+                },
+            ),
             ("target", format!("{} ({})", lease.target, lease.backend)),
             ("subject", lease.subject.clone()),
             ("requester", lease.requester.clone()),
@@ -522,6 +548,8 @@ impl Printer {
                         "ticket_pattern": role.ticket.pattern.as_ref().map(|p| p.as_str()),
                         "approvals_required": role.approvals.required,
                         "approvers": role.approvals.approvers(),
+                        "approval_timeout": approval_timeout(role),
+                        "break_glass": role.break_glass,
                     })
                 })
                 .collect();
@@ -546,11 +574,18 @@ impl Printer {
                 (None, true) => "required".to_owned(),
                 (None, false) => "-".to_owned(),
             };
-            let approval = if role.approvals.required == 0 {
+            let approval = if role.break_glass {
+                "none: break-glass, --reason required".to_owned()
+            } else if role.approvals.required == 0 {
                 "-".to_owned()
             } else {
                 let from: Vec<String> = role.approvals.approvers();
-                format!("{} from {}", role.approvals.required, from.join(", "))
+                format!(
+                    "{} from {} within {}",
+                    role.approvals.required,
+                    from.join(", "),
+                    duration::format(role.approvals.timeout())
+                )
             };
             table.add_row(vec![
                 Cell::new(&role.name),
@@ -703,6 +738,11 @@ impl Printer {
             self.line(text);
         }
     }
+}
+
+/// How long a request for `role` may wait for approval (`None`: it needs none).
+fn approval_timeout(role: &crate::config::Role) -> Option<String> {
+    (role.approvals.required > 0).then(|| duration::format(role.approvals.timeout()))
 }
 
 /// `1 target`, `3 targets`.

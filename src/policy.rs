@@ -1,7 +1,7 @@
 //! Pure policy decisions: eligibility, the effective TTL and every cap behind it, tickets,
 //! approvals. No I/O; the engine hands in what it knows.
 
-use crate::config::{Config, Role, TicketRule};
+use crate::config::{ApprovalRule, Config, Role, TicketRule};
 use crate::duration;
 use crate::identity::Identity;
 use crate::lease::TtlLimits;
@@ -169,6 +169,28 @@ fn check_ticket(rule: &TicketRule, ticket: Option<&str>) -> Result<(), Denial> {
             }
         }
     }
+}
+
+/// A break-glass role is self-granted, so the request must say why.
+pub fn check_break_glass(role: &Role, reason: Option<&str>) -> Result<(), Denial> {
+    if role.break_glass && reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(Denial(format!(
+            "role {} is break-glass: --reason is required",
+            role.name
+        )));
+    }
+    Ok(())
+}
+
+/// The shortest time any request may stay pending: requests older than this are the ones
+/// the sweeper must look at (each is then held to its own role's timeout). Requests of a
+/// role that has left the configuration are held to the default.
+pub fn shortest_pending_timeout(config: &Config) -> Duration {
+    config
+        .roles
+        .values()
+        .filter_map(|role| role.approvals.timeout)
+        .fold(ApprovalRule::DEFAULT_TIMEOUT, Duration::min)
 }
 
 /// Reasons are one line of printable text, at most 500 characters.
@@ -384,6 +406,32 @@ roles = ["*"]
                 .contains("own request")
         );
         assert!(check_approver(role, &who("dave", &["dba"]), "bob", "bob").is_err());
+    }
+
+    #[test]
+    fn break_glass_roles_need_a_reason() {
+        let mut config = config();
+        let open = config.roles.get_mut("open").unwrap();
+        assert_eq!(check_break_glass(open, None), Ok(()));
+        open.break_glass = true;
+        let denial = Err(Denial(
+            "role open is break-glass: --reason is required".to_owned(),
+        ));
+        assert_eq!(check_break_glass(open, None), denial);
+        assert_eq!(check_break_glass(open, Some("  ")), denial);
+        assert_eq!(check_break_glass(open, Some("outage INC-7")), Ok(()));
+    }
+
+    #[test]
+    fn the_shortest_pending_timeout_counts_the_default() {
+        let mut config = config();
+        assert_eq!(shortest_pending_timeout(&config), hours(24));
+        let db = config.roles.get_mut("db").unwrap();
+        db.approvals.timeout = Some(hours(48));
+        assert_eq!(shortest_pending_timeout(&config), hours(24));
+        let db = config.roles.get_mut("db").unwrap();
+        db.approvals.timeout = Some(Duration::from_secs(1800));
+        assert_eq!(shortest_pending_timeout(&config), Duration::from_secs(1800));
     }
 
     #[test]

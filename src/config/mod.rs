@@ -172,9 +172,15 @@ pub struct Role {
     pub default_ttl: Option<Duration>,
     pub ticket: TicketRule,
     pub approvals: ApprovalRule,
+    /// A break-glass role is granted to the eligible without approval, for at most
+    /// [`BREAK_GLASS_MAX_TTL`], and only with a reason; its leases are marked as such.
+    pub break_glass: bool,
     /// Backend-specific grant parameters, validated by the target's backend kind.
     pub grant: serde_json::Value,
 }
+
+/// The longest `max_ttl` a break-glass role may have.
+pub const BREAK_GLASS_MAX_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct Eligibility {
@@ -560,7 +566,8 @@ fn read_role(
     let description = fields
         .take("description")
         .and_then(|n| reader.string(n, "description"));
-    let max_ttl = match fields.take("max_ttl") {
+    let max_ttl_node = fields.take("max_ttl");
+    let max_ttl = match max_ttl_node {
         Some(n) => reader.duration(n, "max_ttl"),
         None => {
             reader.error(
@@ -590,10 +597,34 @@ fn read_role(
         .take("ticket")
         .and_then(|n| read_ticket(reader, n, base))
         .unwrap_or_default();
-    let approvals = fields
-        .take("approvals")
+    let approvals_node = fields.take("approvals");
+    let approvals = approvals_node
         .and_then(|n| read_approvals(reader, n))
         .unwrap_or_default();
+    let break_glass = fields
+        .take("break_glass")
+        .and_then(|n| reader.boolean(n, "break_glass"))
+        .unwrap_or(false);
+    if break_glass {
+        if let Some(n) = approvals_node {
+            reader.error(
+                n.span(),
+                format!("{what} has break_glass = true: break_glass roles are self-granted; remove `approvals`"),
+            );
+        }
+        if let (Some(max), Some(n)) = (max_ttl, max_ttl_node)
+            && max > BREAK_GLASS_MAX_TTL
+        {
+            reader.error(
+                n.span(),
+                format!(
+                    "max_ttl ({}) is over the {} cap for break_glass roles",
+                    crate::duration::format(max),
+                    crate::duration::format(BREAK_GLASS_MAX_TTL)
+                ),
+            );
+        }
+    }
     let grant_node = fields.take("grant");
     fields.finish(
         reader,
@@ -604,6 +635,7 @@ fn read_role(
             "default_ttl",
             "ticket",
             "approvals",
+            "break_glass",
             "grant",
         ],
     );
@@ -651,6 +683,7 @@ fn read_role(
         default_ttl,
         ticket,
         approvals,
+        break_glass,
         grant: grant?,
     })
 }
@@ -792,7 +825,9 @@ fn read_approvals(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<Appro
         .and_then(|n| reader.strings(n, "approvals.from"))
         .map(|list| subjects(reader, list))
         .unwrap_or_default();
-    fields.finish(reader, &["required", "from"]);
+    let timeout_node = fields.take("timeout");
+    let timeout = timeout_node.and_then(|n| reader.duration(n, "approvals.timeout"));
+    fields.finish(reader, &["required", "from", "timeout"]);
     let required = required.unwrap_or(u32::from(!from.is_empty()));
     if required > 0 && from.is_empty() {
         reader.error(
@@ -801,7 +836,17 @@ fn read_approvals(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<Appro
         );
         return None;
     }
-    Some(ApprovalRule { required, from })
+    if let (0, Some(n)) = (required, timeout_node) {
+        reader.error(
+            n.span(),
+            "approvals.timeout is how long a request waits for approval; it needs required of 1 or more",
+        );
+    }
+    Some(ApprovalRule {
+        required,
+        from,
+        timeout,
+    })
 }
 
 fn subjects(reader: &mut Reader<'_>, list: Vec<Spanned<String>>) -> Vec<SubjectPattern> {
@@ -868,4 +913,81 @@ fn read_eligibility(
         roles: roles?,
         max_ttl,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET: &str = "[targets.t]\nbackend = \"command\"\nprogram = \"/bin/true\"\n\n";
+
+    fn errors(text: &str) -> String {
+        parse(Path::new("c.toml"), &format!("{TARGET}{text}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn role(text: &str) -> Role {
+        let config = parse(Path::new("c.toml"), &format!("{TARGET}{text}")).unwrap();
+        config.roles.into_values().next().unwrap()
+    }
+
+    #[test]
+    fn approval_timeouts_default_to_a_day() {
+        let plain = role(
+            "[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\napprovals = { from = [\"user:a\"] }\n",
+        );
+        assert_eq!(plain.approvals.timeout, None);
+        assert_eq!(plain.approvals.timeout(), Duration::from_secs(24 * 3600));
+        let quick = role(
+            "[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\napprovals = { from = [\"user:a\"], timeout = \"30m\" }\n",
+        );
+        assert_eq!(quick.approvals.timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(quick.approvals.timeout(), Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn approval_timeouts_are_positive_durations_of_roles_that_need_approval() {
+        let role = |approvals: &str| {
+            format!("[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\napprovals = {approvals}\n")
+        };
+        assert_eq!(
+            errors(&role("{ from = [\"user:a\"], timeout = \"0s\" }")),
+            "c.toml:8:44: approvals.timeout: \"0s\" is zero; use a positive duration such as 90s, 15m, 1h30m or 2h"
+        );
+        assert!(
+            errors(&role("{ from = [\"user:a\"], timeout = \"soon\" }"))
+                .starts_with("c.toml:8:44: approvals.timeout: \"soon\" is not a duration")
+        );
+        assert_eq!(
+            errors(&role("{ from = [\"user:a\"], timeout = 30 }")),
+            "c.toml:8:44: approvals.timeout must be a string, not an integer"
+        );
+        assert_eq!(
+            errors(&role("{ required = 0, timeout = \"30m\" }")),
+            "c.toml:8:39: approvals.timeout is how long a request waits for approval; it needs required of 1 or more"
+        );
+    }
+
+    #[test]
+    fn break_glass_roles_are_self_granted_and_short() {
+        let base = "[roles.sos]\ntarget = \"t\"\nmax_ttl = \"1h\"\n";
+        assert!(!role(base).break_glass);
+        assert!(role(&format!("{base}break_glass = true\n")).break_glass);
+        assert!(!role(&format!("{base}break_glass = false\n")).break_glass);
+        assert_eq!(
+            errors(&format!(
+                "{base}break_glass = true\napprovals = {{ from = [\"user:a\"] }}\n"
+            )),
+            "c.toml:9:13: [roles.sos] has break_glass = true: break_glass roles are self-granted; remove `approvals`"
+        );
+        assert_eq!(
+            errors("[roles.sos]\ntarget = \"t\"\nmax_ttl = \"61m\"\nbreak_glass = true\n"),
+            "c.toml:7:11: max_ttl (1h1m) is over the 1h cap for break_glass roles"
+        );
+        assert_eq!(
+            errors(&format!("{base}break_glass = \"yes\"\n")),
+            "c.toml:8:15: break_glass must be true or false, not a string"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The policy rules as configured: who (`user:NAME`, `group:NAME`), tickets, approvals.
 
 use std::fmt;
+use std::time::Duration;
 
 /// `user:NAME` or `group:NAME`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,9 +63,20 @@ pub struct TicketCheck {
 pub struct ApprovalRule {
     pub required: u32,
     pub from: Vec<SubjectPattern>,
+    /// `timeout`: how long a request may wait for its approvals before the sweeper cancels
+    /// it, as configured (`None`: [`ApprovalRule::DEFAULT_TIMEOUT`]).
+    pub timeout: Option<Duration>,
 }
 
 impl ApprovalRule {
+    /// How long a request may stay pending when the role sets no `timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+    /// How long a request may stay pending before the sweeper cancels it.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT)
+    }
+
     /// Who may approve, as written in the configuration (`user:NAME`, `group:NAME`).
     pub fn approvers(&self) -> Vec<String> {
         self.from.iter().map(ToString::to_string).collect()

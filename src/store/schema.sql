@@ -16,6 +16,8 @@ CREATE TABLE leases (
     ended_at           INTEGER,
     ttl_secs           INTEGER NOT NULL,
     approvals_required INTEGER NOT NULL,
+    -- Granted through a break-glass role (0 or 1).
+    break_glass        INTEGER NOT NULL DEFAULT 0,
     handle             TEXT NOT NULL,
     params             TEXT NOT NULL,
     -- The lease as the lease JSON shows it, kept with every write: listing many leases

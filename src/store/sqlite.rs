@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
@@ -30,7 +30,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Every column: the ones the lease JSON shows, then the engine's bookkeeping.
 const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
     reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
-    handle, params, ending, worker, worker_at, attempts, next_attempt_at";
+    break_glass, handle, params, ending, worker, worker_at, attempts, next_attempt_at";
 
 pub struct SqliteStore {
     conn: Connection,
@@ -151,6 +151,19 @@ impl SqliteStore {
                 self.conn.execute_batch(
                     "ALTER TABLE leases ADD COLUMN document TEXT NOT NULL DEFAULT ''",
                 )?;
+            }
+            if version <= 2 {
+                self.conn.execute_batch(LIVE_INDEX)?;
+            }
+            if version <= 3 {
+                self.conn.execute_batch(SHIPPING_TABLE)?;
+            }
+            if version <= 4 {
+                self.conn.execute_batch(
+                    "ALTER TABLE leases ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0",
+                )?;
+                // Every document is written again: schema 2 added them, schema 5 added
+                // `break_glass` to them.
                 let mut tx = SqliteTx {
                     conn: &self.conn,
                     appended: Vec::new(),
@@ -165,16 +178,9 @@ impl SqliteStore {
                         tx.update(&lease)?;
                     }
                 }
-                self.conn.pragma_update(None, "user_version", 2)?;
             }
-            if version <= 2 {
-                self.conn.execute_batch(LIVE_INDEX)?;
-                self.conn.pragma_update(None, "user_version", 3)?;
-            }
-            if version <= 3 {
-                self.conn.execute_batch(SHIPPING_TABLE)?;
-                self.conn.pragma_update(None, "user_version", 4)?;
-            }
+            self.conn
+                .pragma_update(None, "user_version", SCHEMA_VERSION)?;
             Ok(())
         })();
         finish(&self.conn, migrated)
@@ -283,22 +289,23 @@ fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
         let text = row.get_ref(index)?.as_str()?;
         serde_json::from_str(text).map_err(|e| bad_column(index, e.to_string()))
     };
-    let ending: Option<String> = row.get(18)?;
+    let ending: Option<String> = row.get(19)?;
     Ok(Lease {
-        handle: json(16)?,
-        params: json(17)?,
+        handle: json(17)?,
+        params: json(18)?,
         ending: ending.as_deref().and_then(Ending::parse),
-        worker: row.get(19)?,
-        worker_at: time(row, 20)?,
-        attempts: row.get(21)?,
-        next_attempt_at: time(row, 22)?,
+        worker: row.get(20)?,
+        worker_at: time(row, 21)?,
+        attempts: row.get(22)?,
+        next_attempt_at: time(row, 23)?,
         ..summary_from_row(row)?
     })
 }
 
-/// The columns the lease JSON shows: the first sixteen of `LEASE_COLUMNS`.
+/// The columns the lease JSON shows: the first seventeen of `LEASE_COLUMNS`.
 const SUMMARY_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
-    reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs";
+    reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
+    break_glass";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
     let state = row.get_ref(6)?.as_str()?;
@@ -319,6 +326,7 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
         last_error: row.get(13)?,
         approvals_required: row.get(14)?,
         ttl_secs: row.get(15)?,
+        break_glass: row.get(16)?,
         approvals: Vec::new(),
         handle: serde_json::Value::Null,
         params: serde_json::Value::Null,
@@ -395,7 +403,7 @@ impl Tx for SqliteTx<'_> {
     fn insert(&mut self, lease: &Lease) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "INSERT INTO leases ({LEASE_COLUMNS}, document) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
         ))?;
         stmt.execute(params![
             lease.id,
@@ -414,6 +422,7 @@ impl Tx for SqliteTx<'_> {
             lease.last_error,
             lease.approvals_required,
             lease.ttl_secs,
+            lease.break_glass,
             lease.handle.to_string(),
             lease.params.to_string(),
             ending_text(lease.ending),

@@ -579,6 +579,7 @@ fn a_store_from_schema_1_is_migrated() {
     open_store(&w)
         .execute_batch(
             "DROP INDEX leases_live; ALTER TABLE leases DROP COLUMN document; \
+             ALTER TABLE leases DROP COLUMN break_glass; \
              DROP TABLE audit_shipping; PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -586,11 +587,35 @@ fn a_store_from_schema_1_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let checkpoints: i64 = open_store(&w)
         .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
         .unwrap();
     assert_eq!(checkpoints, 0, "the shipping checkpoints' table is added");
     w.jit(["revoke", &id]).run().success();
+    w.jit(["audit", "verify"]).run().success();
+}
+
+#[test]
+fn a_store_from_schema_4_is_migrated() {
+    let w = World::new();
+    let id = w.granted("web-root", &[]);
+    let expected = w.jit(["list", "--json"]).run().success().json();
+    assert_eq!(expected[0]["break_glass"], false);
+    // A schema 4 store: no break_glass column, and documents without the field.
+    open_store(&w)
+        .execute_batch(
+            "ALTER TABLE leases DROP COLUMN break_glass; \
+             UPDATE leases SET document = json_remove(document, '$.break_glass'); \
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
+    let version: i64 = open_store(&w)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+    w.jit(["revoke", &id]).run().success();
+    assert_eq!(w.lease(&id)["break_glass"], false);
     w.jit(["audit", "verify"]).run().success();
 }
