@@ -22,7 +22,7 @@ pub const ROLES: [&str; 3] = ["jit_requester", "jit_approver", "jit_worker"];
 
 const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
     reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
-    handle, params, ending, worker, worker_at, attempts, next_attempt_at";
+    handle, params, ending, worker, worker_at, attempts, next_attempt_at, break_glass";
 const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash, hash";
 
 pub struct PgStore {
@@ -210,6 +210,7 @@ fn summary_from_row(row: &Row) -> Result<Lease> {
         last_error: row.get(13),
         approvals_required: u32::try_from(row.get::<_, i32>(14)).unwrap_or(0),
         ttl_secs: row.get(15),
+        break_glass: row.get(23),
         approvals: Vec::new(),
         handle: serde_json::Value::Null,
         params: serde_json::Value::Null,
@@ -326,7 +327,7 @@ impl Tx for PgTx<'_, '_> {
         self.tx.execute(
             &format!(
                 "INSERT INTO jit.leases ({LEASE_COLUMNS}, document) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
             ),
             &[
                 &lease.id,
@@ -352,6 +353,7 @@ impl Tx for PgTx<'_, '_> {
                 &secs(lease.worker_at),
                 &attempts,
                 &secs(lease.next_attempt_at),
+                &lease.break_glass,
                 &serde_json::to_string(lease)?,
             ],
         )?;

@@ -34,7 +34,8 @@ CREATE TABLE jit.leases (
     worker_at          BIGINT,
     attempts           INTEGER NOT NULL,
     next_attempt_at    BIGINT,
-    last_error         TEXT
+    last_error         TEXT,
+    break_glass        BOOLEAN NOT NULL DEFAULT false
 );
 CREATE INDEX leases_by_state ON jit.leases (state, expires_at);
 CREATE INDEX leases_by_entitlement ON jit.leases (role, subject, state);
