@@ -44,6 +44,8 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('roles', 'roles', [CompletionResultType]::ParameterValue, 'Roles you may request, with their limits and rules')
             [CompletionResult]::new('sweep', 'sweep', [CompletionResultType]::ParameterValue, 'Revoke expired leases, retry failed revocations, reconcile interrupted grants')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
+            [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
+            [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Work with the configuration')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the store, every secret reference and every target')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a starter configuration with a local SSH certificate authority')
@@ -318,6 +320,59 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
         'jit;audit;help;help' {
             break
         }
+        'jit;worker' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Carry out what is waiting and sweep once, then exit')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'jit;store' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jit;store;init' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'jit;store;help' {
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jit;store;help;init' {
+            break
+        }
+        'jit;store;help;help' {
+            break
+        }
         'jit;config' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
@@ -480,6 +535,8 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('roles', 'roles', [CompletionResultType]::ParameterValue, 'Roles you may request, with their limits and rules')
             [CompletionResult]::new('sweep', 'sweep', [CompletionResultType]::ParameterValue, 'Revoke expired leases, retry failed revocations, reconcile interrupted grants')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
+            [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
+            [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Work with the configuration')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the store, every secret reference and every target')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a starter configuration with a local SSH certificate authority')
@@ -535,6 +592,16 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;help;audit;ship' {
+            break
+        }
+        'jit;help;worker' {
+            break
+        }
+        'jit;help;store' {
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)')
+            break
+        }
+        'jit;help;store;init' {
             break
         }
         'jit;help;config' {

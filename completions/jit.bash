@@ -73,8 +73,14 @@ _jit() {
             jit,show)
                 cmd="jit__subcmd__show"
                 ;;
+            jit,store)
+                cmd="jit__subcmd__store"
+                ;;
             jit,sweep)
                 cmd="jit__subcmd__sweep"
+                ;;
+            jit,worker)
+                cmd="jit__subcmd__worker"
                 ;;
             jit__subcmd__audit,export)
                 cmd="jit__subcmd__audit__subcmd__export"
@@ -166,8 +172,14 @@ _jit() {
             jit__subcmd__help,show)
                 cmd="jit__subcmd__help__subcmd__show"
                 ;;
+            jit__subcmd__help,store)
+                cmd="jit__subcmd__help__subcmd__store"
+                ;;
             jit__subcmd__help,sweep)
                 cmd="jit__subcmd__help__subcmd__sweep"
+                ;;
+            jit__subcmd__help,worker)
+                cmd="jit__subcmd__help__subcmd__worker"
                 ;;
             jit__subcmd__help__subcmd__audit,export)
                 cmd="jit__subcmd__help__subcmd__audit__subcmd__export"
@@ -187,6 +199,9 @@ _jit() {
             jit__subcmd__help__subcmd__secret,set)
                 cmd="jit__subcmd__help__subcmd__secret__subcmd__set"
                 ;;
+            jit__subcmd__help__subcmd__store,init)
+                cmd="jit__subcmd__help__subcmd__store__subcmd__init"
+                ;;
             jit__subcmd__secret,delete)
                 cmd="jit__subcmd__secret__subcmd__delete"
                 ;;
@@ -205,6 +220,18 @@ _jit() {
             jit__subcmd__secret__subcmd__help,set)
                 cmd="jit__subcmd__secret__subcmd__help__subcmd__set"
                 ;;
+            jit__subcmd__store,help)
+                cmd="jit__subcmd__store__subcmd__help"
+                ;;
+            jit__subcmd__store,init)
+                cmd="jit__subcmd__store__subcmd__init"
+                ;;
+            jit__subcmd__store__subcmd__help,help)
+                cmd="jit__subcmd__store__subcmd__help__subcmd__help"
+                ;;
+            jit__subcmd__store__subcmd__help,init)
+                cmd="jit__subcmd__store__subcmd__help__subcmd__init"
+                ;;
             *)
                 ;;
         esac
@@ -212,7 +239,7 @@ _jit() {
 
     case "${cmd}" in
         jit)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep audit config doctor init secret completions man help"
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep audit worker store config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -632,7 +659,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help)
-            opts="request exec list show revoke extend credential-process approve deny roles sweep audit config doctor init secret completions man help"
+            opts="request exec list show revoke extend credential-process approve deny roles sweep audit worker store config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -981,7 +1008,49 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__help__subcmd__store)
+            opts="init"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__store__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__help__subcmd__sweep)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__worker)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1275,8 +1344,104 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__store)
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version init help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__store__subcmd__help)
+            opts="init help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__store__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__store__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__store__subcmd__init)
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__sweep)
             opts="-q -v -h -V --watch --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__worker)
+            opts="-q -v -h -V --once --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -41,6 +41,8 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand roles 'Roles you may request, with their limits and rules'
             cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
             cand audit 'Read, verify, export and ship the audit trail'
+            cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
+            cand store 'Set up the team store ([store] kind = "postgres")'
             cand config 'Work with the configuration'
             cand doctor 'Check the store, every secret reference and every target'
             cand init 'Write a starter configuration with a local SSH certificate authority'
@@ -293,6 +295,53 @@ set edit:completion:arg-completer[jit] = {|@words|
         }
         &'jit;audit;help;help'= {
         }
+        &'jit;worker'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --once 'Carry out what is waiting and sweep once, then exit'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;store'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;store;init'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;store;help'= {
+            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;store;help;init'= {
+        }
+        &'jit;store;help;help'= {
+        }
         &'jit;config'= {
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --json 'Print one JSON document on stdout, and nothing else there'
@@ -439,6 +488,8 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand roles 'Roles you may request, with their limits and rules'
             cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
             cand audit 'Read, verify, export and ship the audit trail'
+            cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
+            cand store 'Set up the team store ([store] kind = "postgres")'
             cand config 'Work with the configuration'
             cand doctor 'Check the store, every secret reference and every target'
             cand init 'Write a starter configuration with a local SSH certificate authority'
@@ -479,6 +530,13 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;audit;export'= {
         }
         &'jit;help;audit;ship'= {
+        }
+        &'jit;help;worker'= {
+        }
+        &'jit;help;store'= {
+            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+        }
+        &'jit;help;store;init'= {
         }
         &'jit;help;config'= {
             cand check 'Validate the configuration; every error with file:line:column'
