@@ -64,8 +64,11 @@ impl PgStore {
             Ok(client) => client,
             Err(Refused::Tls(message)) => bail!("team store {location}: {message}"),
             Err(Refused::Server(err)) => {
-                return Err(anyhow::Error::new(err)
-                    .context(format!("connecting to the team store {location}")));
+                let cause = match err.as_db_error() {
+                    Some(db) => db.message().to_owned(),
+                    None => err.to_string(),
+                };
+                bail!("connecting to the team store {location}: {cause}");
             }
         };
         let user: String = client.query_one("SELECT session_user::text", &[])?.get(0);

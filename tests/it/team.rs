@@ -496,6 +496,24 @@ fn a_denied_or_unknown_request_is_answered_and_changes_nothing() {
         .code(3);
     assert_eq!(t.count("SELECT count(*) FROM jit.leases"), 0);
     assert_eq!(t.grants(), json!({}));
+    // A wrong password is the database's refusal, before anything is asked.
+    t.person(REQUESTER, ["list"])
+        .env("JIT_STORE_PASSWORD", "wrong")
+        .run()
+        .code(1)
+        .stderr_has("password authentication failed");
+    t.person(REQUESTER, ["exec", "--role", "tokens", "--", "true"])
+        .run()
+        .code(2)
+        .stderr_has("jit exec is not available with a team store");
+    let doctor = t.person(REQUESTER, ["doctor"]).run();
+    assert!(
+        doctor
+            .stdout
+            .contains(&format!("0 leases, logged in as {REQUESTER}")),
+        "{}",
+        doctor.stdout
+    );
     // A denial by an approver ends the request.
     let waiting = t
         .person(REQUESTER, ["request", "--role", "gated", "--wait"])
