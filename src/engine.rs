@@ -1258,21 +1258,7 @@ impl<'a> Engine<'a> {
                         notice: None,
                     });
                 }
-                LeaseState::Denied => {
-                    let by = lease
-                        .approvals
-                        .iter()
-                        .rev()
-                        .find(|a| a.decision == Verdict::Deny);
-                    return Err(exit::denied(match by {
-                        Some(a) => format!(
-                            "request {id} was denied by {}: {}",
-                            a.by,
-                            a.reason.as_deref().unwrap_or("no reason given")
-                        ),
-                        None => format!("request {id} was denied"),
-                    }));
-                }
+                LeaseState::Denied => return Err(exit::denied(lease.denial())),
                 LeaseState::Cancelled => {
                     let events = self.store.events(&store::EventFilter {
                         lease_id: Some(lease.id.clone()),

@@ -226,6 +226,24 @@ impl Lease {
         Ok(())
     }
 
+    /// Why a denied request was denied, for the requester.
+    pub fn denial(&self) -> String {
+        let by = self
+            .approvals
+            .iter()
+            .rev()
+            .find(|a| a.decision == Verdict::Deny);
+        match by {
+            Some(a) => format!(
+                "request {} was denied by {}: {}",
+                self.id,
+                a.by,
+                a.reason.as_deref().unwrap_or("no reason given")
+            ),
+            None => format!("request {} was denied", self.id),
+        }
+    }
+
     pub fn approvals_given(&self) -> usize {
         self.approvals
             .iter()

@@ -27,6 +27,9 @@ const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash,
 
 pub struct PgStore {
     client: RefCell<Client>,
+    /// How this session connected, for a second connection (the shipping lock).
+    config: postgres::Config,
+    tls: crate::config::postgres::Tls,
     location: String,
     /// The login of this session: who is acting, as the database knows it.
     user: String,
@@ -72,13 +75,24 @@ impl PgStore {
             }
         };
         let user: String = client.query_one("SELECT session_user::text", &[])?.get(0);
-        Ok(PgStore {
+        let store = PgStore {
             client: RefCell::new(client),
+            config,
+            tls: settings.tls.clone(),
             location,
             user,
             committed: Default::default(),
             creating_for: Cell::new(None),
-        })
+        };
+        if let Some(version) = store.schema_version()?
+            && version > SCHEMA_VERSION
+        {
+            bail!(
+                "the team store {} has schema {version}, written by a newer jit; this jit knows {SCHEMA_VERSION}",
+                store.location
+            );
+        }
+        Ok(store)
     }
 
     /// The login of this session.
@@ -674,15 +688,21 @@ impl Store for PgStore {
     }
 
     fn lock_shipping(&self) -> Result<Option<Box<dyn std::any::Any>>> {
-        // A session advisory lock, held by this connection until it is released.
-        let locked: bool = self
-            .client()
+        // A session advisory lock on a connection of its own: dropping the guard closes
+        // that connection, which releases the lock (as does the process dying).
+        let mut client = crate::backend::postgres::open(&self.config, &self.tls).map_err(
+            |refused| match refused {
+                crate::backend::postgres::Refused::Tls(message) => anyhow::anyhow!(message),
+                crate::backend::postgres::Refused::Server(err) => anyhow::Error::new(err),
+            },
+        )?;
+        let locked: bool = client
             .query_one(
                 "SELECT pg_try_advisory_lock(hashtext('jit.audit_shipping'))",
                 &[],
             )?
             .get(0);
-        Ok(locked.then(|| Box::new(()) as Box<dyn std::any::Any>))
+        Ok(locked.then(|| Box::new(client) as Box<dyn std::any::Any>))
     }
 
     fn location(&self) -> String {

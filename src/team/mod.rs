@@ -163,8 +163,8 @@ pub fn wait_for(
     }
 }
 
-/// Wait for a worker to answer, for at most [`WORKER_PATIENCE`]; a refusal is an error.
-pub fn answered(store: &PgStore, id: i64) -> Result<Answer> {
+/// Wait for a worker to take up and answer request `id`, for at most [`WORKER_PATIENCE`].
+fn first_answer(store: &PgStore, id: i64) -> Result<Answer> {
     let answer = wait_for(
         store,
         id,
@@ -172,8 +172,20 @@ pub fn answered(store: &PgStore, id: i64) -> Result<Answer> {
         |a| a.status != "new",
         &mut |_| {},
     )?;
+    if answer.status == "new" {
+        return Err(anyhow::anyhow!(
+            "no worker answered request {id} within {}s: is `jit worker` running for {}?",
+            WORKER_PATIENCE.as_secs(),
+            store.location()
+        ));
+    }
+    Ok(answer)
+}
+
+/// [`first_answer`], with a refusal as an error.
+pub fn answered(store: &PgStore, id: i64) -> Result<Answer> {
+    let answer = first_answer(store, id)?;
     match answer.status.as_str() {
-        "new" => Err(no_worker(store, id)),
         "refused" => Err(answer.refusal()),
         _ => Ok(answer),
     }
@@ -214,15 +226,8 @@ pub fn decide(
 pub fn revoke(store: &PgStore, lease_id: &str) -> Result<crate::engine::Revocation> {
     use crate::engine::{Revocation, RevokeOutcome};
     let id = submit(store, &Ask::Revoke { lease_id })?;
-    let answer = wait_for(
-        store,
-        id,
-        Instant::now() + WORKER_PATIENCE,
-        |a| a.status != "new",
-        &mut |_| {},
-    )?;
+    let answer = first_answer(store, id)?;
     let outcome = match (answer.status.as_str(), answer.exit_code) {
-        ("new", _) => return Err(no_worker(store, id)),
         ("refused", Some(6)) => RevokeOutcome::Failed {
             error: answer.message.clone().unwrap_or_default(),
         },
@@ -248,14 +253,6 @@ pub fn extend(store: &PgStore, lease_id: &str, ttl: Duration) -> Result<Lease> {
         .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))
 }
 
-fn no_worker(store: &PgStore, id: i64) -> anyhow::Error {
-    anyhow::anyhow!(
-        "no worker answered request {id} within {}s: is `jit worker` running for {}?",
-        WORKER_PATIENCE.as_secs(),
-        store.location()
-    )
-}
-
 /// Take the credentials a worker sealed for this process's request, deleting them from
 /// the store as they are read.
 pub fn pick_up(
@@ -276,22 +273,7 @@ pub fn pick_up(
 pub fn outcome_of(lease: &Lease) -> (i32, String) {
     let id = &lease.id;
     match lease.state {
-        LeaseState::Denied => {
-            let by = lease
-                .approvals
-                .iter()
-                .rev()
-                .find(|a| a.decision == Verdict::Deny);
-            let text = match by {
-                Some(a) => format!(
-                    "request {id} was denied by {}: {}",
-                    a.by,
-                    a.reason.as_deref().unwrap_or("no reason given")
-                ),
-                None => format!("request {id} was denied"),
-            };
-            (3, text)
-        }
+        LeaseState::Denied => (3, lease.denial()),
         LeaseState::Cancelled => (3, format!("request {id} was cancelled")),
         other => (
             1,
