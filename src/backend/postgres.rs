@@ -154,6 +154,17 @@ pub fn open(
         .map_err(Refused::Server)
 }
 
+/// The first host and port `config` connects to (libpq's defaults when it names none), for
+/// messages. Shared with the team store.
+pub fn host_port(config: &postgres::Config) -> (String, u16) {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(name)) => name.clone(),
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    (host, config.get_ports().first().copied().unwrap_or(5432))
+}
+
 /// The connection settings of `settings` before the password: timeout, application name,
 /// and whether to try TLS.
 pub fn base_config(settings: &PostgresTarget) -> Result<postgres::Config, String> {
@@ -228,20 +239,10 @@ impl PostgresBackend {
     }
 
     fn host_port(&self) -> (String, u16) {
-        let config = self.base.as_ref().ok();
-        let host = config
+        self.base
             .as_ref()
-            .and_then(|c| c.get_hosts().first().cloned())
-            .map(|h| match h {
-                postgres::config::Host::Tcp(name) => name,
-                postgres::config::Host::Unix(path) => path.display().to_string(),
-            })
-            .unwrap_or_else(|| "localhost".to_owned());
-        let port = config
-            .as_ref()
-            .and_then(|c| c.get_ports().first().copied())
-            .unwrap_or(5432);
-        (host, port)
+            .map(host_port)
+            .unwrap_or_else(|_| ("localhost".to_owned(), 5432))
     }
 
     /// Run `work` on the admin connection, reconnecting if it was lost.

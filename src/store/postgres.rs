@@ -51,12 +51,7 @@ impl PgStore {
             let password = reference.resolve()?;
             config.password(password.expose());
         }
-        let host = match config.get_hosts().first() {
-            Some(postgres::config::Host::Tcp(name)) => name.clone(),
-            Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
-            None => "localhost".to_owned(),
-        };
-        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let (host, port) = crate::backend::postgres::host_port(&config);
         let location = format!(
             "postgres://{}@{host}:{port}/{}",
             config.get_user().unwrap_or(default_user),
