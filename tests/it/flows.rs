@@ -614,8 +614,24 @@ fn a_program_that_hangs_is_stopped_at_its_timeout() {
         "took {:?}",
         started.elapsed()
     );
-    // The cleanup could not confirm anything either: the lease waits for the sweeper.
-    assert_eq!(w.leases()[0]["state"], "revoke-failed");
+    // The cleanup could not confirm anything either: the lease waits for the sweeper, and
+    // `jit show` says when it tries again.
+    let lease = &w.leases()[0];
+    assert_eq!(lease["state"], "revoke-failed");
+    let id = lease["id"].as_str().unwrap();
+    let shown = w.jit(["show", id]).run().success();
+    let retry = shown
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("retry "))
+        .unwrap();
+    let cells: Vec<&str> = retry.split_whitespace().collect();
+    assert!(cells[1].ends_with('Z'), "{retry}");
+    assert_eq!(cells[2..5], ["(attempt", "1", "failed:"], "{retry}");
+    assert!(
+        retry.ends_with(&format!("; `jit revoke {id}` retries now")),
+        "{retry}"
+    );
 }
 
 #[test]
