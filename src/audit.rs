@@ -237,6 +237,13 @@ pub enum Break {
     Unlinked { seq: i64 },
     /// Records at the end are gone: the chain stops before the recorded head.
     Truncated { last: i64, head: i64 },
+    /// Records follow the recorded head: appended without moving it, so forged.
+    PastHead { seq: i64, head: i64 },
+    /// The record at a kept checkpoint's place is not the one the checkpoint holds: the
+    /// chain was rewritten at or before it (and every later hash computed again).
+    Rewritten { seq: i64, found: String },
+    /// The chain ends before a kept checkpoint: it was cut short and its head moved back.
+    ShortOfCheckpoint { seq: i64, last: i64 },
 }
 
 impl fmt::Display for Break {
@@ -261,7 +268,53 @@ impl fmt::Display for Break {
                 "record {} is missing (deleted): the chain ends at {last} but its head is {head}",
                 last + 1
             ),
+            Break::PastHead { seq, head } => write!(
+                f,
+                "record {seq} is past the chain's head {head} (appended without moving the head: forged)"
+            ),
+            Break::Rewritten { seq, found } => write!(
+                f,
+                "record {seq} is not the checkpoint's: its hash is now {found} (the chain was rewritten at or before {seq})"
+            ),
+            Break::ShortOfCheckpoint { seq, last } => write!(
+                f,
+                "record {seq} of the checkpoint is missing: the chain ends at {last} (truncated)"
+            ),
         }
+    }
+}
+
+/// A record's place and hash, kept outside the store (`jit audit verify` prints the head as
+/// one, `SEQ:HASH`): a later chain that still holds it there has not been rewritten up to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Checkpoint {
+    /// `SEQ:HASH`: a record number from 1 and 64 hex digits.
+    pub fn parse(text: &str) -> Result<Checkpoint, String> {
+        let usage = || {
+            format!(
+                "{text:?} is not a checkpoint: use SEQ:HASH as `jit audit verify` prints it (a record number from 1, a colon, and 64 hex digits)"
+            )
+        };
+        let (seq, hash) = text.split_once(':').ok_or_else(usage)?;
+        let seq: i64 = seq.parse().map_err(|_| usage())?;
+        if seq < 1 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(usage());
+        }
+        Ok(Checkpoint {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+impl fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
     }
 }
 
@@ -270,6 +323,7 @@ pub struct Verifier {
     prev_seq: i64,
     prev_hash: String,
     pub count: u64,
+    checkpoint: Option<Checkpoint>,
 }
 
 impl Default for Verifier {
@@ -278,11 +332,20 @@ impl Default for Verifier {
             prev_seq: 0,
             prev_hash: GENESIS.to_owned(),
             count: 0,
+            checkpoint: None,
         }
     }
 }
 
 impl Verifier {
+    /// A verifier that also proves the chain still holds `checkpoint`.
+    pub fn holding(checkpoint: Option<Checkpoint>) -> Verifier {
+        Verifier {
+            checkpoint,
+            ..Verifier::default()
+        }
+    }
+
     pub fn check(&mut self, record: &RawRecord<'_>) -> Result<(), Break> {
         let expected = self.prev_seq + 1;
         if record.seq != expected {
@@ -305,6 +368,14 @@ impl Verifier {
         if record.prev_hash != self.prev_hash {
             return Err(Break::Unlinked { seq: record.seq });
         }
+        if let Some(kept) = &self.checkpoint {
+            if kept.seq == record.seq && kept.hash != record.hash {
+                return Err(Break::Rewritten {
+                    seq: record.seq,
+                    found: record.hash.to_owned(),
+                });
+            }
+        }
         self.prev_seq = record.seq;
         self.prev_hash.clear();
         self.prev_hash.push_str(record.hash);
@@ -312,17 +383,31 @@ impl Verifier {
         Ok(())
     }
 
-    /// Compare the end of the chain with the head the store recorded.
-    pub fn finish(&self, head: Option<(i64, &str)>) -> Result<(i64, String), Break> {
-        if let Some((head_seq, head_hash)) = head {
-            if head_seq > self.prev_seq {
-                return Err(Break::Truncated {
+    /// Compare the end of the chain with the head the store recorded (`(0, GENESIS)` when it
+    /// has recorded none), then with the kept checkpoint.
+    pub fn finish(&self, head: (i64, &str)) -> Result<(i64, String), Break> {
+        let (head_seq, head_hash) = head;
+        if head_seq > self.prev_seq {
+            return Err(Break::Truncated {
+                last: self.prev_seq,
+                head: head_seq,
+            });
+        }
+        if head_seq < self.prev_seq {
+            return Err(Break::PastHead {
+                seq: head_seq + 1,
+                head: head_seq,
+            });
+        }
+        if head_hash != self.prev_hash {
+            return Err(Break::Edited { seq: head_seq });
+        }
+        if let Some(kept) = &self.checkpoint {
+            if kept.seq > self.prev_seq {
+                return Err(Break::ShortOfCheckpoint {
+                    seq: kept.seq,
                     last: self.prev_seq,
-                    head: head_seq,
                 });
-            }
-            if head_seq == self.prev_seq && head_hash != self.prev_hash {
-                return Err(Break::Edited { seq: head_seq });
             }
         }
         Ok((self.prev_seq, self.prev_hash.clone()))
