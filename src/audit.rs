@@ -301,6 +301,9 @@ impl Checkpoint {
             )
         };
         let (seq, hash) = text.split_once(':').ok_or_else(usage)?;
+        if !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(usage());
+        }
         let seq: i64 = seq.parse().map_err(|_| usage())?;
         if seq < 1 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(usage());
@@ -486,5 +489,67 @@ mod tests {
         swapped[1] = (2, b.1, b.2, b.3);
         swapped[2] = (3, a.1, a.2, a.3);
         assert_eq!(verify(&swapped), Err(Break::Edited { seq: 2 }));
+    }
+
+    #[test]
+    fn the_head_and_a_kept_checkpoint_are_compared() {
+        let rows = chain(5);
+        let finish = |checkpoint: Option<Checkpoint>, head: (i64, &str)| {
+            let mut v = Verifier::holding(checkpoint);
+            for (seq, details, prev, hash) in &rows {
+                v.check(&RawRecord {
+                    seq: *seq,
+                    at: "2026-01-01T00:00:00Z",
+                    actor: "alice",
+                    lease_id: Some("abc"),
+                    kind: "granted",
+                    details,
+                    prev_hash: prev,
+                    hash,
+                })?;
+            }
+            v.finish(head).map(|(seq, _)| seq)
+        };
+        let at = |seq: usize| rows[seq - 1].3.clone();
+        assert_eq!(finish(None, (5, &at(5))), Ok(5));
+        assert_eq!(
+            finish(None, (4, &at(4))),
+            Err(Break::PastHead { seq: 5, head: 4 })
+        );
+        assert_eq!(
+            finish(None, (0, GENESIS)),
+            Err(Break::PastHead { seq: 1, head: 0 })
+        );
+        let kept = |seq: i64, hash: String| Some(Checkpoint { seq, hash });
+        assert_eq!(finish(kept(3, at(3)), (5, &at(5))), Ok(5));
+        assert_eq!(
+            finish(kept(3, at(2)), (5, &at(5))),
+            Err(Break::Rewritten {
+                seq: 3,
+                found: at(3)
+            })
+        );
+        assert_eq!(
+            finish(kept(7, at(2)), (5, &at(5))),
+            Err(Break::ShortOfCheckpoint { seq: 7, last: 5 })
+        );
+    }
+
+    #[test]
+    fn checkpoints_parse_strictly() {
+        let hash = "Ab".repeat(32);
+        assert_eq!(
+            Checkpoint::parse(&format!("12:{hash}")),
+            Ok(Checkpoint {
+                seq: 12,
+                hash: "ab".repeat(32)
+            })
+        );
+        for bad in ["", "12", ":", "0:x", "x:y"] {
+            assert!(Checkpoint::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Checkpoint::parse(&format!("0:{hash}")).is_err());
+        assert!(Checkpoint::parse(&format!("+1:{hash}")).is_err());
+        assert!(Checkpoint::parse(&format!("1:{hash}a")).is_err());
     }
 }
