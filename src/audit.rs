@@ -371,13 +371,14 @@ impl Verifier {
         if record.prev_hash != self.prev_hash {
             return Err(Break::Unlinked { seq: record.seq });
         }
-        if let Some(kept) = &self.checkpoint {
-            if kept.seq == record.seq && kept.hash != record.hash {
-                return Err(Break::Rewritten {
-                    seq: record.seq,
-                    found: record.hash.to_owned(),
-                });
-            }
+        if let Some(kept) = &self.checkpoint
+            && kept.seq == record.seq
+            && kept.hash != record.hash
+        {
+            return Err(Break::Rewritten {
+                seq: record.seq,
+                found: record.hash.to_owned(),
+            });
         }
         self.prev_seq = record.seq;
         self.prev_hash.clear();
@@ -405,13 +406,13 @@ impl Verifier {
         if head_hash != self.prev_hash {
             return Err(Break::Edited { seq: head_seq });
         }
-        if let Some(kept) = &self.checkpoint {
-            if kept.seq > self.prev_seq {
-                return Err(Break::ShortOfCheckpoint {
-                    seq: kept.seq,
-                    last: self.prev_seq,
-                });
-            }
+        if let Some(kept) = &self.checkpoint
+            && kept.seq > self.prev_seq
+        {
+            return Err(Break::ShortOfCheckpoint {
+                seq: kept.seq,
+                last: self.prev_seq,
+            });
         }
         Ok((self.prev_seq, self.prev_hash.clone()))
     }
