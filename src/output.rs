@@ -715,15 +715,45 @@ impl Printer {
         }
     }
 
-    pub fn verified(&self, outcome: &Result<ChainHead, crate::audit::Break>) {
+    /// `jit audit verify`: the head is printed as a checkpoint (`SEQ:HASH`) to keep elsewhere.
+    pub fn verified(
+        &self,
+        outcome: &Result<ChainHead, crate::audit::Break>,
+        kept: Option<&crate::audit::Checkpoint>,
+    ) {
         match outcome {
-            Ok(head) if self.json => self.json_doc(&json!({ "ok": true, "records": head.count, "head_seq": head.seq, "head_hash": head.hash })),
             Ok(head) => {
-                if !self.quiet {
-                    self.line(&format!("audit chain intact: {} records, head {} {}", head.count, head.seq, head.hash));
+                let checkpoint = (head.seq > 0).then(|| format!("{}:{}", head.seq, head.hash));
+                if self.json {
+                    return self.json_doc(&json!({
+                        "ok": true,
+                        "records": head.count,
+                        "head_seq": head.seq,
+                        "head_hash": head.hash,
+                        "checkpoint": checkpoint,
+                        "kept_checkpoint": kept.map(ToString::to_string),
+                    }));
+                }
+                if self.quiet {
+                    return;
+                }
+                match kept {
+                    Some(kept) => self.line(&format!(
+                        "audit chain intact: {}; it still holds checkpoint {kept}",
+                        count(usize::try_from(head.count).unwrap_or(usize::MAX), "record")
+                    )),
+                    None => self.line(&format!(
+                        "audit chain intact: {}",
+                        count(usize::try_from(head.count).unwrap_or(usize::MAX), "record")
+                    )),
+                }
+                if let Some(checkpoint) = checkpoint {
+                    self.line(&format!("checkpoint: {checkpoint}"));
                 }
             }
-            Err(found) if self.json => self.json_doc(&json!({ "ok": false, "error": found.to_string() })),
+            Err(found) if self.json => {
+                self.json_doc(&json!({ "ok": false, "error": found.to_string() }))
+            }
             Err(found) => {
                 let _ = writeln!(io::stderr().lock(), "jit: audit chain broken: {found}");
             }
