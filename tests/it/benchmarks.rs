@@ -158,7 +158,6 @@ fn quick(script: &str) {
             "{script} --quick printed no figure on a line `{label}...`\n--- stdout\n{stdout}"
         );
     }
-    eprintln!("{script} --quick: {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// The first white-space separated word of `text` that is a number once its unit
