@@ -27,6 +27,7 @@ pub mod shipping;
 pub mod store;
 pub mod team;
 pub mod ticket;
+pub mod trusted_dir;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
