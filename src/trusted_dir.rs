@@ -307,7 +307,11 @@ impl TrustedDir {
         ) {
             Ok(fd) => Ok(Some(File::from(fd))),
             Err(Errno::ENOENT) => Ok(None),
-            Err(Errno::ELOOP) => Err(untrusted(&self.path.join(name), "it is a symbolic link")),
+            Err(Errno::ELOOP | Errno::EEXIST)
+                if self.kind_of(Path::new(name)) == Some(SFlag::S_IFLNK) =>
+            {
+                Err(untrusted(&self.path.join(name), "it is a symbolic link"))
+            }
             Err(Errno::EEXIST) => Err(untrusted(
                 &self.path.join(name),
                 "it already exists (jit creates its temporary files new)",
