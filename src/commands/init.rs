@@ -23,6 +23,10 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<Exit> {
             path.display()
         )));
     }
+    // Replaced, never written through: a link there would send the file elsewhere.
+    if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        anyhow::bail!("refusing {}: it is a symbolic link", path.display());
+    }
     let who = Identity::current(None)?;
     let dir = path
         .parent()
@@ -132,10 +136,14 @@ max_ttl = "1h"
     Ok(Exit::Success)
 }
 
-/// Write a file with `mode`, refusing to replace one unless `replace`.
+/// Write a file with `mode`, refusing to replace one unless `replace`, and never through a
+/// link.
 fn write_new(path: &Path, body: &[u8], mode: u32, replace: bool) -> Result<()> {
     let mut options = OpenOptions::new();
-    options.write(true).mode(mode);
+    options
+        .write(true)
+        .mode(mode)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
     if replace {
         options.create(true).truncate(true);
     } else {

@@ -48,6 +48,9 @@ impl SqliteStore {
                 .mode(0o700)
                 .create(dir)
                 .with_context(|| format!("creating the state directory {}", dir.display()))?;
+            // The store is jit's own: a state directory that is a link, someone else's or
+            // writable by others would let them swap the database or its journal.
+            crate::trusted_dir::TrustedDir::open(dir, nix::unistd::Uid::effective())?;
         }
         match OpenOptions::new()
             .write(true)
@@ -606,6 +609,7 @@ impl Store for SqliteStore {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {

@@ -516,3 +516,57 @@ fn a_certificate_under_sudo_never_goes_through_the_requesters_links() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_state_directory_that_is_a_link_or_someone_elses_is_refused() {
+    require_root();
+    let w = World::new();
+    let elsewhere = w.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    mode(&elsewhere, 0o700);
+    symlink(&elsewhere, w.state_dir()).unwrap();
+    w.jit(["request", "--role", "web-root"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "refusing {}: it is a symbolic link",
+            w.state_dir().display()
+        ));
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "no store made there"
+    );
+    assert!(w.grant_keys().is_empty());
+
+    std::fs::remove_file(w.state_dir()).unwrap();
+    std::fs::create_dir(w.state_dir()).unwrap();
+    mode(&w.state_dir(), 0o700);
+    give(&w.state_dir(), ACCOUNT);
+    w.jit(["request", "--role", "web-root"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "refusing {}: it is owned by {ACCOUNT}, not by root",
+            w.state_dir().display()
+        ));
+    assert_eq!(std::fs::read_dir(w.state_dir()).unwrap().count(), 0);
+    assert!(w.grant_keys().is_empty());
+}
+
+#[test]
+fn init_never_writes_its_configuration_through_a_link() {
+    let w = World::empty();
+    let decoy = Decoy::new();
+    let before = decoy.snapshot();
+    symlink(decoy.path("authorized_keys"), w.config_path()).unwrap();
+    w.jit(["init", "--force"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "refusing {}: it is a symbolic link",
+            w.config_path().display()
+        ));
+    assert_eq!(decoy.snapshot(), before);
+    assert!(!w.path("ssh_ca").exists(), "nothing written");
+}
