@@ -94,16 +94,7 @@ impl TrustedDir {
     /// Open `path`, a directory that root, jit's own user or `owner` owns, walking it from
     /// `/` without following any link.
     pub fn open(path: &Path, owner: Uid) -> Result<TrustedDir, Error> {
-        let absolute = if path.is_absolute() {
-            path.to_owned()
-        } else {
-            let cwd = std::env::current_dir().map_err(|err| Error::Io {
-                what: "reading the working directory for",
-                path: path.to_owned(),
-                err: Errno::from_raw(err.raw_os_error().unwrap_or(0)),
-            })?;
-            cwd.join(path)
-        };
+        let absolute = absolute(path)?;
         let mut trusted = vec![0, Uid::effective().as_raw(), owner.as_raw()];
         trusted.dedup();
         let root = Path::new("/");
@@ -153,8 +144,9 @@ impl TrustedDir {
         mode: u32,
         chown: Option<(Uid, Gid)>,
     ) -> Result<TrustedDir, Error> {
+        let path = &absolute(path)?;
         match TrustedDir::open(path, owner) {
-            Err(Error::Missing { path: missing }) if missing == path => {}
+            Err(Error::Missing { path: missing }) if missing == *path => {}
             other => return other,
         }
         let (parent, name) = match (path.parent(), path.file_name()) {
@@ -473,6 +465,19 @@ impl Drop for NewFile<'_> {
     }
 }
 
+/// `path` from `/`: relative paths are taken from the working directory.
+fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    if path.is_absolute() {
+        return Ok(path.to_owned());
+    }
+    let cwd = std::env::current_dir().map_err(|err| Error::Io {
+        what: "reading the working directory for",
+        path: path.to_owned(),
+        err: Errno::from_raw(err.raw_os_error().unwrap_or(0)),
+    })?;
+    Ok(cwd.join(path))
+}
+
 /// Split `path` into its directory and file name.
 pub fn split(path: &Path) -> Result<(&Path, &str), Error> {
     let dir = path
@@ -484,4 +489,80 @@ pub fn split(path: &Path) -> Result<(&Path, &str), Error> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| untrusted(path, "it names no file"))?;
     Ok((dir, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn me() -> Uid {
+        Uid::effective()
+    }
+
+    #[test]
+    fn a_sticky_directory_is_passed_through_but_not_written_into() {
+        let base = tempfile::tempdir().unwrap();
+        let sticky = base.path().join("sticky");
+        std::fs::create_dir(&sticky).unwrap();
+        std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let inner = sticky.join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        assert!(TrustedDir::open(&inner, me()).is_ok());
+        let refused = TrustedDir::open(&sticky, me()).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "refusing {}: it is writable by group or others (mode 1777)",
+                sticky.display()
+            )
+        );
+    }
+
+    #[test]
+    fn links_and_parent_steps_are_refused_and_a_missing_directory_is_named() {
+        let base = tempfile::tempdir().unwrap();
+        let real = base.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(
+            TrustedDir::open(&link.join("below"), me())
+                .unwrap_err()
+                .to_string(),
+            format!("refusing {}: it is a symbolic link", link.display())
+        );
+        assert!(
+            TrustedDir::open(&real.join("../real"), me())
+                .unwrap_err()
+                .is_untrusted()
+        );
+        let missing = real.join("missing");
+        assert!(TrustedDir::open(&missing, me()).unwrap_err().is_missing());
+        let made = TrustedDir::open_or_create(&missing, me(), 0o700, None).unwrap();
+        assert_eq!(made.path(), missing);
+    }
+
+    #[test]
+    fn a_temporary_name_taken_by_a_link_is_refused_and_a_leftover_replaced() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = TrustedDir::open(base.path(), me()).unwrap();
+        let tmp = format!("file.tmp.{}", std::process::id());
+        // A leftover of an earlier process with this pid: jit's own, removed.
+        std::fs::write(base.path().join(&tmp), "stale").unwrap();
+        dir.replace("file", b"new\n", 0o640, None).unwrap();
+        assert_eq!(std::fs::read(base.path().join("file")).unwrap(), b"new\n");
+        assert_eq!(dir.read("file").unwrap().unwrap(), b"new\n");
+        assert!(!base.path().join(&tmp).exists());
+        // A link there is not followed.
+        let target = base.path().join("target");
+        std::os::unix::fs::symlink(&target, base.path().join(&tmp)).unwrap();
+        let refused = dir.replace("file", b"newer\n", 0o640, None).unwrap_err();
+        assert!(refused.is_untrusted(), "{refused}");
+        assert!(!target.exists());
+        assert_eq!(std::fs::read(base.path().join("file")).unwrap(), b"new\n");
+        // Nor is a link read.
+        std::os::unix::fs::symlink(base.path().join("file"), base.path().join("alias")).unwrap();
+        assert!(dir.read("alias").unwrap_err().is_untrusted());
+    }
 }

@@ -335,6 +335,19 @@ impl SshBackend {
         Ok(found)
     }
 
+    /// Can a grant write the account's file: its directory (or the one it would be made in)
+    /// trusted as [`Self::rewrite`] requires, and writable by this user?
+    fn reachable(user: &nix::unistd::User, path: &Path) -> Result<(), String> {
+        let (dir, _) = trusted_dir::split(path).map_err(|err| err.to_string())?;
+        let opened = match TrustedDir::open(dir, user.uid) {
+            Err(err) if err.is_missing() => TrustedDir::open(dir.parent().unwrap_or(dir), user.uid),
+            other => other,
+        }
+        .map_err(|err| err.to_string())?;
+        nix::unistd::access(opened.path(), nix::unistd::AccessFlags::W_OK)
+            .map_err(|_| format!("{} is not writable by this user", opened.path().display()))
+    }
+
     /// Does the account's file still hold this lease's line? Read as [`Self::rewrite`] does.
     fn holds(user: &nix::unistd::User, path: &Path, lease_id: &str) -> bool {
         let mark = marker(lease_id);
@@ -481,21 +494,21 @@ impl Backend for SshBackend {
                         detail: err.message,
                     },
                 }];
-                let dir = krl
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+                // Where revocations are written: a trusted directory jit can write.
+                let verdict = Self::krl_files(krl).and_then(|(dir, ..)| {
+                    nix::unistd::access(dir.path(), nix::unistd::AccessFlags::W_OK).map_err(|_| {
+                        BackendError::permanent(format!(
+                            "{} is not writable: revocations could not be recorded",
+                            dir.path().display()
+                        ))
+                    })
+                });
                 checks.push(Check {
                     name: name("krl"),
-                    ok: writable,
-                    detail: if writable {
-                        format!("{} (hosts read it with RevokedKeys)", krl.display())
-                    } else {
-                        format!(
-                            "{} is not writable: revocations could not be recorded",
-                            dir.display()
-                        )
+                    ok: verdict.is_ok(),
+                    detail: match verdict {
+                        Ok(()) => format!("{} (hosts read it with RevokedKeys)", krl.display()),
+                        Err(err) => err.message,
                     },
                 });
                 checks
@@ -506,24 +519,14 @@ impl Backend for SshBackend {
                 .map(|grant| {
                     let account = grant.account.clone().unwrap_or_default();
                     match Self::account_file(file, &grant) {
-                        Ok((_, path)) => {
-                            let dir = path.parent().unwrap_or(Path::new("/"));
-                            // The directory, or the one it would be made in, must be writable.
-                            let existing = if dir.exists() {
-                                dir
-                            } else {
-                                dir.parent().unwrap_or(dir)
-                            };
-                            let reachable = existing.exists()
-                                && nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK)
-                                    .is_ok();
+                        Ok((user, path)) => {
+                            let verdict = Self::reachable(&user, &path);
                             Check {
                                 name: name(&format!("account {account}")),
-                                ok: reachable,
-                                detail: if reachable {
-                                    format!("{} is writable", path.display())
-                                } else {
-                                    format!("{} is not writable by this user", dir.display())
+                                ok: verdict.is_ok(),
+                                detail: match verdict {
+                                    Ok(()) => format!("{} is writable", path.display()),
+                                    Err(err) => err,
                                 },
                             }
                         }

@@ -203,6 +203,7 @@ impl Backend for SudoBackend {
     fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let dir = &self.settings.directory;
+        let trusted = Self::directory(dir).map(|_| ());
         let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
         let visudo = Command::new(&self.settings.visudo)
             .arg("--version")
@@ -210,8 +211,10 @@ impl Backend for SudoBackend {
         vec![
             Check {
                 name: name("directory"),
-                ok: writable,
-                detail: if writable {
+                ok: writable && trusted.is_ok(),
+                detail: if let Err(err) = trusted {
+                    err.message
+                } else if writable {
                     format!("{} is writable", dir.display())
                 } else {
                     format!(

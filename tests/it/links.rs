@@ -306,11 +306,18 @@ fn an_ssh_directory_open_to_others_or_someone_elses_is_refused() {
     let keys = Keys::new();
     let dir = keys.ssh_dir();
     give(&dir, APPROVER);
-    keys.refused(
-        &dir,
-        &format!("it is owned by {APPROVER}, not by root or {ACCOUNT}"),
-    );
+    let why = format!("it is owned by {APPROVER}, not by root or {ACCOUNT}");
+    keys.refused(&dir, &why);
     assert!(!dir.join("authorized_keys").exists());
+    // jit doctor says so before any grant does.
+    let doctor = keys.w.jit(["doctor"]).run();
+    assert!(
+        doctor
+            .stdout
+            .contains(&format!("refusing {}: {why}", dir.display())),
+        "{doctor:?}"
+    );
+    assert_ne!(doctor.code, Some(0));
 }
 
 #[test]
