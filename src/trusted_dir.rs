@@ -199,10 +199,13 @@ impl TrustedDir {
     /// writable by nobody but its owner.
     fn child(&self, name: &Path, last: bool) -> Result<TrustedDir, Error> {
         let path = self.path.join(name);
+        // A directory on the way is only passed through (O_PATH: search permission is enough,
+        // as for a path); the last one is opened for reading, which fsync needs.
+        let access = if last { OFlag::O_RDONLY } else { OFlag::O_PATH };
         let fd = match nix::fcntl::openat(
             &self.fd,
             name,
-            OFlag::O_DIRECTORY | OFlag::O_RDONLY | base_flags(),
+            OFlag::O_DIRECTORY | access | base_flags(),
             Mode::empty(),
         ) {
             Ok(fd) => fd,
