@@ -8,7 +8,8 @@
 //! - the directory is opened by walking its path from `/`, one component at a time with
 //!   `openat(O_NOFOLLOW|O_DIRECTORY)`; each component must be a real directory owned by root,
 //!   by the account jit acts for, or by jit's own user, and writable by nobody else (a sticky
-//!   directory such as `/tmp` may be passed through, but not written into);
+//!   directory such as `/tmp` may be passed through, but not written into). A link on the
+//!   way is followed only when root or jit's own user made it (`/home -> /usr/home`);
 //! - every file operation is relative to that descriptor: reads with `O_NOFOLLOW` and an
 //!   `fstat` (a regular file with one link, owned as above, writable by nobody else), new
 //!   files with `O_CREAT|O_EXCL|O_NOFOLLOW`, `fchmod`/`fchown` on the open file and a
@@ -76,6 +77,24 @@ fn name_of(uid: u32) -> String {
     }
 }
 
+/// How [`TrustedDir::walk`] makes what is missing.
+struct Create {
+    mode: Mode,
+    /// Every missing component, or only the last.
+    all: bool,
+    /// Hand the last one, when made, to this user and group.
+    chown: Option<(Uid, Gid)>,
+}
+
+/// The names in `path`, without `/` and `.`.
+fn names(path: &Path) -> impl Iterator<Item = std::ffi::OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(name) => Some(name.to_owned()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    })
+}
+
 /// A directory opened without following links, whose every component was checked.
 #[derive(Debug)]
 pub struct TrustedDir {
@@ -94,9 +113,103 @@ impl TrustedDir {
     /// Open `path`, a directory that root, jit's own user or `owner` owns, walking it from
     /// `/` without following any link.
     pub fn open(path: &Path, owner: Uid) -> Result<TrustedDir, Error> {
+        TrustedDir::walk(path, owner, None)
+    }
+
+    /// Open `path`, a directory of jit's own user (or root), creating the components that are
+    /// missing (mode `mode`) on the way, as `mkdir -p` would but without following a link.
+    pub fn create_all(path: &Path, mode: u32) -> Result<TrustedDir, Error> {
+        let create = Create {
+            mode: Mode::from_bits_truncate(mode),
+            all: true,
+            chown: None,
+        };
+        TrustedDir::walk(path, Uid::effective(), Some(create))
+    }
+
+    /// Open `path`, creating its last component (mode `mode`, then handed to `chown` when jit
+    /// runs as root) if it is missing.
+    pub fn open_or_create(
+        path: &Path,
+        owner: Uid,
+        mode: u32,
+        chown: Option<(Uid, Gid)>,
+    ) -> Result<TrustedDir, Error> {
+        let create = Create {
+            mode: Mode::from_bits_truncate(mode),
+            all: false,
+            chown: chown.filter(|_| Uid::effective().is_root()),
+        };
+        TrustedDir::walk(path, owner, Some(create))
+    }
+
+    /// Walk `path` from `/`, one component at a time. A symbolic link on the way is followed
+    /// only when root or jit's own user made it (it is then as trusted as the directory
+    /// holding it), at most 40 times; one the account made is refused.
+    fn walk(path: &Path, owner: Uid, create: Option<Create>) -> Result<TrustedDir, Error> {
         let absolute = absolute(path)?;
         let mut trusted = vec![0, Uid::effective().as_raw(), owner.as_raw()];
         trusted.dedup();
+        let root = TrustedDir::root(trusted)?;
+        // The directories walked so far, for `..` in a link's target.
+        let mut stack: Vec<TrustedDir> = Vec::new();
+        let mut dir = root.reopen()?;
+        let mut pending: std::collections::VecDeque<std::ffi::OsString> =
+            names(&absolute).collect();
+        if absolute.components().any(|c| c == Component::ParentDir) {
+            return Err(untrusted(&absolute, "the path goes up with `..`"));
+        }
+        let mut opened_last = false;
+        let mut hops = 0;
+        while let Some(name) = pending.pop_front() {
+            let last = pending.is_empty();
+            let name = Path::new(&name);
+            if name == Path::new("..") {
+                dir = stack.pop().map_or_else(|| root.reopen(), Ok)?;
+                opened_last = false;
+                continue;
+            }
+            let next = match dir.child(name, last) {
+                Err(Error::Missing { .. })
+                    if create.as_ref().is_some_and(|create| create.all || last) =>
+                {
+                    let create = create.as_ref().expect("checked above");
+                    dir.make(name, create.mode, create.chown.filter(|_| last))?;
+                    dir.child(name, last)
+                }
+                Err(Error::Untrusted { path, why }) => match dir.trusted_link(name)? {
+                    Some(target) => {
+                        hops += 1;
+                        if hops > 40 {
+                            return Err(untrusted(&path, "too many symbolic links"));
+                        }
+                        if target.is_absolute() {
+                            stack.clear();
+                            dir = root.reopen()?;
+                        }
+                        for name in names(&target).collect::<Vec<_>>().into_iter().rev() {
+                            pending.push_front(name);
+                        }
+                        opened_last = false;
+                        continue;
+                    }
+                    None => Err(Error::Untrusted { path, why }),
+                },
+                other => other,
+            }?;
+            stack.push(std::mem::replace(&mut dir, next));
+            opened_last = last;
+        }
+        // The final directory is opened for reading (fsync needs it) and checked as such.
+        if !opened_last {
+            dir = dir.reopen()?;
+            dir.check(&dir.stat()?, true)?;
+        }
+        Ok(dir)
+    }
+
+    /// `/`, which root owns.
+    fn root(trusted: Vec<u32>) -> Result<TrustedDir, Error> {
         let root = Path::new("/");
         let fd = nix::fcntl::open(
             root,
@@ -108,74 +221,64 @@ impl TrustedDir {
             path: root.to_owned(),
             err,
         })?;
-        let mut dir = TrustedDir {
+        Ok(TrustedDir {
             fd,
             path: root.to_owned(),
             trusted,
-        };
-        let components: Vec<Component<'_>> = absolute.components().collect();
-        let last = components
-            .iter()
-            .rposition(|c| matches!(c, Component::Normal(_)));
-        for (index, component) in components.iter().enumerate() {
-            match component {
-                Component::RootDir | Component::CurDir => {}
-                Component::Prefix(_) => {}
-                Component::ParentDir => {
-                    return Err(untrusted(&absolute, "the path goes up with `..`"));
-                }
-                Component::Normal(name) => {
-                    dir = dir.child(Path::new(name), Some(index) == last)?;
-                }
-            }
-        }
-        // `/` itself is the final directory when nothing follows it.
-        if last.is_none() {
-            dir.check(&dir.stat()?, true)?;
-        }
-        Ok(dir)
+        })
     }
 
-    /// Open `path`, creating its last component (mode `mode`, then handed to `chown` when jit
-    /// runs as root) if it is missing.
-    pub fn open_or_create(
-        path: &Path,
-        owner: Uid,
-        mode: u32,
-        chown: Option<(Uid, Gid)>,
-    ) -> Result<TrustedDir, Error> {
-        let path = &absolute(path)?;
-        match TrustedDir::open(path, owner) {
-            Err(Error::Missing { path: missing }) if missing == *path => {}
-            other => return other,
+    /// The same directory again, opened for reading.
+    fn reopen(&self) -> Result<TrustedDir, Error> {
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            ".",
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | base_flags(),
+            Mode::empty(),
+        )
+        .map_err(|err| self.io("opening", Path::new(""), err))?;
+        Ok(TrustedDir {
+            fd,
+            path: self.path.clone(),
+            trusted: self.trusted.clone(),
+        })
+    }
+
+    /// Make the directory `name` here, handed to `chown` if given.
+    fn make(&self, name: &Path, mode: Mode, chown: Option<(Uid, Gid)>) -> Result<(), Error> {
+        match nix::sys::stat::mkdirat(&self.fd, name, mode) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => return Ok(()),
+            Err(err) => return Err(self.io("creating", name, err)),
         }
-        let (parent, name) = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) => (parent, name),
-            _ => {
-                return Err(Error::Missing {
-                    path: path.to_owned(),
-                });
-            }
+        if let Some((uid, gid)) = chown {
+            let made = nix::fcntl::openat(
+                &self.fd,
+                name,
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY | base_flags(),
+                Mode::empty(),
+            )
+            .map_err(|err| self.io("opening", name, err))?;
+            nix::unistd::fchown(&made, Some(uid), Some(gid))
+                .map_err(|err| self.io("handing over", name, err))?;
+        }
+        Ok(())
+    }
+
+    /// The target of the link `name` here, when root or jit's own user owns the link (never
+    /// the account jit acts for, unless that is jit's own user).
+    fn trusted_link(&self, name: &Path) -> Result<Option<PathBuf>, Error> {
+        let Ok(stat) = nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            return Ok(None);
         };
-        let parent = TrustedDir::open(parent, owner)?;
-        match nix::sys::stat::mkdirat(&parent.fd, name, Mode::from_bits_truncate(mode)) {
-            Ok(()) => {
-                let made = nix::fcntl::openat(
-                    &parent.fd,
-                    name,
-                    OFlag::O_DIRECTORY | OFlag::O_RDONLY | base_flags(),
-                    Mode::empty(),
-                )
-                .map_err(|err| parent.io("opening", Path::new(name), err))?;
-                if let Some((uid, gid)) = chown.filter(|_| Uid::effective().is_root()) {
-                    nix::unistd::fchown(&made, Some(uid), Some(gid))
-                        .map_err(|err| parent.io("handing over", Path::new(name), err))?;
-                }
-            }
-            Err(Errno::EEXIST) => {}
-            Err(err) => return Err(parent.io("creating", Path::new(name), err)),
+        let is_link = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK;
+        let by_us = stat.st_uid == 0 || stat.st_uid == Uid::effective().as_raw();
+        if !is_link || !by_us {
+            return Ok(None);
         }
-        parent.child(Path::new(name), true)
+        nix::fcntl::readlinkat(&self.fd, name)
+            .map(|target| Some(PathBuf::from(target)))
+            .map_err(|err| self.io("reading the link", name, err))
     }
 
     /// The directory's path, for messages.
@@ -527,13 +630,20 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let real = base.path().join("real");
         std::fs::create_dir(&real).unwrap();
+        // A link jit's own user made is followed (one another account made is not: that
+        // needs a second account, see tests/it/links.rs), `..` in its target too.
         let link = base.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
+        std::os::unix::fs::symlink("real/../real", &link).unwrap();
+        std::fs::create_dir(real.join("below")).unwrap();
         assert_eq!(
-            TrustedDir::open(&link.join("below"), me())
-                .unwrap_err()
-                .to_string(),
-            format!("refusing {}: it is a symbolic link", link.display())
+            TrustedDir::open(&link.join("below"), me()).unwrap().path(),
+            real.join("below")
+        );
+        let looping = base.path().join("loop");
+        std::os::unix::fs::symlink("loop", &looping).unwrap();
+        assert_eq!(
+            TrustedDir::open(&looping, me()).unwrap_err().to_string(),
+            format!("refusing {}: too many symbolic links", looping.display())
         );
         assert!(
             TrustedDir::open(&real.join("../real"), me())
@@ -544,6 +654,19 @@ mod tests {
         assert!(TrustedDir::open(&missing, me()).unwrap_err().is_missing());
         let made = TrustedDir::open_or_create(&missing, me(), 0o700, None).unwrap();
         assert_eq!(made.path(), missing);
+        let deep = real.join("a/b/c");
+        assert_eq!(TrustedDir::create_all(&deep, 0o700).unwrap().path(), deep);
+        // Nor through a FIFO or a file where a directory should be.
+        nix::unistd::mkfifo(&real.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(
+            TrustedDir::create_all(&real.join("fifo/x"), 0o700)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "refusing {}: it is not a directory",
+                real.join("fifo").display()
+            )
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::collections::HashMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,14 +43,11 @@ impl SqliteStore {
     /// Open the store at `path`, creating it (0600, in a 0700 directory) if it is missing.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("creating the state directory {}", dir.display()))?;
             // The store is jit's own: a state directory that is a link, someone else's or
-            // writable by others would let them swap the database or its journal.
-            crate::trusted_dir::TrustedDir::open(dir, nix::unistd::Uid::effective())?;
+            // writable by others would let them swap the database or its journal. Missing
+            // directories are made on the way, never through a link.
+            crate::trusted_dir::TrustedDir::create_all(dir, 0o700)
+                .with_context(|| format!("creating the state directory {}", dir.display()))?;
         }
         match OpenOptions::new()
             .write(true)

@@ -378,8 +378,10 @@ fn a_sudoers_directory_that_is_a_link_or_someone_elses_is_refused() {
     let real = w.path("sudoers.d");
     std::fs::create_dir(&real).unwrap();
     mode(&real, 0o750);
+    // A link someone else made (one root made is as trusted as its directory, and followed).
     let link = w.path("sudoers-link");
     symlink(&real, &link).unwrap();
+    give(&link, ACCOUNT);
     for (directory, why) in [
         (link.clone(), "it is a symbolic link".to_owned()),
         (
@@ -532,6 +534,7 @@ fn a_state_directory_that_is_a_link_or_someone_elses_is_refused() {
     std::fs::create_dir(&elsewhere).unwrap();
     mode(&elsewhere, 0o700);
     symlink(&elsewhere, w.state_dir()).unwrap();
+    give(&w.state_dir(), ACCOUNT);
     w.jit(["request", "--role", "web-root"])
         .run()
         .code(1)
@@ -576,4 +579,27 @@ fn init_never_writes_its_configuration_through_a_link() {
         ));
     assert_eq!(decoy.snapshot(), before);
     assert!(!w.path("ssh_ca").exists(), "nothing written");
+}
+
+#[test]
+fn a_link_root_made_is_followed_and_one_the_account_made_is_not() {
+    // /home -> /usr/home, made by root: as trusted as the directory holding it.
+    let keys = Keys::new();
+    let homes = keys.w.path("homes");
+    let real = keys.w.path("real-homes");
+    std::fs::rename(&homes, &real).unwrap();
+    symlink("real-homes", &homes).unwrap();
+    keys.request().success();
+    let file = real.join(ACCOUNT).join(".ssh/authorized_keys");
+    assert!(std::fs::symlink_metadata(&file).unwrap().is_file());
+
+    // The same link, made by the account: refused.
+    let keys = Keys::new();
+    let homes = keys.w.path("homes");
+    let real = keys.w.path("real-homes");
+    std::fs::rename(&homes, &real).unwrap();
+    symlink("real-homes", &homes).unwrap();
+    give(&homes, ACCOUNT);
+    keys.refused(&homes, "it is a symbolic link");
+    assert!(!real.join(ACCOUNT).join(".ssh").exists());
 }
