@@ -524,6 +524,49 @@ fn a_certificate_under_sudo_never_goes_through_the_requesters_links() {
         shown.contains(&format!("Principals: \n                {HOMED}")),
         "{shown}"
     );
+
+    // With agent = true, ssh-add runs as the requester: an agent socket of root's (here in
+    // a root-only directory) named in SSH_AUTH_SOCK is out of its reach.
+    let config = std::fs::read_to_string(w.config_path()).unwrap().replace(
+        &format!("principals = [\"{HOMED}\"] }}"),
+        &format!("principals = [\"{HOMED}\"], agent = true }}"),
+    );
+    w.write_config(&config);
+    let socket = decoy.path("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let run = w
+        .jit(["request", "--role", "login"])
+        .by(HOMED)
+        .env("SSH_AUTH_SOCK", &socket)
+        .run()
+        .success()
+        .stderr_has("ssh-add: ");
+    let listed = Command::new("ssh-add")
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    agent.kill().unwrap();
+    let _ = agent.wait();
+    assert!(!run.stderr.contains("added to the ssh-agent"), "{run:?}");
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("ED25519"),
+        "root's agent got the key: {listed:?}"
+    );
 }
 
 #[test]
