@@ -149,6 +149,7 @@ impl TrustedDir {
     fn walk(path: &Path, owner: Uid, create: Option<Create>) -> Result<TrustedDir, Error> {
         let absolute = absolute(path)?;
         let mut trusted = vec![0, Uid::effective().as_raw(), owner.as_raw()];
+        trusted.sort_unstable();
         trusted.dedup();
         let root = TrustedDir::root(trusted)?;
         // The directories walked so far, for `..` in a link's target.
