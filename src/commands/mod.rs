@@ -55,7 +55,10 @@ fn request_input(
     // Acting for someone else: their ~/.ssh/id_ed25519.pub only, read without following a
     // link (~/.ssh is theirs; see trusted_dir), never a key of jit's own account.
     let (path, text) = if ctx.identity.delegated() {
-        match ssh_role.then(|| delegated_public_key(ctx)).transpose()? {
+        match (ssh_role && need_key)
+            .then(|| delegated_public_key(ctx))
+            .transpose()?
+        {
             Some(Some((path, text))) => (Some(path), Some(text)),
             _ => (None, None),
         }
@@ -100,6 +103,13 @@ fn request_input(
                     .collect::<Vec<_>>()
                     .join(" "),
             )
+        }
+        (None, _) if ssh_role && need_key && ctx.identity.delegated() => {
+            return Err(crate::exit::usage(format!(
+                "role {:?} certifies a public key: there is no {} (under sudo, jit certifies that key only)",
+                args.role,
+                ctx.identity.home.join(".ssh/id_ed25519.pub").display()
+            )));
         }
         (None, _) if ssh_role && need_key => {
             return Err(crate::exit::usage(format!(

@@ -493,6 +493,14 @@ fn a_certificate_under_sudo_never_goes_through_the_requesters_links() {
     assert!(w.leases().is_empty());
     std::fs::remove_file(&key).unwrap();
 
+    // No key of theirs: never the service account's key beside its configuration.
+    ssh_keygen(&w.path("id_ed25519"));
+    request().code(2).stderr_has(&format!(
+        "there is no {} (under sudo, jit certifies that key only)",
+        key.display()
+    ));
+    assert!(w.leases().is_empty());
+
     // The requester's own key: certified, and the certificate is theirs, 0644, beside it; a
     // link planted where the certificate goes is replaced, not followed.
     ssh_keygen(&ssh.join("id_ed25519"));
