@@ -32,7 +32,15 @@ pub struct GrantRequest<'a> {
     pub expires_at: DateTime<Utc>,
     /// Another live lease already holds this (shared) entitlement: the grant renews it.
     pub renewal: bool,
+    /// For a grant: records a new handle with the lease in the store, at once, for a later
+    /// process that finds the grant interrupted (the process group of the program a grant
+    /// started, say). It stands until the grant's own handle replaces it. `None` when
+    /// moving an end.
+    pub checkpoint: Option<Checkpoint<'a>>,
 }
+
+/// See [`GrantRequest::checkpoint`].
+pub type Checkpoint<'a> = &'a dyn Fn(&serde_json::Value) -> Result<(), BackendError>;
 
 /// What a backend is asked to revoke or inspect. `lease.handle` is what the grant returned,
 /// or what was planned before it if the grant was interrupted.
@@ -113,6 +121,12 @@ pub enum ErrorKind {
     /// The target refused before changing anything (a grant rolled back as a whole, say):
     /// there is nothing to clean up.
     Refused,
+    /// Nothing reached the target: no connection could be opened (refused, name not
+    /// found, TLS handshake failed), or a secret or the request could not be prepared, or
+    /// the program could not be started. Nothing changed there, so a failed grant has
+    /// nothing to clean up; a revocation is retried like a transient failure. Never used
+    /// once a request may have been sent (a timeout waiting for an answer is transient).
+    Unreached,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +156,26 @@ impl BackendError {
             kind: ErrorKind::Permanent,
             message: message.into(),
         }
+    }
+
+    pub fn unreached(message: impl Into<String>) -> Self {
+        BackendError {
+            kind: ErrorKind::Unreached,
+            message: message.into(),
+        }
+    }
+
+    /// The same failure, known to have happened before anything reached the target.
+    pub fn before_sending(self) -> Self {
+        BackendError {
+            kind: ErrorKind::Unreached,
+            ..self
+        }
+    }
+
+    /// Whether trying again later may succeed without a change to the configuration.
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Transient | ErrorKind::Unreached)
     }
 }
 
