@@ -122,10 +122,10 @@ impl SudoBackend {
         file.write_all(body.as_bytes())
             .map_err(|err| io("writing", &tmp, err))?;
         file.sync_all().map_err(|err| io("writing", &tmp, err))?;
-        let checked = Command::new(&self.settings.visudo)
-            .arg("-cqf")
-            .arg(&tmp)
-            .output();
+        let mut visudo = Command::new(&self.settings.visudo);
+        visudo.arg("-cqf").arg(&tmp);
+        crate::child::dies_with_jit(&mut visudo, nix::sys::signal::Signal::SIGKILL);
+        let checked = visudo.output();
         let verdict = match checked {
             Ok(output) if output.status.success() => Ok(()),
             Ok(output) => Err(BackendError::refused(format!(
