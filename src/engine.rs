@@ -15,8 +15,7 @@
 
 use crate::audit::{EventKind, NewEvent};
 use crate::backend::{
-    self, Backend, BackendError, Credentials, EndRequest, ErrorKind, GrantRequest, Presence,
-    Sharing,
+    self, Backend, BackendError, Credentials, EndRequest, GrantRequest, Presence, Sharing,
 };
 use crate::clock::Clock;
 use crate::config::{self, Config, Role};
@@ -759,8 +758,7 @@ impl<'a> Engine<'a> {
             .unwrap_or(false);
         // A refusal changed nothing on the target, and nothing reached a target that could
         // not be reached; anything else may have left a part behind.
-        let untouched = matches!(failure.kind, ErrorKind::Refused | ErrorKind::Unreached);
-        let cleanup = if covered || untouched {
+        let cleanup = if covered || failure.nothing_changed() {
             Ok(())
         } else {
             backend.revoke(&EndRequest {

@@ -69,7 +69,7 @@ impl CommandBackend {
             // Nothing has run yet: a secret that cannot be read reached nothing.
             let value = reference
                 .resolve()
-                .map_err(|err| BackendError::unreached(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             command.env(name, value.expose());
         }
         // Its own process group, so that what it started can be ended with it.
@@ -77,7 +77,7 @@ impl CommandBackend {
         crate::child::dies_with_jit(&mut command, Signal::SIGKILL);
         let started_at = Utc::now();
         let mut child = command.spawn().map_err(|err| {
-            BackendError::unreached(format!("cannot run {}: {err}", program.display()))
+            BackendError::refused(format!("cannot run {}: {err}", program.display()))
         })?;
         let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
         let group = Pid::from_raw(pid);

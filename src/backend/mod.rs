@@ -118,14 +118,15 @@ pub enum ErrorKind {
     Transient,
     /// Retrying will not help without a change (configuration, rights, protocol).
     Permanent,
-    /// The target refused before changing anything (a grant rolled back as a whole, say):
-    /// there is nothing to clean up.
+    /// Nothing changed on the target, and trying again will not help without a change:
+    /// the target refused before changing anything (a grant rolled back as a whole, a login
+    /// refused), or the request was never sent because it could not be prepared (a secret
+    /// that cannot be read, a program that cannot be started). Nothing to clean up.
     Refused,
-    /// Nothing reached the target: no connection could be opened (refused, name not
-    /// found, TLS handshake failed), or a secret or the request could not be prepared, or
-    /// the program could not be started. Nothing changed there, so a failed grant has
-    /// nothing to clean up; a revocation is retried like a transient failure. Never used
-    /// once a request may have been sent (a timeout waiting for an answer is transient).
+    /// Nothing reached the target, and it may be reachable later: no connection could be
+    /// opened (refused, timed out connecting, name not found, TLS handshake failed).
+    /// Nothing to clean up. Never used once a request may have been sent: a timeout
+    /// waiting for an answer is [`ErrorKind::Transient`].
     Unreached,
 }
 
@@ -165,12 +166,19 @@ impl BackendError {
         }
     }
 
-    /// The same failure, known to have happened before anything reached the target.
+    /// The same failure, known to have happened before anything reached the target:
+    /// unreached if it may pass, refused otherwise.
     pub fn before_sending(self) -> Self {
-        BackendError {
-            kind: ErrorKind::Unreached,
-            ..self
-        }
+        let kind = match self.kind {
+            ErrorKind::Transient | ErrorKind::Unreached => ErrorKind::Unreached,
+            ErrorKind::Permanent | ErrorKind::Refused => ErrorKind::Refused,
+        };
+        BackendError { kind, ..self }
+    }
+
+    /// Whether the target is known to be unchanged by the failed step.
+    pub fn nothing_changed(&self) -> bool {
+        matches!(self.kind, ErrorKind::Refused | ErrorKind::Unreached)
     }
 
     /// Whether trying again later may succeed without a change to the configuration.

@@ -138,7 +138,13 @@ impl MysqlBackend {
             .map_err(|err| BackendError::permanent(format!("url: {err}")))
     }
 
+    /// A new connection. Nothing is sent before it is open: a failure here (unreachable,
+    /// TLS refused, login refused, password unreadable) reached nothing.
     fn connect(&self) -> Result<Conn, BackendError> {
+        self.open_connection().map_err(BackendError::before_sending)
+    }
+
+    fn open_connection(&self) -> Result<Conn, BackendError> {
         // Over the network as configured (no switch to a local socket found by asking the
         // server), and no round trip to read max_allowed_packet: statements are small.
         let mut builder = OptsBuilder::from_opts(self.opts()?)

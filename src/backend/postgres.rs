@@ -215,7 +215,14 @@ impl PostgresBackend {
             .unwrap_or_else(|| "postgres".to_owned())
     }
 
+    /// A new connection. Nothing is sent before it is open: a failure here (unreachable,
+    /// TLS refused, login refused, password unreadable) reached nothing.
     fn connect(&self, dbname: Option<&str>) -> Result<Client, BackendError> {
+        self.open_connection(dbname)
+            .map_err(BackendError::before_sending)
+    }
+
+    fn open_connection(&self, dbname: Option<&str>) -> Result<Client, BackendError> {
         let mut config = self.config()?;
         if let Some(dbname) = dbname {
             config.dbname(dbname);

@@ -236,3 +236,51 @@ fn a_program_jit_started_dies_with_it() {
     std::thread::sleep(std::time::Duration::from_secs(4));
     assert_eq!(w.grants(), serde_json::json!({}));
 }
+
+/// A request of `role` whose grant reached nothing: exit 1 with `error` said, the lease
+/// `failed` at once (no clean-up, no retry), nothing live, and nothing for a sweep to do
+/// (now or an hour later). The lease's id.
+#[track_caller]
+pub fn assert_reached_nothing(w: &World, role: &str, error: &str) -> String {
+    w.jit(["request", "--role", role])
+        .run()
+        .code(1)
+        .stderr_has(error);
+    let leases = w.leases();
+    assert_eq!(leases.len(), 1);
+    let id = leases[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(leases[0]["state"], "failed");
+    assert_eq!(w.event_kinds(&id), ["requested", "grant-failed"]);
+    let failed = &w.lease(&id)["events"][1]["details"];
+    assert!(failed.get("cleanup_error").is_none(), "{failed}");
+    w.jit(["list", "--json"]).run().success().stdout_is("[]\n");
+    w.jit(["sweep"]).run().success().stdout_is("");
+    w.jit(["sweep"]).later(3600).run().success().stdout_is("");
+    assert_eq!(w.event_kinds(&id), ["requested", "grant-failed"]);
+    id
+}
+
+#[test]
+fn a_secret_the_program_needs_that_cannot_be_read_fails_the_grant_and_runs_nothing() {
+    let w = World::new();
+    let marker = w.path("ran");
+    let program = w.path("never-run");
+    std::fs::write(
+        &program,
+        format!("#!/bin/sh\n: > \"{}\"\nexit 1\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    w.write_config(&format!(
+        "{}\n[targets.locked]\nbackend = \"command\"\nprogram = \"{}\"\nenv = {{ TOKEN = \"env:JIT_TEST_UNSET_TOKEN\" }}\n\n\
+         [roles.locked]\ntarget = \"locked\"\nmax_ttl = \"1h\"\n",
+        w.default_config(),
+        program.display()
+    ));
+    assert_reached_nothing(&w, "locked", "JIT_TEST_UNSET_TOKEN");
+    assert!(!marker.exists(), "the program never ran");
+}

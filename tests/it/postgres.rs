@@ -689,3 +689,54 @@ fn a_revoke_that_cannot_drop_the_login_still_locks_it() {
         .stdout_has(&format!("{id}: revoked"));
     assert!(!cluster.role_exists(&user));
 }
+
+#[test]
+fn a_grant_that_never_reached_the_server_is_failed_not_retried() {
+    let cluster = pg_cluster::shared();
+    let port = format!("127.0.0.1:{}/", cluster.port);
+
+    // Nothing listening (a stopped server looks the same).
+    let w = World::empty();
+    let closed = format!("127.0.0.1:{}/", free_port());
+    w.write_config(&config(cluster, &w, "").replace(&port, &closed));
+    crate::crash::assert_reached_nothing(&w, "db-eph", "Connection refused");
+
+    // TLS the server's certificate does not pass: the handshake fails.
+    let w = World::empty();
+    w.write_config(&config(cluster, &w, "").replace("?sslmode=disable", "?sslmode=verify-full"));
+    crate::crash::assert_reached_nothing(&w, "db-eph", "connecting to");
+
+    // A wrong admin password: the login is refused before anything is sent.
+    let w = pg_world(cluster);
+    std::fs::write(w.path("db.password"), "not-the-password").unwrap();
+    let id = crate::crash::assert_reached_nothing(&w, "db-eph", "password authentication failed");
+    assert!(!cluster.role_exists(&format!("jit_{id}")));
+}
+
+#[test]
+fn tls_required_of_a_server_without_it_is_failed_not_retried() {
+    // A server without TLS answers the TLS request with "N", as this one does.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 8];
+            if stream.read_exact(&mut request).is_ok() {
+                let _ = stream.write_all(b"N");
+            }
+        }
+    });
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    w.write_config(
+        &config(cluster, &w, "")
+            .replace(
+                &format!("127.0.0.1:{}/", cluster.port),
+                &format!("127.0.0.1:{port}/"),
+            )
+            .replace("?sslmode=disable", "?sslmode=require"),
+    );
+    crate::crash::assert_reached_nothing(&w, "db-eph", "connecting to");
+}
