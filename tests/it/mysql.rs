@@ -351,3 +351,22 @@ fn a_session_the_admin_cannot_kill_leaves_the_revoke_failed() {
     assert!(count(&mut session).is_err());
     assert!(!server.user_exists(&user));
 }
+
+#[test]
+fn a_grant_that_never_reached_the_server_is_failed_not_retried() {
+    let server = mariadb_server::shared();
+    // Nothing listening (a stopped server looks the same).
+    let w = mysql_world(server);
+    let config = std::fs::read_to_string(w.config_path()).unwrap();
+    w.write_config(&config.replace(
+        &format!("127.0.0.1:{}/", server.port),
+        &format!("127.0.0.1:{}/", free_port()),
+    ));
+    crate::crash::assert_reached_nothing(&w, "db-eph", "connecting to");
+
+    // A wrong admin password: the login is refused before anything is sent.
+    let w = mysql_world(server);
+    std::fs::write(w.path("db.password"), "not-the-password").unwrap();
+    let id = crate::crash::assert_reached_nothing(&w, "db-eph", "Access denied");
+    assert!(!server.user_exists(&format!("jit_{id}")));
+}
