@@ -740,3 +740,58 @@ fn tls_required_of_a_server_without_it_is_failed_not_retried() {
     );
     crate::crash::assert_reached_nothing(&w, "db-eph", "connecting to");
 }
+
+#[test]
+fn a_grant_a_killed_jit_left_waiting_on_the_server_never_lands() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    // Another session holds the advisory lock the grant script takes first
+    // (`ACL_LOCK`, "jit\0"): the script waits on the server.
+    let mut holder = cluster.superuser(Some(DATABASE)).unwrap();
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute("SELECT pg_advisory_xact_lock(1785295872)")
+        .unwrap();
+    let mut jit = w.jit(["request", "--role", "db-eph"]).spawn();
+    let mut watch = cluster.superuser(None).unwrap();
+    let mut waiting = |id: &str| -> i64 {
+        watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' \
+                 AND position('CREATE ROLE ' || $1 || ' ' IN query) > 0",
+                &[&format!("jit_{id}")],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let mut id = String::new();
+    crate::crash::await_that("the grant to wait for the lock", || {
+        if id.is_empty() {
+            id = w
+                .leases()
+                .first()
+                .and_then(|l| l["id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+        }
+        !id.is_empty() && waiting(&id) == 1
+    });
+    jit.kill().unwrap();
+    jit.wait().unwrap();
+
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: failed"));
+    assert_eq!(
+        waiting(&id),
+        0,
+        "the waiting grant was ended before it was judged"
+    );
+    lock.commit().unwrap();
+    crate::crash::await_that("the server to be done with the grant", || waiting(&id) == 0);
+    assert!(
+        !cluster.role_exists(&format!("jit_{id}")),
+        "nothing landed once the lock was free"
+    );
+    assert_eq!(w.lease(&id)["events"][1]["details"]["found"], "absent");
+}
