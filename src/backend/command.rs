@@ -226,12 +226,12 @@ impl CommandBackend {
 
     /// The lease's handle as the program knows it, and the program a grant started, where
     /// the handle still records one (the grant was interrupted).
-    fn recorded(lease: &Lease) -> (Value, Option<crate::child::Group>) {
-        let Some(fields) = lease.handle.as_object() else {
-            return (lease.handle.clone(), None);
+    fn recorded(handle: &Value) -> (Value, Option<crate::child::Group>) {
+        let Some(fields) = handle.as_object() else {
+            return (handle.clone(), None);
         };
         let Some(program) = fields.get(PROGRAM_KEY) else {
-            return (lease.handle.clone(), None);
+            return (handle.clone(), None);
         };
         let mut rest = fields.clone();
         rest.remove(PROGRAM_KEY);
@@ -289,7 +289,7 @@ impl Backend for CommandBackend {
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
         let lease = Self::lease_json(request.lease, Some(request.expires_at));
-        let (handle, _) = Self::recorded(request.lease);
+        let (handle, _) = Self::recorded(&request.lease.handle);
         let response = self.call(
             &Self::envelope("grant", request.target, lease, request.params, &handle),
             request.checkpoint,
@@ -299,7 +299,7 @@ impl Backend for CommandBackend {
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
         let lease = Self::lease_json(request.lease, None);
-        let (handle, program) = Self::recorded(request.lease);
+        let (handle, program) = Self::recorded(&request.lease.handle);
         if let Some(program) = program {
             self.settle(&program)?;
         }
@@ -312,7 +312,7 @@ impl Backend for CommandBackend {
 
     fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
         let lease = Self::lease_json(request.lease, Some(request.expires_at));
-        let (handle, _) = Self::recorded(request.lease);
+        let (handle, _) = Self::recorded(&request.lease.handle);
         self.call(
             &Self::envelope("extend", request.target, lease, request.params, &handle),
             None,
@@ -324,7 +324,7 @@ impl Backend for CommandBackend {
     /// running any more.
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
         let lease = Self::lease_json(request.lease, None);
-        let (handle, program) = Self::recorded(request.lease);
+        let (handle, program) = Self::recorded(&request.lease.handle);
         if let Some(program) = program {
             self.settle(&program)?;
         }
@@ -377,5 +377,60 @@ impl Backend for CommandBackend {
             });
         }
         checks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::Group;
+    use std::time::Duration;
+
+    fn backend(timeout: Duration) -> CommandBackend {
+        CommandBackend::new(CommandTarget {
+            program: "/bin/false".into(),
+            args: Vec::new(),
+            timeout,
+            env: Vec::new(),
+        })
+    }
+
+    fn elsewhere(started_at: DateTime<Utc>) -> Group {
+        Group {
+            host: "another-host.example".into(),
+            boot: "b".into(),
+            pgid: 4242,
+            start: 1,
+            started_at,
+        }
+    }
+
+    #[test]
+    fn a_program_on_another_host_is_waited_out_for_its_timeout() {
+        let backend = backend(Duration::from_secs(30));
+        let running = backend.settle(&elsewhere(Utc::now())).unwrap_err();
+        assert_eq!(running.kind, super::super::ErrorKind::Transient);
+        assert!(
+            running.message.contains("may still be running"),
+            "{}",
+            running.message
+        );
+        let long_ago = Utc::now() - chrono::TimeDelta::seconds(36);
+        assert!(backend.settle(&elsewhere(long_ago)).is_ok());
+    }
+
+    #[test]
+    fn the_program_never_sees_the_record_of_its_group() {
+        let group = elsewhere(Utc::now());
+        let (handle, found) = CommandBackend::recorded(&json!({ PROGRAM_KEY: group }));
+        assert_eq!(handle, Value::Null);
+        assert_eq!(found, Some(group.clone()));
+        let (handle, found) =
+            CommandBackend::recorded(&json!({ PROGRAM_KEY: group, "key": "web-root/alice" }));
+        assert_eq!(handle, json!({ "key": "web-root/alice" }));
+        assert!(found.is_some());
+        let (handle, found) = CommandBackend::recorded(&json!({ "key": "k" }));
+        assert_eq!(handle, json!({ "key": "k" }));
+        assert_eq!(found, None);
     }
 }
