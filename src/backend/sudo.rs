@@ -63,6 +63,16 @@ impl SudoBackend {
         self.settings.directory.join(drop_in_name(lease_id))
     }
 
+    /// Where a drop-in is written to be checked before it is moved to `path`: a name with a
+    /// dot, which sudo ignores.
+    fn checked_beside(path: &Path) -> PathBuf {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        path.with_file_name(format!(".{name}.tmp"))
+    }
+
     /// The drop-in as recorded with the lease (so a changed `directory` cannot strand it).
     fn recorded_path(&self, lease: &Lease) -> PathBuf {
         lease
@@ -110,8 +120,7 @@ impl SudoBackend {
         let io = |what: &str, path: &Path, err: std::io::Error| {
             BackendError::transient(format!("{what} {}: {err}", path.display()))
         };
-        // A name with a dot: sudo ignores it while it is being checked.
-        let tmp = dir.join(format!(".{}.tmp", drop_in_name(lease_id)));
+        let tmp = Self::checked_beside(&dir.join(drop_in_name(lease_id)));
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -182,6 +191,8 @@ impl Backend for SudoBackend {
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
         let path = self.recorded_path(request.lease);
+        // What a jit killed while visudo checked it left behind (never read by sudo).
+        let _ = std::fs::remove_file(Self::checked_beside(&path));
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -199,8 +210,11 @@ impl Backend for SudoBackend {
         self.install(&request.lease.id, &body)
     }
 
+    /// Asked only about an interrupted grant: what it left unchecked goes first.
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        Ok(if self.recorded_path(request.lease).exists() {
+        let path = self.recorded_path(request.lease);
+        let _ = std::fs::remove_file(Self::checked_beside(&path));
+        Ok(if path.exists() {
             Presence::Present
         } else {
             Presence::Absent
