@@ -15,8 +15,7 @@
 
 use crate::audit::{EventKind, NewEvent};
 use crate::backend::{
-    self, Backend, BackendError, Credentials, EndRequest, ErrorKind, GrantRequest, Presence,
-    Sharing,
+    self, Backend, BackendError, Credentials, EndRequest, GrantRequest, Presence, Sharing,
 };
 use crate::clock::Clock;
 use crate::config::{self, Config, Role};
@@ -326,7 +325,7 @@ impl<'a> Engine<'a> {
         tx.update(lease)?;
         let mut details = json!({
             "error": err.message,
-            "retryable": err.kind == ErrorKind::Transient,
+            "retryable": err.retryable(),
             "attempt": lease.attempts,
             "next_attempt_at": next,
         });
@@ -705,12 +704,31 @@ impl<'a> Engine<'a> {
     ) -> Result<(Lease, Option<Credentials>, Option<String>)> {
         let id = lease.id.clone();
         let id = id.as_str();
+        // What the backend must record before it goes on (the program it started, say),
+        // while this process still holds the grant.
+        let checkpoint = |handle: &Value| -> Result<(), BackendError> {
+            store::write_relaxed(self.store, |tx| {
+                let mut current = tx
+                    .lease(id)?
+                    .with_context(|| format!("lease {id} vanished"))?;
+                anyhow::ensure!(
+                    current.state == LeaseState::Granting
+                        && current.worker.as_deref() == Some(self.worker.id.as_str()),
+                    "lease {id} is {} and not being granted by this process",
+                    current.state
+                );
+                current.handle = handle.clone();
+                tx.update(&current)
+            })
+            .map_err(|err| BackendError::transient(format!("{err:#}")))
+        };
         let outcome = backend.grant(&GrantRequest {
             target: &lease.target,
             lease: &lease,
             params: &lease.params,
             expires_at: entitlement_end,
             renewal,
+            checkpoint: Some(&checkpoint),
         });
         fault::point("after-grant");
         let grant = match outcome {
@@ -777,8 +795,9 @@ impl<'a> Engine<'a> {
             .covering(&lease, backend)
             .map(|c| !c.is_empty())
             .unwrap_or(false);
-        // A refusal changed nothing on the target; anything else may have left a part behind.
-        let cleanup = if covered || failure.kind == ErrorKind::Refused {
+        // A refusal changed nothing on the target, and nothing reached a target that could
+        // not be reached; anything else may have left a part behind.
+        let cleanup = if covered || failure.nothing_changed() {
             Ok(())
         } else {
             backend.revoke(&EndRequest {
@@ -798,6 +817,9 @@ impl<'a> Engine<'a> {
             current.worker = None;
             current.worker_at = None;
             current.last_error = Some(error.to_owned());
+            // The backend's call has ended (and with it any program it started): the plan
+            // made before it is the handle again.
+            current.handle = lease.handle.clone();
             let details = match &cleanup {
                 Ok(()) => {
                     current.become_(LeaseState::Failed)?;
@@ -978,6 +1000,7 @@ impl<'a> Engine<'a> {
                         params: &keeper.params,
                         expires_at: end,
                         renewal: true,
+                        checkpoint: None,
                     });
                     if let Err(err) = shrunk {
                         notes.insert("shrink_error".into(), json!(err.message));
@@ -1102,6 +1125,7 @@ impl<'a> Engine<'a> {
                 params: &lease.params,
                 expires_at: entitlement_end,
                 renewal: true,
+                checkpoint: None,
             })
             .map_err(|err| {
                 anyhow!(

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod child;
 pub mod cli;
 pub mod clock;
 mod commands;

@@ -509,6 +509,43 @@ impl TrustedDir {
         }
     }
 
+    /// Remove the temporary files that [`TrustedDir::new_file`] made for `name` and a killed
+    /// process left behind (`NAME.tmp.PID`, regular files of jit's own user); how many.
+    pub fn remove_leftovers(&self, name: &str) -> Result<usize, Error> {
+        let prefix = format!("{name}.tmp.");
+        let listing = nix::dir::Dir::openat(
+            &self.fd,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | base_flags(),
+            Mode::empty(),
+        )
+        .map_err(|err| self.io("listing", Path::new(""), err))?;
+        let mut leftovers = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(|err| self.io("listing", Path::new(""), err))?;
+            let Ok(file) = entry.file_name().to_str() else {
+                continue;
+            };
+            let pid = file.strip_prefix(&prefix).unwrap_or_default();
+            if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                leftovers.push(file.to_owned());
+            }
+        }
+        let mut removed = 0;
+        for file in leftovers {
+            let Ok(stat) =
+                nix::sys::stat::fstatat(&self.fd, file.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            else {
+                continue;
+            };
+            let regular = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+            if regular && stat.st_uid == Uid::effective().as_raw() && self.remove(&file)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     fn sync(&self) -> Result<(), Error> {
         nix::unistd::fsync(&self.fd).map_err(|err| self.io("syncing", Path::new(""), err))
     }

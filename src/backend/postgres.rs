@@ -215,7 +215,14 @@ impl PostgresBackend {
             .unwrap_or_else(|| "postgres".to_owned())
     }
 
+    /// A new connection. Nothing is sent before it is open: a failure here (unreachable,
+    /// TLS refused, login refused, password unreadable) reached nothing.
     fn connect(&self, dbname: Option<&str>) -> Result<Client, BackendError> {
+        self.open_connection(dbname)
+            .map_err(BackendError::before_sending)
+    }
+
+    fn open_connection(&self, dbname: Option<&str>) -> Result<Client, BackendError> {
         let mut config = self.config()?;
         if let Some(dbname) = dbname {
             config.dbname(dbname);
@@ -401,6 +408,37 @@ impl PostgresBackend {
         self.with_client(|_, client| client.batch_execute(&finish))
     }
 
+    /// End the server sessions still running the grant script of `login`. A jit killed
+    /// while its script waited on the server (for a lock, say) leaves the server to run and
+    /// commit it once it can: an interrupted grant judged absent must not land afterwards.
+    /// (A membership grant needs none of this: its statements go one by one, and the server
+    /// rolls back a transaction whose client is gone.)
+    fn end_grant_sessions(&self, login: &str) -> Result<(), BackendError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let left: i64 = self.with_client(|_, client| {
+                Ok(client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE pid <> pg_backend_pid() AND usename = current_user \
+                         AND application_name = 'jit' AND state <> 'idle' \
+                         AND position(format('CREATE ROLE %I ', $1::text) IN query) > 0",
+                        &[&login],
+                    )?
+                    .get(0))
+            })?;
+            if left == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(BackendError::transient(format!(
+                    "the server still runs an interrupted grant of {login} after it was ended"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Grant the group roles to an existing login. A membership the login holds from outside
     /// jit is refused, not taken over: ending the lease would otherwise take it away.
     fn grant_membership(
@@ -555,6 +593,9 @@ impl Backend for PostgresBackend {
             GrantMode::Ephemeral => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
+                if request.lease.ending == Some(crate::lease::Ending::Failed) {
+                    self.end_grant_sessions(&login)?;
+                }
                 self.revoke_ephemeral(&login)
             }
             GrantMode::Membership => {
@@ -603,6 +644,7 @@ impl Backend for PostgresBackend {
             GrantMode::Ephemeral => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
+                self.end_grant_sessions(&login)?;
                 self.with_client(|_, client| {
                     Ok(client
                         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?

@@ -117,10 +117,10 @@ impl SudoBackend {
             .new_file(&format!(".{}", drop_in_name(lease_id)))
             .map_err(super::fs_error)?;
         tmp.write_all(body.as_bytes()).map_err(super::fs_error)?;
-        let checked = Command::new(&self.settings.visudo)
-            .arg("-cqf")
-            .arg(tmp.path())
-            .output();
+        let mut visudo = Command::new(&self.settings.visudo);
+        visudo.arg("-cqf").arg(tmp.path());
+        crate::child::dies_with_jit(&mut visudo, nix::sys::signal::Signal::SIGKILL);
+        let checked = visudo.output();
         match checked {
             Ok(output) if output.status.success() => {}
             Ok(output) => {
@@ -174,7 +174,12 @@ impl Backend for SudoBackend {
             // No directory, no drop-in.
             Err(err) if err.is_missing() => Ok(()),
             Err(err) => Err(super::fs_error(err)),
-            Ok(dir) => dir.remove(name).map(|_| ()).map_err(super::fs_error),
+            Ok(dir) => {
+                // What a jit killed while visudo checked it left behind (never read by sudo).
+                dir.remove_leftovers(&format!(".{name}"))
+                    .map_err(super::fs_error)?;
+                dir.remove(name).map(|_| ()).map_err(super::fs_error)
+            }
         }
     }
 
@@ -185,13 +190,18 @@ impl Backend for SudoBackend {
         self.install(&request.lease.id, &body)
     }
 
+    /// Asked only about an interrupted grant: what it left unchecked goes first.
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
         let path = self.recorded_path(request.lease);
         let (dir, name) = trusted_dir::split(&path).map_err(super::fs_error)?;
         let present = match TrustedDir::open(dir, Uid::effective()) {
             Err(err) if err.is_missing() => false,
             Err(err) => return Err(super::fs_error(err)),
-            Ok(dir) => dir.contains(name),
+            Ok(dir) => {
+                dir.remove_leftovers(&format!(".{name}"))
+                    .map_err(super::fs_error)?;
+                dir.contains(name)
+            }
         };
         Ok(if present {
             Presence::Present

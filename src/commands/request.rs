@@ -204,19 +204,20 @@ fn add_to_agent(
         return;
     }
     let seconds = (end - ctx.clock.now()).num_seconds().max(1);
-    let mut command = std::process::Command::new("ssh-add");
+    let mut ssh_add = std::process::Command::new("ssh-add");
     if delegated {
         // ssh-add reads the requester's key and talks to their agent as them, not as root.
         use std::os::unix::process::CommandExt;
-        command.uid(ctx.identity.uid).gid(ctx.identity.gid);
+        ssh_add.uid(ctx.identity.uid).gid(ctx.identity.gid);
     }
-    let added = command
+    ssh_add
         .arg("-q")
         .arg("-t")
         .arg(seconds.to_string())
         .arg(&private)
-        .stdin(std::process::Stdio::null())
-        .output();
+        .stdin(std::process::Stdio::null());
+    crate::child::dies_with_jit(&mut ssh_add, nix::sys::signal::Signal::SIGKILL);
+    let added = ssh_add.output();
     match added {
         Ok(output) if output.status.success() => ctx
             .printer

@@ -175,3 +175,42 @@ fn hostile_commands_are_refused() {
             .stderr_has("grant.commands");
     }
 }
+
+#[test]
+fn a_drop_in_left_unchecked_by_a_killed_jit_is_removed_by_sweep() {
+    require_root();
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::empty();
+    std::fs::create_dir(w.path("sudoers.d")).unwrap();
+    // A checker that is slow: jit is killed while it runs.
+    let marker = w.path("checking");
+    let visudo = w.path("slow-visudo");
+    std::fs::write(
+        &visudo,
+        format!("#!/bin/sh\n: > \"{}\"\nsleep 30\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&visudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = format!(
+        "directory = \"{}\"\nvisudo = \"{}\"",
+        w.path("sudoers.d").display(),
+        visudo.display()
+    );
+    let config = sudo_world("{ commands = [\"/usr/bin/true\"] }", &extra);
+    std::fs::copy(config.config_path(), w.config_path()).unwrap();
+    let mut jit = w.jit(["request", "--role", "ops"]).by(REQUESTER).spawn();
+    crate::crash::await_that("visudo to check the drop-in", || marker.exists());
+    jit.kill().unwrap();
+    jit.wait().unwrap();
+    assert_eq!(std::fs::read_dir(w.path("sudoers.d")).unwrap().count(), 1);
+    let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: failed"));
+    assert_eq!(
+        std::fs::read_dir(w.path("sudoers.d")).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}

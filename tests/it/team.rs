@@ -735,3 +735,45 @@ fn a_record_the_database_owner_forges_or_rewrites_is_named() {
         ));
     t.stop_workers();
 }
+
+#[test]
+fn what_a_worker_killed_mid_grant_left_running_is_ended_before_the_other_judges_it() {
+    use crate::crash::{granter, running, slow_program, slow_target};
+    let mut t = Team::new("");
+    let marker = t.w.path("started");
+    let program = slow_program(&t.w, &marker, "3");
+    let config = std::fs::read_to_string(t.w.config_path()).unwrap();
+    t.w.write_config(&format!("{config}\n{}", slow_target(&t.w, &program)));
+    t.worker(|j| j);
+    t.worker(|j| j);
+    let asking = t.person(REQUESTER, ["request", "--role", "slow"]).spawn();
+    await_that("the program to have its request", || marker.exists());
+    let granter = granter(&marker);
+    let (id, worker): (String, String) = {
+        let row = t
+            .db()
+            .query_one("SELECT id, worker FROM jit.leases", &[])
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(t.state(&id), "granting");
+    // Kill the worker that is granting; the other one takes over.
+    let pid: u32 = worker.rsplit_once(':').unwrap().1.parse().unwrap();
+    let at = t.workers.iter().position(|c| c.id() == pid).unwrap();
+    let mut granting = t.workers.remove(at);
+    granting.kill().unwrap();
+    granting.wait().unwrap();
+    Run::from(asking.wait_with_output().unwrap()).code(1);
+    assert_eq!(t.state(&id), "failed");
+    assert!(
+        !running(granter),
+        "the process the program left running was ended before the target was asked"
+    );
+    // Past the time the grant would have landed: nothing did.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(t.grants(), json!({}));
+    let events: Vec<String> = t.events(&id).into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(events, ["requested", "reconciled"]);
+    t.stop_workers();
+    t.person(APPROVER, ["audit", "verify"]).run().success();
+}
