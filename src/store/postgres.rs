@@ -16,7 +16,41 @@ use postgres::{Client, Row, Transaction};
 use std::cell::{Cell, RefCell, RefMut};
 
 pub const SCHEMA: &str = include_str!("postgres.sql");
-pub const SCHEMA_VERSION: i32 = 1;
+/// Who may insert which rows into the work queue: run after [`SCHEMA`], and again by the
+/// upgrade from schema 1.
+const REQUEST_POLICIES: &str = include_str!("postgres-requests.sql");
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// From schema 1 to 2: the shipping checkpoints keep the hash of the last record shipped;
+/// one request row per lease (a second one, which only a forged insert could make, is
+/// unlinked and refused); the work queue's insert policies check whose lease a row names.
+const UPGRADE_TO_2: &str = "
+    ALTER TABLE jit.audit_shipping ADD COLUMN hash TEXT;
+    LOCK TABLE jit.requests IN EXCLUSIVE MODE;
+    UPDATE jit.requests r SET lease_id = NULL,
+        status = CASE WHEN r.status IN ('new', 'pending') THEN 'refused' ELSE r.status END,
+        exit_code = CASE WHEN r.status IN ('new', 'pending') THEN 3 ELSE r.exit_code END,
+        answered_at = COALESCE(r.answered_at, now()),
+        message = COALESCE(r.message || '; ', '') || 'unlinked from lease ' || r.lease_id
+            || ' by the upgrade to schema 2: that lease was created by another request'
+    WHERE r.kind = 'request' AND r.lease_id IS NOT NULL
+      AND r.id IS DISTINCT FROM (
+          SELECT min(o.id) FROM jit.requests o JOIN jit.leases l ON l.id = o.lease_id
+          WHERE o.kind = 'request' AND o.lease_id = r.lease_id AND o.requester = l.requester);
+    DROP INDEX jit.requests_by_lease;
+    CREATE UNIQUE INDEX requests_one_per_lease ON jit.requests (lease_id) WHERE kind = 'request';
+    DROP POLICY ask ON jit.requests;
+    DROP POLICY decide ON jit.requests;
+";
+
+/// What `jit store init` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    Created,
+    /// Brought up to [`SCHEMA_VERSION`] from this schema.
+    Upgraded(i32),
+    AlreadyCurrent,
+}
 /// The database roles `jit store init` creates; logins are made members of them.
 pub const ROLES: [&str; 3] = ["jit_requester", "jit_approver", "jit_worker"];
 
@@ -116,14 +150,20 @@ impl PgStore {
         ))
     }
 
-    /// Create the roles and the schema (as the database owner), in one transaction.
-    /// Returns false when the schema was already there (nothing is changed then).
-    pub fn init(&self) -> Result<bool> {
-        if let Some(version) = self.schema_version()? {
-            if version > SCHEMA_VERSION {
-                bail!("the team store has schema {version}; this jit knows {SCHEMA_VERSION}");
+    /// Create the roles and the schema (as the database owner), or bring a schema written
+    /// by an earlier jit up to this one, in one transaction. Nothing is changed when the
+    /// schema is already current.
+    pub fn init(&self) -> Result<Init> {
+        match self.schema_version()? {
+            Some(version) if version > SCHEMA_VERSION => {
+                bail!("the team store has schema {version}; this jit knows {SCHEMA_VERSION}")
             }
-            return Ok(false);
+            Some(version) if version == SCHEMA_VERSION => return Ok(Init::AlreadyCurrent),
+            Some(version) => {
+                self.upgrade(version)?;
+                return Ok(Init::Upgraded(version));
+            }
+            None => {}
         }
         let mut client = self.client();
         let mut tx = client.transaction()?;
@@ -139,8 +179,51 @@ impl PgStore {
             }
         }
         tx.batch_execute(SCHEMA).context("creating the schema")?;
+        tx.batch_execute(REQUEST_POLICIES)
+            .context("creating the work queue's policies")?;
         tx.commit()?;
-        Ok(true)
+        Ok(Init::Created)
+    }
+
+    fn upgrade(&self, from: i32) -> Result<()> {
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        // Another `jit store init` upgrading at the same time waits here, then finds the
+        // schema current.
+        let version: i32 = tx
+            .query_one("SELECT version FROM jit.meta WHERE id = 1 FOR UPDATE", &[])?
+            .get(0);
+        if version != from {
+            return Ok(());
+        }
+        if version < 2 {
+            tx.batch_execute(UPGRADE_TO_2)
+                .context("upgrading the schema to 2")?;
+            tx.batch_execute(REQUEST_POLICIES)
+                .context("creating the work queue's policies")?;
+        }
+        tx.execute(
+            "UPDATE jit.meta SET version = $1 WHERE id = 1",
+            &[&SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A worker serves only a store of this jit's schema: one written by an earlier jit
+    /// lacks the checks this one relies on until `jit store init` upgrades it.
+    pub fn require_current(&self) -> Result<()> {
+        match self.schema_version()? {
+            Some(version) if version == SCHEMA_VERSION => Ok(()),
+            Some(version) => bail!(
+                "the team store {} has schema {version}; this jit needs {SCHEMA_VERSION}: run `jit store init` as the database owner to upgrade it",
+                self.location
+            ),
+            None => bail!(
+                "the team store {} has no jit schema: run `jit store init` as the database owner",
+                self.location
+            ),
+        }
     }
 
     /// The next lease [`Tx::insert`] writes answers queue request `id`: the link between
@@ -655,7 +738,7 @@ impl Store for PgStore {
 
     fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
         let row = self.client().query_opt(
-            "SELECT seq, failed_at, error FROM jit.audit_shipping WHERE destination = $1",
+            "SELECT seq, failed_at, error, hash FROM jit.audit_shipping WHERE destination = $1",
             &[&destination],
         )?;
         Ok(row
@@ -663,20 +746,23 @@ impl Store for PgStore {
                 seq: r.get(0),
                 failed_at: time(&r, 1),
                 error: r.get(2),
+                hash: r.get(3),
             })
             .unwrap_or_default())
     }
 
     fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
         self.client().execute(
-            "INSERT INTO jit.audit_shipping (destination, seq, failed_at, error) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (destination) DO UPDATE SET \
-             seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error",
+            "INSERT INTO jit.audit_shipping (destination, seq, failed_at, error, hash) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (destination) DO UPDATE SET \
+             seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error, \
+             hash = excluded.hash",
             &[
                 &destination,
                 &checkpoint.seq,
                 &secs(checkpoint.failed_at),
                 &checkpoint.error,
+                &checkpoint.hash,
             ],
         )?;
         Ok(())

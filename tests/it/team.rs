@@ -13,13 +13,18 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// A person with a login of their own who is only a requester (an OS user too, so that a
+/// worker can look them up).
+const MALLORY: &str = "mail";
+
 /// Each login and its password.
-const LOGINS: [(&str, &str); 5] = [
+const LOGINS: [(&str, &str); 6] = [
     (REQUESTER, "pw-requester-71"),
     (APPROVER, "pw-approver-72"),
     (OTHER_APPROVER, "pw-other-73"),
     ("jit_owner", "pw-owner-74"),
     ("jit_service", "pw-service-75"),
+    (MALLORY, "pw-mallory-76"),
 ];
 
 fn password(login: &str) -> &'static str {
@@ -133,7 +138,7 @@ impl Team {
                 .success()
                 .stdout_has("created the jit schema");
             su.batch_execute(&format!(
-                "GRANT jit_requester TO \"{REQUESTER}\", \"{APPROVER}\", \"{OTHER_APPROVER}\";
+                "GRANT jit_requester TO \"{REQUESTER}\", \"{APPROVER}\", \"{OTHER_APPROVER}\", \"{MALLORY}\";
                  GRANT jit_approver TO \"{APPROVER}\", \"{OTHER_APPROVER}\";
                  GRANT jit_worker TO jit_service;"
             ))
@@ -649,4 +654,214 @@ fn a_worker_killed_mid_grant_leaves_nothing_the_other_does_not_clean_up() {
     );
     t.stop_workers();
     t.person(APPROVER, ["audit", "verify"]).run().success();
+}
+
+/// 32 bytes, as a one-time public key is.
+const KEY: &str = "'\\x0101010101010101010101010101010101010101010101010101010101010101'::bytea";
+
+#[test]
+fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let active = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t.state(&active), "active");
+    let waiting = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
+        )
+        .spawn();
+    await_that("the pending request", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
+    });
+    let pending: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
+        .unwrap()
+        .get(0);
+    let requests_before = t.count("SELECT count(*) FROM jit.requests");
+
+    // Mallory, a requester, with psql: every row that names someone else's lease is the
+    // database's to refuse.
+    for (login, sql) in [
+        (
+            MALLORY,
+            format!("INSERT INTO jit.requests (kind, lease_id) VALUES ('request', '{active}')"),
+        ),
+        (
+            MALLORY,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, handoff_key) VALUES ('request', '{pending}', {KEY})"
+            ),
+        ),
+        (
+            MALLORY,
+            format!("INSERT INTO jit.requests (kind, lease_id) VALUES ('revoke', '{active}')"),
+        ),
+        (
+            MALLORY,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, ttl_secs) VALUES ('extend', '{active}', 60)"
+            ),
+        ),
+        (
+            MALLORY,
+            format!(
+                "INSERT INTO jit.requests (kind, role, lease_id) VALUES ('request', 'tokens', '{active}')"
+            ),
+        ),
+        // An approver may decide, but not smuggle a key or a lease into a request.
+        (
+            OTHER_APPROVER,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, handoff_key) VALUES ('request', '{pending}', {KEY})"
+            ),
+        ),
+        (
+            OTHER_APPROVER,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, handoff_key) VALUES ('approve', '{pending}', {KEY})"
+            ),
+        ),
+    ] {
+        let err = t.login(login).batch_execute(&sql).expect_err(&sql);
+        assert_eq!(
+            err.code(),
+            Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {err}"
+        );
+    }
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.requests"),
+        requests_before
+    );
+
+    // Behind the policies' back (as the database owner), one request row per lease still
+    // holds.
+    let err = t
+        .db()
+        .batch_execute(&format!(
+            "INSERT INTO jit.requests (kind, requester, lease_id, handoff_key) \
+             VALUES ('request', '{MALLORY}', '{pending}', {KEY})"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{err}"
+    );
+    // And with that index gone too, the worker refuses each forged row, and records why.
+    t.db()
+        .batch_execute("DROP INDEX jit.requests_one_per_lease")
+        .unwrap();
+    let forged: Vec<(i64, String)> = [
+        format!("('request', '{MALLORY}', '{active}', NULL, NULL)"),
+        format!("('request', '{MALLORY}', '{pending}', NULL, {KEY})"),
+        format!("('request', '{REQUESTER}', '{pending}', NULL, {KEY})"),
+        format!("('revoke', '{MALLORY}', '{active}', NULL, NULL)"),
+        format!("('extend', '{MALLORY}', '{active}', 600, NULL)"),
+        format!("('approve', '{REQUESTER}', '{pending}', NULL, NULL)"),
+    ]
+    .iter()
+    .map(|values| {
+        let id: i64 = t
+            .db()
+            .query_one(
+                &format!(
+                    "INSERT INTO jit.requests (kind, requester, lease_id, ttl_secs, handoff_key) \
+                     VALUES {values} RETURNING id"
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        (id, values.clone())
+    })
+    .collect();
+    await_that("the forged rows answered", || {
+        t.count("SELECT count(*) FROM jit.requests WHERE status = 'new'") == 0
+    });
+    let answers: Vec<(String, Option<i32>, String)> = t
+        .db()
+        .query(
+            "SELECT status, exit_code, message FROM jit.requests WHERE id = ANY($1) ORDER BY id",
+            &[&forged.iter().map(|(id, _)| *id).collect::<Vec<i64>>()],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let id = |n: usize| forged[n].0;
+    let original: i64 = t
+        .db()
+        .query_one(
+            "SELECT min(id) FROM jit.requests WHERE lease_id = $1",
+            &[&pending],
+        )
+        .unwrap()
+        .get(0);
+    let expected: Vec<(String, Option<i32>, String)> = [
+        format!("request {} from {MALLORY} names lease {active}, requested by {REQUESTER}", id(0)),
+        format!("request {} from {MALLORY} names lease {pending}, requested by {REQUESTER}", id(1)),
+        format!("request {} names lease {pending}, which request {original} created", id(2)),
+        format!(
+            "{MALLORY} may not revoke lease {active} of {REQUESTER} (only its holder or an approver of role \"tokens\" may)"
+        ),
+        format!("{MALLORY} may not extend a lease of {REQUESTER}"),
+        format!("{REQUESTER} may not decide their own request (lease {pending})"),
+    ]
+    .into_iter()
+    .map(|message| ("refused".to_owned(), Some(3), message))
+    .collect();
+    assert_eq!(answers, expected);
+    let refusals: Vec<(String, Option<String>, i64)> = t
+        .db()
+        .query(
+            "SELECT actor, lease_id, (details::json->>'request')::bigint FROM jit.audit \
+             WHERE kind = 'refused' ORDER BY seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            (MALLORY.to_owned(), Some(active.clone()), id(0)),
+            (MALLORY.to_owned(), Some(pending.clone()), id(1)),
+            (REQUESTER.to_owned(), Some(pending.clone()), id(2)),
+            (MALLORY.to_owned(), Some(active.clone()), id(3)),
+            (MALLORY.to_owned(), Some(active.clone()), id(4)),
+            (REQUESTER.to_owned(), Some(pending.clone()), id(5)),
+        ]
+    );
+
+    // Alice's leases are untouched: the active one still is, and the pending one is
+    // approved and its credentials reach her waiting process.
+    assert_eq!(t.state(&active), "active");
+    assert_eq!(t.state(&pending), "pending");
+    t.person(APPROVER, ["approve", &pending])
+        .run()
+        .success()
+        .stdout_is(&format!("approved {pending}; granted to {REQUESTER}\n"));
+    let waited = Run::from(waiting.wait_with_output().unwrap()).success();
+    assert!(
+        waited.stdout.lines().any(|l| l.starts_with("TOKEN=tok-")),
+        "{}",
+        waited.stdout
+    );
+    assert!(waited.stdout.contains(&format!("granted {pending}")));
+    assert_eq!(t.count("SELECT count(*) FROM jit.handoffs"), 0);
+    assert_eq!(t.state(&active), "active");
+    t.stop_workers();
+    t.person(REQUESTER, ["audit", "verify"]).run().success();
 }
