@@ -587,7 +587,7 @@ fn a_store_from_schema_1_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let checkpoints: i64 = open_store(&w)
         .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
         .unwrap();
@@ -614,7 +614,7 @@ fn a_store_from_schema_4_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     w.jit(["revoke", &id]).run().success();
     assert_eq!(w.lease(&id)["break_glass"], false);
     w.jit(["audit", "verify"]).run().success();
