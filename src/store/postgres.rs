@@ -85,24 +85,55 @@ impl PgStore {
             let password = reference.resolve()?;
             config.password(password.expose());
         }
-        let (host, port) = crate::backend::postgres::host_port(&config);
-        let location = format!(
-            "postgres://{}@{host}:{port}/{}",
-            config.get_user().unwrap_or(default_user),
-            config.get_dbname().unwrap_or("postgres")
-        );
+        let user_name = config.get_user().unwrap_or(default_user).to_owned();
+        let dbname = config.get_dbname().unwrap_or("postgres").to_owned();
+        let location_of = |config: &postgres::Config| {
+            let (host, port) = crate::backend::postgres::host_port(config);
+            format!("postgres://{user_name}@{host}:{port}/{dbname}")
+        };
         use crate::backend::postgres::Refused;
-        let mut client = match crate::backend::postgres::open(&config, &settings.tls) {
-            Ok(client) => client,
-            Err(Refused::Tls(message)) => bail!("team store {location}: {message}"),
-            Err(Refused::Server(err)) => {
+        // With several hosts (a primary and its standbys), each is tried in turn here, so
+        // that messages name the one reached, or each one tried and why it would not do;
+        // the second connection (the shipping lock) goes to the same one.
+        let candidates: Vec<postgres::Config> = if config.get_hosts().len() > 1 {
+            (0..config.get_hosts().len())
+                .map(|index| single_host(&config, index))
+                .collect()
+        } else {
+            vec![config.clone()]
+        };
+        let mut refusals = Vec::new();
+        let mut reached = None;
+        for candidate in candidates {
+            match crate::backend::postgres::open(&candidate, &settings.tls) {
+                Ok(client) => {
+                    reached = Some((candidate, client));
+                    break;
+                }
+                Err(Refused::Tls(message)) => {
+                    bail!("team store {}: {message}", location_of(&candidate))
+                }
+                Err(Refused::Server(err)) => refusals.push((location_of(&candidate), err)),
+            }
+        }
+        let Some((config, mut client)) = reached else {
+            if let [(location, err)] = refusals.as_slice() {
                 let cause = match err.as_db_error() {
                     Some(db) => db.message().to_owned(),
                     None => err.to_string(),
                 };
                 bail!("connecting to the team store {location}: {cause}");
             }
+            let tried: Vec<String> = refusals
+                .iter()
+                .map(|(location, err)| format!("{location}: {}", why_refused(err)))
+                .collect();
+            bail!(
+                "connecting to the team store: no host would do ({})",
+                tried.join("; ")
+            );
         };
+        let location = location_of(&config);
         let user: String = client.query_one("SELECT session_user::text", &[])?.get(0);
         let store = PgStore {
             client: RefCell::new(client),
@@ -275,6 +306,79 @@ impl PgStore {
         Self::attach_approvals(&mut *client, &mut leases)?;
         Ok(leases)
     }
+}
+
+/// `config` with only its host number `index` (and that host's port and address).
+fn single_host(config: &postgres::Config, index: usize) -> postgres::Config {
+    let mut one = postgres::Config::new();
+    match &config.get_hosts()[index] {
+        postgres::config::Host::Tcp(name) => one.host(name),
+        postgres::config::Host::Unix(path) => one.host_path(path),
+    };
+    if let Some(address) = config.get_hostaddrs().get(index) {
+        one.hostaddr(*address);
+    }
+    let ports = config.get_ports();
+    if let Some(port) = ports
+        .get(index)
+        .or(ports.first().filter(|_| ports.len() == 1))
+    {
+        one.port(*port);
+    }
+    if let Some(user) = config.get_user() {
+        one.user(user);
+    }
+    if let Some(password) = config.get_password() {
+        one.password(password);
+    }
+    if let Some(dbname) = config.get_dbname() {
+        one.dbname(dbname);
+    }
+    if let Some(options) = config.get_options() {
+        one.options(options);
+    }
+    if let Some(name) = config.get_application_name() {
+        one.application_name(name);
+    }
+    if let Some(timeout) = config.get_connect_timeout() {
+        one.connect_timeout(*timeout);
+    }
+    if let Some(timeout) = config.get_tcp_user_timeout() {
+        one.tcp_user_timeout(*timeout);
+    }
+    one.keepalives(config.get_keepalives())
+        .keepalives_idle(config.get_keepalives_idle());
+    if let Some(interval) = config.get_keepalives_interval() {
+        one.keepalives_interval(interval);
+    }
+    if let Some(retries) = config.get_keepalives_retries() {
+        one.keepalives_retries(retries);
+    }
+    one.ssl_mode(config.get_ssl_mode())
+        .ssl_negotiation(config.get_ssl_negotiation())
+        .target_session_attrs(config.get_target_session_attrs())
+        .channel_binding(config.get_channel_binding());
+    one
+}
+
+/// Why one host of several would not do, in a few words.
+fn why_refused(err: &postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return db.message().to_owned();
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return if io.kind() == std::io::ErrorKind::PermissionDenied {
+                // target_session_attrs=read-write on a standby.
+                format!("read-only ({io})")
+            } else {
+                format!("unreachable ({io})")
+            };
+        }
+        source = cause.source();
+    }
+    err.to_string()
 }
 
 fn secs(time: Option<DateTime<Utc>>) -> Option<i64> {

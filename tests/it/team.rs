@@ -865,3 +865,115 @@ fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker
     t.stop_workers();
     t.person(REQUESTER, ["audit", "verify"]).run().success();
 }
+
+#[test]
+fn with_several_hosts_messages_name_the_one_reached_or_each_one_tried() {
+    let mut t = Team::new("");
+    // A server that takes logins but not writes, as a standby does.
+    let standby = pg_cluster::Cluster::create();
+    standby.start();
+    {
+        let mut su = standby.superuser(None).unwrap();
+        for login in ["jit_owner", "jit_service", REQUESTER] {
+            su.batch_execute(&format!(
+                "CREATE ROLE \"{login}\" LOGIN PASSWORD '{}'",
+                password(login)
+            ))
+            .unwrap();
+        }
+        su.batch_execute(&format!("CREATE DATABASE {}", t.database))
+            .unwrap();
+        su.batch_execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            .unwrap();
+        su.batch_execute("SELECT pg_reload_conf()").unwrap();
+    }
+    await_that("the standby refusing writes", || {
+        standby
+            .superuser(None)
+            .unwrap()
+            .query_one("SHOW transaction_read_only", &[])
+            .unwrap()
+            .get::<_, String>(0)
+            == "on"
+    });
+    let primary = format!("127.0.0.1:{}", t.cluster.port);
+    let read_only = format!("127.0.0.1:{}", standby.port);
+    // The first host has nothing listening; the second is read-only.
+    let hosts = |config: &std::path::Path, list: &str| {
+        let text = std::fs::read_to_string(config)
+            .unwrap()
+            .replace(&primary, list)
+            .replace(
+                "sslmode=disable",
+                "sslmode=disable&target_session_attrs=read-write",
+            );
+        let path = config.with_extension("hosts.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let db = &t.database.clone();
+    let owner = hosts(
+        &t.w.path("owner.toml"),
+        &format!("127.0.0.1:1,{read_only},{primary}"),
+    );
+    t.w.jit(["store", "init"])
+        .env("JIT_CONFIG", &owner)
+        .run()
+        .success()
+        .stdout_is(&format!(
+            "the jit schema in postgres://jit_owner@{primary}/{db} is already there; nothing changed\n"
+        ));
+    let client = hosts(
+        &t.client_config(),
+        &format!("127.0.0.1:1,{read_only},{primary}"),
+    );
+    let doctor = t
+        .person(REQUESTER, ["doctor"])
+        .env("JIT_CONFIG", &client)
+        .run();
+    assert!(
+        doctor.stdout.contains(&format!(
+            "postgres://{REQUESTER}@{primary}/{db} (0 leases, logged in as {REQUESTER})"
+        )),
+        "{}",
+        doctor.stdout
+    );
+    assert!(!doctor.stdout.contains("127.0.0.1:1/"), "{}", doctor.stdout);
+    let workers = hosts(
+        &t.w.config_path(),
+        &format!("127.0.0.1:1,{read_only},{primary}"),
+    );
+    t.worker(|j| j.env("JIT_CONFIG", &workers));
+    t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .env("JIT_CONFIG", &client)
+        .run()
+        .success();
+    let logs = t.stop_workers();
+    assert!(
+        logs[0].contains(&format!("serving postgres://jit_service@{primary}/{db}")),
+        "{}",
+        logs[0]
+    );
+
+    // No host will do: each is named, with why.
+    let nowhere = hosts(&t.w.path("owner.toml"), &format!("127.0.0.1:1,{read_only}"));
+    let run =
+        t.w.jit(["store", "init"])
+            .env("JIT_CONFIG", &nowhere)
+            .run()
+            .code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "connecting to the team store: no host would do (postgres://jit_owner@127.0.0.1:1/{db}: unreachable ("
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "; postgres://jit_owner@{read_only}/{db}: read-only (database does not allow writes))"
+        )),
+        "{}",
+        run.stderr
+    );
+}
