@@ -602,10 +602,12 @@ fn a_store_from_schema_4_is_migrated() {
     let id = w.granted("web-root", &[]);
     let expected = w.jit(["list", "--json"]).run().success().json();
     assert_eq!(expected[0]["break_glass"], false);
-    // A schema 4 store: no break_glass column, and documents without the field.
+    // A schema 4 store: no break_glass column, documents without the field, and shipping
+    // checkpoints without their hash.
     open_store(&w)
         .execute_batch(
             "ALTER TABLE leases DROP COLUMN break_glass; \
+             ALTER TABLE audit_shipping DROP COLUMN hash; \
              UPDATE leases SET document = json_remove(document, '$.break_glass'); \
              PRAGMA user_version = 4;",
         )
