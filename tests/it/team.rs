@@ -977,3 +977,101 @@ fn with_several_hosts_messages_name_the_one_reached_or_each_one_tried() {
         run.stderr
     );
 }
+
+#[test]
+fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let active = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    t.stop_workers();
+    // The store as schema 1 had it.
+    t.db()
+        .batch_execute(
+            "DROP POLICY ask ON jit.requests; DROP POLICY decide ON jit.requests;
+             CREATE POLICY ask ON jit.requests FOR INSERT TO jit_requester
+                 WITH CHECK (requester = session_user AND status = 'new'
+                             AND kind IN ('request', 'revoke', 'extend'));
+             CREATE POLICY decide ON jit.requests FOR INSERT TO jit_approver
+                 WITH CHECK (requester = session_user AND status = 'new'
+                             AND kind IN ('approve', 'deny') AND lease_id IS NOT NULL
+                             AND NOT EXISTS (SELECT 1 FROM jit.leases l WHERE l.id = lease_id
+                                             AND (l.requester = session_user OR l.subject = session_user)));
+             DROP INDEX jit.requests_one_per_lease;
+             CREATE INDEX requests_by_lease ON jit.requests (lease_id) WHERE kind = 'request';
+             ALTER TABLE jit.audit_shipping DROP COLUMN hash;
+             UPDATE jit.meta SET version = 1;",
+        )
+        .unwrap();
+    // Schema 1 let a requester queue a row naming someone else's lease.
+    let forged: i64 = t
+        .login(MALLORY)
+        .query_one(
+            &format!(
+                "INSERT INTO jit.requests (kind, lease_id) VALUES ('request', '{active}') RETURNING id"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let db = t.database.clone();
+    t.w.jit(["worker", "--once"]).run().code(1).stderr_has(&format!(
+        "the team store postgres://jit_service@127.0.0.1:{}/{db} has schema 1; this jit needs 2: run `jit store init` as the database owner to upgrade it",
+        t.cluster.port
+    ));
+    t.w.jit(["store", "init"])
+        .env("JIT_CONFIG", t.w.path("owner.toml"))
+        .run()
+        .success()
+        .stdout_is(&format!(
+            "upgraded the jit schema in postgres://jit_owner@127.0.0.1:{}/{db} from 1 to 2\n",
+            t.cluster.port
+        ));
+    let row = t
+        .db()
+        .query_one(
+            "SELECT status, exit_code, message, lease_id FROM jit.requests WHERE id = $1",
+            &[&forged],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "refused");
+    assert_eq!(row.get::<_, Option<i32>>(1), Some(3));
+    assert_eq!(
+        row.get::<_, String>(2),
+        format!(
+            "unlinked from lease {active} by the upgrade to schema 2: that lease was created by another request"
+        )
+    );
+    assert_eq!(row.get::<_, Option<String>>(3), None);
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM jit.requests WHERE lease_id = '{active}'"
+        )),
+        1,
+        "the request that created the lease keeps its link"
+    );
+    let err = t
+        .login(MALLORY)
+        .batch_execute(&format!(
+            "INSERT INTO jit.requests (kind, lease_id) VALUES ('request', '{active}')"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    t.w.jit(["worker", "--once"]).run().success();
+    assert_eq!(t.state(&active), "active");
+    t.w.jit(["store", "init"])
+        .env("JIT_CONFIG", t.w.path("owner.toml"))
+        .run()
+        .success()
+        .stdout_has("is already there; nothing changed");
+}
