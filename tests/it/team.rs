@@ -55,7 +55,11 @@ fn await_that(what: &str, mut done: impl FnMut() -> bool) {
 impl Team {
     /// A team store with the default roles, plus `extra` in the workers' configuration.
     fn new(extra: &str) -> Team {
-        let cluster = pg_cluster::shared();
+        Team::on(pg_cluster::shared(), extra)
+    }
+
+    /// [`Team::new`] in `cluster`.
+    fn on(cluster: &'static pg_cluster::Cluster, extra: &str) -> Team {
         let database = format!(
             "team_{}_{}",
             std::process::id(),
@@ -1074,4 +1078,186 @@ fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
         .run()
         .success()
         .stdout_has("is already there; nothing changed");
+}
+
+/// A copy of the configuration `config` whose store URL names the hosts `list` (instead of
+/// `host`) and asks for a read-write session.
+fn with_hosts(config: &std::path::Path, host: &str, list: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace(host, list)
+        .replace(
+            "sslmode=disable",
+            "sslmode=disable&target_session_attrs=read-write",
+        );
+    let path = config.with_extension("failover.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn after_a_failover_to_a_replica_that_lost_the_tail_shipping_stops_at_the_fork() {
+    let collector = HttpServer::start();
+    collector.route("POST", "/ingest", Reply::status(200));
+    let primary: &'static pg_cluster::Cluster = Box::leak(Box::new(pg_cluster::Cluster::create()));
+    primary.start();
+    let mut t = Team::on(
+        primary,
+        &format!(
+            "[[audit.ship]]\nkind = \"http\"\nname = \"siem\"\nurl = \"{}\"\n",
+            collector.url("/ingest")
+        ),
+    );
+    let db = t.database.clone();
+    let standby = pg_cluster::Cluster::replica_of(primary);
+    let on_standby = || standby.superuser(Some(&db)).unwrap();
+    t.worker(|j| j);
+    let first = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    // Shipped, and the checkpoint (seq 2) streamed to the standby.
+    await_that("seq 2 shipped and on the standby", || {
+        on_standby()
+            .query_opt(
+                "SELECT 1 FROM jit.audit_shipping WHERE seq = 2 AND hash IS NOT NULL",
+                &[],
+            )
+            .unwrap()
+            .is_some()
+    });
+    // The standby stops receiving (as an asynchronous one lags); the primary goes on.
+    standby.stop();
+    t.person(REQUESTER, ["revoke", &first]).run().success();
+    await_that("seq 3 shipped", || received_lines(&collector) == 3);
+    let h3 = collector.requests()[1].body.lines().next().map(|l| {
+        serde_json::from_str::<Value>(l).unwrap()["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    let h3 = h3.unwrap();
+    t.stop_workers();
+    primary.stop();
+
+    // Before promotion: the old primary is gone, the standby is read-only.
+    standby.start();
+    let old = format!("127.0.0.1:{}", primary.port);
+    let new = format!("127.0.0.1:{}", standby.port);
+    let hosts = format!("127.0.0.1:1,{old},{new}");
+    let owner = with_hosts(&t.w.path("owner.toml"), &old, &hosts);
+    let run =
+        t.w.jit(["store", "init"])
+            .env("JIT_CONFIG", &owner)
+            .run()
+            .code(1);
+    for host in ["127.0.0.1:1", old.as_str()] {
+        assert!(
+            run.stderr
+                .contains(&format!("postgres://jit_owner@{host}/{db}: unreachable (")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr.contains(&format!(
+            "postgres://jit_owner@{new}/{db}: read-only (database does not allow writes))"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Promoted: the workers serve again there; the chain continues from seq 2, so seq 3 is
+    // another record than the one the collector holds.
+    standby.promote();
+    let workers = with_hosts(&t.w.config_path(), &old, &hosts);
+    let client = with_hosts(&t.client_config(), &old, &hosts);
+    collector.route(
+        "POST",
+        "/ingest",
+        Reply::json(
+            409,
+            json!({ "v": 1, "seq": 3, "hash": h3, "error": "fork at seq 3" }),
+        ),
+    );
+    t.worker(|j| j.env("JIT_CONFIG", &workers));
+    let second = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .env("JIT_CONFIG", &client)
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    await_that("the fork recorded", || {
+        on_standby()
+            .query_opt("SELECT 1 FROM jit.audit WHERE kind = 'ship-refused'", &[])
+            .unwrap()
+            .is_some()
+    });
+    let logs = t.stop_workers();
+    assert!(
+        logs[0].contains(&format!("serving postgres://jit_service@{new}/{db}")),
+        "{}",
+        logs[0]
+    );
+    let mine: String = on_standby()
+        .query_one("SELECT hash FROM jit.audit WHERE seq = 3", &[])
+        .unwrap()
+        .get(0);
+    assert_ne!(mine, h3);
+    let run =
+        t.w.jit(["audit", "ship"])
+            .env("JIT_CONFIG", &workers)
+            .run()
+            .code(1);
+    assert_eq!(
+        run.stdout,
+        "siem: sent 0 event(s); has the chain through seq 2 of 5\n"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "jit: error: siem: the audit chain forked at seq 3: the destination holds hash {h3} there (its answer), this store has {mine}; not shipping over it"
+        )),
+        "{}",
+        run.stderr
+    );
+    let refused: (String, String) = on_standby()
+        .query_one(
+            "SELECT details, actor FROM jit.audit WHERE kind = 'ship-refused'",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    let details: Value = serde_json::from_str(&refused.0).unwrap();
+    assert_eq!(details["destination"], "siem");
+    assert_eq!(details["seq"], 3);
+    assert_eq!(details["expected_hash"], h3.as_str());
+    assert_eq!(details["found_hash"], mine.as_str());
+    assert_eq!(
+        on_standby()
+            .query_one("SELECT state FROM jit.leases WHERE id = $1", &[&second])
+            .unwrap()
+            .get::<_, String>(0),
+        "active"
+    );
+    t.person(REQUESTER, ["audit", "verify"])
+        .env("JIT_CONFIG", &client)
+        .run()
+        .success();
+}
+
+fn received_lines(collector: &HttpServer) -> usize {
+    collector
+        .requests()
+        .iter()
+        .map(|r| r.body.lines().count())
+        .sum()
 }
