@@ -328,6 +328,8 @@ impl Cluster {
                     "-U",
                     "postgres",
                 ])
+                // A checkpoint at once, not spread over minutes.
+                .args(["--checkpoint", "fast"])
                 .args(["-h", primary.socket_dir().to_str().unwrap()])
                 .args(["-p", &primary.port.to_string()])
                 .output()
