@@ -748,6 +748,22 @@ fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker
         requests_before
     );
 
+    // Through jit, the same is refused before anything is queued.
+    t.person(MALLORY, ["revoke", &active])
+        .run()
+        .code(3)
+        .stderr_has(&format!(
+            "{MALLORY} may not revoke lease {active} of {REQUESTER} (only its holder or an approver of role \"tokens\" may)"
+        ));
+    t.person(MALLORY, ["extend", &active, "--ttl", "30m"])
+        .run()
+        .code(3)
+        .stderr_has(&format!("{MALLORY} may not extend a lease of {REQUESTER}"));
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.requests"),
+        requests_before
+    );
+
     // Behind the policies' back (as the database owner), one request row per lease still
     // holds.
     let err = t
