@@ -432,6 +432,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_collector_names_the_record_it_holds_in_a_versioned_body() {
+        assert_eq!(
+            collector_holds(r#"{"v":1,"seq":35,"hash":"ab","error":"fork at seq 35"}"#),
+            Some((35, "ab".to_owned()))
+        );
+        for body in [
+            "",
+            "gap or fork before seq 14",
+            r#"{"seq":35,"hash":"ab"}"#,
+            r#"{"v":2,"seq":35,"hash":"ab"}"#,
+            r#"{"v":1,"seq":0,"hash":"ab"}"#,
+            r#"{"v":1,"seq":"35","hash":"ab"}"#,
+        ] {
+            assert_eq!(collector_holds(body), None, "{body}");
+        }
+    }
+
+    #[test]
     fn a_syslog_line_is_what_the_c_library_sends() {
         let event = AuditEvent {
             seq: 3,
