@@ -64,9 +64,11 @@ impl<'a> Worker<'a> {
         while let Some(job) = self.take()? {
             let who = job.requester.clone();
             let kind = job.kind.clone();
-            let outcome = match self.forged(&job)? {
-                Some(why) => self.refuse(&job, &why),
-                None => self.carry_out(&job),
+            // Whatever goes wrong, the row is answered: none stays taken and unanswered.
+            let outcome = match self.forged(&job) {
+                Ok(Some(why)) => self.refuse(&job, &why),
+                Ok(None) => self.carry_out(&job),
+                Err(err) => Err(err),
             };
             let text = match outcome {
                 Ok(text) => text,

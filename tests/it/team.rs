@@ -865,6 +865,24 @@ fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker
         ]
     );
 
+    // A row whose login is nobody the worker host knows is answered too, not left taken.
+    let unknown: i64 = t
+        .db()
+        .query_one(
+            &format!(
+                "INSERT INTO jit.requests (kind, requester, lease_id) \
+                 VALUES ('revoke', 'nobody-here', '{active}') RETURNING id"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    await_that("the row of an unknown login answered", || {
+        t.count(&format!(
+            "SELECT count(*) FROM jit.requests WHERE id = {unknown} AND status = 'refused'"
+        )) == 1
+    });
+
     // Alice's leases are untouched: the active one still is, and the pending one is
     // approved and its credentials reach her waiting process.
     assert_eq!(t.state(&active), "active");
