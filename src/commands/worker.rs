@@ -13,6 +13,7 @@ pub fn run(ctx: &Context, args: WorkerArgs) -> Result<Exit> {
             "jit worker serves a team store: set [store] kind = \"postgres\" in the configuration",
         ));
     };
+    store.require_current()?;
     let worker = Worker::new(ctx.engine(), store)?;
     if args.once {
         let pass = worker.pass()?;

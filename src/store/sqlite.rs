@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
 const LIVE_INDEX: &str = "CREATE INDEX leases_live ON leases (created_at, id, state, document) \
     WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
-/// The shipping checkpoints; the same text as in schema.sql.
+/// The shipping checkpoints as schema 4 created them (schema 6 adds `hash`).
 const SHIPPING_TABLE: &str = "CREATE TABLE audit_shipping (\n    destination TEXT PRIMARY KEY,\n    seq         INTEGER NOT NULL,\n    failed_at   INTEGER,\n    error       TEXT\n)";
 const LIVE_CONDITION: &str =
     "state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
@@ -178,6 +178,10 @@ impl SqliteStore {
                         tx.update(&lease)?;
                     }
                 }
+            }
+            if version <= 5 {
+                self.conn
+                    .execute_batch("ALTER TABLE audit_shipping ADD COLUMN hash TEXT")?;
             }
             self.conn
                 .pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -568,7 +572,7 @@ impl Store for SqliteStore {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT seq, failed_at, error FROM audit_shipping WHERE destination = ?1",
+                "SELECT seq, failed_at, error, hash FROM audit_shipping WHERE destination = ?1",
             )?
             .query_row([destination], |r| {
                 Ok(Checkpoint {
@@ -577,6 +581,7 @@ impl Store for SqliteStore {
                         .get::<_, Option<i64>>(1)?
                         .and_then(|secs| DateTime::from_timestamp(secs, 0)),
                     error: r.get(2)?,
+                    hash: r.get(3)?,
                 })
             })
             .optional()?;
@@ -586,15 +591,17 @@ impl Store for SqliteStore {
     fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO audit_shipping (destination, seq, failed_at, error) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (destination) DO UPDATE SET \
-                 seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error",
+                "INSERT INTO audit_shipping (destination, seq, failed_at, error, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (destination) DO UPDATE SET \
+                 seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error, \
+                 hash = excluded.hash",
             )?
             .execute(params![
                 destination,
                 checkpoint.seq,
                 ts(checkpoint.failed_at),
-                checkpoint.error
+                checkpoint.error,
+                checkpoint.hash
             ])?;
         Ok(())
     }

@@ -222,9 +222,35 @@ pub fn decide(
     Ok((lease, answer.message.unwrap_or_default()))
 }
 
+/// Did this session's login request `lease`, or is it its subject?
+fn holds(store: &PgStore, lease: &Lease) -> bool {
+    lease.requester == store.user() || lease.subject == store.user()
+}
+
 /// `jit revoke` with a team store: queue the revocation and wait for the worker.
 pub fn revoke(store: &PgStore, lease_id: &str) -> Result<crate::engine::Revocation> {
     use crate::engine::{Revocation, RevokeOutcome};
+    // The database refuses a revocation of a lease that is not the login's own, except from
+    // an approver (whom the worker checks against the role); this says so plainly.
+    let lease = store
+        .lease(lease_id)?
+        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+    let approver: bool = store
+        .client()
+        .query_one(
+            "SELECT pg_has_role(session_user, 'jit_approver', 'MEMBER')",
+            &[],
+        )?
+        .get(0);
+    if !holds(store, &lease) && !approver {
+        return Err(exit::denied(format!(
+            "{} may not revoke lease {} of {} (only its holder or an approver of role {:?} may)",
+            store.user(),
+            lease.id,
+            lease.subject,
+            lease.role
+        )));
+    }
     let id = submit(store, &Ask::Revoke { lease_id })?;
     let answer = first_answer(store, id)?;
     let outcome = match (answer.status.as_str(), answer.exit_code) {
@@ -246,6 +272,16 @@ pub fn revoke(store: &PgStore, lease_id: &str) -> Result<crate::engine::Revocati
 
 /// `jit extend` with a team store.
 pub fn extend(store: &PgStore, lease_id: &str, ttl: Duration) -> Result<Lease> {
+    let lease = store
+        .lease(lease_id)?
+        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+    if !holds(store, &lease) {
+        return Err(exit::denied(format!(
+            "{} may not extend a lease of {}",
+            store.user(),
+            lease.subject
+        )));
+    }
     let id = submit(store, &Ask::Extend { lease_id, ttl })?;
     answered(store, id)?;
     store

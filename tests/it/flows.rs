@@ -703,7 +703,7 @@ fn a_store_from_schema_1_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let checkpoints: i64 = open_store(&w)
         .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
         .unwrap();
@@ -718,10 +718,12 @@ fn a_store_from_schema_4_is_migrated() {
     let id = w.granted("web-root", &[]);
     let expected = w.jit(["list", "--json"]).run().success().json();
     assert_eq!(expected[0]["break_glass"], false);
-    // A schema 4 store: no break_glass column, and documents without the field.
+    // A schema 4 store: no break_glass column, documents without the field, and shipping
+    // checkpoints without their hash.
     open_store(&w)
         .execute_batch(
             "ALTER TABLE leases DROP COLUMN break_glass; \
+             ALTER TABLE audit_shipping DROP COLUMN hash; \
              UPDATE leases SET document = json_remove(document, '$.break_glass'); \
              PRAGMA user_version = 4;",
         )
@@ -730,7 +732,7 @@ fn a_store_from_schema_4_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     w.jit(["revoke", &id]).run().success();
     assert_eq!(w.lease(&id)["break_glass"], false);
     w.jit(["audit", "verify"]).run().success();
