@@ -26,6 +26,7 @@ pub mod secret;
 pub mod shipping;
 pub mod store;
 pub mod team;
+pub mod text;
 pub mod ticket;
 
 use std::ffi::OsString;
@@ -45,7 +46,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match parsed {
         Ok(cli) => cli,
         Err(err) if err.use_stderr() => {
-            output::Printer::new(false, false, false).usage_error(&err.render().to_string());
+            output::Printer::new(false, false, false).usage_error(&rendered(&err));
             return exit::Exit::Usage.into();
         }
         Err(help_or_version) => {
@@ -60,5 +61,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             printer.error(&err);
             exit::exit_for(&err).into()
         }
+    }
+}
+
+/// clap's rendering of a command-line error, with the value it repeats cut as jit cuts any
+/// input it echoes.
+fn rendered(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = err.render().to_string();
+    match err.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) if value.chars().count() > text::ECHO_LIMIT => {
+            let head: String = value.chars().take(text::ECHO_LIMIT).collect();
+            text.replace(
+                &format!("'{value}'"),
+                &format!("'{head}'... ({} characters)", value.chars().count()),
+            )
+        }
+        _ => text,
     }
 }

@@ -160,13 +160,27 @@ impl Printer {
         } else if let Some(cause) = err.chain().nth(1) {
             text.push_str(&format!(": {cause}"));
         }
+        // A target's words may hold what would rewrite the terminal or the line.
+        let text = crate::text::escaped(&text);
         let _ = writeln!(io::stderr().lock(), "jit: error: {text}");
     }
 
     /// A command-line mistake, as one line: clap's first line plus where to look.
     pub fn usage_error(&self, rendered: &str) {
-        let first = rendered.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
+        // clap puts what it names (the missing arguments) on the indented lines after the
+        // first: one line of them all.
+        let mut lines = rendered.lines();
+        let first = lines.next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let named: Vec<&str> = lines
+            .take_while(|line| line.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        let message = if named.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first} {}", named.join(", "))
+        };
         let _ = writeln!(
             io::stderr().lock(),
             "jit: error: {message} (see `jit --help`)"
@@ -374,7 +388,7 @@ impl Printer {
                 Cell::new(&lease.subject),
                 self.state_cell(lease.state),
                 Cell::new(expires_column(lease, now)),
-                Cell::new(lease.ticket.as_deref().unwrap_or("-")),
+                Cell::new(escaped(lease.ticket.as_deref())),
             ]);
         }
         self.print_table(&table);
@@ -400,17 +414,27 @@ impl Printer {
             ("subject", lease.subject.clone()),
             ("requester", lease.requester.clone()),
             ("state", lease.state.to_string()),
-            ("ticket", lease.ticket.clone().unwrap_or_else(|| "-".into())),
-            ("reason", lease.reason.clone().unwrap_or_else(|| "-".into())),
+            ("ticket", escaped(lease.ticket.as_deref())),
+            ("reason", escaped(lease.reason.as_deref())),
             ("created", time(Some(lease.created_at))),
-            ("granted", time(lease.granted_at)),
+            (
+                "granted",
+                match lease.state {
+                    LeaseState::Failed => "never: the grant failed".to_owned(),
+                    _ => time(lease.granted_at),
+                },
+            ),
             (
                 "expires",
-                format!(
-                    "{} ({})",
-                    time(lease.expires_at),
-                    left(lease.expires_at, now)
-                ),
+                if lease.state.is_final() {
+                    time(lease.expires_at)
+                } else {
+                    format!(
+                        "{} ({})",
+                        time(lease.expires_at),
+                        left(lease.expires_at, now)
+                    )
+                },
             ),
             ("ended", time(lease.ended_at)),
         ];
@@ -418,7 +442,7 @@ impl Printer {
             self.line(&format!("{key:<10} {value}"));
         }
         if let Some(error) = &lease.last_error {
-            self.line(&format!("{:<10} {error}", "error"));
+            self.line(&format!("{:<10} {}", "error", crate::text::escaped(error)));
         }
         for approval in &lease.approvals {
             self.line(&format!(
@@ -430,7 +454,7 @@ impl Printer {
                 approval
                     .reason
                     .as_deref()
-                    .map(|r| format!(": {r}"))
+                    .map(|r| format!(": {}", crate::text::escaped(r)))
                     .unwrap_or_default()
             ));
         }
@@ -453,7 +477,7 @@ impl Printer {
                 Cell::new(&event.actor),
                 Cell::new(event.lease_id.as_deref().unwrap_or("-")),
                 Cell::new(&event.kind),
-                Cell::new(event.details.to_string()),
+                Cell::new(crate::text::escaped(&event.details.to_string())),
             ]);
         }
         self.print_table(&table);
@@ -759,6 +783,11 @@ fn outcome_word(outcome: &RevokeOutcome) -> &'static str {
         RevokeOutcome::NotDue => "not-due",
         RevokeOutcome::Failed { .. } => "revoke-failed",
     }
+}
+
+/// Stored text for a person to read, `-` when absent.
+fn escaped(text: Option<&str>) -> String {
+    text.map_or_else(|| "-".to_owned(), |t| crate::text::escaped(t).into_owned())
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {

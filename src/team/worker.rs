@@ -255,7 +255,7 @@ impl<'a> Worker<'a> {
                 Ok(format!("pending {}", lease.id))
             }
             state if state.is_final() => {
-                let (code, text) = super::outcome_of(&lease);
+                let (code, text) = super::outcome_of(self.store, &lease)?;
                 self.answer(job.id, "refused", code, &text)?;
                 Ok(text)
             }
@@ -341,7 +341,7 @@ impl<'a> Worker<'a> {
         for row in rows {
             let (id, lease_id): (i64, String) = (row.get(0), row.get(1));
             if let Some(lease) = self.store.lease(&lease_id)? {
-                let (code, text) = super::outcome_of(&lease);
+                let (code, text) = super::outcome_of(self.store, &lease)?;
                 self.answer(id, "refused", code, &text)?;
             }
         }

@@ -619,3 +619,66 @@ fn a_store_from_schema_4_is_migrated() {
     assert_eq!(w.lease(&id)["break_glass"], false);
     w.jit(["audit", "verify"]).run().success();
 }
+
+#[test]
+fn show_of_an_ended_or_failed_lease_says_so() {
+    let w = World::new();
+    let id = w.granted("web-root", &["--ttl", "30m"]);
+    w.jit(["revoke", &id]).run().success();
+    let shown = w.jit(["show", &id]).run().success().stdout;
+    let expires = shown
+        .lines()
+        .find(|l| l.starts_with("expires "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        expires,
+        format!(
+            "expires    {}",
+            w.lease(&id)["expires_at"].as_str().unwrap()
+        ),
+        "an ended lease has no time left: {shown}"
+    );
+    assert!(shown.contains("\nended      20"), "{shown}");
+
+    w.fail_grants(true);
+    w.jit(["request", "--role", "web-root"]).run().code(1);
+    let failed = w
+        .leases()
+        .into_iter()
+        .find(|l| l["state"] == "failed")
+        .unwrap();
+    let shown = w
+        .jit(["show", failed["id"].as_str().unwrap()])
+        .run()
+        .success()
+        .stdout;
+    assert!(
+        shown.contains("\ngranted    never: the grant failed\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains(" left)"), "{shown}");
+}
+
+#[test]
+fn stored_text_is_shown_with_format_characters_escaped() {
+    let w = World::new();
+    let id = w.granted("web-root", &["--reason", "rotate keys"]);
+    // A reason stored before such reasons were refused, and a target's error.
+    open_store(&w)
+        .execute(
+            "UPDATE leases SET reason = ?1, last_error = ?2 WHERE id = ?3",
+            rusqlite::params!["fix \u{202e}exe.txt", "no\u{1b}[2J\u{200b}pe", id],
+        )
+        .unwrap();
+    let shown = w.jit(["show", &id]).run().success().stdout;
+    assert!(
+        shown.contains("\nreason     fix \\u{202e}exe.txt\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\nerror      no\\u{1b}[2J\\u{200b}pe\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'));
+}
