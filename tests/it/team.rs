@@ -650,3 +650,52 @@ fn a_worker_killed_mid_grant_leaves_nothing_the_other_does_not_clean_up() {
     t.stop_workers();
     t.person(APPROVER, ["audit", "verify"]).run().success();
 }
+
+#[test]
+fn a_worker_without_a_team_store_writes_nothing_and_exits_5() {
+    let w = World::new();
+    for args in [&["worker", "--once"][..], &["worker"][..]] {
+        w.jit(args)
+            .run()
+            .code(5)
+            .stdout_is("")
+            .stderr_has(
+                "jit: error: jit worker serves a team store: set [store] kind = \"postgres\" in the configuration\n",
+            );
+    }
+    assert!(!w.state_dir().exists(), "no store was created");
+}
+
+#[test]
+fn a_cancelled_request_says_why() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let waiting = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
+        )
+        .spawn();
+    await_that("the pending request", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
+    });
+    // A worker a day later: the request lapses at its first sweep.
+    t.stop_workers();
+    t.worker(|j| j.later(24 * 3600 + 60));
+    let run = Run::from(waiting.wait_with_output().unwrap()).code(3);
+    let id: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(t.state(&id), "cancelled");
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("jit: error:"))
+            .collect::<Vec<_>>(),
+        [format!(
+            "jit: error: request {id} was cancelled: not decided within 1d"
+        )]
+    );
+}
