@@ -62,7 +62,23 @@ fn classify(err: &mysql::Error) -> BackendError {
                 BackendError::permanent(message)
             }
         }
-        other => BackendError::transient(format!("MySQL connection: {other}")),
+        other => BackendError::transient(format!("MySQL connection: {}", driver_message(other))),
+    }
+}
+
+/// What went wrong, in words: the driver's own `Display` wraps each cause in its variant's
+/// name (`IoError { server disconnected }`).
+fn driver_message(err: &mysql::Error) -> String {
+    match err {
+        mysql::Error::IoError(err) => err.to_string(),
+        mysql::Error::CodecError(err) => err.to_string(),
+        mysql::Error::DriverError(err) => err.to_string(),
+        mysql::Error::UrlError(err) => err.to_string(),
+        mysql::Error::TlsError(err) => err.to_string(),
+        mysql::Error::MySqlError(err) => format!("MySQL {}: {}", err.code, err.message),
+        mysql::Error::FromRowError(_) | mysql::Error::FromValueError(_) => {
+            "the server's answer has an unexpected shape".to_owned()
+        }
     }
 }
 
