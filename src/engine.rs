@@ -375,6 +375,26 @@ impl<'a> Engine<'a> {
         found.ok_or_else(|| exit::usage(format!("no lease {}", text::quoted(id))))
     }
 
+    /// For a request left waiting for approval: the credentials a grant of its role issues
+    /// are shown only to a request that waits (`--wait`), so this one's never will be.
+    /// `None` when the role issues none.
+    pub fn unshown_credentials(&self, lease: &Lease) -> Option<String> {
+        let role = self.config.roles.get(&lease.role)?;
+        let issues = match self
+            .backend_for(&role.target)
+            .ok()?
+            .issues_credentials(&role.grant)
+        {
+            Some(false) => return None,
+            Some(true) => "issues credentials",
+            None => "may issue credentials (its target decides)",
+        };
+        Some(format!(
+            "role {} {issues}, and credentials are shown only to a request that waits for its approval: this request's will never be shown; to receive them, withdraw it (`jit revoke {}`) and request again with --wait",
+            role.name, lease.id
+        ))
+    }
+
     /// Check policy for a request, changing nothing.
     pub fn evaluate(&self, who: &Identity, input: &RequestInput) -> Result<Evaluation<'a>> {
         self.evaluate_and(who, input, Recorded::Not)

@@ -268,9 +268,18 @@ impl Printer {
         }
     }
 
-    pub fn pending(&self, lease: &Lease, approvers: &[String]) {
+    /// A request waiting for approval; `unshown` warns that its credentials will never be
+    /// shown (in `--json`, as the field `notice`).
+    pub fn pending(&self, lease: &Lease, approvers: &[String], unshown: Option<&str>) {
+        if let Some(text) = unshown {
+            self.warn(text);
+        }
         if self.json {
-            return self.json_doc(lease);
+            let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
+            if let Some(text) = unshown {
+                doc["notice"] = json!(text);
+            }
+            return self.json_doc(&doc);
         }
         if self.quiet {
             return self.line(&lease.id);

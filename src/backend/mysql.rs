@@ -351,6 +351,10 @@ impl Backend for MysqlBackend {
         }
     }
 
+    fn issues_credentials(&self, params: &Value) -> Option<bool> {
+        grant_of(params).ok().map(|g| g.mode != MysqlMode::Role)
+    }
+
     fn plan(&self, lease: &Lease, params: &Value) -> Value {
         match grant_of(params) {
             Ok(grant) if grant.mode == MysqlMode::Role => {

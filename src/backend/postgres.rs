@@ -532,6 +532,12 @@ impl Backend for PostgresBackend {
         }
     }
 
+    fn issues_credentials(&self, params: &Value) -> Option<bool> {
+        grant_of(params)
+            .ok()
+            .map(|g| g.mode != GrantMode::Membership)
+    }
+
     fn plan(&self, lease: &Lease, params: &Value) -> Value {
         match grant_of(params) {
             Ok(grant) if grant.mode == GrantMode::Membership => {

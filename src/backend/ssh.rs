@@ -384,6 +384,10 @@ impl Backend for SshBackend {
         Sharing::PerLease
     }
 
+    fn issues_credentials(&self, _params: &Value) -> Option<bool> {
+        Some(matches!(self.settings, SshTarget::Certificate { .. }))
+    }
+
     /// Certificates: the serial, chosen before signing so that an interrupted grant can still
     /// be revoked. authorized_keys: the marker is the lease id itself.
     fn plan(&self, lease: &Lease, _params: &Value) -> Value {

@@ -178,7 +178,12 @@ impl<'a> Worker<'a> {
                         Ok(format!("granted {}", lease.id))
                     }
                     Requested::Pending { lease } => {
-                        self.answer(job.id, "pending", 4, &format!("pending {}", lease.id))?;
+                        // The requester's configuration names no roles: this one's says
+                        // whether its credentials will never be shown.
+                        let text = engine
+                            .unshown_credentials(&lease)
+                            .unwrap_or_else(|| format!("pending {}", lease.id));
+                        self.answer(job.id, "pending", 4, &text)?;
                         Ok(format!("pending {}", lease.id))
                     }
                 }

@@ -699,3 +699,26 @@ fn a_cancelled_request_says_why() {
         )]
     );
 }
+
+#[test]
+fn a_request_left_pending_is_told_its_credentials_will_never_be_shown() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let run = t
+        .person(REQUESTER, ["request", "--role", "gated", "--json"])
+        .run()
+        .code(4);
+    let lease = run.json();
+    let id = lease["id"].as_str().unwrap();
+    let notice = format!(
+        "role gated may issue credentials (its target decides), and credentials are shown only to a request that waits for its approval: this request's will never be shown; to receive them, withdraw it (`jit revoke {id}`) and request again with --wait"
+    );
+    assert_eq!(run.stderr, format!("jit: warning: {notice}\n"));
+    assert_eq!(lease["notice"], notice.as_str());
+    // A role that needs no approval is granted at once: nothing to say.
+    let run = t
+        .person(REQUESTER, ["request", "--role", "web-root", "--json"])
+        .run()
+        .success();
+    assert_eq!(run.stderr, "");
+}
