@@ -50,9 +50,10 @@ impl CommandBackend {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, reference) in &self.settings.env {
+            // A secret that cannot be had stops the call before the target is asked anything.
             let value = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             command.env(name, value.expose());
         }
         // Its own process group, so that a timeout ends everything it started.

@@ -162,9 +162,10 @@ impl MysqlBackend {
             .prefer_socket(false)
             .max_allowed_packet(Some(4 * 1024 * 1024));
         if let Some(reference) = &self.settings.password {
+            // A secret that cannot be had stops the call before the target is asked anything.
             let password = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             builder = builder.pass(Some(password.expose().clone()));
         }
         let ssl = match &self.settings.tls {

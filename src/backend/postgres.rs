@@ -199,9 +199,10 @@ impl PostgresBackend {
     fn config(&self) -> Result<postgres::Config, BackendError> {
         let mut config = self.base.clone().map_err(BackendError::permanent)?;
         if let Some(reference) = &self.settings.password {
+            // A secret that cannot be had stops the call before the target is asked anything.
             let password = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             config.password(password.expose());
         }
         Ok(config)

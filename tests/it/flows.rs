@@ -682,3 +682,30 @@ fn stored_text_is_shown_with_format_characters_escaped() {
     );
     assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'));
 }
+
+#[test]
+fn a_grant_whose_secret_cannot_be_had_fails_and_holds_nothing() {
+    let w = World::new();
+    let config = w.default_config().replace(
+        "[roles.db-admin]",
+        "env = { K_TOKEN = \"env:JIT_TEST_NEVER_SET\" }\n\n[roles.db-admin]",
+    );
+    w.write_config(&config);
+    w.jit(["request", "--role", "web-root"])
+        .run()
+        .code(1)
+        .stderr_has(
+            "granting role \"web-root\" on target \"files\" failed: secret env:JIT_TEST_NEVER_SET: the environment variable is not set\n",
+        );
+    let leases = w.leases();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(
+        leases[0]["state"], "failed",
+        "nothing was asked of the target, so nothing is left to revoke"
+    );
+    assert_eq!(
+        w.event_kinds(leases[0]["id"].as_str().unwrap()),
+        ["requested", "grant-failed"]
+    );
+    assert!(w.grant_keys().is_empty());
+}
