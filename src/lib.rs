@@ -64,19 +64,25 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-/// clap's rendering of a command-line error, with the value it repeats cut as jit cuts any
-/// input it echoes.
+/// clap's rendering of a command-line error, with the value or argument it repeats cut as
+/// jit cuts any input it echoes.
 fn rendered(err: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue};
-    let text = err.render().to_string();
-    match err.get(ContextKind::InvalidValue) {
-        Some(ContextValue::String(value)) if value.chars().count() > text::ECHO_LIMIT => {
+    let mut text = err.render().to_string();
+    for kind in [
+        ContextKind::InvalidValue,
+        ContextKind::InvalidArg,
+        ContextKind::InvalidSubcommand,
+    ] {
+        if let Some(ContextValue::String(value)) = err.get(kind)
+            && value.chars().count() > text::ECHO_LIMIT
+        {
             let head: String = value.chars().take(text::ECHO_LIMIT).collect();
-            text.replace(
+            text = text.replace(
                 &format!("'{value}'"),
                 &format!("'{head}'... ({} characters)", value.chars().count()),
-            )
+            );
         }
-        _ => text,
     }
+    text
 }

@@ -181,6 +181,7 @@ impl Printer {
         } else {
             format!("{first} {}", named.join(", "))
         };
+        let message = crate::text::escaped(&message);
         let _ = writeln!(
             io::stderr().lock(),
             "jit: error: {message} (see `jit --help`)"

@@ -341,6 +341,22 @@ fn long_input_is_echoed_cut_short() {
             2,
             format!("{cut} is not a duration"),
         ),
+        (
+            vec![long.as_str()],
+            2,
+            format!(
+                "jit: error: unrecognized subcommand '{}'... (10000 characters) (see `jit --help`)\n",
+                "r".repeat(64)
+            ),
+        ),
+        (
+            vec!["list", long.as_str()],
+            2,
+            format!(
+                "jit: error: unexpected argument '{}'... (10000 characters) found (see `jit --help`)\n",
+                "r".repeat(64)
+            ),
+        ),
     ] {
         refused(&w, &args, code, &message);
         let run = w.jit(&args).run();
@@ -408,4 +424,11 @@ fn unicode_format_characters_are_refused_naming_the_code_point() {
         &format_char("the role name", "U+200B"),
     );
     assert_eq!(w.state_of(&pending), "pending");
+    // What clap repeats is escaped too.
+    refused(
+        &w,
+        &["list", "--bogus\u{202e}txt"],
+        2,
+        "jit: error: unexpected argument '--bogus\\u{202e}txt' found (see `jit --help`)\n",
+    );
 }
