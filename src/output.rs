@@ -532,8 +532,9 @@ impl Printer {
                 ),
                 RevokeOutcome::NotDue => format!("{}: not due", lease.id),
                 RevokeOutcome::Failed { error } => format!(
-                    "{}: revocation failed: {error} (the lease is revoke-failed; `jit sweep` retries it)",
-                    lease.id
+                    "{}: revocation failed: {} (the lease is revoke-failed; `jit sweep` retries it)",
+                    lease.id,
+                    crate::text::escaped(error)
                 ),
             };
             self.line(&text);
@@ -656,7 +657,11 @@ impl Printer {
         for r in &report.revocations {
             let text = match &r.outcome {
                 RevokeOutcome::Failed { error } => {
-                    format!("{}: revocation failed: {error} (retried later)", r.lease.id)
+                    format!(
+                        "{}: revocation failed: {} (retried later)",
+                        r.lease.id,
+                        crate::text::escaped(error)
+                    )
                 }
                 _ => format!("{}: {}", r.lease.id, r.lease.state),
             };
@@ -666,6 +671,7 @@ impl Printer {
             self.line(&format!("{}: cancelled (not decided in time)", lease.id));
         }
         for (id, error) in &report.errors {
+            let error = crate::text::escaped(error);
             let _ = writeln!(io::stderr().lock(), "jit: error: {id}: {error}");
         }
     }
@@ -717,8 +723,9 @@ impl Printer {
                     self.line(&line);
                     let _ = writeln!(
                         io::stderr().lock(),
-                        "jit: error: {}: {error}",
-                        s.destination
+                        "jit: error: {}: {}",
+                        s.destination,
+                        crate::text::escaped(error)
                     );
                 }
             }

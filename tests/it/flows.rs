@@ -709,3 +709,37 @@ fn a_grant_whose_secret_cannot_be_had_fails_and_holds_nothing() {
     );
     assert!(w.grant_keys().is_empty());
 }
+
+#[test]
+fn a_targets_words_are_shown_with_format_characters_escaped() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let program = w.path("liar");
+    // It refuses every call, in words that would read backwards and clear the screen.
+    std::fs::write(
+        &program,
+        "#!/bin/sh\ncat >/dev/null\nprintf '{\"v\": 1, \"ok\": false, \"retryable\": false, \"error\": \"denied \\342\\200\\256txt.exe \\\\u001b[2J\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    w.write_config(&format!(
+        "[targets.liar]\nbackend = \"command\"\nprogram = \"{}\"\n\n[roles.liar]\ntarget = \"liar\"\nmax_ttl = \"1h\"\n\n[[eligibility]]\nsubjects = [\"user:{}\"]\nroles = [\"*\"]\n",
+        program.display(),
+        me()
+    ));
+    let run = w.jit(["request", "--role", "liar"]).run().code(1);
+    assert!(
+        run.stderr
+            .contains("failed: denied \\u{202e}txt.exe \\u{1b}[2J"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\u{202e}') && !run.stderr.contains('\u{1b}'));
+    let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
+    let shown = w.jit(["show", &id]).run().success().stdout;
+    assert!(
+        !shown.contains('\u{202e}') && !shown.contains('\u{1b}'),
+        "{shown}"
+    );
+    assert!(shown.contains("\\u{202e}txt.exe"), "{shown}");
+}
