@@ -70,7 +70,7 @@ impl SqliteStore {
         }
         // SQLite opens a file this process may not write read-only, and says so only at the
         // first write, naming no file; or, with its write-ahead log, not at all.
-        if nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_err() {
+        if nix::unistd::eaccess(path, nix::unistd::AccessFlags::W_OK).is_err() {
             return Err(read_only(path));
         }
         let conn = Connection::open_with_flags(
