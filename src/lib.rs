@@ -28,6 +28,7 @@ pub mod store;
 pub mod team;
 pub mod text;
 pub mod ticket;
+pub mod trusted_dir;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -145,6 +145,18 @@ impl BackendError {
     }
 }
 
+/// A path that is not what it claims to be (see [`crate::trusted_dir`]) is refused before
+/// anything is written; a missing directory is a setting to fix; anything else may pass.
+pub fn fs_error(err: crate::trusted_dir::Error) -> BackendError {
+    if err.is_untrusted() {
+        BackendError::refused(err.to_string())
+    } else if err.is_missing() {
+        BackendError::permanent(err.to_string())
+    } else {
+        BackendError::transient(err.to_string())
+    }
+}
+
 /// A role's grant parameters as the backend's own type; `what` names it in the error
 /// ("an aws", "a mysql").
 pub fn grant_table<T: serde::de::DeserializeOwned>(

@@ -23,6 +23,10 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<Exit> {
             path.display()
         )));
     }
+    // Replaced, never written through: a link there would send the file elsewhere.
+    if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        anyhow::bail!("refusing {}: it is a symbolic link", path.display());
+    }
     let who = Identity::current(None)?;
     let dir = path
         .parent()
@@ -162,12 +166,28 @@ max_ttl = "1h"
 /// kept when it is an unencrypted OpenSSH key in a regular file of this user's that nobody
 /// else can read; anything else there is refused, never replaced without `--force`.
 fn kept_key(path: &Path, who: &Identity) -> Result<Option<PrivateKey>> {
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    let meta = match std::fs::symlink_metadata(path) {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-        Ok(meta) => meta,
+    let refuse_link = |what: &str| {
+        exit::usage(format!(
+            "{} exists and is kept, but {what}, so jit init does not reuse it: move it away, or run `jit init --force` to replace it",
+            path.display()
+        ))
     };
+    // Never through a link: the key read is the file checked.
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) if err.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(refuse_link("it is a symbolic link"));
+        }
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        Ok(file) => file,
+    };
+    let meta = file.metadata()?;
     let refuse = |why: String, fix: &str| {
         exit::usage(format!(
             "{} exists and is kept, but {why}, so jit init does not reuse it: {fix}, or run `jit init --force` to replace it",
@@ -193,9 +213,9 @@ fn kept_key(path: &Path, who: &Identity) -> Result<Option<PrivateKey>> {
             "chmod 600 it if nobody else read it, else move it away",
         ));
     }
-    let key = std::fs::read(path)
-        .map_err(anyhow::Error::from)
-        .and_then(|pem| PrivateKey::from_openssh(pem).map_err(anyhow::Error::from))
+    let mut pem = Vec::new();
+    file.read_to_end(&mut pem)?;
+    let key = PrivateKey::from_openssh(pem)
         .map_err(|err| refuse(format!("it is not an OpenSSH private key ({err})"), move_it))?;
     if key.is_encrypted() {
         return Err(refuse(
@@ -224,10 +244,14 @@ fn write_public(path: &Path, private: &Path, key: &PrivateKey, replace: bool) ->
     write_new(path, format!("{text}\n").as_bytes(), 0o644, replace)
 }
 
-/// Write a file with `mode`, refusing to replace one unless `replace`.
+/// Write a file with `mode`, refusing to replace one unless `replace`, and never through a
+/// link.
 fn write_new(path: &Path, body: &[u8], mode: u32, replace: bool) -> Result<()> {
     let mut options = OpenOptions::new();
-    options.write(true).mode(mode);
+    options
+        .write(true)
+        .mode(mode)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
     if replace {
         options.create(true).truncate(true);
     } else {

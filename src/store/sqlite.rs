@@ -9,8 +9,8 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::collections::HashMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,10 +50,10 @@ impl SqliteStore {
     /// Open the store at `path`, creating it (0600, in a 0700 directory) if it is missing.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
+            // The store is jit's own: a state directory that is a link, someone else's or
+            // writable by others would let them swap the database or its journal. Missing
+            // directories are made on the way, never through a link.
+            crate::trusted_dir::TrustedDir::create_all(dir, 0o700)
                 .with_context(|| format!("creating the state directory {}", dir.display()))?;
         }
         match OpenOptions::new()
@@ -621,6 +621,7 @@ impl Store for SqliteStore {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
@@ -755,10 +756,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn verify(&self) -> Result<std::result::Result<ChainHead, Break>> {
+    fn verify(
+        &self,
+        checkpoint: Option<audit::Checkpoint>,
+    ) -> Result<std::result::Result<ChainHead, Break>> {
         self.conn.execute_batch("BEGIN")?;
         let outcome = (|| {
-            let mut verifier = Verifier::default();
+            let mut verifier = Verifier::holding(checkpoint);
             let mut stmt = self
                 .conn
                 .prepare(&format!("SELECT {EVENT_COLUMNS} FROM audit ORDER BY seq"))?;
@@ -786,7 +790,10 @@ impl Store for SqliteStore {
                 })
                 .optional()?;
             Ok(verifier
-                .finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))
+                .finish(
+                    head.as_ref()
+                        .map_or((0, audit::GENESIS), |(seq, hash)| (*seq, hash.as_str())),
+                )
                 .map(|(seq, hash)| ChainHead {
                     count: verifier.count,
                     seq,
