@@ -446,6 +446,21 @@ fn init_after_the_configuration_went_keeps_the_certificate_authority() {
         .code(2)
         .stderr_has("exists and is kept, but it is not an OpenSSH private key (");
     assert!(!w.config_path().exists());
+
+    // A link is never followed to a key elsewhere.
+    let elsewhere = w.path("elsewhere");
+    std::fs::rename(&ca, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &ca).unwrap();
+    let run = w.jit(["init"]).run().code(2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "jit: error: {} exists and is kept, but it is a symbolic link, so jit init does not reuse it: move it away, or run `jit init --force` to replace it\n",
+            ca.display()
+        )
+    );
+    assert!(!w.config_path().exists());
+    std::fs::remove_file(&ca).unwrap();
     w.jit(["init", "--force"]).run().success();
     assert_ne!(std::fs::read(&ca).unwrap(), b"not a key\n");
 }
