@@ -25,7 +25,7 @@ use crate::policy::{self, Decision};
 use crate::store::LeaseFilter;
 use crate::store::{self, Store, Tx};
 use crate::ticket::{self, Standing};
-use crate::{credential_cache, duration, exit, fault, notify, shipping};
+use crate::{credential_cache, duration, exit, fault, notify, shipping, text};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -339,8 +339,12 @@ impl<'a> Engine<'a> {
     }
 
     pub fn role(&self, name: &str) -> Result<&'a Role> {
+        text::check_format("the role name", name).map_err(exit::usage)?;
         if !config::is_valid_name(name) {
-            return Err(exit::usage(format!("{name:?} is not a role name")));
+            return Err(exit::usage(format!(
+                "{} is not a role name",
+                text::quoted(name)
+            )));
         }
         self.config.roles.get(name).ok_or_else(|| {
             exit::usage(format!(
@@ -406,7 +410,27 @@ impl<'a> Engine<'a> {
         } else {
             None
         };
-        found.ok_or_else(|| exit::usage(format!("no lease {id:?}")))
+        found.ok_or_else(|| exit::usage(format!("no lease {}", text::quoted(id))))
+    }
+
+    /// For a request left waiting for approval: the credentials a grant of its role issues
+    /// are shown only to a request that waits (`--wait`), so this one's never will be.
+    /// `None` when the role issues none.
+    pub fn unshown_credentials(&self, lease: &Lease) -> Option<String> {
+        let role = self.config.roles.get(&lease.role)?;
+        let issues = match self
+            .backend_for(&role.target)
+            .ok()?
+            .issues_credentials(&role.grant)
+        {
+            Some(false) => return None,
+            Some(true) => "issues credentials",
+            None => "may issue credentials (its target decides)",
+        };
+        Some(format!(
+            "role {} {issues}, and credentials are shown only to a request that waits for its approval: this request's will never be shown; to receive them, withdraw it (`jit revoke {}`) and request again with --wait",
+            role.name, lease.id
+        ))
     }
 
     /// Check policy for a request, changing nothing.
@@ -425,6 +449,9 @@ impl<'a> Engine<'a> {
         let role = self.role(&input.role)?;
         if let Some(reason) = &input.reason {
             policy::check_reason(reason).map_err(exit::usage)?;
+        }
+        if let Some(ticket) = &input.ticket {
+            text::check_format("the ticket", ticket).map_err(exit::usage)?;
         }
         let backend = self.backend_for(&role.target)?;
         let decision = policy::evaluate(
@@ -905,7 +932,7 @@ impl<'a> Engine<'a> {
         let claim = store::write_relaxed(self.store, |tx| {
             let mut lease = tx
                 .lease(id)?
-                .ok_or_else(|| exit::usage(format!("no lease {id:?}")))?;
+                .ok_or_else(|| exit::usage(format!("no lease {}", text::quoted(id))))?;
             if lease.state.is_final() {
                 return Ok(Claim::Settled(lease, RevokeOutcome::AlreadyEnded));
             }
@@ -1314,19 +1341,7 @@ impl<'a> Engine<'a> {
                 }
                 LeaseState::Denied => return Err(exit::denied(lease.denial())),
                 LeaseState::Cancelled => {
-                    let events = self.store.events(&store::EventFilter {
-                        lease_id: Some(lease.id.clone()),
-                        since: None,
-                    })?;
-                    let why = events
-                        .iter()
-                        .rev()
-                        .find(|e| e.kind == EventKind::Cancelled.as_str())
-                        .and_then(|e| e.details["reason"].as_str());
-                    return Err(exit::denied(match why {
-                        Some(why) => format!("request {id} was cancelled: {why}"),
-                        None => format!("request {id} was cancelled"),
-                    }));
+                    return Err(exit::denied(cancellation(self.store, &lease)?));
                 }
                 other => return Err(exit::denied(format!("request {id} is {other}"))),
             }
@@ -1524,6 +1539,25 @@ impl<'a> Engine<'a> {
             })
             .collect()
     }
+}
+
+/// Why a cancelled request was cancelled, for the requester: `request ID was cancelled:
+/// not decided within 30m`.
+pub fn cancellation(store: &dyn Store, lease: &Lease) -> Result<String> {
+    let events = store.events(&store::EventFilter {
+        lease_id: Some(lease.id.clone()),
+        since: None,
+    })?;
+    let why = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == EventKind::Cancelled.as_str())
+        .and_then(|e| e.details["reason"].as_str());
+    let id = &lease.id;
+    Ok(match why {
+        Some(why) => format!("request {id} was cancelled: {why}"),
+        None => format!("request {id} was cancelled"),
+    })
 }
 
 #[cfg(test)]

@@ -247,6 +247,13 @@ pub trait Backend {
         false
     }
 
+    /// Whether a grant with these parameters hands the requester credentials: `Some(true)`
+    /// always, `Some(false)` never, `None` when only the target knows (a program, a
+    /// service).
+    fn issues_credentials(&self, _params: &serde_json::Value) -> Option<bool> {
+        None
+    }
+
     /// What to record *before* granting so that an interrupted grant can be found again
     /// (such as the deterministic name of an ephemeral user).
     fn plan(&self, _lease: &Lease, _params: &serde_json::Value) -> serde_json::Value {

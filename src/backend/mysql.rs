@@ -65,7 +65,23 @@ fn classify(err: &mysql::Error) -> BackendError {
                 BackendError::permanent(message)
             }
         }
-        other => BackendError::transient(format!("MySQL connection: {other}")),
+        other => BackendError::transient(format!("MySQL connection: {}", driver_message(other))),
+    }
+}
+
+/// What went wrong, in words: the driver's own `Display` wraps each cause in its variant's
+/// name (`IoError { server disconnected }`).
+fn driver_message(err: &mysql::Error) -> String {
+    match err {
+        mysql::Error::IoError(err) => err.to_string(),
+        mysql::Error::CodecError(err) => err.to_string(),
+        mysql::Error::DriverError(err) => err.to_string(),
+        mysql::Error::UrlError(err) => err.to_string(),
+        mysql::Error::TlsError(err) => err.to_string(),
+        mysql::Error::MySqlError(err) => format!("MySQL {}: {}", err.code, err.message),
+        mysql::Error::FromRowError(_) | mysql::Error::FromValueError(_) => {
+            "the server's answer has an unexpected shape".to_owned()
+        }
     }
 }
 
@@ -193,9 +209,10 @@ impl MysqlBackend {
             .prefer_socket(false)
             .max_allowed_packet(Some(4 * 1024 * 1024));
         if let Some(reference) = &self.settings.password {
+            // A secret that cannot be had stops the call before the target is asked anything.
             let password = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             builder = builder.pass(Some(password.expose().clone()));
         }
         let ssl = match &self.settings.tls {
@@ -412,6 +429,10 @@ impl Backend for MysqlBackend {
             Ok(MysqlMode::Role) => Sharing::PerSubject,
             _ => Sharing::PerLease,
         }
+    }
+
+    fn issues_credentials(&self, params: &Value) -> Option<bool> {
+        grant_of(params).ok().map(|g| g.mode != MysqlMode::Role)
     }
 
     fn plan(&self, lease: &Lease, params: &Value) -> Value {

@@ -199,9 +199,10 @@ impl PostgresBackend {
     fn config(&self) -> Result<postgres::Config, BackendError> {
         let mut config = self.base.clone().map_err(BackendError::permanent)?;
         if let Some(reference) = &self.settings.password {
+            // A secret that cannot be had stops the call before the target is asked anything.
             let password = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             config.password(password.expose());
         }
         Ok(config)
@@ -570,6 +571,12 @@ impl Backend for PostgresBackend {
         }
     }
 
+    fn issues_credentials(&self, params: &Value) -> Option<bool> {
+        grant_of(params)
+            .ok()
+            .map(|g| g.mode != GrantMode::Membership)
+    }
+
     fn plan(&self, lease: &Lease, params: &Value) -> Value {
         match grant_of(params) {
             Ok(grant) if grant.mode == GrantMode::Membership => {
@@ -733,9 +740,9 @@ impl Backend for PostgresBackend {
         for role in roles {
             let verdict = self.with_client(|_, client| {
                 let row = client.query_opt(
-                    "SELECT rolsuper, CASE WHEN $2 >= 160000 THEN pg_has_role(current_user, oid, 'USAGE WITH ADMIN OPTION') \
-                     ELSE true END FROM pg_roles WHERE rolname = $1",
-                    &[&role, &version_num],
+                    "SELECT rolsuper, pg_has_role(current_user, oid, 'USAGE WITH ADMIN OPTION') \
+                     FROM pg_roles WHERE rolname = $1",
+                    &[&role],
                 )?;
                 Ok(row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))))
             });
@@ -748,7 +755,15 @@ impl Backend for PostgresBackend {
                         "group role {role:?} is a superuser role; only a superuser may grant it"
                     ),
                 ),
-                Ok(Some((_, false))) if !superuser => (
+                // Before PostgreSQL 16, CREATEROLE may grant any role but a superuser one; from
+                // 16 on, granting a role takes ADMIN OPTION on it, CREATEROLE or not.
+                Ok(Some((_, false))) if !superuser && version_num < 160000 && !createrole => (
+                    false,
+                    format!(
+                        "{user} may not grant {role:?}: before PostgreSQL 16 that needs CREATEROLE or ADMIN OPTION on the role: ALTER ROLE {user} CREATEROLE (or GRANT {role} TO {user} WITH ADMIN OPTION)"
+                    ),
+                ),
+                Ok(Some((_, false))) if !superuser && version_num >= 160000 => (
                     false,
                     format!(
                         "{user} needs ADMIN OPTION on {role:?}: GRANT {role} TO {user} WITH ADMIN OPTION"

@@ -78,9 +78,10 @@ impl SshBackend {
     // ---- certificate mode ----
 
     fn ca(ca_key: &SecretRef) -> Result<PrivateKey, BackendError> {
+        // A secret that cannot be had stops the call before the target is asked anything.
         let text = ca_key
             .resolve()
-            .map_err(|err| BackendError::permanent(err.to_string()))?;
+            .map_err(|err| BackendError::refused(err.to_string()))?;
         let key = PrivateKey::from_openssh(text.expose()).map_err(|err| {
             BackendError::permanent(format!("ca_key is not an OpenSSH private key: {err}"))
         })?;
@@ -374,6 +375,10 @@ impl Backend for SshBackend {
 
     fn sharing_for(&self, _params: &Value) -> Sharing {
         Sharing::PerLease
+    }
+
+    fn issues_credentials(&self, _params: &Value) -> Option<bool> {
+        Some(matches!(self.settings, SshTarget::Certificate { .. }))
     }
 
     /// Certificates: the serial, chosen before signing so that an interrupted grant can still

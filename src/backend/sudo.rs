@@ -150,6 +150,10 @@ impl Backend for SudoBackend {
         Sharing::PerLease
     }
 
+    fn issues_credentials(&self, _params: &Value) -> Option<bool> {
+        Some(false)
+    }
+
     fn plan(&self, lease: &Lease, _params: &Value) -> Value {
         json!({ "file": self.path(&lease.id) })
     }

@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
                 .role(&lease.role)
                 .map(|r| r.approvals.approvers())
                 .unwrap_or_default();
-            ctx.printer.pending(&lease, &approvers);
+            ctx.printer.pending(&lease, &approvers, None);
             return Ok(Exit::Pending);
         }
     };

@@ -159,6 +159,9 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Init(args) => init::run(&global, args),
         Command::Secret(args) => secret::run(&global, args),
         command => {
+            if let Command::Worker(_) = command {
+                worker::check_store_kind(&global)?;
+            }
             let ctx = Context::load(&global)?;
             let outcome = match command {
                 Command::Request(args) => request::run(&ctx, args),

@@ -28,9 +28,12 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
         ctx.printer.dry_run(&evaluation);
         return Ok(Exit::Success);
     }
-    let requested = match ctx.team() {
+    let (requested, worker_notice) = match ctx.team() {
         Some(store) => team_request(ctx, store, &input, args.wait, args.timeout)?,
-        None => engine.request(&ctx.identity, &input, args.wait.then_some(args.timeout))?,
+        None => (
+            engine.request(&ctx.identity, &input, args.wait.then_some(args.timeout))?,
+            None,
+        ),
     };
     match requested {
         Requested::Granted {
@@ -80,21 +83,23 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
                 .role(&lease.role)
                 .map(|role| role.approvals.approvers())
                 .unwrap_or_default();
-            ctx.printer.pending(&lease, &approvers);
+            let unshown = worker_notice.or_else(|| engine.unshown_credentials(&lease));
+            ctx.printer.pending(&lease, &approvers, unshown.as_deref());
             Ok(Exit::Pending)
         }
     }
 }
 
 /// With a team store: queue the request, and take the answer and the credentials from the
-/// worker that carries it out.
+/// worker that carries it out; for a request left pending, what the worker said about its
+/// credentials.
 fn team_request(
     ctx: &Context,
     store: &PgStore,
     input: &crate::engine::RequestInput,
     wait: bool,
     timeout: std::time::Duration,
-) -> Result<Requested> {
+) -> Result<(Requested, Option<String>)> {
     let key = OneTimeKey::generate();
     let id = team::submit(
         store,
@@ -126,13 +131,21 @@ fn team_request(
         .lease(&lease_id)?
         .with_context(|| format!("lease {lease_id} is not in the team store"))?;
     match answer.status.as_str() {
-        "done" => Ok(Requested::Granted {
-            credentials: team::pick_up(store, &lease_id, &key)?,
-            lease,
-            notice: None,
-        }),
+        "done" => Ok((
+            Requested::Granted {
+                credentials: team::pick_up(store, &lease_id, &key)?,
+                lease,
+                notice: None,
+            },
+            None,
+        )),
         "refused" => Err(answer.refusal()),
-        _ => Ok(Requested::Pending { lease }),
+        _ => {
+            let notice = answer
+                .message
+                .filter(|message| *message != format!("pending {lease_id}"));
+            Ok((Requested::Pending { lease }, notice))
+        }
     }
 }
 

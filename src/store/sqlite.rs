@@ -39,6 +39,13 @@ pub struct SqliteStore {
     committed: std::cell::RefCell<Vec<AuditEvent>>,
 }
 
+fn read_only(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the store {} is read-only for this user: jit cannot record anything (make it writable by the user jit runs as, mode 0600)",
+        path.display()
+    )
+}
+
 impl SqliteStore {
     /// Open the store at `path`, creating it (0600, in a 0700 directory) if it is missing.
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -60,6 +67,11 @@ impl SqliteStore {
             Err(err) => {
                 return Err(err).with_context(|| format!("creating the store {}", path.display()));
             }
+        }
+        // SQLite opens a file this process may not write read-only, and says so only at the
+        // first write, naming no file; or, with its write-ahead log, not at all.
+        if nix::unistd::eaccess(path, nix::unistd::AccessFlags::W_OK).is_err() {
+            return Err(read_only(path));
         }
         let conn = Connection::open_with_flags(
             path,
@@ -531,6 +543,9 @@ const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash,
 
 impl Store for SqliteStore {
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        if self.conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(read_only(&self.path));
+        }
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .with_context(|| format!("locking the store {} for writing", self.path.display()))?;

@@ -201,7 +201,7 @@ pub fn decide(
 ) -> Result<(Lease, String)> {
     let lease = store
         .lease(lease_id)?
-        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+        .ok_or_else(|| exit::usage(format!("no lease {}", crate::text::quoted(lease_id))))?;
     // The database refuses it too; this says so plainly.
     if lease.requester == store.user() || lease.subject == store.user() {
         return Err(exit::denied(format!(
@@ -262,7 +262,7 @@ pub fn revoke(store: &PgStore, lease_id: &str) -> Result<crate::engine::Revocati
     };
     let lease = store
         .lease(lease_id)?
-        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+        .ok_or_else(|| exit::usage(format!("no lease {}", crate::text::quoted(lease_id))))?;
     let outcome = match lease.state {
         LeaseState::Cancelled => RevokeOutcome::Cancelled,
         _ => outcome,
@@ -286,7 +286,7 @@ pub fn extend(store: &PgStore, lease_id: &str, ttl: Duration) -> Result<Lease> {
     answered(store, id)?;
     store
         .lease(lease_id)?
-        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))
+        .ok_or_else(|| exit::usage(format!("no lease {}", crate::text::quoted(lease_id))))
 }
 
 /// Take the credentials a worker sealed for this process's request, deleting them from
@@ -306,11 +306,11 @@ pub fn pick_up(
 }
 
 /// What a lease that ended while its request waited means to the requester.
-pub fn outcome_of(lease: &Lease) -> (i32, String) {
+pub fn outcome_of(store: &dyn Store, lease: &Lease) -> Result<(i32, String)> {
     let id = &lease.id;
-    match lease.state {
+    Ok(match lease.state {
         LeaseState::Denied => (3, lease.denial()),
-        LeaseState::Cancelled => (3, format!("request {id} was cancelled")),
+        LeaseState::Cancelled => (3, crate::engine::cancellation(store, lease)?),
         other => (
             1,
             match &lease.last_error {
@@ -318,5 +318,5 @@ pub fn outcome_of(lease: &Lease) -> (i32, String) {
                 None => format!("lease {id} is {other}"),
             },
         ),
-    }
+    })
 }

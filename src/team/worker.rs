@@ -247,7 +247,12 @@ impl<'a> Worker<'a> {
                         Ok(format!("granted {}", lease.id))
                     }
                     Requested::Pending { lease } => {
-                        self.answer(job.id, "pending", 4, &format!("pending {}", lease.id))?;
+                        // The requester's configuration names no roles: this one's says
+                        // whether its credentials will never be shown.
+                        let text = engine
+                            .unshown_credentials(&lease)
+                            .unwrap_or_else(|| format!("pending {}", lease.id));
+                        self.answer(job.id, "pending", 4, &text)?;
                         Ok(format!("pending {}", lease.id))
                     }
                 }
@@ -324,7 +329,7 @@ impl<'a> Worker<'a> {
                 Ok(format!("pending {}", lease.id))
             }
             state if state.is_final() => {
-                let (code, text) = super::outcome_of(&lease);
+                let (code, text) = super::outcome_of(self.store, &lease)?;
                 self.answer(job.id, "refused", code, &text)?;
                 Ok(text)
             }
@@ -420,7 +425,7 @@ impl<'a> Worker<'a> {
         for row in rows {
             let (id, lease_id): (i64, String) = (row.get(0), row.get(1));
             if let Some(lease) = self.store.lease(&lease_id)? {
-                let (code, text) = super::outcome_of(&lease);
+                let (code, text) = super::outcome_of(self.store, &lease)?;
                 self.answer(id, "refused", code, &text)?;
             }
         }

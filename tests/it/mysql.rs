@@ -630,3 +630,44 @@ fn a_grant_a_killed_jit_left_waiting_on_the_server_never_lands() {
     );
     assert_eq!(w.lease(&id)["events"][1]["details"]["found"], "absent");
 }
+
+#[test]
+fn a_server_that_hangs_up_is_reported_in_words_not_driver_structs() {
+    // A listener that takes each connection and closes it at once, before the handshake.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let w = World::empty();
+    let secret = w.path("db.password");
+    std::fs::write(&secret, "unused").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    w.write_config(&format!(
+        "[targets.db]\nbackend = \"mysql\"\nurl = \"mysql://jit_admin@127.0.0.1:{port}/app\"\npassword = \"file:{}\"\nconnect_timeout = \"3s\"\n\n\
+         [roles.db-eph]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = {{ mode = \"ephemeral\", grants = [\"SELECT ON app.*\"] }}\n\n\
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+        secret.display(),
+        me = me(),
+    ));
+    let run = w.jit(["request", "--role", "db-eph"]).run().code(1);
+    let error = run.stderr.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        error.starts_with(&format!(
+            "jit: error: granting role \"db-eph\" on target \"db\" failed: connecting to 127.0.0.1:{port}: MySQL connection: "
+        )),
+        "{error}"
+    );
+    for debug in ["IoError", "DriverError", "CodecError", " { ", "Kind("] {
+        assert!(!error.contains(debug), "{error}");
+    }
+    let doctor = w.jit(["doctor"]).run().code(1).stdout;
+    assert!(
+        doctor.contains(&format!(
+            "FAIL target db: connect: connecting to 127.0.0.1:{port}: MySQL connection: "
+        )) && !doctor.contains("IoError"),
+        "{doctor}"
+    );
+}

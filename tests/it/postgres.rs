@@ -406,9 +406,30 @@ fn doctor_checks_connectivity_and_names_a_missing_right() {
     let weakened =
         config(cluster, &w, "").replace("postgres://jit_admin@", &format!("postgres://{weak}@"));
     w.write_config(&weakened);
-    w.jit(["doctor"]).run().code(1).stdout_has(&format!(
-        "FAIL target db: right CREATEROLE: {weak} lacks CREATEROLE: ALTER ROLE {weak} CREATEROLE"
-    ));
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has(&format!(
+            "FAIL target db: right CREATEROLE: {weak} lacks CREATEROLE: ALTER ROLE {weak} CREATEROLE\n"
+        ))
+        .stdout_has(&format!(
+            "FAIL target db: role app_rw: {weak} may not grant \"app_rw\": before PostgreSQL 16 that needs CREATEROLE or ADMIN OPTION on the role: ALTER ROLE {weak} CREATEROLE (or GRANT app_rw TO {weak} WITH ADMIN OPTION)\n"
+        ));
+    // With ADMIN OPTION on the group role, granting it is right; creating roles still is not.
+    cluster
+        .superuser(None)
+        .unwrap()
+        .batch_execute(&format!("GRANT app_rw TO {weak} WITH ADMIN OPTION"))
+        .unwrap();
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has(&format!(
+            "ok   target db: role app_rw: {weak} may grant \"app_rw\"\n"
+        ))
+        .stdout_has(&format!(
+            "FAIL target db: right CREATEROLE: {weak} lacks CREATEROLE"
+        ));
 
     // An unreachable server is named, with the reason.
     let w = World::empty();

@@ -1422,3 +1422,75 @@ fn what_a_worker_killed_mid_grant_left_running_is_ended_before_the_other_judges_
     t.stop_workers();
     t.person(APPROVER, ["audit", "verify"]).run().success();
 }
+
+#[test]
+fn a_worker_without_a_team_store_writes_nothing_and_exits_5() {
+    let w = World::new();
+    for args in [&["worker", "--once"][..], &["worker"][..]] {
+        w.jit(args)
+            .run()
+            .code(5)
+            .stdout_is("")
+            .stderr_has(
+                "jit: error: jit worker serves a team store: set [store] kind = \"postgres\" in the configuration\n",
+            );
+    }
+    assert!(!w.state_dir().exists(), "no store was created");
+}
+
+#[test]
+fn a_cancelled_request_says_why() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let waiting = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
+        )
+        .spawn();
+    await_that("the pending request", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
+    });
+    // A worker a day later: the request lapses at its first sweep.
+    t.stop_workers();
+    t.worker(|j| j.later(24 * 3600 + 60));
+    let run = Run::from(waiting.wait_with_output().unwrap()).code(3);
+    let id: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(t.state(&id), "cancelled");
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("jit: error:"))
+            .collect::<Vec<_>>(),
+        [format!(
+            "jit: error: request {id} was cancelled: not decided within 1d"
+        )]
+    );
+}
+
+#[test]
+fn a_request_left_pending_is_told_its_credentials_will_never_be_shown() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let run = t
+        .person(REQUESTER, ["request", "--role", "gated", "--json"])
+        .run()
+        .code(4);
+    let lease = run.json();
+    let id = lease["id"].as_str().unwrap();
+    let notice = format!(
+        "role gated may issue credentials (its target decides), and credentials are shown only to a request that waits for its approval: this request's will never be shown; to receive them, withdraw it (`jit revoke {id}`) and request again with --wait"
+    );
+    assert_eq!(run.stderr, format!("jit: warning: {notice}\n"));
+    assert_eq!(lease["notice"], notice.as_str());
+    // A role that needs no approval is granted at once: nothing to say.
+    let run = t
+        .person(REQUESTER, ["request", "--role", "web-root", "--json"])
+        .run()
+        .success();
+    assert_eq!(run.stderr, "");
+}
