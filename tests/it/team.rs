@@ -650,3 +650,89 @@ fn a_worker_killed_mid_grant_leaves_nothing_the_other_does_not_clean_up() {
     t.stop_workers();
     t.person(APPROVER, ["audit", "verify"]).run().success();
 }
+
+#[test]
+fn racing_grants_of_one_entitlement_on_two_workers_leave_the_latest_end() {
+    let mut t = Team::new("");
+    // The fixture waits a random time before each change, so that the calls of the two
+    // workers reach the target in any order.
+    let config = std::fs::read_to_string(t.w.config_path()).unwrap();
+    t.w.write_config(&config.replace(
+        "\"--fail-revoke-if\"",
+        "\"--jitter-ms\", \"600\", \"--fail-revoke-if\"",
+    ));
+    t.worker(|j| j);
+    t.worker(|j| j);
+    let request = |ttl: &str| {
+        t.person(
+            REQUESTER,
+            ["request", "--role", "web-root", "--ttl", ttl, "--quiet"],
+        )
+    };
+    let longest = request("58m").run().success().stdout.trim().to_owned();
+    let short = request("5m").run().success().stdout.trim().to_owned();
+    let n = 20;
+    let mut children = Vec::new();
+    for i in 0..n {
+        // Every TTL once, not in the order the requests start; the longest (55m) is queued
+        // last, once the others are, so that it is granted while the other worker grants
+        // a shorter one, which must not cut it short.
+        if i == n - 1 {
+            await_that("the other requests queued", || {
+                t.count("SELECT count(*) FROM jit.requests WHERE kind = 'request'") == n as i64 + 1
+            });
+        }
+        children.push(request(&format!("{}m", 55 - (n - 1 - i) * 7 % n)).spawn());
+        if i == n / 3 {
+            children.push(t.person(REQUESTER, ["revoke", &longest]).spawn());
+        }
+        if i == n / 2 {
+            children.push(
+                t.person(REQUESTER, ["extend", &short, "--ttl", "20m"])
+                    .spawn(),
+            );
+        }
+    }
+    for child in children {
+        Run::from(child.wait_with_output().unwrap()).success();
+    }
+    t.stop_workers();
+
+    assert_eq!(t.state(&longest), "revoked");
+    let live: Vec<(String, i64)> = t
+        .db()
+        .query(
+            "SELECT id, expires_at FROM jit.leases WHERE state = 'active'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(live.len(), n + 1, "the new leases and the extended one");
+    let latest = live.iter().map(|(_, end)| *end).max().unwrap();
+    let grants = t.grants();
+    let held = &grants[format!("web-root/{REQUESTER}")]["expires_at"];
+    let held = chrono::DateTime::parse_from_rfc3339(held.as_str().unwrap()).unwrap();
+    assert_eq!(
+        held.timestamp(),
+        latest,
+        "the target's end is the latest live lease's: {grants}"
+    );
+    let granted = t
+        .db()
+        .query("SELECT details FROM jit.audit WHERE kind = 'granted'", &[])
+        .unwrap();
+    assert_eq!(granted.len(), n + 2);
+    for row in granted {
+        let details: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
+        let time = |key: &str| {
+            chrono::DateTime::parse_from_rfc3339(details[key].as_str().unwrap()).unwrap()
+        };
+        assert!(
+            time("target_expires_at") >= time("expires_at"),
+            "a grant cut its own lease short: {details}"
+        );
+    }
+    t.person(APPROVER, ["audit", "verify"]).run().success();
+}
