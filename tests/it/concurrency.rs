@@ -161,3 +161,50 @@ fn ten_racing_grants_a_revoke_and_an_extend_leave_the_latest_end() {
 fn forty_racing_grants_a_revoke_and_an_extend_leave_the_latest_end() {
     racing_grants_leave_the_latest_end(40);
 }
+
+/// The lock file of a shared entitlement, beside the store.
+fn entitlement_lock(w: &World, role: &str, subject: &str) -> std::path::PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(role)
+        .chain_update([0])
+        .chain_update(subject)
+        .finalize();
+    let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    w.state_dir().join(format!("jit.entitlement-{name}.lock"))
+}
+
+#[test]
+fn an_entitlement_lock_is_a_0600_file_and_never_followed_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.granted("web-root", &["--ttl", "5m"]);
+    let lock = entitlement_lock(&w, "web-root", &me());
+    let mode = std::fs::symlink_metadata(&lock)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A link in its place is refused: the grant fails, nothing is created where it points,
+    // and the target is as it was.
+    let before = w.grants();
+    let elsewhere = w.path("elsewhere");
+    let lock = entitlement_lock(&w, "tokens", &me());
+    std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
+    let run = w
+        .jit(["request", "--role", "tokens", "--ttl", "5m"])
+        .run()
+        .code(1)
+        .stderr_has("granting role \"tokens\" on target \"files\" failed: opening ");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(!elsewhere.exists());
+    assert_eq!(w.grants(), before);
+    let failed: Vec<_> = w
+        .leases()
+        .into_iter()
+        .filter(|l| l["role"] == "tokens")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["state"], "failed");
+}
