@@ -70,7 +70,9 @@ mod tests {
     #[test]
     fn the_latest_live_end_counts_and_nothing_else() {
         use LeaseState::*;
-        let table: [(&[(LeaseState, Option<i64>)], Option<i64>); 9] = [
+        // (state, end in minutes) of each lease, and the entitlement's end in minutes.
+        type Row = (&'static [(LeaseState, Option<i64>)], Option<i64>);
+        let table: [Row; 9] = [
             (&[], None),
             (&[(Active, Some(30))], Some(30)),
             (&[(Active, Some(30)), (Active, Some(50))], Some(50)),
