@@ -254,13 +254,14 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every event as JSON lines or CSV')
             [CompletionResult]::new('ship', 'ship', [CompletionResultType]::ParameterValue, 'Forward the events not yet shipped to every [[audit.ship]] destination')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'jit;audit;verify' {
+            [CompletionResult]::new('--checkpoint', '--checkpoint', [CompletionResultType]::ParameterName, 'Also prove that the chain still holds this record at this place (a checkpoint an earlier `jit audit verify` printed); exit 1 naming it if the past was rewritten or cut')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
@@ -302,7 +303,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;audit;help' {
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every event as JSON lines or CSV')
             [CompletionResult]::new('ship', 'ship', [CompletionResultType]::ParameterValue, 'Forward the events not yet shipped to every [[audit.ship]] destination')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -580,7 +581,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;help;audit' {
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every event as JSON lines or CSV')
             [CompletionResult]::new('ship', 'ship', [CompletionResultType]::ParameterValue, 'Forward the events not yet shipped to every [[audit.ship]] destination')
             break

@@ -419,12 +419,16 @@ _jit() {
             return 0
             ;;
         jit__subcmd__audit__subcmd__verify)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --checkpoint --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --checkpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

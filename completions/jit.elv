@@ -238,12 +238,13 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
+            cand verify 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere'
             cand export 'Write every event as JSON lines or CSV'
             cand ship 'Forward the events not yet shipped to every [[audit.ship]] destination'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;audit;verify'= {
+            cand --checkpoint 'Also prove that the chain still holds this record at this place (a checkpoint an earlier `jit audit verify` printed); exit 1 naming it if the past was rewritten or cut'
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --json 'Print one JSON document on stdout, and nothing else there'
             cand -q 'Print only what scripts need'
@@ -282,7 +283,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --version 'Print version'
         }
         &'jit;audit;help'= {
-            cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
+            cand verify 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere'
             cand export 'Write every event as JSON lines or CSV'
             cand ship 'Forward the events not yet shipped to every [[audit.ship]] destination'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -521,7 +522,7 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;sweep'= {
         }
         &'jit;help;audit'= {
-            cand verify 'Recompute the hash chain; exit 1 naming the first bad record'
+            cand verify 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere'
             cand export 'Write every event as JSON lines or CSV'
             cand ship 'Forward the events not yet shipped to every [[audit.ship]] destination'
         }

@@ -2,7 +2,11 @@
 # Benchmark of jit's aws backend against the AWS CLI, with hyperfine, on a moto server this
 # script starts. From the repository root:
 #
-#     scripts/bench-aws.sh
+#     scripts/bench-aws.sh [--quick]
+#
+# --quick (or JIT_BENCH_QUICK=1): every step once on tiny sizes, with the debug build and
+# without hyperfine if it is missing (scripts/bench/common.sh); the test suite runs it so
+# (tests/it/benchmarks.rs) to keep the script working. Its figures mean nothing.
 #
 # Environment: JIT_BIN, BENCH_TARGET_DIR (see scripts/bench/common.sh), BENCH_RUNS (default
 # 20), BENCH_WARMUP (default 3), BENCH_STRICT=1 to exit 1 when the target is missed.
@@ -11,6 +15,11 @@
 # STS AssumeRole, the credentials kept in the keyring) against `aws sts assume-role` on the
 # same role of the same emulator. Target: jit at most 1/10 of the AWS CLI's time.
 set -euo pipefail
+
+case "${1:-}" in --quick) export JIT_BENCH_QUICK=1 ;; "") ;; *) echo "usage: $0 [--quick]" >&2 && exit 2 ;; esac
+if [ "${JIT_BENCH_QUICK:-0}" = 1 ]; then
+    : "${BENCH_RUNS:=1}" "${BENCH_WARMUP:=0}"
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPERS="$ROOT/scripts/bench"

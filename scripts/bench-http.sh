@@ -3,7 +3,11 @@
 # shipping), with hyperfine, against a local stub service this script starts. From the
 # repository root:
 #
-#     scripts/bench-http.sh
+#     scripts/bench-http.sh [--quick]
+#
+# --quick (or JIT_BENCH_QUICK=1): every step once on tiny sizes, with the debug build and
+# without hyperfine if it is missing (scripts/bench/common.sh); the test suite runs it so
+# (tests/it/benchmarks.rs) to keep the script working. Its figures mean nothing.
 #
 # Environment: JIT_BIN, BENCH_TARGET_DIR (see scripts/bench/common.sh), BENCH_RUNS (default
 # 30), BENCH_WARMUP (default 3).
@@ -15,6 +19,11 @@
 #   of each event and the audit trail shipped to a collector (two and one POSTs): what the
 #   integrations add to a request. No target is set by the issue; the figures are reported.
 set -euo pipefail
+
+case "${1:-}" in --quick) export JIT_BENCH_QUICK=1 ;; "") ;; *) echo "usage: $0 [--quick]" >&2 && exit 2 ;; esac
+if [ "${JIT_BENCH_QUICK:-0}" = 1 ]; then
+    : "${BENCH_RUNS:=1}" "${BENCH_WARMUP:=0}"
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPERS="$ROOT/scripts/bench"

@@ -2,7 +2,11 @@
 # Benchmarks for jit's PostgreSQL backend against a hand-written psql "runbook", with
 # hyperfine, on a throwaway cluster this script starts. Run from the repository root:
 #
-#     scripts/bench-postgres.sh
+#     scripts/bench-postgres.sh [--quick]
+#
+# --quick (or JIT_BENCH_QUICK=1): every step once on tiny sizes, with the debug build and
+# without hyperfine if it is missing (scripts/bench/common.sh); the test suite runs it so
+# (tests/it/benchmarks.rs) to keep the script working. Its figures mean nothing.
 #
 # Environment:
 #   JIT_BIN           a prebuilt jit binary to measure (default: build one with
@@ -28,6 +32,11 @@
 #   2. `jit sweep` of BENCH_PG_LEASES expired ephemeral leases, against the runbook
 #      revoking as many logins one psql call at a time. Each timed once.
 set -euo pipefail
+
+case "${1:-}" in --quick) export JIT_BENCH_QUICK=1 ;; "") ;; *) echo "usage: $0 [--quick]" >&2 && exit 2 ;; esac
+if [ "${JIT_BENCH_QUICK:-0}" = 1 ]; then
+    : "${BENCH_RUNS:=1}" "${BENCH_WARMUP:=0}" "${BENCH_PG_LEASES:=3}"
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPERS="$ROOT/scripts/bench"

@@ -2,10 +2,14 @@
 # Benchmark of team mode against a PostgreSQL cluster this script starts. From the
 # repository root:
 #
-#     scripts/bench-team.sh
+#     scripts/bench-team.sh [--quick]
+#
+# --quick (or JIT_BENCH_QUICK=1): every step once on tiny sizes, with the debug build and
+# without hyperfine if it is missing (scripts/bench/common.sh); the test suite runs it so
+# (tests/it/benchmarks.rs) to keep the script working. Its figures mean nothing.
 #
 # Environment: JIT_BIN, BENCH_TARGET_DIR (see scripts/bench/common.sh), BENCH_RUNS (default
-# 30), BENCH_LEASES (default 200).
+# 30), BENCH_WARMUP (default 3), BENCH_LEASES (default 200).
 #
 # Measurements:
 # - `jit request` to credentials in hand with one idle worker (median over BENCH_RUNS, with
@@ -17,9 +21,15 @@
 #   every lease is revoked; rate = 2 x leases / total time.
 set -euo pipefail
 
+case "${1:-}" in --quick) export JIT_BENCH_QUICK=1 ;; "") ;; *) echo "usage: $0 [--quick]" >&2 && exit 2 ;; esac
+if [ "${JIT_BENCH_QUICK:-0}" = 1 ]; then
+    : "${BENCH_RUNS:=1}" "${BENCH_WARMUP:=0}" "${BENCH_LEASES:=5}"
+fi
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${BENCH_RUNS:-30}
 LEASES=${BENCH_LEASES:-200}
+WARMUP=${BENCH_WARMUP:-3}
 
 say() { printf '\n== %s\n' "$*"; }
 die() { printf 'bench-team: %s\n' "$*" >&2; exit 1; }
@@ -96,24 +106,36 @@ start_worker() {
 say "request to credentials in hand, one idle worker ($RUNS runs)"
 start_worker
 JIT_CONFIG="$WORK/person.toml" "$JIT" request --role tokens --ttl 1h --quiet >/dev/null
-hyperfine --runs "$RUNS" --warmup 3 --export-json "$WORK/request.json" \
+hyperfine --runs "$RUNS" --warmup "$WARMUP" --export-json "$WORK/request.json" \
     "JIT_CONFIG=$WORK/person.toml $JIT request --role tokens --ttl 1h --quiet"
 REQUEST_MS=$(python3 "$ROOT/scripts/bench/median.py" "$WORK/request.json")
 
 say "two workers: $LEASES requests queued at once, then $LEASES revocations"
 start_worker
 count() { su_psql -d jit -c "$1"; }
+# until_none SQL: wait until the count that SQL returns is 0; the workers get 10 minutes.
+until_none() {
+    local deadline=$((SECONDS + 600))
+    until [ "$(count "$1")" = 0 ]; do
+        [ "$SECONDS" -lt "$deadline" ] || { cat "$WORK/worker.log" >&2; die "the workers did not finish within 10 minutes: $1"; }
+        sleep 0.01
+    done
+}
 BEFORE=$(count "SELECT count(*) FROM jit.leases")
 T0=$(date +%s.%N)
 count "INSERT INTO jit.requests (kind, requester, role, ttl_secs) SELECT 'request', '$ME', 'tokens', 3600 FROM generate_series(1, $LEASES)" >/dev/null
-until [ "$(count "SELECT count(*) FROM jit.requests WHERE kind = 'request' AND status = 'new'")" = 0 ]; do sleep 0.01; done
+until_none "SELECT count(*) FROM jit.requests WHERE kind = 'request' AND status = 'new'"
 T1=$(date +%s.%N)
 count "INSERT INTO jit.requests (kind, requester, lease_id) SELECT 'revoke', '$ME', id FROM jit.leases WHERE state = 'active'" >/dev/null
-until [ "$(count "SELECT count(*) FROM jit.requests WHERE status = 'new'")" = 0 ]; do sleep 0.01; done
+until_none "SELECT count(*) FROM jit.requests WHERE status = 'new'"
 T2=$(date +%s.%N)
 GRANTED=$(count "SELECT count(*) FROM jit.audit WHERE kind = 'granted'")
 REVOKED=$(count "SELECT count(*) FROM jit.leases WHERE state = 'revoked'")
 echo "leases before: $BEFORE; granted events: $GRANTED; revoked leases: $REVOKED"
+[ "$GRANTED" = $((BEFORE + LEASES)) ] && [ "$REVOKED" = $((BEFORE + LEASES)) ] ||
+    { count "SELECT 'lease', state, count(*) FROM jit.leases GROUP BY state UNION ALL SELECT kind, status || coalesce(' ' || message, ''), count(*) FROM jit.requests GROUP BY 1, 2" >&2
+      grep -B2 -A12 'ERROR: ' "$WORK/server.log" >&2 || true
+      die "expected $((BEFORE + LEASES)) granted events and revoked leases"; }
 JIT_CONFIG="$WORK/person.toml" "$JIT" audit verify
 
 say "summary"

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks for jit, with hyperfine. Run from the repository root:
 #
-#     scripts/bench.sh
+#     scripts/bench.sh [--quick]
+#
+# --quick (or JIT_BENCH_QUICK=1): every step once on tiny sizes (50 leases, 300 events),
+# with the debug build and without hyperfine if it is missing (scripts/bench/common.sh); the
+# test suite runs it so (tests/it/benchmarks.rs) to keep the script working. Its figures
+# mean nothing.
 #
 # Environment:
 #   JIT_BIN        a prebuilt jit binary to measure (default: build one with
@@ -19,15 +24,19 @@
 # real configuration and state are never read or written.
 set -euo pipefail
 
+say() { printf '\n== %s\n' "$*"; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+case "${1:-}" in --quick) export JIT_BENCH_QUICK=1 ;; "") ;; *) echo "usage: $0 [--quick]" >&2 && exit 2 ;; esac
+if [ "${JIT_BENCH_QUICK:-0}" = 1 ]; then
+    : "${BENCH_RUNS:=1}" "${BENCH_WARMUP:=0}" "${BENCH_LEASES:=50}" "${BENCH_LIVE:=10}" "${BENCH_EVENTS:=300}"
+fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPERS="$ROOT/scripts/bench"
 RUNS=${BENCH_RUNS:-20}
 WARMUP=${BENCH_WARMUP:-3}
 LEASES=${BENCH_LEASES:-10000}
 EVENTS=${BENCH_EVENTS:-100000}
-
-say() { printf '\n== %s\n' "$*"; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # ---- tools -------------------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is required"
@@ -111,8 +120,19 @@ row "jit --version" "$V" "/bin/true" "$TRUE_MS" "-" "info"
 LIVE=${BENCH_LIVE:-100}
 say "2a. jit list --json on a store of $LEASES leases, $LIVE of them live"
 export JIT_STATE_DIR="$WORK/state-history"
-"$JIT" list -q >/dev/null 2>&1   # jit creates the store and its schema
 python3 "$HELPERS/mkstore.py" leases "$JIT_STATE_DIR/jit.db" "$LEASES" "$ME" "$LIVE"
+# The stored lease documents (what `list --json` prints) are what jit builds from the
+# columns (what `show --json` prints), for the first and the last lease listed.
+"$JIT" list --all --json | python3 -c '
+import json, subprocess, sys
+listed = json.load(sys.stdin)
+for doc in (listed[0], listed[-1]):
+    shown = json.loads(subprocess.run([sys.argv[1], "show", "--json", doc["id"]], check=True,
+                                      capture_output=True, text=True).stdout)
+    shown.pop("events")
+    if shown != doc:
+        sys.exit(f"bench: mkstore.py wrote the document {doc}, jit shows the lease as {shown}")
+' "$JIT"
 COUNT=$("$JIT" list --all --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
 [ "$COUNT" = "$LEASES" ] || die "jit list --all --json shows $COUNT leases, expected $LEASES"
 COUNT=$("$JIT" list --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
@@ -123,7 +143,6 @@ row "jit list --json ($LEASES leases, $LIVE live)" "$LH" "jit --version" "$V" "<
 
 say "2b. jit list --json over $LEASES live leases (worst case: every lease listed)"
 export JIT_STATE_DIR="$WORK/state-list"
-"$JIT" list -q >/dev/null 2>&1
 python3 "$HELPERS/mkstore.py" leases "$JIT_STATE_DIR/jit.db" "$LEASES" "$ME"
 COUNT=$("$JIT" list --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
 [ "$COUNT" = "$LEASES" ] || die "jit list --json shows $COUNT leases, expected $LEASES"
@@ -191,7 +210,6 @@ echo "  overhead per request+revoke pair:  $PAIR_OVER ms; per command: $(calc "$
 # ---- 4. jit audit verify over 100,000 events ---------------------------------------------
 say "4. jit audit verify over $EVENTS events, against sha256sum of the export"
 export JIT_STATE_DIR="$WORK/state-audit"
-"$JIT" list -q >/dev/null 2>&1   # jit creates the store and its schema
 python3 "$HELPERS/mkstore.py" audit "$JIT_STATE_DIR/jit.db" "$EVENTS" "$ME"
 "$JIT" audit verify || die "jit audit verify rejects the generated chain (the python canonical form is off)"
 EXPORT="$WORK/audit.jsonl"

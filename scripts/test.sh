@@ -20,6 +20,9 @@ command -v ssh >/dev/null || need_apt+=(openssh-client)
 command -v mariadb-install-db >/dev/null && [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 # sudo and visudo for the sudo backend tests.
 [ -x /usr/sbin/visudo ] && command -v sudo >/dev/null || need_apt+=(sudo)
+# curl: scripts/bench-http.sh compares jit with it (tests/it/benchmarks.rs runs every
+# benchmark script in its quick mode).
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

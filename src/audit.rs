@@ -237,6 +237,13 @@ pub enum Break {
     Unlinked { seq: i64 },
     /// Records at the end are gone: the chain stops before the recorded head.
     Truncated { last: i64, head: i64 },
+    /// Records follow the recorded head: appended without moving it, so forged.
+    PastHead { seq: i64, head: i64 },
+    /// The record at a kept checkpoint's place is not the one the checkpoint holds: the
+    /// chain was rewritten at or before it (and every later hash computed again).
+    Rewritten { seq: i64, found: String },
+    /// The chain ends before a kept checkpoint: it was cut short and its head moved back.
+    ShortOfCheckpoint { seq: i64, last: i64 },
 }
 
 impl fmt::Display for Break {
@@ -261,7 +268,56 @@ impl fmt::Display for Break {
                 "record {} is missing (deleted): the chain ends at {last} but its head is {head}",
                 last + 1
             ),
+            Break::PastHead { seq, head } => write!(
+                f,
+                "record {seq} is past the chain's head {head} (appended without moving the head: forged)"
+            ),
+            Break::Rewritten { seq, found } => write!(
+                f,
+                "record {seq} is not the checkpoint's: its hash is now {found} (the chain was rewritten at or before {seq})"
+            ),
+            Break::ShortOfCheckpoint { seq, last } => write!(
+                f,
+                "record {seq} of the checkpoint is missing: the chain ends at {last} (truncated)"
+            ),
         }
+    }
+}
+
+/// A record's place and hash, kept outside the store (`jit audit verify` prints the head as
+/// one, `SEQ:HASH`): a later chain that still holds it there has not been rewritten up to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Checkpoint {
+    /// `SEQ:HASH`: a record number from 1 and 64 hex digits.
+    pub fn parse(text: &str) -> Result<Checkpoint, String> {
+        let usage = || {
+            format!(
+                "{text:?} is not a checkpoint: use SEQ:HASH as `jit audit verify` prints it (a record number from 1, a colon, and 64 hex digits)"
+            )
+        };
+        let (seq, hash) = text.split_once(':').ok_or_else(usage)?;
+        if !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(usage());
+        }
+        let seq: i64 = seq.parse().map_err(|_| usage())?;
+        if seq < 1 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(usage());
+        }
+        Ok(Checkpoint {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+impl fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
     }
 }
 
@@ -270,6 +326,7 @@ pub struct Verifier {
     prev_seq: i64,
     prev_hash: String,
     pub count: u64,
+    checkpoint: Option<Checkpoint>,
 }
 
 impl Default for Verifier {
@@ -278,11 +335,20 @@ impl Default for Verifier {
             prev_seq: 0,
             prev_hash: GENESIS.to_owned(),
             count: 0,
+            checkpoint: None,
         }
     }
 }
 
 impl Verifier {
+    /// A verifier that also proves the chain still holds `checkpoint`.
+    pub fn holding(checkpoint: Option<Checkpoint>) -> Verifier {
+        Verifier {
+            checkpoint,
+            ..Verifier::default()
+        }
+    }
+
     pub fn check(&mut self, record: &RawRecord<'_>) -> Result<(), Break> {
         let expected = self.prev_seq + 1;
         if record.seq != expected {
@@ -305,6 +371,15 @@ impl Verifier {
         if record.prev_hash != self.prev_hash {
             return Err(Break::Unlinked { seq: record.seq });
         }
+        if let Some(kept) = &self.checkpoint
+            && kept.seq == record.seq
+            && kept.hash != record.hash
+        {
+            return Err(Break::Rewritten {
+                seq: record.seq,
+                found: record.hash.to_owned(),
+            });
+        }
         self.prev_seq = record.seq;
         self.prev_hash.clear();
         self.prev_hash.push_str(record.hash);
@@ -312,18 +387,32 @@ impl Verifier {
         Ok(())
     }
 
-    /// Compare the end of the chain with the head the store recorded.
-    pub fn finish(&self, head: Option<(i64, &str)>) -> Result<(i64, String), Break> {
-        if let Some((head_seq, head_hash)) = head {
-            if head_seq > self.prev_seq {
-                return Err(Break::Truncated {
-                    last: self.prev_seq,
-                    head: head_seq,
-                });
-            }
-            if head_seq == self.prev_seq && head_hash != self.prev_hash {
-                return Err(Break::Edited { seq: head_seq });
-            }
+    /// Compare the end of the chain with the head the store recorded (`(0, GENESIS)` when it
+    /// has recorded none), then with the kept checkpoint.
+    pub fn finish(&self, head: (i64, &str)) -> Result<(i64, String), Break> {
+        let (head_seq, head_hash) = head;
+        if head_seq > self.prev_seq {
+            return Err(Break::Truncated {
+                last: self.prev_seq,
+                head: head_seq,
+            });
+        }
+        if head_seq < self.prev_seq {
+            return Err(Break::PastHead {
+                seq: head_seq + 1,
+                head: head_seq,
+            });
+        }
+        if head_hash != self.prev_hash {
+            return Err(Break::Edited { seq: head_seq });
+        }
+        if let Some(kept) = &self.checkpoint
+            && kept.seq > self.prev_seq
+        {
+            return Err(Break::ShortOfCheckpoint {
+                seq: kept.seq,
+                last: self.prev_seq,
+            });
         }
         Ok((self.prev_seq, self.prev_hash.clone()))
     }
@@ -401,5 +490,67 @@ mod tests {
         swapped[1] = (2, b.1, b.2, b.3);
         swapped[2] = (3, a.1, a.2, a.3);
         assert_eq!(verify(&swapped), Err(Break::Edited { seq: 2 }));
+    }
+
+    #[test]
+    fn the_head_and_a_kept_checkpoint_are_compared() {
+        let rows = chain(5);
+        let finish = |checkpoint: Option<Checkpoint>, head: (i64, &str)| {
+            let mut v = Verifier::holding(checkpoint);
+            for (seq, details, prev, hash) in &rows {
+                v.check(&RawRecord {
+                    seq: *seq,
+                    at: "2026-01-01T00:00:00Z",
+                    actor: "alice",
+                    lease_id: Some("abc"),
+                    kind: "granted",
+                    details,
+                    prev_hash: prev,
+                    hash,
+                })?;
+            }
+            v.finish(head).map(|(seq, _)| seq)
+        };
+        let at = |seq: usize| rows[seq - 1].3.clone();
+        assert_eq!(finish(None, (5, &at(5))), Ok(5));
+        assert_eq!(
+            finish(None, (4, &at(4))),
+            Err(Break::PastHead { seq: 5, head: 4 })
+        );
+        assert_eq!(
+            finish(None, (0, GENESIS)),
+            Err(Break::PastHead { seq: 1, head: 0 })
+        );
+        let kept = |seq: i64, hash: String| Some(Checkpoint { seq, hash });
+        assert_eq!(finish(kept(3, at(3)), (5, &at(5))), Ok(5));
+        assert_eq!(
+            finish(kept(3, at(2)), (5, &at(5))),
+            Err(Break::Rewritten {
+                seq: 3,
+                found: at(3)
+            })
+        );
+        assert_eq!(
+            finish(kept(7, at(2)), (5, &at(5))),
+            Err(Break::ShortOfCheckpoint { seq: 7, last: 5 })
+        );
+    }
+
+    #[test]
+    fn checkpoints_parse_strictly() {
+        let hash = "Ab".repeat(32);
+        assert_eq!(
+            Checkpoint::parse(&format!("12:{hash}")),
+            Ok(Checkpoint {
+                seq: 12,
+                hash: "ab".repeat(32)
+            })
+        );
+        for bad in ["", "12", ":", "0:x", "x:y"] {
+            assert!(Checkpoint::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Checkpoint::parse(&format!("0:{hash}")).is_err());
+        assert!(Checkpoint::parse(&format!("+1:{hash}")).is_err());
+        assert!(Checkpoint::parse(&format!("1:{hash}a")).is_err());
     }
 }

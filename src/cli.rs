@@ -281,12 +281,25 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; exit 1 naming the first bad record
-    Verify,
+    /// Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a
+    /// checkpoint (SEQ:HASH) to keep elsewhere
+    Verify(VerifyArgs),
     /// Write every event as JSON lines or CSV
     Export(ExportArgs),
     /// Forward the events not yet shipped to every [[audit.ship]] destination
     Ship,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also prove that the chain still holds this record at this place (a checkpoint an
+    /// earlier `jit audit verify` printed); exit 1 naming it if the past was rewritten or cut
+    #[arg(long, value_parser = checkpoint, value_name = "SEQ:HASH", allow_hyphen_values = true)]
+    pub checkpoint: Option<crate::audit::Checkpoint>,
+}
+
+fn checkpoint(text: &str) -> Result<crate::audit::Checkpoint, String> {
+    crate::audit::Checkpoint::parse(text)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -209,14 +209,20 @@ pub struct SweepReport {
     pub cancelled: Vec<Lease>,
     /// Leases the pass could not handle, with why.
     pub errors: Vec<(String, String)>,
+    /// `revoke-failed` leases whose next attempt is not due yet (filled in by
+    /// [`Engine::waiting_revocations`] for a one-shot sweep).
+    pub waiting: Vec<Lease>,
 }
 
 impl SweepReport {
+    /// Revocations not achieved: those that failed in this pass and those still waiting
+    /// for their retry.
     pub fn incomplete(&self) -> usize {
         self.revocations
             .iter()
             .filter(|r| matches!(r.outcome, RevokeOutcome::Failed { .. }))
             .count()
+            + self.waiting.len()
     }
 }
 
@@ -301,6 +307,39 @@ impl<'a> Engine<'a> {
         tx.update(lease)?;
         tx.append(&self.event(lease, kind, details))?;
         Ok(())
+    }
+
+    /// Record a failed attempt to end a lease that is `revoking`: `revoke-failed`, retried
+    /// with backoff, the reason on the lease and in the audit trail.
+    fn revoke_failed(
+        &self,
+        tx: &mut dyn Tx,
+        lease: &mut Lease,
+        err: &BackendError,
+        notes: &Notes,
+        now: DateTime<Utc>,
+    ) -> Result<RevokeOutcome> {
+        lease.become_(LeaseState::RevokeFailed)?;
+        lease.worker = None;
+        lease.worker_at = None;
+        lease.attempts += 1;
+        let next = now + delta(retry_delay(lease.attempts));
+        lease.next_attempt_at = Some(next);
+        lease.last_error = Some(err.message.clone());
+        tx.update(lease)?;
+        let mut details = json!({
+            "error": err.message,
+            "retryable": err.kind == ErrorKind::Transient,
+            "attempt": lease.attempts,
+            "next_attempt_at": next,
+        });
+        for (key, value) in notes {
+            details[key] = value.clone();
+        }
+        tx.append(&self.event(lease, EventKind::RevokeFailed, details))?;
+        Ok(RevokeOutcome::Failed {
+            error: err.message.clone(),
+        })
     }
 
     pub fn role(&self, name: &str) -> Result<&'a Role> {
@@ -938,10 +977,21 @@ impl<'a> Engine<'a> {
                 lease.become_(LeaseState::Revoking)?;
             }
             lease.ending = Some(ending);
+            let backend = match self.backend_for(&lease.target) {
+                Ok(backend) => backend,
+                Err(err) => {
+                    // Its target left the configuration (say): a failed attempt like any
+                    // other, with the reason recorded and the same backoff, so that
+                    // `sweep --watch` does not try again at once, forever.
+                    let failure = BackendError::permanent(format!("{err:#}"));
+                    let outcome =
+                        self.revoke_failed(tx, &mut lease, &failure, &Notes::new(), now)?;
+                    return Ok(Claim::Settled(lease, outcome));
+                }
+            };
             lease.worker = Some(self.worker.id.clone());
             lease.worker_at = Some(now);
             tx.update(&lease)?;
-            let backend = self.backend_for(&lease.target)?;
             let cover: Vec<Lease> = match backend.sharing_for(&lease.params) {
                 Sharing::PerSubject => tx
                     .holding(&lease.role, &lease.subject)?
@@ -1055,27 +1105,7 @@ impl<'a> Engine<'a> {
                         kept_for: kept_for.clone(),
                     }
                 }
-                Err(err) => {
-                    current.become_(LeaseState::RevokeFailed)?;
-                    current.attempts += 1;
-                    let next = now + delta(retry_delay(current.attempts));
-                    current.next_attempt_at = Some(next);
-                    current.last_error = Some(err.message.clone());
-                    tx.update(&current)?;
-                    let mut details = json!({
-                        "error": err.message,
-                        "retryable": err.kind == ErrorKind::Transient,
-                        "attempt": current.attempts,
-                        "next_attempt_at": next,
-                    });
-                    for (key, value) in &notes {
-                        details[key] = value.clone();
-                    }
-                    tx.append(&self.event(&current, EventKind::RevokeFailed, details))?;
-                    RevokeOutcome::Failed {
-                        error: err.message.clone(),
-                    }
-                }
+                Err(err) => self.revoke_failed(tx, &mut current, err, &notes, now)?,
             };
             Ok(Revocation {
                 lease: current,
@@ -1380,6 +1410,27 @@ impl<'a> Engine<'a> {
             )
         });
         Ok(report)
+    }
+
+    /// `revoke-failed` leases whose next attempt is later than now, oldest first: the
+    /// entitlement is still on the target, and a sweep now would leave it there.
+    pub fn waiting_revocations(&self) -> Result<Vec<Lease>> {
+        let now = self.clock.now();
+        let filter = LeaseFilter {
+            states: vec![LeaseState::RevokeFailed],
+            ..LeaseFilter::default()
+        };
+        let mut waiting = Vec::new();
+        // The summaries leave the retry schedule out: read each lease whole.
+        for summary in self.store.leases(&filter)? {
+            if let Some(lease) = self.store.lease(&summary.id)? {
+                let later = lease.next_attempt_at.is_some_and(|next| next > now);
+                if lease.state == LeaseState::RevokeFailed && later {
+                    waiting.push(lease);
+                }
+            }
+        }
+        Ok(waiting)
     }
 
     /// Revoke the active leases of roles with `ticket.revoke_when_closed` whose ticket has

@@ -420,6 +420,15 @@ impl Printer {
         if let Some(error) = &lease.last_error {
             self.line(&format!("{:<10} {error}", "error"));
         }
+        if lease.state == LeaseState::RevokeFailed {
+            self.line(&format!(
+                "{:<10} {} ({}); `jit revoke {}` retries now",
+                "retry",
+                time(lease.next_attempt_at),
+                failed_attempts(lease),
+                lease.id
+            ));
+        }
         for approval in &lease.approvals {
             self.line(&format!(
                 "{:<10} {} by {} at {}{}",
@@ -612,9 +621,15 @@ impl Printer {
                 .iter()
                 .map(|(id, error)| json!({ "id": id, "error": error }))
                 .collect();
+            let waiting: Vec<Value> = report
+                .waiting
+                .iter()
+                .map(|l| json!({ "id": l.id, "state": l.state, "attempts": l.attempts, "next_attempt_at": l.next_attempt_at, "error": l.last_error }))
+                .collect();
             return self.json_doc(&json!({
                 "revocations": revocations,
                 "cancelled": cancelled,
+                "waiting": waiting,
                 "incomplete": report.incomplete(),
                 "errors": errors,
             }));
@@ -630,6 +645,15 @@ impl Printer {
         }
         for lease in &report.cancelled {
             self.line(&format!("{}: cancelled (not decided in time)", lease.id));
+        }
+        for lease in &report.waiting {
+            self.line(&format!(
+                "{}: revocation incomplete: {}; next attempt at {}; `jit revoke {}` retries now",
+                lease.id,
+                failed_attempts(lease),
+                time(lease.next_attempt_at),
+                lease.id
+            ));
         }
         for (id, error) in &report.errors {
             let _ = writeln!(io::stderr().lock(), "jit: error: {id}: {error}");
@@ -691,15 +715,45 @@ impl Printer {
         }
     }
 
-    pub fn verified(&self, outcome: &Result<ChainHead, crate::audit::Break>) {
+    /// `jit audit verify`: the head is printed as a checkpoint (`SEQ:HASH`) to keep elsewhere.
+    pub fn verified(
+        &self,
+        outcome: &Result<ChainHead, crate::audit::Break>,
+        kept: Option<&crate::audit::Checkpoint>,
+    ) {
         match outcome {
-            Ok(head) if self.json => self.json_doc(&json!({ "ok": true, "records": head.count, "head_seq": head.seq, "head_hash": head.hash })),
             Ok(head) => {
-                if !self.quiet {
-                    self.line(&format!("audit chain intact: {} records, head {} {}", head.count, head.seq, head.hash));
+                let checkpoint = (head.seq > 0).then(|| format!("{}:{}", head.seq, head.hash));
+                if self.json {
+                    return self.json_doc(&json!({
+                        "ok": true,
+                        "records": head.count,
+                        "head_seq": head.seq,
+                        "head_hash": head.hash,
+                        "checkpoint": checkpoint,
+                        "kept_checkpoint": kept.map(ToString::to_string),
+                    }));
+                }
+                if self.quiet {
+                    return;
+                }
+                match kept {
+                    Some(kept) => self.line(&format!(
+                        "audit chain intact: {}; it still holds checkpoint {kept}",
+                        count(usize::try_from(head.count).unwrap_or(usize::MAX), "record")
+                    )),
+                    None => self.line(&format!(
+                        "audit chain intact: {}",
+                        count(usize::try_from(head.count).unwrap_or(usize::MAX), "record")
+                    )),
+                }
+                if let Some(checkpoint) = checkpoint {
+                    self.line(&format!("checkpoint: {checkpoint}"));
                 }
             }
-            Err(found) if self.json => self.json_doc(&json!({ "ok": false, "error": found.to_string() })),
+            Err(found) if self.json => {
+                self.json_doc(&json!({ "ok": false, "error": found.to_string() }))
+            }
             Err(found) => {
                 let _ = writeln!(io::stderr().lock(), "jit: audit chain broken: {found}");
             }
@@ -761,6 +815,15 @@ fn outcome_word(outcome: &RevokeOutcome) -> &'static str {
     }
 }
 
+/// "attempt 2 failed: ERROR", for a lease whose revocation is waiting for its retry.
+fn failed_attempts(lease: &Lease) -> String {
+    let error = lease.last_error.as_deref().unwrap_or("no reason recorded");
+    match lease.attempts {
+        0 | 1 => format!("attempt 1 failed: {error}"),
+        n => format!("{n} attempts failed, the last: {error}"),
+    }
+}
+
 fn time(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(
         || "-".to_owned(),
@@ -781,7 +844,11 @@ fn left(end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
 
 fn expires_column(lease: &Lease, now: DateTime<Utc>) -> String {
     match lease.state {
-        LeaseState::Active | LeaseState::Granting => match lease.expires_at {
+        // A lease whose revocation has not completed is still held by the target.
+        LeaseState::Active
+        | LeaseState::Granting
+        | LeaseState::Revoking
+        | LeaseState::RevokeFailed => match lease.expires_at {
             Some(end) if end > now => format!(
                 "in {}",
                 duration::format((end - now).to_std().unwrap_or_default())

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Fill a jit store (already created by jit itself) with benchmark data, fast.
+"""Create a jit store filled with benchmark data, fast.
 
     mkstore.py leases DB COUNT USER [LIVE]
         # COUNT leases; the first LIVE (default: all) active and ending in the future,
         # the rest revoked
     mkstore.py audit  DB COUNT USER   # a valid COUNT-event audit chain + its head
 
-The rows follow src/store/sqlite.rs exactly: lease times are unix seconds, handle and
-params are JSON text, audit `at` is "%Y-%m-%dT%H:%M:%SZ", and every audit hash is
-SHA-256(prev_hash_hex || canonical) with the canonical JSON of src/audit.rs.
+DB must not exist yet. The store is made as jit makes it: src/store/schema.sql run as it
+is, `user_version` set to SCHEMA_VERSION of src/store/sqlite.rs, WAL mode, the file 0600
+in a 0700 directory; so the schema cannot drift from jit's. The rows follow
+src/store/sqlite.rs exactly: lease times are unix seconds, handle and params are JSON
+text, audit `at` is "%Y-%m-%dT%H:%M:%SZ", and every audit hash is
+SHA-256(prev_hash_hex || canonical) with the canonical JSON of src/audit.rs. A lease
+column this script does not fill (one jit added since) stops it with an error.
 Only for benchmarks: never point it at a real store.
 """
 import hashlib
 import json
+import os
 import random
+import re
 import sqlite3
 import sys
 import time
@@ -29,12 +35,61 @@ def lease_ids(rng, count):
     return sorted(seen)
 
 
+STORE_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "store")
+
+# The columns of `leases` this script fills, in the order of its rows.
+LEASE_COLUMNS = (
+    "id", "role", "target", "backend", "subject", "requester", "state", "ticket", "reason",
+    "created_at", "granted_at", "expires_at", "ended_at", "ttl_secs", "approvals_required",
+    "break_glass", "handle", "params", "ending", "worker", "worker_at", "attempts",
+    "next_attempt_at", "last_error", "document",
+)
+
+
+def schema_version():
+    with open(os.path.join(STORE_SRC, "sqlite.rs")) as source:
+        found = re.search(r"^const SCHEMA_VERSION: i64 = (\d+);$", source.read(), re.M)
+    if not found:
+        sys.exit("mkstore.py: no `const SCHEMA_VERSION: i64 = N;` in src/store/sqlite.rs")
+    return int(found.group(1))
+
+
 def connect(path):
+    """Create the store at `path` as SqliteStore::open and create_schema do."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        sys.exit(f"mkstore.py: {path} exists; it makes a new store only")
+    with open(os.path.join(STORE_SRC, "schema.sql")) as schema:
+        ddl = schema.read()
     conn = sqlite3.connect(path, isolation_level=None)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version != 3:
-        sys.exit(f"{path}: schema version {version}, expected 3 (let jit create the store first)")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    for statement in split_sql(ddl):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {schema_version()}")
+    conn.execute("COMMIT")
+    columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(leases)"))
+    if sorted(columns) != sorted(LEASE_COLUMNS):
+        sys.exit("mkstore.py: src/store/schema.sql has the lease columns "
+                 f"{', '.join(columns)}; this script fills {', '.join(LEASE_COLUMNS)}: "
+                 "update fill_leases and document() to match")
     return conn
+
+
+def split_sql(text):
+    """The statements of schema.sql, one by one, to run in one transaction."""
+    statement = ""
+    for line in text.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip() and not all(
+            l.strip().startswith("--") or not l.strip() for l in statement.splitlines()):
+        sys.exit(f"mkstore.py: an unfinished statement at the end of schema.sql: {statement}")
 
 
 def finish(conn):
@@ -70,6 +125,7 @@ def fill_leases(path, count, user, live=None):
             granted + 60 if ended else None,  # ended_at
             expires - granted,               # ttl_secs
             0,                               # approvals_required
+            0,                               # break_glass
             "null",                          # handle (JSON text)
             "{}",                            # params (JSON text)
             None,                            # ending
@@ -83,10 +139,8 @@ def fill_leases(path, count, user, live=None):
     conn = connect(path)
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
-        "INSERT INTO leases (id, role, target, backend, subject, requester, state, ticket, "
-        "reason, created_at, granted_at, expires_at, ended_at, ttl_secs, approvals_required, "
-        "handle, params, ending, worker, worker_at, attempts, next_attempt_at, last_error, "
-        "document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO leases ({', '.join(LEASE_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in LEASE_COLUMNS)})",
         rows,
     )
     finish(conn)
@@ -97,12 +151,14 @@ def document(row):
     # declaration order, times RFC 3339 to the second, compact.
     (lease_id, role, target, backend, subject, requester, state, ticket, reason,
      created, granted, expires, ended) = row[:13]
+    break_glass = bool(row[LEASE_COLUMNS.index("break_glass")])
     fields = [
         ("id", lease_id), ("role", role), ("target", target), ("backend", backend),
         ("subject", subject), ("requester", requester), ("state", state),
         ("ticket", ticket), ("reason", reason), ("created_at", rfc3339(created)),
         ("granted_at", rfc3339(granted)), ("expires_at", rfc3339(expires)),
         ("ended_at", rfc3339(ended) if ended is not None else None), ("approvals", []),
+        ("break_glass", break_glass),
     ]
     return json.dumps(dict(fields), ensure_ascii=False, separators=(",", ":"))
 

@@ -7,6 +7,8 @@
 //! hex digits); database, table and role names are checked to be plain names and written as
 //! backquoted identifiers. The statements of one step go in one round trip. The password reaches the server only as its `mysql_native_password` hash.
 
+mod rights;
+
 use super::{
     Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
 };
@@ -15,6 +17,7 @@ use crate::lease::Lease;
 use chrono::{DateTime, Utc};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Row, SslOpts};
+use rights::Rights;
 use serde_json::{Value, json};
 use sha1::Digest;
 use std::cell::RefCell;
@@ -86,17 +89,55 @@ fn text(value: &str) -> String {
 /// every result set. The server stops at the first statement that fails, and that error
 /// fails the batch: a failure after the first statement is not lost.
 fn batch(conn: &mut Conn, statements: &[String]) -> Result<Vec<Row>, mysql::Error> {
+    Ok(batch_sets(conn, statements)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// [`batch`], with the rows of each result set apart, in order.
+fn batch_sets(conn: &mut Conn, statements: &[String]) -> Result<Vec<Vec<Row>>, mysql::Error> {
     if statements.is_empty() {
         return Ok(Vec::new());
     }
     let mut result = conn.query_iter(statements.join(";\n"))?;
-    let mut rows = Vec::new();
+    let mut sets = Vec::new();
     while let Some(set) = result.iter() {
+        let mut rows = Vec::new();
         for row in set {
             rows.push(row?);
         }
+        sets.push(rows);
     }
-    Ok(rows)
+    Ok(sets)
+}
+
+/// The admin account as `CURRENT_USER()` names it (`jit_admin@10.0.0.5`), and as a GRANT
+/// statement writes it (`'jit_admin'@'10.0.0.5'`).
+fn admin_account(conn: &mut Conn) -> Result<(String, String), mysql::Error> {
+    let current: Option<String> = conn.query_first("SELECT CURRENT_USER()")?;
+    let current = current.unwrap_or_default();
+    let (user, host) = current.rsplit_once('@').unwrap_or((current.as_str(), "%"));
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let statement = format!("{}@{}", quote(user), quote(host));
+    Ok((current, statement))
+}
+
+/// Why a revoke cannot trust the sessions it listed for `name` (a quoted literal): the admin
+/// sees only its own sessions. `None` when it sees every account's.
+fn blind(conn: &mut Conn, grants: Vec<Row>, name: &str) -> Result<Option<String>, mysql::Error> {
+    let lines: Vec<String> = grants
+        .into_iter()
+        .map(mysql::from_row_opt::<String>)
+        .collect::<Result<_, _>>()
+        .map_err(mysql::Error::from)?;
+    if Rights::parse(&lines).sees_sessions() {
+        return Ok(None);
+    }
+    let (admin, statement) = admin_account(conn)?;
+    Ok(Some(format!(
+        "{admin} lacks PROCESS, so it sees no other account's sessions: the open sessions of {name} cannot be found and ended (GRANT PROCESS ON *.* TO {statement})"
+    )))
 }
 
 /// A backquoted identifier; the name was checked to be plain (letters, digits, `_`, `-`).
@@ -452,9 +493,15 @@ impl Backend for MysqlBackend {
                     if found.present {
                         statements.push(format!("ALTER USER {} ACCOUNT LOCK", found.account));
                     }
-                    // Sessions are listed after the lock: none can start after the list.
+                    // Sessions are listed after the lock: none can start after the list. The
+                    // admin's rights say whether the list can be trusted.
+                    statements.push("SHOW GRANTS".to_owned());
                     statements.push(Self::sessions_of(&found.name));
-                    let sessions = batch(conn, &statements)?;
+                    let mut sets = batch_sets(conn, &statements)?;
+                    let sessions = sets.pop().unwrap_or_default();
+                    if let Some(why) = blind(conn, sets.pop().unwrap_or_default(), &found.name)? {
+                        return Ok(Err(why));
+                    }
                     Self::kill(conn, &sessions)?;
                     let mut statements = Vec::new();
                     if found.present {
@@ -467,15 +514,16 @@ impl Backend for MysqlBackend {
                             ident(&event_name(&lease.id))
                         ));
                     }
-                    batch(conn, &statements).map(drop)
-                })
+                    batch(conn, &statements).map(|_| Ok(()))
+                })?
+                .map_err(BackendError::permanent)
             }
             MysqlMode::Role => {
                 let user = recorded("user").unwrap_or_else(|| Self::role_account(&grant, lease));
                 self.with_conn(|conn| {
                     let found = Self::lookup(conn, &user, &grant.host)?;
                     if !found.present {
-                        return Ok(());
+                        return Ok(Ok(()));
                     }
                     conn.query_drop(format!("SET DEFAULT ROLE NONE FOR {}", found.account))?;
                     for role in &grant.roles {
@@ -491,9 +539,17 @@ impl Backend for MysqlBackend {
                         }
                     }
                     // A session keeps a role it has enabled after the REVOKE: end them.
-                    let sessions = conn.query(Self::sessions_of(&found.name))?;
-                    Self::kill(conn, &sessions)
-                })
+                    let mut sets = batch_sets(
+                        conn,
+                        &["SHOW GRANTS".to_owned(), Self::sessions_of(&found.name)],
+                    )?;
+                    let sessions = sets.pop().unwrap_or_default();
+                    if let Some(why) = blind(conn, sets.pop().unwrap_or_default(), &found.name)? {
+                        return Ok(Err(why));
+                    }
+                    Self::kill(conn, &sessions).map(Ok)
+                })?
+                .map_err(BackendError::permanent)
             }
         }
     }
@@ -541,40 +597,154 @@ impl Backend for MysqlBackend {
         })
     }
 
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let facts = self.with_conn(|conn| {
             let version: Option<String> = conn.query_first("SELECT VERSION()")?;
-            let user: Option<String> = conn.query_first("SELECT CURRENT_USER()")?;
             let scheduler = Self::scheduler_on(conn)?;
+            let (user, account) = admin_account(conn)?;
+            let lines: Vec<String> = conn.query("SHOW GRANTS")?;
             Ok((
                 version.unwrap_or_default(),
-                user.unwrap_or_default(),
+                user,
+                account,
                 scheduler,
+                Rights::parse(&lines),
             ))
         });
-        match facts {
-            Err(err) => vec![Check {
-                name: name("connect"),
-                ok: false,
-                detail: err.message,
-            }],
-            Ok((version, user, scheduler)) => vec![
-                Check {
+        let (version, user, account, scheduler, rights) = match facts {
+            Err(err) => {
+                return vec![Check {
                     name: name("connect"),
-                    ok: true,
-                    detail: format!("{user} on {} ({version})", self.describe()),
+                    ok: false,
+                    detail: err.message,
+                }];
+            }
+            Ok(facts) => facts,
+        };
+        let mut checks = vec![
+            Check {
+                name: name("connect"),
+                ok: true,
+                detail: format!("{user} on {} ({version})", self.describe()),
+            },
+            Check {
+                name: name("expiry backstop"),
+                ok: true,
+                detail: if scheduler && self.event_schema().is_some() {
+                    "the event scheduler is on: an account is dropped at its lease end even without jit".to_owned()
+                } else {
+                    "the event scheduler is off (or no event_schema): expiry depends on `jit sweep`"
+                        .to_owned()
                 },
-                Check {
-                    name: name("expiry backstop"),
-                    ok: true,
-                    detail: if scheduler && self.event_schema().is_some() {
-                        "the event scheduler is on: an account is dropped at its lease end even without jit".to_owned()
-                    } else {
-                        "the event scheduler is off (or no event_schema): expiry depends on `jit sweep`".to_owned()
-                    },
+            },
+        ];
+        let mut right = |what: String, ok: bool, can: String, lacks: String, statement: String| {
+            checks.push(Check {
+                name: name(&what),
+                ok,
+                detail: if ok {
+                    format!("{user} {can}")
+                } else {
+                    format!("{user} lacks {lacks}: {statement}")
                 },
-            ],
+            });
+        };
+        let parsed: Vec<MysqlGrant> = grants.iter().filter_map(|p| grant_of(p).ok()).collect();
+        let ephemeral = parsed.iter().any(|g| g.mode == MysqlMode::Ephemeral);
+        if ephemeral {
+            right(
+                "right CREATE USER".to_owned(),
+                rights.holds("CREATE USER", "*", "*", false),
+                "may create, lock and drop accounts".to_owned(),
+                "CREATE USER".to_owned(),
+                format!("GRANT CREATE USER ON *.* TO {account}"),
+            );
         }
+        right(
+            "SELECT on mysql.user".to_owned(),
+            rights.holds("SELECT", "mysql", "user", false),
+            "may look accounts up".to_owned(),
+            "SELECT on mysql.user".to_owned(),
+            format!("GRANT SELECT ON mysql.user TO {account}"),
+        );
+        right(
+            "right PROCESS".to_owned(),
+            rights.sees_sessions(),
+            "sees every account's sessions".to_owned(),
+            "PROCESS (a revoke cannot see the sessions it must end)".to_owned(),
+            format!("GRANT PROCESS ON *.* TO {account}"),
+        );
+        right(
+            "right CONNECTION ADMIN".to_owned(),
+            rights.ends_sessions(),
+            "may end other accounts' sessions".to_owned(),
+            "CONNECTION ADMIN (a revoke cannot end the sessions it finds)".to_owned(),
+            format!("GRANT CONNECTION ADMIN ON *.* TO {account}"),
+        );
+        // Each privilege an ephemeral grant hands on, on its object.
+        let mut wanted: Vec<(String, String, String)> = parsed
+            .iter()
+            .filter(|g| g.mode == MysqlMode::Ephemeral)
+            .flat_map(|g| g.grants.iter())
+            .filter_map(|statement| parse_privilege(statement).ok())
+            .flat_map(|(privileges, database, table)| {
+                privileges.into_iter().map(move |privilege| {
+                    let privilege = if privilege == "ALL" {
+                        "ALL PRIVILEGES".to_owned()
+                    } else {
+                        privilege
+                    };
+                    (database.clone(), table.clone(), privilege)
+                })
+            })
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        for (database, table, privilege) in wanted {
+            let object = |n: &str| if n == "*" { "*".to_owned() } else { ident(n) };
+            right(
+                format!("GRANT OPTION for {privilege} on {database}.{table}"),
+                rights.holds(&privilege, &database, &table, true),
+                format!("may grant {privilege} on {database}.{table}"),
+                format!("GRANT OPTION for {privilege} on {database}.{table}"),
+                format!(
+                    "GRANT {privilege} ON {}.{} TO {account} WITH GRANT OPTION",
+                    object(&database),
+                    object(&table)
+                ),
+            );
+        }
+        let mut roles: Vec<&String> = parsed.iter().flat_map(|g| g.roles.iter()).collect();
+        roles.sort();
+        roles.dedup();
+        for role in &roles {
+            right(
+                format!("role {role}"),
+                rights.administers(role),
+                format!("may grant and revoke {role:?}"),
+                format!("ADMIN OPTION on {role:?}"),
+                format!("GRANT {} TO {account} WITH ADMIN OPTION", ident(role)),
+            );
+        }
+        if !roles.is_empty() {
+            right(
+                "UPDATE on mysql.*".to_owned(),
+                rights.holds("UPDATE", "mysql", "*", false),
+                "may set another account's default role".to_owned(),
+                "UPDATE on mysql.* (SET DEFAULT ROLE ... FOR another account)".to_owned(),
+                format!("GRANT UPDATE ON mysql.* TO {account}"),
+            );
+        }
+        if let Some(schema) = self.event_schema().filter(|_| ephemeral) {
+            right(
+                format!("EVENT on {schema}"),
+                rights.holds("EVENT", &schema, "*", false),
+                format!("may create and drop the expiry events in {schema:?}"),
+                format!("EVENT on {schema:?} (every ephemeral revoke drops its event)"),
+                format!("GRANT EVENT ON {}.* TO {account}", ident(&schema)),
+            );
+        }
+        checks
     }
 }

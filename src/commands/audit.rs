@@ -8,9 +8,9 @@ use std::io::Write;
 
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
     match args.command {
-        Some(AuditCommand::Verify) => {
-            let outcome = ctx.store().verify()?;
-            ctx.printer.verified(&outcome);
+        Some(AuditCommand::Verify(verify)) => {
+            let outcome = ctx.store().verify(verify.checkpoint.clone())?;
+            ctx.printer.verified(&outcome, verify.checkpoint.as_ref());
             Ok(if outcome.is_ok() {
                 Exit::Success
             } else {

@@ -11,7 +11,8 @@ const POLL: Duration = Duration::from_secs(5);
 pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
     let engine = ctx.engine();
     if !args.watch {
-        let report = engine.sweep()?;
+        let mut report = engine.sweep()?;
+        report.waiting = engine.waiting_revocations()?;
         ctx.printer.sweep(&report);
         return Ok(if !report.errors.is_empty() {
             Exit::Runtime

@@ -105,8 +105,12 @@ pub trait Store {
     fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>>;
     /// Visit every audit event in order (for export).
     fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()>;
-    /// Recompute the audit chain; the inner error names the first bad record.
-    fn verify(&self) -> Result<std::result::Result<ChainHead, Break>>;
+    /// Recompute the audit chain, and prove it still holds `checkpoint` when one is given;
+    /// the inner error names the first bad record.
+    fn verify(
+        &self,
+        checkpoint: Option<crate::audit::Checkpoint>,
+    ) -> Result<std::result::Result<ChainHead, Break>>;
     /// The audit events this handle has committed since the last call, in order (for
     /// notifications, sent once the change is durable).
     fn take_committed(&self) -> Vec<AuditEvent>;

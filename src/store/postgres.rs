@@ -587,7 +587,10 @@ impl Store for PgStore {
         }
     }
 
-    fn verify(&self) -> Result<std::result::Result<ChainHead, Break>> {
+    fn verify(
+        &self,
+        checkpoint: Option<crate::audit::Checkpoint>,
+    ) -> Result<std::result::Result<ChainHead, Break>> {
         let mut client = self.client();
         // One snapshot: appends by workers meanwhile are not half seen.
         let mut tx = client
@@ -595,7 +598,7 @@ impl Store for PgStore {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let mut verifier = Verifier::default();
+        let mut verifier = Verifier::holding(checkpoint);
         let mut after = 0i64;
         loop {
             let rows = tx.query(
@@ -628,7 +631,12 @@ impl Store for PgStore {
         tx.commit()?;
         let head: Option<(i64, String)> = head.map(|row| (row.get(0), row.get(1)));
         Ok(verifier
-            .finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))
+            .finish(
+                head.as_ref()
+                    .map_or((0, crate::audit::GENESIS), |(seq, hash)| {
+                        (*seq, hash.as_str())
+                    }),
+            )
             .map(|(seq, hash)| ChainHead {
                 count: verifier.count,
                 seq,

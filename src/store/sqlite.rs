@@ -769,10 +769,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn verify(&self) -> Result<std::result::Result<ChainHead, Break>> {
+    fn verify(
+        &self,
+        checkpoint: Option<audit::Checkpoint>,
+    ) -> Result<std::result::Result<ChainHead, Break>> {
         self.conn.execute_batch("BEGIN")?;
         let outcome = (|| {
-            let mut verifier = Verifier::default();
+            let mut verifier = Verifier::holding(checkpoint);
             let mut stmt = self
                 .conn
                 .prepare(&format!("SELECT {EVENT_COLUMNS} FROM audit ORDER BY seq"))?;
@@ -800,7 +803,10 @@ impl Store for SqliteStore {
                 })
                 .optional()?;
             Ok(verifier
-                .finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))
+                .finish(
+                    head.as_ref()
+                        .map_or((0, audit::GENESIS), |(seq, hash)| (*seq, hash.as_str())),
+                )
                 .map(|(seq, hash)| ChainHead {
                     count: verifier.count,
                     seq,

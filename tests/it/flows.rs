@@ -182,12 +182,52 @@ fn failed_revocation_is_retried_by_sweep() {
     let listed = w.jit(["list"]).run().success();
     assert!(listed.stdout.contains("revoke-failed"), "{}", listed.stdout);
 
-    // Before the retry is due, sweep leaves it alone.
-    w.jit(["sweep"]).run().success().stdout_is("");
+    // Before the retry is due, sweep leaves it alone, but says that it is waiting, when it
+    // is tried next and how to try now, and exits 6: the revocation is incomplete.
+    let failed = &w.lease(&id)["events"][2];
+    assert_eq!(failed["kind"], "revoke-failed");
+    let next = failed["details"]["next_attempt_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.jit(["sweep"]).run().code(6).stdout_is(&format!(
+        "{id}: revocation incomplete: attempt 1 failed: target unreachable (fixture); \
+         next attempt at {next}; `jit revoke {id}` retries now\n"
+    ));
+    let report = w.jit(["sweep", "--json"]).run().code(6).json();
+    assert_eq!(
+        report,
+        json!({
+            "revocations": [],
+            "cancelled": [],
+            "waiting": [{
+                "id": id,
+                "state": "revoke-failed",
+                "attempts": 1,
+                "next_attempt_at": next,
+                "error": "target unreachable (fixture)",
+            }],
+            "incomplete": 1,
+            "errors": [],
+        })
+    );
     assert_eq!(
         w.event_kinds(&id),
         ["requested", "granted", "revoke-failed"]
     );
+    // `jit show` says when it is tried next, and `jit list` that the target still holds it.
+    w.jit(["show", &id]).run().success().stdout_has(&format!(
+        "retry      {next} (attempt 1 failed: target unreachable (fixture)); \
+         `jit revoke {id}` retries now\n"
+    ));
+    let listed = w.jit(["list"]).run().success();
+    let row = listed
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&id));
+    let cells: Vec<&str> = row.unwrap().split_whitespace().collect();
+    assert_eq!(cells[4..6], ["revoke-failed", "in"], "{cells:?}");
+    assert!(cells[6].starts_with("29m"), "{cells:?}");
 
     // Due, but the target is still down: a second failure, exit 6, later retry.
     w.jit(["sweep"])
@@ -474,19 +514,79 @@ fn one_unhandled_lease_does_not_stop_the_sweep() {
     let ordinary = w.granted("web-root", &["--ttl", "5m"]);
     w.write_config(&w.default_config());
 
+    let gone = "target \"spare\" is no longer in the configuration";
     w.jit(["sweep"])
         .later(600)
         .run()
-        .code(1)
+        .code(6)
         .stdout_has(&format!("{ordinary}: expired"))
-        .stderr_has(&format!(
-            "{stranded}: target \"spare\" is no longer in the configuration"
+        .stdout_has(&format!(
+            "{stranded}: revocation failed: {gone} (retried later)"
         ));
     assert_eq!(w.state_of(&ordinary), "expired");
+    // A failed attempt like any other: the reason recorded, retried with backoff.
+    let lease = w.lease(&stranded);
+    assert_eq!(lease["state"], "revoke-failed");
+    let failed = &lease["events"][2];
+    assert_eq!(failed["kind"], "revoke-failed");
+    assert_eq!(failed["details"]["error"], gone);
+    assert_eq!(failed["details"]["attempt"], 1);
+    assert_eq!(failed["details"]["retryable"], false);
+    // Within the backoff, a sweep does not try again (no new event), but says it waits.
+    w.jit(["sweep"])
+        .later(610)
+        .run()
+        .code(6)
+        .stdout_has(&format!(
+            "{stranded}: revocation incomplete: attempt 1 failed: {gone}"
+        ));
+    assert_eq!(w.event_kinds(&stranded).len(), 3);
+
+    // The target is back in the configuration: the next due sweep revokes it.
+    w.write_config(&(w.default_config() + &spare));
+    w.jit(["sweep"])
+        .later(600 + 31)
+        .run()
+        .success()
+        .stdout_has(&format!("{stranded}: expired"));
     assert_eq!(
-        w.state_of(&stranded),
-        "active",
-        "left for a sweep that knows its target"
+        w.event_kinds(&stranded),
+        ["requested", "granted", "revoke-failed", "expired"]
+    );
+}
+
+#[test]
+fn sweep_watch_backs_off_a_lease_whose_target_left_the_configuration() {
+    use std::time::{Duration, Instant};
+    let w = World::new();
+    let spare = format!(
+        "\n[targets.spare]\nbackend = \"command\"\nprogram = \"{}\"\nargs = [\"{}\"]\n\n[roles.spare-role]\ntarget = \"spare\"\nmax_ttl = \"1h\"\n",
+        fixture().display(),
+        w.path("spare.json").display()
+    );
+    w.write_config(&(w.default_config() + &spare));
+    let stranded = w.granted("spare-role", &["--ttl", "2s"]);
+    w.write_config(&w.default_config());
+
+    let mut watcher = w.jit(["sweep", "--watch"]).spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.state_of(&stranded) != "revoke-failed" {
+        assert!(Instant::now() < deadline, "{}", w.lease(&stranded));
+        assert!(watcher.try_wait().unwrap().is_none(), "the watcher died");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The first retry is 30 s away: for the next 3 s the watcher must not try again (it
+    // used to, about 5 times a second, each time printing the same error).
+    std::thread::sleep(Duration::from_secs(3));
+    watcher.kill().unwrap();
+    let output = watcher.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    let mentions = printed.matches("is no longer in the configuration").count();
+    assert_eq!(mentions, 1, "{printed}");
+    assert_eq!(
+        w.event_kinds(&stranded),
+        ["requested", "granted", "revoke-failed"]
     );
 }
 
@@ -514,8 +614,24 @@ fn a_program_that_hangs_is_stopped_at_its_timeout() {
         "took {:?}",
         started.elapsed()
     );
-    // The cleanup could not confirm anything either: the lease waits for the sweeper.
-    assert_eq!(w.leases()[0]["state"], "revoke-failed");
+    // The cleanup could not confirm anything either: the lease waits for the sweeper, and
+    // `jit show` says when it tries again.
+    let lease = &w.leases()[0];
+    assert_eq!(lease["state"], "revoke-failed");
+    let id = lease["id"].as_str().unwrap();
+    let shown = w.jit(["show", id]).run().success();
+    let retry = shown
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("retry "))
+        .unwrap();
+    let cells: Vec<&str> = retry.split_whitespace().collect();
+    assert!(cells[1].ends_with('Z'), "{retry}");
+    assert_eq!(cells[2..5], ["(attempt", "1", "failed:"], "{retry}");
+    assert!(
+        retry.ends_with(&format!("; `jit revoke {id}` retries now")),
+        "{retry}"
+    );
 }
 
 #[test]

@@ -584,8 +584,10 @@ fn a_revoke_failing_with_5xx_is_retried_then_revoke_failed_until_sweep_gets_thro
     assert_eq!(failed["details"]["retryable"], true);
     assert_eq!(failed["details"]["attempt"], 1);
 
-    // Not due before the retry delay (30 s).
-    w.jit(["sweep"]).run().success().stdout_is("");
+    // Not due before the retry delay (30 s): nothing sent, but the sweep says it waits.
+    w.jit(["sweep"]).run().code(6).stdout_has(&format!(
+        "{id}: revocation incomplete: attempt 1 failed: revoke: "
+    ));
     assert_eq!(server.requests_to("/grants/").len(), 3);
 
     server.route("DELETE", "/grants/", Reply::status(204));

@@ -5,6 +5,7 @@ mod approvals;
 mod audit_tamper;
 mod aws;
 mod bad_input;
+mod benchmarks;
 mod break_glass;
 mod concurrency;
 mod config_errors;

@@ -351,3 +351,219 @@ fn a_session_the_admin_cannot_kill_leaves_the_revoke_failed() {
     assert!(count(&mut session).is_err());
     assert!(!server.user_exists(&user));
 }
+
+/// An admin account of its own, `name@127.0.0.1`, holding `rights` (statements with `{admin}`
+/// for the account), and a world whose target logs in as it.
+fn world_with_admin(server: &Mariadb, name: &str, rights: &[&str]) -> World {
+    let mut root = server.root().unwrap();
+    root.query_drop(format!(
+        "CREATE USER {name}@'127.0.0.1' IDENTIFIED BY 'narrow-Pass-1'"
+    ))
+    .unwrap();
+    for statement in rights {
+        root.query_drop(statement.replace("{admin}", &format!("{name}@'127.0.0.1'")))
+            .unwrap();
+    }
+    let w = mysql_world(server);
+    let config = std::fs::read_to_string(w.config_path()).unwrap().replace(
+        &format!("mysql://{}@", mariadb_server::ADMIN),
+        &format!("mysql://{name}@"),
+    );
+    std::fs::write(w.dir.path().join("db.password"), "narrow-Pass-1").unwrap();
+    w.write_config(&config);
+    w
+}
+
+/// Every right docs/backends/mysql.md lists for the roles of `mysql_world`.
+const EVERY_RIGHT: [&str; 6] = [
+    "GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO {admin}",
+    "GRANT SELECT ON mysql.user TO {admin}",
+    "GRANT UPDATE ON mysql.* TO {admin}",
+    "GRANT SELECT, INSERT ON app.* TO {admin} WITH GRANT OPTION",
+    "GRANT EVENT ON app.* TO {admin}",
+    "GRANT app_rw TO {admin} WITH ADMIN OPTION",
+];
+
+/// Wait, at most 30 s, until root sees a session of `user` running a statement.
+fn await_session(server: &Mariadb, user: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut root = server.root().unwrap();
+    loop {
+        let running: Option<i64> = root
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ? AND INFO LIKE 'select sleep%'",
+                (user,),
+            )
+            .unwrap();
+        if running == Some(1) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no session of {user} appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_admin_without_process_cannot_report_a_revoke_done() {
+    let server = mariadb_server::shared();
+    let admin = format!("noproc_{}", std::process::id());
+    let rights: Vec<&str> = EVERY_RIGHT
+        .iter()
+        .map(|r| {
+            if r.starts_with("GRANT CREATE USER") {
+                "GRANT CREATE USER, CONNECTION ADMIN ON *.* TO {admin}"
+            } else {
+                r
+            }
+        })
+        .collect();
+    let w = world_with_admin(server, &admin, &rights);
+    let account = format!("'{admin}'@'127.0.0.1'");
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has(&format!(
+            "FAIL target db: right PROCESS: {admin}@127.0.0.1 lacks PROCESS (a revoke cannot see the sessions it must end): GRANT PROCESS ON *.* TO {account}\n"
+        ))
+        .stdout_has(&format!(
+            "ok   target db: right CONNECTION ADMIN: {admin}@127.0.0.1 may end other accounts' sessions\n"
+        ));
+
+    let (id, user, password) = ephemeral(&w, "20m");
+    let started = Instant::now();
+    let client = std::process::Command::new("mariadb")
+        .args(["--no-defaults", "-h", "127.0.0.1", "-P"])
+        .arg(server.port.to_string())
+        .args(["-u", &user, "-e", "select sleep(20)"])
+        .env("MYSQL_PWD", &password)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    await_session(server, &user);
+    w.jit(["revoke", &id]).run().code(6).stdout_has(&format!(
+        "{id}: revocation failed: {admin}@127.0.0.1 lacks PROCESS, so it sees no other account's sessions: the open sessions of '{user}' cannot be found and ended (GRANT PROCESS ON *.* TO {account})"
+    ));
+    assert_eq!(w.state_of(&id), "revoke-failed");
+    let mut client = client;
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "the session is still running: nothing may say it ended"
+    );
+    assert!(server.user_exists(&user), "the account stays, locked");
+    assert!(server.login(&user, &password).is_err(), "locked");
+
+    // With the right, the next revoke ends the session and the account.
+    server
+        .root()
+        .unwrap()
+        .query_drop(format!("GRANT PROCESS ON *.* TO {account}"))
+        .unwrap();
+    w.jit(["doctor"]).run().success().stdout_has(&format!(
+        "ok   target db: right PROCESS: {admin}@127.0.0.1 sees every account's sessions\n"
+    ));
+    w.jit(["revoke", &id])
+        .run()
+        .success()
+        .stdout_has(&format!("revoked {id}\n"));
+    let ended = Run::from(client.wait_with_output().unwrap());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "ended by the revoke"
+    );
+    ended
+        .code(1)
+        .stderr_has("Lost connection to server during query");
+    assert!(!server.user_exists(&user));
+}
+
+#[test]
+fn a_role_revoke_without_process_is_not_done() {
+    let server = mariadb_server::shared();
+    let admin = format!("noprocr_{}", std::process::id());
+    let member = member_account(server, "np");
+    let rights: Vec<&str> = EVERY_RIGHT
+        .iter()
+        .map(|r| {
+            if r.starts_with("GRANT CREATE USER") {
+                "GRANT CREATE USER, CONNECTION ADMIN ON *.* TO {admin}"
+            } else {
+                r
+            }
+        })
+        .collect();
+    let w = world_with_admin(server, &admin, &rights);
+    let config = std::fs::read_to_string(w.config_path()).unwrap().replace(
+        "account = \"app_{user}\"",
+        &format!("account = \"{member}\""),
+    );
+    w.write_config(&config);
+    let id = w
+        .jit(["request", "--role", "db-role", "--quiet"])
+        .run()
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    w.jit(["revoke", &id]).run().code(6).stdout_has(&format!(
+        "{id}: revocation failed: {admin}@127.0.0.1 lacks PROCESS, so it sees no other account's sessions: the open sessions of '{member}' cannot be found and ended"
+    ));
+    assert_eq!(w.state_of(&id), "revoke-failed");
+}
+
+#[test]
+fn doctor_names_every_right_the_admin_lacks_and_the_statement() {
+    let server = mariadb_server::shared();
+    let admin = format!("bare_{}", std::process::id());
+    // EVENT on app only: without a right on the URL's database, it could not even log in.
+    let w = world_with_admin(server, &admin, &["GRANT EVENT ON app.* TO {admin}"]);
+    let (user, account) = (
+        format!("{admin}@127.0.0.1"),
+        format!("'{admin}'@'127.0.0.1'"),
+    );
+    let run = w.jit(["doctor"]).run().code(1).stdout_has(&format!(
+        "ok   target db: EVENT on app: {user} may create and drop the expiry events in \"app\"\n"
+    ));
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "FAIL target db: right CREATE USER: {user} lacks CREATE USER: GRANT CREATE USER ON *.* TO {account}"
+            ),
+            format!(
+                "FAIL target db: SELECT on mysql.user: {user} lacks SELECT on mysql.user: GRANT SELECT ON mysql.user TO {account}"
+            ),
+            format!(
+                "FAIL target db: right PROCESS: {user} lacks PROCESS (a revoke cannot see the sessions it must end): GRANT PROCESS ON *.* TO {account}"
+            ),
+            format!(
+                "FAIL target db: right CONNECTION ADMIN: {user} lacks CONNECTION ADMIN (a revoke cannot end the sessions it finds): GRANT CONNECTION ADMIN ON *.* TO {account}"
+            ),
+            format!(
+                "FAIL target db: GRANT OPTION for INSERT on app.*: {user} lacks GRANT OPTION for INSERT on app.*: GRANT INSERT ON `app`.* TO {account} WITH GRANT OPTION"
+            ),
+            format!(
+                "FAIL target db: GRANT OPTION for SELECT on app.*: {user} lacks GRANT OPTION for SELECT on app.*: GRANT SELECT ON `app`.* TO {account} WITH GRANT OPTION"
+            ),
+            format!(
+                "FAIL target db: role app_rw: {user} lacks ADMIN OPTION on \"app_rw\": GRANT `app_rw` TO {account} WITH ADMIN OPTION"
+            ),
+            format!(
+                "FAIL target db: UPDATE on mysql.*: {user} lacks UPDATE on mysql.* (SET DEFAULT ROLE ... FOR another account): GRANT UPDATE ON mysql.* TO {account}"
+            ),
+        ]
+    );
+    // Each statement, run as printed, is what was missing.
+    let mut root = server.root().unwrap();
+    for line in &lines {
+        let statement = &line[line.rfind(": GRANT ").unwrap() + 2..];
+        root.query_drop(statement).unwrap();
+    }
+    let run = w.jit(["doctor"]).run().success();
+    assert!(!run.stdout.contains("FAIL"), "{}", run.stdout);
+}

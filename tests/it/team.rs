@@ -652,6 +652,91 @@ fn a_worker_killed_mid_grant_leaves_nothing_the_other_does_not_clean_up() {
 }
 
 #[test]
+fn a_record_the_database_owner_forges_or_rewrites_is_named() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .run()
+        .success();
+    // requested, granted
+    let mut owner = t.login("jit_owner");
+    let hash_of = |db: &mut postgres::Client, seq: i64| -> String {
+        db.query_one("SELECT hash FROM jit.audit WHERE seq = $1", &[&seq])
+            .unwrap()
+            .get(0)
+    };
+    let kept = format!("2:{}", hash_of(&mut owner, 2));
+    t.person(APPROVER, ["audit", "verify"])
+        .run()
+        .success()
+        .stdout_is(&format!(
+            "audit chain intact: 2 records\ncheckpoint: {kept}\n"
+        ));
+
+    // A record appended with a correctly computed hash, the head left alone.
+    let prev = hash_of(&mut owner, 2);
+    let (at, details) = ("2026-01-01T00:00:00Z", r#"{"reason":"routine"}"#);
+    let hash = crate::audit_tamper::record_hash(3, at, REQUESTER, None, "revoked", details, &prev);
+    owner
+        .execute(
+            "INSERT INTO jit.audit (seq, at, actor, lease_id, kind, details, prev_hash, hash) \
+             VALUES (3, $1, $2, NULL, 'revoked', $3, $4, $5)",
+            &[&at, &REQUESTER, &details, &prev, &hash],
+        )
+        .unwrap();
+    t.person(APPROVER, ["audit", "verify"]).run().code(1).stderr_has(
+        "jit: audit chain broken: record 3 is past the chain's head 2 (appended without moving the head: forged)",
+    );
+
+    // A consistent rewrite: record 1 edited, every later hash and the head computed again.
+    owner
+        .batch_execute(&format!(
+            "DELETE FROM jit.audit WHERE seq = 3; UPDATE jit.audit SET actor = '{APPROVER}' WHERE seq = 1"
+        ))
+        .unwrap();
+    let mut prev = "0".repeat(64);
+    for seq in [1i64, 2] {
+        let row = owner
+            .query_one(
+                "SELECT at, actor, lease_id, kind, details FROM jit.audit WHERE seq = $1",
+                &[&seq],
+            )
+            .unwrap();
+        let lease: Option<String> = row.get(2);
+        let hash = crate::audit_tamper::record_hash(
+            seq,
+            row.get(0),
+            row.get(1),
+            lease.as_deref(),
+            row.get(3),
+            row.get(4),
+            &prev,
+        );
+        owner
+            .execute(
+                "UPDATE jit.audit SET prev_hash = $1, hash = $2 WHERE seq = $3",
+                &[&prev, &hash, &seq],
+            )
+            .unwrap();
+        prev = hash;
+    }
+    owner
+        .execute("UPDATE jit.audit_head SET seq = 2, hash = $1", &[&prev])
+        .unwrap();
+    t.person(APPROVER, ["audit", "verify"])
+        .run()
+        .success()
+        .stdout_has("audit chain intact: 2 records\n");
+    t.person(APPROVER, ["audit", "verify", "--checkpoint", &kept])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "jit: audit chain broken: record 2 is not the checkpoint's: its hash is now {prev} (the chain was rewritten at or before 2)"
+        ));
+    t.stop_workers();
+}
+
+#[test]
 fn racing_grants_of_one_entitlement_on_two_workers_leave_the_latest_end() {
     let mut t = Team::new("");
     // The fixture waits a random time before each change, so that the calls of the two
