@@ -637,6 +637,27 @@ impl<'a> Engine<'a> {
     /// The grant step, for a lease in `granting` claimed by this process. Any process may
     /// run it: everything it needs is in the store.
     pub fn grant(&self, id: &str) -> Result<(Lease, Option<Credentials>, Option<String>)> {
+        // A shared entitlement's lock is taken first and held to the grant's record: its
+        // end is read from the store and set on the target while no other change to it can
+        // run, so that grants at the same time reach the target one after another, each
+        // with an end that counts the others' windows. (Taken before the claim, it also
+        // keeps the claims that lock several of its leases' rows in a team store from
+        // running at the same time, and so from deadlocking.)
+        let pre = self
+            .store
+            .lease(id)?
+            .with_context(|| format!("lease {id} vanished"))?;
+        let held = match self.backend_for(&pre.target) {
+            Ok(backend) => match self.hold(&pre, backend.as_ref()) {
+                Ok(held) => held,
+                Err(err) if pre.worker.as_deref() == Some(self.worker.id.as_str()) => {
+                    let refused = BackendError::refused(format!("{err:#}"));
+                    return Err(self.grant_failed(pre, backend.as_ref(), &refused));
+                }
+                Err(err) => return Err(err),
+            },
+            Err(_) => None,
+        };
         let started = Instant::now();
         let (lease, backend, own_end) = loop {
             let now = self.clock.now();
@@ -686,16 +707,6 @@ impl<'a> Engine<'a> {
             std::thread::sleep(Duration::from_millis(100));
         };
 
-        // A shared entitlement's end is read from the store and set on the target with its
-        // lock held, so that grants at the same time reach the target one after another,
-        // each with an end that counts the others' windows.
-        let held = match self.hold(&lease, backend.as_ref()) {
-            Ok(held) => held,
-            Err(err) => {
-                let refused = BackendError::refused(format!("{err:#}"));
-                return Err(self.grant_failed(lease, backend.as_ref(), &refused));
-            }
-        };
         let others = self.holders(&lease, backend.as_ref())?;
         // Another lease that got as far as holding it means what the target has is jit's to
         // renew (one still granting, or abandoned while granting, does not).
