@@ -346,7 +346,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -364,7 +364,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;store;help' {
-            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -599,7 +599,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;help;store' {
-            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit')
             break
         }
         'jit;help;store;init' {

@@ -320,7 +320,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;store;init'= {
@@ -336,7 +336,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --version 'Print version'
         }
         &'jit;store;help'= {
-            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;store;help;init'= {
@@ -535,7 +535,7 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;worker'= {
         }
         &'jit;help;store'= {
-            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+            cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit'
         }
         &'jit;help;store;init'= {
         }

@@ -205,7 +205,7 @@ complete -c jit -n "__fish_jit_using_subcommand store; and not __fish_seen_subco
 complete -c jit -n "__fish_jit_using_subcommand store; and not __fish_seen_subcommand_from init help" -s v -l verbose -d 'Print diagnostics on stderr'
 complete -c jit -n "__fish_jit_using_subcommand store; and not __fish_seen_subcommand_from init help" -s h -l help -d 'Print help'
 complete -c jit -n "__fish_jit_using_subcommand store; and not __fish_seen_subcommand_from init help" -s V -l version -d 'Print version'
-complete -c jit -n "__fish_jit_using_subcommand store; and not __fish_seen_subcommand_from init help" -f -a "init" -d 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+complete -c jit -n "__fish_jit_using_subcommand store; and not __fish_seen_subcommand_from init help" -f -a "init" -d 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit'
 complete -c jit -n "__fish_jit_using_subcommand store; and not __fish_seen_subcommand_from init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from init" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from init" -l json -d 'Print one JSON document on stdout, and nothing else there'
@@ -213,7 +213,7 @@ complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcomman
 complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from init" -s v -l verbose -d 'Print diagnostics on stderr'
 complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
 complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
-complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from help" -f -a "init" -d 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from help" -f -a "init" -d 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit'
 complete -c jit -n "__fish_jit_using_subcommand store; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -l json -d 'Print one JSON document on stdout, and nothing else there'
@@ -304,7 +304,7 @@ complete -c jit -n "__fish_jit_using_subcommand help; and not __fish_seen_subcom
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "export" -d 'Write every event as JSON lines or CSV'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "ship" -d 'Forward the events not yet shipped to every [[audit.ship]] destination'
-complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from store" -f -a "init" -d 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner)'
+complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from store" -f -a "init" -d 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration; every error with file:line:column'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "set" -d 'Read a secret from stdin and keep it in the keyring as NAME'
 complete -c jit -n "__fish_jit_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "delete" -d 'Remove NAME from the keyring'

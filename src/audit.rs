@@ -26,6 +26,11 @@ pub enum EventKind {
     Cancelled,
     /// A `[[notify]]` webhook could not be told about an event.
     NotifyFailed,
+    /// A worker refused a queued row that does not belong to the login that inserted it
+    /// (a request naming someone else's lease, say).
+    Refused,
+    /// Shipping to a destination stopped: the chain no longer holds what it was sent.
+    ShipRefused,
 }
 
 impl EventKind {
@@ -43,10 +48,12 @@ impl EventKind {
             EventKind::Reconciled => "reconciled",
             EventKind::Cancelled => "cancelled",
             EventKind::NotifyFailed => "notify-failed",
+            EventKind::Refused => "refused",
+            EventKind::ShipRefused => "ship-refused",
         }
     }
 
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Requested,
         EventKind::Approved,
         EventKind::Denied,
@@ -59,6 +66,8 @@ impl EventKind {
         EventKind::Reconciled,
         EventKind::Cancelled,
         EventKind::NotifyFailed,
+        EventKind::Refused,
+        EventKind::ShipRefused,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {

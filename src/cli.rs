@@ -262,7 +262,7 @@ pub struct StoreArgs {
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Create the schema and the jit_requester, jit_approver and jit_worker database roles
-    /// (once, as the database owner)
+    /// (once, as the database owner), or upgrade a schema written by an earlier jit
     Init,
 }
 

@@ -8,22 +8,24 @@ pub const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Parse a positive, whole-second duration of at most [`LONGEST`].
 pub fn parse(text: &str) -> Result<Duration, String> {
     const FORMS: &str = "use a positive duration such as 90s, 15m, 1h30m or 2h";
+    let shown = crate::text::quoted(text);
+    if text.chars().count() > crate::text::ECHO_LIMIT {
+        return Err(format!("{shown} is not a duration; {FORMS}"));
+    }
     let trimmed = text.trim();
     if trimmed.starts_with('-') {
-        return Err(format!("{text:?} is negative; {FORMS}"));
+        return Err(format!("{shown} is negative; {FORMS}"));
     }
     let duration = humantime::parse_duration(trimmed)
-        .map_err(|err| format!("{text:?} is not a duration ({err}); {FORMS}"))?;
+        .map_err(|err| format!("{shown} is not a duration ({err}); {FORMS}"))?;
     if duration.is_zero() {
-        return Err(format!("{text:?} is zero; {FORMS}"));
+        return Err(format!("{shown} is zero; {FORMS}"));
     }
     if duration.subsec_nanos() != 0 {
-        return Err(format!(
-            "{text:?} is not a whole number of seconds; {FORMS}"
-        ));
+        return Err(format!("{shown} is not a whole number of seconds; {FORMS}"));
     }
     if duration > LONGEST {
-        return Err(format!("{text:?} is longer than 366 days"));
+        return Err(format!("{shown} is longer than 366 days"));
     }
     Ok(duration)
 }

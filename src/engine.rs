@@ -15,8 +15,7 @@
 
 use crate::audit::{EventKind, NewEvent};
 use crate::backend::{
-    self, Backend, BackendError, Credentials, EndRequest, ErrorKind, GrantRequest, Presence,
-    Sharing,
+    self, Backend, BackendError, Credentials, EndRequest, GrantRequest, Presence, Sharing,
 };
 use crate::clock::Clock;
 use crate::config::{self, Config, Role};
@@ -26,7 +25,7 @@ use crate::policy::{self, Decision};
 use crate::store::LeaseFilter;
 use crate::store::{self, Store, Tx};
 use crate::ticket::{self, Standing};
-use crate::{credential_cache, duration, entitlement, exit, fault, notify, shipping};
+use crate::{credential_cache, duration, entitlement, exit, fault, notify, shipping, text};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -329,7 +328,7 @@ impl<'a> Engine<'a> {
         tx.update(lease)?;
         let mut details = json!({
             "error": err.message,
-            "retryable": err.kind == ErrorKind::Transient,
+            "retryable": err.retryable(),
             "attempt": lease.attempts,
             "next_attempt_at": next,
         });
@@ -343,8 +342,12 @@ impl<'a> Engine<'a> {
     }
 
     pub fn role(&self, name: &str) -> Result<&'a Role> {
+        text::check_format("the role name", name).map_err(exit::usage)?;
         if !config::is_valid_name(name) {
-            return Err(exit::usage(format!("{name:?} is not a role name")));
+            return Err(exit::usage(format!(
+                "{} is not a role name",
+                text::quoted(name)
+            )));
         }
         self.config.roles.get(name).ok_or_else(|| {
             exit::usage(format!(
@@ -410,7 +413,27 @@ impl<'a> Engine<'a> {
         } else {
             None
         };
-        found.ok_or_else(|| exit::usage(format!("no lease {id:?}")))
+        found.ok_or_else(|| exit::usage(format!("no lease {}", text::quoted(id))))
+    }
+
+    /// For a request left waiting for approval: the credentials a grant of its role issues
+    /// are shown only to a request that waits (`--wait`), so this one's never will be.
+    /// `None` when the role issues none.
+    pub fn unshown_credentials(&self, lease: &Lease) -> Option<String> {
+        let role = self.config.roles.get(&lease.role)?;
+        let issues = match self
+            .backend_for(&role.target)
+            .ok()?
+            .issues_credentials(&role.grant)
+        {
+            Some(false) => return None,
+            Some(true) => "issues credentials",
+            None => "may issue credentials (its target decides)",
+        };
+        Some(format!(
+            "role {} {issues}, and credentials are shown only to a request that waits for its approval: this request's will never be shown; to receive them, withdraw it (`jit revoke {}`) and request again with --wait",
+            role.name, lease.id
+        ))
     }
 
     /// Check policy for a request, changing nothing.
@@ -429,6 +452,9 @@ impl<'a> Engine<'a> {
         let role = self.role(&input.role)?;
         if let Some(reason) = &input.reason {
             policy::check_reason(reason).map_err(exit::usage)?;
+        }
+        if let Some(ticket) = &input.ticket {
+            text::check_format("the ticket", ticket).map_err(exit::usage)?;
         }
         let backend = self.backend_for(&role.target)?;
         let decision = policy::evaluate(
@@ -751,12 +777,31 @@ impl<'a> Engine<'a> {
     ) -> Result<(Lease, Option<Credentials>, Option<String>)> {
         let id = lease.id.clone();
         let id = id.as_str();
+        // What the backend must record before it goes on (the program it started, say),
+        // while this process still holds the grant.
+        let checkpoint = |handle: &Value| -> Result<(), BackendError> {
+            store::write_relaxed(self.store, |tx| {
+                let mut current = tx
+                    .lease(id)?
+                    .with_context(|| format!("lease {id} vanished"))?;
+                anyhow::ensure!(
+                    current.state == LeaseState::Granting
+                        && current.worker.as_deref() == Some(self.worker.id.as_str()),
+                    "lease {id} is {} and not being granted by this process",
+                    current.state
+                );
+                current.handle = handle.clone();
+                tx.update(&current)
+            })
+            .map_err(|err| BackendError::transient(format!("{err:#}")))
+        };
         let outcome = backend.grant(&GrantRequest {
             target: &lease.target,
             lease: &lease,
             params: &lease.params,
             expires_at: entitlement_end,
             renewal,
+            checkpoint: Some(&checkpoint),
         });
         fault::point("after-grant");
         let grant = match outcome {
@@ -823,8 +868,9 @@ impl<'a> Engine<'a> {
             .covering(&lease, backend)
             .map(|c| !c.is_empty())
             .unwrap_or(false);
-        // A refusal changed nothing on the target; anything else may have left a part behind.
-        let cleanup = if covered || failure.kind == ErrorKind::Refused {
+        // A refusal changed nothing on the target, and nothing reached a target that could
+        // not be reached; anything else may have left a part behind.
+        let cleanup = if covered || failure.nothing_changed() {
             Ok(())
         } else {
             backend.revoke(&EndRequest {
@@ -844,6 +890,9 @@ impl<'a> Engine<'a> {
             current.worker = None;
             current.worker_at = None;
             current.last_error = Some(error.to_owned());
+            // The backend's call has ended (and with it any program it started): the plan
+            // made before it is the handle again.
+            current.handle = lease.handle.clone();
             let details = match &cleanup {
                 Ok(()) => {
                     current.become_(LeaseState::Failed)?;
@@ -944,7 +993,7 @@ impl<'a> Engine<'a> {
         let claim = store::write_relaxed(self.store, |tx| {
             let mut lease = tx
                 .lease(id)?
-                .ok_or_else(|| exit::usage(format!("no lease {id:?}")))?;
+                .ok_or_else(|| exit::usage(format!("no lease {}", text::quoted(id))))?;
             if lease.state.is_final() {
                 return Ok(Claim::Settled(lease, RevokeOutcome::AlreadyEnded));
             }
@@ -1039,6 +1088,7 @@ impl<'a> Engine<'a> {
                         params: &keeper.params,
                         expires_at: end,
                         renewal: true,
+                        checkpoint: None,
                     });
                     if let Err(err) = shrunk {
                         notes.insert("shrink_error".into(), json!(err.message));
@@ -1171,6 +1221,7 @@ impl<'a> Engine<'a> {
                 params: &lease.params,
                 expires_at: entitlement_end,
                 renewal: true,
+                checkpoint: None,
             })
             .map_err(|err| {
                 anyhow!(
@@ -1359,19 +1410,7 @@ impl<'a> Engine<'a> {
                 }
                 LeaseState::Denied => return Err(exit::denied(lease.denial())),
                 LeaseState::Cancelled => {
-                    let events = self.store.events(&store::EventFilter {
-                        lease_id: Some(lease.id.clone()),
-                        since: None,
-                    })?;
-                    let why = events
-                        .iter()
-                        .rev()
-                        .find(|e| e.kind == EventKind::Cancelled.as_str())
-                        .and_then(|e| e.details["reason"].as_str());
-                    return Err(exit::denied(match why {
-                        Some(why) => format!("request {id} was cancelled: {why}"),
-                        None => format!("request {id} was cancelled"),
-                    }));
+                    return Err(exit::denied(cancellation(self.store, &lease)?));
                 }
                 other => return Err(exit::denied(format!("request {id} is {other}"))),
             }
@@ -1569,6 +1608,25 @@ impl<'a> Engine<'a> {
             })
             .collect()
     }
+}
+
+/// Why a cancelled request was cancelled, for the requester: `request ID was cancelled:
+/// not decided within 30m`.
+pub fn cancellation(store: &dyn Store, lease: &Lease) -> Result<String> {
+    let events = store.events(&store::EventFilter {
+        lease_id: Some(lease.id.clone()),
+        since: None,
+    })?;
+    let why = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == EventKind::Cancelled.as_str())
+        .and_then(|e| e.details["reason"].as_str());
+    let id = &lease.id;
+    Ok(match why {
+        Some(why) => format!("request {id} was cancelled: {why}"),
+        None => format!("request {id} was cancelled"),
+    })
 }
 
 #[cfg(test)]

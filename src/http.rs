@@ -29,8 +29,11 @@ pub struct Reply {
 pub enum HttpError {
     /// An answer outside 2xx.
     Status { status: u16, body: String },
-    /// No answer: unreachable, refused or timed out.
+    /// No answer, after the request may have been sent (a timeout, a connection lost).
     Transport(String),
+    /// No connection could be opened (refused, name not found, TLS handshake failed):
+    /// nothing was sent.
+    Unreached(String),
     /// Nothing was sent: a secret could not be read or the request not be built.
     Local(String),
 }
@@ -40,8 +43,24 @@ impl HttpError {
     pub fn transient(&self) -> bool {
         match self {
             HttpError::Status { status, .. } => *status >= 500 || *status == 429,
-            HttpError::Transport(_) => true,
+            HttpError::Transport(_) | HttpError::Unreached(_) => true,
             HttpError::Local(_) => false,
+        }
+    }
+
+    /// Whether the request is known not to have left this process.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(self, HttpError::Unreached(_) | HttpError::Local(_))
+    }
+
+    /// The failure of the last of several attempts, when an earlier one may have been
+    /// received: then nothing can be said about what was sent.
+    pub fn after(self, reached_before: bool) -> HttpError {
+        match self {
+            HttpError::Unreached(message) | HttpError::Local(message) if reached_before => {
+                HttpError::Transport(message)
+            }
+            other => other,
         }
     }
 }
@@ -57,7 +76,9 @@ impl std::fmt::Display for HttpError {
                     None => Ok(()),
                 }
             }
-            HttpError::Transport(message) | HttpError::Local(message) => f.write_str(message),
+            HttpError::Transport(message)
+            | HttpError::Unreached(message)
+            | HttpError::Local(message) => f.write_str(message),
         }
     }
 }
@@ -106,13 +127,15 @@ impl Client {
     /// [`Client::send`] to another URL of the same service (such as a revoke URL).
     pub fn send_to(&self, url: &Location, call: &Call<'_>) -> Result<Reply, HttpError> {
         let mut attempt = 0;
+        let mut reached = false;
         loop {
             match self.send_once(url, call) {
                 Err(err) if err.transient() && attempt < self.endpoint.retries => {
+                    reached |= !err.nothing_sent();
                     attempt += 1;
                     std::thread::sleep(backoff(attempt));
                 }
-                outcome => return outcome,
+                outcome => return outcome.map_err(|err| err.after(reached)),
             }
         }
     }
@@ -171,7 +194,13 @@ impl Client {
                 .body(body.to_owned());
         }
         let transport = |err: reqwest::Error| HttpError::Transport(cause(&err));
-        let response = request.send().map_err(transport)?;
+        let response = request.send().map_err(|err| {
+            if err.is_connect() {
+                HttpError::Unreached(cause(&err))
+            } else {
+                transport(err)
+            }
+        })?;
         let status = response.status().as_u16();
         let body = response.text().map_err(transport)?;
         if (200..300).contains(&status) {
@@ -309,6 +338,16 @@ mod tests {
         assert!(!status(404).transient());
         assert!(!status(400).transient());
         assert!(HttpError::Transport("x".into()).transient());
+        assert!(HttpError::Unreached("x".into()).transient());
         assert!(!HttpError::Local("x".into()).transient());
+    }
+
+    #[test]
+    fn nothing_was_sent_only_when_no_attempt_could_have_been() {
+        assert!(HttpError::Unreached("x".into()).nothing_sent());
+        assert!(HttpError::Local("x".into()).nothing_sent());
+        assert!(!HttpError::Transport("x".into()).nothing_sent());
+        assert!(HttpError::Unreached("x".into()).after(false).nothing_sent());
+        assert!(!HttpError::Unreached("x".into()).after(true).nothing_sent());
     }
 }

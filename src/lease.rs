@@ -98,7 +98,11 @@ impl FromStr for LeaseState {
             .find(|s| s.as_str() == text)
             .ok_or_else(|| {
                 let all: Vec<_> = LeaseState::ALL.iter().map(|s| s.as_str()).collect();
-                format!("{text:?} is not a lease state; valid: {}", all.join(", "))
+                format!(
+                    "{} is not a lease state; valid: {}",
+                    crate::text::quoted(text),
+                    all.join(", ")
+                )
             })
     }
 }

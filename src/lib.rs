@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod child;
 pub mod cli;
 pub mod clock;
 mod commands;
@@ -27,7 +28,9 @@ pub mod secret;
 pub mod shipping;
 pub mod store;
 pub mod team;
+pub mod text;
 pub mod ticket;
+pub mod trusted_dir;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -46,7 +49,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match parsed {
         Ok(cli) => cli,
         Err(err) if err.use_stderr() => {
-            output::Printer::new(false, false, false).usage_error(&err.render().to_string());
+            output::Printer::new(false, false, false).usage_error(&rendered(&err));
             return exit::Exit::Usage.into();
         }
         Err(help_or_version) => {
@@ -62,4 +65,27 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             exit::exit_for(&err).into()
         }
     }
+}
+
+/// clap's rendering of a command-line error, with the value or argument it repeats cut as
+/// jit cuts any input it echoes.
+fn rendered(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let mut text = err.render().to_string();
+    for kind in [
+        ContextKind::InvalidValue,
+        ContextKind::InvalidArg,
+        ContextKind::InvalidSubcommand,
+    ] {
+        if let Some(ContextValue::String(value)) = err.get(kind)
+            && value.chars().count() > text::ECHO_LIMIT
+        {
+            let head: String = value.chars().take(text::ECHO_LIMIT).collect();
+            text = text.replace(
+                &format!("'{value}'"),
+                &format!("'{head}'... ({} characters)", value.chars().count()),
+            );
+        }
+    }
+    text
 }

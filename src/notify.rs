@@ -152,7 +152,7 @@ pub fn text(event: &AuditEvent, lease: Option<&Lease>) -> String {
     {
         line.push_str(&format!(": {why}"));
     }
-    line
+    crate::text::escaped(&line).into_owned()
 }
 
 #[cfg(test)]

@@ -160,13 +160,28 @@ impl Printer {
         } else if let Some(cause) = err.chain().nth(1) {
             text.push_str(&format!(": {cause}"));
         }
+        // A target's words may hold what would rewrite the terminal or the line.
+        let text = crate::text::escaped(&text);
         let _ = writeln!(io::stderr().lock(), "jit: error: {text}");
     }
 
     /// A command-line mistake, as one line: clap's first line plus where to look.
     pub fn usage_error(&self, rendered: &str) {
-        let first = rendered.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
+        // clap puts what it names (the missing arguments) on the indented lines after the
+        // first: one line of them all.
+        let mut lines = rendered.lines();
+        let first = lines.next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let named: Vec<&str> = lines
+            .take_while(|line| line.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        let message = if named.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first} {}", named.join(", "))
+        };
+        let message = crate::text::escaped(&message);
         let _ = writeln!(
             io::stderr().lock(),
             "jit: error: {message} (see `jit --help`)"
@@ -254,9 +269,18 @@ impl Printer {
         }
     }
 
-    pub fn pending(&self, lease: &Lease, approvers: &[String]) {
+    /// A request waiting for approval; `unshown` warns that its credentials will never be
+    /// shown (in `--json`, as the field `notice`).
+    pub fn pending(&self, lease: &Lease, approvers: &[String], unshown: Option<&str>) {
+        if let Some(text) = unshown {
+            self.warn(text);
+        }
         if self.json {
-            return self.json_doc(lease);
+            let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
+            if let Some(text) = unshown {
+                doc["notice"] = json!(text);
+            }
+            return self.json_doc(&doc);
         }
         if self.quiet {
             return self.line(&lease.id);
@@ -374,7 +398,7 @@ impl Printer {
                 Cell::new(&lease.subject),
                 self.state_cell(lease.state),
                 Cell::new(expires_column(lease, now)),
-                Cell::new(lease.ticket.as_deref().unwrap_or("-")),
+                Cell::new(escaped(lease.ticket.as_deref())),
             ]);
         }
         self.print_table(&table);
@@ -400,17 +424,27 @@ impl Printer {
             ("subject", lease.subject.clone()),
             ("requester", lease.requester.clone()),
             ("state", lease.state.to_string()),
-            ("ticket", lease.ticket.clone().unwrap_or_else(|| "-".into())),
-            ("reason", lease.reason.clone().unwrap_or_else(|| "-".into())),
+            ("ticket", escaped(lease.ticket.as_deref())),
+            ("reason", escaped(lease.reason.as_deref())),
             ("created", time(Some(lease.created_at))),
-            ("granted", time(lease.granted_at)),
+            (
+                "granted",
+                match lease.state {
+                    LeaseState::Failed => "never: the grant failed".to_owned(),
+                    _ => time(lease.granted_at),
+                },
+            ),
             (
                 "expires",
-                format!(
-                    "{} ({})",
-                    time(lease.expires_at),
-                    left(lease.expires_at, now)
-                ),
+                if lease.state.is_final() {
+                    time(lease.expires_at)
+                } else {
+                    format!(
+                        "{} ({})",
+                        time(lease.expires_at),
+                        left(lease.expires_at, now)
+                    )
+                },
             ),
             ("ended", time(lease.ended_at)),
         ];
@@ -418,7 +452,7 @@ impl Printer {
             self.line(&format!("{key:<10} {value}"));
         }
         if let Some(error) = &lease.last_error {
-            self.line(&format!("{:<10} {error}", "error"));
+            self.line(&format!("{:<10} {}", "error", crate::text::escaped(error)));
         }
         if lease.state == LeaseState::RevokeFailed {
             self.line(&format!(
@@ -439,7 +473,7 @@ impl Printer {
                 approval
                     .reason
                     .as_deref()
-                    .map(|r| format!(": {r}"))
+                    .map(|r| format!(": {}", crate::text::escaped(r)))
                     .unwrap_or_default()
             ));
         }
@@ -462,7 +496,7 @@ impl Printer {
                 Cell::new(&event.actor),
                 Cell::new(event.lease_id.as_deref().unwrap_or("-")),
                 Cell::new(&event.kind),
-                Cell::new(event.details.to_string()),
+                Cell::new(crate::text::escaped(&event.details.to_string())),
             ]);
         }
         self.print_table(&table);
@@ -507,8 +541,9 @@ impl Printer {
                 ),
                 RevokeOutcome::NotDue => format!("{}: not due", lease.id),
                 RevokeOutcome::Failed { error } => format!(
-                    "{}: revocation failed: {error} (the lease is revoke-failed; `jit sweep` retries it)",
-                    lease.id
+                    "{}: revocation failed: {} (the lease is revoke-failed; `jit sweep` retries it)",
+                    lease.id,
+                    crate::text::escaped(error)
                 ),
             };
             self.line(&text);
@@ -637,7 +672,11 @@ impl Printer {
         for r in &report.revocations {
             let text = match &r.outcome {
                 RevokeOutcome::Failed { error } => {
-                    format!("{}: revocation failed: {error} (retried later)", r.lease.id)
+                    format!(
+                        "{}: revocation failed: {} (retried later)",
+                        r.lease.id,
+                        crate::text::escaped(error)
+                    )
                 }
                 _ => format!("{}: {}", r.lease.id, r.lease.state),
             };
@@ -656,6 +695,7 @@ impl Printer {
             ));
         }
         for (id, error) in &report.errors {
+            let error = crate::text::escaped(error);
             let _ = writeln!(io::stderr().lock(), "jit: error: {id}: {error}");
         }
     }
@@ -707,8 +747,9 @@ impl Printer {
                     self.line(&line);
                     let _ = writeln!(
                         io::stderr().lock(),
-                        "jit: error: {}: {error}",
-                        s.destination
+                        "jit: error: {}: {}",
+                        s.destination,
+                        crate::text::escaped(error)
                     );
                 }
             }
@@ -815,9 +856,14 @@ fn outcome_word(outcome: &RevokeOutcome) -> &'static str {
     }
 }
 
+/// Stored text for a person to read, `-` when absent.
+fn escaped(text: Option<&str>) -> String {
+    text.map_or_else(|| "-".to_owned(), |t| crate::text::escaped(t).into_owned())
+}
+
 /// "attempt 2 failed: ERROR", for a lease whose revocation is waiting for its retry.
 fn failed_attempts(lease: &Lease) -> String {
-    let error = lease.last_error.as_deref().unwrap_or("no reason recorded");
+    let error = crate::text::escaped(lease.last_error.as_deref().unwrap_or("no reason recorded"));
     match lease.attempts {
         0 | 1 => format!("attempt 1 failed: {error}"),
         n => format!("{n} attempts failed, the last: {error}"),

@@ -146,7 +146,8 @@ pub fn check_ticket_syntax(ticket: &str) -> Result<(), Denial> {
         Ok(())
     } else {
         Err(Denial(format!(
-            "ticket {ticket:?} is not valid: a ticket is 1 to 64 letters, digits and . _ : / # -"
+            "ticket {} is not valid: a ticket is 1 to 64 letters, digits and . _ : / # -",
+            crate::text::quoted(ticket)
         )))
     }
 }
@@ -193,17 +194,13 @@ pub fn shortest_pending_timeout(config: &Config) -> Duration {
         .fold(ApprovalRule::DEFAULT_TIMEOUT, Duration::min)
 }
 
-/// Reasons are one line of printable text, at most 500 characters.
+/// Reasons are one line of printable text (no control or Unicode format characters), at
+/// most 500 characters.
 pub fn check_reason(reason: &str) -> Result<(), String> {
     if reason.chars().count() > 500 {
         return Err("the reason is longer than 500 characters".to_owned());
     }
-    if reason.chars().any(char::is_control) {
-        return Err(
-            "the reason holds control characters (such as a newline); give one line".to_owned(),
-        );
-    }
-    Ok(())
+    crate::text::check_typed("the reason", reason)
 }
 
 /// May `approver` decide a request by `requester` for `role`?

@@ -137,21 +137,42 @@ impl fmt::Display for SecretRef {
 }
 
 /// The keyring entry for `name`: in the kernel session keyring where the process has one
-/// (a login session), else in the user keyring, which every user has (cron, systemd,
-/// containers). Either way it is also linked into the persistent keyring where available.
+/// of its own (a login session), else in the user keyring of the account jit runs as, which
+/// every user has (cron, systemd, containers). Under `sudo`, the session keyring is still
+/// the caller's: the service account's secrets are in its own user keyring, never there.
+/// Either way the entry is also linked into the persistent keyring where available.
 fn keyring_entry(name: &str) -> keyring::Result<(keyring::Entry, &'static str)> {
     use linux_keyutils::{KeyRing, KeyRingIdentifier};
     let failure = |err: linux_keyutils::KeyError| keyring::Error::PlatformFailure(Box::new(err));
-    let (ring, which) = match KeyRing::from_special_id(KeyRingIdentifier::Session, false) {
-        Ok(ring) => (ring, "session keyring"),
+    let me = nix::unistd::geteuid().as_raw();
+    let session = KeyRing::from_special_id(KeyRingIdentifier::Session, false);
+    let own = |ring: &KeyRing| ring.metadata().is_ok_and(|m| m.get_uid() == me);
+    let persistent = || KeyRing::get_persistent(KeyRingIdentifier::User).ok();
+    let (ring, persistent, which) = match session {
+        Ok(ring) if own(&ring) => (ring, persistent(), "session keyring"),
+        // The user keyring is not reachable from another user's session keyring, so this
+        // process would not possess it, and could neither read nor link what it holds: it
+        // is linked into a keyring of this process's own, which goes with the process.
+        Ok(_) => {
+            let user = KeyRing::from_special_id(KeyRingIdentifier::User, true).map_err(failure)?;
+            KeyRing::from_special_id(KeyRingIdentifier::Process, true)
+                .and_then(|process| process.link_keyring(user))
+                .map_err(failure)?;
+            (
+                user,
+                persistent(),
+                "user keyring (the session keyring is another user's, as under sudo)",
+            )
+        }
         Err(_) => (
             KeyRing::from_special_id(KeyRingIdentifier::User, true).map_err(failure)?,
+            persistent(),
             "user keyring (this process has no session keyring)",
         ),
     };
     let credential = keyring::keyutils::KeyutilsCredential {
         session: ring,
-        persistent: KeyRing::get_persistent(KeyRingIdentifier::User).ok(),
+        persistent,
         description: format!("keyring-rs:{name}@{KEYRING_SERVICE}"),
     };
     Ok((

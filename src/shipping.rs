@@ -5,12 +5,19 @@
 //! shipper at a time (a lock) sends nothing twice. Each event carries its `seq` and chain
 //! `hash`, so a collector can also drop the one batch that a crash between its answer and
 //! the checkpoint would send again.
+//!
+//! The checkpoint keeps the hash of that last event too. A store restored from a backup, or
+//! a replica promoted after a failover, can hold another chain than the one shipped: the
+//! record at the checkpoint has another hash, the chain ends before the checkpoint, or the
+//! collector answers that it holds a record this chain has otherwise. Shipping over such a
+//! fork would lose events at a collector that drops the seqs it has, so it is refused,
+//! named, and recorded (`ship-refused`) until someone looks.
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, EventKind, NewEvent};
 use crate::clock::Clock;
 use crate::config::shipping::{Destination, ShipTo};
 use crate::http::{Call, Client};
-use crate::store::{Lock, Store};
+use crate::store::{Checkpoint, Lock, Store};
 use anyhow::{Result, anyhow};
 use chrono::TimeDelta;
 use std::time::{Duration, Instant};
@@ -112,23 +119,32 @@ fn ship_to(to: &ShipTo, store: &dyn Store, clock: Clock, mode: Mode) -> Result<S
         ));
         return Ok(shipped);
     }
+    if let Some(fork) = fork_at_checkpoint(store, &checkpoint)? {
+        return refuse(to, store, clock, checkpoint, shipped, fork);
+    }
     let sender = Sender::new(to, mode);
     loop {
         let events = store.events_after(checkpoint.seq, sender.batch())?;
         let Some(last) = events.last().map(|e| e.seq) else {
             break;
         };
-        let (acknowledged, failure) = sender.send(&events);
-        if let Some(seq) = acknowledged {
+        let sent = sender.send(&events);
+        if let Some(seq) = sent.acknowledged {
             shipped.sent += events.iter().filter(|e| e.seq <= seq).count();
             checkpoint.seq = seq;
+            checkpoint.hash = events.iter().find(|e| e.seq == seq).map(|e| e.hash.clone());
         }
-        match failure {
+        if let Some(held) = &sent.collector_holds
+            && let Some(fork) = fork_at_collector(store, held)?
+        {
+            return refuse(to, store, clock, checkpoint, shipped, fork);
+        }
+        match sent.failure {
             None => {
                 checkpoint.failed_at = None;
                 checkpoint.error = None;
                 store.set_checkpoint(&to.name, &checkpoint)?;
-                debug_assert_eq!(acknowledged, Some(last));
+                debug_assert_eq!(sent.acknowledged, Some(last));
             }
             Some(error) => {
                 checkpoint.failed_at = Some(clock.now());
@@ -141,6 +157,144 @@ fn ship_to(to: &ShipTo, store: &dyn Store, clock: Clock, mode: Mode) -> Result<S
     }
     shipped.through = checkpoint.seq;
     Ok(shipped)
+}
+
+/// Where this store's chain and what a destination was sent part ways.
+#[derive(Debug)]
+struct Fork {
+    seq: i64,
+    /// The hash the destination has at `seq`.
+    expected: String,
+    /// This store's record at `seq`: its hash, or None when the chain ends before it.
+    found: Option<String>,
+    /// Who says the destination has `expected`: its checkpoint or its own answer.
+    by: &'static str,
+}
+
+impl Fork {
+    /// What stays the same however often the fork is seen again.
+    fn headline(&self) -> String {
+        format!(
+            "the audit chain forked at seq {}: the destination holds hash {} there",
+            self.seq, self.expected
+        )
+    }
+}
+
+impl std::fmt::Display for Fork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}), this store ", self.headline(), self.by)?;
+        match &self.found {
+            Some(hash) => write!(f, "has {hash}")?,
+            None => write!(f, "has no such record")?,
+        }
+        write!(
+            f,
+            "; not shipping over it (a restored backup or a failover?). See docs/audit-shipping.md#a-forked-chain"
+        )
+    }
+}
+
+/// This store's hash at `seq`, None when the chain has no record there.
+fn hash_at(store: &dyn Store, seq: i64) -> Result<Option<String>> {
+    Ok(store
+        .events_after(seq - 1, 1)?
+        .into_iter()
+        .find(|e| e.seq == seq)
+        .map(|e| e.hash))
+}
+
+/// Does the record at the checkpoint still have the hash it was shipped with?
+fn fork_at_checkpoint(store: &dyn Store, checkpoint: &Checkpoint) -> Result<Option<Fork>> {
+    if checkpoint.seq == 0 {
+        return Ok(None);
+    }
+    let found = hash_at(store, checkpoint.seq)?;
+    let fork = |expected: String| Fork {
+        seq: checkpoint.seq,
+        expected,
+        found: found.clone(),
+        by: "its checkpoint",
+    };
+    Ok(match &checkpoint.hash {
+        Some(kept) if found.as_ref() != Some(kept) => Some(fork(kept.clone())),
+        // A checkpoint from before hashes were kept: only a chain that ends before it shows.
+        None if found.is_none() => Some(fork("(not kept)".to_owned())),
+        _ => None,
+    })
+}
+
+/// Does this store's record at the seq the collector says it holds have the collector's hash?
+fn fork_at_collector(store: &dyn Store, held: &(i64, String)) -> Result<Option<Fork>> {
+    let (seq, hash) = held;
+    let found = hash_at(store, *seq)?;
+    Ok((found.as_ref() != Some(hash)).then(|| Fork {
+        seq: *seq,
+        expected: hash.clone(),
+        found,
+        by: "its answer",
+    }))
+}
+
+/// Stop shipping to `to` over a fork: the checkpoint stays where it is, with the error, and
+/// the first time it is seen, a `ship-refused` event records it.
+fn refuse(
+    to: &ShipTo,
+    store: &dyn Store,
+    clock: Clock,
+    mut checkpoint: Checkpoint,
+    mut shipped: Shipped,
+    fork: Fork,
+) -> Result<Shipped> {
+    let error = fork.to_string();
+    let seen = checkpoint
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(&fork.headline()));
+    if !seen {
+        let event = NewEvent {
+            at: clock.now(),
+            actor: "jit".to_owned(),
+            lease_id: None,
+            kind: EventKind::ShipRefused,
+            details: serde_json::json!({
+                "destination": to.name,
+                "seq": fork.seq,
+                "expected_hash": fork.expected,
+                "found_hash": fork.found,
+                "by": fork.by,
+                "checkpoint": checkpoint.seq,
+            }),
+        };
+        crate::store::write(store, |tx| tx.append(&event).map(drop))?;
+    }
+    checkpoint.failed_at = Some(clock.now());
+    checkpoint.error = Some(error.clone());
+    store.set_checkpoint(&to.name, &checkpoint)?;
+    shipped.through = checkpoint.seq;
+    shipped.error = Some(error);
+    Ok(shipped)
+}
+
+/// What sending one batch came to.
+struct Sent {
+    /// The last `seq` acknowledged.
+    acknowledged: Option<i64>,
+    /// The error that stopped it.
+    failure: Option<String>,
+    /// The last record the collector says it holds (seq, hash), when it says.
+    collector_holds: Option<(i64, String)>,
+}
+
+/// A collector's answer may name the last record it holds: `{"v": 1, "seq": N, "hash": H}`.
+fn collector_holds(body: &str) -> Option<(i64, String)> {
+    let value: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    if value.get("v").and_then(|v| v.as_i64()) != Some(1) {
+        return None;
+    }
+    let seq = value.get("seq")?.as_i64()?;
+    let hash = value.get("hash")?.as_str()?;
+    (seq > 0).then(|| (seq, hash.to_owned()))
 }
 
 /// One destination's way of sending a batch.
@@ -182,8 +336,8 @@ impl Sender {
         }
     }
 
-    /// Send `events` (in order); the last `seq` acknowledged, and the error that stopped it.
-    fn send(&self, events: &[AuditEvent]) -> (Option<i64>, Option<String>) {
+    /// Send `events` (in order).
+    fn send(&self, events: &[AuditEvent]) -> Sent {
         match self {
             Sender::Http { client, .. } => {
                 let body = json_lines(events);
@@ -199,30 +353,43 @@ impl Sender {
                     ],
                 });
                 match outcome {
-                    Ok(_) => (Some(last), None),
-                    Err(err) => (
-                        None,
-                        Some(format!("{}: {err}", client.endpoint().url.shown())),
-                    ),
+                    Ok(reply) => Sent {
+                        acknowledged: Some(last),
+                        failure: None,
+                        collector_holds: collector_holds(&reply.body),
+                    },
+                    Err(err) => Sent {
+                        acknowledged: None,
+                        collector_holds: match &err {
+                            crate::http::HttpError::Status { body, .. } => collector_holds(body),
+                            _ => None,
+                        },
+                        failure: Some(format!("{}: {err}", client.endpoint().url.shown())),
+                    },
                 }
             }
             Sender::Syslog { socket, facility } => {
+                let mut sent = Sent {
+                    acknowledged: None,
+                    failure: None,
+                    collector_holds: None,
+                };
                 let connection = match std::os::unix::net::UnixDatagram::unbound() {
                     Ok(connection) => connection,
-                    Err(err) => return (None, Some(format!("syslog: {err}"))),
+                    Err(err) => {
+                        sent.failure = Some(format!("syslog: {err}"));
+                        return sent;
+                    }
                 };
-                let mut acknowledged = None;
                 for event in events {
                     let message = syslog_line(*facility, event);
                     if let Err(err) = connection.send_to(message.as_bytes(), socket) {
-                        return (
-                            acknowledged,
-                            Some(format!("syslog {}: {err}", socket.display())),
-                        );
+                        sent.failure = Some(format!("syslog {}: {err}", socket.display()));
+                        return sent;
                     }
-                    acknowledged = Some(event.seq);
+                    sent.acknowledged = Some(event.seq);
                 }
-                (acknowledged, None)
+                sent
             }
         }
     }
@@ -263,6 +430,24 @@ pub fn syslog_line(facility: u8, event: &AuditEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_collector_names_the_record_it_holds_in_a_versioned_body() {
+        assert_eq!(
+            collector_holds(r#"{"v":1,"seq":35,"hash":"ab","error":"fork at seq 35"}"#),
+            Some((35, "ab".to_owned()))
+        );
+        for body in [
+            "",
+            "gap or fork before seq 14",
+            r#"{"seq":35,"hash":"ab"}"#,
+            r#"{"v":2,"seq":35,"hash":"ab"}"#,
+            r#"{"v":1,"seq":0,"hash":"ab"}"#,
+            r#"{"v":1,"seq":"35","hash":"ab"}"#,
+        ] {
+            assert_eq!(collector_holds(body), None, "{body}");
+        }
+    }
 
     #[test]
     fn a_syslog_line_is_what_the_c_library_sends() {

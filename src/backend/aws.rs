@@ -360,6 +360,10 @@ impl Backend for AwsBackend {
         }
     }
 
+    fn issues_credentials(&self, params: &Value) -> Option<bool> {
+        grant_of(params).ok().map(|g| g.mode == AwsMode::AssumeRole)
+    }
+
     fn caches_credentials(&self, params: &Value) -> bool {
         grant_of(params).is_ok_and(|g| g.mode == AwsMode::AssumeRole)
     }

@@ -40,8 +40,11 @@ pub enum ApiError {
         code: String,
         message: String,
     },
-    /// No answer: the endpoint was unreachable or timed out.
+    /// No answer, after the request may have been sent (a timeout, a connection lost).
     Transport(String),
+    /// No connection could be opened (refused, name not found, TLS handshake failed):
+    /// nothing was sent.
+    Unreached(String),
     /// Nothing was sent: a secret or the request could not be prepared.
     Local(String),
 }
@@ -68,9 +71,14 @@ impl ApiError {
             ApiError::Aws { status, code, .. } => {
                 *status >= 500 || TRANSIENT_CODES.contains(&code.as_str())
             }
-            ApiError::Transport(_) => true,
+            ApiError::Transport(_) | ApiError::Unreached(_) => true,
             ApiError::Local(_) => false,
         }
+    }
+
+    /// Whether the request is known not to have left this process.
+    fn nothing_sent(&self) -> bool {
+        matches!(self, ApiError::Unreached(_) | ApiError::Local(_))
     }
 }
 
@@ -79,14 +87,20 @@ impl std::fmt::Display for ApiError {
         match self {
             ApiError::Aws { code, message, .. } if message.is_empty() => write!(f, "AWS {code}"),
             ApiError::Aws { code, message, .. } => write!(f, "AWS {code}: {message}"),
-            ApiError::Transport(message) | ApiError::Local(message) => f.write_str(message),
+            ApiError::Transport(message)
+            | ApiError::Unreached(message)
+            | ApiError::Local(message) => f.write_str(message),
         }
     }
 }
 
 impl From<ApiError> for BackendError {
     fn from(err: ApiError) -> Self {
-        if err.transient() {
+        if let ApiError::Unreached(_) = err {
+            BackendError::unreached(err.to_string())
+        } else if let ApiError::Local(_) = err {
+            BackendError::refused(err.to_string())
+        } else if err.transient() {
             BackendError::transient(err.to_string())
         } else {
             BackendError::permanent(err.to_string())
@@ -179,11 +193,18 @@ impl AwsApi {
             .collect::<Vec<_>>()
             .join("&");
         let mut attempt = 0;
+        // Whether an earlier attempt may have been received: then a later one that could
+        // not be sent says nothing about what happened.
+        let mut reached = false;
         loop {
             match self.send(service, &body) {
                 Err(err) if err.transient() && attempt < self.settings.retries => {
+                    reached |= !err.nothing_sent();
                     attempt += 1;
                     std::thread::sleep(crate::http::backoff(attempt));
+                }
+                Err(ApiError::Unreached(message) | ApiError::Local(message)) if reached => {
+                    return Err(ApiError::Transport(message));
                 }
                 outcome => return outcome,
             }
@@ -235,7 +256,17 @@ impl AwsApi {
                 crate::http::cause(&err)
             ))
         };
-        let response = request.send().map_err(transport)?;
+        let response = request.send().map_err(|err| {
+            if err.is_connect() {
+                ApiError::Unreached(format!(
+                    "{} at {url}: {}",
+                    service.name(),
+                    crate::http::cause(&err)
+                ))
+            } else {
+                transport(err)
+            }
+        })?;
         let status = response.status().as_u16();
         let text = response.text().map_err(transport)?;
         if (200..300).contains(&status) {

@@ -1,11 +1,13 @@
 //! `backend = "command"`: a program speaking the versioned JSON protocol of
 //! `docs/command-protocol.md`, one request on stdin, one response on stdout.
 
-use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence};
+use super::{Backend, BackendError, Check, Checkpoint, EndRequest, Grant, GrantRequest, Presence};
+use crate::child::Ended;
 use crate::config::CommandTarget;
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -18,6 +20,11 @@ use std::time::Instant;
 /// The protocol version jit speaks.
 pub const PROTOCOL_VERSION: u64 = 1;
 const MAX_RESPONSE: u64 = 1 << 20;
+/// The key of a lease's handle that records the program a grant started (see
+/// [`crate::child::Group`]), while the grant is under way.
+const PROGRAM_KEY: &str = "jit_program";
+/// How long the processes of a program's group may take to die once killed.
+const SETTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct CommandBackend {
     settings: CommandTarget,
@@ -41,7 +48,16 @@ impl CommandBackend {
     }
 
     /// Run the program once with `request`, returning its successful response.
-    fn call(&self, request: &Value) -> Result<serde_json::Map<String, Value>, BackendError> {
+    ///
+    /// The program runs in a process group of its own and dies with jit (SIGKILL when jit
+    /// dies); when it has answered, or its time is up, the whole group is ended. With a
+    /// `checkpoint` (a grant), the group is recorded with the lease before the program is
+    /// sent its request, so a later jit finds it again if this one dies meanwhile.
+    fn call(
+        &self,
+        request: &Value,
+        checkpoint: Option<Checkpoint<'_>>,
+    ) -> Result<serde_json::Map<String, Value>, BackendError> {
         let program = &self.settings.program;
         let mut command = Command::new(program);
         command
@@ -50,20 +66,42 @@ impl CommandBackend {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, reference) in &self.settings.env {
+            // Nothing has run yet: a secret that cannot be read reached nothing.
             let value = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             command.env(name, value.expose());
         }
-        // Its own process group, so that a timeout ends everything it started.
+        // Its own process group, so that what it started can be ended with it.
         command.process_group(0);
+        crate::child::dies_with_jit(&mut command, Signal::SIGKILL);
+        let started_at = Utc::now();
         let mut child = command.spawn().map_err(|err| {
-            BackendError::permanent(format!("cannot run {}: {err}", program.display()))
+            BackendError::refused(format!("cannot run {}: {err}", program.display()))
         })?;
-        let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+        let group = Pid::from_raw(pid);
+        // Until the leader is waited for, its pid (the group's id) cannot be given to
+        // another process: the group is always ended before the leader is reaped.
+        let end_group = |child: &mut std::process::Child| {
+            let _ = killpg(group, Signal::SIGKILL);
+            child.wait()
+        };
+        if let Some(checkpoint) = checkpoint {
+            let recorded = crate::child::Group::of_leader(pid, started_at)
+                .map_err(BackendError::transient)
+                .and_then(|record| checkpoint(&json!({ PROGRAM_KEY: record })));
+            if let Err(err) = recorded {
+                let _ = end_group(&mut child);
+                return Err(BackendError::unreached(format!(
+                    "{} was not sent the request: its process could not be recorded first: {}",
+                    program.display(),
+                    err.message
+                )));
+            }
+        }
         let deadline = Instant::now() + self.settings.timeout;
         let timed_out = |what: &str| {
-            let _ = killpg(group, Signal::SIGKILL);
             BackendError::transient(format!(
                 "{} {what} within {}",
                 program.display(),
@@ -87,25 +125,31 @@ impl CommandBackend {
         };
         let stdout = read_all(Box::new(child.stdout.take().expect("stdout is piped")));
         let stderr = read_all(Box::new(child.stderr.take().expect("stderr is piped")));
+        // Wait for the leader to exit without reaping it (see `end_group`).
         let (done_tx, done_rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let _ = done_tx.send(child.wait());
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            let _ = done_tx.send(waitid(Id::Pid(group), flags));
         });
 
-        let status = done_rx
-            .recv_timeout(self.settings.timeout)
-            .map_err(|_| timed_out("did not answer"))?
-            .map_err(|err| {
-                BackendError::transient(format!("waiting for {}: {err}", program.display()))
-            })?;
+        if done_rx.recv_timeout(self.settings.timeout).is_err() {
+            let _ = end_group(&mut child);
+            return Err(timed_out("did not answer"));
+        }
         // A process it left behind may hold the pipes open: the deadline covers them too.
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let stdout = stdout
-            .recv_timeout(remaining)
-            .map_err(|_| timed_out("exited, but what it started kept its output open"))?;
+        let Ok(stdout) = stdout.recv_timeout(remaining) else {
+            let _ = end_group(&mut child);
+            return Err(timed_out(
+                "exited, but what it started kept its output open",
+            ));
+        };
         let stderr = stderr
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_default();
+        let status = end_group(&mut child).map_err(|err| {
+            BackendError::transient(format!("waiting for {}: {err}", program.display()))
+        })?;
 
         let last_stderr_line = stderr
             .lines()
@@ -180,6 +224,52 @@ impl CommandBackend {
         Ok(map)
     }
 
+    /// The lease's handle as the program knows it, and the program a grant started, where
+    /// the handle still records one (the grant was interrupted).
+    fn recorded(handle: &Value) -> (Value, Option<crate::child::Group>) {
+        let Some(fields) = handle.as_object() else {
+            return (handle.clone(), None);
+        };
+        let Some(program) = fields.get(PROGRAM_KEY) else {
+            return (handle.clone(), None);
+        };
+        let mut rest = fields.clone();
+        rest.remove(PROGRAM_KEY);
+        let handle = if rest.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(rest)
+        };
+        (handle, serde_json::from_value(program.clone()).ok())
+    }
+
+    /// Make sure that the program a grant started is not running any more: on this host,
+    /// end its process group; on another, wait until its time is up.
+    fn settle(&self, program: &crate::child::Group) -> Result<(), BackendError> {
+        match program.end(SETTLE_PATIENCE) {
+            Ok(Ended::Gone) => Ok(()),
+            Ok(Ended::Elsewhere) => {
+                let until = program.started_at
+                    + chrono::TimeDelta::from_std(self.settings.timeout + SETTLE_PATIENCE)
+                        .unwrap_or(chrono::TimeDelta::MAX);
+                if Utc::now() < until {
+                    Err(BackendError::transient(format!(
+                        "the program started for this grant on {} at {} may still be running; \
+                         the grant is judged after {}",
+                        program.host,
+                        crate::lease::rfc3339::format(&program.started_at),
+                        crate::lease::rfc3339::format(&until)
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(message) => Err(BackendError::transient(format!(
+                "the program started for this grant is still running: {message}"
+            ))),
+        }
+    }
+
     fn envelope(op: &str, target: &str, lease: Value, params: &Value, handle: &Value) -> Value {
         json!({
             "v": PROTOCOL_VERSION,
@@ -199,49 +289,49 @@ impl Backend for CommandBackend {
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
         let lease = Self::lease_json(request.lease, Some(request.expires_at));
-        let response = self.call(&Self::envelope(
-            "grant",
-            request.target,
-            lease,
-            request.params,
-            &request.lease.handle,
-        ))?;
+        let (handle, _) = Self::recorded(&request.lease.handle);
+        let response = self.call(
+            &Self::envelope("grant", request.target, lease, request.params, &handle),
+            request.checkpoint,
+        )?;
         Grant::from_answer(&response)
     }
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
         let lease = Self::lease_json(request.lease, None);
-        self.call(&Self::envelope(
-            "revoke",
-            request.target,
-            lease,
-            request.params,
-            &request.lease.handle,
-        ))?;
+        let (handle, program) = Self::recorded(&request.lease.handle);
+        if let Some(program) = program {
+            self.settle(&program)?;
+        }
+        self.call(
+            &Self::envelope("revoke", request.target, lease, request.params, &handle),
+            None,
+        )?;
         Ok(())
     }
 
     fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
         let lease = Self::lease_json(request.lease, Some(request.expires_at));
-        self.call(&Self::envelope(
-            "extend",
-            request.target,
-            lease,
-            request.params,
-            &request.lease.handle,
-        ))?;
+        let (handle, _) = Self::recorded(&request.lease.handle);
+        self.call(
+            &Self::envelope("extend", request.target, lease, request.params, &handle),
+            None,
+        )?;
         Ok(())
     }
 
+    /// An interrupted grant is judged only once the program started for it cannot be
+    /// running any more.
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
         let lease = Self::lease_json(request.lease, None);
-        let response = self.call(&Self::envelope(
-            "inspect",
-            request.target,
-            lease,
-            request.params,
-            &request.lease.handle,
-        ))?;
+        let (handle, program) = Self::recorded(&request.lease.handle);
+        if let Some(program) = program {
+            self.settle(&program)?;
+        }
+        let response = self.call(
+            &Self::envelope("inspect", request.target, lease, request.params, &handle),
+            None,
+        )?;
         match response.get("present").and_then(Value::as_bool) {
             Some(true) => Ok(Presence::Present),
             Some(false) => Ok(Presence::Absent),
@@ -272,7 +362,7 @@ impl Backend for CommandBackend {
         }];
         if executable.is_ok() {
             let request = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target});
-            let outcome = self.call(&request);
+            let outcome = self.call(&request, None);
             checks.push(Check {
                 name: format!("target {target}: check"),
                 ok: outcome.is_ok(),
@@ -287,5 +377,60 @@ impl Backend for CommandBackend {
             });
         }
         checks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::Group;
+    use std::time::Duration;
+
+    fn backend(timeout: Duration) -> CommandBackend {
+        CommandBackend::new(CommandTarget {
+            program: "/bin/false".into(),
+            args: Vec::new(),
+            timeout,
+            env: Vec::new(),
+        })
+    }
+
+    fn elsewhere(started_at: DateTime<Utc>) -> Group {
+        Group {
+            host: "another-host.example".into(),
+            boot: "b".into(),
+            pgid: 4242,
+            start: 1,
+            started_at,
+        }
+    }
+
+    #[test]
+    fn a_program_on_another_host_is_waited_out_for_its_timeout() {
+        let backend = backend(Duration::from_secs(30));
+        let running = backend.settle(&elsewhere(Utc::now())).unwrap_err();
+        assert_eq!(running.kind, super::super::ErrorKind::Transient);
+        assert!(
+            running.message.contains("may still be running"),
+            "{}",
+            running.message
+        );
+        let long_ago = Utc::now() - chrono::TimeDelta::seconds(36);
+        assert!(backend.settle(&elsewhere(long_ago)).is_ok());
+    }
+
+    #[test]
+    fn the_program_never_sees_the_record_of_its_group() {
+        let group = elsewhere(Utc::now());
+        let (handle, found) = CommandBackend::recorded(&json!({ PROGRAM_KEY: group }));
+        assert_eq!(handle, Value::Null);
+        assert_eq!(found, Some(group.clone()));
+        let (handle, found) =
+            CommandBackend::recorded(&json!({ PROGRAM_KEY: group, "key": "web-root/alice" }));
+        assert_eq!(handle, json!({ "key": "web-root/alice" }));
+        assert!(found.is_some());
+        let (handle, found) = CommandBackend::recorded(&json!({ "key": "k" }));
+        assert_eq!(handle, json!({ "key": "k" }));
+        assert_eq!(found, None);
     }
 }

@@ -87,11 +87,15 @@ impl HttpBackend {
     }
 }
 
-/// A failed call to `url` as a backend error: retryable when the service failed or did not
-/// answer. The URL is named as configured (a secret URL by its reference).
+/// A failed call to `url` as a backend error: unreached or refused when nothing was sent;
+/// retryable when the service failed or did not answer. The URL is named as configured (a secret URL by its reference).
 fn failure(op: &str, url: &Location, err: &HttpError) -> BackendError {
     let message = format!("{op}: {}: {err}", url.shown());
-    if err.transient() {
+    if let HttpError::Unreached(_) = err {
+        BackendError::unreached(message)
+    } else if let HttpError::Local(_) = err {
+        BackendError::refused(message)
+    } else if err.transient() {
         BackendError::transient(message)
     } else {
         BackendError::permanent(message)

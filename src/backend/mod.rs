@@ -32,7 +32,15 @@ pub struct GrantRequest<'a> {
     pub expires_at: DateTime<Utc>,
     /// Another live lease already holds this (shared) entitlement: the grant renews it.
     pub renewal: bool,
+    /// For a grant: records a new handle with the lease in the store, at once, for a later
+    /// process that finds the grant interrupted (the process group of the program a grant
+    /// started, say). It stands until the grant's own handle replaces it. `None` when
+    /// moving an end.
+    pub checkpoint: Option<Checkpoint<'a>>,
 }
+
+/// See [`GrantRequest::checkpoint`].
+pub type Checkpoint<'a> = &'a dyn Fn(&serde_json::Value) -> Result<(), BackendError>;
 
 /// What a backend is asked to revoke or inspect. `lease.handle` is what the grant returned,
 /// or what was planned before it if the grant was interrupted.
@@ -110,9 +118,16 @@ pub enum ErrorKind {
     Transient,
     /// Retrying will not help without a change (configuration, rights, protocol).
     Permanent,
-    /// The target refused before changing anything (a grant rolled back as a whole, say):
-    /// there is nothing to clean up.
+    /// Nothing changed on the target, and trying again will not help without a change:
+    /// the target refused before changing anything (a grant rolled back as a whole, a login
+    /// refused), or the request was never sent because it could not be prepared (a secret
+    /// that cannot be read, a program that cannot be started). Nothing to clean up.
     Refused,
+    /// Nothing reached the target, and it may be reachable later: no connection could be
+    /// opened (refused, timed out connecting, name not found, TLS handshake failed).
+    /// Nothing to clean up. Never used once a request may have been sent: a timeout
+    /// waiting for an answer is [`ErrorKind::Transient`].
+    Unreached,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +157,45 @@ impl BackendError {
             kind: ErrorKind::Permanent,
             message: message.into(),
         }
+    }
+
+    pub fn unreached(message: impl Into<String>) -> Self {
+        BackendError {
+            kind: ErrorKind::Unreached,
+            message: message.into(),
+        }
+    }
+
+    /// The same failure, known to have happened before anything reached the target:
+    /// unreached if it may pass, refused otherwise.
+    pub fn before_sending(self) -> Self {
+        let kind = match self.kind {
+            ErrorKind::Transient | ErrorKind::Unreached => ErrorKind::Unreached,
+            ErrorKind::Permanent | ErrorKind::Refused => ErrorKind::Refused,
+        };
+        BackendError { kind, ..self }
+    }
+
+    /// Whether the target is known to be unchanged by the failed step.
+    pub fn nothing_changed(&self) -> bool {
+        matches!(self.kind, ErrorKind::Refused | ErrorKind::Unreached)
+    }
+
+    /// Whether trying again later may succeed without a change to the configuration.
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Transient | ErrorKind::Unreached)
+    }
+}
+
+/// A path that is not what it claims to be (see [`crate::trusted_dir`]) is refused before
+/// anything is written; a missing directory is a setting to fix; anything else may pass.
+pub fn fs_error(err: crate::trusted_dir::Error) -> BackendError {
+    if err.is_untrusted() {
+        BackendError::refused(err.to_string())
+    } else if err.is_missing() {
+        BackendError::permanent(err.to_string())
+    } else {
+        BackendError::transient(err.to_string())
     }
 }
 
@@ -191,6 +245,13 @@ pub trait Backend {
     /// end) for clients that fetch them again, such as AWS `credential_process`.
     fn caches_credentials(&self, _params: &serde_json::Value) -> bool {
         false
+    }
+
+    /// Whether a grant with these parameters hands the requester credentials: `Some(true)`
+    /// always, `Some(false)` never, `None` when only the target knows (a program, a
+    /// service).
+    fn issues_credentials(&self, _params: &serde_json::Value) -> Option<bool> {
+        None
     }
 
     /// What to record *before* granting so that an interrupted grant can be found again

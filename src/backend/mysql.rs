@@ -65,7 +65,23 @@ fn classify(err: &mysql::Error) -> BackendError {
                 BackendError::permanent(message)
             }
         }
-        other => BackendError::transient(format!("MySQL connection: {other}")),
+        other => BackendError::transient(format!("MySQL connection: {}", driver_message(other))),
+    }
+}
+
+/// What went wrong, in words: the driver's own `Display` wraps each cause in its variant's
+/// name (`IoError { server disconnected }`).
+fn driver_message(err: &mysql::Error) -> String {
+    match err {
+        mysql::Error::IoError(err) => err.to_string(),
+        mysql::Error::CodecError(err) => err.to_string(),
+        mysql::Error::DriverError(err) => err.to_string(),
+        mysql::Error::UrlError(err) => err.to_string(),
+        mysql::Error::TlsError(err) => err.to_string(),
+        mysql::Error::MySqlError(err) => format!("MySQL {}: {}", err.code, err.message),
+        mysql::Error::FromRowError(_) | mysql::Error::FromValueError(_) => {
+            "the server's answer has an unexpected shape".to_owned()
+        }
     }
 }
 
@@ -179,7 +195,13 @@ impl MysqlBackend {
             .map_err(|err| BackendError::permanent(format!("url: {err}")))
     }
 
+    /// A new connection. Nothing is sent before it is open: a failure here (unreachable,
+    /// TLS refused, login refused, password unreadable) reached nothing.
     fn connect(&self) -> Result<Conn, BackendError> {
+        self.open_connection().map_err(BackendError::before_sending)
+    }
+
+    fn open_connection(&self) -> Result<Conn, BackendError> {
         // Over the network as configured (no switch to a local socket found by asking the
         // server), and no round trip to read max_allowed_packet: statements are small.
         let mut builder = OptsBuilder::from_opts(self.opts()?)
@@ -187,9 +209,10 @@ impl MysqlBackend {
             .prefer_socket(false)
             .max_allowed_packet(Some(4 * 1024 * 1024));
         if let Some(reference) = &self.settings.password {
+            // A secret that cannot be had stops the call before the target is asked anything.
             let password = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             builder = builder.pass(Some(password.expose().clone()));
         }
         let ssl = match &self.settings.tls {
@@ -247,6 +270,38 @@ impl MysqlBackend {
             }
             classify(&err)
         })
+    }
+
+    /// End the server sessions of jit's admin account still running the grant of the
+    /// ephemeral account `user`. A jit killed while its statements waited on the server (for
+    /// a lock, say) leaves the server to run them once it can: an interrupted grant judged
+    /// absent must not land afterwards.
+    fn end_grant_sessions(&self, user: &str) -> Result<(), BackendError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let sessions: Vec<u64> = self.with_conn(|conn| {
+                conn.query(format!(
+                    "SELECT ID FROM information_schema.PROCESSLIST \
+                     WHERE ID <> CONNECTION_ID() \
+                     AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) \
+                     AND LOCATE(CONCAT(QUOTE({}), '@'), INFO) > 0",
+                    text(user)
+                ))
+            })?;
+            if sessions.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(BackendError::transient(format!(
+                    "the server still runs an interrupted grant of {user} after it was ended"
+                )));
+            }
+            for id in sessions {
+                // Gone meanwhile (1094, no such thread) is as good.
+                let _ = self.with_conn(|conn| conn.query_drop(format!("KILL CONNECTION {id}")));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// The account `'name'@'host'` (each part quoted by the server), `'name'` alone, and
@@ -376,6 +431,10 @@ impl Backend for MysqlBackend {
         }
     }
 
+    fn issues_credentials(&self, params: &Value) -> Option<bool> {
+        grant_of(params).ok().map(|g| g.mode != MysqlMode::Role)
+    }
+
     fn plan(&self, lease: &Lease, params: &Value) -> Value {
         match grant_of(params) {
             Ok(grant) if grant.mode == MysqlMode::Role => {
@@ -483,6 +542,9 @@ impl Backend for MysqlBackend {
             MysqlMode::Ephemeral => {
                 let user = recorded("user").unwrap_or_else(|| ephemeral_user(&lease.id));
                 let host = recorded("host").unwrap_or(grant.host.clone());
+                if lease.ending == Some(crate::lease::Ending::Failed) {
+                    self.end_grant_sessions(&user)?;
+                }
                 let schema = self.event_schema();
                 self.with_conn(|conn| {
                     // No new sessions, then end the open ones, then the account. Sessions
@@ -589,6 +651,9 @@ impl Backend for MysqlBackend {
             MysqlMode::Ephemeral => ephemeral_user(&request.lease.id),
             MysqlMode::Role => Self::role_account(&grant, request.lease),
         };
+        if grant.mode == MysqlMode::Ephemeral {
+            self.end_grant_sessions(&user)?;
+        }
         let found = self.with_conn(|conn| Self::lookup(conn, &user, &grant.host))?;
         Ok(if found.present {
             Presence::Present

@@ -199,9 +199,10 @@ impl PostgresBackend {
     fn config(&self) -> Result<postgres::Config, BackendError> {
         let mut config = self.base.clone().map_err(BackendError::permanent)?;
         if let Some(reference) = &self.settings.password {
+            // A secret that cannot be had stops the call before the target is asked anything.
             let password = reference
                 .resolve()
-                .map_err(|err| BackendError::permanent(err.to_string()))?;
+                .map_err(|err| BackendError::refused(err.to_string()))?;
             config.password(password.expose());
         }
         Ok(config)
@@ -215,7 +216,14 @@ impl PostgresBackend {
             .unwrap_or_else(|| "postgres".to_owned())
     }
 
+    /// A new connection. Nothing is sent before it is open: a failure here (unreachable,
+    /// TLS refused, login refused, password unreadable) reached nothing.
     fn connect(&self, dbname: Option<&str>) -> Result<Client, BackendError> {
+        self.open_connection(dbname)
+            .map_err(BackendError::before_sending)
+    }
+
+    fn open_connection(&self, dbname: Option<&str>) -> Result<Client, BackendError> {
         let mut config = self.config()?;
         if let Some(dbname) = dbname {
             config.dbname(dbname);
@@ -401,6 +409,37 @@ impl PostgresBackend {
         self.with_client(|_, client| client.batch_execute(&finish))
     }
 
+    /// End the server sessions still running the grant script of `login`. A jit killed
+    /// while its script waited on the server (for a lock, say) leaves the server to run and
+    /// commit it once it can: an interrupted grant judged absent must not land afterwards.
+    /// (A membership grant needs none of this: its statements go one by one, and the server
+    /// rolls back a transaction whose client is gone.)
+    fn end_grant_sessions(&self, login: &str) -> Result<(), BackendError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let left: i64 = self.with_client(|_, client| {
+                Ok(client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE pid <> pg_backend_pid() AND usename = current_user \
+                         AND application_name = 'jit' AND state <> 'idle' \
+                         AND position(format('CREATE ROLE %I ', $1::text) IN query) > 0",
+                        &[&login],
+                    )?
+                    .get(0))
+            })?;
+            if left == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(BackendError::transient(format!(
+                    "the server still runs an interrupted grant of {login} after it was ended"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Grant the group roles to an existing login. A membership the login holds from outside
     /// jit is refused, not taken over: ending the lease would otherwise take it away.
     fn grant_membership(
@@ -532,6 +571,12 @@ impl Backend for PostgresBackend {
         }
     }
 
+    fn issues_credentials(&self, params: &Value) -> Option<bool> {
+        grant_of(params)
+            .ok()
+            .map(|g| g.mode != GrantMode::Membership)
+    }
+
     fn plan(&self, lease: &Lease, params: &Value) -> Value {
         match grant_of(params) {
             Ok(grant) if grant.mode == GrantMode::Membership => {
@@ -555,6 +600,9 @@ impl Backend for PostgresBackend {
             GrantMode::Ephemeral => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
+                if request.lease.ending == Some(crate::lease::Ending::Failed) {
+                    self.end_grant_sessions(&login)?;
+                }
                 self.revoke_ephemeral(&login)
             }
             GrantMode::Membership => {
@@ -603,6 +651,7 @@ impl Backend for PostgresBackend {
             GrantMode::Ephemeral => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
+                self.end_grant_sessions(&login)?;
                 self.with_client(|_, client| {
                     Ok(client
                         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
@@ -691,9 +740,9 @@ impl Backend for PostgresBackend {
         for role in roles {
             let verdict = self.with_client(|_, client| {
                 let row = client.query_opt(
-                    "SELECT rolsuper, CASE WHEN $2 >= 160000 THEN pg_has_role(current_user, oid, 'USAGE WITH ADMIN OPTION') \
-                     ELSE true END FROM pg_roles WHERE rolname = $1",
-                    &[&role, &version_num],
+                    "SELECT rolsuper, pg_has_role(current_user, oid, 'USAGE WITH ADMIN OPTION') \
+                     FROM pg_roles WHERE rolname = $1",
+                    &[&role],
                 )?;
                 Ok(row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))))
             });
@@ -706,7 +755,15 @@ impl Backend for PostgresBackend {
                         "group role {role:?} is a superuser role; only a superuser may grant it"
                     ),
                 ),
-                Ok(Some((_, false))) if !superuser => (
+                // Before PostgreSQL 16, CREATEROLE may grant any role but a superuser one; from
+                // 16 on, granting a role takes ADMIN OPTION on it, CREATEROLE or not.
+                Ok(Some((_, false))) if !superuser && version_num < 160000 && !createrole => (
+                    false,
+                    format!(
+                        "{user} may not grant {role:?}: before PostgreSQL 16 that needs CREATEROLE or ADMIN OPTION on the role: ALTER ROLE {user} CREATEROLE (or GRANT {role} TO {user} WITH ADMIN OPTION)"
+                    ),
+                ),
+                Ok(Some((_, false))) if !superuser && version_num >= 160000 => (
                     false,
                     format!(
                         "{user} needs ADMIN OPTION on {role:?}: GRANT {role} TO {user} WITH ADMIN OPTION"

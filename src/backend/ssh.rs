@@ -12,15 +12,13 @@ use super::{
 use crate::config::ssh::{SshGrant, SshTarget};
 use crate::lease::Lease;
 use crate::secret::SecretRef;
-use nix::fcntl::{Flock, FlockArg};
+use crate::trusted_dir::{self, TrustedDir};
+use nix::unistd::Uid;
 use serde_json::{Value, json};
 use ssh_key::certificate::{Builder, CertType};
 use ssh_key::rand_core::OsRng;
 use ssh_key::{PrivateKey, PublicKey};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,21 +59,10 @@ fn unix(time: chrono::DateTime<chrono::Utc>) -> u64 {
     u64::try_from(time.timestamp()).unwrap_or(0)
 }
 
-fn io_error(what: &str, path: &Path, err: impl std::fmt::Display) -> BackendError {
-    BackendError::transient(format!("{what} {}: {err}", path.display()))
-}
-
-/// Hold an exclusive lock on `path` (created if missing) until the guard is dropped: one
-/// writer at a time, across processes.
-fn lock(path: &Path) -> Result<Flock<File>, BackendError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|err| io_error("opening", path, err))?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, err)| io_error("locking", path, err))
+fn text_of(path: &Path, name: &str, body: Option<Vec<u8>>) -> Result<String, BackendError> {
+    String::from_utf8(body.unwrap_or_default()).map_err(|_| {
+        BackendError::permanent(format!("{} is not UTF-8 text", path.join(name).display()))
+    })
 }
 
 /// The marker that ends an authorized_keys line jit wrote for a lease.
@@ -91,9 +78,10 @@ impl SshBackend {
     // ---- certificate mode ----
 
     fn ca(ca_key: &SecretRef) -> Result<PrivateKey, BackendError> {
+        // A secret that cannot be had stops the call before the target is asked anything.
         let text = ca_key
             .resolve()
-            .map_err(|err| BackendError::permanent(err.to_string()))?;
+            .map_err(|err| BackendError::refused(err.to_string()))?;
         let key = PrivateKey::from_openssh(text.expose()).map_err(|err| {
             BackendError::permanent(format!("ca_key is not an OpenSSH private key: {err}"))
         })?;
@@ -105,11 +93,18 @@ impl SshBackend {
         Ok(key)
     }
 
-    /// The revoked serials with the end of their certificate, beside the KRL.
-    fn ledger(krl: &Path) -> PathBuf {
-        let mut path = krl.as_os_str().to_owned();
-        path.push(".serials");
-        PathBuf::from(path)
+    /// The KRL's directory (jit's own or root's, checked all the way from `/`) and the names
+    /// in it of the KRL, of the revoked serials with the end of their certificate (the
+    /// ledger), and of the lock.
+    fn krl_files(krl: &Path) -> Result<(TrustedDir, String, String, String), BackendError> {
+        let (dir, name) = trusted_dir::split(krl).map_err(super::fs_error)?;
+        let dir = TrustedDir::open(dir, Uid::effective()).map_err(super::fs_error)?;
+        Ok((
+            dir,
+            name.to_owned(),
+            format!("{name}.serials"),
+            format!("{name}.lock"),
+        ))
     }
 
     fn sign(
@@ -178,18 +173,15 @@ impl SshBackend {
         until: u64,
     ) -> Result<(), BackendError> {
         let ca = Self::ca(ca_key)?;
-        let ledger_path = Self::ledger(krl);
+        let (dir, krl_name, ledger, lock) = Self::krl_files(krl)?;
         // One writer at a time, across processes: a lock file beside the KRL (the ledger and
         // the KRL themselves are replaced by renames).
-        let mut lock_path = krl.as_os_str().to_owned();
-        lock_path.push(".lock");
-        let lock_path = PathBuf::from(lock_path);
-        let _lock = lock(&lock_path)?;
-        let text = match std::fs::read_to_string(&ledger_path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(err) => return Err(io_error("reading", &ledger_path, err)),
-        };
+        let _lock = dir.lock(&lock).map_err(super::fs_error)?;
+        let text = text_of(
+            dir.path(),
+            &ledger,
+            dir.read(&ledger).map_err(super::fs_error)?,
+        )?;
         let now = unix(chrono::Utc::now());
         let mut entries: BTreeMap<u64, u64> = text
             .lines()
@@ -215,20 +207,22 @@ impl SshBackend {
             .collect();
         // The ledger first: if the KRL write is lost, the next revocation rebuilds it from
         // the ledger; the other order could drop a revoked serial for good.
-        write_atomically(&ledger_path, lines.as_bytes(), 0o644, None)
-            .map_err(|err| io_error("writing", &ledger_path, err))?;
-        write_atomically(krl, &body, 0o644, None).map_err(|err| io_error("writing", krl, err))
+        dir.replace(&ledger, lines.as_bytes(), 0o644, None)
+            .map_err(super::fs_error)?;
+        dir.replace(&krl_name, &body, 0o644, None)
+            .map_err(super::fs_error)
     }
 
     fn is_revoked(krl: &Path, serial: u64) -> Result<bool, BackendError> {
-        let ledger = Self::ledger(krl);
-        match std::fs::read_to_string(&ledger) {
-            Ok(text) => Ok(text
-                .lines()
-                .any(|line| line.split(' ').next() == Some(&serial.to_string()))),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(err) => Err(io_error("reading", &ledger, err)),
-        }
+        let (dir, _, ledger, _) = Self::krl_files(krl)?;
+        let text = text_of(
+            dir.path(),
+            &ledger,
+            dir.read(&ledger).map_err(super::fs_error)?,
+        )?;
+        Ok(text
+            .lines()
+            .any(|line| line.split(' ').next() == Some(&serial.to_string())))
     }
 
     // ---- authorized-keys mode ----
@@ -295,32 +289,31 @@ impl SshBackend {
 
     /// Rewrite `path` without this lease's lines, then with `add` (if any), atomically and
     /// under a lock, keeping every other line as it was.
+    ///
+    /// The directory belongs to the account, who may have planted links in it: it is opened
+    /// from `/` without following any (and created, 0700 and the account's, if a grant finds
+    /// it missing), and every read, lock and write is relative to it (see [`TrustedDir`]).
     fn rewrite(
         user: &nix::unistd::User,
         path: &Path,
         lease_id: &str,
         add: Option<&str>,
     ) -> Result<bool, BackendError> {
-        let dir = path.parent().ok_or_else(|| {
-            BackendError::permanent(format!("{} has no directory", path.display()))
-        })?;
-        if !dir.exists() {
-            if add.is_none() {
-                return Ok(false);
+        let (dir, name) = trusted_dir::split(path).map_err(super::fs_error)?;
+        let dir = if add.is_some() {
+            TrustedDir::open_or_create(dir, user.uid, 0o700, Some((user.uid, user.gid)))
+        } else {
+            match TrustedDir::open(dir, user.uid) {
+                // No directory, no line to remove.
+                Err(err) if err.is_missing() => return Ok(false),
+                other => other,
             }
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(dir)
-                .map_err(|err| io_error("creating", dir, err))?;
-            let _ = nix::unistd::chown(dir, Some(user.uid), Some(user.gid));
         }
-        let lock_path = dir.join(".jit-authorized-keys.lock");
-        let _lock = lock(&lock_path)?;
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(err) => return Err(io_error("reading", path, err)),
-        };
+        .map_err(super::fs_error)?;
+        let _lock = dir
+            .lock(".jit-authorized-keys.lock")
+            .map_err(super::fs_error)?;
+        let text = text_of(dir.path(), name, dir.read(name).map_err(super::fs_error)?)?;
         let mark = marker(lease_id);
         let mut found = false;
         let mut out = String::with_capacity(text.len() + 256);
@@ -337,42 +330,42 @@ impl SshBackend {
             out.push('\n');
         }
         if found || add.is_some() {
-            write_atomically(path, out.as_bytes(), 0o600, Some(user))
-                .map_err(|err| io_error("writing", path, err))?;
+            dir.replace(name, out.as_bytes(), 0o600, Some((user.uid, user.gid)))
+                .map_err(super::fs_error)?;
         }
         Ok(found)
     }
-}
 
-/// Write `path` through a temporary file and a rename, so that readers see old or new, whole.
-fn write_atomically(
-    path: &Path,
-    body: &[u8],
-    mode: u32,
-    owner: Option<&nix::unistd::User>,
-) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    file.write_all(body)?;
-    file.sync_all()?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-    // Root hands the file to the account; anyone else writing it keeps the owner it has.
-    if let Some(user) = owner.filter(|_| nix::unistd::Uid::effective().is_root()) {
-        nix::unistd::chown(&tmp, Some(user.uid), Some(user.gid)).map_err(std::io::Error::from)?;
+    /// Can a grant write the account's file: its directory (or the one it would be made in)
+    /// trusted as [`Self::rewrite`] requires, and writable by this user?
+    fn reachable(user: &nix::unistd::User, path: &Path) -> Result<(), String> {
+        let (dir, _) = trusted_dir::split(path).map_err(|err| err.to_string())?;
+        let opened = match TrustedDir::open(dir, user.uid) {
+            Err(err) if err.is_missing() => TrustedDir::open(dir.parent().unwrap_or(dir), user.uid),
+            other => other,
+        }
+        .map_err(|err| err.to_string())?;
+        nix::unistd::access(opened.path(), nix::unistd::AccessFlags::W_OK)
+            .map_err(|_| format!("{} is not writable by this user", opened.path().display()))
     }
-    std::fs::rename(&tmp, path)?;
-    File::open(dir)?.sync_all()
+
+    /// Does the account's file still hold this lease's line? Read as [`Self::rewrite`] does.
+    fn holds(user: &nix::unistd::User, path: &Path, lease_id: &str) -> bool {
+        let mark = marker(lease_id);
+        let Ok((dir, name)) = trusted_dir::split(path) else {
+            return false;
+        };
+        TrustedDir::open(dir, user.uid)
+            .and_then(|dir| dir.read(name))
+            .ok()
+            .flatten()
+            .map(|body| {
+                String::from_utf8_lossy(&body)
+                    .lines()
+                    .any(|l| l.split_whitespace().last() == Some(mark.as_str()))
+            })
+            .unwrap_or(false)
+    }
 }
 
 impl Backend for SshBackend {
@@ -382,6 +375,10 @@ impl Backend for SshBackend {
 
     fn sharing_for(&self, _params: &Value) -> Sharing {
         Sharing::PerLease
+    }
+
+    fn issues_credentials(&self, _params: &Value) -> Option<bool> {
+        Some(matches!(self.settings, SshTarget::Certificate { .. }))
     }
 
     /// Certificates: the serial, chosen before signing so that an interrupted grant can still
@@ -468,15 +465,7 @@ impl Backend for SshBackend {
                 let grant = grant_of(request.params)?;
                 match Self::account_file(file, &grant) {
                     Err(_) => false,
-                    Ok((_, path)) => {
-                        let mark = marker(&request.lease.id);
-                        std::fs::read_to_string(&path)
-                            .map(|text| {
-                                text.lines()
-                                    .any(|l| l.split_whitespace().last() == Some(mark.as_str()))
-                            })
-                            .unwrap_or(false)
-                    }
+                    Ok((user, path)) => Self::holds(&user, &path, &request.lease.id),
                 }
             }
         };
@@ -510,21 +499,21 @@ impl Backend for SshBackend {
                         detail: err.message,
                     },
                 }];
-                let dir = krl
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+                // Where revocations are written: a trusted directory jit can write.
+                let verdict = Self::krl_files(krl).and_then(|(dir, ..)| {
+                    nix::unistd::access(dir.path(), nix::unistd::AccessFlags::W_OK).map_err(|_| {
+                        BackendError::permanent(format!(
+                            "{} is not writable: revocations could not be recorded",
+                            dir.path().display()
+                        ))
+                    })
+                });
                 checks.push(Check {
                     name: name("krl"),
-                    ok: writable,
-                    detail: if writable {
-                        format!("{} (hosts read it with RevokedKeys)", krl.display())
-                    } else {
-                        format!(
-                            "{} is not writable: revocations could not be recorded",
-                            dir.display()
-                        )
+                    ok: verdict.is_ok(),
+                    detail: match verdict {
+                        Ok(()) => format!("{} (hosts read it with RevokedKeys)", krl.display()),
+                        Err(err) => err.message,
                     },
                 });
                 checks
@@ -535,24 +524,14 @@ impl Backend for SshBackend {
                 .map(|grant| {
                     let account = grant.account.clone().unwrap_or_default();
                     match Self::account_file(file, &grant) {
-                        Ok((_, path)) => {
-                            let dir = path.parent().unwrap_or(Path::new("/"));
-                            // The directory, or the one it would be made in, must be writable.
-                            let existing = if dir.exists() {
-                                dir
-                            } else {
-                                dir.parent().unwrap_or(dir)
-                            };
-                            let reachable = existing.exists()
-                                && nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK)
-                                    .is_ok();
+                        Ok((user, path)) => {
+                            let verdict = Self::reachable(&user, &path);
                             Check {
                                 name: name(&format!("account {account}")),
-                                ok: reachable,
-                                detail: if reachable {
-                                    format!("{} is writable", path.display())
-                                } else {
-                                    format!("{} is not writable by this user", dir.display())
+                                ok: verdict.is_ok(),
+                                detail: match verdict {
+                                    Ok(()) => format!("{} is writable", path.display()),
+                                    Err(err) => err,
                                 },
                             }
                         }

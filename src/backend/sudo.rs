@@ -5,11 +5,10 @@
 use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing};
 use crate::config::sudo::{SudoGrant, SudoTarget};
 use crate::lease::Lease;
+use crate::trusted_dir::{self, TrustedDir};
 use chrono::{DateTime, Utc};
+use nix::unistd::Uid;
 use serde_json::{Value, json};
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -103,54 +102,42 @@ impl SudoBackend {
         ))
     }
 
+    /// The drop-in directory, opened from `/` without following links and checked to be
+    /// root's (or jit's own user's) and writable by nobody else (see [`TrustedDir`]).
+    fn directory(dir: &Path) -> Result<TrustedDir, BackendError> {
+        TrustedDir::open(dir, Uid::effective()).map_err(super::fs_error)
+    }
+
     /// Write the drop-in beside its place, check it with visudo, then move it into place.
     /// An invalid drop-in is never installed.
     fn install(&self, lease_id: &str, body: &str) -> Result<(), BackendError> {
-        let dir = &self.settings.directory;
-        let io = |what: &str, path: &Path, err: std::io::Error| {
-            BackendError::transient(format!("{what} {}: {err}", path.display()))
-        };
+        let dir = Self::directory(&self.settings.directory)?;
         // A name with a dot: sudo ignores it while it is being checked.
-        let tmp = dir.join(format!(".{}.tmp", drop_in_name(lease_id)));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o440)
-            .open(&tmp)
-            .map_err(|err| io("writing", &tmp, err))?;
-        file.write_all(body.as_bytes())
-            .map_err(|err| io("writing", &tmp, err))?;
-        file.sync_all().map_err(|err| io("writing", &tmp, err))?;
-        let checked = Command::new(&self.settings.visudo)
-            .arg("-cqf")
-            .arg(&tmp)
-            .output();
-        let verdict = match checked {
-            Ok(output) if output.status.success() => Ok(()),
-            Ok(output) => Err(BackendError::refused(format!(
-                "visudo refused the drop-in: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))),
-            Err(err) => Err(BackendError::refused(format!(
-                "running {}: {err}",
-                self.settings.visudo.display()
-            ))),
-        };
-        if let Err(err) = verdict {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(err);
+        let mut tmp = dir
+            .new_file(&format!(".{}", drop_in_name(lease_id)))
+            .map_err(super::fs_error)?;
+        tmp.write_all(body.as_bytes()).map_err(super::fs_error)?;
+        let mut visudo = Command::new(&self.settings.visudo);
+        visudo.arg("-cqf").arg(tmp.path());
+        crate::child::dies_with_jit(&mut visudo, nix::sys::signal::Signal::SIGKILL);
+        let checked = visudo.output();
+        match checked {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => {
+                return Err(BackendError::refused(format!(
+                    "visudo refused the drop-in: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )));
+            }
+            Err(err) => {
+                return Err(BackendError::refused(format!(
+                    "running {}: {err}",
+                    self.settings.visudo.display()
+                )));
+            }
         }
-        let path = self.path(lease_id);
-        let installed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o440))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(err) = installed {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io("installing", &path, err));
-        }
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|err| io("syncing", dir, err))
+        tmp.install(&drop_in_name(lease_id), 0o440, None)
+            .map_err(super::fs_error)
     }
 }
 
@@ -161,6 +148,10 @@ impl Backend for SudoBackend {
 
     fn sharing_for(&self, _params: &Value) -> Sharing {
         Sharing::PerLease
+    }
+
+    fn issues_credentials(&self, _params: &Value) -> Option<bool> {
+        Some(false)
     }
 
     fn plan(&self, lease: &Lease, _params: &Value) -> Value {
@@ -182,13 +173,17 @@ impl Backend for SudoBackend {
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
         let path = self.recorded_path(request.lease);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(BackendError::transient(format!(
-                "removing {}: {err}",
-                path.display()
-            ))),
+        let (dir, name) = trusted_dir::split(&path).map_err(super::fs_error)?;
+        match TrustedDir::open(dir, Uid::effective()) {
+            // No directory, no drop-in.
+            Err(err) if err.is_missing() => Ok(()),
+            Err(err) => Err(super::fs_error(err)),
+            Ok(dir) => {
+                // What a jit killed while visudo checked it left behind (never read by sudo).
+                dir.remove_leftovers(&format!(".{name}"))
+                    .map_err(super::fs_error)?;
+                dir.remove(name).map(|_| ()).map_err(super::fs_error)
+            }
         }
     }
 
@@ -199,8 +194,20 @@ impl Backend for SudoBackend {
         self.install(&request.lease.id, &body)
     }
 
+    /// Asked only about an interrupted grant: what it left unchecked goes first.
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        Ok(if self.recorded_path(request.lease).exists() {
+        let path = self.recorded_path(request.lease);
+        let (dir, name) = trusted_dir::split(&path).map_err(super::fs_error)?;
+        let present = match TrustedDir::open(dir, Uid::effective()) {
+            Err(err) if err.is_missing() => false,
+            Err(err) => return Err(super::fs_error(err)),
+            Ok(dir) => {
+                dir.remove_leftovers(&format!(".{name}"))
+                    .map_err(super::fs_error)?;
+                dir.contains(name)
+            }
+        };
+        Ok(if present {
             Presence::Present
         } else {
             Presence::Absent
@@ -210,6 +217,7 @@ impl Backend for SudoBackend {
     fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let dir = &self.settings.directory;
+        let trusted = Self::directory(dir).map(|_| ());
         let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
         let visudo = Command::new(&self.settings.visudo)
             .arg("--version")
@@ -217,8 +225,10 @@ impl Backend for SudoBackend {
         vec![
             Check {
                 name: name("directory"),
-                ok: writable,
-                detail: if writable {
+                ok: writable && trusted.is_ok(),
+                detail: if let Err(err) = trusted {
+                    err.message
+                } else if writable {
                     format!("{} is writable", dir.display())
                 } else {
                     format!(

@@ -64,7 +64,8 @@ fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     }
     let ago = crate::duration::parse(text).map_err(|_| {
         exit::usage(format!(
-            "--since {text:?}: use RFC 3339 (2026-01-31T12:00:00Z) or a duration ago (2h)"
+            "--since {}: use RFC 3339 (2026-01-31T12:00:00Z) or a duration ago (2h)",
+            crate::text::quoted(text)
         ))
     })?;
     Ok(now - chrono::TimeDelta::seconds(i64::try_from(ago.as_secs()).unwrap_or(0)))

@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
                 .role(&lease.role)
                 .map(|r| r.approvals.approvers())
                 .unwrap_or_default();
-            ctx.printer.pending(&lease, &approvers);
+            ctx.printer.pending(&lease, &approvers, None);
             return Ok(Exit::Pending);
         }
     };
@@ -61,6 +61,9 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
         command.uid(ctx.identity.uid).gid(ctx.identity.gid);
     }
     command.args(&args.command[1..]);
+    // Killed, jit can no longer revoke when the command ends: the command is told to end
+    // too (as when jit is sent TERM), rather than go on with the credentials unwatched.
+    crate::child::dies_with_jit(&mut command, nix::sys::signal::Signal::SIGTERM);
     command.env("JIT_LEASE_ID", &lease.id);
     if let Some(end) = lease.expires_at {
         command.env("JIT_LEASE_EXPIRES_AT", crate::lease::rfc3339::format(&end));

@@ -23,6 +23,10 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<Exit> {
             path.display()
         )));
     }
+    // Replaced, never written through: a link there would send the file elsewhere.
+    if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        anyhow::bail!("refusing {}: it is a symbolic link", path.display());
+    }
     let who = Identity::current(None)?;
     let dir = path
         .parent()
@@ -34,39 +38,54 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<Exit> {
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
 
-    // The certificate authority: readable by its owner only.
+    // The certificate authority: readable by its owner only. One left by an earlier
+    // `jit init` (whose configuration has gone) is kept: hosts may trust it.
     let ca_path = dir.join("ssh_ca");
-    let mut ca = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)?;
-    ca.set_comment(format!("jit certificate authority of {}", who.user));
-    let ca_text = ca.to_openssh(LineEnding::LF)?;
-    write_new(&ca_path, ca_text.as_bytes(), 0o600, args.force)?;
-    write_new(
-        &dir.join("ssh_ca.pub"),
-        format!("{}\n", ca.public_key().to_openssh()?).as_bytes(),
-        0o644,
-        args.force,
-    )?;
+    let kept_ca = if args.force {
+        None
+    } else {
+        kept_key(&ca_path, &who)?
+    };
+    let ca = match kept_ca.clone() {
+        Some(ca) => ca,
+        None => {
+            let mut ca = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)?;
+            ca.set_comment(format!("jit certificate authority of {}", who.user));
+            let ca_text = ca.to_openssh(LineEnding::LF)?;
+            write_new(&ca_path, ca_text.as_bytes(), 0o600, args.force)?;
+            ca
+        }
+    };
+    write_public(&dir.join("ssh_ca.pub"), &ca_path, &ca, args.force)?;
 
     // A key to certify, only when the requester has none in ~/.ssh (which jit init never
     // touches): `jit request` certifies ~/.ssh/id_ed25519.pub, else this one.
     let own_key = who.home.join(".ssh/id_ed25519.pub");
     let key_path = dir.join("id_ed25519");
     let made_key = !own_key.exists();
+    let mut kept_own_key = false;
     if made_key {
-        let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)?;
-        key.set_comment(format!("{}@jit-init", who.user));
-        write_new(
-            &key_path,
-            key.to_openssh(LineEnding::LF)?.as_bytes(),
-            0o600,
-            args.force,
-        )?;
-        write_new(
-            &key_path.with_extension("pub"),
-            format!("{}\n", key.public_key().to_openssh()?).as_bytes(),
-            0o644,
-            args.force,
-        )?;
+        let kept = if args.force {
+            None
+        } else {
+            kept_key(&key_path, &who)?
+        };
+        kept_own_key = kept.is_some();
+        let key = match kept {
+            Some(key) => key,
+            None => {
+                let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)?;
+                key.set_comment(format!("{}@jit-init", who.user));
+                write_new(
+                    &key_path,
+                    key.to_openssh(LineEnding::LF)?.as_bytes(),
+                    0o600,
+                    args.force,
+                )?;
+                key
+            }
+        };
+        write_public(&key_path.with_extension("pub"), &key_path, &key, args.force)?;
     }
     let certified = if made_key {
         key_path.clone()
@@ -118,7 +137,18 @@ max_ttl = "1h"
         path.display(),
         ca_path.display()
     );
-    if made_key {
+    if kept_ca.is_some() {
+        text.push_str(&format!(
+            "\nkept the existing certificate authority {}",
+            ca_path.display()
+        ));
+    }
+    if kept_own_key {
+        text.push_str(&format!(
+            "\nno ~/.ssh/id_ed25519.pub: kept the key to certify, {}",
+            key_path.display()
+        ));
+    } else if made_key {
         text.push_str(&format!(
             "\nno ~/.ssh/id_ed25519.pub: created a key to certify, {}",
             key_path.display()
@@ -132,10 +162,96 @@ max_ttl = "1h"
     Ok(Exit::Success)
 }
 
-/// Write a file with `mode`, refusing to replace one unless `replace`.
+/// A private key an earlier `jit init` left at `path` (its configuration has gone since):
+/// kept when it is an unencrypted OpenSSH key in a regular file of this user's that nobody
+/// else can read; anything else there is refused, never replaced without `--force`.
+fn kept_key(path: &Path, who: &Identity) -> Result<Option<PrivateKey>> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let refuse_link = |what: &str| {
+        exit::usage(format!(
+            "{} exists and is kept, but {what}, so jit init does not reuse it: move it away, or run `jit init --force` to replace it",
+            path.display()
+        ))
+    };
+    // Never through a link: the key read is the file checked.
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) if err.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(refuse_link("it is a symbolic link"));
+        }
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        Ok(file) => file,
+    };
+    let meta = file.metadata()?;
+    let refuse = |why: String, fix: &str| {
+        exit::usage(format!(
+            "{} exists and is kept, but {why}, so jit init does not reuse it: {fix}, or run `jit init --force` to replace it",
+            path.display()
+        ))
+    };
+    let move_it = "move it away";
+    if !meta.file_type().is_file() {
+        return Err(refuse("it is not a regular file".to_owned(), move_it));
+    }
+    if meta.uid() != who.uid {
+        return Err(refuse(
+            format!("it belongs to uid {}, not to {}", meta.uid(), who.user),
+            move_it,
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(refuse(
+            format!(
+                "others may read it (mode {:04o}, not 0600)",
+                meta.mode() & 0o7777
+            ),
+            "chmod 600 it if nobody else read it, else move it away",
+        ));
+    }
+    let mut pem = Vec::new();
+    file.read_to_end(&mut pem)?;
+    let key = PrivateKey::from_openssh(pem)
+        .map_err(|err| refuse(format!("it is not an OpenSSH private key ({err})"), move_it))?;
+    if key.is_encrypted() {
+        return Err(refuse(
+            "it is encrypted with a passphrase".to_owned(),
+            move_it,
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// Write `key`'s public half to `path`, or keep the file there if it already holds it.
+fn write_public(path: &Path, private: &Path, key: &PrivateKey, replace: bool) -> Result<()> {
+    let text = key.public_key().to_openssh()?;
+    if !replace && let Ok(existing) = std::fs::read_to_string(path) {
+        let same = ssh_key::PublicKey::from_openssh(existing.trim())
+            .is_ok_and(|public| public.key_data() == key.public_key().key_data());
+        if same {
+            return Ok(());
+        }
+        return Err(exit::usage(format!(
+            "{} does not hold the public key of {}: move it away (jit init writes it again), or run `jit init --force` to replace both",
+            path.display(),
+            private.display()
+        )));
+    }
+    write_new(path, format!("{text}\n").as_bytes(), 0o644, replace)
+}
+
+/// Write a file with `mode`, refusing to replace one unless `replace`, and never through a
+/// link.
 fn write_new(path: &Path, body: &[u8], mode: u32, replace: bool) -> Result<()> {
     let mut options = OpenOptions::new();
-    options.write(true).mode(mode);
+    options
+        .write(true)
+        .mode(mode)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
     if replace {
         options.create(true).truncate(true);
     } else {

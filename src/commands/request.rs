@@ -5,7 +5,9 @@ use crate::exit::Exit;
 use crate::store::Store;
 use crate::store::postgres::PgStore;
 use crate::team::{self, handoff::OneTimeKey};
+use crate::trusted_dir::TrustedDir;
 use anyhow::{Context as _, Result};
+use nix::unistd::Uid;
 use std::time::Instant;
 
 pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
@@ -26,9 +28,12 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
         ctx.printer.dry_run(&evaluation);
         return Ok(Exit::Success);
     }
-    let requested = match ctx.team() {
+    let (requested, worker_notice) = match ctx.team() {
         Some(store) => team_request(ctx, store, &input, args.wait, args.timeout)?,
-        None => engine.request(&ctx.identity, &input, args.wait.then_some(args.timeout))?,
+        None => (
+            engine.request(&ctx.identity, &input, args.wait.then_some(args.timeout))?,
+            None,
+        ),
     };
     match requested {
         Requested::Granted {
@@ -40,12 +45,17 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
             let certificate = credentials
                 .as_ref()
                 .and_then(|c| c.expose().get("SSH_CERTIFICATE").cloned());
+            // Under sudo the key was read through its checked directory: no second look by path.
+            let delegated = ctx.identity.delegated();
             let destination = args.out.clone().or_else(|| {
-                pubkey.as_ref().filter(|key| key.is_file()).map(|key| {
-                    let text = key.to_string_lossy();
-                    let stem = text.strip_suffix(".pub").unwrap_or(&text);
-                    std::path::PathBuf::from(format!("{stem}-cert.pub"))
-                })
+                pubkey
+                    .as_ref()
+                    .filter(|key| delegated || key.is_file())
+                    .map(|key| {
+                        let text = key.to_string_lossy();
+                        let stem = text.strip_suffix(".pub").unwrap_or(&text);
+                        std::path::PathBuf::from(format!("{stem}-cert.pub"))
+                    })
             });
             ctx.printer
                 .granted(&lease, credentials.as_ref(), ctx.clock.now());
@@ -73,21 +83,23 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
                 .role(&lease.role)
                 .map(|role| role.approvals.approvers())
                 .unwrap_or_default();
-            ctx.printer.pending(&lease, &approvers);
+            let unshown = worker_notice.or_else(|| engine.unshown_credentials(&lease));
+            ctx.printer.pending(&lease, &approvers, unshown.as_deref());
             Ok(Exit::Pending)
         }
     }
 }
 
 /// With a team store: queue the request, and take the answer and the credentials from the
-/// worker that carries it out.
+/// worker that carries it out; for a request left pending, what the worker said about its
+/// credentials.
 fn team_request(
     ctx: &Context,
     store: &PgStore,
     input: &crate::engine::RequestInput,
     wait: bool,
     timeout: std::time::Duration,
-) -> Result<Requested> {
+) -> Result<(Requested, Option<String>)> {
     let key = OneTimeKey::generate();
     let id = team::submit(
         store,
@@ -119,13 +131,21 @@ fn team_request(
         .lease(&lease_id)?
         .with_context(|| format!("lease {lease_id} is not in the team store"))?;
     match answer.status.as_str() {
-        "done" => Ok(Requested::Granted {
-            credentials: team::pick_up(store, &lease_id, &key)?,
-            lease,
-            notice: None,
-        }),
+        "done" => Ok((
+            Requested::Granted {
+                credentials: team::pick_up(store, &lease_id, &key)?,
+                lease,
+                notice: None,
+            },
+            None,
+        )),
         "refused" => Err(answer.refusal()),
-        _ => Ok(Requested::Pending { lease }),
+        _ => {
+            let notice = answer
+                .message
+                .filter(|message| *message != format!("pending {lease_id}"));
+            Ok((Requested::Pending { lease }, notice))
+        }
     }
 }
 
@@ -165,7 +185,26 @@ fn add_to_agent(
         return;
     };
     let private = pubkey.with_extension("");
-    if !wants_agent || std::env::var_os("SSH_AUTH_SOCK").is_none() || !private.exists() {
+    if !wants_agent || std::env::var_os("SSH_AUTH_SOCK").is_none() {
+        return;
+    }
+    let delegated = ctx.identity.delegated();
+    let has_private = if delegated {
+        // Looked at in the requester's checked ~/.ssh, never through a link.
+        private
+            .parent()
+            .and_then(|dir| TrustedDir::open(dir, Uid::from_raw(ctx.identity.uid)).ok())
+            .is_some_and(|dir| dir.contains("id_ed25519"))
+    } else {
+        private.exists()
+    };
+    if !has_private {
+        return;
+    }
+    if delegated && !Uid::effective().is_root() {
+        ctx.printer.warn(
+            "not added to the ssh-agent: under sudo, jit hands keys to an agent only as root (as you); run ssh-add yourself",
+        );
         return;
     }
     // ssh-add takes the certificate from beside the key, KEY-cert.pub, and nowhere else.
@@ -178,13 +217,20 @@ fn add_to_agent(
         return;
     }
     let seconds = (end - ctx.clock.now()).num_seconds().max(1);
-    let added = std::process::Command::new("ssh-add")
+    let mut ssh_add = std::process::Command::new("ssh-add");
+    if delegated {
+        // ssh-add reads the requester's key and talks to their agent as them, not as root.
+        use std::os::unix::process::CommandExt;
+        ssh_add.uid(ctx.identity.uid).gid(ctx.identity.gid);
+    }
+    ssh_add
         .arg("-q")
         .arg("-t")
         .arg(seconds.to_string())
         .arg(&private)
-        .stdin(std::process::Stdio::null())
-        .output();
+        .stdin(std::process::Stdio::null());
+    crate::child::dies_with_jit(&mut ssh_add, nix::sys::signal::Signal::SIGKILL);
+    let added = ssh_add.output();
     match added {
         Ok(output) if output.status.success() => ctx
             .printer
@@ -198,36 +244,22 @@ fn add_to_agent(
 }
 
 /// Write the certificate. Acting for someone else (through sudo, possibly as root), write it
-/// as a new file renamed into place and hand it to the requester: a link planted at that
-/// path is replaced, never followed.
+/// into the requester's `~/.ssh` opened without following links and checked to be theirs (see
+/// [`TrustedDir`]), as a new file renamed into place and handed to them: nothing is written,
+/// chmod-ed or chown-ed through a link they planted.
 fn write_certificate(
     ctx: &Context,
     path: &std::path::Path,
     certificate: &str,
-) -> std::io::Result<()> {
+) -> std::result::Result<(), String> {
     let body = format!("{certificate}\n");
     if !ctx.identity.delegated() {
-        return std::fs::write(path, body);
+        return std::fs::write(path, body).map_err(|err| err.to_string());
     }
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".jit-{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&tmp)?;
-    std::io::Write::write_all(&mut file, body.as_bytes())?;
-    if nix::unistd::Uid::effective().is_root() {
-        nix::unistd::fchown(
-            &file,
-            Some(nix::unistd::Uid::from_raw(ctx.identity.uid)),
-            Some(nix::unistd::Gid::from_raw(ctx.identity.gid)),
-        )?;
-    }
-    drop(file);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let (dir, name) = crate::trusted_dir::split(path).map_err(|err| err.to_string())?;
+    let uid = Uid::from_raw(ctx.identity.uid);
+    let gid = nix::unistd::Gid::from_raw(ctx.identity.gid);
+    TrustedDir::open(dir, uid)
+        .and_then(|dir| dir.replace(name, body.as_bytes(), 0o644, Some((uid, gid))))
+        .map_err(|err| err.to_string())
 }

@@ -12,15 +12,22 @@ pub fn run(ctx: &Context, args: StoreArgs) -> Result<Exit> {
     };
     match args.command {
         StoreCommand::Init => {
-            let created = store.init()?;
-            ctx.printer.done(&if created {
-                format!(
+            use crate::store::postgres::{Init, SCHEMA_VERSION};
+            let init = store.init()?;
+            ctx.printer.done(&match init {
+                Init::Created => format!(
                     "created the jit schema in {} and the roles {}; make each login a member: GRANT jit_requester TO alice;",
                     store.location(),
                     crate::store::postgres::ROLES.join(", ")
-                )
-            } else {
-                format!("the jit schema in {} is already there; nothing changed", store.location())
+                ),
+                Init::Upgraded(from) => format!(
+                    "upgraded the jit schema in {} from {from} to {SCHEMA_VERSION}",
+                    store.location()
+                ),
+                Init::AlreadyCurrent => format!(
+                    "the jit schema in {} is already there; nothing changed",
+                    store.location()
+                ),
             });
             Ok(Exit::Success)
         }

@@ -1,4 +1,4 @@
-use crate::cli::WorkerArgs;
+use crate::cli::{GlobalArgs, WorkerArgs};
 use crate::context::Context;
 use crate::exit::{self, Exit};
 use crate::store::Store;
@@ -7,12 +7,24 @@ use anyhow::Result;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+const NEEDS_TEAM_STORE: &str =
+    "jit worker serves a team store: set [store] kind = \"postgres\" in the configuration";
+
+/// Refuse a configuration without a team store before any store is opened (an embedded one
+/// would be created).
+pub fn check_store_kind(global: &GlobalArgs) -> Result<()> {
+    let config = crate::config::load(&crate::context::config_path(global)?)?;
+    match config.store.team {
+        Some(_) => Ok(()),
+        None => Err(exit::config(NEEDS_TEAM_STORE)),
+    }
+}
+
 pub fn run(ctx: &Context, args: WorkerArgs) -> Result<Exit> {
     let Some(store) = ctx.team() else {
-        return Err(exit::config(
-            "jit worker serves a team store: set [store] kind = \"postgres\" in the configuration",
-        ));
+        return Err(exit::config(NEEDS_TEAM_STORE));
     };
+    store.require_current()?;
     let worker = Worker::new(ctx.engine(), store)?;
     if args.once {
         let pass = worker.pass()?;

@@ -47,6 +47,10 @@ pub struct ChainHead {
 pub struct Checkpoint {
     /// The last `seq` the destination acknowledged (0: none yet).
     pub seq: i64,
+    /// The chain hash of that record, as it was shipped (None: none yet, or kept by a jit
+    /// from before hashes were kept): a store whose record at `seq` has another hash has
+    /// forked from what the destination holds.
+    pub hash: Option<String>,
     /// When the last attempt failed, while it has not succeeded since.
     pub failed_at: Option<DateTime<Utc>>,
     pub error: Option<String>,

@@ -19,7 +19,41 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::time::Duration;
 
 pub const SCHEMA: &str = include_str!("postgres.sql");
-pub const SCHEMA_VERSION: i32 = 1;
+/// Who may insert which rows into the work queue: run after [`SCHEMA`], and again by the
+/// upgrade from schema 1.
+const REQUEST_POLICIES: &str = include_str!("postgres-requests.sql");
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// From schema 1 to 2: the shipping checkpoints keep the hash of the last record shipped;
+/// one request row per lease (a second one, which only a forged insert could make, is
+/// unlinked and refused); the work queue's insert policies check whose lease a row names.
+const UPGRADE_TO_2: &str = "
+    ALTER TABLE jit.audit_shipping ADD COLUMN hash TEXT;
+    LOCK TABLE jit.requests IN EXCLUSIVE MODE;
+    UPDATE jit.requests r SET lease_id = NULL,
+        status = CASE WHEN r.status IN ('new', 'pending') THEN 'refused' ELSE r.status END,
+        exit_code = CASE WHEN r.status IN ('new', 'pending') THEN 3 ELSE r.exit_code END,
+        answered_at = COALESCE(r.answered_at, now()),
+        message = COALESCE(r.message || '; ', '') || 'unlinked from lease ' || r.lease_id
+            || ' by the upgrade to schema 2: that lease was created by another request'
+    WHERE r.kind = 'request' AND r.lease_id IS NOT NULL
+      AND r.id IS DISTINCT FROM (
+          SELECT min(o.id) FROM jit.requests o JOIN jit.leases l ON l.id = o.lease_id
+          WHERE o.kind = 'request' AND o.lease_id = r.lease_id AND o.requester = l.requester);
+    DROP INDEX jit.requests_by_lease;
+    CREATE UNIQUE INDEX requests_one_per_lease ON jit.requests (lease_id) WHERE kind = 'request';
+    DROP POLICY ask ON jit.requests;
+    DROP POLICY decide ON jit.requests;
+";
+
+/// What `jit store init` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    Created,
+    /// Brought up to [`SCHEMA_VERSION`] from this schema.
+    Upgraded(i32),
+    AlreadyCurrent,
+}
 /// The database roles `jit store init` creates; logins are made members of them.
 pub const ROLES: [&str; 3] = ["jit_requester", "jit_approver", "jit_worker"];
 
@@ -54,24 +88,55 @@ impl PgStore {
             let password = reference.resolve()?;
             config.password(password.expose());
         }
-        let (host, port) = crate::backend::postgres::host_port(&config);
-        let location = format!(
-            "postgres://{}@{host}:{port}/{}",
-            config.get_user().unwrap_or(default_user),
-            config.get_dbname().unwrap_or("postgres")
-        );
+        let user_name = config.get_user().unwrap_or(default_user).to_owned();
+        let dbname = config.get_dbname().unwrap_or("postgres").to_owned();
+        let location_of = |config: &postgres::Config| {
+            let (host, port) = crate::backend::postgres::host_port(config);
+            format!("postgres://{user_name}@{host}:{port}/{dbname}")
+        };
         use crate::backend::postgres::Refused;
-        let mut client = match crate::backend::postgres::open(&config, &settings.tls) {
-            Ok(client) => client,
-            Err(Refused::Tls(message)) => bail!("team store {location}: {message}"),
-            Err(Refused::Server(err)) => {
+        // With several hosts (a primary and its standbys), each is tried in turn here, so
+        // that messages name the one reached, or each one tried and why it would not do;
+        // the second connection (the shipping lock) goes to the same one.
+        let candidates: Vec<postgres::Config> = if config.get_hosts().len() > 1 {
+            (0..config.get_hosts().len())
+                .map(|index| single_host(&config, index))
+                .collect()
+        } else {
+            vec![config.clone()]
+        };
+        let mut refusals = Vec::new();
+        let mut reached = None;
+        for candidate in candidates {
+            match crate::backend::postgres::open(&candidate, &settings.tls) {
+                Ok(client) => {
+                    reached = Some((candidate, client));
+                    break;
+                }
+                Err(Refused::Tls(message)) => {
+                    bail!("team store {}: {message}", location_of(&candidate))
+                }
+                Err(Refused::Server(err)) => refusals.push((location_of(&candidate), err)),
+            }
+        }
+        let Some((config, mut client)) = reached else {
+            if let [(location, err)] = refusals.as_slice() {
                 let cause = match err.as_db_error() {
                     Some(db) => db.message().to_owned(),
                     None => err.to_string(),
                 };
                 bail!("connecting to the team store {location}: {cause}");
             }
+            let tried: Vec<String> = refusals
+                .iter()
+                .map(|(location, err)| format!("{location}: {}", why_refused(err)))
+                .collect();
+            bail!(
+                "connecting to the team store: no host would do ({})",
+                tried.join("; ")
+            );
         };
+        let location = location_of(&config);
         let user: String = client.query_one("SELECT session_user::text", &[])?.get(0);
         let store = PgStore {
             client: RefCell::new(client),
@@ -119,14 +184,20 @@ impl PgStore {
         ))
     }
 
-    /// Create the roles and the schema (as the database owner), in one transaction.
-    /// Returns false when the schema was already there (nothing is changed then).
-    pub fn init(&self) -> Result<bool> {
-        if let Some(version) = self.schema_version()? {
-            if version > SCHEMA_VERSION {
-                bail!("the team store has schema {version}; this jit knows {SCHEMA_VERSION}");
+    /// Create the roles and the schema (as the database owner), or bring a schema written
+    /// by an earlier jit up to this one, in one transaction. Nothing is changed when the
+    /// schema is already current.
+    pub fn init(&self) -> Result<Init> {
+        match self.schema_version()? {
+            Some(version) if version > SCHEMA_VERSION => {
+                bail!("the team store has schema {version}; this jit knows {SCHEMA_VERSION}")
             }
-            return Ok(false);
+            Some(version) if version == SCHEMA_VERSION => return Ok(Init::AlreadyCurrent),
+            Some(version) => {
+                self.upgrade(version)?;
+                return Ok(Init::Upgraded(version));
+            }
+            None => {}
         }
         let mut client = self.client();
         let mut tx = client.transaction()?;
@@ -142,8 +213,51 @@ impl PgStore {
             }
         }
         tx.batch_execute(SCHEMA).context("creating the schema")?;
+        tx.batch_execute(REQUEST_POLICIES)
+            .context("creating the work queue's policies")?;
         tx.commit()?;
-        Ok(true)
+        Ok(Init::Created)
+    }
+
+    fn upgrade(&self, from: i32) -> Result<()> {
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        // Another `jit store init` upgrading at the same time waits here, then finds the
+        // schema current.
+        let version: i32 = tx
+            .query_one("SELECT version FROM jit.meta WHERE id = 1 FOR UPDATE", &[])?
+            .get(0);
+        if version != from {
+            return Ok(());
+        }
+        if version < 2 {
+            tx.batch_execute(UPGRADE_TO_2)
+                .context("upgrading the schema to 2")?;
+            tx.batch_execute(REQUEST_POLICIES)
+                .context("creating the work queue's policies")?;
+        }
+        tx.execute(
+            "UPDATE jit.meta SET version = $1 WHERE id = 1",
+            &[&SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A worker serves only a store of this jit's schema: one written by an earlier jit
+    /// lacks the checks this one relies on until `jit store init` upgrades it.
+    pub fn require_current(&self) -> Result<()> {
+        match self.schema_version()? {
+            Some(version) if version == SCHEMA_VERSION => Ok(()),
+            Some(version) => bail!(
+                "the team store {} has schema {version}; this jit needs {SCHEMA_VERSION}: run `jit store init` as the database owner to upgrade it",
+                self.location
+            ),
+            None => bail!(
+                "the team store {} has no jit schema: run `jit store init` as the database owner",
+                self.location
+            ),
+        }
     }
 
     /// The next lease [`Tx::insert`] writes answers queue request `id`: the link between
@@ -195,6 +309,79 @@ impl PgStore {
         Self::attach_approvals(&mut *client, &mut leases)?;
         Ok(leases)
     }
+}
+
+/// `config` with only its host number `index` (and that host's port and address).
+fn single_host(config: &postgres::Config, index: usize) -> postgres::Config {
+    let mut one = postgres::Config::new();
+    match &config.get_hosts()[index] {
+        postgres::config::Host::Tcp(name) => one.host(name),
+        postgres::config::Host::Unix(path) => one.host_path(path),
+    };
+    if let Some(address) = config.get_hostaddrs().get(index) {
+        one.hostaddr(*address);
+    }
+    let ports = config.get_ports();
+    if let Some(port) = ports
+        .get(index)
+        .or(ports.first().filter(|_| ports.len() == 1))
+    {
+        one.port(*port);
+    }
+    if let Some(user) = config.get_user() {
+        one.user(user);
+    }
+    if let Some(password) = config.get_password() {
+        one.password(password);
+    }
+    if let Some(dbname) = config.get_dbname() {
+        one.dbname(dbname);
+    }
+    if let Some(options) = config.get_options() {
+        one.options(options);
+    }
+    if let Some(name) = config.get_application_name() {
+        one.application_name(name);
+    }
+    if let Some(timeout) = config.get_connect_timeout() {
+        one.connect_timeout(*timeout);
+    }
+    if let Some(timeout) = config.get_tcp_user_timeout() {
+        one.tcp_user_timeout(*timeout);
+    }
+    one.keepalives(config.get_keepalives())
+        .keepalives_idle(config.get_keepalives_idle());
+    if let Some(interval) = config.get_keepalives_interval() {
+        one.keepalives_interval(interval);
+    }
+    if let Some(retries) = config.get_keepalives_retries() {
+        one.keepalives_retries(retries);
+    }
+    one.ssl_mode(config.get_ssl_mode())
+        .ssl_negotiation(config.get_ssl_negotiation())
+        .target_session_attrs(config.get_target_session_attrs())
+        .channel_binding(config.get_channel_binding());
+    one
+}
+
+/// Why one host of several would not do, in a few words.
+fn why_refused(err: &postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return db.message().to_owned();
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return if io.kind() == std::io::ErrorKind::PermissionDenied {
+                // target_session_attrs=read-write on a standby.
+                format!("read-only ({io})")
+            } else {
+                format!("unreachable ({io})")
+            };
+        }
+        source = cause.source();
+    }
+    err.to_string()
 }
 
 fn secs(time: Option<DateTime<Utc>>) -> Option<i64> {
@@ -666,7 +853,7 @@ impl Store for PgStore {
 
     fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
         let row = self.client().query_opt(
-            "SELECT seq, failed_at, error FROM jit.audit_shipping WHERE destination = $1",
+            "SELECT seq, failed_at, error, hash FROM jit.audit_shipping WHERE destination = $1",
             &[&destination],
         )?;
         Ok(row
@@ -674,20 +861,23 @@ impl Store for PgStore {
                 seq: r.get(0),
                 failed_at: time(&r, 1),
                 error: r.get(2),
+                hash: r.get(3),
             })
             .unwrap_or_default())
     }
 
     fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
         self.client().execute(
-            "INSERT INTO jit.audit_shipping (destination, seq, failed_at, error) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (destination) DO UPDATE SET \
-             seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error",
+            "INSERT INTO jit.audit_shipping (destination, seq, failed_at, error, hash) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (destination) DO UPDATE SET \
+             seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error, \
+             hash = excluded.hash",
             &[
                 &destination,
                 &checkpoint.seq,
                 &secs(checkpoint.failed_at),
                 &checkpoint.error,
+                &checkpoint.hash,
             ],
         )?;
         Ok(())

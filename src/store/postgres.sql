@@ -1,4 +1,4 @@
--- The team store, schema 1, created by `jit store init` as the database owner in one
+-- The team store, schema 2, created by `jit store init` as the database owner in one
 -- transaction. Times of leases are unix seconds (UTC); audit times are the RFC 3339 text
 -- that the hash covers. Identity is the database session's login (`session_user`), which
 -- `SET ROLE` cannot change.
@@ -8,7 +8,7 @@ CREATE TABLE jit.meta (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL
 );
-INSERT INTO jit.meta VALUES (1, 1);
+INSERT INTO jit.meta VALUES (1, 2);
 
 CREATE TABLE jit.leases (
     id                 TEXT PRIMARY KEY,
@@ -72,11 +72,14 @@ CREATE TABLE jit.audit_head (
 );
 INSERT INTO jit.audit_head VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
+-- How far each shipping destination has the chain: the seq and hash of the last record it
+-- acknowledged (the hash shows a chain that forked after a restore or a failover).
 CREATE TABLE jit.audit_shipping (
     destination TEXT PRIMARY KEY,
     seq         BIGINT NOT NULL,
     failed_at   BIGINT,
-    error       TEXT
+    error       TEXT,
+    hash        TEXT
 );
 
 -- The work queue: what people ask of the workers. A requester or approver inserts a row
@@ -104,7 +107,9 @@ CREATE TABLE jit.requests (
     answered_at TIMESTAMPTZ
 );
 CREATE INDEX requests_new ON jit.requests (id) WHERE status = 'new';
-CREATE INDEX requests_by_lease ON jit.requests (lease_id) WHERE kind = 'request';
+-- A lease is created by one request, which the worker links to it; the hand-over goes to
+-- that row alone.
+CREATE UNIQUE INDEX requests_one_per_lease ON jit.requests (lease_id) WHERE kind = 'request';
 
 -- Credentials sealed to a requesting process's one-time key, until it picks them up or
 -- the lease ends.
@@ -154,14 +159,8 @@ GRANT USAGE ON SEQUENCE jit.requests_id_seq TO jit_worker;
 ALTER TABLE jit.requests ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_requests ON jit.requests FOR SELECT TO jit_requester, jit_approver
     USING (requester = session_user);
-CREATE POLICY ask ON jit.requests FOR INSERT TO jit_requester
-    WITH CHECK (requester = session_user AND status = 'new'
-                AND kind IN ('request', 'revoke', 'extend'));
-CREATE POLICY decide ON jit.requests FOR INSERT TO jit_approver
-    WITH CHECK (requester = session_user AND status = 'new'
-                AND kind IN ('approve', 'deny') AND lease_id IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM jit.leases l WHERE l.id = lease_id
-                                AND (l.requester = session_user OR l.subject = session_user)));
+-- The policies `ask` (requesters) and `decide` (approvers) are in postgres-requests.sql,
+-- run right after this file (and again by the upgrade from schema 1).
 CREATE POLICY work ON jit.requests FOR ALL TO jit_worker USING (true) WITH CHECK (true);
 
 ALTER TABLE jit.handoffs ENABLE ROW LEVEL SECURITY;

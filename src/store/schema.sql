@@ -64,10 +64,12 @@ CREATE TABLE audit_head (
     hash TEXT NOT NULL
 );
 
--- How far each audit shipping destination has received the chain.
+-- How far each audit shipping destination has received the chain: the seq and hash of the
+-- last record it acknowledged (the hash shows a chain that forked, after a restore say).
 CREATE TABLE audit_shipping (
     destination TEXT PRIMARY KEY,
     seq         INTEGER NOT NULL,
     failed_at   INTEGER,
-    error       TEXT
+    error       TEXT,
+    hash        TEXT
 );

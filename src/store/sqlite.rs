@@ -11,19 +11,19 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::collections::HashMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
 const LIVE_INDEX: &str = "CREATE INDEX leases_live ON leases (created_at, id, state, document) \
     WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
-/// The shipping checkpoints; the same text as in schema.sql.
+/// The shipping checkpoints as schema 4 created them (schema 6 adds `hash`).
 const SHIPPING_TABLE: &str = "CREATE TABLE audit_shipping (\n    destination TEXT PRIMARY KEY,\n    seq         INTEGER NOT NULL,\n    failed_at   INTEGER,\n    error       TEXT\n)";
 const LIVE_CONDITION: &str =
     "state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
@@ -43,14 +43,21 @@ pub struct SqliteStore {
     committed: std::cell::RefCell<Vec<AuditEvent>>,
 }
 
+fn read_only(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the store {} is read-only for this user: jit cannot record anything (make it writable by the user jit runs as, mode 0600)",
+        path.display()
+    )
+}
+
 impl SqliteStore {
     /// Open the store at `path`, creating it (0600, in a 0700 directory) if it is missing.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
+            // The store is jit's own: a state directory that is a link, someone else's or
+            // writable by others would let them swap the database or its journal. Missing
+            // directories are made on the way, never through a link.
+            crate::trusted_dir::TrustedDir::create_all(dir, 0o700)
                 .with_context(|| format!("creating the state directory {}", dir.display()))?;
         }
         match OpenOptions::new()
@@ -64,6 +71,11 @@ impl SqliteStore {
             Err(err) => {
                 return Err(err).with_context(|| format!("creating the store {}", path.display()));
             }
+        }
+        // SQLite opens a file this process may not write read-only, and says so only at the
+        // first write, naming no file; or, with its write-ahead log, not at all.
+        if nix::unistd::eaccess(path, nix::unistd::AccessFlags::W_OK).is_err() {
+            return Err(read_only(path));
         }
         let conn = Connection::open_with_flags(
             path,
@@ -182,6 +194,10 @@ impl SqliteStore {
                         tx.update(&lease)?;
                     }
                 }
+            }
+            if version <= 5 {
+                self.conn
+                    .execute_batch("ALTER TABLE audit_shipping ADD COLUMN hash TEXT")?;
             }
             self.conn
                 .pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -531,6 +547,9 @@ const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash,
 
 impl Store for SqliteStore {
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        if self.conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(read_only(&self.path));
+        }
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .with_context(|| format!("locking the store {} for writing", self.path.display()))?;
@@ -572,7 +591,7 @@ impl Store for SqliteStore {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT seq, failed_at, error FROM audit_shipping WHERE destination = ?1",
+                "SELECT seq, failed_at, error, hash FROM audit_shipping WHERE destination = ?1",
             )?
             .query_row([destination], |r| {
                 Ok(Checkpoint {
@@ -581,6 +600,7 @@ impl Store for SqliteStore {
                         .get::<_, Option<i64>>(1)?
                         .and_then(|secs| DateTime::from_timestamp(secs, 0)),
                     error: r.get(2)?,
+                    hash: r.get(3)?,
                 })
             })
             .optional()?;
@@ -590,15 +610,17 @@ impl Store for SqliteStore {
     fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO audit_shipping (destination, seq, failed_at, error) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (destination) DO UPDATE SET \
-                 seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error",
+                "INSERT INTO audit_shipping (destination, seq, failed_at, error, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (destination) DO UPDATE SET \
+                 seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error, \
+                 hash = excluded.hash",
             )?
             .execute(params![
                 destination,
                 checkpoint.seq,
                 ts(checkpoint.failed_at),
-                checkpoint.error
+                checkpoint.error,
+                checkpoint.hash
             ])?;
         Ok(())
     }

@@ -201,7 +201,7 @@ pub fn decide(
 ) -> Result<(Lease, String)> {
     let lease = store
         .lease(lease_id)?
-        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+        .ok_or_else(|| exit::usage(format!("no lease {}", crate::text::quoted(lease_id))))?;
     // The database refuses it too; this says so plainly.
     if lease.requester == store.user() || lease.subject == store.user() {
         return Err(exit::denied(format!(
@@ -222,9 +222,35 @@ pub fn decide(
     Ok((lease, answer.message.unwrap_or_default()))
 }
 
+/// Did this session's login request `lease`, or is it its subject?
+fn holds(store: &PgStore, lease: &Lease) -> bool {
+    lease.requester == store.user() || lease.subject == store.user()
+}
+
 /// `jit revoke` with a team store: queue the revocation and wait for the worker.
 pub fn revoke(store: &PgStore, lease_id: &str) -> Result<crate::engine::Revocation> {
     use crate::engine::{Revocation, RevokeOutcome};
+    // The database refuses a revocation of a lease that is not the login's own, except from
+    // an approver (whom the worker checks against the role); this says so plainly.
+    let lease = store
+        .lease(lease_id)?
+        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+    let approver: bool = store
+        .client()
+        .query_one(
+            "SELECT pg_has_role(session_user, 'jit_approver', 'MEMBER')",
+            &[],
+        )?
+        .get(0);
+    if !holds(store, &lease) && !approver {
+        return Err(exit::denied(format!(
+            "{} may not revoke lease {} of {} (only its holder or an approver of role {:?} may)",
+            store.user(),
+            lease.id,
+            lease.subject,
+            lease.role
+        )));
+    }
     let id = submit(store, &Ask::Revoke { lease_id })?;
     let answer = first_answer(store, id)?;
     let outcome = match (answer.status.as_str(), answer.exit_code) {
@@ -236,7 +262,7 @@ pub fn revoke(store: &PgStore, lease_id: &str) -> Result<crate::engine::Revocati
     };
     let lease = store
         .lease(lease_id)?
-        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+        .ok_or_else(|| exit::usage(format!("no lease {}", crate::text::quoted(lease_id))))?;
     let outcome = match lease.state {
         LeaseState::Cancelled => RevokeOutcome::Cancelled,
         _ => outcome,
@@ -246,11 +272,21 @@ pub fn revoke(store: &PgStore, lease_id: &str) -> Result<crate::engine::Revocati
 
 /// `jit extend` with a team store.
 pub fn extend(store: &PgStore, lease_id: &str, ttl: Duration) -> Result<Lease> {
+    let lease = store
+        .lease(lease_id)?
+        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))?;
+    if !holds(store, &lease) {
+        return Err(exit::denied(format!(
+            "{} may not extend a lease of {}",
+            store.user(),
+            lease.subject
+        )));
+    }
     let id = submit(store, &Ask::Extend { lease_id, ttl })?;
     answered(store, id)?;
     store
         .lease(lease_id)?
-        .ok_or_else(|| exit::usage(format!("no lease {lease_id}")))
+        .ok_or_else(|| exit::usage(format!("no lease {}", crate::text::quoted(lease_id))))
 }
 
 /// Take the credentials a worker sealed for this process's request, deleting them from
@@ -270,11 +306,11 @@ pub fn pick_up(
 }
 
 /// What a lease that ended while its request waited means to the requester.
-pub fn outcome_of(lease: &Lease) -> (i32, String) {
+pub fn outcome_of(store: &dyn Store, lease: &Lease) -> Result<(i32, String)> {
     let id = &lease.id;
-    match lease.state {
+    Ok(match lease.state {
         LeaseState::Denied => (3, lease.denial()),
-        LeaseState::Cancelled => (3, format!("request {id} was cancelled")),
+        LeaseState::Cancelled => (3, crate::engine::cancellation(store, lease)?),
         other => (
             1,
             match &lease.last_error {
@@ -282,5 +318,5 @@ pub fn outcome_of(lease: &Lease) -> (i32, String) {
                 None => format!("lease {id} is {other}"),
             },
         ),
-    }
+    })
 }

@@ -6,6 +6,7 @@
 //! too long. `LISTEN jit_work` wakes it; it also looks every few seconds.
 
 use super::handoff;
+use crate::audit::{EventKind, NewEvent};
 use crate::engine::{Decided, Engine, RequestInput, Requested, RevokeOutcome};
 use crate::exit;
 use crate::identity::Identity;
@@ -63,7 +64,12 @@ impl<'a> Worker<'a> {
         while let Some(job) = self.take()? {
             let who = job.requester.clone();
             let kind = job.kind.clone();
-            let outcome = self.carry_out(&job);
+            // Whatever goes wrong, the row is answered: none stays taken and unanswered.
+            let outcome = match self.forged(&job) {
+                Ok(Some(why)) => self.refuse(&job, &why),
+                Ok(None) => self.carry_out(&job),
+                Err(err) => Err(err),
+            };
             let text = match outcome {
                 Ok(text) => text,
                 Err(err) => {
@@ -147,6 +153,69 @@ impl<'a> Worker<'a> {
         }))
     }
 
+    /// Why a row that names a lease does not belong to the login that inserted it, if it
+    /// does not: a request row is its lease's own (the one that created it, by the lease's
+    /// requester); a revocation comes from someone who may end the lease; an extension
+    /// from its requester or subject; a decision from someone else. The database's
+    /// policies refuse such rows already; this is the second check, for a row that got in
+    /// some other way (a store from before those policies, a login that bypasses them).
+    fn forged(&self, job: &Job) -> Result<Option<String>> {
+        let Some(lease_id) = job.lease_id.as_deref() else {
+            return Ok(None);
+        };
+        let Some(lease) = self.store.lease(lease_id)? else {
+            // The kind's own handling answers "no lease".
+            return Ok(None);
+        };
+        let holder = job.requester == lease.requester || job.requester == lease.subject;
+        Ok(match job.kind.as_str() {
+            "request" if job.requester != lease.requester => Some(format!(
+                "request {} from {} names lease {}, requested by {}",
+                job.id, job.requester, lease.id, lease.requester
+            )),
+            "request" => match self.request_of(&lease.id)? {
+                Some(own) if own != job.id => Some(format!(
+                    "request {} names lease {}, which request {own} created",
+                    job.id, lease.id
+                )),
+                _ => None,
+            },
+            "revoke" => {
+                let who = Identity::named(&job.requester)?;
+                self.engine
+                    .may_end(&who, &lease)
+                    .err()
+                    .map(|err| format!("{err:#}"))
+            }
+            "extend" if !holder => Some(format!(
+                "{} may not extend a lease of {}",
+                job.requester, lease.subject
+            )),
+            "approve" | "deny" if holder => Some(format!(
+                "{} may not decide their own request (lease {})",
+                job.requester, lease.id
+            )),
+            _ => None,
+        })
+    }
+
+    /// Answer a forged row as refused (exit 3) and record the refusal in the audit trail.
+    fn refuse(&self, job: &Job, why: &str) -> Result<String> {
+        let event = NewEvent {
+            at: self.engine.clock.now(),
+            actor: job.requester.clone(),
+            lease_id: job.lease_id.clone(),
+            kind: EventKind::Refused,
+            details: serde_json::json!({
+                "request": job.id,
+                "request_kind": job.kind,
+                "reason": why,
+            }),
+        };
+        crate::store::write(self.store, |tx| tx.append(&event).map(drop))?;
+        Err(exit::denied(why.to_owned()))
+    }
+
     fn carry_out(&self, job: &Job) -> Result<String> {
         let who = Identity::named(&job.requester)?;
         let engine = self.engine.acting_as(&who.user);
@@ -178,7 +247,12 @@ impl<'a> Worker<'a> {
                         Ok(format!("granted {}", lease.id))
                     }
                     Requested::Pending { lease } => {
-                        self.answer(job.id, "pending", 4, &format!("pending {}", lease.id))?;
+                        // The requester's configuration names no roles: this one's says
+                        // whether its credentials will never be shown.
+                        let text = engine
+                            .unshown_credentials(&lease)
+                            .unwrap_or_else(|| format!("pending {}", lease.id));
+                        self.answer(job.id, "pending", 4, &text)?;
                         Ok(format!("pending {}", lease.id))
                     }
                 }
@@ -255,7 +329,7 @@ impl<'a> Worker<'a> {
                 Ok(format!("pending {}", lease.id))
             }
             state if state.is_final() => {
-                let (code, text) = super::outcome_of(&lease);
+                let (code, text) = super::outcome_of(self.store, &lease)?;
                 self.answer(job.id, "refused", code, &text)?;
                 Ok(text)
             }
@@ -272,13 +346,16 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The queued request that created lease `id`.
+    /// The queued request that created lease `id`: the one request row linked to it (the
+    /// schema allows no other), inserted by the lease's requester.
     fn request_of(&self, id: &str) -> Result<Option<i64>> {
         Ok(self
             .store
             .client()
             .query_opt(
-                "SELECT id FROM jit.requests WHERE kind = 'request' AND lease_id = $1",
+                "SELECT r.id FROM jit.requests r JOIN jit.leases l ON l.id = r.lease_id \
+                 WHERE r.kind = 'request' AND r.lease_id = $1 AND r.requester = l.requester \
+                 ORDER BY r.id LIMIT 1",
                 &[&id],
             )?
             .map(|row| row.get(0)))
@@ -299,6 +376,13 @@ impl<'a> Worker<'a> {
         )?;
         let requester: String = row.get(0);
         let key: Option<Vec<u8>> = row.get(1);
+        // Credentials go only to the process of the person who asked for them.
+        anyhow::ensure!(
+            requester == lease.requester,
+            "request {request} is from {requester}, not from {}, the requester of lease {}: nothing handed over",
+            lease.requester,
+            lease.id
+        );
         if let (Some(credentials), Some(key)) = (credentials, key) {
             let sealed = handoff::seal(&key, credentials)?;
             tx.execute(
@@ -341,7 +425,7 @@ impl<'a> Worker<'a> {
         for row in rows {
             let (id, lease_id): (i64, String) = (row.get(0), row.get(1));
             if let Some(lease) = self.store.lease(&lease_id)? {
-                let (code, text) = super::outcome_of(&lease);
+                let (code, text) = super::outcome_of(self.store, &lease)?;
                 self.answer(id, "refused", code, &text)?;
             }
         }

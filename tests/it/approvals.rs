@@ -213,3 +213,67 @@ fn only_holders_and_approvers_may_revoke() {
         .stdout_has(&format!("revoked {gated}"));
     assert_eq!(w.grant_keys(), vec![format!("web-root/{REQUESTER}")]);
 }
+
+#[test]
+fn a_request_left_pending_is_told_its_credentials_will_never_be_shown() {
+    let w = World::empty();
+    w.jit(["init"]).run().success();
+    let approvals = format!("approvals = {{ required = 1, from = [\"user:{APPROVER}\"] }}\n");
+    let config = std::fs::read_to_string(w.config_path()).unwrap().replace(
+        "[roles.ssh-demo]\n",
+        &format!("[roles.ssh-demo]\n{approvals}"),
+    ) + &format!(
+        "\n[targets.keys]\nbackend = \"ssh\"\nmode = \"authorized-keys\"\nauthorized_keys = \"{}\"\n\n\
+             [roles.login]\ntarget = \"keys\"\nmax_ttl = \"1h\"\n{approvals}grant = {{ account = \"{me}\" }}\n\n\
+             [targets.files]\nbackend = \"command\"\nprogram = \"{fixture}\"\nargs = [\"{grants}\"]\n\n\
+             [roles.gated]\ntarget = \"files\"\nmax_ttl = \"1h\"\n{approvals}",
+        w.path("authorized_keys").display(),
+        me = me(),
+        fixture = fixture().display(),
+        grants = w.path("grants.json").display(),
+    );
+    w.write_config(&config);
+    let request = |role: &str, json: bool| {
+        let mut args = vec!["request", "--role", role, "--ticket", "DEMO-1"];
+        if json {
+            args.push("--json");
+        }
+        w.jit(args).run().code(4)
+    };
+    let warning = |role: &str, issues: &str, id: &str| {
+        format!(
+            "jit: warning: role {role} {issues}, and credentials are shown only to a request that waits for its approval: this request's will never be shown; to receive them, withdraw it (`jit revoke {id}`) and request again with --wait\n"
+        )
+    };
+
+    let run = request("ssh-demo", true);
+    let lease = run.json();
+    let id = lease["id"].as_str().unwrap();
+    let expected = warning("ssh-demo", "issues credentials", id);
+    assert_eq!(run.stderr, expected);
+    assert_eq!(
+        lease["notice"],
+        expected["jit: warning: ".len()..].trim_end()
+    );
+    let run = request("ssh-demo", false);
+    let id = run
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':');
+    assert_eq!(run.stderr, warning("ssh-demo", "issues credentials", id));
+
+    // A program's answer decides: it may.
+    let run = request("gated", true);
+    let id = run.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        run.stderr,
+        warning("gated", "may issue credentials (its target decides)", &id)
+    );
+
+    // An authorized_keys line is no credential: nothing to say.
+    let run = request("login", true);
+    assert_eq!(run.stderr, "");
+    assert!(run.json().get("notice").is_none());
+}

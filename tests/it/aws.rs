@@ -570,3 +570,20 @@ fn iam_policy_on_a_group_reaches_its_members_for_the_lease() {
     w.jit(["revoke", &id]).run().success();
     assert!(!list_users(moto, &keys).status.success(), "denied after");
 }
+
+#[test]
+fn a_grant_to_an_endpoint_that_cannot_be_reached_is_failed_not_retried() {
+    let moto = moto_server::shared();
+    let w = assume_role_world(moto, "jit-unreached");
+    let config = std::fs::read_to_string(w.config_path()).unwrap();
+    w.write_config(&config.replace(
+        &moto.endpoint(),
+        &format!("http://127.0.0.1:{}", free_port()),
+    ));
+    crate::crash::assert_reached_nothing(&w, "aws-admin", "cannot connect");
+
+    // Keys that cannot be read: nothing is sent either.
+    let w = assume_role_world(moto, "jit-unread");
+    std::fs::remove_file(w.path("cloud.aws-secret")).unwrap();
+    crate::crash::assert_reached_nothing(&w, "aws-admin", "secret_access_key");
+}

@@ -214,10 +214,12 @@ fn a_read_only_store_is_refused_and_left_alone() {
         w.jit(["request", "--role", "web-root"]).run()
     };
     let run = run.code(1);
-    assert!(
-        run.stderr.contains("readonly database") || run.stderr.contains("unable to open"),
-        "{}",
-        run.stderr
+    assert_eq!(
+        run.stderr,
+        format!(
+            "jit: error: the store {} is read-only for this user: jit cannot record anything (make it writable by the user jit runs as, mode 0600)\n",
+            w.store_path().display()
+        )
     );
     assert_eq!(std::fs::read(w.store_path()).unwrap(), before);
     assert_eq!(w.grants(), grants);
@@ -283,4 +285,150 @@ fn exec_for_another_user_runs_the_command_as_them() {
     } else {
         run.code(2).stderr_has("needs jit to run as root");
     }
+}
+
+#[test]
+fn missing_required_arguments_are_named() {
+    let w = World::new();
+    let named = |what: &str| {
+        format!(
+            "jit: error: the following required arguments were not provided: {what} (see `jit --help`)\n"
+        )
+    };
+    for (args, what) in [
+        (&["request"][..], "--role <ROLE>"),
+        (&["show"][..], "<ID>"),
+        (&["deny", "aaaaaaaaaa"][..], "--reason <TEXT>"),
+    ] {
+        let before = snapshot(&w);
+        let run = w.jit(args).run().code(2);
+        assert_eq!(run.stderr, named(what), "{args:?}");
+        assert_eq!(run.stdout, "");
+        assert_eq!(snapshot(&w), before);
+    }
+}
+
+#[test]
+fn long_input_is_echoed_cut_short() {
+    let w = World::new();
+    let long = "r".repeat(10_000);
+    let cut = format!("\"{}\"... (10000 characters)", "r".repeat(64));
+    for (args, code, message) in [
+        (
+            vec!["request", "--role", long.as_str()],
+            2,
+            format!("jit: error: {cut} is not a role name\n"),
+        ),
+        (
+            vec!["request", "--role", "web-root", "--ticket", long.as_str()],
+            3,
+            format!(
+                "jit: error: ticket {cut} is not valid: a ticket is 1 to 64 letters, digits and . _ : / # -\n"
+            ),
+        ),
+        (
+            vec!["show", long.as_str()],
+            2,
+            format!("jit: error: no lease {cut}\n"),
+        ),
+        (
+            vec!["list", "--state", long.as_str()],
+            2,
+            format!("{cut} is not a lease state"),
+        ),
+        (
+            vec!["request", "--role", "web-root", "--ttl", long.as_str()],
+            2,
+            format!("{cut} is not a duration"),
+        ),
+        (
+            vec![long.as_str()],
+            2,
+            format!(
+                "jit: error: unrecognized subcommand '{}'... (10000 characters) (see `jit --help`)\n",
+                "r".repeat(64)
+            ),
+        ),
+        (
+            vec!["list", long.as_str()],
+            2,
+            format!(
+                "jit: error: unexpected argument '{}'... (10000 characters) found (see `jit --help`)\n",
+                "r".repeat(64)
+            ),
+        ),
+    ] {
+        refused(&w, &args, code, &message);
+        let run = w.jit(&args).run();
+        assert!(
+            run.stderr.len() < 400,
+            "{args:?} echoes too much: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn unicode_format_characters_are_refused_naming_the_code_point() {
+    let w = World::new();
+    let pending = w
+        .jit(["request", "--role", "gated", "--json"])
+        .run()
+        .code(4)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let format_char = |what: &str, point: &str| {
+        format!(
+            "jit: error: {what} holds {point}, a Unicode format character (such as a right-to-left override or a zero-width space) that makes text read differently from what it is; remove it\n"
+        )
+    };
+    for (text, point) in [
+        ("fix \u{202e}txt.exe", "U+202E"),
+        ("a\u{200b}b", "U+200B"),
+        ("\u{2066}isolate", "U+2066"),
+        ("bom\u{feff}", "U+FEFF"),
+        ("mark\u{200f}", "U+200F"),
+    ] {
+        let message = format_char("the reason", point);
+        refused(
+            &w,
+            &["request", "--role", "web-root", "--reason", text],
+            2,
+            &message,
+        );
+        let before = snapshot(&w);
+        w.jit(["deny", &pending, "--reason", text])
+            .by(APPROVER)
+            .run()
+            .code(2)
+            .stderr_has(&message);
+        w.jit(["approve", &pending, "--reason", text])
+            .by(APPROVER)
+            .run()
+            .code(2)
+            .stderr_has(&message);
+        assert_eq!(snapshot(&w), before);
+    }
+    refused(
+        &w,
+        &["request", "--role", "db-admin", "--ticket", "CHG-1\u{202e}"],
+        2,
+        &format_char("the ticket", "U+202E"),
+    );
+    refused(
+        &w,
+        &["request", "--role", "web-root\u{200b}"],
+        2,
+        &format_char("the role name", "U+200B"),
+    );
+    assert_eq!(w.state_of(&pending), "pending");
+    // What clap repeats is escaped too.
+    refused(
+        &w,
+        &["list", "--bogus\u{202e}txt"],
+        2,
+        "jit: error: unexpected argument '--bogus\\u{202e}txt' found (see `jit --help`)\n",
+    );
 }

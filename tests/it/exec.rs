@@ -91,3 +91,27 @@ fn sigterm_is_passed_on_and_the_lease_revoked() {
     assert_eq!(status.code(), Some(143));
     assert_eq!(w.state_of(&id), "revoked");
 }
+
+#[test]
+fn the_command_is_told_to_end_when_jit_is_killed() {
+    let w = World::new();
+    let pid_file = w.path("command.pid");
+    let script = format!("echo $$ > {}; exec sleep 300", pid_file.display());
+    let mut jit = w
+        .jit(["exec", "--role", "web-root", "--", "sh", "-c", &script])
+        .spawn();
+    crate::crash::await_that("the command to start", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    jit.kill().unwrap();
+    jit.wait().unwrap();
+    // SIGTERM, as when jit itself is sent TERM: it does not go on unwatched.
+    crate::crash::await_that("the command to end with jit", || {
+        !crate::crash::running(pid)
+    });
+}

@@ -703,7 +703,7 @@ fn a_store_from_schema_1_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let checkpoints: i64 = open_store(&w)
         .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
         .unwrap();
@@ -718,10 +718,12 @@ fn a_store_from_schema_4_is_migrated() {
     let id = w.granted("web-root", &[]);
     let expected = w.jit(["list", "--json"]).run().success().json();
     assert_eq!(expected[0]["break_glass"], false);
-    // A schema 4 store: no break_glass column, and documents without the field.
+    // A schema 4 store: no break_glass column, documents without the field, and shipping
+    // checkpoints without their hash.
     open_store(&w)
         .execute_batch(
             "ALTER TABLE leases DROP COLUMN break_glass; \
+             ALTER TABLE audit_shipping DROP COLUMN hash; \
              UPDATE leases SET document = json_remove(document, '$.break_glass'); \
              PRAGMA user_version = 4;",
         )
@@ -730,8 +732,132 @@ fn a_store_from_schema_4_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     w.jit(["revoke", &id]).run().success();
     assert_eq!(w.lease(&id)["break_glass"], false);
     w.jit(["audit", "verify"]).run().success();
+}
+
+#[test]
+fn show_of_an_ended_or_failed_lease_says_so() {
+    let w = World::new();
+    let id = w.granted("web-root", &["--ttl", "30m"]);
+    w.jit(["revoke", &id]).run().success();
+    let shown = w.jit(["show", &id]).run().success().stdout;
+    let expires = shown
+        .lines()
+        .find(|l| l.starts_with("expires "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        expires,
+        format!(
+            "expires    {}",
+            w.lease(&id)["expires_at"].as_str().unwrap()
+        ),
+        "an ended lease has no time left: {shown}"
+    );
+    assert!(shown.contains("\nended      20"), "{shown}");
+
+    w.fail_grants(true);
+    w.jit(["request", "--role", "web-root"]).run().code(1);
+    let failed = w
+        .leases()
+        .into_iter()
+        .find(|l| l["state"] == "failed")
+        .unwrap();
+    let shown = w
+        .jit(["show", failed["id"].as_str().unwrap()])
+        .run()
+        .success()
+        .stdout;
+    assert!(
+        shown.contains("\ngranted    never: the grant failed\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains(" left)"), "{shown}");
+}
+
+#[test]
+fn stored_text_is_shown_with_format_characters_escaped() {
+    let w = World::new();
+    let id = w.granted("web-root", &["--reason", "rotate keys"]);
+    // A reason stored before such reasons were refused, and a target's error.
+    open_store(&w)
+        .execute(
+            "UPDATE leases SET reason = ?1, last_error = ?2 WHERE id = ?3",
+            rusqlite::params!["fix \u{202e}exe.txt", "no\u{1b}[2J\u{200b}pe", id],
+        )
+        .unwrap();
+    let shown = w.jit(["show", &id]).run().success().stdout;
+    assert!(
+        shown.contains("\nreason     fix \\u{202e}exe.txt\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\nerror      no\\u{1b}[2J\\u{200b}pe\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains('\u{202e}') && !shown.contains('\u{1b}'));
+}
+
+#[test]
+fn a_grant_whose_secret_cannot_be_had_fails_and_holds_nothing() {
+    let w = World::new();
+    let config = w.default_config().replace(
+        "[roles.db-admin]",
+        "env = { K_TOKEN = \"env:JIT_TEST_NEVER_SET\" }\n\n[roles.db-admin]",
+    );
+    w.write_config(&config);
+    w.jit(["request", "--role", "web-root"])
+        .run()
+        .code(1)
+        .stderr_has(
+            "granting role \"web-root\" on target \"files\" failed: secret env:JIT_TEST_NEVER_SET: the environment variable is not set\n",
+        );
+    let leases = w.leases();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(
+        leases[0]["state"], "failed",
+        "nothing was asked of the target, so nothing is left to revoke"
+    );
+    assert_eq!(
+        w.event_kinds(leases[0]["id"].as_str().unwrap()),
+        ["requested", "grant-failed"]
+    );
+    assert!(w.grant_keys().is_empty());
+}
+
+#[test]
+fn a_targets_words_are_shown_with_format_characters_escaped() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let program = w.path("liar");
+    // It refuses every call, in words that would read backwards and clear the screen.
+    std::fs::write(
+        &program,
+        "#!/bin/sh\ncat >/dev/null\nprintf '{\"v\": 1, \"ok\": false, \"retryable\": false, \"error\": \"denied \\342\\200\\256txt.exe \\\\u001b[2J\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    w.write_config(&format!(
+        "[targets.liar]\nbackend = \"command\"\nprogram = \"{}\"\n\n[roles.liar]\ntarget = \"liar\"\nmax_ttl = \"1h\"\n\n[[eligibility]]\nsubjects = [\"user:{}\"]\nroles = [\"*\"]\n",
+        program.display(),
+        me()
+    ));
+    let run = w.jit(["request", "--role", "liar"]).run().code(1);
+    assert!(
+        run.stderr
+            .contains("failed: denied \\u{202e}txt.exe \\u{1b}[2J"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\u{202e}') && !run.stderr.contains('\u{1b}'));
+    let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
+    let shown = w.jit(["show", &id]).run().success().stdout;
+    assert!(
+        !shown.contains('\u{202e}') && !shown.contains('\u{1b}'),
+        "{shown}"
+    );
+    assert!(shown.contains("\\u{202e}txt.exe"), "{shown}");
 }

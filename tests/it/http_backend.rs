@@ -1168,3 +1168,16 @@ fn configuration_errors_of_urls() {
         "jit: error: CONFIG:3:7: url: keyring name \"bad name\" may hold only letters, digits and . _ - / @\n"
     );
 }
+
+#[test]
+fn a_grant_to_a_service_that_cannot_be_reached_is_failed_not_retried() {
+    let server = service();
+    let w = world(
+        &server,
+        &format!("retries = 1\n{}", delete_revokes(&server)),
+    );
+    server.pause();
+    crate::crash::assert_reached_nothing(&w, "deploy", "cannot connect");
+    server.resume();
+    assert_eq!(server.requests().len(), 0, "nothing reached the service");
+}

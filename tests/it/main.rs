@@ -16,6 +16,7 @@ mod generated;
 mod harness;
 mod http_backend;
 mod http_server;
+mod links;
 mod mariadb_server;
 mod moto_harness;
 mod moto_server;

@@ -567,3 +567,107 @@ fn doctor_names_every_right_the_admin_lacks_and_the_statement() {
     let run = w.jit(["doctor"]).run().success();
     assert!(!run.stdout.contains("FAIL"), "{}", run.stdout);
 }
+
+#[test]
+fn a_grant_that_never_reached_the_server_is_failed_not_retried() {
+    let server = mariadb_server::shared();
+    // Nothing listening (a stopped server looks the same).
+    let w = mysql_world(server);
+    let config = std::fs::read_to_string(w.config_path()).unwrap();
+    w.write_config(&config.replace(
+        &format!("127.0.0.1:{}/", server.port),
+        &format!("127.0.0.1:{}/", free_port()),
+    ));
+    crate::crash::assert_reached_nothing(&w, "db-eph", "connecting to");
+
+    // A wrong admin password: the login is refused before anything is sent.
+    let w = mysql_world(server);
+    std::fs::write(w.path("db.password"), "not-the-password").unwrap();
+    let id = crate::crash::assert_reached_nothing(&w, "db-eph", "Access denied");
+    assert!(!server.user_exists(&format!("jit_{id}")));
+}
+
+#[test]
+fn a_grant_a_killed_jit_left_waiting_on_the_server_never_lands() {
+    let server = mariadb_server::shared();
+    let w = mysql_world(server);
+    // A global read lock held elsewhere: the grant's CREATE USER waits on the server.
+    let mut holder = server.root().unwrap();
+    holder.query_drop("FLUSH TABLES WITH READ LOCK").unwrap();
+    let mut jit = w.jit(["request", "--role", "db-eph"]).spawn();
+    let mut watch = server.root().unwrap();
+    let mut waiting = |id: &str| -> usize {
+        let ids: Vec<u64> = watch
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE LOCATE(?, INFO) > 0",
+                (format!("'jit_{id}'@"),),
+            )
+            .unwrap();
+        ids.len()
+    };
+    let mut id = String::new();
+    crate::crash::await_that("the grant to wait for the lock", || {
+        if id.is_empty() {
+            id = w
+                .leases()
+                .first()
+                .and_then(|l| l["id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+        }
+        !id.is_empty() && waiting(&id) == 1
+    });
+    jit.kill().unwrap();
+    jit.wait().unwrap();
+
+    let swept = w.jit(["sweep"]).run();
+    holder.query_drop("UNLOCK TABLES").unwrap();
+    swept.success().stdout_has(&format!("{id}: failed"));
+    crate::crash::await_that("the server to be done with the grant", || waiting(&id) == 0);
+    assert!(
+        !server.user_exists(&format!("jit_{id}")),
+        "nothing landed once the lock was free"
+    );
+    assert_eq!(w.lease(&id)["events"][1]["details"]["found"], "absent");
+}
+
+#[test]
+fn a_server_that_hangs_up_is_reported_in_words_not_driver_structs() {
+    // A listener that takes each connection and closes it at once, before the handshake.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let w = World::empty();
+    let secret = w.path("db.password");
+    std::fs::write(&secret, "unused").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    w.write_config(&format!(
+        "[targets.db]\nbackend = \"mysql\"\nurl = \"mysql://jit_admin@127.0.0.1:{port}/app\"\npassword = \"file:{}\"\nconnect_timeout = \"3s\"\n\n\
+         [roles.db-eph]\ntarget = \"db\"\nmax_ttl = \"1h\"\ngrant = {{ mode = \"ephemeral\", grants = [\"SELECT ON app.*\"] }}\n\n\
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+        secret.display(),
+        me = me(),
+    ));
+    let run = w.jit(["request", "--role", "db-eph"]).run().code(1);
+    let error = run.stderr.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        error.starts_with(&format!(
+            "jit: error: granting role \"db-eph\" on target \"db\" failed: connecting to 127.0.0.1:{port}: MySQL connection: "
+        )),
+        "{error}"
+    );
+    for debug in ["IoError", "DriverError", "CodecError", " { ", "Kind("] {
+        assert!(!error.contains(debug), "{error}");
+    }
+    let doctor = w.jit(["doctor"]).run().code(1).stdout;
+    assert!(
+        doctor.contains(&format!(
+            "FAIL target db: connect: connecting to 127.0.0.1:{port}: MySQL connection: "
+        )) && !doctor.contains("IoError"),
+        "{doctor}"
+    );
+}

@@ -249,7 +249,7 @@ fn notify_configuration_errors_point_at_the_key() {
         ),
         (
             "[[notify]]\nurl = \"https://h.example/\"\nevents = [\"granted\", \"grnated\"]\n",
-            "\"grnated\" is not an event kind; valid: requested, approved, denied, granted, grant-failed, extended, revoked, expired, revoke-failed, reconciled, cancelled, notify-failed",
+            "\"grnated\" is not an event kind; valid: requested, approved, denied, granted, grant-failed, extended, revoked, expired, revoke-failed, reconciled, cancelled, notify-failed, refused, ship-refused",
         ),
         (
             "[[notify]]\nurl = \"https://h.example/\"\nevents = []\n",

@@ -298,7 +298,65 @@ impl Cluster {
             .connect(postgres::NoTls)
     }
 
-    /// The admin login jit uses, the application database, a group role, and a table.
+    /// A streaming replica of `primary` (`pg_basebackup -R`), started: a hot standby that
+    /// takes logins and refuses writes until [`Cluster::promote`].
+    pub fn replica_of(primary: &Cluster) -> Cluster {
+        let hba = primary.dir.join("data").join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        if !rules.contains("local replication all trust") {
+            std::fs::write(&hba, format!("local replication all trust\n{rules}")).unwrap();
+            primary
+                .superuser(None)
+                .unwrap()
+                .batch_execute("SELECT pg_reload_conf()")
+                .unwrap();
+        }
+        let replica = Cluster::create();
+        let data = replica.dir.join("data");
+        std::fs::remove_dir_all(&data).unwrap();
+        // Reloading pg_hba.conf takes a moment: try again until the primary lets it in.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let output = replica
+                .command("pg_basebackup")
+                .args([
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-U",
+                    "postgres",
+                ])
+                // A checkpoint at once, not spread over minutes.
+                .args(["--checkpoint", "fast"])
+                .args(["-h", primary.socket_dir().to_str().unwrap()])
+                .args(["-p", &primary.port.to_string()])
+                .output()
+                .unwrap();
+            if output.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let _ = std::fs::remove_dir_all(&data);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        replica.start();
+        replica
+    }
+
+    /// Promote a replica to a primary, and wait until it takes writes.
+    pub fn promote(&self) {
+        self.superuser(None)
+            .unwrap()
+            .batch_execute("SELECT pg_promote(true, 60)")
+            .unwrap();
+    }
+
     pub fn setup(&self) {
         let mut su = self.superuser(None).unwrap();
         for statement in [

@@ -406,9 +406,30 @@ fn doctor_checks_connectivity_and_names_a_missing_right() {
     let weakened =
         config(cluster, &w, "").replace("postgres://jit_admin@", &format!("postgres://{weak}@"));
     w.write_config(&weakened);
-    w.jit(["doctor"]).run().code(1).stdout_has(&format!(
-        "FAIL target db: right CREATEROLE: {weak} lacks CREATEROLE: ALTER ROLE {weak} CREATEROLE"
-    ));
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has(&format!(
+            "FAIL target db: right CREATEROLE: {weak} lacks CREATEROLE: ALTER ROLE {weak} CREATEROLE\n"
+        ))
+        .stdout_has(&format!(
+            "FAIL target db: role app_rw: {weak} may not grant \"app_rw\": before PostgreSQL 16 that needs CREATEROLE or ADMIN OPTION on the role: ALTER ROLE {weak} CREATEROLE (or GRANT app_rw TO {weak} WITH ADMIN OPTION)\n"
+        ));
+    // With ADMIN OPTION on the group role, granting it is right; creating roles still is not.
+    cluster
+        .superuser(None)
+        .unwrap()
+        .batch_execute(&format!("GRANT app_rw TO {weak} WITH ADMIN OPTION"))
+        .unwrap();
+    w.jit(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has(&format!(
+            "ok   target db: role app_rw: {weak} may grant \"app_rw\"\n"
+        ))
+        .stdout_has(&format!(
+            "FAIL target db: right CREATEROLE: {weak} lacks CREATEROLE"
+        ));
 
     // An unreachable server is named, with the reason.
     let w = World::empty();
@@ -688,4 +709,110 @@ fn a_revoke_that_cannot_drop_the_login_still_locks_it() {
         .success()
         .stdout_has(&format!("{id}: revoked"));
     assert!(!cluster.role_exists(&user));
+}
+
+#[test]
+fn a_grant_that_never_reached_the_server_is_failed_not_retried() {
+    let cluster = pg_cluster::shared();
+    let port = format!("127.0.0.1:{}/", cluster.port);
+
+    // Nothing listening (a stopped server looks the same).
+    let w = World::empty();
+    let closed = format!("127.0.0.1:{}/", free_port());
+    w.write_config(&config(cluster, &w, "").replace(&port, &closed));
+    crate::crash::assert_reached_nothing(&w, "db-eph", "Connection refused");
+
+    // TLS the server's certificate does not pass: the handshake fails.
+    let w = World::empty();
+    w.write_config(&config(cluster, &w, "").replace("?sslmode=disable", "?sslmode=verify-full"));
+    crate::crash::assert_reached_nothing(&w, "db-eph", "connecting to");
+
+    // A wrong admin password: the login is refused before anything is sent.
+    let w = pg_world(cluster);
+    std::fs::write(w.path("db.password"), "not-the-password").unwrap();
+    let id = crate::crash::assert_reached_nothing(&w, "db-eph", "password authentication failed");
+    assert!(!cluster.role_exists(&format!("jit_{id}")));
+}
+
+#[test]
+fn tls_required_of_a_server_without_it_is_failed_not_retried() {
+    // A server without TLS answers the TLS request with "N", as this one does.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 8];
+            if stream.read_exact(&mut request).is_ok() {
+                let _ = stream.write_all(b"N");
+            }
+        }
+    });
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    w.write_config(
+        &config(cluster, &w, "")
+            .replace(
+                &format!("127.0.0.1:{}/", cluster.port),
+                &format!("127.0.0.1:{port}/"),
+            )
+            .replace("?sslmode=disable", "?sslmode=require"),
+    );
+    crate::crash::assert_reached_nothing(&w, "db-eph", "connecting to");
+}
+
+#[test]
+fn a_grant_a_killed_jit_left_waiting_on_the_server_never_lands() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    // Another session holds the advisory lock the grant script takes first
+    // (`ACL_LOCK`, "jit\0"): the script waits on the server.
+    let mut holder = cluster.superuser(Some(DATABASE)).unwrap();
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute("SELECT pg_advisory_xact_lock(1785295872)")
+        .unwrap();
+    let mut jit = w.jit(["request", "--role", "db-eph"]).spawn();
+    let mut watch = cluster.superuser(None).unwrap();
+    let mut waiting = |id: &str| -> i64 {
+        watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' \
+                 AND position('CREATE ROLE ' || $1 || ' ' IN query) > 0",
+                &[&format!("jit_{id}")],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let mut id = String::new();
+    crate::crash::await_that("the grant to wait for the lock", || {
+        if id.is_empty() {
+            id = w
+                .leases()
+                .first()
+                .and_then(|l| l["id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+        }
+        !id.is_empty() && waiting(&id) == 1
+    });
+    jit.kill().unwrap();
+    jit.wait().unwrap();
+
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: failed"));
+    assert_eq!(
+        waiting(&id),
+        0,
+        "the waiting grant was ended before it was judged"
+    );
+    lock.commit().unwrap();
+    crate::crash::await_that("the server to be done with the grant", || waiting(&id) == 0);
+    assert!(
+        !cluster.role_exists(&format!("jit_{id}")),
+        "nothing landed once the lock was free"
+    );
+    assert_eq!(w.lease(&id)["events"][1]["details"]["found"], "absent");
 }

@@ -281,3 +281,147 @@ fn shipping_configuration_errors_and_no_destination() {
         );
     }
 }
+
+/// Put back a copy of the store taken earlier (as restoring a backup does).
+fn restore(w: &World, backup: &std::path::Path) {
+    let store = w.store_path();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    }
+    std::fs::copy(backup, &store).unwrap();
+}
+
+fn hash_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line).unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_restored_store_whose_chain_forked_from_what_was_shipped_is_not_shipped_over() {
+    let collector = HttpServer::start();
+    collector.route("POST", "/ingest", Reply::status(200));
+    let w = world(&collector_config(&collector, ""));
+    let id = granted(&w, "web-root");
+    let backup = w.path("backup.db");
+    open_store(&w)
+        .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+        .unwrap();
+    jit(&w, &["revoke", &id]).run().success();
+    let shipped = exported(&w);
+    assert_eq!(received(&collector.requests()), shipped);
+    let h3 = hash_of(&shipped[2]);
+
+    // The copy from before seq 3 comes back, and the checkpoint kept since (seq 3) with it:
+    // the chain ends before the checkpoint.
+    restore(&w, &backup);
+    open_store(&w)
+        .execute(
+            "UPDATE audit_shipping SET seq = 3, hash = ?1",
+            [h3.as_str()],
+        )
+        .unwrap();
+    let run = jit(&w, &["audit", "ship"]).run().code(1);
+    assert_eq!(
+        run.stdout,
+        "http: sent 0 event(s); has the chain through seq 3 of 3\n"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "jit: error: http: the audit chain forked at seq 3: the destination holds hash {h3} there (its checkpoint), this store has no such record; not shipping over it"
+        )),
+        "{}",
+        run.stderr
+    );
+    // The refusal is recorded once (seq 3 of this chain), however often it is seen again.
+    jit(&w, &["audit", "ship"]).run().code(1);
+    let events = exported(&w);
+    assert_eq!(events.len(), 3);
+    let refused: serde_json::Value = serde_json::from_str(&events[2]).unwrap();
+    assert_eq!(refused["kind"], "ship-refused");
+    assert_eq!(refused["details"]["destination"], "http");
+    assert_eq!(refused["details"]["seq"], 3);
+    assert_eq!(refused["details"]["expected_hash"], h3.as_str());
+    assert_eq!(refused["details"]["found_hash"], serde_json::Value::Null);
+    // Now there is a record 3, with another hash.
+    let run = jit(&w, &["audit", "ship"]).run().code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the audit chain forked at seq 3: the destination holds hash {h3} there (its checkpoint), this store has {}",
+            hash_of(&events[2])
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        collector.requests().len(),
+        2,
+        "nothing shipped over the fork"
+    );
+    w.jit(["audit", "verify"]).run().success();
+}
+
+#[test]
+fn a_collector_that_holds_another_record_at_a_seq_stops_shipping() {
+    let collector = HttpServer::start();
+    collector.route("POST", "/ingest", Reply::status(200));
+    let w = world(&collector_config(&collector, ""));
+    let id = granted(&w, "web-root");
+    let backup = w.path("backup.db");
+    open_store(&w)
+        .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+        .unwrap();
+    jit(&w, &["revoke", &id]).run().success();
+    let h3 = hash_of(&exported(&w)[2]);
+
+    // As after a failover to a replica that had seq 2 and its checkpoint, not seq 3: the
+    // checkpoint agrees with this chain, but the collector has another record 3 and says
+    // so (as the documented collector does).
+    restore(&w, &backup);
+    collector.route(
+        "POST",
+        "/ingest",
+        Reply::json(
+            409,
+            serde_json::json!({ "v": 1, "seq": 3, "hash": h3, "error": "fork at seq 3" }),
+        ),
+    );
+    let other = granted(&w, "tokens");
+    let run = jit(&w, &["audit", "ship"]).run().code(1);
+    let mine = hash_of(&exported(&w)[2]);
+    assert_ne!(mine, h3);
+    assert_eq!(
+        run.stdout,
+        "http: sent 0 event(s); has the chain through seq 2 of 5\n"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "jit: error: http: the audit chain forked at seq 3: the destination holds hash {h3} there (its answer), this store has {mine}; not shipping over it"
+        )),
+        "{}",
+        run.stderr
+    );
+    let events = exported(&w);
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "requested",
+            "granted",
+            "requested",
+            "granted",
+            "ship-refused"
+        ]
+    );
+    jit(&w, &["revoke", &other]).run().success();
+    w.jit(["audit", "verify"]).run().success();
+}

@@ -403,3 +403,64 @@ fn a_role_that_asks_for_it_adds_the_certificate_to_the_agent() {
     let _ = agent.wait();
     assert!(listed.contains("ED25519-CERT"), "{listed}");
 }
+
+#[test]
+fn init_after_the_configuration_went_keeps_the_certificate_authority() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::empty();
+    w.jit(["init"]).run().success();
+    let ca = w.path("ssh_ca");
+    let before = std::fs::read(&ca).unwrap();
+    let key = std::fs::read(w.path("id_ed25519")).unwrap();
+    std::fs::remove_file(w.config_path()).unwrap();
+    w.jit(["init"])
+        .run()
+        .success()
+        .stdout_has(&format!(
+            "\nkept the existing certificate authority {}\n",
+            ca.display()
+        ))
+        .stdout_has("kept the key to certify");
+    assert_eq!(std::fs::read(&ca).unwrap(), before, "hosts may trust it");
+    assert_eq!(std::fs::read(w.path("id_ed25519")).unwrap(), key);
+    w.jit(["config", "check"]).run().success();
+
+    // One others could read is not reused, and nothing is written.
+    std::fs::remove_file(w.config_path()).unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = w.jit(["init"]).run().code(2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "jit: error: {} exists and is kept, but others may read it (mode 0644, not 0600), so jit init does not reuse it: chmod 600 it if nobody else read it, else move it away, or run `jit init --force` to replace it\n",
+            ca.display()
+        )
+    );
+    assert!(!w.config_path().exists());
+    assert_eq!(std::fs::read(&ca).unwrap(), before);
+
+    std::fs::write(&ca, "not a key\n").unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o600)).unwrap();
+    w.jit(["init"])
+        .run()
+        .code(2)
+        .stderr_has("exists and is kept, but it is not an OpenSSH private key (");
+    assert!(!w.config_path().exists());
+
+    // A link is never followed to a key elsewhere.
+    let elsewhere = w.path("elsewhere");
+    std::fs::rename(&ca, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &ca).unwrap();
+    let run = w.jit(["init"]).run().code(2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "jit: error: {} exists and is kept, but it is a symbolic link, so jit init does not reuse it: move it away, or run `jit init --force` to replace it\n",
+            ca.display()
+        )
+    );
+    assert!(!w.config_path().exists());
+    std::fs::remove_file(&ca).unwrap();
+    w.jit(["init", "--force"]).run().success();
+    assert_ne!(std::fs::read(&ca).unwrap(), b"not a key\n");
+}

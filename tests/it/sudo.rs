@@ -175,3 +175,136 @@ fn hostile_commands_are_refused() {
             .stderr_has("grant.commands");
     }
 }
+
+#[test]
+fn a_drop_in_left_unchecked_by_a_killed_jit_is_removed_by_sweep() {
+    require_root();
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::empty();
+    std::fs::create_dir(w.path("sudoers.d")).unwrap();
+    // A checker that is slow: jit is killed while it runs.
+    let marker = w.path("checking");
+    let visudo = w.path("slow-visudo");
+    std::fs::write(
+        &visudo,
+        format!("#!/bin/sh\n: > \"{}\"\nsleep 30\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&visudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = format!(
+        "directory = \"{}\"\nvisudo = \"{}\"",
+        w.path("sudoers.d").display(),
+        visudo.display()
+    );
+    let config = sudo_world("{ commands = [\"/usr/bin/true\"] }", &extra);
+    std::fs::copy(config.config_path(), w.config_path()).unwrap();
+    let mut jit = w.jit(["request", "--role", "ops"]).by(REQUESTER).spawn();
+    crate::crash::await_that("visudo to check the drop-in", || marker.exists());
+    jit.kill().unwrap();
+    jit.wait().unwrap();
+    assert_eq!(std::fs::read_dir(w.path("sudoers.d")).unwrap().count(), 1);
+    let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
+    w.jit(["sweep"])
+        .run()
+        .success()
+        .stdout_has(&format!("{id}: failed"));
+    assert_eq!(
+        std::fs::read_dir(w.path("sudoers.d")).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}
+
+/// Run jit as `account` through real sudo, from a session keyring of its own (a new login
+/// session of the caller, as pam_keyinit gives one): under sudo that keyring is the caller's.
+fn in_new_session_through_sudo(w: &World, account: &str, args: &[&str], stdin: &str) -> Run {
+    use std::io::Write;
+    // keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new anonymous session keyring.
+    let keyctl = if cfg!(target_arch = "aarch64") {
+        219
+    } else {
+        250
+    };
+    let mut child = Command::new("perl")
+        .args([
+            "-e",
+            &format!("syscall({keyctl}, 1, 0) >= 0 or die qq(keyctl: $!); exec @ARGV or die"),
+            "sudo",
+            "-n",
+            "-u",
+            account,
+            "env",
+            &format!("JIT_CONFIG={}", w.config_path().display()),
+            &format!("JIT_STATE_DIR={}", w.state_dir().display()),
+            &format!("HOME={}", w.dir.path().display()),
+            "NO_COLOR=1",
+            JIT,
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_keyring_secret_under_sudo_is_the_service_accounts() {
+    require_root();
+    let account = "daemon";
+    let w = World::empty();
+    let name = format!("jit-sudo-test-{}", std::process::id());
+    let config = w
+        .default_config()
+        .replace(
+            &format!("service_account = \"{}\"", me()),
+            &format!("service_account = \"{account}\""),
+        )
+        .replace(
+            "[roles.db-admin]",
+            &format!("env = {{ K_TOKEN = \"keyring:{name}\" }}\n\n[roles.db-admin]"),
+        );
+    w.write_config(&config);
+    let uid = nix::unistd::User::from_name(account)
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    for path in [w.dir.path().to_path_buf(), w.config_path()] {
+        std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+    }
+
+    // The secret is set in one login session, and used from others.
+    in_new_session_through_sudo(&w, account, &["secret", "set", &name], "k3yr1ng\n")
+        .success()
+        .stdout_has(&format!("stored keyring:{name}"));
+    let lease = in_new_session_through_sudo(
+        &w,
+        account,
+        &["request", "--role", "web-root", "--json"],
+        "",
+    )
+    .success()
+    .json();
+    assert_eq!(lease["state"], "active");
+    assert_eq!(lease["requester"], "root");
+    let id = lease["id"].as_str().unwrap();
+    in_new_session_through_sudo(&w, account, &["revoke", id], "").success();
+    assert_eq!(w.grants(), serde_json::json!({}));
+    in_new_session_through_sudo(&w, account, &["doctor"], "")
+        .success()
+        .stdout_has(
+            "ok   keyring: Linux kernel keyutils, user keyring (the session keyring is another user's, as under sudo)",
+        )
+        .stdout_has(&format!(
+            "ok   target files: secret env.K_TOKEN: keyring:{name} resolves"
+        ));
+    in_new_session_through_sudo(&w, account, &["secret", "delete", &name], "").success();
+}

@@ -13,13 +13,18 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// A person with a login of their own who is only a requester (an OS user too, so that a
+/// worker can look them up).
+const MALLORY: &str = "mail";
+
 /// Each login and its password.
-const LOGINS: [(&str, &str); 5] = [
+const LOGINS: [(&str, &str); 6] = [
     (REQUESTER, "pw-requester-71"),
     (APPROVER, "pw-approver-72"),
     (OTHER_APPROVER, "pw-other-73"),
     ("jit_owner", "pw-owner-74"),
     ("jit_service", "pw-service-75"),
+    (MALLORY, "pw-mallory-76"),
 ];
 
 fn password(login: &str) -> &'static str {
@@ -50,7 +55,11 @@ fn await_that(what: &str, mut done: impl FnMut() -> bool) {
 impl Team {
     /// A team store with the default roles, plus `extra` in the workers' configuration.
     fn new(extra: &str) -> Team {
-        let cluster = pg_cluster::shared();
+        Team::on(pg_cluster::shared(), extra)
+    }
+
+    /// [`Team::new`] in `cluster`.
+    fn on(cluster: &'static pg_cluster::Cluster, extra: &str) -> Team {
         let database = format!(
             "team_{}_{}",
             std::process::id(),
@@ -133,7 +142,7 @@ impl Team {
                 .success()
                 .stdout_has("created the jit schema");
             su.batch_execute(&format!(
-                "GRANT jit_requester TO \"{REQUESTER}\", \"{APPROVER}\", \"{OTHER_APPROVER}\";
+                "GRANT jit_requester TO \"{REQUESTER}\", \"{APPROVER}\", \"{OTHER_APPROVER}\", \"{MALLORY}\";
                  GRANT jit_approver TO \"{APPROVER}\", \"{OTHER_APPROVER}\";
                  GRANT jit_worker TO jit_service;"
             ))
@@ -651,6 +660,642 @@ fn a_worker_killed_mid_grant_leaves_nothing_the_other_does_not_clean_up() {
     t.person(APPROVER, ["audit", "verify"]).run().success();
 }
 
+/// 32 bytes, as a one-time public key is.
+const KEY: &str = "'\\x0101010101010101010101010101010101010101010101010101010101010101'::bytea";
+
+#[test]
+fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let active = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t.state(&active), "active");
+    let waiting = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
+        )
+        .spawn();
+    await_that("the pending request", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
+    });
+    let pending: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
+        .unwrap()
+        .get(0);
+    let requests_before = t.count("SELECT count(*) FROM jit.requests");
+
+    // Mallory, a requester, with psql: every row that names someone else's lease is the
+    // database's to refuse.
+    for (login, sql) in [
+        (
+            MALLORY,
+            format!("INSERT INTO jit.requests (kind, lease_id) VALUES ('request', '{active}')"),
+        ),
+        (
+            MALLORY,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, handoff_key) VALUES ('request', '{pending}', {KEY})"
+            ),
+        ),
+        (
+            MALLORY,
+            format!("INSERT INTO jit.requests (kind, lease_id) VALUES ('revoke', '{active}')"),
+        ),
+        (
+            MALLORY,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, ttl_secs) VALUES ('extend', '{active}', 60)"
+            ),
+        ),
+        (
+            MALLORY,
+            format!(
+                "INSERT INTO jit.requests (kind, role, lease_id) VALUES ('request', 'tokens', '{active}')"
+            ),
+        ),
+        // An approver may decide, but not smuggle a key or a lease into a request.
+        (
+            OTHER_APPROVER,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, handoff_key) VALUES ('request', '{pending}', {KEY})"
+            ),
+        ),
+        (
+            OTHER_APPROVER,
+            format!(
+                "INSERT INTO jit.requests (kind, lease_id, handoff_key) VALUES ('approve', '{pending}', {KEY})"
+            ),
+        ),
+    ] {
+        let err = t.login(login).batch_execute(&sql).expect_err(&sql);
+        assert_eq!(
+            err.code(),
+            Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {err}"
+        );
+    }
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.requests"),
+        requests_before
+    );
+
+    // Through jit, the same is refused before anything is queued.
+    t.person(MALLORY, ["revoke", &active])
+        .run()
+        .code(3)
+        .stderr_has(&format!(
+            "{MALLORY} may not revoke lease {active} of {REQUESTER} (only its holder or an approver of role \"tokens\" may)"
+        ));
+    t.person(MALLORY, ["extend", &active, "--ttl", "30m"])
+        .run()
+        .code(3)
+        .stderr_has(&format!("{MALLORY} may not extend a lease of {REQUESTER}"));
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.requests"),
+        requests_before
+    );
+
+    // Behind the policies' back (as the database owner), one request row per lease still
+    // holds.
+    let err = t
+        .db()
+        .batch_execute(&format!(
+            "INSERT INTO jit.requests (kind, requester, lease_id, handoff_key) \
+             VALUES ('request', '{MALLORY}', '{pending}', {KEY})"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{err}"
+    );
+    // And with that index gone too, the worker refuses each forged row, and records why.
+    t.db()
+        .batch_execute("DROP INDEX jit.requests_one_per_lease")
+        .unwrap();
+    let forged: Vec<(i64, String)> = [
+        format!("('request', '{MALLORY}', '{active}', NULL, NULL)"),
+        format!("('request', '{MALLORY}', '{pending}', NULL, {KEY})"),
+        format!("('request', '{REQUESTER}', '{pending}', NULL, {KEY})"),
+        format!("('revoke', '{MALLORY}', '{active}', NULL, NULL)"),
+        format!("('extend', '{MALLORY}', '{active}', 600, NULL)"),
+        format!("('approve', '{REQUESTER}', '{pending}', NULL, NULL)"),
+    ]
+    .iter()
+    .map(|values| {
+        let id: i64 = t
+            .db()
+            .query_one(
+                &format!(
+                    "INSERT INTO jit.requests (kind, requester, lease_id, ttl_secs, handoff_key) \
+                     VALUES {values} RETURNING id"
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        (id, values.clone())
+    })
+    .collect();
+    await_that("the forged rows answered", || {
+        t.count("SELECT count(*) FROM jit.requests WHERE status = 'new'") == 0
+    });
+    let answers: Vec<(String, Option<i32>, String)> = t
+        .db()
+        .query(
+            "SELECT status, exit_code, message FROM jit.requests WHERE id = ANY($1) ORDER BY id",
+            &[&forged.iter().map(|(id, _)| *id).collect::<Vec<i64>>()],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let id = |n: usize| forged[n].0;
+    let original: i64 = t
+        .db()
+        .query_one(
+            "SELECT min(id) FROM jit.requests WHERE lease_id = $1",
+            &[&pending],
+        )
+        .unwrap()
+        .get(0);
+    let expected: Vec<(String, Option<i32>, String)> = [
+        format!("request {} from {MALLORY} names lease {active}, requested by {REQUESTER}", id(0)),
+        format!("request {} from {MALLORY} names lease {pending}, requested by {REQUESTER}", id(1)),
+        format!("request {} names lease {pending}, which request {original} created", id(2)),
+        format!(
+            "{MALLORY} may not revoke lease {active} of {REQUESTER} (only its holder or an approver of role \"tokens\" may)"
+        ),
+        format!("{MALLORY} may not extend a lease of {REQUESTER}"),
+        format!("{REQUESTER} may not decide their own request (lease {pending})"),
+    ]
+    .into_iter()
+    .map(|message| ("refused".to_owned(), Some(3), message))
+    .collect();
+    assert_eq!(answers, expected);
+    let refusals: Vec<(String, Option<String>, i64)> = t
+        .db()
+        .query(
+            "SELECT actor, lease_id, (details::json->>'request')::bigint FROM jit.audit \
+             WHERE kind = 'refused' ORDER BY seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            (MALLORY.to_owned(), Some(active.clone()), id(0)),
+            (MALLORY.to_owned(), Some(pending.clone()), id(1)),
+            (REQUESTER.to_owned(), Some(pending.clone()), id(2)),
+            (MALLORY.to_owned(), Some(active.clone()), id(3)),
+            (MALLORY.to_owned(), Some(active.clone()), id(4)),
+            (REQUESTER.to_owned(), Some(pending.clone()), id(5)),
+        ]
+    );
+
+    // A row whose login is nobody the worker host knows is answered too, not left taken.
+    let unknown: i64 = t
+        .db()
+        .query_one(
+            &format!(
+                "INSERT INTO jit.requests (kind, requester, lease_id) \
+                 VALUES ('revoke', 'nobody-here', '{active}') RETURNING id"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    await_that("the row of an unknown login answered", || {
+        t.count(&format!(
+            "SELECT count(*) FROM jit.requests WHERE id = {unknown} AND status = 'refused'"
+        )) == 1
+    });
+
+    // Alice's leases are untouched: the active one still is, and the pending one is
+    // approved and its credentials reach her waiting process.
+    assert_eq!(t.state(&active), "active");
+    assert_eq!(t.state(&pending), "pending");
+    t.person(APPROVER, ["approve", &pending])
+        .run()
+        .success()
+        .stdout_is(&format!("approved {pending}; granted to {REQUESTER}\n"));
+    let waited = Run::from(waiting.wait_with_output().unwrap()).success();
+    assert!(
+        waited.stdout.lines().any(|l| l.starts_with("TOKEN=tok-")),
+        "{}",
+        waited.stdout
+    );
+    assert!(waited.stdout.contains(&format!("granted {pending}")));
+    assert_eq!(t.count("SELECT count(*) FROM jit.handoffs"), 0);
+    assert_eq!(t.state(&active), "active");
+    t.stop_workers();
+    t.person(REQUESTER, ["audit", "verify"]).run().success();
+}
+
+#[test]
+fn with_several_hosts_messages_name_the_one_reached_or_each_one_tried() {
+    let mut t = Team::new("");
+    // A server that takes logins but not writes, as a standby does.
+    let standby = pg_cluster::Cluster::create();
+    standby.start();
+    {
+        let mut su = standby.superuser(None).unwrap();
+        for login in ["jit_owner", "jit_service", REQUESTER] {
+            su.batch_execute(&format!(
+                "CREATE ROLE \"{login}\" LOGIN PASSWORD '{}'",
+                password(login)
+            ))
+            .unwrap();
+        }
+        su.batch_execute(&format!("CREATE DATABASE {}", t.database))
+            .unwrap();
+        su.batch_execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            .unwrap();
+        su.batch_execute("SELECT pg_reload_conf()").unwrap();
+    }
+    await_that("the standby refusing writes", || {
+        standby
+            .superuser(None)
+            .unwrap()
+            .query_one("SHOW transaction_read_only", &[])
+            .unwrap()
+            .get::<_, String>(0)
+            == "on"
+    });
+    let primary = format!("127.0.0.1:{}", t.cluster.port);
+    let read_only = format!("127.0.0.1:{}", standby.port);
+    // The first host has nothing listening; the second is read-only.
+    let hosts = |config: &std::path::Path, list: &str| {
+        let text = std::fs::read_to_string(config)
+            .unwrap()
+            .replace(&primary, list)
+            .replace(
+                "sslmode=disable",
+                "sslmode=disable&target_session_attrs=read-write",
+            );
+        let path = config.with_extension("hosts.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let db = &t.database.clone();
+    let owner = hosts(
+        &t.w.path("owner.toml"),
+        &format!("127.0.0.1:1,{read_only},{primary}"),
+    );
+    t.w.jit(["store", "init"])
+        .env("JIT_CONFIG", &owner)
+        .run()
+        .success()
+        .stdout_is(&format!(
+            "the jit schema in postgres://jit_owner@{primary}/{db} is already there; nothing changed\n"
+        ));
+    let client = hosts(
+        &t.client_config(),
+        &format!("127.0.0.1:1,{read_only},{primary}"),
+    );
+    let doctor = t
+        .person(REQUESTER, ["doctor"])
+        .env("JIT_CONFIG", &client)
+        .run();
+    assert!(
+        doctor.stdout.contains(&format!(
+            "postgres://{REQUESTER}@{primary}/{db} (0 leases, logged in as {REQUESTER})"
+        )),
+        "{}",
+        doctor.stdout
+    );
+    assert!(!doctor.stdout.contains("127.0.0.1:1/"), "{}", doctor.stdout);
+    let workers = hosts(
+        &t.w.config_path(),
+        &format!("127.0.0.1:1,{read_only},{primary}"),
+    );
+    t.worker(|j| j.env("JIT_CONFIG", &workers));
+    t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .env("JIT_CONFIG", &client)
+        .run()
+        .success();
+    let logs = t.stop_workers();
+    assert!(
+        logs[0].contains(&format!("serving postgres://jit_service@{primary}/{db}")),
+        "{}",
+        logs[0]
+    );
+
+    // No host will do: each is named, with why.
+    let nowhere = hosts(&t.w.path("owner.toml"), &format!("127.0.0.1:1,{read_only}"));
+    let run =
+        t.w.jit(["store", "init"])
+            .env("JIT_CONFIG", &nowhere)
+            .run()
+            .code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "connecting to the team store: no host would do (postgres://jit_owner@127.0.0.1:1/{db}: unreachable ("
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "; postgres://jit_owner@{read_only}/{db}: read-only (database does not allow writes))"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let active = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    t.stop_workers();
+    // The store as schema 1 had it.
+    t.db()
+        .batch_execute(
+            "DROP POLICY ask ON jit.requests; DROP POLICY decide ON jit.requests;
+             CREATE POLICY ask ON jit.requests FOR INSERT TO jit_requester
+                 WITH CHECK (requester = session_user AND status = 'new'
+                             AND kind IN ('request', 'revoke', 'extend'));
+             CREATE POLICY decide ON jit.requests FOR INSERT TO jit_approver
+                 WITH CHECK (requester = session_user AND status = 'new'
+                             AND kind IN ('approve', 'deny') AND lease_id IS NOT NULL
+                             AND NOT EXISTS (SELECT 1 FROM jit.leases l WHERE l.id = lease_id
+                                             AND (l.requester = session_user OR l.subject = session_user)));
+             DROP INDEX jit.requests_one_per_lease;
+             CREATE INDEX requests_by_lease ON jit.requests (lease_id) WHERE kind = 'request';
+             ALTER TABLE jit.audit_shipping DROP COLUMN hash;
+             UPDATE jit.meta SET version = 1;",
+        )
+        .unwrap();
+    // Schema 1 let a requester queue a row naming someone else's lease.
+    let forged: i64 = t
+        .login(MALLORY)
+        .query_one(
+            &format!(
+                "INSERT INTO jit.requests (kind, lease_id) VALUES ('request', '{active}') RETURNING id"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let db = t.database.clone();
+    t.w.jit(["worker", "--once"]).run().code(1).stderr_has(&format!(
+        "the team store postgres://jit_service@127.0.0.1:{}/{db} has schema 1; this jit needs 2: run `jit store init` as the database owner to upgrade it",
+        t.cluster.port
+    ));
+    t.w.jit(["store", "init"])
+        .env("JIT_CONFIG", t.w.path("owner.toml"))
+        .run()
+        .success()
+        .stdout_is(&format!(
+            "upgraded the jit schema in postgres://jit_owner@127.0.0.1:{}/{db} from 1 to 2\n",
+            t.cluster.port
+        ));
+    let row = t
+        .db()
+        .query_one(
+            "SELECT status, exit_code, message, lease_id FROM jit.requests WHERE id = $1",
+            &[&forged],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "refused");
+    assert_eq!(row.get::<_, Option<i32>>(1), Some(3));
+    assert_eq!(
+        row.get::<_, String>(2),
+        format!(
+            "unlinked from lease {active} by the upgrade to schema 2: that lease was created by another request"
+        )
+    );
+    assert_eq!(row.get::<_, Option<String>>(3), None);
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM jit.requests WHERE lease_id = '{active}'"
+        )),
+        1,
+        "the request that created the lease keeps its link"
+    );
+    let err = t
+        .login(MALLORY)
+        .batch_execute(&format!(
+            "INSERT INTO jit.requests (kind, lease_id) VALUES ('request', '{active}')"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    t.w.jit(["worker", "--once"]).run().success();
+    assert_eq!(t.state(&active), "active");
+    t.w.jit(["store", "init"])
+        .env("JIT_CONFIG", t.w.path("owner.toml"))
+        .run()
+        .success()
+        .stdout_has("is already there; nothing changed");
+}
+
+/// A copy of the configuration `config` whose store URL names the hosts `list` (instead of
+/// `host`) and asks for a read-write session.
+fn with_hosts(config: &std::path::Path, host: &str, list: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace(host, list)
+        .replace(
+            "sslmode=disable",
+            "sslmode=disable&target_session_attrs=read-write",
+        );
+    let path = config.with_extension("failover.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn after_a_failover_to_a_replica_that_lost_the_tail_shipping_stops_at_the_fork() {
+    let collector = HttpServer::start();
+    collector.route("POST", "/ingest", Reply::status(200));
+    let primary: &'static pg_cluster::Cluster = Box::leak(Box::new(pg_cluster::Cluster::create()));
+    primary.start();
+    let mut t = Team::on(
+        primary,
+        &format!(
+            "[[audit.ship]]\nkind = \"http\"\nname = \"siem\"\nurl = \"{}\"\n",
+            collector.url("/ingest")
+        ),
+    );
+    let db = t.database.clone();
+    let standby = pg_cluster::Cluster::replica_of(primary);
+    let on_standby = || standby.superuser(Some(&db)).unwrap();
+    t.worker(|j| j);
+    let first = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    // Shipped, and the checkpoint (seq 2) streamed to the standby.
+    await_that("seq 2 shipped and on the standby", || {
+        on_standby()
+            .query_opt(
+                "SELECT 1 FROM jit.audit_shipping WHERE seq = 2 AND hash IS NOT NULL",
+                &[],
+            )
+            .unwrap()
+            .is_some()
+    });
+    // The standby stops receiving (as an asynchronous one lags); the primary goes on.
+    standby.stop();
+    t.person(REQUESTER, ["revoke", &first]).run().success();
+    await_that("seq 3 shipped", || received_lines(&collector) == 3);
+    let h3 = collector.requests()[1].body.lines().next().map(|l| {
+        serde_json::from_str::<Value>(l).unwrap()["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    let h3 = h3.unwrap();
+    t.stop_workers();
+    primary.stop();
+
+    // Before promotion: the old primary is gone, the standby is read-only.
+    standby.start();
+    let old = format!("127.0.0.1:{}", primary.port);
+    let new = format!("127.0.0.1:{}", standby.port);
+    let hosts = format!("127.0.0.1:1,{old},{new}");
+    let owner = with_hosts(&t.w.path("owner.toml"), &old, &hosts);
+    let run =
+        t.w.jit(["store", "init"])
+            .env("JIT_CONFIG", &owner)
+            .run()
+            .code(1);
+    for host in ["127.0.0.1:1", old.as_str()] {
+        assert!(
+            run.stderr
+                .contains(&format!("postgres://jit_owner@{host}/{db}: unreachable (")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr.contains(&format!(
+            "postgres://jit_owner@{new}/{db}: read-only (database does not allow writes))"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Promoted: the workers serve again there; the chain continues from seq 2, so seq 3 is
+    // another record than the one the collector holds.
+    standby.promote();
+    let workers = with_hosts(&t.w.config_path(), &old, &hosts);
+    let client = with_hosts(&t.client_config(), &old, &hosts);
+    collector.route(
+        "POST",
+        "/ingest",
+        Reply::json(
+            409,
+            json!({ "v": 1, "seq": 3, "hash": h3, "error": "fork at seq 3" }),
+        ),
+    );
+    t.worker(|j| j.env("JIT_CONFIG", &workers));
+    let second = t
+        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+        .env("JIT_CONFIG", &client)
+        .run()
+        .success()
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    await_that("the fork recorded", || {
+        on_standby()
+            .query_opt("SELECT 1 FROM jit.audit WHERE kind = 'ship-refused'", &[])
+            .unwrap()
+            .is_some()
+    });
+    let logs = t.stop_workers();
+    assert!(
+        logs[0].contains(&format!("serving postgres://jit_service@{new}/{db}")),
+        "{}",
+        logs[0]
+    );
+    let mine: String = on_standby()
+        .query_one("SELECT hash FROM jit.audit WHERE seq = 3", &[])
+        .unwrap()
+        .get(0);
+    assert_ne!(mine, h3);
+    let run =
+        t.w.jit(["audit", "ship"])
+            .env("JIT_CONFIG", &workers)
+            .run()
+            .code(1);
+    assert_eq!(
+        run.stdout,
+        "siem: sent 0 event(s); has the chain through seq 2 of 5\n"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "jit: error: siem: the audit chain forked at seq 3: the destination holds hash {h3} there (its answer), this store has {mine}; not shipping over it"
+        )),
+        "{}",
+        run.stderr
+    );
+    let refused: (String, String) = on_standby()
+        .query_one(
+            "SELECT details, actor FROM jit.audit WHERE kind = 'ship-refused'",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    let details: Value = serde_json::from_str(&refused.0).unwrap();
+    assert_eq!(details["destination"], "siem");
+    assert_eq!(details["seq"], 3);
+    assert_eq!(details["expected_hash"], h3.as_str());
+    assert_eq!(details["found_hash"], mine.as_str());
+    assert_eq!(
+        on_standby()
+            .query_one("SELECT state FROM jit.leases WHERE id = $1", &[&second])
+            .unwrap()
+            .get::<_, String>(0),
+        "active"
+    );
+    t.person(REQUESTER, ["audit", "verify"])
+        .env("JIT_CONFIG", &client)
+        .run()
+        .success();
+}
+
+fn received_lines(collector: &HttpServer) -> usize {
+    collector
+        .requests()
+        .iter()
+        .map(|r| r.body.lines().count())
+        .sum()
+}
+
 #[test]
 fn a_record_the_database_owner_forges_or_rewrites_is_named() {
     let mut t = Team::new("");
@@ -734,6 +1379,120 @@ fn a_record_the_database_owner_forges_or_rewrites_is_named() {
             "jit: audit chain broken: record 2 is not the checkpoint's: its hash is now {prev} (the chain was rewritten at or before 2)"
         ));
     t.stop_workers();
+}
+
+#[test]
+fn what_a_worker_killed_mid_grant_left_running_is_ended_before_the_other_judges_it() {
+    use crate::crash::{granter, running, slow_program, slow_target};
+    let mut t = Team::new("");
+    let marker = t.w.path("started");
+    let program = slow_program(&t.w, &marker, "3");
+    let config = std::fs::read_to_string(t.w.config_path()).unwrap();
+    t.w.write_config(&format!("{config}\n{}", slow_target(&t.w, &program)));
+    t.worker(|j| j);
+    t.worker(|j| j);
+    let asking = t.person(REQUESTER, ["request", "--role", "slow"]).spawn();
+    await_that("the program to have its request", || marker.exists());
+    let granter = granter(&marker);
+    let (id, worker): (String, String) = {
+        let row = t
+            .db()
+            .query_one("SELECT id, worker FROM jit.leases", &[])
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(t.state(&id), "granting");
+    // Kill the worker that is granting; the other one takes over.
+    let pid: u32 = worker.rsplit_once(':').unwrap().1.parse().unwrap();
+    let at = t.workers.iter().position(|c| c.id() == pid).unwrap();
+    let mut granting = t.workers.remove(at);
+    granting.kill().unwrap();
+    granting.wait().unwrap();
+    Run::from(asking.wait_with_output().unwrap()).code(1);
+    assert_eq!(t.state(&id), "failed");
+    assert!(
+        !running(granter),
+        "the process the program left running was ended before the target was asked"
+    );
+    // Past the time the grant would have landed: nothing did.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(t.grants(), json!({}));
+    let events: Vec<String> = t.events(&id).into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(events, ["requested", "reconciled"]);
+    t.stop_workers();
+    t.person(APPROVER, ["audit", "verify"]).run().success();
+}
+
+#[test]
+fn a_worker_without_a_team_store_writes_nothing_and_exits_5() {
+    let w = World::new();
+    for args in [&["worker", "--once"][..], &["worker"][..]] {
+        w.jit(args)
+            .run()
+            .code(5)
+            .stdout_is("")
+            .stderr_has(
+                "jit: error: jit worker serves a team store: set [store] kind = \"postgres\" in the configuration\n",
+            );
+    }
+    assert!(!w.state_dir().exists(), "no store was created");
+}
+
+#[test]
+fn a_cancelled_request_says_why() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let waiting = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
+        )
+        .spawn();
+    await_that("the pending request", || {
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
+    });
+    // A worker a day later: the request lapses at its first sweep.
+    t.stop_workers();
+    t.worker(|j| j.later(24 * 3600 + 60));
+    let run = Run::from(waiting.wait_with_output().unwrap()).code(3);
+    let id: String = t
+        .db()
+        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(t.state(&id), "cancelled");
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("jit: error:"))
+            .collect::<Vec<_>>(),
+        [format!(
+            "jit: error: request {id} was cancelled: not decided within 1d"
+        )]
+    );
+}
+
+#[test]
+fn a_request_left_pending_is_told_its_credentials_will_never_be_shown() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let run = t
+        .person(REQUESTER, ["request", "--role", "gated", "--json"])
+        .run()
+        .code(4);
+    let lease = run.json();
+    let id = lease["id"].as_str().unwrap();
+    let notice = format!(
+        "role gated may issue credentials (its target decides), and credentials are shown only to a request that waits for its approval: this request's will never be shown; to receive them, withdraw it (`jit revoke {id}`) and request again with --wait"
+    );
+    assert_eq!(run.stderr, format!("jit: warning: {notice}\n"));
+    assert_eq!(lease["notice"], notice.as_str());
+    // A role that needs no approval is granted at once: nothing to say.
+    let run = t
+        .person(REQUESTER, ["request", "--role", "web-root", "--json"])
+        .run()
+        .success();
+    assert_eq!(run.stderr, "");
 }
 
 #[test]
