@@ -25,7 +25,7 @@ use crate::policy::{self, Decision};
 use crate::store::LeaseFilter;
 use crate::store::{self, Store, Tx};
 use crate::ticket::{self, Standing};
-use crate::{credential_cache, duration, exit, fault, notify, shipping, text};
+use crate::{credential_cache, duration, entitlement, exit, fault, notify, shipping, text};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -48,6 +48,9 @@ const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
 pub const TICKET_RECHECK: Duration = Duration::from_secs(60);
 /// How long a grant waits for a revocation of the same entitlement to finish.
 const WAIT_FOR_REVOKE: Duration = Duration::from_secs(30);
+/// How long a step waits for another process's change to the end of the same shared
+/// entitlement.
+const WAIT_FOR_ENTITLEMENT: Duration = Duration::from_secs(60);
 
 /// Delay before retry number `attempts` of a failed revocation: 30 s, doubling, at most 1 h.
 pub fn retry_delay(attempts: u32) -> Duration {
@@ -660,8 +663,29 @@ impl<'a> Engine<'a> {
     /// The grant step, for a lease in `granting` claimed by this process. Any process may
     /// run it: everything it needs is in the store.
     pub fn grant(&self, id: &str) -> Result<(Lease, Option<Credentials>, Option<String>)> {
+        // A shared entitlement's lock is taken first and held to the grant's record: its
+        // end is read from the store and set on the target while no other change to it can
+        // run, so that grants at the same time reach the target one after another, each
+        // with an end that counts the others' windows. (Taken before the claim, it also
+        // keeps the claims that lock several of its leases' rows in a team store from
+        // running at the same time, and so from deadlocking.)
+        let pre = self
+            .store
+            .lease(id)?
+            .with_context(|| format!("lease {id} vanished"))?;
+        let held = match self.backend_for(&pre.target) {
+            Ok(backend) => match self.hold(&pre, backend.as_ref()) {
+                Ok(held) => held,
+                Err(err) if pre.worker.as_deref() == Some(self.worker.id.as_str()) => {
+                    let refused = BackendError::refused(format!("{err:#}"));
+                    return Err(self.grant_failed(pre, backend.as_ref(), &refused));
+                }
+                Err(err) => return Err(err),
+            },
+            Err(_) => None,
+        };
         let started = Instant::now();
-        let (lease, backend, entitlement_end, renewal) = loop {
+        let (lease, backend, own_end) = loop {
             let now = self.clock.now();
             // Only the `granting` record written before this step must survive a power loss;
             // if what follows is lost, the lease is `granting` again and the sweeper
@@ -678,47 +702,69 @@ impl<'a> Engine<'a> {
                 );
                 let backend = self.backend_for(&lease.target)?;
                 let own_end = now + TimeDelta::seconds(lease.ttl_secs);
-                let others: Vec<Lease> = match backend.sharing_for(&lease.params) {
-                    Sharing::PerSubject => tx
-                        .holding(&lease.role, &lease.subject)?
-                        .into_iter()
-                        .filter(|other| other.id != lease.id)
-                        .collect(),
-                    Sharing::PerLease => Vec::new(),
+                let revoking = match backend.sharing_for(&lease.params) {
+                    Sharing::PerSubject => {
+                        tx.holding(&lease.role, &lease.subject)?
+                            .iter()
+                            .any(|other| {
+                                other.id != lease.id
+                                    && other.state == LeaseState::Revoking
+                                    && other.worker.as_deref().is_some_and(|w| {
+                                        self.worker.sees_alive(w, other.worker_at, now, STALE_AFTER)
+                                    })
+                            })
+                    }
+                    Sharing::PerLease => false,
                 };
-                let revoking = others.iter().any(|other| {
-                    other.state == LeaseState::Revoking
-                        && other.worker.as_deref().is_some_and(|w| {
-                            self.worker.sees_alive(w, other.worker_at, now, STALE_AFTER)
-                        })
-                });
-                // Another lease that got as far as holding it means what the target has is
-                // jit's to renew (one still granting, or abandoned while granting, does not).
-                let renewal = others
-                    .iter()
-                    .any(|other| other.state != LeaseState::Granting);
-                let end = others
-                    .iter()
-                    .filter(|other| other.state == LeaseState::Active)
-                    .filter_map(|other| other.expires_at)
-                    .fold(own_end, DateTime::max);
                 // The window is fixed here, before the backend call, so that the lease
-                // and the target agree on the end to the second.
+                // and the target agree on the end to the second; from now on it counts
+                // in the end of a shared entitlement.
                 lease.granted_at = Some(now);
                 lease.expires_at = Some(own_end);
                 lease.worker_at = Some(now);
                 tx.update(&lease)?;
-                Ok((lease, backend, end, revoking, renewal))
+                Ok((lease, backend, own_end, revoking))
             })?;
-            let (lease, backend, end, revoking, renewal) = claimed;
+            let (lease, backend, own_end, revoking) = claimed;
             if !revoking || started.elapsed() > WAIT_FOR_REVOKE {
-                break (lease, backend, end, renewal);
+                break (lease, backend, own_end);
             }
             // Another process is taking this shared entitlement away; let it finish first.
             std::thread::sleep(Duration::from_millis(100));
         };
 
-        self.finish_grant(lease, backend, entitlement_end, renewal)
+        let others = self.holders(&lease, backend.as_ref())?;
+        // Another lease that got as far as holding it means what the target has is jit's to
+        // renew (one still granting, or abandoned while granting, does not).
+        let renewal = others
+            .iter()
+            .any(|other| other.state != LeaseState::Granting);
+        let entitlement_end = entitlement::end(&others).map_or(own_end, |end| end.max(own_end));
+        let granted = self.finish_grant(lease, backend, entitlement_end, renewal);
+        drop(held);
+        granted
+    }
+
+    /// For a shared entitlement, its lock: the changes to its end on the target happen one
+    /// at a time, each computed from the store while the lock is held and recorded before
+    /// it is let go. `None` for an entitlement of the lease's own.
+    fn hold(&self, lease: &Lease, backend: &dyn Backend) -> Result<Option<store::Guard>> {
+        if backend.sharing_for(&lease.params) == Sharing::PerLease {
+            return Ok(None);
+        }
+        let lock = store::Lock::Entitlement {
+            role: &lease.role,
+            subject: &lease.subject,
+        };
+        match self.store.lock(lock, WAIT_FOR_ENTITLEMENT)? {
+            Some(guard) => Ok(Some(guard)),
+            None => Err(anyhow!(
+                "another jit process has been changing the entitlement of role {:?} for {} for {}s; try again",
+                lease.role,
+                lease.subject,
+                WAIT_FOR_ENTITLEMENT.as_secs()
+            )),
+        }
     }
 
     /// The rest of the grant step, for a lease this process has claimed (window fixed).
@@ -879,18 +925,21 @@ impl<'a> Engine<'a> {
 
     /// Live leases that hold the same shared entitlement as `lease`.
     fn covering(&self, lease: &Lease, backend: &dyn Backend) -> Result<Vec<Lease>> {
+        let mut others = self.holders(lease, backend)?;
+        others.retain(|other| matches!(other.state, LeaseState::Active | LeaseState::Granting));
+        Ok(others)
+    }
+
+    /// The other leases that may hold the same shared entitlement as `lease` now (none for
+    /// an entitlement of its own).
+    fn holders(&self, lease: &Lease, backend: &dyn Backend) -> Result<Vec<Lease>> {
         if backend.sharing_for(&lease.params) == Sharing::PerLease {
             return Ok(Vec::new());
         }
         store::write(self.store, |tx| {
-            Ok(tx
-                .holding(&lease.role, &lease.subject)?
-                .into_iter()
-                .filter(|other| {
-                    other.id != lease.id
-                        && matches!(other.state, LeaseState::Active | LeaseState::Granting)
-                })
-                .collect())
+            let mut others = tx.holding(&lease.role, &lease.subject)?;
+            others.retain(|other| other.id != lease.id);
+            Ok(others)
         })
     }
 
@@ -926,6 +975,18 @@ impl<'a> Engine<'a> {
             Settled(Lease, RevokeOutcome),
             Revoke(Lease, Vec<Lease>, Rc<dyn Backend>),
         }
+        // A shared entitlement's lock is taken first and held to the outcome's record: the
+        // leases that still cover it are read, and its end changed on the target, while no
+        // other change to it can run.
+        let _held = match self.store.lease(id)? {
+            Some(lease) if !lease.state.is_final() && lease.state != LeaseState::Pending => {
+                match self.backend_for(&lease.target) {
+                    Ok(backend) => self.hold(&lease, backend.as_ref())?,
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
         let now = self.clock.now();
         // Revocation bookkeeping can be derived again after a power loss (the lease would
         // look live and be revoked again): it does not wait for the disk.
@@ -1020,7 +1081,7 @@ impl<'a> Engine<'a> {
             Some(keeper) => {
                 // Still covered: leave the entitlement, but bring its end back to the
                 // latest end among the leases that remain.
-                if let Some(end) = cover.iter().filter_map(|other| other.expires_at).max() {
+                if let Some(end) = entitlement::end(&cover) {
                     let shrunk = backend.extend(&GrantRequest {
                         target: &keeper.target,
                         lease: keeper,
@@ -1140,11 +1201,19 @@ impl<'a> Engine<'a> {
         let evaluation = self.evaluate_and(who, &input, Recorded::Lease(&lease.id))?;
         let backend = self.backend_for(&lease.target)?;
         let new_end = evaluation.ends_at;
+        // The new end is set on the target and recorded with a shared entitlement's lock
+        // held, so that no grant or revocation of it at the same time sets an end that
+        // misses this one.
+        let _held = self.hold(&lease, backend.as_ref())?;
+        let lease = self.lease(id)?;
+        if lease.state != LeaseState::Active {
+            return Err(exit::usage(format!(
+                "lease {id} is {}; only an active lease can be extended",
+                lease.state
+            )));
+        }
         let others = self.covering(&lease, backend.as_ref())?;
-        let entitlement_end = others
-            .iter()
-            .filter_map(|o| o.expires_at)
-            .fold(new_end, DateTime::max);
+        let entitlement_end = entitlement::end(&others).map_or(new_end, |end| end.max(new_end));
         backend
             .extend(&GrantRequest {
                 target: &lease.target,

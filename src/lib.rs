@@ -15,6 +15,7 @@ pub mod context;
 pub mod credential_cache;
 pub mod duration;
 pub mod engine;
+pub mod entitlement;
 pub mod exit;
 mod fault;
 pub mod http;

@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, EventKind, NewEvent};
 use crate::clock::Clock;
 use crate::config::shipping::{Destination, ShipTo};
 use crate::http::{Call, Client};
-use crate::store::{Checkpoint, Store};
+use crate::store::{Checkpoint, Lock, Store};
 use anyhow::{Result, anyhow};
 use chrono::TimeDelta;
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ pub fn ship(
     }
     let started = Instant::now();
     let lock = loop {
-        match store.lock_shipping()? {
+        match store.lock(Lock::Shipping, Duration::ZERO)? {
             Some(lock) => break Some(lock),
             None if mode == Mode::CatchUp && started.elapsed() < WAIT_FOR_LOCK => {
                 std::thread::sleep(Duration::from_millis(50));

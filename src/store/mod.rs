@@ -8,6 +8,7 @@ use crate::audit::{AuditEvent, Break, NewEvent};
 use crate::lease::{Approval, Lease, LeaseState};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// Which leases to read.
 #[derive(Clone, Debug, Default)]
@@ -54,6 +55,19 @@ pub struct Checkpoint {
     pub failed_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
 }
+
+/// A lock [`Store::lock`] takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock<'a> {
+    /// One shipper of the audit trail at a time, so that no event is sent twice.
+    Shipping,
+    /// One change at a time to the end of the shared entitlement of `role` for `subject`
+    /// on its target (the leases [`Tx::holding`] returns).
+    Entitlement { role: &'a str, subject: &'a str },
+}
+
+/// A held [`Lock`]: dropping it lets go.
+pub type Guard = Box<dyn std::any::Any>;
 
 /// Work done inside one write transaction: every change and its audit event commit together.
 pub trait Tx {
@@ -110,9 +124,11 @@ pub trait Store {
     fn last_seq(&self) -> Result<i64>;
     fn checkpoint(&self, destination: &str) -> Result<Checkpoint>;
     fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()>;
-    /// The shipping lock, if no other process holds it: one shipper at a time, so that no
-    /// event is sent twice. Held until the returned guard is dropped.
-    fn lock_shipping(&self) -> Result<Option<Box<dyn std::any::Any>>>;
+    /// Take `lock`, shared with every process using this store (on any host), waiting at
+    /// most `patience` while another holds it (zero: only if it is free now). `None` when
+    /// it stayed taken. Held until the guard is dropped; a holder that dies lets go of it.
+    /// Never taken inside a write transaction.
+    fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>>;
     /// Where the store is, for messages.
     fn location(&self) -> String;
     /// A quick health check for `jit doctor`.

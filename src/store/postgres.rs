@@ -5,7 +5,9 @@
 //! lease or write the audit trail even with raw SQL. Writers lock the lease rows they read
 //! and the head of the audit chain, so workers on several hosts keep one chain.
 
-use super::{ChainHead, Checkpoint, EventFilter, LeaseDocuments, LeaseFilter, Store, Tx};
+use super::{
+    ChainHead, Checkpoint, EventFilter, Guard, LeaseDocuments, LeaseFilter, Lock, Store, Tx,
+};
 use crate::audit::{AuditEvent, Break, NewEvent, RawRecord, Verifier};
 use crate::config::postgres::PostgresTarget;
 use crate::lease::{Approval, Ending, Lease, Verdict};
@@ -14,6 +16,7 @@ use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
 use std::cell::{Cell, RefCell, RefMut};
+use std::time::Duration;
 
 pub const SCHEMA: &str = include_str!("postgres.sql");
 /// Who may insert which rows into the work queue: run after [`SCHEMA`], and again by the
@@ -880,22 +883,39 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn lock_shipping(&self) -> Result<Option<Box<dyn std::any::Any>>> {
+    fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
         // A session advisory lock on a connection of its own: dropping the guard closes
-        // that connection, which releases the lock (as does the process dying).
+        // that connection, which lets go of the lock (as does the process dying).
         let mut client = crate::backend::postgres::open(&self.config, &self.tls).map_err(
             |refused| match refused {
                 crate::backend::postgres::Refused::Tls(message) => anyhow::anyhow!(message),
                 crate::backend::postgres::Refused::Server(err) => anyhow::Error::new(err),
             },
         )?;
-        let locked: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtext('jit.audit_shipping'))",
-                &[],
-            )?
-            .get(0);
-        Ok(locked.then(|| Box::new(client) as Box<dyn std::any::Any>))
+        // The shipping lock's key is the one earlier versions took.
+        let (key, name) = match lock {
+            Lock::Shipping => ("hashtext($1)", "jit.audit_shipping".to_owned()),
+            Lock::Entitlement { role, subject } => (
+                "hashtext('jit.entitlement'), hashtext($1)",
+                format!("{role}/{subject}"),
+            ),
+        };
+        let arguments: &[&(dyn ToSql + Sync)] = &[&name];
+        if patience.is_zero() {
+            let locked: bool = client
+                .query_one(&format!("SELECT pg_try_advisory_lock({key})"), arguments)?
+                .get(0);
+            return Ok(locked.then(|| Box::new(client) as Guard));
+        }
+        let millis = patience.as_millis().max(1);
+        client.batch_execute(&format!("SET lock_timeout = {millis}"))?;
+        match client.query_one(&format!("SELECT pg_advisory_lock({key})::text"), arguments) {
+            Ok(_) => Ok(Some(Box::new(client) as Guard)),
+            Err(err) if err.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     fn location(&self) -> String {

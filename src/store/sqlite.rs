@@ -2,7 +2,9 @@
 //! `BEGIN IMMEDIATE` transaction, so concurrent `jit` processes queue for the write lock
 //! and the audit chain stays linear.
 
-use super::{ChainHead, Checkpoint, EventFilter, LeaseDocuments, LeaseFilter, Store, Tx};
+use super::{
+    ChainHead, Checkpoint, EventFilter, Guard, LeaseDocuments, LeaseFilter, Lock, Store, Tx,
+};
 use crate::audit::{self, AuditEvent, Break, NewEvent, RawRecord, Verifier};
 use crate::lease::{Approval, Ending, Lease, Verdict};
 use anyhow::{Context as _, Result, bail};
@@ -26,6 +28,8 @@ const SHIPPING_TABLE: &str = "CREATE TABLE audit_shipping (\n    destination TEX
 const LIVE_CONDITION: &str =
     "state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a [`Store::lock`] that waits tries again.
+const LOCK_POLL: Duration = Duration::from_millis(10);
 
 /// Every column: the ones the lease JSON shows, then the engine's bookkeeping.
 const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
@@ -621,8 +625,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn lock_shipping(&self) -> Result<Option<Box<dyn std::any::Any>>> {
-        let path = self.path.with_extension("ship.lock");
+    fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
+        // A file next to the store, locked with flock(2): the kernel lets go when the
+        // process dies. Opened without following a link, so nobody can point it elsewhere.
+        let path = match lock {
+            Lock::Shipping => self.path.with_extension("ship.lock"),
+            Lock::Entitlement { role, subject } => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::new()
+                    .chain_update(role)
+                    .chain_update([0])
+                    .chain_update(subject)
+                    .finalize();
+                let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+                self.path.with_extension(format!("entitlement-{name}.lock"))
+            }
+        };
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -631,10 +649,20 @@ impl Store for SqliteStore {
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(Some(Box::new(lock))),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, err)) => Err(anyhow::anyhow!("locking {}: {err}", path.display())),
+        let started = std::time::Instant::now();
+        let mut file = file;
+        loop {
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(Some(Box::new(lock))),
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() >= patience => {
+                    return Ok(None);
+                }
+                Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
+                    file = back;
+                    std::thread::sleep(LOCK_POLL);
+                }
+                Err((_, err)) => bail!("locking {}: {err}", path.display()),
+            }
         }
     }
 

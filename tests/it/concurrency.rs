@@ -80,3 +80,131 @@ fn concurrent_sweepers_revoke_each_lease_once() {
     assert_eq!(expired, 6, "one expired event per lease");
     w.jit(["audit", "verify"]).run().success();
 }
+
+/// `n` requests of one shared entitlement at once, each with its own TTL, while an earlier
+/// lease (the longest) is revoked and another is extended. The fixture waits a random time
+/// before each change, so that the backend calls reach the target in any order.
+fn racing_grants_leave_the_latest_end(n: usize) {
+    let w = World::new();
+    w.write_config(&w.default_config().replace(
+        "\"--fail-revoke-if\"",
+        "\"--jitter-ms\", \"200\", \"--fail-revoke-if\"",
+    ));
+    let longest = w.granted("web-root", &["--ttl", "58m"]);
+    let short = w.granted("web-root", &["--ttl", "5m"]);
+    let mut children = Vec::new();
+    for i in 0..n {
+        // Every TTL once, not in the order the requests start, and the longest last.
+        let ttl = format!("{}m", 55 - (n - 1 - i) * 7 % n);
+        children.push(
+            w.jit(["request", "--role", "web-root", "--ttl", &ttl, "-q"])
+                .spawn(),
+        );
+        if i == n / 3 {
+            children.push(w.jit(["revoke", &longest]).spawn());
+        }
+        if i == n / 2 {
+            children.push(w.jit(["extend", &short, "--ttl", "20m"]).spawn());
+        }
+    }
+    for child in children {
+        Run::from(child.wait_with_output().unwrap()).success();
+    }
+
+    let live = w.jit(["list", "--json"]).run().success().json();
+    let live = live.as_array().unwrap();
+    assert_eq!(live.len(), n + 1, "the new leases and the extended one");
+    assert!(live.iter().all(|l| l["state"] == "active"));
+    assert!(live.iter().all(|l| l["id"] != longest.as_str()));
+    let latest = live.iter().map(|l| time(&l["expires_at"])).max().unwrap();
+    let grants = w.grants();
+    let key = format!("web-root/{}", me());
+    assert_eq!(
+        time(&grants[&key]["expires_at"]),
+        latest,
+        "the target's end is the latest live lease's: {grants}"
+    );
+
+    let events = w.jit(["audit", "--json"]).run().success().json();
+    let granted: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "granted")
+        .collect();
+    assert_eq!(granted.len(), n + 2);
+    for event in granted {
+        let details = &event["details"];
+        assert!(
+            time(&details["target_expires_at"]) >= time(&details["expires_at"]),
+            "a grant cut its own lease short: {event}"
+        );
+    }
+    w.jit(["audit", "verify"]).run().success();
+}
+
+fn time(value: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .to_utc()
+}
+
+#[test]
+fn ten_racing_grants_a_revoke_and_an_extend_leave_the_latest_end() {
+    racing_grants_leave_the_latest_end(10);
+}
+
+#[test]
+fn forty_racing_grants_a_revoke_and_an_extend_leave_the_latest_end() {
+    racing_grants_leave_the_latest_end(40);
+}
+
+/// The lock file of a shared entitlement, beside the store.
+fn entitlement_lock(w: &World, role: &str, subject: &str) -> std::path::PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(role)
+        .chain_update([0])
+        .chain_update(subject)
+        .finalize();
+    let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    w.state_dir().join(format!("jit.entitlement-{name}.lock"))
+}
+
+#[test]
+fn an_entitlement_lock_is_a_0600_file_and_never_followed_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.granted("web-root", &["--ttl", "5m"]);
+    let lock = entitlement_lock(&w, "web-root", &me());
+    let mode = std::fs::symlink_metadata(&lock)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A link in its place is refused: the grant fails, nothing is created where it points,
+    // and the target is as it was.
+    let before = w.grants();
+    let elsewhere = w.path("elsewhere");
+    let lock = entitlement_lock(&w, "tokens", &me());
+    std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
+    let run = w
+        .jit(["request", "--role", "tokens", "--ttl", "5m"])
+        .run()
+        .code(1)
+        .stderr_has("granting role \"tokens\" on target \"files\" failed: opening ");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(!elsewhere.exists());
+    assert_eq!(w.grants(), before);
+    let failed: Vec<_> = w
+        .leases()
+        .into_iter()
+        .filter(|l| l["role"] == "tokens")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["state"], "failed");
+}

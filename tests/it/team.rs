@@ -1494,3 +1494,99 @@ fn a_request_left_pending_is_told_its_credentials_will_never_be_shown() {
         .success();
     assert_eq!(run.stderr, "");
 }
+
+#[test]
+fn racing_grants_of_one_entitlement_on_two_workers_leave_the_latest_end() {
+    let mut t = Team::new("");
+    // The fixture waits a random time before each change, so that the calls of the two
+    // workers reach the target in any order.
+    let config = std::fs::read_to_string(t.w.config_path()).unwrap();
+    t.w.write_config(&config.replace(
+        "\"--fail-revoke-if\"",
+        "\"--jitter-ms\", \"300\", \"--fail-revoke-if\"",
+    ));
+    fn request(t: &Team, ttl: &str) -> Jit {
+        t.person(
+            REQUESTER,
+            ["request", "--role", "web-root", "--ttl", ttl, "--quiet"],
+        )
+    }
+    t.worker(|j| j);
+    let longest = request(&t, "58m").run().success().stdout.trim().to_owned();
+    let short = request(&t, "5m").run().success().stdout.trim().to_owned();
+    t.stop_workers();
+    // Rounds of work queued first and then taken up at once by two fresh workers: each
+    // round a shorter request and, after it in the queue, one longer than any before, so
+    // that both grants run at the same time and the longer one must not be cut short.
+    // The revocation of the longest lease and the extension of the short one are queued
+    // with two of the rounds.
+    let rounds = 10;
+    for round in 0..rounds {
+        let mut children = vec![request(&t, &format!("{}m", 20 + round)).spawn()];
+        let mut queued = 1;
+        if round == rounds / 3 {
+            children.push(t.person(REQUESTER, ["revoke", &longest]).spawn());
+            queued += 1;
+        }
+        if round == rounds / 2 {
+            children.push(
+                t.person(REQUESTER, ["extend", &short, "--ttl", "20m"])
+                    .spawn(),
+            );
+            queued += 1;
+        }
+        await_that("the round's first requests queued", || {
+            t.count("SELECT count(*) FROM jit.requests WHERE status = 'new'") == queued
+        });
+        children.push(request(&t, &format!("{}m", 40 + round)).spawn());
+        await_that("the round queued", || {
+            t.count("SELECT count(*) FROM jit.requests WHERE status = 'new'") == queued + 1
+        });
+        t.worker(|j| j);
+        t.worker(|j| j);
+        for child in children {
+            Run::from(child.wait_with_output().unwrap()).success();
+        }
+        t.stop_workers();
+        let latest: i64 = t
+            .db()
+            .query_one(
+                "SELECT max(expires_at) FROM jit.leases WHERE state = 'active'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let grants = t.grants();
+        let held = &grants[format!("web-root/{REQUESTER}")]["expires_at"];
+        let held = chrono::DateTime::parse_from_rfc3339(held.as_str().unwrap()).unwrap();
+        assert_eq!(
+            held.timestamp(),
+            latest,
+            "round {round}: the target's end is the latest live lease's: {grants}"
+        );
+    }
+    let n = 2 * rounds;
+
+    assert_eq!(t.state(&longest), "revoked");
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.leases WHERE state = 'active'"),
+        n as i64 + 1,
+        "the new leases and the extended one"
+    );
+    let granted = t
+        .db()
+        .query("SELECT details FROM jit.audit WHERE kind = 'granted'", &[])
+        .unwrap();
+    assert_eq!(granted.len(), n + 2);
+    for row in granted {
+        let details: Value = serde_json::from_str(row.get::<_, &str>(0)).unwrap();
+        let time = |key: &str| {
+            chrono::DateTime::parse_from_rfc3339(details[key].as_str().unwrap()).unwrap()
+        };
+        assert!(
+            time("target_expires_at") >= time("expires_at"),
+            "a grant cut its own lease short: {details}"
+        );
+    }
+    t.person(APPROVER, ["audit", "verify"]).run().success();
+}
