@@ -447,4 +447,70 @@ mod tests {
         assert_eq!(handle, json!({ "key": "k" }));
         assert_eq!(found, None);
     }
+
+    fn read(stdout: &str, code: i32) -> Result<serde_json::Map<String, Value>, BackendError> {
+        use std::os::unix::process::ExitStatusExt;
+        read_answer(
+            Path::new("/p"),
+            stdout,
+            ExitStatus::from_raw(code << 8),
+            "gone",
+        )
+    }
+
+    #[test]
+    fn answers_are_read_by_the_protocol() {
+        use super::super::ErrorKind;
+        assert!(read(" {\"v\":1,\"ok\":true}\n", 0).is_ok());
+        let cases = [
+            (
+                "nonsense",
+                3,
+                ErrorKind::Transient,
+                "/p exited with exit status: 3: gone",
+            ),
+            (
+                "nonsense",
+                0,
+                ErrorKind::Permanent,
+                "not a protocol response",
+            ),
+            ("[1]", 0, ErrorKind::Permanent, "a non-object"),
+            (
+                "{\"v\":2,\"ok\":true}",
+                0,
+                ErrorKind::Permanent,
+                "speaks protocol v2",
+            ),
+            (
+                "{\"ok\":true}",
+                0,
+                ErrorKind::Permanent,
+                "without a protocol version",
+            ),
+            (
+                "{\"v\":1,\"ok\":true}",
+                1,
+                ErrorKind::Transient,
+                "said ok but exited",
+            ),
+            (
+                "{\"v\":1,\"ok\":\"yes\"}",
+                0,
+                ErrorKind::Transient,
+                "without a message",
+            ),
+            (
+                "{\"v\":1,\"ok\":false,\"error\":\"no\",\"retryable\":false}",
+                0,
+                ErrorKind::Permanent,
+                "no",
+            ),
+        ];
+        for (stdout, code, kind, message) in cases {
+            let err = read(stdout, code).unwrap_err();
+            assert_eq!(err.kind, kind, "{stdout}");
+            assert!(err.message.contains(message), "{stdout}: {}", err.message);
+        }
+    }
 }
