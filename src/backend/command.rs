@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -158,70 +159,7 @@ impl CommandBackend {
             .unwrap_or("")
             .trim();
         let clipped: String = last_stderr_line.chars().take(300).collect();
-        let response: Value = match serde_json::from_str(stdout.trim()) {
-            Ok(value) => value,
-            Err(_) if !status.success() => {
-                return Err(BackendError::transient(format!(
-                    "{} exited with {status}{}",
-                    program.display(),
-                    if clipped.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {clipped}")
-                    }
-                )));
-            }
-            Err(err) => {
-                return Err(BackendError::permanent(format!(
-                    "{} answered with something that is not a protocol response ({err})",
-                    program.display()
-                )));
-            }
-        };
-        let Value::Object(map) = response else {
-            return Err(BackendError::permanent(format!(
-                "{} answered with a non-object",
-                program.display()
-            )));
-        };
-        match map.get("v").and_then(Value::as_u64) {
-            Some(PROTOCOL_VERSION) => {}
-            Some(other) => {
-                return Err(BackendError::permanent(format!(
-                    "{} speaks protocol v{other}; jit speaks v{PROTOCOL_VERSION}",
-                    program.display()
-                )));
-            }
-            None => {
-                return Err(BackendError::permanent(format!(
-                    "{} answered without a protocol version (\"v\": {PROTOCOL_VERSION})",
-                    program.display()
-                )));
-            }
-        }
-        if map.get("ok").and_then(Value::as_bool) != Some(true) {
-            let message = map
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("the program reported a failure without a message");
-            let message: String = message.chars().take(500).collect();
-            let retryable = map
-                .get("retryable")
-                .and_then(Value::as_bool)
-                .unwrap_or(true);
-            return Err(if retryable {
-                BackendError::transient(message)
-            } else {
-                BackendError::permanent(message)
-            });
-        }
-        if !status.success() {
-            return Err(BackendError::transient(format!(
-                "{} said ok but exited with {status}",
-                program.display()
-            )));
-        }
-        Ok(map)
+        read_answer(program, &stdout, status, &clipped)
     }
 
     /// The lease's handle as the program knows it, and the program a grant started, where
@@ -380,6 +318,82 @@ impl Backend for CommandBackend {
     }
 }
 
+/// Read a program's answer: its standard output, how it exited, and the last line it wrote
+/// to standard error (for the message when it failed without an answer). Only a JSON object
+/// speaking protocol v1 with `"ok": true`, from a program that exited successfully, is a
+/// success.
+pub fn read_answer(
+    program: &Path,
+    stdout: &str,
+    status: ExitStatus,
+    clipped: &str,
+) -> Result<serde_json::Map<String, Value>, BackendError> {
+    let response: Value = match serde_json::from_str(stdout.trim()) {
+        Ok(value) => value,
+        Err(_) if !status.success() => {
+            return Err(BackendError::transient(format!(
+                "{} exited with {status}{}",
+                program.display(),
+                if clipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {clipped}")
+                }
+            )));
+        }
+        Err(err) => {
+            return Err(BackendError::permanent(format!(
+                "{} answered with something that is not a protocol response ({err})",
+                program.display()
+            )));
+        }
+    };
+    let Value::Object(map) = response else {
+        return Err(BackendError::permanent(format!(
+            "{} answered with a non-object",
+            program.display()
+        )));
+    };
+    match map.get("v").and_then(Value::as_u64) {
+        Some(PROTOCOL_VERSION) => {}
+        Some(other) => {
+            return Err(BackendError::permanent(format!(
+                "{} speaks protocol v{other}; jit speaks v{PROTOCOL_VERSION}",
+                program.display()
+            )));
+        }
+        None => {
+            return Err(BackendError::permanent(format!(
+                "{} answered without a protocol version (\"v\": {PROTOCOL_VERSION})",
+                program.display()
+            )));
+        }
+    }
+    if map.get("ok").and_then(Value::as_bool) != Some(true) {
+        let message = map
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("the program reported a failure without a message");
+        let message: String = message.chars().take(500).collect();
+        let retryable = map
+            .get("retryable")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        return Err(if retryable {
+            BackendError::transient(message)
+        } else {
+            BackendError::permanent(message)
+        });
+    }
+    if !status.success() {
+        return Err(BackendError::transient(format!(
+            "{} said ok but exited with {status}",
+            program.display()
+        )));
+    }
+    Ok(map)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,5 +446,71 @@ mod tests {
         let (handle, found) = CommandBackend::recorded(&json!({ "key": "k" }));
         assert_eq!(handle, json!({ "key": "k" }));
         assert_eq!(found, None);
+    }
+
+    fn read(stdout: &str, code: i32) -> Result<serde_json::Map<String, Value>, BackendError> {
+        use std::os::unix::process::ExitStatusExt;
+        read_answer(
+            Path::new("/p"),
+            stdout,
+            ExitStatus::from_raw(code << 8),
+            "gone",
+        )
+    }
+
+    #[test]
+    fn answers_are_read_by_the_protocol() {
+        use super::super::ErrorKind;
+        assert!(read(" {\"v\":1,\"ok\":true}\n", 0).is_ok());
+        let cases = [
+            (
+                "nonsense",
+                3,
+                ErrorKind::Transient,
+                "/p exited with exit status: 3: gone",
+            ),
+            (
+                "nonsense",
+                0,
+                ErrorKind::Permanent,
+                "not a protocol response",
+            ),
+            ("[1]", 0, ErrorKind::Permanent, "a non-object"),
+            (
+                "{\"v\":2,\"ok\":true}",
+                0,
+                ErrorKind::Permanent,
+                "speaks protocol v2",
+            ),
+            (
+                "{\"ok\":true}",
+                0,
+                ErrorKind::Permanent,
+                "without a protocol version",
+            ),
+            (
+                "{\"v\":1,\"ok\":true}",
+                1,
+                ErrorKind::Transient,
+                "said ok but exited",
+            ),
+            (
+                "{\"v\":1,\"ok\":\"yes\"}",
+                0,
+                ErrorKind::Transient,
+                "without a message",
+            ),
+            (
+                "{\"v\":1,\"ok\":false,\"error\":\"no\",\"retryable\":false}",
+                0,
+                ErrorKind::Permanent,
+                "no",
+            ),
+        ];
+        for (stdout, code, kind, message) in cases {
+            let err = read(stdout, code).unwrap_err();
+            assert_eq!(err.kind, kind, "{stdout}");
+            assert!(err.message.contains(message), "{stdout}: {}", err.message);
+        }
     }
 }

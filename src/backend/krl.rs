@@ -13,7 +13,8 @@ fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// A KRL revoking `serials` (any order, duplicates allowed) of certificates signed by the CA
-/// whose public key blob is `ca_key_blob`.
+/// whose public key blob is `ca_key_blob`. Serial 0 is left out: OpenSSH refuses a whole KRL
+/// that lists it (and sshd then refuses every key), and jit issues no certificate with it.
 pub fn encode(
     ca_key_blob: &[u8],
     serials: &[u64],
@@ -24,6 +25,7 @@ pub fn encode(
     let mut sorted = serials.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
+    sorted.retain(|&serial| serial != 0);
 
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC.to_be_bytes());
@@ -70,6 +72,18 @@ mod tests {
         // the serials come sorted and once each, at the end
         let tail = &krl[krl.len() - 16..];
         assert_eq!(tail, &[0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 9]);
+    }
+
+    #[test]
+    fn serial_zero_is_left_out() {
+        assert_eq!(
+            encode(b"KEY", &[0], 1, 1, ""),
+            encode(b"KEY", &[], 1, 1, "")
+        );
+        assert_eq!(
+            encode(b"KEY", &[5, 0, 0], 1, 1, ""),
+            encode(b"KEY", &[5], 1, 1, "")
+        );
     }
 
     #[test]

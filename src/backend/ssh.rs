@@ -382,13 +382,13 @@ impl Backend for SshBackend {
     }
 
     /// Certificates: the serial, chosen before signing so that an interrupted grant can still
-    /// be revoked. authorized_keys: the marker is the lease id itself.
+    /// be revoked; never 0, which a KRL cannot list. authorized_keys: the marker is the lease id itself.
     fn plan(&self, lease: &Lease, _params: &Value) -> Value {
         match &self.settings {
             SshTarget::Certificate { .. } => {
                 let mut bytes = [0u8; 8];
                 getrandom::fill(&mut bytes).expect("the OS random source is available");
-                json!({ "serial": u64::from_be_bytes(bytes) >> 1 })
+                json!({ "serial": (u64::from_be_bytes(bytes) >> 1).max(1) })
             }
             SshTarget::AuthorizedKeys { .. } => json!({ "marker": marker(&lease.id) }),
         }

@@ -12,6 +12,7 @@ mod config_errors;
 mod crash;
 mod exec;
 mod flows;
+mod fuzz_corpus;
 mod generated;
 mod harness;
 mod http_backend;
