@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
 use std::cell::{Cell, RefCell, RefMut};
+use std::rc::Rc;
 use std::time::Duration;
 
 pub const SCHEMA: &str = include_str!("postgres.sql");
@@ -73,6 +74,34 @@ pub struct PgStore {
     committed: RefCell<Vec<AuditEvent>>,
     /// The queue request whose lease the next [`Tx::insert`] creates (a worker's own).
     creating_for: Cell<Option<i64>>,
+    /// Connections of their own for advisory locks, idle between locks: a worker takes an
+    /// entitlement's lock for every shared grant and revoke, and a new connection for each
+    /// costs more than the rest of the step.
+    lock_sessions: Rc<RefCell<Vec<Client>>>,
+}
+
+/// A held advisory lock: released when dropped, and its session kept for the next lock (a
+/// session that cannot say it released the lock is closed instead, which releases it).
+struct HeldLock {
+    client: Option<Client>,
+    key: &'static str,
+    name: String,
+    idle: Rc<RefCell<Vec<Client>>>,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        let unlock = format!("SELECT pg_advisory_unlock({})", self.key);
+        let released = client
+            .query_one(&unlock, &[&self.name])
+            .is_ok_and(|row| row.get::<_, bool>(0));
+        if released {
+            self.idle.borrow_mut().push(client);
+        }
+    }
 }
 
 impl PgStore {
@@ -146,6 +175,7 @@ impl PgStore {
             user,
             committed: Default::default(),
             creating_for: Cell::new(None),
+            lock_sessions: Rc::default(),
         };
         if let Some(version) = store.schema_version()?
             && version > SCHEMA_VERSION
@@ -884,14 +914,18 @@ impl Store for PgStore {
     }
 
     fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
-        // A session advisory lock on a connection of its own: dropping the guard closes
-        // that connection, which lets go of the lock (as does the process dying).
-        let mut client = crate::backend::postgres::open(&self.config, &self.tls).map_err(
-            |refused| match refused {
-                crate::backend::postgres::Refused::Tls(message) => anyhow::anyhow!(message),
-                crate::backend::postgres::Refused::Server(err) => anyhow::Error::new(err),
-            },
-        )?;
+        // A session advisory lock on a connection of its own, released when the guard is
+        // dropped (or when that connection closes, as when the process dies).
+        let idle = self.lock_sessions.borrow_mut().pop();
+        let mut client = match idle {
+            Some(client) if !client.is_closed() => client,
+            _ => crate::backend::postgres::open(&self.config, &self.tls).map_err(|refused| {
+                match refused {
+                    crate::backend::postgres::Refused::Tls(message) => anyhow::anyhow!(message),
+                    crate::backend::postgres::Refused::Server(err) => anyhow::Error::new(err),
+                }
+            })?,
+        };
         // The shipping lock's key is the one earlier versions took.
         let (key, name) = match lock {
             Lock::Shipping => ("hashtext($1)", "jit.audit_shipping".to_owned()),
@@ -901,21 +935,31 @@ impl Store for PgStore {
             ),
         };
         let arguments: &[&(dyn ToSql + Sync)] = &[&name];
-        if patience.is_zero() {
-            let locked: bool = client
+        let locked = if patience.is_zero() {
+            client
                 .query_one(&format!("SELECT pg_try_advisory_lock({key})"), arguments)?
-                .get(0);
-            return Ok(locked.then(|| Box::new(client) as Guard));
-        }
-        let millis = patience.as_millis().max(1);
-        client.batch_execute(&format!("SET lock_timeout = {millis}"))?;
-        match client.query_one(&format!("SELECT pg_advisory_lock({key})::text"), arguments) {
-            Ok(_) => Ok(Some(Box::new(client) as Guard)),
-            Err(err) if err.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                Ok(None)
+                .get(0)
+        } else {
+            let millis = patience.as_millis().max(1);
+            client.batch_execute(&format!("SET lock_timeout = {millis}"))?;
+            match client.query_one(&format!("SELECT pg_advisory_lock({key})::text"), arguments) {
+                Ok(_) => true,
+                Err(err) if err.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                    false
+                }
+                Err(err) => return Err(err.into()),
             }
-            Err(err) => Err(err.into()),
+        };
+        if !locked {
+            self.lock_sessions.borrow_mut().push(client);
+            return Ok(None);
         }
+        Ok(Some(Box::new(HeldLock {
+            client: Some(client),
+            key,
+            name,
+            idle: Rc::clone(&self.lock_sessions),
+        }) as Guard))
     }
 
     fn location(&self) -> String {
