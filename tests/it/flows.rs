@@ -505,14 +505,20 @@ fn sudo_user_counts_only_for_the_service_account() {
     assert_eq!(lease["requester"], me().as_str(), "SUDO_USER was ignored");
 }
 
-#[test]
-fn one_unhandled_lease_does_not_stop_the_sweep() {
-    let w = World::new();
-    let spare = format!(
+/// A second command target and its role, to append to the default configuration (and take
+/// away again, stranding the leases of that role).
+fn spare_target(w: &World) -> String {
+    format!(
         "\n[targets.spare]\nbackend = \"command\"\nprogram = \"{}\"\nargs = [\"{}\"]\n\n[roles.spare-role]\ntarget = \"spare\"\nmax_ttl = \"1h\"\n",
         fixture().display(),
         w.path("spare.json").display()
-    );
+    )
+}
+
+#[test]
+fn one_unhandled_lease_does_not_stop_the_sweep() {
+    let w = World::new();
+    let spare = spare_target(&w);
     w.write_config(&(w.default_config() + &spare));
     let stranded = w.granted("spare-role", &["--ttl", "5m"]);
     let ordinary = w.granted("web-root", &["--ttl", "5m"]);
@@ -563,11 +569,7 @@ fn one_unhandled_lease_does_not_stop_the_sweep() {
 fn sweep_watch_backs_off_a_lease_whose_target_left_the_configuration() {
     use std::time::{Duration, Instant};
     let w = World::new();
-    let spare = format!(
-        "\n[targets.spare]\nbackend = \"command\"\nprogram = \"{}\"\nargs = [\"{}\"]\n\n[roles.spare-role]\ntarget = \"spare\"\nmax_ttl = \"1h\"\n",
-        fixture().display(),
-        w.path("spare.json").display()
-    );
+    let spare = spare_target(&w);
     w.write_config(&(w.default_config() + &spare));
     let stranded = w.granted("spare-role", &["--ttl", "2s"]);
     w.write_config(&w.default_config());
