@@ -455,7 +455,11 @@ mod tests {
     }
 
     fn verify(rows: &[(i64, String, String, String)]) -> Result<(), Break> {
-        let mut v = Verifier::default();
+        feed(&mut Verifier::default(), rows)
+    }
+
+    /// Check each row as a record of the test chain.
+    fn feed(v: &mut Verifier, rows: &[(i64, String, String, String)]) -> Result<(), Break> {
         for (seq, details, prev, hash) in rows {
             v.check(&RawRecord {
                 seq: *seq,
@@ -506,18 +510,7 @@ mod tests {
         let rows = chain(5);
         let finish = |checkpoint: Option<Checkpoint>, head: (i64, &str)| {
             let mut v = Verifier::holding(checkpoint);
-            for (seq, details, prev, hash) in &rows {
-                v.check(&RawRecord {
-                    seq: *seq,
-                    at: "2026-01-01T00:00:00Z",
-                    actor: "alice",
-                    lease_id: Some("abc"),
-                    kind: "granted",
-                    details,
-                    prev_hash: prev,
-                    hash,
-                })?;
-            }
+            feed(&mut v, &rows)?;
             v.finish(head).map(|(seq, _)| seq)
         };
         let at = |seq: usize| rows[seq - 1].3.clone();

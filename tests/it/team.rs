@@ -168,6 +168,27 @@ impl Team {
             .by(user)
     }
 
+    /// `REQUESTER` asks for role `gated` with `--wait`, in the background: the waiting
+    /// process and the lease id, once the request is pending.
+    fn waiting_for_gated(&self) -> (std::process::Child, String) {
+        let waiting = self
+            .person(
+                REQUESTER,
+                ["request", "--role", "gated", "--wait", "--timeout", "1m"],
+            )
+            .spawn();
+        await_that("the pending request", || {
+            self.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'")
+                == 1
+        });
+        let id = self
+            .db()
+            .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
+            .unwrap()
+            .get(0);
+        (waiting, id)
+    }
+
     /// Start a worker in a process of its own.
     fn worker(&mut self, jit: impl FnOnce(Jit) -> Jit) {
         let child = jit(self.w.jit(["worker"])).spawn();
@@ -425,20 +446,7 @@ fn credentials_reach_only_the_requesting_process_and_leave_the_store() {
     assert!(!t.everything().contains(&token));
 
     // Granted after an approval, to a requester waiting for it.
-    let waiting = t
-        .person(
-            REQUESTER,
-            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
-        )
-        .spawn();
-    await_that("the pending request", || {
-        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
-    });
-    let id: String = t
-        .db()
-        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
-        .unwrap()
-        .get(0);
+    let (waiting, id) = t.waiting_for_gated();
     t.person(APPROVER, ["approve", &id, "--reason", "on call"])
         .run()
         .success()
@@ -677,20 +685,7 @@ fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker
         .unwrap()
         .to_owned();
     assert_eq!(t.state(&active), "active");
-    let waiting = t
-        .person(
-            REQUESTER,
-            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
-        )
-        .spawn();
-    await_that("the pending request", || {
-        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
-    });
-    let pending: String = t
-        .db()
-        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
-        .unwrap()
-        .get(0);
+    let (waiting, pending) = t.waiting_for_gated();
     let requests_before = t.count("SELECT count(*) FROM jit.requests");
 
     // Mallory, a requester, with psql: every row that names someone else's lease is the
@@ -1442,24 +1437,11 @@ fn a_worker_without_a_team_store_writes_nothing_and_exits_5() {
 fn a_cancelled_request_says_why() {
     let mut t = Team::new("");
     t.worker(|j| j);
-    let waiting = t
-        .person(
-            REQUESTER,
-            ["request", "--role", "gated", "--wait", "--timeout", "1m"],
-        )
-        .spawn();
-    await_that("the pending request", || {
-        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated' AND state = 'pending'") == 1
-    });
+    let (waiting, id) = t.waiting_for_gated();
     // A worker a day later: the request lapses at its first sweep.
     t.stop_workers();
     t.worker(|j| j.later(24 * 3600 + 60));
     let run = Run::from(waiting.wait_with_output().unwrap()).code(3);
-    let id: String = t
-        .db()
-        .query_one("SELECT id FROM jit.leases WHERE role = 'gated'", &[])
-        .unwrap()
-        .get(0);
     assert_eq!(t.state(&id), "cancelled");
     assert_eq!(
         run.stderr
