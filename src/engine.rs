@@ -674,7 +674,7 @@ impl<'a> Engine<'a> {
             .lease(id)?
             .with_context(|| format!("lease {id} vanished"))?;
         let held = match self.backend_for(&pre.target) {
-            Ok(backend) => match self.hold(&pre, backend.as_ref()) {
+            Ok(backend) => match self.hold(&pre, backend.as_ref(), WAIT_FOR_ENTITLEMENT) {
                 Ok(held) => held,
                 Err(err) if pre.worker.as_deref() == Some(self.worker.id.as_str()) => {
                     let refused = BackendError::refused(format!("{err:#}"));
@@ -748,7 +748,12 @@ impl<'a> Engine<'a> {
     /// For a shared entitlement, its lock: the changes to its end on the target happen one
     /// at a time, each computed from the store while the lock is held and recorded before
     /// it is let go. `None` for an entitlement of the lease's own.
-    fn hold(&self, lease: &Lease, backend: &dyn Backend) -> Result<Option<store::Guard>> {
+    fn hold(
+        &self,
+        lease: &Lease,
+        backend: &dyn Backend,
+        patience: Duration,
+    ) -> Result<Option<store::Guard>> {
         if backend.sharing_for(&lease.params) == Sharing::PerLease {
             return Ok(None);
         }
@@ -756,13 +761,13 @@ impl<'a> Engine<'a> {
             role: &lease.role,
             subject: &lease.subject,
         };
-        match self.store.lock(lock, WAIT_FOR_ENTITLEMENT)? {
+        match self.store.lock(lock, patience)? {
             Some(guard) => Ok(Some(guard)),
             None => Err(anyhow!(
                 "another jit process has been changing the entitlement of role {:?} for {} for {}s; try again",
                 lease.role,
                 lease.subject,
-                WAIT_FOR_ENTITLEMENT.as_secs()
+                patience.as_secs()
             )),
         }
     }
@@ -978,10 +983,23 @@ impl<'a> Engine<'a> {
         // A shared entitlement's lock is taken first and held to the outcome's record: the
         // leases that still cover it are read, and its end changed on the target, while no
         // other change to it can run.
+        // The sweeper does not wait for it: a live process changing this entitlement right now
+        // makes the lease in flight for this pass, as a lease that process is granting is.
         let _held = match self.store.lease(id)? {
             Some(lease) if !lease.state.is_final() && lease.state != LeaseState::Pending => {
                 match self.backend_for(&lease.target) {
-                    Ok(backend) => self.hold(&lease, backend.as_ref())?,
+                    Ok(backend) if mode == RevokeMode::Sweep => {
+                        match self.hold(&lease, backend.as_ref(), Duration::ZERO) {
+                            Ok(held) => held,
+                            Err(_) => {
+                                return Ok(Revocation {
+                                    lease,
+                                    outcome: RevokeOutcome::InFlight,
+                                });
+                            }
+                        }
+                    }
+                    Ok(backend) => self.hold(&lease, backend.as_ref(), WAIT_FOR_ENTITLEMENT)?,
                     Err(_) => None,
                 }
             }
@@ -1204,7 +1222,7 @@ impl<'a> Engine<'a> {
         // The new end is set on the target and recorded with a shared entitlement's lock
         // held, so that no grant or revocation of it at the same time sets an end that
         // misses this one.
-        let _held = self.hold(&lease, backend.as_ref())?;
+        let _held = self.hold(&lease, backend.as_ref(), WAIT_FOR_ENTITLEMENT)?;
         let lease = self.lease(id)?;
         if lease.state != LeaseState::Active {
             return Err(exit::usage(format!(

@@ -208,3 +208,60 @@ fn an_entitlement_lock_is_a_0600_file_and_never_followed_through_a_link() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["state"], "failed");
 }
+
+#[test]
+fn the_sweeper_does_not_wait_for_a_grant_in_flight_on_the_same_entitlement() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let hold = w.path("hold");
+    let waiting = w.path("waiting");
+    // The target's program: a grant waits while `hold` exists (at most 60 s).
+    let program = w.path("held-grant");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\nreq=$(cat)\ncase \"$req\" in *'\"op\":\"grant\"'*)\n  if [ -e \"{hold}\" ]; then\n    : > \"{waiting}\"; n=0\n    while [ -e \"{hold}\" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done\n  fi;;\nesac\nprintf '%s' \"$req\" | exec \"{fixture}\" \"$@\"\n",
+            hold = hold.display(),
+            waiting = waiting.display(),
+            fixture = fixture().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = w.default_config().replace(
+        &format!("program = \"{}\"", fixture().display()),
+        &format!("program = \"{}\"", program.display()),
+    );
+    assert_ne!(config, w.default_config());
+    w.write_config(&config);
+
+    let expiring = w.granted("web-root", &["--ttl", "10m"]);
+    std::fs::write(&hold, "").unwrap();
+    let granting = w
+        .jit(["request", "--role", "web-root", "--ttl", "1h"])
+        .spawn();
+    crate::crash::await_that("the second grant to reach the target", || waiting.exists());
+
+    // The first lease is past its end, but the entitlement is being changed by a live
+    // process: the sweep leaves it for a later pass instead of waiting for that process.
+    let report = w
+        .jit(["sweep", "--json"])
+        .later(11 * 60)
+        .run()
+        .success()
+        .json();
+    assert_eq!(report["revocations"], serde_json::json!([]));
+    assert_eq!(report["errors"], serde_json::json!([]));
+    assert_eq!(w.state_of(&expiring), "active");
+
+    std::fs::remove_file(&hold).unwrap();
+    let granted = Run::from(granting.wait_with_output().unwrap()).success();
+    assert!(granted.stdout.starts_with("granted "), "{}", granted.stdout);
+    w.jit(["sweep"])
+        .later(11 * 60)
+        .run()
+        .success()
+        .stdout_has(&format!("{expiring}: expired"));
+    // The second lease still holds the entitlement.
+    assert_eq!(w.grant_keys(), vec![format!("web-root/{}", me())]);
+}
