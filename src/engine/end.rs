@@ -1,0 +1,256 @@
+//! Ending a lease: claim it, revoke (or shrink a shared entitlement), record the outcome.
+
+use super::*;
+
+impl<'a> Engine<'a> {
+    /// May `who` end this lease? Its requester and subject may, and so may anyone who may
+    /// approve its role.
+    pub fn may_end(&self, who: &Identity, lease: &Lease) -> Result<()> {
+        if who.user == lease.requester || who.user == lease.subject {
+            return Ok(());
+        }
+        let approver = self
+            .config
+            .roles
+            .get(&lease.role)
+            .is_some_and(|role| role.approvals.from.iter().any(|s| who.matches(s)));
+        if approver {
+            return Ok(());
+        }
+        Err(exit::denied(format!(
+            "{} may not revoke lease {} of {} (only its holder or an approver of role {:?} may)",
+            who.user, lease.id, lease.subject, lease.role
+        )))
+    }
+
+    /// Revoke a lease now (`jit revoke`). Idempotent.
+    pub fn revoke(&self, id: &str) -> Result<Revocation> {
+        let lease = self.lease(id)?;
+        self.end(&lease.id, Ending::Revoked, RevokeMode::Manual, Notes::new())
+    }
+
+    /// End a lease; `notes` go into the event of the outcome (why it was ended, say).
+    pub(super) fn end(
+        &self,
+        id: &str,
+        ending: Ending,
+        mode: RevokeMode,
+        notes: Notes,
+    ) -> Result<Revocation> {
+        enum Claim {
+            Settled(Lease, RevokeOutcome),
+            Revoke(Lease, Vec<Lease>, Rc<dyn Backend>),
+        }
+        // A shared entitlement's lock is taken first and held to the outcome's record: the
+        // leases that still cover it are read, and its end changed on the target, while no
+        // other change to it can run.
+        // The sweeper does not wait for it: a live process changing this entitlement right now
+        // makes the lease in flight for this pass, as a lease that process is granting is.
+        let _held = match self.store.lease(id)? {
+            Some(lease) if !lease.state.is_final() && lease.state != LeaseState::Pending => {
+                match self.backend_for(&lease.target) {
+                    Ok(backend) if mode == RevokeMode::Sweep => {
+                        match self.hold(&lease, backend.as_ref(), Duration::ZERO) {
+                            Ok(held) => held,
+                            Err(_) => {
+                                return Ok(Revocation {
+                                    lease,
+                                    outcome: RevokeOutcome::InFlight,
+                                });
+                            }
+                        }
+                    }
+                    Ok(backend) => self.hold(&lease, backend.as_ref(), WAIT_FOR_ENTITLEMENT)?,
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
+        let now = self.clock.now();
+        // Revocation bookkeeping can be derived again after a power loss (the lease would
+        // look live and be revoked again): it does not wait for the disk.
+        let claim = store::write_relaxed(self.store, |tx| {
+            let mut lease = tx
+                .lease(id)?
+                .ok_or_else(|| exit::usage(format!("no lease {}", text::quoted(id))))?;
+            if lease.state.is_final() {
+                return Ok(Claim::Settled(lease, RevokeOutcome::AlreadyEnded));
+            }
+            if lease.state == LeaseState::Pending {
+                let details = json!({ "reason": "withdrawn" });
+                self.close(
+                    tx,
+                    &mut lease,
+                    LeaseState::Cancelled,
+                    EventKind::Cancelled,
+                    details,
+                    now,
+                )?;
+                return Ok(Claim::Settled(lease, RevokeOutcome::Cancelled));
+            }
+            let in_flight = matches!(lease.state, LeaseState::Granting | LeaseState::Revoking)
+                && lease.worker.as_deref().is_some_and(|w| {
+                    w != self.worker.id
+                        && self.worker.sees_alive(w, lease.worker_at, now, STALE_AFTER)
+                });
+            if in_flight && (mode == RevokeMode::Sweep || lease.state == LeaseState::Granting) {
+                return Ok(Claim::Settled(lease, RevokeOutcome::InFlight));
+            }
+            if mode == RevokeMode::Sweep {
+                let not_due = match lease.state {
+                    LeaseState::Active => lease.expires_at.is_some_and(|end| end > now),
+                    LeaseState::RevokeFailed => {
+                        lease.next_attempt_at.is_some_and(|next| next > now)
+                    }
+                    _ => false,
+                };
+                if not_due {
+                    return Ok(Claim::Settled(lease, RevokeOutcome::NotDue));
+                }
+            }
+            let ending = match lease.state {
+                LeaseState::Granting => Ending::Failed,
+                _ => lease.ending.unwrap_or(ending),
+            };
+            if lease.state != LeaseState::Revoking {
+                lease.become_(LeaseState::Revoking)?;
+            }
+            lease.ending = Some(ending);
+            let backend = match self.backend_for(&lease.target) {
+                Ok(backend) => backend,
+                Err(err) => {
+                    // Its target left the configuration (say): a failed attempt like any
+                    // other, with the reason recorded and the same backoff, so that
+                    // `sweep --watch` does not try again at once, forever.
+                    let failure = BackendError::permanent(format!("{err:#}"));
+                    let outcome =
+                        self.revoke_failed(tx, &mut lease, &failure, &Notes::new(), now)?;
+                    return Ok(Claim::Settled(lease, outcome));
+                }
+            };
+            lease.worker = Some(self.worker.id.clone());
+            lease.worker_at = Some(now);
+            tx.update(&lease)?;
+            let cover: Vec<Lease> = match backend.sharing_for(&lease.params) {
+                Sharing::PerSubject => tx
+                    .holding(&lease.role, &lease.subject)?
+                    .into_iter()
+                    .filter(|other| {
+                        other.id != lease.id
+                            && matches!(other.state, LeaseState::Active | LeaseState::Granting)
+                    })
+                    .collect(),
+                Sharing::PerLease => Vec::new(),
+            };
+            Ok(Claim::Revoke(lease, cover, backend))
+        })?;
+        let (lease, cover, backend) = match claim {
+            Claim::Settled(lease, outcome) => return Ok(Revocation { lease, outcome }),
+            Claim::Revoke(lease, cover, backend) => (lease, cover, backend),
+        };
+
+        // What the event of the outcome should also say.
+        let mut notes = notes;
+        let request = EndRequest {
+            target: &lease.target,
+            lease: &lease,
+            params: &lease.params,
+        };
+        let result = match cover.first() {
+            Some(keeper) => {
+                // Still covered: leave the entitlement, but bring its end back to the
+                // latest end among the leases that remain.
+                if let Some(end) = entitlement::end(&cover) {
+                    let shrunk = backend.extend(&GrantRequest {
+                        target: &keeper.target,
+                        lease: keeper,
+                        params: &keeper.params,
+                        expires_at: end,
+                        renewal: true,
+                        checkpoint: None,
+                    });
+                    if let Err(err) = shrunk {
+                        notes.insert("shrink_error".into(), json!(err.message));
+                    }
+                }
+                Ok(Some(keeper.id.clone()))
+            }
+            None => {
+                // A grant that was interrupted or failed may never have reached the
+                // target: ask it first, and revoke what is there (or when it cannot say).
+                let present = match lease.ending {
+                    Some(Ending::Failed) => match backend.inspect(&request) {
+                        Ok(Presence::Absent) => {
+                            notes.insert("found".into(), json!("absent"));
+                            false
+                        }
+                        Ok(Presence::Present) => {
+                            notes.insert("found".into(), json!("present"));
+                            true
+                        }
+                        Err(_) => true,
+                    },
+                    _ => true,
+                };
+                if present {
+                    backend.revoke(&request).map(|()| None)
+                } else {
+                    Ok(None)
+                }
+            }
+        };
+        // Nothing more is served from the cache, whatever the outcome.
+        if backend.caches_credentials(&lease.params) {
+            credential_cache::forget(id);
+        }
+        fault::point("after-revoke");
+
+        let now = self.clock.now();
+        store::write_relaxed(self.store, |tx| {
+            let mut current = tx
+                .lease(id)?
+                .with_context(|| format!("lease {id} vanished"))?;
+            if current.state != LeaseState::Revoking {
+                return Ok(Revocation {
+                    lease: current,
+                    outcome: RevokeOutcome::AlreadyEnded,
+                });
+            }
+            let ending = current.ending.unwrap_or(Ending::Revoked);
+            current.worker = None;
+            current.worker_at = None;
+            let outcome = match &result {
+                Ok(kept_for) => {
+                    current.become_(ending.state())?;
+                    current.ended_at = Some(now);
+                    current.next_attempt_at = None;
+                    let kind = match ending {
+                        Ending::Revoked => EventKind::Revoked,
+                        Ending::Expired => EventKind::Expired,
+                        Ending::Failed => EventKind::Reconciled,
+                    };
+                    let mut details = json!({ "attempts": current.attempts + 1 });
+                    if let Some(keeper) = kept_for {
+                        details["entitlement_kept_for"] = json!(keeper);
+                    }
+                    if let Some(error) = current.last_error.take() {
+                        details["after_error"] = json!(error);
+                    }
+                    for (key, value) in &notes {
+                        details[key] = value.clone();
+                    }
+                    tx.update(&current)?;
+                    tx.append(&self.event(&current, kind, details))?;
+                    RevokeOutcome::Done {
+                        kept_for: kept_for.clone(),
+                    }
+                }
+                Err(err) => self.revoke_failed(tx, &mut current, err, &notes, now)?,
+            };
+            Ok(Revocation {
+                lease: current,
+                outcome,
+            })
+        })
+    }
+}
