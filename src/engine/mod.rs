@@ -38,8 +38,11 @@ mod decide;
 mod end;
 mod extend;
 mod grant;
+mod local;
 mod request;
 mod sweep;
+
+pub use local::Local;
 
 /// A request not decided within this long is cancelled by the sweeper, unless its role sets
 /// `approvals.timeout`.
@@ -127,16 +130,7 @@ impl Worker {
     }
 }
 
-/// What someone asks for.
-#[derive(Clone, Debug, Default)]
-pub struct RequestInput {
-    pub role: String,
-    pub ttl: Option<Duration>,
-    pub ticket: Option<String>,
-    pub reason: Option<String>,
-    /// The subject's public key, for backends that certify one (ssh). Not a secret.
-    pub public_key: Option<String>,
-}
+pub use crate::lease::RequestInput;
 
 /// The policy decision for a request, before anything changes.
 pub struct Evaluation<'c> {
@@ -158,6 +152,9 @@ pub enum Requested {
     },
     Pending {
         lease: Lease,
+        /// Why the credentials of the role will not be shown to this request, where it
+        /// issues any (see [`Engine::unshown_credentials`]).
+        notice: Option<String>,
     },
 }
 
@@ -207,6 +204,18 @@ pub enum Decided {
     HandedOver {
         lease: Lease,
     },
+}
+
+impl Decided {
+    /// The lease as the decision left it.
+    pub fn lease(&self) -> &Lease {
+        match self {
+            Decided::Denied { lease }
+            | Decided::Approved { lease, .. }
+            | Decided::Granted { lease, .. }
+            | Decided::HandedOver { lease } => lease,
+        }
+    }
 }
 
 #[derive(Default)]

@@ -2,6 +2,7 @@
 //! SQLite store and a shared team store serve the same engine.
 
 pub mod postgres;
+pub mod queue;
 pub mod sqlite;
 
 use crate::audit::{AuditEvent, Break, NewEvent};
@@ -79,6 +80,11 @@ pub trait Tx {
     fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()>;
     /// Append to the audit chain; returns the new record's `seq`.
     fn append(&mut self, event: &NewEvent) -> Result<i64>;
+    /// Link a team store's queued request to the lease it created, in the same transaction
+    /// (a lease never exists without the request it answers).
+    fn link_request(&mut self, _request: i64, _lease_id: &str) -> Result<()> {
+        anyhow::bail!("this store has no work queue")
+    }
 }
 
 pub trait Store {
