@@ -1,6 +1,6 @@
-//! The engine's fast tier: each step's order of store, backend and audit (SPEC §7), on a
-//! store of its own, a scripted backend ([`fake::Fake`]) and a clock the test moves. No
-//! server, no sleep.
+//! The engine's fast tier: each step's order of store, backend and audit (SPEC §7), with a
+//! scripted backend ([`fake::Fake`]) and a clock the test moves, on the in-memory store and
+//! on SQLite in a temporary directory. No server, no sleep.
 
 mod fake;
 
@@ -77,7 +77,7 @@ fn asking(role: &str, ttl: Option<u64>) -> RequestInput {
 /// A store, a configuration, a clock and one scripted backend per target: `shared` (one
 /// entitlement per subject) and `own` (one per lease, also the target of `gated`).
 struct World {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     store: Rc<dyn Store>,
     config: Config,
     clock: Clock,
@@ -87,10 +87,19 @@ struct World {
 }
 
 impl World {
-    fn new() -> World {
+    /// On the in-memory store.
+    fn memory() -> World {
+        World::on(Rc::new(store::memory::MemoryStore::new()), None)
+    }
+
+    /// On an SQLite store in a directory of its own.
+    fn sqlite() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let store: Rc<dyn Store> =
-            Rc::new(store::sqlite::SqliteStore::open(&dir.path().join("jit.db")).unwrap());
+        let store = store::sqlite::SqliteStore::open(&dir.path().join("jit.db")).unwrap();
+        World::on(Rc::new(store), Some(dir))
+    }
+
+    fn on(store: Rc<dyn Store>, dir: Option<tempfile::TempDir>) -> World {
         let config = config::parse(Path::new("c.toml"), CONFIG).unwrap();
         let (clock, hand) = Clock::settable(t0());
         World {
@@ -247,10 +256,9 @@ fn exit_of<T>(result: Result<T>) -> (Exit, String) {
 
 // The crash-safe order.
 
-#[test]
-fn granting_is_recorded_before_the_grant_and_active_after_it() {
+fn granting_is_recorded_before_the_grant_and_active_after_it(new: fn() -> World) {
     for role in ["own", "shared"] {
-        let world = World::new();
+        let world = new();
         let lease = world.granted(role, None);
         let fake = if role == "own" {
             &world.own
@@ -282,9 +290,8 @@ fn granting_is_recorded_before_the_grant_and_active_after_it() {
     }
 }
 
-#[test]
-fn a_revocation_is_recorded_revoking_before_the_backend_revokes() {
-    let world = World::new();
+fn a_revocation_is_recorded_revoking_before_the_backend_revokes(new: fn() -> World) {
+    let world = new();
     let lease = world.granted("own", None);
     world.own.forget_calls();
     world.at(5);
@@ -302,9 +309,8 @@ fn a_revocation_is_recorded_revoking_before_the_backend_revokes() {
     assert_eq!(world.last_details(&lease.id), json!({ "attempts": 1 }));
 }
 
-#[test]
-fn a_failed_revocation_is_retried_with_backoff_only_when_due() {
-    let world = World::new();
+fn a_failed_revocation_is_retried_with_backoff_only_when_due(new: fn() -> World) {
+    let world = new();
     let lease = world.granted("own", None);
     world.own.forget_calls();
     world.own.fail(Op::Revoke, ErrorKind::Transient);
@@ -400,10 +406,9 @@ fn a_failed_revocation_is_retried_with_backoff_only_when_due() {
 
 // Every fault point of a grant.
 
-#[test]
-fn a_grant_that_changed_nothing_fails_without_a_cleanup() {
+fn a_grant_that_changed_nothing_fails_without_a_cleanup(new: fn() -> World) {
     for kind in [ErrorKind::Refused, ErrorKind::Unreached] {
-        let world = World::new();
+        let world = new();
         world.own.fail(Op::Grant, kind);
         let (exit, message) = exit_of(world.engine("alice").request(
             &who("alice"),
@@ -436,10 +441,9 @@ fn a_grant_that_changed_nothing_fails_without_a_cleanup() {
     }
 }
 
-#[test]
-fn a_grant_that_may_have_left_a_part_is_cleaned_up() {
+fn a_grant_that_may_have_left_a_part_is_cleaned_up(new: fn() -> World) {
     for kind in [ErrorKind::Transient, ErrorKind::Permanent] {
-        let world = World::new();
+        let world = new();
         world.own.fail(Op::Grant, kind);
         let (exit, _) = exit_of(world.engine("alice").request(
             &who("alice"),
@@ -461,9 +465,8 @@ fn a_grant_that_may_have_left_a_part_is_cleaned_up() {
     }
 }
 
-#[test]
-fn a_failed_cleanup_is_left_revoke_failed_and_reconciled_when_due() {
-    let world = World::new();
+fn a_failed_cleanup_is_left_revoke_failed_and_reconciled_when_due(new: fn() -> World) {
+    let world = new();
     world.own.fail(Op::Grant, ErrorKind::Transient);
     world.own.fail(Op::Revoke, ErrorKind::Transient);
     world.refused("own");
@@ -516,9 +519,8 @@ fn a_failed_cleanup_is_left_revoke_failed_and_reconciled_when_due() {
     );
 }
 
-#[test]
-fn a_failed_renewal_leaves_the_entitlement_another_lease_holds() {
-    let world = World::new();
+fn a_failed_renewal_leaves_the_entitlement_another_lease_holds(new: fn() -> World) {
+    let world = new();
     let first = world.granted("shared", None);
     world.shared.forget_calls();
     world.shared.fail(Op::Grant, ErrorKind::Permanent);
@@ -531,8 +533,7 @@ fn a_failed_renewal_leaves_the_entitlement_another_lease_holds() {
     assert_eq!(world.lease(&first.id).state, LeaseState::Active);
 }
 
-#[test]
-fn an_interrupted_grant_is_reconciled_by_asking_the_target() {
+fn an_interrupted_grant_is_reconciled_by_asking_the_target(new: fn() -> World) {
     // (what inspect answers, whether a revoke follows, the `found` note)
     let cases = [
         (Ok(Presence::Absent), false, Some("absent")),
@@ -540,7 +541,7 @@ fn an_interrupted_grant_is_reconciled_by_asking_the_target() {
         (Err(ErrorKind::Transient), true, None),
     ];
     for (answer, revokes, found) in cases {
-        let world = World::new();
+        let world = new();
         match answer {
             Ok(presence) => world.own.answer_inspect(presence),
             Err(kind) => world.own.fail(Op::Inspect, kind),
@@ -570,9 +571,8 @@ fn an_interrupted_grant_is_reconciled_by_asking_the_target() {
     }
 }
 
-#[test]
-fn a_grant_a_live_worker_is_running_is_left_alone() {
-    let world = World::new();
+fn a_grant_a_live_worker_is_running_is_left_alone(new: fn() -> World) {
+    let world = new();
     let lease = world.stranded("own", 1);
     let report = world.sweep();
     assert!(report.revocations.is_empty());
@@ -585,9 +585,8 @@ fn a_grant_a_live_worker_is_running_is_left_alone() {
     assert!(world.own.calls().is_empty());
 }
 
-#[test]
-fn a_lease_ended_while_its_grant_ran_has_the_grant_taken_back() {
-    let world = World::new();
+fn a_lease_ended_while_its_grant_ran_has_the_grant_taken_back(new: fn() -> World) {
+    let world = new();
     let store = Rc::clone(&world.store);
     let checkpoint_after_end = Rc::new(RefCell::new(None));
     let seen = Rc::clone(&checkpoint_after_end);
@@ -637,9 +636,8 @@ fn a_lease_ended_while_its_grant_ran_has_the_grant_taken_back() {
     assert_eq!(world.kinds(&lease.id), ["requested"]);
 }
 
-#[test]
-fn the_checkpoint_records_a_handle_while_the_grant_runs() {
-    let world = World::new();
+fn the_checkpoint_records_a_handle_while_the_grant_runs(new: fn() -> World) {
+    let world = new();
     let store = Rc::clone(&world.store);
     let during = Rc::new(RefCell::new(None));
     let seen = Rc::clone(&during);
@@ -661,9 +659,8 @@ fn the_checkpoint_records_a_handle_while_the_grant_runs() {
 
 // Idempotent revocation.
 
-#[test]
-fn revoking_twice_revokes_once() {
-    let world = World::new();
+fn revoking_twice_revokes_once(new: fn() -> World) {
+    let world = new();
     let lease = world.granted("own", None);
     let engine = world.engine("alice");
     let first = engine.revoke(&lease.id).unwrap();
@@ -675,9 +672,8 @@ fn revoking_twice_revokes_once() {
     assert_eq!(world.kinds(&lease.id), ["requested", "granted", "revoked"]);
 }
 
-#[test]
-fn revoking_a_pending_request_cancels_it_without_the_backend() {
-    let world = World::new();
+fn revoking_a_pending_request_cancels_it_without_the_backend(new: fn() -> World) {
+    let world = new();
     let lease = world.pending("gated");
     let revocation = world.engine("alice").revoke(&lease.id).unwrap();
     assert_eq!(revocation.outcome, RevokeOutcome::Cancelled);
@@ -692,9 +688,8 @@ fn revoking_a_pending_request_cancels_it_without_the_backend() {
     assert_eq!(again.outcome, RevokeOutcome::AlreadyEnded);
 }
 
-#[test]
-fn revoking_an_unknown_lease_is_a_usage_error() {
-    let world = World::new();
+fn revoking_an_unknown_lease_is_a_usage_error(new: fn() -> World) {
+    let world = new();
     let (exit, message) = exit_of(world.engine("alice").revoke("abcdefghij"));
     assert_eq!(exit, Exit::Usage);
     assert_eq!(message, "no lease \"abcdefghij\"");
@@ -702,9 +697,8 @@ fn revoking_an_unknown_lease_is_a_usage_error() {
 
 // Overlapping leases of one shared entitlement.
 
-#[test]
-fn overlapping_leases_share_one_entitlement_to_the_later_end() {
-    let world = World::new();
+fn overlapping_leases_share_one_entitlement_to_the_later_end(new: fn() -> World) {
+    let world = new();
     let long = world.granted("shared", Some(120));
     world.at(10);
     let short = world.granted("shared", Some(30));
@@ -763,9 +757,8 @@ fn overlapping_leases_share_one_entitlement_to_the_later_end() {
     );
 }
 
-#[test]
-fn an_overlapping_lease_that_expires_leaves_the_entitlement_to_the_other() {
-    let world = World::new();
+fn an_overlapping_lease_that_expires_leaves_the_entitlement_to_the_other(new: fn() -> World) {
+    let world = new();
     let short = world.granted("shared", Some(30));
     let long = world.granted("shared", Some(90));
     world.shared.forget_calls();
@@ -792,9 +785,8 @@ fn an_overlapping_lease_that_expires_leaves_the_entitlement_to_the_other() {
 
 // Expiry and extension.
 
-#[test]
-fn a_lease_expires_at_its_end_and_not_before() {
-    let world = World::new();
+fn a_lease_expires_at_its_end_and_not_before(new: fn() -> World) {
+    let world = new();
     let lease = world.granted("own", None);
     world.own.forget_calls();
     world.hand.set(minutes(60) - TimeDelta::seconds(1));
@@ -824,9 +816,8 @@ fn a_lease_expires_at_its_end_and_not_before() {
     assert_eq!(world.own.calls().len(), 1);
 }
 
-#[test]
-fn extending_moves_the_end_on_the_target_within_policy() {
-    let world = World::new();
+fn extending_moves_the_end_on_the_target_within_policy(new: fn() -> World) {
+    let world = new();
     let lease = world.granted("own", None);
     world.own.forget_calls();
     world.at(10);
@@ -870,9 +861,8 @@ fn extending_moves_the_end_on_the_target_within_policy() {
     assert_eq!(world.lease(&lease.id).state, LeaseState::Expired);
 }
 
-#[test]
-fn a_failed_extension_changes_nothing() {
-    let world = World::new();
+fn a_failed_extension_changes_nothing(new: fn() -> World) {
+    let world = new();
     let lease = world.granted("own", None);
     world.own.fail(Op::Extend, ErrorKind::Transient);
     let (exit, message) = exit_of(world.engine("alice").extend(
@@ -891,9 +881,8 @@ fn a_failed_extension_changes_nothing() {
 
 // Approvals.
 
-#[test]
-fn two_approvals_grant_and_nobody_approves_their_own() {
-    let world = World::new();
+fn two_approvals_grant_and_nobody_approves_their_own(new: fn() -> World) {
+    let world = new();
     let lease = world.pending("gated");
     assert_eq!(lease.state, LeaseState::Pending);
     assert_eq!(lease.worker, None);
@@ -971,9 +960,8 @@ fn two_approvals_grant_and_nobody_approves_their_own() {
     );
 }
 
-#[test]
-fn a_denial_ends_the_request_without_the_backend() {
-    let world = World::new();
+fn a_denial_ends_the_request_without_the_backend(new: fn() -> World) {
+    let world = new();
     let lease = world.pending("gated");
     match world
         .engine("bob")
@@ -1006,9 +994,8 @@ fn a_denial_ends_the_request_without_the_backend() {
     assert_eq!(exit, Exit::Usage);
 }
 
-#[test]
-fn a_request_not_decided_in_time_is_cancelled_by_the_sweeper() {
-    let world = World::new();
+fn a_request_not_decided_in_time_is_cancelled_by_the_sweeper(new: fn() -> World) {
+    let world = new();
     let lease = world.pending("gated");
     world.hand.set(minutes(30) - TimeDelta::seconds(1));
     let report = world.sweep();
@@ -1053,3 +1040,45 @@ fn a_dead_local_worker_is_seen_dead() {
         STALE_AFTER
     ));
 }
+
+/// Each scenario above, once on each store: the engine's order must not depend on it.
+macro_rules! on_each_store {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn memory() {
+                super::$scenario(super::World::memory);
+            }
+
+            #[test]
+            fn sqlite() {
+                super::$scenario(super::World::sqlite);
+            }
+        }
+    )*};
+}
+
+on_each_store!(
+    granting_is_recorded_before_the_grant_and_active_after_it,
+    a_revocation_is_recorded_revoking_before_the_backend_revokes,
+    a_failed_revocation_is_retried_with_backoff_only_when_due,
+    a_grant_that_changed_nothing_fails_without_a_cleanup,
+    a_grant_that_may_have_left_a_part_is_cleaned_up,
+    a_failed_cleanup_is_left_revoke_failed_and_reconciled_when_due,
+    a_failed_renewal_leaves_the_entitlement_another_lease_holds,
+    an_interrupted_grant_is_reconciled_by_asking_the_target,
+    a_grant_a_live_worker_is_running_is_left_alone,
+    a_lease_ended_while_its_grant_ran_has_the_grant_taken_back,
+    the_checkpoint_records_a_handle_while_the_grant_runs,
+    revoking_twice_revokes_once,
+    revoking_a_pending_request_cancels_it_without_the_backend,
+    revoking_an_unknown_lease_is_a_usage_error,
+    overlapping_leases_share_one_entitlement_to_the_later_end,
+    an_overlapping_lease_that_expires_leaves_the_entitlement_to_the_other,
+    a_lease_expires_at_its_end_and_not_before,
+    extending_moves_the_end_on_the_target_within_policy,
+    a_failed_extension_changes_nothing,
+    two_approvals_grant_and_nobody_approves_their_own,
+    a_denial_ends_the_request_without_the_backend,
+    a_request_not_decided_in_time_is_cancelled_by_the_sweeper,
+);
