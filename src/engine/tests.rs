@@ -196,16 +196,28 @@ impl World {
     /// A lease of `role` left `granting` by a worker on another host last heard of
     /// `silent_for` minutes ago, as a killed process leaves it.
     fn stranded(&self, role: &str, silent_for: i64) -> Lease {
+        self.left(role, LeaseState::Granting, silent_for, |_| {})
+    }
+
+    /// A lease of `role` left in `state` by a worker on another host last heard of
+    /// `silent_for` minutes ago, with `change` made to it before it is stored.
+    fn left(
+        &self,
+        role: &str,
+        state: LeaseState,
+        silent_for: i64,
+        change: impl FnOnce(&mut Lease),
+    ) -> Lease {
         let now = self.clock.now();
         let role = &self.config.roles[role];
-        let lease = Lease {
+        let mut lease = Lease {
             id: lease::new_id(),
             role: role.name.clone(),
             target: role.target.clone(),
             backend: "fake".into(),
             subject: "alice".into(),
             requester: "alice".into(),
-            state: LeaseState::Granting,
+            state,
             ticket: None,
             reason: None,
             created_at: now - TimeDelta::minutes(silent_for),
@@ -225,6 +237,7 @@ impl World {
             attempts: 0,
             next_attempt_at: None,
         };
+        change(&mut lease);
         store::write(&*self.store, |tx| tx.insert(&lease)).unwrap();
         lease
     }
@@ -657,6 +670,114 @@ fn the_checkpoint_records_a_handle_while_the_grant_runs(new: fn() -> World) {
     );
 }
 
+fn a_revoke_failure_says_whether_a_retry_may_help(new: fn() -> World) {
+    let cases = [
+        (ErrorKind::Transient, true),
+        (ErrorKind::Unreached, true),
+        (ErrorKind::Permanent, false),
+        (ErrorKind::Refused, false),
+    ];
+    for (kind, retryable) in cases {
+        let world = new();
+        let lease = world.granted("own", None);
+        world.own.fail(Op::Revoke, kind);
+        let revocation = world.engine("alice").revoke(&lease.id).unwrap();
+        assert!(
+            matches!(revocation.outcome, RevokeOutcome::Failed { .. }),
+            "{kind:?}"
+        );
+        let stored = world.lease(&lease.id);
+        assert_eq!(stored.state, LeaseState::RevokeFailed, "{kind:?}");
+        // Retried all the same: a person may fix what stopped it.
+        assert_eq!(stored.next_attempt_at, Some(t0() + TimeDelta::seconds(30)));
+        assert_eq!(
+            world.last_details(&lease.id)["retryable"],
+            json!(retryable),
+            "{kind:?}"
+        );
+    }
+}
+
+fn an_interrupted_revocation_is_finished_by_the_sweeper(new: fn() -> World) {
+    let cases = [
+        (Ending::Revoked, LeaseState::Revoked, "revoked"),
+        (Ending::Expired, LeaseState::Expired, "expired"),
+    ];
+    for (ending, state, kind) in cases {
+        let world = new();
+        let lease = world.left("own", LeaseState::Revoking, 10, |lease| {
+            lease.ending = Some(ending);
+        });
+        let report = world.sweep();
+        assert_eq!(
+            report.revocations[0].outcome,
+            RevokeOutcome::Done { kept_for: None }
+        );
+        // It was granted: no need to ask the target first.
+        assert_eq!(
+            world.own.calls(),
+            [call(Op::Revoke, &lease, None, LeaseState::Revoking)]
+        );
+        assert_eq!(world.lease(&lease.id).state, state);
+        assert_eq!(world.kinds(&lease.id), [kind]);
+    }
+}
+
+fn a_lease_whose_target_left_the_configuration_waits_like_a_failed_revocation(new: fn() -> World) {
+    let world = new();
+    let lease = world.left("own", LeaseState::Active, 120, |lease| {
+        lease.target = "gone".into();
+    });
+    let report = world.sweep();
+    let error = "target \"gone\" is no longer in the configuration".to_owned();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.revocations[0].outcome,
+        RevokeOutcome::Failed {
+            error: error.clone()
+        }
+    );
+    let stored = world.lease(&lease.id);
+    assert_eq!(stored.state, LeaseState::RevokeFailed);
+    assert_eq!(stored.ending, Some(Ending::Expired));
+    assert_eq!(stored.next_attempt_at, Some(t0() + TimeDelta::seconds(30)));
+    assert_eq!(world.kinds(&lease.id), ["revoke-failed"]);
+    assert_eq!(
+        world.last_details(&lease.id),
+        json!({
+            "error": error,
+            "retryable": false,
+            "attempt": 1,
+            "next_attempt_at": "2026-12-01T10:00:30Z",
+        })
+    );
+    // Not tried again at once.
+    assert!(world.sweep().revocations.is_empty());
+    assert_eq!(world.kinds(&lease.id), ["revoke-failed"]);
+}
+
+fn a_sweep_passes_over_an_entitlement_another_process_is_changing(new: fn() -> World) {
+    let world = new();
+    let lease = world.granted("shared", Some(30));
+    world.shared.forget_calls();
+    let lock = store::Lock::Entitlement {
+        role: "shared",
+        subject: "alice",
+    };
+    let held = world.store.lock(lock, Duration::ZERO).unwrap().unwrap();
+    world.at(30);
+    let report = world.sweep();
+    assert!(report.revocations.is_empty());
+    assert!(report.errors.is_empty());
+    assert!(world.shared.calls().is_empty());
+    assert_eq!(world.lease(&lease.id).state, LeaseState::Active);
+
+    drop(held);
+    assert_eq!(world.sweep().revocations.len(), 1);
+    assert_eq!(world.lease(&lease.id).state, LeaseState::Expired);
+    assert_eq!(world.shared.ops(), [Op::Revoke]);
+}
+
 // Idempotent revocation.
 
 fn revoking_twice_revokes_once(new: fn() -> World) {
@@ -783,6 +904,150 @@ fn an_overlapping_lease_that_expires_leaves_the_entitlement_to_the_other(new: fn
     );
 }
 
+fn a_new_lease_over_a_failed_revocation_keeps_its_entitlement(new: fn() -> World) {
+    let world = new();
+    let first = world.granted("shared", None);
+    world.shared.fail(Op::Revoke, ErrorKind::Transient);
+    let revocation = world.engine("alice").revoke(&first.id).unwrap();
+    assert!(matches!(revocation.outcome, RevokeOutcome::Failed { .. }));
+    world.shared.forget_calls();
+
+    // The target may still hold it: what it holds is renewed, to the new lease's end.
+    world.at(1);
+    let second = world.granted("shared", None);
+    assert_eq!(
+        world.shared.calls(),
+        [renewal(call(
+            Op::Grant,
+            &second,
+            Some(minutes(61)),
+            LeaseState::Granting
+        ))]
+    );
+    world.shared.forget_calls();
+
+    // The retry of the first ends it without taking the second's entitlement away.
+    let report = world.sweep();
+    assert_eq!(
+        report.revocations[0].outcome,
+        RevokeOutcome::Done {
+            kept_for: Some(second.id.clone())
+        }
+    );
+    assert_eq!(
+        world.shared.calls(),
+        [renewal(call(
+            Op::Extend,
+            &second,
+            Some(minutes(61)),
+            LeaseState::Active
+        ))]
+    );
+    assert_eq!(world.lease(&first.id).state, LeaseState::Revoked);
+    assert_eq!(world.lease(&second.id).state, LeaseState::Active);
+}
+
+fn a_grant_after_the_last_lease_ended_is_not_a_renewal(new: fn() -> World) {
+    let world = new();
+    let first = world.granted("shared", None);
+    world.engine("alice").revoke(&first.id).unwrap();
+    world.shared.forget_calls();
+    world.at(5);
+    let second = world.granted("shared", None);
+    assert_eq!(
+        world.shared.calls(),
+        [call(
+            Op::Grant,
+            &second,
+            Some(minutes(65)),
+            LeaseState::Granting
+        )]
+    );
+}
+
+fn extending_one_of_overlapping_leases_keeps_the_later_end_on_the_target(new: fn() -> World) {
+    let world = new();
+    let long = world.granted("shared", Some(120));
+    let short = world.granted("shared", Some(30));
+    world.shared.forget_calls();
+    world.at(10);
+    let engine = world.engine("alice");
+    let extended = engine.extend(&short.id, &who("alice"), secs(3600)).unwrap();
+    assert_eq!(extended.expires_at, Some(minutes(70)));
+    let extended = engine
+        .extend(&short.id, &who("alice"), secs(3 * 3600))
+        .unwrap();
+    assert_eq!(extended.expires_at, Some(minutes(190)));
+    assert_eq!(
+        world.shared.calls(),
+        [
+            // The other lease still needs it until its own end.
+            renewal(call(
+                Op::Extend,
+                &short,
+                Some(minutes(120)),
+                LeaseState::Active
+            )),
+            renewal(call(
+                Op::Extend,
+                &short,
+                Some(minutes(190)),
+                LeaseState::Active
+            )),
+        ]
+    );
+    assert_eq!(world.lease(&long.id).expires_at, Some(minutes(120)));
+}
+
+fn a_shrink_that_fails_is_noted_and_the_lease_still_ends(new: fn() -> World) {
+    let world = new();
+    let long = world.granted("shared", Some(120));
+    let short = world.granted("shared", Some(30));
+    world.shared.fail(Op::Extend, ErrorKind::Transient);
+    let revocation = world.engine("alice").revoke(&long.id).unwrap();
+    assert_eq!(
+        revocation.outcome,
+        RevokeOutcome::Done {
+            kept_for: Some(short.id.clone())
+        }
+    );
+    assert_eq!(world.lease(&long.id).state, LeaseState::Revoked);
+    assert_eq!(
+        world.last_details(&long.id),
+        json!({
+            "attempts": 1,
+            "entitlement_kept_for": short.id,
+            "shrink_error": "fake Extend failed (Transient)",
+        })
+    );
+}
+
+fn an_interrupted_grant_under_another_lease_leaves_the_entitlement(new: fn() -> World) {
+    let world = new();
+    let active = world.granted("shared", Some(90));
+    world.shared.forget_calls();
+    let stranded = world.stranded("shared", 10);
+    let report = world.sweep();
+    assert_eq!(
+        report.revocations[0].outcome,
+        RevokeOutcome::Done {
+            kept_for: Some(active.id.clone())
+        }
+    );
+    // Neither asked nor revoked: the other lease holds it, to its own end.
+    assert_eq!(
+        world.shared.calls(),
+        [renewal(call(
+            Op::Extend,
+            &active,
+            Some(minutes(90)),
+            LeaseState::Active
+        ))]
+    );
+    assert_eq!(world.lease(&stranded.id).state, LeaseState::Failed);
+    assert_eq!(world.kinds(&stranded.id), ["reconciled"]);
+}
+
 // Expiry and extension.
 
 fn a_lease_expires_at_its_end_and_not_before(new: fn() -> World) {
@@ -877,6 +1142,29 @@ fn a_failed_extension_changes_nothing(new: fn() -> World) {
     );
     assert_eq!(world.lease(&lease.id).expires_at, Some(minutes(60)));
     assert_eq!(world.kinds(&lease.id), ["requested", "granted"]);
+}
+
+fn only_the_holder_extends_and_only_an_active_lease(new: fn() -> World) {
+    let world = new();
+    let lease = world.granted("own", None);
+    let (exit, message) = exit_of(world.engine("bob").extend(&lease.id, &who("bob"), secs(60)));
+    assert_eq!(exit, Exit::Denied);
+    assert_eq!(message, "bob may not extend a lease of alice");
+    world.engine("alice").revoke(&lease.id).unwrap();
+    let (exit, message) = exit_of(
+        world
+            .engine("alice")
+            .extend(&lease.id, &who("alice"), secs(60)),
+    );
+    assert_eq!(exit, Exit::Usage);
+    assert_eq!(
+        message,
+        format!(
+            "lease {} is revoked; only an active lease can be extended",
+            lease.id
+        )
+    );
+    assert_eq!(world.own.ops(), [Op::Grant, Op::Revoke]);
 }
 
 // Approvals.
@@ -1081,4 +1369,14 @@ on_each_store!(
     two_approvals_grant_and_nobody_approves_their_own,
     a_denial_ends_the_request_without_the_backend,
     a_request_not_decided_in_time_is_cancelled_by_the_sweeper,
+    a_revoke_failure_says_whether_a_retry_may_help,
+    an_interrupted_revocation_is_finished_by_the_sweeper,
+    a_lease_whose_target_left_the_configuration_waits_like_a_failed_revocation,
+    a_sweep_passes_over_an_entitlement_another_process_is_changing,
+    a_new_lease_over_a_failed_revocation_keeps_its_entitlement,
+    a_grant_after_the_last_lease_ended_is_not_a_renewal,
+    extending_one_of_overlapping_leases_keeps_the_later_end_on_the_target,
+    only_the_holder_extends_and_only_an_active_lease,
+    a_shrink_that_fails_is_noted_and_the_lease_still_ends,
+    an_interrupted_grant_under_another_lease_leaves_the_entitlement,
 );
