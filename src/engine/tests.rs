@@ -35,6 +35,11 @@ target = "own"
 max_ttl = "1h"
 approvals = { required = 2, from = ["user:alice", "user:bob", "user:carol"], timeout = "30m" }
 
+[roles.asked]
+target = "own"
+max_ttl = "1h"
+approvals = { required = 1, from = ["user:bob"] }
+
 [[eligibility]]
 subjects = ["user:alice"]
 roles = ["*"]
@@ -75,7 +80,7 @@ fn asking(role: &str, ttl: Option<u64>) -> RequestInput {
 }
 
 /// A store, a configuration, a clock and one scripted backend per target: `shared` (one
-/// entitlement per subject) and `own` (one per lease, also the target of `gated`).
+/// entitlement per subject) and `own` (one per lease, also the target of `gated` and `asked`).
 struct World {
     _dir: Option<tempfile::TempDir>,
     store: Rc<dyn Store>,
@@ -157,6 +162,18 @@ impl World {
             Ok(_) => panic!("the request of {role} succeeded"),
             Err(err) => err,
         }
+    }
+
+    /// Mark a pending request as waited for by this process, as `jit request --wait` does.
+    fn claim_for_this_process(&self, id: &str) {
+        let now = self.clock.now();
+        store::write(&*self.store, |tx| {
+            let mut lease = tx.lease(id)?.unwrap();
+            lease.worker = Some(Worker::this_process().id);
+            lease.worker_at = Some(now);
+            tx.update(&lease)
+        })
+        .unwrap();
     }
 
     fn lease(&self, id: &str) -> Lease {
@@ -1305,6 +1322,78 @@ fn a_request_not_decided_in_time_is_cancelled_by_the_sweeper(new: fn() -> World)
     );
 }
 
+fn a_final_approval_hands_the_grant_to_a_waiting_requester(new: fn() -> World) {
+    let world = new();
+    let lease = world.pending("gated");
+    // The requester waits (`--wait`): its process is on the lease.
+    world.claim_for_this_process(&lease.id);
+    world
+        .engine("bob")
+        .decide(&lease.id, &who("bob"), Verdict::Approve, None)
+        .unwrap();
+    world.at(2);
+    match world
+        .engine("carol")
+        .decide(&lease.id, &who("carol"), Verdict::Approve, None)
+        .unwrap()
+    {
+        Decided::HandedOver { lease } => assert_eq!(lease.state, LeaseState::Granting),
+        _ => panic!("not handed over"),
+    }
+    // Granting, recorded before anything is granted; the waiter grants.
+    assert!(world.own.calls().is_empty());
+    assert_eq!(world.lease(&lease.id).state, LeaseState::Granting);
+    world.at(3);
+    let granted = match world
+        .engine("alice")
+        .await_approval(&lease.id, Duration::ZERO)
+        .unwrap()
+    {
+        Requested::Granted { lease, .. } => lease,
+        Requested::Pending { .. } => panic!("still pending"),
+    };
+    assert_eq!(granted.state, LeaseState::Active);
+    assert_eq!(
+        world.own.calls(),
+        [call(
+            Op::Grant,
+            &lease,
+            Some(minutes(63)),
+            LeaseState::Granting
+        )]
+    );
+    assert_eq!(
+        world.kinds(&lease.id),
+        ["requested", "approved", "approved", "granted"]
+    );
+}
+
+fn a_waiting_requester_holds_off_only_the_default_timeout(new: fn() -> World) {
+    let world = new();
+    let waited = world.pending("asked");
+    world.claim_for_this_process(&waited.id);
+    let left = world.pending("asked");
+    let timed = world.pending("gated");
+    world.claim_for_this_process(&timed.id);
+
+    world.hand.set(t0() + TimeDelta::days(1));
+    let report = world.sweep();
+    let mut cancelled: Vec<&str> = report.cancelled.iter().map(|l| l.id.as_str()).collect();
+    cancelled.sort_unstable();
+    let mut expected = vec![left.id.as_str(), timed.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(cancelled, expected);
+    assert_eq!(world.lease(&waited.id).state, LeaseState::Pending);
+    assert_eq!(
+        world.last_details(&left.id),
+        json!({ "reason": "not decided within 1d" })
+    );
+    assert_eq!(
+        world.last_details(&timed.id),
+        json!({ "reason": "not decided within 30m" })
+    );
+}
+
 // The pieces the steps share.
 
 #[test]
@@ -1379,4 +1468,6 @@ on_each_store!(
     only_the_holder_extends_and_only_an_active_lease,
     a_shrink_that_fails_is_noted_and_the_lease_still_ends,
     an_interrupted_grant_under_another_lease_leaves_the_entitlement,
+    a_final_approval_hands_the_grant_to_a_waiting_requester,
+    a_waiting_requester_holds_off_only_the_default_timeout,
 );
