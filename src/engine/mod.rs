@@ -388,6 +388,15 @@ impl<'a> Engine<'a> {
         Ok(backend)
     }
 
+    /// This engine with `backend` serving `target` in place of the one its configuration
+    /// describes (a scripted one, in tests).
+    pub fn with_backend(self, target: &str, backend: Rc<dyn Backend>) -> Self {
+        self.backends
+            .borrow_mut()
+            .insert(target.to_owned(), backend);
+        self
+    }
+
     /// Tell the `[[notify]]` webhooks about the events this process has committed since the
     /// last call ([`Engine::announce`]), and if there were any, forward the audit trail to the
     /// `[[audit.ship]]` destinations (on the side: once, and not while paused after a
@@ -505,28 +514,4 @@ pub fn cancellation(store: &dyn Store, lease: &Lease) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_backoff_doubles_to_an_hour() {
-        let delays: Vec<u64> = (1..=10).map(|n| retry_delay(n).as_secs()).collect();
-        assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
-    }
-
-    #[test]
-    fn a_dead_local_worker_is_seen_dead() {
-        let me = Worker::this_process();
-        let now = Utc::now();
-        assert!(me.sees_alive(&me.id, None, now, STALE_AFTER));
-        let gone = format!("{}:{}", me.host, i32::MAX - 1);
-        assert!(!me.sees_alive(&gone, Some(now), now, STALE_AFTER));
-        assert!(me.sees_alive("elsewhere:1", Some(now), now, STALE_AFTER));
-        assert!(!me.sees_alive(
-            "elsewhere:1",
-            Some(now - TimeDelta::seconds(600)),
-            now,
-            STALE_AFTER
-        ));
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! Where leases, approvals and the audit chain live. One trait, so that the embedded
 //! SQLite store and a shared team store serve the same engine.
 
+pub mod memory;
 pub mod postgres;
 pub mod queue;
 pub mod sqlite;
