@@ -136,7 +136,7 @@ impl World {
             .request(&who("alice"), &asking(role, ttl), None)
         {
             Ok(Requested::Granted { lease, .. }) => lease,
-            Ok(Requested::Pending { lease }) => panic!("lease {} is pending", lease.id),
+            Ok(Requested::Pending { lease, .. }) => panic!("lease {} is pending", lease.id),
             Err(err) => panic!("request failed: {err:#}"),
         }
     }
@@ -147,7 +147,7 @@ impl World {
             .engine("alice")
             .request(&who("alice"), &asking(role, None), None)
         {
-            Ok(Requested::Pending { lease }) => lease,
+            Ok(Requested::Pending { lease, .. }) => lease,
             Ok(Requested::Granted { lease, .. }) => panic!("lease {} was granted", lease.id),
             Err(err) => panic!("request failed: {err:#}"),
         }
