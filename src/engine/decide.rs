@@ -89,8 +89,7 @@ impl<'a> Engine<'a> {
                     .sees_alive(w, lease.worker_at, now, HEARTBEAT_STALE)
             });
             if !waiter {
-                lease.worker = Some(self.worker.id.clone());
-                lease.worker_at = Some(now);
+                lease.claim(&self.worker.id, now);
             }
             tx.update(&lease)?;
             tx.append(&self.event(&lease, EventKind::Approved, details))?;

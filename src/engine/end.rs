@@ -128,8 +128,7 @@ impl<'a> Engine<'a> {
                     return Ok(Claim::Settled(lease, outcome));
                 }
             };
-            lease.worker = Some(self.worker.id.clone());
-            lease.worker_at = Some(now);
+            lease.claim(&self.worker.id, now);
             tx.update(&lease)?;
             let cover: Vec<Lease> = match backend.sharing_for(&lease.params) {
                 Sharing::PerSubject => tx
@@ -217,12 +216,10 @@ impl<'a> Engine<'a> {
                 });
             }
             let ending = current.ending.unwrap_or(Ending::Revoked);
-            current.worker = None;
-            current.worker_at = None;
+            current.release();
             let outcome = match &result {
                 Ok(kept_for) => {
-                    current.become_(ending.state())?;
-                    current.ended_at = Some(now);
+                    current.end_in(ending.state(), now)?;
                     current.next_attempt_at = None;
                     let kind = match ending {
                         Ending::Revoked => EventKind::Revoked,

@@ -168,8 +168,7 @@ impl<'a> Engine<'a> {
             current.handle = grant.handle.clone();
             current.granted_at = lease.granted_at;
             current.expires_at = lease.expires_at;
-            current.worker = None;
-            current.worker_at = None;
+            current.release();
             tx.update(&current)?;
             let mut details = json!({
                 "expires_at": current.expires_at,
@@ -235,16 +234,14 @@ impl<'a> Engine<'a> {
             if current.state != LeaseState::Granting {
                 return Ok(());
             }
-            current.worker = None;
-            current.worker_at = None;
+            current.release();
             current.last_error = Some(error.to_owned());
             // The backend's call has ended (and with it any program it started): the plan
             // made before it is the handle again.
             current.handle = lease.handle.clone();
             let details = match &cleanup {
                 Ok(()) => {
-                    current.become_(LeaseState::Failed)?;
-                    current.ended_at = Some(now);
+                    current.end_in(LeaseState::Failed, now)?;
                     json!({ "error": error })
                 }
                 Err(cleanup_error) => {

@@ -88,18 +88,18 @@ fn delta(d: Duration) -> TimeDelta {
 
 /// This process, as recorded on leases it is working on: `host:pid`.
 #[derive(Clone, Debug)]
-pub struct Worker {
+pub struct Process {
     pub id: String,
     host: String,
 }
 
-impl Worker {
-    pub fn this_process() -> Worker {
+impl Process {
+    pub fn this() -> Process {
         let host = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".to_owned());
-        Worker {
+        Process {
             id: format!("{host}:{}", std::process::id()),
             host,
         }
@@ -252,7 +252,8 @@ pub struct Engine<'a> {
     pub config: &'a Config,
     pub store: &'a dyn Store,
     pub clock: Clock,
-    pub worker: Worker,
+    /// This process, as recorded on the leases it is working on.
+    pub worker: Process,
     /// Who is acting, for the audit trail.
     pub actor: String,
     /// One backend per target for the life of the engine (and the engines made from it by
@@ -272,7 +273,7 @@ impl<'a> Engine<'a> {
             config,
             store,
             clock,
-            worker: Worker::this_process(),
+            worker: Process::this(),
             actor: actor.to_owned(),
             backends: Rc::new(RefCell::new(BTreeMap::new())),
             keeps_credentials: true,
@@ -315,10 +316,7 @@ impl<'a> Engine<'a> {
         details: Value,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        lease.become_(state)?;
-        lease.ended_at = Some(now);
-        lease.worker = None;
-        lease.worker_at = None;
+        lease.end_in(state, now)?;
         tx.update(lease)?;
         tx.append(&self.event(lease, kind, details))?;
         Ok(())
@@ -335,8 +333,7 @@ impl<'a> Engine<'a> {
         now: DateTime<Utc>,
     ) -> Result<RevokeOutcome> {
         lease.become_(LeaseState::RevokeFailed)?;
-        lease.worker = None;
-        lease.worker_at = None;
+        lease.release();
         lease.attempts += 1;
         let next = now + delta(retry_delay(lease.attempts));
         lease.next_attempt_at = Some(next);

@@ -246,8 +246,7 @@ impl<'a> Engine<'a> {
                     && lease.worker.as_deref() == Some(self.worker.id.as_str())
                 {
                     if timed_out {
-                        lease.worker = None;
-                        lease.worker_at = None;
+                        lease.release();
                     } else {
                         lease.worker_at = Some(now);
                     }
