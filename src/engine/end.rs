@@ -119,15 +119,10 @@ impl<'a> Engine<'a> {
                 return Ok(Claim::Settled(lease, RevokeOutcome::AlreadyEnded));
             }
             if lease.state == LeaseState::Pending {
-                let details = json!({ "reason": "withdrawn" });
-                self.close(
-                    tx,
-                    &mut lease,
-                    LeaseState::Cancelled,
-                    EventKind::Cancelled,
-                    details,
-                    now,
-                )?;
+                let details = events::Cancelled {
+                    reason: "withdrawn".to_owned(),
+                };
+                self.close(tx, &mut lease, LeaseState::Cancelled, &details, now)?;
                 return Ok(Claim::Settled(lease, RevokeOutcome::Cancelled));
             }
             let in_flight = matches!(lease.state, LeaseState::Granting | LeaseState::Revoking)
@@ -275,18 +270,15 @@ impl<'a> Engine<'a> {
                         Ending::Expired => EventKind::Expired,
                         Ending::Failed => EventKind::Reconciled,
                     };
-                    let mut details = json!({ "attempts": current.attempts + 1 });
-                    if let Some(keeper) = kept_for {
-                        details["entitlement_kept_for"] = json!(keeper);
-                    }
-                    if let Some(error) = current.last_error.take() {
-                        details["after_error"] = json!(error);
-                    }
-                    for (key, value) in notes {
-                        details[key] = value.clone();
-                    }
+                    let details = events::Ended {
+                        kind,
+                        attempts: current.attempts + 1,
+                        entitlement_kept_for: kept_for.as_deref(),
+                        after_error: current.last_error.take(),
+                        notes,
+                    };
                     tx.update(&current)?;
-                    tx.append(&self.event(&current, kind, details))?;
+                    tx.append(&self.event(&current, &details))?;
                     RevokeOutcome::Done {
                         kept_for: kept_for.clone(),
                     }

@@ -170,16 +170,14 @@ impl<'a> Engine<'a> {
             current.expires_at = lease.expires_at;
             current.release();
             tx.update(&current)?;
-            let mut details = json!({
-                "expires_at": current.expires_at,
-                "target_expires_at": entitlement_end,
-                "native_expiry": grant.native_expiry,
-                "credentials_issued": grant.credentials.is_some(),
-            });
-            if current.break_glass {
-                details["break_glass"] = json!(true);
-            }
-            tx.append(&self.event(&current, EventKind::Granted, details))?;
+            let details = events::Granted {
+                expires_at: current.expires_at,
+                target_expires_at: entitlement_end,
+                native_expiry: grant.native_expiry,
+                credentials_issued: grant.credentials.is_some(),
+                break_glass: current.break_glass,
+            };
+            tx.append(&self.event(&current, &details))?;
             Ok(Some(current))
         })?;
         match recorded {
@@ -242,18 +240,24 @@ impl<'a> Engine<'a> {
             let details = match &cleanup {
                 Ok(()) => {
                     current.end_in(LeaseState::Failed, now)?;
-                    json!({ "error": error })
+                    events::GrantFailed {
+                        error,
+                        cleanup_error: None,
+                    }
                 }
                 Err(cleanup_error) => {
                     current.become_(LeaseState::RevokeFailed)?;
                     current.ending = Some(Ending::Failed);
                     current.attempts = 1;
                     current.next_attempt_at = Some(now + delta(retry_delay(1)));
-                    json!({ "error": error, "cleanup_error": cleanup_error.message })
+                    events::GrantFailed {
+                        error,
+                        cleanup_error: Some(&cleanup_error.message),
+                    }
                 }
             };
             tx.update(&current)?;
-            tx.append(&self.event(&current, EventKind::GrantFailed, details))?;
+            tx.append(&self.event(&current, &details))?;
             Ok(())
         });
         match recorded {

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 mod decide;
 mod end;
+mod events;
 mod extend;
 mod grant;
 mod local;
@@ -79,8 +80,7 @@ enum Recorded<'l> {
     Lease(&'l str),
 }
 
-/// What an event should also say, key by key.
-type Notes = serde_json::Map<String, Value>;
+use events::{Details, Notes};
 
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000))
@@ -296,13 +296,13 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn event(&self, lease: &Lease, kind: EventKind, details: Value) -> NewEvent {
+    fn event(&self, lease: &Lease, details: &impl Details) -> NewEvent {
         NewEvent {
             at: self.clock.now(),
             actor: self.actor.clone(),
             lease_id: Some(lease.id.clone()),
-            kind,
-            details,
+            kind: details.kind(),
+            details: serde_json::to_value(details).unwrap_or(Value::Null),
         }
     }
 
@@ -312,13 +312,12 @@ impl<'a> Engine<'a> {
         tx: &mut dyn Tx,
         lease: &mut Lease,
         state: LeaseState,
-        kind: EventKind,
-        details: Value,
+        details: &impl Details,
         now: DateTime<Utc>,
     ) -> Result<()> {
         lease.end_in(state, now)?;
         tx.update(lease)?;
-        tx.append(&self.event(lease, kind, details))?;
+        tx.append(&self.event(lease, details))?;
         Ok(())
     }
 
@@ -339,16 +338,14 @@ impl<'a> Engine<'a> {
         lease.next_attempt_at = Some(next);
         lease.last_error = Some(err.message.clone());
         tx.update(lease)?;
-        let mut details = json!({
-            "error": err.message,
-            "retryable": err.retryable(),
-            "attempt": lease.attempts,
-            "next_attempt_at": next,
-        });
-        for (key, value) in notes {
-            details[key] = value.clone();
-        }
-        tx.append(&self.event(lease, EventKind::RevokeFailed, details))?;
+        let details = events::RevokeFailed {
+            error: &err.message,
+            retryable: err.retryable(),
+            attempt: lease.attempts,
+            next_attempt_at: next,
+            notes,
+        };
+        tx.append(&self.event(lease, &details))?;
         Ok(RevokeOutcome::Failed {
             error: err.message.clone(),
         })
