@@ -59,6 +59,10 @@ trait Case {
     /// A part of the refusal [`Case::use_it`] meets once the lease is revoked.
     fn refusal(&self) -> String;
 
+    /// Wait (polling, with a deadline) until a new grant cannot be mistaken for the one
+    /// just revoked.
+    fn settle(&self) {}
+
     /// What `jit extend` does to `lease` (the request's document).
     fn extend(&self, lease: &Value) -> Extend;
 }
@@ -84,7 +88,7 @@ fn lifecycle(case: &dyn Case) {
     let w = case.world();
 
     // Grant: exit 0, the lease active, the entitlement on the target.
-    let mut request = args(&["request", "--role", ROLE, "--ttl", "10m", "--json"]);
+    let mut request = args(&["request", "--role", ROLE, "--ttl", "20m", "--json"]);
     request.extend(case.request_args(&w, 0));
     let lease = jit(case, &w, &request).run().success().json();
     assert_eq!(lease["state"], "active", "{lease}");
@@ -113,7 +117,10 @@ fn lifecycle(case: &dyn Case) {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             for (name, value) in credentials {
                 let secret = value.as_str().unwrap().as_bytes();
-                if secret.len() >= 8 {
+                let secret_name = ["PASSWORD", "PWD", "SECRET", "TOKEN"]
+                    .iter()
+                    .any(|part| name.contains(part));
+                if secret_name {
                     assert!(
                         !bytes.windows(secret.len()).any(|win| win == secret),
                         "{name} is in the state directory"
@@ -193,7 +200,8 @@ fn lifecycle(case: &dyn Case) {
 
     // An interrupted grant: killed after the backend was called, the lease is left
     // `granting` with the entitlement on the target; sweep finds it and takes it away.
-    let mut request = args(&["request", "--role", ROLE, "--ttl", "10m"]);
+    case.settle();
+    let mut request = args(&["request", "--role", ROLE, "--ttl", "20m"]);
     request.extend(case.request_args(&w, 1));
     let run = jit(case, &w, &request)
         .env("JIT_FAULT", "after-grant")
@@ -523,9 +531,9 @@ impl Case for Mysql {
 
     fn refusal(&self) -> String {
         if self.role {
-            "SELECT command denied".into()
+            "to database 'app'".into()
         } else {
-            "Access denied for user".into()
+            "(using password: YES)".into()
         }
     }
 
@@ -566,12 +574,20 @@ impl SshCertificate {
         w.path(&format!("cert-{n}.pub"))
     }
 
-    /// The lease's certificate serial, as jit recorded it.
+    /// The lease's certificate serial, as jit recorded it with the lease before signing
+    /// (`jit show` does not print a lease's handle).
     fn serial(w: &World, lease: &Value) -> u64 {
-        let stored = w.lease(lease["id"].as_str().unwrap());
-        stored["handle"]["serial"]
+        let handle: String = open_store(w)
+            .query_row(
+                "SELECT handle FROM leases WHERE id = ?1",
+                [lease["id"].as_str().unwrap()],
+                |row| row.get(0),
+            )
+            .unwrap();
+        let handle: Value = serde_json::from_str(&handle).unwrap();
+        handle["serial"]
             .as_u64()
-            .unwrap_or_else(|| panic!("no serial in {stored}"))
+            .unwrap_or_else(|| panic!("no serial in {handle}"))
     }
 
     /// The serials in the revocation list sshd reads.
@@ -657,7 +673,10 @@ impl Case for SshCertificate {
 
     fn refusal(&self) -> String {
         // sshd names the revocation in its log.
-        "is revoked".into()
+        format!(
+            "revoked by file {}",
+            self.sshd.path("revoked.krl").display()
+        )
     }
 
     fn extend(&self, _lease: &Value) -> Extend {
@@ -966,21 +985,20 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
         }
     }
 
-    /// iam-policy: the policy's `aws:CurrentTime` condition. assume-role: the session's
-    /// end, which no extend moves.
+    /// iam-policy: the policy's `aws:CurrentTime` condition. assume-role: none that jit
+    /// sets; STS picks the session's end itself (a second either side of the lease end,
+    /// or 15 minutes at least), which aws.rs checks.
     fn native_end(&self, _w: &World, lease: &Value) -> Option<String> {
         if self.assume_role {
-            let ends = lease["credentials"]["AWS_CREDENTIAL_EXPIRATION"].as_str()?;
-            Some(ends.to_owned())
-        } else {
-            let document = self.policy(lease)?;
-            Some(
-                document["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            )
+            return None;
         }
+        let document = self.policy(lease)?;
+        Some(
+            document["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
     }
 
     fn use_it(&self, w: &World, lease: &Value) -> Result<(), String> {
@@ -1012,6 +1030,17 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
 
     fn refusal(&self) -> String {
         "AccessDenied".into()
+    }
+
+    /// assume-role: a revoke denies the role's sessions issued before a second after it
+    /// (for clocks a little apart), so a session issued within that second is denied too.
+    /// The interrupted grant comes once the clock has passed the cutoff.
+    fn settle(&self) {
+        if let Some(cutoff) = self.sessions_denied_before() {
+            crate::crash::await_that("the clock to pass the revocation cutoff", || {
+                chrono::Utc::now() >= cutoff + chrono::Duration::seconds(1)
+            });
+        }
     }
 
     fn extend(&self, lease: &Value) -> Extend {
