@@ -56,7 +56,15 @@ trait Case {
     /// own words. `lease` is the request's document, with the credentials shown once.
     fn use_it(&self, w: &World, lease: &Value) -> Result<(), String>;
 
-    /// A part of the refusal [`Case::use_it`] meets once the lease is revoked.
+    /// Does the access exist without anything issued (an existing login, account, user or
+    /// key that the grant gives rights to)? Then it is refused before the grant too, and
+    /// the request shows no credentials.
+    fn without_credentials(&self) -> bool {
+        false
+    }
+
+    /// A part of the refusal [`Case::use_it`] meets before the grant (where
+    /// [`Case::without_credentials`]) and once the lease is revoked.
     fn refusal(&self) -> String;
 
     /// Wait (polling, with a deadline) until a new grant cannot be mistaken for the one
@@ -86,6 +94,12 @@ fn args(list: &[&str]) -> Vec<String> {
 /// The one lifecycle every backend goes through.
 fn lifecycle(case: &dyn Case) {
     let w = case.world();
+    if case.without_credentials() {
+        match case.use_it(&w, &json!({ "id": null })) {
+            Ok(()) => panic!("the access works before any grant"),
+            Err(refused) => assert!(refused.contains(&case.refusal()), "{refused}"),
+        }
+    }
 
     // Grant: exit 0, the lease active, the entitlement on the target.
     let mut request = args(&["request", "--role", ROLE, "--ttl", "20m", "--json"]);
@@ -103,6 +117,14 @@ fn lifecycle(case: &dyn Case) {
             lease["expires_at"],
             "the target enforces the lease end"
         );
+    }
+    match case.extend(&lease) {
+        Extend::MovesNativeEnd => assert!(native.is_some(), "the target keeps the end"),
+        Extend::NothingToMove => assert_eq!(native, None),
+        Extend::Refused(_) => {}
+    }
+    if case.without_credentials() {
+        assert!(lease.get("credentials").is_none(), "{lease}");
     }
 
     // What was issued works, and no secret of it is kept.
@@ -174,6 +196,7 @@ fn lifecycle(case: &dyn Case) {
     let mut kinds = w.event_kinds(&id);
     assert_eq!(kinds.pop().as_deref(), Some("revoked"), "{kinds:?}");
     assert!(!case.present(&w, &lease), "the entitlement is gone");
+    assert_eq!(case.native_end(&w, &lease), None, "and its end with it");
     match case.use_it(&w, &lease) {
         Ok(()) => panic!("the lease's access still works after revoke"),
         Err(refused) => assert!(
@@ -321,11 +344,15 @@ impl Postgres {
         if membership {
             (Postgres::member(), "conf-Pass-1".to_owned())
         } else {
+            // A login of the lease's own, with a long random password.
             let c = &lease["credentials"];
-            (
-                c["PGUSER"].as_str().unwrap().to_owned(),
-                c["PGPASSWORD"].as_str().unwrap().to_owned(),
-            )
+            let (user, password) = (
+                c["PGUSER"].as_str().unwrap(),
+                c["PGPASSWORD"].as_str().unwrap(),
+            );
+            assert_eq!(user, format!("jit_{}", lease["id"].as_str().unwrap()));
+            assert!(password.len() >= 32, "{}", password.len());
+            (user.to_owned(), password.to_owned())
         }
     }
 }
@@ -402,6 +429,10 @@ impl Case for Postgres {
         Ok(())
     }
 
+    fn without_credentials(&self) -> bool {
+        self.membership
+    }
+
     fn refusal(&self) -> String {
         if self.membership {
             "permission denied for table accounts".into()
@@ -453,11 +484,11 @@ impl Mysql {
         if self.role {
             (Mysql::account(), "conf-Pass-1".to_owned())
         } else {
+            // An account of the lease's own.
             let c = &lease["credentials"];
-            (
-                c["MYSQL_USER"].as_str().unwrap().to_owned(),
-                c["MYSQL_PWD"].as_str().unwrap().to_owned(),
-            )
+            let user = c["MYSQL_USER"].as_str().unwrap();
+            assert_eq!(user, format!("jit_{}", lease["id"].as_str().unwrap()));
+            (user.to_owned(), c["MYSQL_PWD"].as_str().unwrap().to_owned())
         }
     }
 }
@@ -527,6 +558,10 @@ impl Case for Mysql {
             .map_err(|e| e.to_string())?;
         assert_eq!(count, Some(2));
         Ok(())
+    }
+
+    fn without_credentials(&self) -> bool {
+        self.role
     }
 
     fn refusal(&self) -> String {
@@ -634,8 +669,11 @@ impl Case for SshCertificate {
         !self.revoked().contains(&SshCertificate::serial(w, lease))
     }
 
-    /// The certificate's validity, as `ssh-keygen -L` shows it (local time).
+    /// The certificate's validity, as `ssh-keygen -L` shows it (none once it is revoked).
     fn native_end(&self, w: &World, lease: &Value) -> Option<String> {
+        if !self.present(w, lease) {
+            return None;
+        }
         let shown = Command::new("ssh-keygen")
             .arg("-L")
             .arg("-f")
@@ -757,6 +795,10 @@ impl Case for SshAuthorizedKeys {
         }
     }
 
+    fn without_credentials(&self) -> bool {
+        true
+    }
+
     fn refusal(&self) -> String {
         "Permission denied (publickey)".into()
     }
@@ -854,6 +896,10 @@ impl Case for Sudo {
         } else {
             Err(String::from_utf8_lossy(&output.stderr).into_owned())
         }
+    }
+
+    fn without_credentials(&self) -> bool {
+        true
     }
 
     fn refusal(&self) -> String {
@@ -1026,6 +1072,10 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
         } else {
             Err(shown(&output))
         }
+    }
+
+    fn without_credentials(&self) -> bool {
+        !self.assume_role
     }
 
     fn refusal(&self) -> String {
