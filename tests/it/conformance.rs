@@ -4,7 +4,21 @@
 //! person uses what was issued, what end the target enforces); [`lifecycle`] asks it the
 //! same questions at every step and states the exact outcome of each.
 //!
-//! Adding a backend is one more `Case` and one more `#[test]`.
+//! The lifecycle: access refused before the grant (where nothing is issued); `jit request`
+//! (exit 0, `active`, the entitlement on the target, the target's own end = the lease end,
+//! no secret in the state directory); the access works; `jit extend` moves the target's end
+//! (or nothing, where it keeps none), or is refused with the documented error (exit 1, the
+//! lease and the target unchanged); `jit revoke` (exit 0, `revoked`, the entitlement and
+//! its end gone, the access refused in the target's words); `jit revoke` again (exit 0,
+//! `already revoked`, nothing recorded); a grant killed after the backend was called (the
+//! `after-grant` fault point) left `granting` with the entitlement present, which
+//! `jit sweep` ends `failed` with a `reconciled` event that found it `present`, taking it
+//! off the target.
+//!
+//! Adding a backend is one more `Case` and one more `#[test]`: a struct holding its server,
+//! `world` writing its target and the role [`ROLE`], `present`, `native_end`, `use_it`,
+//! `refusal` and `extend` answering from the real target, and
+//! `#[test] fn kind() { lifecycle(&KindCase { .. }) }`.
 
 use crate::harness::*;
 use crate::http_server::{HttpServer, Reply};
@@ -929,16 +943,35 @@ fn sudo() {
 /// moto with authentication and authorization enforced.
 struct Aws {
     moto: &'static Moto,
-    /// `assume-role`, else an inline `iam-policy` on an IAM user with its own keys.
-    assume_role: bool,
+    mode: AwsMode,
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum AwsMode {
+    /// An STS session of a role.
+    AssumeRole,
+    /// An inline policy on an IAM user with keys of its own.
+    InlinePolicy,
+    /// A managed policy attached to an IAM user with keys of its own.
+    ManagedPolicy,
+}
+
+/// What the policies let their user do (and what the role allows its sessions).
 const LIST_USERS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}"#;
 
 impl Aws {
-    /// The role (assume-role) or user (iam-policy) of the case, which no other test uses.
-    fn name() -> String {
-        format!("conf-{}", me())
+    /// The role or user of the case, which no other test uses (`{user}` for the subject).
+    fn name(&self) -> String {
+        let prefix = match self.mode {
+            AwsMode::AssumeRole => "conf-role",
+            AwsMode::InlinePolicy => "conf-inline",
+            AwsMode::ManagedPolicy => "conf-managed",
+        };
+        format!("{prefix}-{{user}}")
+    }
+
+    fn named(&self) -> String {
+        self.name().replace("{user}", &me())
     }
 
     /// The user's own access key (iam-policy), kept beside the world's configuration.
@@ -952,21 +985,37 @@ impl Aws {
         )
     }
 
-    /// The inline policy's document (iam-policy).
-    fn policy(&self, lease: &Value) -> Option<Value> {
+    /// The lease's inline policy on the user: its document.
+    fn inline_policy(&self, lease: &Value) -> Option<Value> {
+        let user = self.named();
         let names: Vec<String> = serde_json::from_str(&self.moto.boto(&format!(
-            "print(json.dumps(iam.list_user_policies(UserName='{}')['PolicyNames']))",
-            Aws::name()
+            "print(json.dumps(iam.list_user_policies(UserName='{user}')['PolicyNames']))"
         )))
         .unwrap();
         let policy = format!("jit-{}", lease["id"].as_str().unwrap());
         names.contains(&policy).then(|| {
             serde_json::from_str(&self.moto.boto(&format!(
-                "print(json.dumps(iam.get_user_policy(UserName='{}', PolicyName='{policy}')['PolicyDocument']))",
-                Aws::name()
+                "print(json.dumps(iam.get_user_policy(UserName='{user}', PolicyName='{policy}')['PolicyDocument']))"
             )))
             .unwrap()
         })
+    }
+
+    /// The managed policies attached to the user.
+    fn attached(&self) -> Vec<String> {
+        serde_json::from_str(&self.moto.boto(&format!(
+            "print(json.dumps([p['PolicyArn'] for p in iam.list_attached_user_policies(UserName='{}')['AttachedPolicies']]))",
+            self.named()
+        )))
+        .unwrap()
+    }
+
+    fn managed_arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:policy/{}",
+            moto_server::ACCOUNT,
+            self.named()
+        )
     }
 
     /// When the role's sessions issued before are denied (assume-role revocation).
@@ -974,7 +1023,7 @@ impl Aws {
         let document: Value = serde_json::from_str(&self.moto.boto(&format!(
             "names = iam.list_role_policies(RoleName='{role}')['PolicyNames']\n\
              print(json.dumps(iam.get_role_policy(RoleName='{role}', PolicyName='AWSRevokeOlderSessions')['PolicyDocument'] if 'AWSRevokeOlderSessions' in names else None))",
-            role = Aws::name()
+            role = self.named()
         )))
         .unwrap();
         document["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
@@ -986,15 +1035,14 @@ impl Aws {
 impl Case for Aws {
     fn world(&self) -> World {
         let w = World::empty();
-        let name = Aws::name();
-        let grant = if self.assume_role {
+        let (name, template) = (self.named(), self.name());
+        let grant = if self.mode == AwsMode::AssumeRole {
             let arn = self.moto.boto(&format!(
                 r#"
 trust = {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
     "Principal": {{"AWS": "arn:aws:iam::123456789012:user/jit-admin"}}, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}}]}}
 role = iam.create_role(RoleName="{name}", AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=7200)
-allow = {{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": ["iam:ListUsers", "sts:GetCallerIdentity"], "Resource": "*"}}]}}
-iam.put_role_policy(RoleName="{name}", PolicyName="work", PolicyDocument=json.dumps(allow))
+iam.put_role_policy(RoleName="{name}", PolicyName="work", PolicyDocument='{LIST_USERS}')
 print(role["Role"]["Arn"])
 "#
             ));
@@ -1011,9 +1059,19 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
 "#
             ));
             std::fs::write(w.path("user-keys.json"), keys).unwrap();
-            format!(
-                "{{ mode = \"iam-policy\", user = \"conf-{{user}}\", policy = '{LIST_USERS}' }}"
-            )
+            if self.mode == AwsMode::InlinePolicy {
+                format!(
+                    "{{ mode = \"iam-policy\", user = \"{template}\", policy = '{LIST_USERS}' }}"
+                )
+            } else {
+                self.moto.boto(&format!(
+                    "iam.create_policy(PolicyName='{name}', PolicyDocument='{LIST_USERS}')"
+                ));
+                format!(
+                    "{{ mode = \"iam-policy\", user = \"{template}\", policy_arn = \"{}\" }}",
+                    self.managed_arn()
+                )
+            }
         };
         w.write_config(&format!(
             "{}\n[roles.{ROLE}]\ntarget = \"cloud\"\nmax_ttl = \"4h\"\ngrant = {grant}\n{}",
@@ -1023,28 +1081,31 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
         w
     }
 
-    /// iam-policy: the inline policy is on the user. assume-role: no API lists a role's
-    /// sessions; a session is live unless the role denies sessions issued before a time
-    /// after the lease was asked for.
+    /// iam-policy: the policy is on the user (inline) or attached to it (managed).
+    /// assume-role: no API lists a role's sessions; a session is live unless the role
+    /// denies sessions issued before a time after the lease was asked for.
     fn present(&self, _w: &World, lease: &Value) -> bool {
-        if self.assume_role {
-            let asked = chrono::DateTime::parse_from_rfc3339(lease["created_at"].as_str().unwrap())
-                .unwrap();
-            self.sessions_denied_before()
-                .is_none_or(|cutoff| cutoff <= asked)
-        } else {
-            self.policy(lease).is_some()
+        match self.mode {
+            AwsMode::AssumeRole => {
+                let asked =
+                    chrono::DateTime::parse_from_rfc3339(lease["created_at"].as_str().unwrap())
+                        .unwrap();
+                self.sessions_denied_before()
+                    .is_none_or(|cutoff| cutoff <= asked)
+            }
+            AwsMode::InlinePolicy => self.inline_policy(lease).is_some(),
+            AwsMode::ManagedPolicy => self.attached() == [self.managed_arn()],
         }
     }
 
-    /// iam-policy: the policy's `aws:CurrentTime` condition. assume-role: none that jit
-    /// sets; STS picks the session's end itself (a second either side of the lease end,
-    /// or 15 minutes at least), which aws.rs checks.
+    /// Inline: the policy's `aws:CurrentTime` condition. Managed: none (an attachment has
+    /// no end). assume-role: none that jit sets; STS picks the session's end itself (a
+    /// second either side of the lease end, or 15 minutes at least), which aws.rs checks.
     fn native_end(&self, _w: &World, lease: &Value) -> Option<String> {
-        if self.assume_role {
+        if self.mode != AwsMode::InlinePolicy {
             return None;
         }
-        let document = self.policy(lease)?;
+        let document = self.inline_policy(lease)?;
         Some(
             document["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"]
                 .as_str()
@@ -1054,7 +1115,7 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
     }
 
     fn use_it(&self, w: &World, lease: &Value) -> Result<(), String> {
-        let output = if self.assume_role {
+        let output = if self.mode == AwsMode::AssumeRole {
             let c = &lease["credentials"];
             let env = [
                 "AWS_ACCESS_KEY_ID",
@@ -1081,7 +1142,7 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
     }
 
     fn without_credentials(&self) -> bool {
-        !self.assume_role
+        self.mode != AwsMode::AssumeRole
     }
 
     fn refusal(&self) -> String {
@@ -1094,40 +1155,52 @@ print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
     /// the cutoff. (moto denies every session of a role with such a policy, newer ones
     /// too; the lifecycle uses only the first lease's session.)
     fn settle(&self) {
-        if let Some(cutoff) = self.sessions_denied_before() {
-            crate::crash::await_that("the clock to pass the revocation cutoff", || {
-                chrono::Utc::now() >= cutoff + chrono::Duration::seconds(1)
-            });
+        if self.mode != AwsMode::AssumeRole {
+            return;
         }
+        let cutoff = self
+            .sessions_denied_before()
+            .expect("the revoke denied older sessions");
+        crate::crash::await_that("the clock to pass the revocation cutoff", || {
+            chrono::Utc::now() >= cutoff + chrono::Duration::seconds(1)
+        });
     }
 
     fn extend(&self, lease: &Value) -> Extend {
-        if self.assume_role {
-            Extend::Refused(format!(
+        match self.mode {
+            AwsMode::AssumeRole => Extend::Refused(format!(
                 "moving the end on target \"cloud\" failed: STS credentials cannot be extended: these end at {}; request a new lease",
                 lease["credentials"]["AWS_CREDENTIAL_EXPIRATION"]
                     .as_str()
                     .unwrap()
-            ))
-        } else {
-            Extend::MovesNativeEnd
+            )),
+            AwsMode::InlinePolicy => Extend::MovesNativeEnd,
+            AwsMode::ManagedPolicy => Extend::NothingToMove,
         }
     }
-}
-
-#[test]
-fn aws_iam_policy() {
-    lifecycle(&Aws {
-        moto: moto_server::shared(),
-        assume_role: false,
-    });
 }
 
 #[test]
 fn aws_assume_role() {
     lifecycle(&Aws {
         moto: moto_server::shared(),
-        assume_role: true,
+        mode: AwsMode::AssumeRole,
+    });
+}
+
+#[test]
+fn aws_inline_policy() {
+    lifecycle(&Aws {
+        moto: moto_server::shared(),
+        mode: AwsMode::InlinePolicy,
+    });
+}
+
+#[test]
+fn aws_managed_policy() {
+    lifecycle(&Aws {
+        moto: moto_server::shared(),
+        mode: AwsMode::ManagedPolicy,
     });
 }
 
