@@ -156,7 +156,7 @@ fn differences(doc: &Value, tables: &[&str], path: &str) -> Vec<String> {
 
 /// `doc` holds exactly the fields of `tables`, each of its documented type.
 #[track_caller]
-fn conforms(doc: &Value, tables: &[&str]) {
+pub(crate) fn conforms(doc: &Value, tables: &[&str]) {
     let found = differences(doc, tables, "$");
     assert!(
         found.is_empty(),
@@ -407,4 +407,21 @@ fn roles_and_setup_documents() {
         &json_of(fresh.jit(["init", "--json"]).run().success()),
         &["done"],
     );
+}
+
+#[test]
+fn audit_ship_document() {
+    use crate::http_server::{HttpServer, Reply};
+    let collector = HttpServer::start();
+    collector.route("POST", "/ingest", Reply::status(202));
+    let w = World::new();
+    w.write_config(&format!(
+        "{}\n[[audit.ship]]\nkind = \"http\"\nurl = \"{}\"\n",
+        w.default_config(),
+        collector.url("/ingest")
+    ));
+    w.granted("web-root", &[]);
+    let shipped = json_of(w.jit(["audit", "ship", "--json"]).run().success());
+    conforms(&shipped, &["audit ship"]);
+    assert_eq!(shipped["destinations"][0]["through"], 2, "{shipped}");
 }
