@@ -3,15 +3,12 @@
 //! (idempotent: already gone is success), extend, inspect, and a check for `jit doctor`.
 
 pub mod aws;
-pub mod aws_api;
 pub mod command;
 pub mod http;
-pub mod krl;
 pub mod mysql;
 pub mod postgres;
 pub mod ssh;
 pub mod sudo;
-pub mod tls;
 
 use crate::config::{Target, TargetSettings};
 use crate::lease::Lease;

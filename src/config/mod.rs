@@ -2,17 +2,12 @@
 //! Unknown keys are errors, every error names `file:line:column`, and all of them are
 //! reported together.
 
-pub mod aws;
-pub mod command;
+pub mod connection;
 pub mod document;
-pub mod http;
-pub mod mysql;
+pub mod endpoint;
 pub mod notify;
-pub mod postgres;
 pub mod rules;
 pub mod shipping;
-pub mod ssh;
-pub mod sudo;
 
 use crate::exit;
 use document::{ConfigErrors, Node, Reader};
@@ -21,14 +16,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub use aws::AwsTarget;
-pub use command::CommandTarget;
-pub use http::HttpTarget;
-pub use mysql::MysqlTarget;
-pub use postgres::PostgresTarget;
+use crate::backend::{aws, command, http, mysql, postgres, ssh, sudo};
+pub use aws::config::AwsTarget;
+pub use command::config::CommandTarget;
+pub use http::config::HttpTarget;
+pub use mysql::config::MysqlTarget;
+pub use postgres::config::PostgresTarget;
 pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule};
-pub use ssh::SshTarget;
-pub use sudo::SudoTarget;
+pub use ssh::config::SshTarget;
+pub use sudo::config::SudoTarget;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -80,7 +76,7 @@ pub struct StoreSettings {
     pub path: Option<PathBuf>,
     /// `kind = "postgres"`: the shared team store. The URL may leave the user out: each
     /// person then logs in as themselves.
-    pub team: Option<postgres::PostgresTarget>,
+    pub team: Option<crate::net::postgres::Connection>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -136,7 +132,9 @@ impl TargetSettings {
             .collect(),
             TargetSettings::Http(settings) => {
                 let mut refs = settings.endpoint.secret_refs();
-                if let Some(http::Location::Secret(reference)) = &settings.revoke_url {
+                if let Some(crate::config::endpoint::Location::Secret(reference)) =
+                    &settings.revoke_url
+                {
                     refs.push(("revoke_url".to_owned(), reference));
                 }
                 refs
@@ -441,7 +439,7 @@ fn read_store(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Opt
         }
     }
     if team {
-        let settings = postgres::parse_connection(
+        let settings = connection::parse_postgres(
             reader,
             &mut fields,
             base,
@@ -484,38 +482,40 @@ fn read_target(
     let kind = reader.string(backend, "backend")?;
     let settings = match kind.as_str() {
         "command" => {
-            let parsed = command::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, command::TARGET_KEYS);
+            let parsed =
+                command::config::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, command::config::TARGET_KEYS);
             TargetSettings::Command(parsed?)
         }
         "postgres" => {
-            let parsed = postgres::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, postgres::TARGET_KEYS);
+            let parsed =
+                postgres::config::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, postgres::config::TARGET_KEYS);
             TargetSettings::Postgres(parsed?)
         }
         "ssh" => {
-            let parsed = ssh::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, ssh::TARGET_KEYS);
+            let parsed = ssh::config::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, ssh::config::TARGET_KEYS);
             TargetSettings::Ssh(parsed?)
         }
         "sudo" => {
-            let parsed = sudo::parse_target(reader, &mut fields, base);
-            fields.finish(reader, sudo::TARGET_KEYS);
+            let parsed = sudo::config::parse_target(reader, &mut fields, base);
+            fields.finish(reader, sudo::config::TARGET_KEYS);
             TargetSettings::Sudo(parsed?)
         }
         "mysql" => {
-            let parsed = mysql::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, mysql::TARGET_KEYS);
+            let parsed = mysql::config::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, mysql::config::TARGET_KEYS);
             TargetSettings::Mysql(parsed?)
         }
         "aws" => {
-            let parsed = aws::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, aws::TARGET_KEYS);
+            let parsed = aws::config::parse_target(reader, &mut fields, base, node.span(), &what);
+            fields.finish(reader, aws::config::TARGET_KEYS);
             TargetSettings::Aws(parsed?)
         }
         "http" => {
-            let parsed = http::parse_target(reader, &mut fields, base, node, &what);
-            fields.finish(reader, &http::target_keys());
+            let parsed = http::config::parse_target(reader, &mut fields, base, node, &what);
+            fields.finish(reader, &http::config::target_keys());
             TargetSettings::Http(parsed?)
         }
         other => {
@@ -643,13 +643,13 @@ fn read_role(
     let grant = match (target.as_ref().and_then(|t| targets.get(t)), grant_node) {
         (Some(target), Some(node)) => match &target.settings {
             TargetSettings::Command(_) | TargetSettings::Http(_) => {
-                command::parse_grant(reader, node)
+                command::config::parse_grant(reader, node)
             }
-            TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
-            TargetSettings::Ssh(settings) => ssh::parse_grant(reader, node, settings),
-            TargetSettings::Sudo(_) => sudo::parse_grant(reader, node),
-            TargetSettings::Mysql(_) => mysql::parse_grant(reader, node),
-            TargetSettings::Aws(_) => aws::parse_grant(reader, node),
+            TargetSettings::Postgres(_) => postgres::config::parse_grant(reader, node),
+            TargetSettings::Ssh(settings) => ssh::config::parse_grant(reader, node, settings),
+            TargetSettings::Sudo(_) => sudo::config::parse_grant(reader, node),
+            TargetSettings::Mysql(_) => mysql::config::parse_grant(reader, node),
+            TargetSettings::Aws(_) => aws::config::parse_grant(reader, node),
         },
         (Some(target), None) => match &target.settings {
             TargetSettings::Command(_) | TargetSettings::Http(_) => {
@@ -755,14 +755,14 @@ fn read_ticket_check(
             "ticket.check sends no body to sign: signing_secret does not apply here",
         );
     }
-    let endpoint = http::read_endpoint(
+    let endpoint = endpoint::read_endpoint(
         reader,
         &mut fields,
         node,
         "ticket.check",
         base,
-        &http::TICKET_PLACEHOLDERS,
-        http::EndpointDefaults {
+        &endpoint::TICKET_PLACEHOLDERS,
+        endpoint::EndpointDefaults {
             timeout: std::time::Duration::from_secs(10),
             retries: 2,
         },
@@ -806,7 +806,7 @@ fn read_ticket_check(
             None
         }
     };
-    let mut valid = http::ENDPOINT_KEYS.to_vec();
+    let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
     valid.extend(["status_field", "allowed"]);
     fields.finish(reader, &valid);
     Some(TicketCheck {

@@ -5,12 +5,16 @@
 //! `%L`, its arguments bound as parameters: nothing from a request is spliced into SQL here.
 //! Passwords reach the server only as SCRAM-SHA-256 verifiers, never in plain text.
 
+pub mod config;
+
 use super::{
     Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
 };
-use crate::config::postgres::{GrantMode, PostgresGrant, PostgresTarget, TlsMode};
 use crate::lease::{Lease, rfc3339};
+use crate::net::postgres::{Refused, base_config, host_port, open};
+use crate::net::tls::TlsMode;
 use chrono::{DateTime, Utc};
+use config::{GrantMode, PostgresGrant, PostgresTarget};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient};
 use serde_json::{Value, json};
@@ -130,58 +134,6 @@ fn run(
 
 fn grant_of(params: &Value) -> Result<PostgresGrant, BackendError> {
     super::grant_table(params, "a postgres")
-}
-
-/// Why a connection could not be opened.
-pub enum Refused {
-    /// The TLS settings are unusable (a root certificate that cannot be read, say).
-    Tls(String),
-    Server(postgres::Error),
-}
-
-/// Connect with `config`, encrypted as `tls` asks. Shared with the team store.
-pub fn open(
-    config: &postgres::Config,
-    tls: &crate::config::postgres::Tls,
-) -> Result<Client, Refused> {
-    if tls.mode == TlsMode::Disable {
-        return config.connect(postgres::NoTls).map_err(Refused::Server);
-    }
-    let client =
-        super::tls::client_config(&tls.mode, tls.root_cert.as_deref()).map_err(Refused::Tls)?;
-    config
-        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
-        .map_err(Refused::Server)
-}
-
-/// The first host and port `config` connects to (libpq's defaults when it names none), for
-/// messages. Shared with the team store.
-pub fn host_port(config: &postgres::Config) -> (String, u16) {
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(name)) => name.clone(),
-        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    (host, config.get_ports().first().copied().unwrap_or(5432))
-}
-
-/// The connection settings of `settings` before the password: timeout, application name,
-/// and whether to try TLS.
-pub fn base_config(settings: &PostgresTarget) -> Result<postgres::Config, String> {
-    settings
-        .url
-        .parse::<postgres::Config>()
-        .map(|mut config| {
-            config.connect_timeout(settings.connect_timeout);
-            config.application_name("jit");
-            config.ssl_mode(match settings.tls.mode {
-                TlsMode::Disable => postgres::config::SslMode::Disable,
-                TlsMode::Prefer => postgres::config::SslMode::Prefer,
-                _ => postgres::config::SslMode::Require,
-            });
-            config
-        })
-        .map_err(|err| format!("url: {err}"))
 }
 
 impl PostgresBackend {

@@ -1,6 +1,6 @@
 //! Settings of `backend = "sudo"` targets and the `grant` table of their roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::Spanned;

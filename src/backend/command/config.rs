@@ -1,6 +1,6 @@
 //! Settings of `backend = "command"` targets and the `grant` table of their roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use crate::secret::{SecretRef, is_secret_key};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

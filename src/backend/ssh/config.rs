@@ -1,7 +1,7 @@
 //! Settings of `backend = "ssh"` targets (mode `certificate`) and the `grant` table of their
 //! roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use crate::secret::SecretRef;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -1,10 +1,13 @@
 //! Settings of `backend = "postgres"` targets and the `grant` table of their roles.
 
-use super::document::{Fields, Node, Reader};
-use crate::secret::SecretRef;
+use crate::config::document::{Fields, Node, Reader};
+use crate::net::postgres::Connection;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use toml::Spanned;
+
+/// A postgres target's settings: how jit reaches the server as the admin login.
+pub type PostgresTarget = Connection;
 
 pub const TARGET_KEYS: &[&str] = &[
     "backend",
@@ -21,36 +24,6 @@ pub const GRANT_KEYS: &[&str] = &[
     "schema_privileges",
     "connection_limit",
 ];
-
-/// How jit reaches the server, as the admin login.
-#[derive(Clone, Debug)]
-pub struct PostgresTarget {
-    /// The connection URL without TLS settings and without a password.
-    pub url: String,
-    pub tls: Tls,
-    pub password: Option<SecretRef>,
-    pub connect_timeout: std::time::Duration,
-}
-
-/// `sslmode` as libpq reads it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TlsMode {
-    Disable,
-    Prefer,
-    /// Encrypt, without checking the server's certificate (libpq's `require`).
-    Require,
-    /// Encrypt and check the certificate chain, not the host name.
-    VerifyCa,
-    /// Encrypt and check the chain and the host name.
-    VerifyFull,
-}
-
-#[derive(Clone, Debug)]
-pub struct Tls {
-    pub mode: TlsMode,
-    /// `sslrootcert`: the CA certificate (PEM) to trust.
-    pub root_cert: Option<std::path::PathBuf>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,53 +53,8 @@ pub struct PostgresGrant {
     pub connection_limit: Option<u32>,
 }
 
-pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const DATABASE_PRIVILEGES: &[&str] = &["CONNECT", "CREATE", "TEMPORARY"];
 const SCHEMA_PRIVILEGES: &[&str] = &["USAGE", "CREATE"];
-
-/// Split libpq TLS settings off a URL: (the URL without them, TLS settings).
-pub fn split_tls(url: &str) -> Result<(String, Tls), String> {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, query),
-        None => (url, ""),
-    };
-    let mut tls = Tls {
-        mode: TlsMode::Prefer,
-        root_cert: None,
-    };
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "sslmode" => {
-                tls.mode = match value {
-                    "disable" => TlsMode::Disable,
-                    "allow" | "prefer" => TlsMode::Prefer,
-                    "require" => TlsMode::Require,
-                    "verify-ca" => TlsMode::VerifyCa,
-                    "verify-full" => TlsMode::VerifyFull,
-                    other => {
-                        return Err(format!(
-                            "sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
-                        ));
-                    }
-                }
-            }
-            "sslrootcert" => tls.root_cert = Some(value.into()),
-            _ => kept.push(pair),
-        }
-    }
-    // As in libpq: `require` with a root certificate checks the chain.
-    if tls.mode == TlsMode::Require && tls.root_cert.is_some() {
-        tls.mode = TlsMode::VerifyCa;
-    }
-    let url = if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
-    Ok((url, tls))
-}
 
 pub fn parse_target(
     reader: &mut Reader<'_>,
@@ -135,68 +63,7 @@ pub fn parse_target(
     table: std::ops::Range<usize>,
     what: &str,
 ) -> Option<PostgresTarget> {
-    parse_connection(reader, fields, base, table, what, true)
-}
-
-/// `url`, `password` and `connect_timeout` of a PostgreSQL connection. Without
-/// `user_required`, the URL may leave the user out (it is then the caller's own login).
-pub fn parse_connection(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-    user_required: bool,
-) -> Option<PostgresTarget> {
-    let url_node = fields.take("url");
-    let url = match url_node {
-        Some(node) => reader.string(node, "url").and_then(|text| {
-            let checked = split_tls(&text).and_then(|(url, tls)| {
-                let config: postgres::Config = url.parse().map_err(|e| format!("url is not a PostgreSQL URL: {e}"))?;
-                if config.get_password().is_some() {
-                                        return Err(crate::secret::url_password_refused());
-                }
-                if config.get_hosts().is_empty() {
-                    return Err("url must name a host, such as postgres://db.internal:5432/jit".to_owned());
-                }
-                if user_required && config.get_user().is_none() {
-                    return Err("url must name a host and a user, such as postgres://jit_admin@db.internal:5432/app".to_owned());
-                }
-                Ok((url, tls))
-            });
-            match checked {
-                Ok(ok) => Some(ok),
-                Err(err) => {
-                    reader.error(node.span(), err);
-                    None
-                }
-            }
-        }),
-        None => {
-            reader.error(table, format!("{what} needs `url` (postgres://USER@HOST:PORT/DATABASE)"));
-            None
-        }
-    };
-    let password = fields
-        .take("password")
-        .and_then(|node| reader.secret(node, "password", base));
-    let connect_timeout = fields
-        .take("connect_timeout")
-        .and_then(|node| reader.duration(node, "connect_timeout"))
-        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let (url, tls) = url?;
-    let tls = Tls {
-        root_cert: tls
-            .root_cert
-            .map(|p| if p.is_relative() { base.join(p) } else { p }),
-        ..tls
-    };
-    Some(PostgresTarget {
-        url,
-        tls,
-        password,
-        connect_timeout,
-    })
+    crate::config::connection::parse_postgres(reader, fields, base, table, what, true)
 }
 
 /// A PostgreSQL role name as jit accepts it in configuration: anything but NUL, at most 63

@@ -5,14 +5,16 @@
 //! - `authorized-keys`: a line with `expiry-time=` for the subject's key in a local account's
 //!   `authorized_keys`, marked with the lease id, and removed (that line only) on revoke.
 
-use super::krl;
+pub mod config;
+pub mod krl;
+
 use super::{
     Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
 };
-use crate::config::ssh::{SshGrant, SshTarget};
 use crate::lease::Lease;
 use crate::secret::SecretRef;
 use crate::trusted_dir::{self, TrustedDir};
+use config::{SshGrant, SshTarget};
 use nix::unistd::Uid;
 use serde_json::{Value, json};
 use ssh_key::certificate::{Builder, CertType};

@@ -2,11 +2,13 @@
 //! between `NOTBEFORE` and `NOTAFTER` (sudo itself refuses them after the end), checked with
 //! `visudo -cf` before it is moved into place (mode 0440), removed on revoke.
 
+pub mod config;
+
 use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing};
-use crate::config::sudo::{SudoGrant, SudoTarget};
 use crate::lease::Lease;
 use crate::trusted_dir::{self, TrustedDir};
 use chrono::{DateTime, Utc};
+use config::{SudoGrant, SudoTarget};
 use nix::unistd::Uid;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -84,7 +86,7 @@ impl SudoBackend {
             )));
         }
         for command in &grant.commands {
-            crate::config::sudo::check_command(command).map_err(BackendError::refused)?;
+            config::check_command(command).map_err(BackendError::refused)?;
         }
         let commands: Vec<String> = grant.commands.iter().map(|c| escape(c)).collect();
         Ok(format!(

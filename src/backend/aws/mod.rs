@@ -10,13 +10,16 @@
 //!   conditioned on `aws:CurrentTime` before the lease end (AWS ends it by itself), or a
 //!   managed policy attached for the lease. A revoke deletes or detaches exactly it.
 
-use super::aws_api::{ApiError, AwsApi, Service, text_at, texts_of};
+pub mod api;
+pub mod config;
+
 use super::{
     Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
 };
-use crate::config::aws::{AwsGrant, AwsMode, AwsTarget, STS_MIN_SESSION, is_iam_name_char};
 use crate::lease::{Lease, TtlLimits, rfc3339};
+use api::{ApiError, AwsApi, Service, text_at, texts_of};
 use chrono::{DateTime, Utc};
+use config::{AwsGrant, AwsMode, AwsTarget, STS_MIN_SESSION, is_iam_name_char};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;

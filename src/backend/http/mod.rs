@@ -3,13 +3,16 @@
 //! an HMAC-SHA256 signature over each body, and retries with backoff on 5xx, 429 and
 //! unreachable endpoints. A 404 or 410 answer to a revoke means the grant is already gone.
 
+pub mod config;
+
 use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence};
 use super::{Sharing, command::PROTOCOL_VERSION};
-use crate::config::HttpTarget;
-use crate::config::http::{Location, RevokeMethod};
+use crate::config::endpoint::Location;
 use crate::http::{Call, Client, HttpError, Reply};
 use crate::lease::Lease;
 use chrono::{DateTime, SecondsFormat, Utc};
+use config::HttpTarget;
+use config::RevokeMethod;
 use serde_json::{Value, json};
 
 pub struct HttpBackend {

@@ -1,11 +1,13 @@
 //! `backend = "command"`: a program speaking the versioned JSON protocol of
 //! `docs/command-protocol.md`, one request on stdin, one response on stdout.
 
+pub mod config;
+
 use super::{Backend, BackendError, Check, Checkpoint, EndRequest, Grant, GrantRequest, Presence};
 use crate::child::Ended;
-use crate::config::CommandTarget;
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
+use config::CommandTarget;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;

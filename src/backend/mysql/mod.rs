@@ -7,14 +7,15 @@
 //! hex digits); database, table and role names are checked to be plain names and written as
 //! backquoted identifiers. The statements of one step go in one round trip. The password reaches the server only as its `mysql_native_password` hash.
 
+pub mod config;
 mod rights;
 
 use super::{
     Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
 };
-use crate::config::mysql::{MysqlGrant, MysqlMode, MysqlTarget, MysqlTls, parse_privilege};
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
+use config::{MysqlGrant, MysqlMode, MysqlTarget, MysqlTls, parse_privilege};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Row, SslOpts};
 use rights::Rights;
