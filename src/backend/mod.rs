@@ -5,17 +5,22 @@
 pub mod aws;
 pub mod command;
 pub mod http;
+pub mod kinds;
 pub mod mysql;
 pub mod postgres;
 pub mod ssh;
 pub mod sudo;
 
-use crate::config::{Target, TargetSettings};
+use crate::config::Target;
+use crate::config::document::{Fields, Node, Reader};
 use crate::lease::Lease;
 use crate::lease::TtlLimits;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use toml::Spanned;
 
 /// Credential material for the requester: shown once, never stored.
 pub type Credentials = Secret<BTreeMap<String, String>>;
@@ -272,19 +277,56 @@ pub trait Backend {
     fn check(&self, target: &str, grants: &[&serde_json::Value]) -> Vec<Check>;
 }
 
+/// A kind of backend, as the registry ([`kinds::KINDS`]) lists it: its name (the value of
+/// `backend`) and the reader of its targets' settings.
+pub trait Kind: Sync {
+    fn name(&self) -> &'static str;
+
+    /// Read the keys of a `[targets.NAME]` table of this kind (`backend` and `description`
+    /// are taken already), refusing the keys it does not know.
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<Arc<dyn Settings>>;
+}
+
+/// A configured target's settings, opaque to everything outside its backend's folder.
+pub trait Settings: std::fmt::Debug + Send + Sync {
+    /// The backend kind (`backend = "..."`).
+    fn kind(&self) -> &'static str;
+
+    /// Every secret reference the target uses, with the key that names it.
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        Vec::new()
+    }
+
+    /// A role's `grant` table for this target, as the parameters stored with each lease.
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value>;
+
+    /// The grant parameters of a role without a `grant` table; `None` when one is required.
+    fn default_grant(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Whether a grant on this target is for the requester's public key (`--pubkey`, or
+    /// `~/.ssh/id_ed25519.pub`).
+    fn takes_public_key(&self) -> bool {
+        false
+    }
+
+    /// The backend that grants on this target.
+    fn backend(&self) -> Box<dyn Backend>;
+}
+
 /// The backend for a configured target.
 pub fn for_target(target: &Target) -> Box<dyn Backend> {
-    match &target.settings {
-        TargetSettings::Command(settings) => {
-            Box::new(command::CommandBackend::new(settings.clone()))
-        }
-        TargetSettings::Postgres(settings) => {
-            Box::new(postgres::PostgresBackend::new(settings.clone()))
-        }
-        TargetSettings::Ssh(settings) => Box::new(ssh::SshBackend::new(settings.clone())),
-        TargetSettings::Sudo(settings) => Box::new(sudo::SudoBackend::new(settings.clone())),
-        TargetSettings::Mysql(settings) => Box::new(mysql::MysqlBackend::new(settings.clone())),
-        TargetSettings::Aws(settings) => Box::new(aws::AwsBackend::new(settings.clone())),
-        TargetSettings::Http(settings) => Box::new(http::HttpBackend::new(settings.clone())),
-    }
+    target.settings.backend()
 }

@@ -39,7 +39,7 @@ fn request_input(
         .roles
         .get(&args.role)
         .and_then(|role| ctx.config.targets.get(&role.target))
-        .is_some_and(|target| target.settings.backend() == "ssh");
+        .is_some_and(|target| target.settings.takes_public_key());
     if args.pubkey.is_some() && ctx.identity.delegated() {
         // A privileged process must not read a file the requester names.
         return Err(crate::exit::usage(

@@ -131,3 +131,54 @@ fn refuse_literal_secrets(reader: &mut Reader<'_>, node: &Spanned<Node>) {
         _ => {}
     }
 }
+
+/// `backend = "command"` in the registry ([`crate::backend::kinds`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
+        fields.finish(reader, TARGET_KEYS);
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for CommandTarget {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        self.env
+            .iter()
+            .map(|(name, reference)| (format!("env.{name}"), reference))
+            .collect()
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        parse_grant(reader, node)
+    }
+
+    fn default_grant(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Object(Default::default()))
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::CommandBackend::new(self.clone()))
+    }
+}

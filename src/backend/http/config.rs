@@ -82,3 +82,55 @@ pub fn parse_target(
         revoke_method: revoke_method?,
     })
 }
+
+/// `backend = "http"` in the registry ([`crate::backend::kinds`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table, what);
+        fields.finish(reader, &target_keys());
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for HttpTarget {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        let mut refs = self.endpoint.secret_refs();
+        if let Some(Location::Secret(reference)) = &self.revoke_url {
+            refs.push(("revoke_url".to_owned(), reference));
+        }
+        refs
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        crate::backend::command::config::parse_grant(reader, node)
+    }
+
+    fn default_grant(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Object(Default::default()))
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::HttpBackend::new(self.clone()))
+    }
+}
