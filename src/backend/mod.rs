@@ -132,7 +132,7 @@ pub enum ErrorKind {
     Unreached,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct BackendError {
     pub kind: ErrorKind,
@@ -230,37 +230,59 @@ pub struct Check {
     pub detail: String,
 }
 
+/// What the engine needs to know about a grant before making it, read from its parameters
+/// in one call per operation.
+#[derive(Clone, Copy, Debug)]
+pub struct Traits {
+    /// Whether one entitlement is shared by every lease of a role for a subject.
+    pub sharing: Sharing,
+    /// Limits the target puts on the length of a lease.
+    pub limits: TtlLimits,
+    /// Whether the credentials a grant issues are kept (in the user keyring, until they
+    /// end) for clients that fetch them again, such as AWS `credential_process`.
+    pub caches_credentials: bool,
+    /// Whether a grant hands the requester credentials: `Some(true)` always, `Some(false)`
+    /// never, `None` when only the target knows (a program, a service).
+    pub issues_credentials: Option<bool>,
+}
+
+impl Default for Traits {
+    fn default() -> Self {
+        Traits {
+            sharing: Sharing::PerSubject,
+            limits: TtlLimits::default(),
+            caches_credentials: false,
+            issues_credentials: None,
+        }
+    }
+}
+
+impl Traits {
+    /// Of parameters the backend cannot read as its grant: its own entitlement per lease,
+    /// nothing else known.
+    const UNREADABLE: Traits = Traits {
+        sharing: Sharing::PerLease,
+        limits: TtlLimits {
+            min: None,
+            max: None,
+            max_source: None,
+        },
+        caches_credentials: false,
+        issues_credentials: None,
+    };
+}
+
+/// The backend of a target, as the engine sees it: grant parameters as stored with the lease.
+/// Backends implement [`TypedBackend`] instead, which receives them parsed.
 pub trait Backend {
     fn kind(&self) -> &'static str;
 
-    /// Whether a role with these grant parameters shares one entitlement per subject.
-    fn sharing_for(&self, _params: &serde_json::Value) -> Sharing {
-        Sharing::PerSubject
-    }
-
-    /// Limits the target puts on the length of a lease with these grant parameters.
-    fn limits(&self, _params: &serde_json::Value) -> TtlLimits {
-        TtlLimits::default()
-    }
-
-    /// Whether the credentials a grant issues are kept (in the user keyring, until they
-    /// end) for clients that fetch them again, such as AWS `credential_process`.
-    fn caches_credentials(&self, _params: &serde_json::Value) -> bool {
-        false
-    }
-
-    /// Whether a grant with these parameters hands the requester credentials: `Some(true)`
-    /// always, `Some(false)` never, `None` when only the target knows (a program, a
-    /// service).
-    fn issues_credentials(&self, _params: &serde_json::Value) -> Option<bool> {
-        None
-    }
+    /// What a grant with these parameters is like (see [`Traits`]).
+    fn traits(&self, params: &serde_json::Value) -> Traits;
 
     /// What to record *before* granting so that an interrupted grant can be found again
     /// (such as the deterministic name of an ephemeral user).
-    fn plan(&self, _lease: &Lease, _params: &serde_json::Value) -> serde_json::Value {
-        serde_json::Value::Null
-    }
+    fn plan(&self, lease: &Lease, params: &serde_json::Value) -> serde_json::Value;
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError>;
 
@@ -275,6 +297,96 @@ pub trait Backend {
     /// Reachability and the rights that the roles with these grant parameters need, for
     /// `jit doctor`.
     fn check(&self, target: &str, grants: &[&serde_json::Value]) -> Vec<Check>;
+}
+
+/// A backend with its own grant type: the role's `grant` table as stored with each lease,
+/// parsed once per call (here, for every backend) rather than by each method.
+pub trait TypedBackend {
+    type Grant: serde::de::DeserializeOwned;
+
+    /// The grant type named in an error: "a sudo", "an aws".
+    const GRANT: &'static str;
+
+    fn kind(&self) -> &'static str;
+
+    fn traits(&self, _grant: &Self::Grant) -> Traits {
+        Traits::default()
+    }
+
+    fn plan(&self, _lease: &Lease, _grant: &Self::Grant) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>, grant: &Self::Grant)
+    -> Result<Grant, BackendError>;
+
+    /// `grant` is an error when the lease's parameters are not this backend's grant (a
+    /// revocation that needs only the handle can still go ahead).
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&Self::Grant, BackendError>,
+    ) -> Result<(), BackendError>;
+
+    fn extend(&self, request: &GrantRequest<'_>, grant: &Self::Grant) -> Result<(), BackendError>;
+
+    /// As for [`TypedBackend::revoke`], `grant` may be an error.
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&Self::Grant, BackendError>,
+    ) -> Result<Presence, BackendError>;
+
+    /// The grants of the target's roles (those that parse).
+    fn check(&self, target: &str, grants: &[Self::Grant]) -> Vec<Check>;
+}
+
+impl<B: TypedBackend> Backend for B {
+    fn kind(&self) -> &'static str {
+        TypedBackend::kind(self)
+    }
+
+    fn traits(&self, params: &serde_json::Value) -> Traits {
+        match grant_table::<B::Grant>(params, B::GRANT) {
+            Ok(grant) => TypedBackend::traits(self, &grant),
+            Err(_) => Traits::UNREADABLE,
+        }
+    }
+
+    fn plan(&self, lease: &Lease, params: &serde_json::Value) -> serde_json::Value {
+        match grant_table::<B::Grant>(params, B::GRANT) {
+            Ok(grant) => TypedBackend::plan(self, lease, &grant),
+            Err(_) => serde_json::Value::Null,
+        }
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT)?;
+        TypedBackend::grant(self, request, &grant)
+    }
+
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT);
+        TypedBackend::revoke(self, request, grant.as_ref().map_err(Clone::clone))
+    }
+
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT)?;
+        TypedBackend::extend(self, request, &grant)
+    }
+
+    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT);
+        TypedBackend::inspect(self, request, grant.as_ref().map_err(Clone::clone))
+    }
+
+    fn check(&self, target: &str, grants: &[&serde_json::Value]) -> Vec<Check> {
+        let grants: Vec<B::Grant> = grants
+            .iter()
+            .filter_map(|params| grant_table(params, B::GRANT).ok())
+            .collect();
+        TypedBackend::check(self, target, &grants)
+    }
 }
 
 /// A kind of backend, as the registry ([`kinds::KINDS`]) lists it: its name (the value of

@@ -131,7 +131,7 @@ impl<'a> Engine<'a> {
             lease.worker = Some(self.worker.id.clone());
             lease.worker_at = Some(now);
             tx.update(&lease)?;
-            let cover: Vec<Lease> = match backend.sharing_for(&lease.params) {
+            let cover: Vec<Lease> = match backend.traits(&lease.params).sharing {
                 Sharing::PerSubject => tx
                     .holding(&lease.role, &lease.subject)?
                     .into_iter()
@@ -200,7 +200,7 @@ impl<'a> Engine<'a> {
             }
         };
         // Nothing more is served from the cache, whatever the outcome.
-        if backend.caches_credentials(&lease.params) {
+        if backend.traits(&lease.params).caches_credentials {
             credential_cache::forget(id);
         }
         fault::point("after-revoke");

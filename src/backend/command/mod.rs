@@ -3,7 +3,9 @@
 
 pub mod config;
 
-use super::{Backend, BackendError, Check, Checkpoint, EndRequest, Grant, GrantRequest, Presence};
+use super::{
+    BackendError, Check, Checkpoint, EndRequest, Grant, GrantRequest, Presence, TypedBackend,
+};
 use crate::child::Ended;
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
@@ -222,12 +224,15 @@ impl CommandBackend {
     }
 }
 
-impl Backend for CommandBackend {
+impl TypedBackend for CommandBackend {
+    type Grant = Value;
+    const GRANT: &'static str = "a command";
+
     fn kind(&self) -> &'static str {
         "command"
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+    fn grant(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<Grant, BackendError> {
         let lease = Self::lease_json(request.lease, Some(request.expires_at));
         let (handle, _) = Self::recorded(&request.lease.handle);
         let response = self.call(
@@ -237,7 +242,11 @@ impl Backend for CommandBackend {
         Grant::from_answer(&response)
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<(), BackendError> {
         let lease = Self::lease_json(request.lease, None);
         let (handle, program) = Self::recorded(&request.lease.handle);
         if let Some(program) = program {
@@ -250,7 +259,7 @@ impl Backend for CommandBackend {
         Ok(())
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+    fn extend(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<(), BackendError> {
         let lease = Self::lease_json(request.lease, Some(request.expires_at));
         let (handle, _) = Self::recorded(&request.lease.handle);
         self.call(
@@ -262,7 +271,11 @@ impl Backend for CommandBackend {
 
     /// An interrupted grant is judged only once the program started for it cannot be
     /// running any more.
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<Presence, BackendError> {
         let lease = Self::lease_json(request.lease, None);
         let (handle, program) = Self::recorded(&request.lease.handle);
         if let Some(program) = program {
@@ -281,7 +294,7 @@ impl Backend for CommandBackend {
         }
     }
 
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {
         let program = &self.settings.program;
         let executable = std::fs::metadata(program)
             .map_err(|err| err.to_string())

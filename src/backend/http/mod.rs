@@ -5,7 +5,7 @@
 
 pub mod config;
 
-use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence};
+use super::{BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Traits, TypedBackend};
 use super::{Sharing, command::PROTOCOL_VERSION};
 use crate::config::endpoint::Location;
 use crate::http::{Call, Client, HttpError, Reply};
@@ -121,17 +121,23 @@ fn answer_of(body: &str) -> Result<Value, BackendError> {
     }
 }
 
-impl Backend for HttpBackend {
+impl TypedBackend for HttpBackend {
+    type Grant = Value;
+    const GRANT: &'static str = "an http";
+
     fn kind(&self) -> &'static str {
         "http"
     }
 
     /// Each lease is its own grant on the service, known by its lease id.
-    fn sharing_for(&self, _params: &Value) -> Sharing {
-        Sharing::PerLease
+    fn traits(&self, _grant: &Value) -> Traits {
+        Traits {
+            sharing: Sharing::PerLease,
+            ..Traits::default()
+        }
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+    fn grant(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<Grant, BackendError> {
         let reply = self.post(
             "grant",
             request.target,
@@ -143,7 +149,11 @@ impl Backend for HttpBackend {
         Grant::from_answer(answer.as_object().expect("answer_of gives an object"))
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<(), BackendError> {
         let body = Self::body(
             "revoke",
             request.target,
@@ -183,7 +193,7 @@ impl Backend for HttpBackend {
 
     /// A 2xx answer is success whatever its body (as for revoke): the service has moved
     /// the end, so the lease must move with it.
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+    fn extend(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<(), BackendError> {
         self.post(
             "extend",
             request.target,
@@ -195,12 +205,16 @@ impl Backend for HttpBackend {
     }
 
     /// The service is not asked: an interrupted grant is revoked, which is idempotent.
-    fn inspect(&self, _request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+    fn inspect(
+        &self,
+        _request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<Presence, BackendError> {
         Ok(Presence::Present)
     }
 
     /// `op: "check"` to `url`, with `{target}` filled in and the lease placeholders empty.
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {
         let body = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target}).to_string();
         let outcome = self.client.send(&Call {
             method: reqwest::Method::POST,

@@ -11,7 +11,8 @@ pub mod config;
 mod rights;
 
 use super::{
-    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+    BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
+    TypedBackend,
 };
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
@@ -49,10 +50,6 @@ const NOT_GRANTED: [u16; 2] = [1141, 1962];
 
 fn event_name(lease_id: &str) -> String {
     format!("jit_expire_{lease_id}")
-}
-
-fn grant_of(params: &Value) -> Result<MysqlGrant, BackendError> {
-    super::grant_table(params, "a mysql")
 }
 
 fn classify(err: &mysql::Error) -> BackendError {
@@ -420,34 +417,39 @@ fn with_ca(ssl: SslOpts, ca: &Option<std::path::PathBuf>) -> SslOpts {
     }
 }
 
-impl Backend for MysqlBackend {
+impl TypedBackend for MysqlBackend {
+    type Grant = MysqlGrant;
+    const GRANT: &'static str = "a mysql";
+
     fn kind(&self) -> &'static str {
         "mysql"
     }
 
-    fn sharing_for(&self, params: &Value) -> Sharing {
-        match grant_of(params).map(|g| g.mode) {
-            Ok(MysqlMode::Role) => Sharing::PerSubject,
-            _ => Sharing::PerLease,
+    fn traits(&self, grant: &MysqlGrant) -> Traits {
+        let role = grant.mode == MysqlMode::Role;
+        Traits {
+            sharing: if role {
+                Sharing::PerSubject
+            } else {
+                Sharing::PerLease
+            },
+            issues_credentials: Some(!role),
+            ..Traits::default()
         }
     }
 
-    fn issues_credentials(&self, params: &Value) -> Option<bool> {
-        grant_of(params).ok().map(|g| g.mode != MysqlMode::Role)
-    }
-
-    fn plan(&self, lease: &Lease, params: &Value) -> Value {
-        match grant_of(params) {
-            Ok(grant) if grant.mode == MysqlMode::Role => {
-                json!({ "user": Self::role_account(&grant, lease), "host": grant.host })
+    fn plan(&self, lease: &Lease, grant: &MysqlGrant) -> Value {
+        match grant.mode {
+            MysqlMode::Role => {
+                json!({ "user": Self::role_account(grant, lease), "host": grant.host })
             }
-            Ok(grant) => json!({ "user": ephemeral_user(&lease.id), "host": grant.host }),
-            Err(_) => json!({ "user": ephemeral_user(&lease.id), "host": "%" }),
+            MysqlMode::Ephemeral => {
+                json!({ "user": ephemeral_user(&lease.id), "host": grant.host })
+            }
         }
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn grant(&self, request: &GrantRequest<'_>, grant: &MysqlGrant) -> Result<Grant, BackendError> {
         let lease = request.lease;
         match grant.mode {
             MysqlMode::Ephemeral => {
@@ -505,7 +507,7 @@ impl Backend for MysqlBackend {
                 })
             }
             MysqlMode::Role => {
-                let user = Self::role_account(&grant, lease);
+                let user = Self::role_account(grant, lease);
                 let found = self.with_conn(|conn| {
                     let found = Self::lookup(conn, &user, &grant.host)?;
                     if found.present {
@@ -529,8 +531,12 @@ impl Backend for MysqlBackend {
         }
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&MysqlGrant, BackendError>,
+    ) -> Result<(), BackendError> {
+        let grant = grant?;
         let lease = request.lease;
         let recorded = |key: &str| {
             lease
@@ -582,7 +588,7 @@ impl Backend for MysqlBackend {
                 .map_err(BackendError::permanent)
             }
             MysqlMode::Role => {
-                let user = recorded("user").unwrap_or_else(|| Self::role_account(&grant, lease));
+                let user = recorded("user").unwrap_or_else(|| Self::role_account(grant, lease));
                 self.with_conn(|conn| {
                     let found = Self::lookup(conn, &user, &grant.host)?;
                     if !found.present {
@@ -617,8 +623,7 @@ impl Backend for MysqlBackend {
         }
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn extend(&self, request: &GrantRequest<'_>, grant: &MysqlGrant) -> Result<(), BackendError> {
         let Some(schema) = self
             .event_schema()
             .filter(|_| grant.mode == MysqlMode::Ephemeral)
@@ -646,11 +651,15 @@ impl Backend for MysqlBackend {
         })
     }
 
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&MysqlGrant, BackendError>,
+    ) -> Result<Presence, BackendError> {
+        let grant = grant?;
         let user = match grant.mode {
             MysqlMode::Ephemeral => ephemeral_user(&request.lease.id),
-            MysqlMode::Role => Self::role_account(&grant, request.lease),
+            MysqlMode::Role => Self::role_account(grant, request.lease),
         };
         if grant.mode == MysqlMode::Ephemeral {
             self.end_grant_sessions(&user)?;
@@ -663,7 +672,7 @@ impl Backend for MysqlBackend {
         })
     }
 
-    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, grants: &[MysqlGrant]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let facts = self.with_conn(|conn| {
             let version: Option<String> = conn.query_first("SELECT VERSION()")?;
@@ -716,7 +725,7 @@ impl Backend for MysqlBackend {
                 },
             });
         };
-        let parsed: Vec<MysqlGrant> = grants.iter().filter_map(|p| grant_of(p).ok()).collect();
+        let parsed = grants;
         let ephemeral = parsed.iter().any(|g| g.mode == MysqlMode::Ephemeral);
         if ephemeral {
             right(

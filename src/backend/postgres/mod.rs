@@ -8,7 +8,8 @@
 pub mod config;
 
 use super::{
-    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+    BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
+    TypedBackend,
 };
 use crate::lease::{Lease, rfc3339};
 use crate::net::postgres::{Refused, base_config, host_port, open};
@@ -130,10 +131,6 @@ fn run(
 ) -> Result<(), postgres::Error> {
     let sql = render(client, template, args)?;
     client.batch_execute(&sql)
-}
-
-fn grant_of(params: &Value) -> Result<PostgresGrant, BackendError> {
-    super::grant_table(params, "a postgres")
 }
 
 impl PostgresBackend {
@@ -511,43 +508,51 @@ fn handle_login(lease: &Lease) -> Option<String> {
         .map(str::to_owned)
 }
 
-impl Backend for PostgresBackend {
+impl TypedBackend for PostgresBackend {
+    type Grant = PostgresGrant;
+    const GRANT: &'static str = "a postgres";
+
     fn kind(&self) -> &'static str {
         "postgres"
     }
 
-    fn sharing_for(&self, params: &Value) -> Sharing {
-        match grant_of(params).map(|g| g.mode) {
-            Ok(GrantMode::Membership) => Sharing::PerSubject,
-            _ => Sharing::PerLease,
+    fn traits(&self, grant: &PostgresGrant) -> Traits {
+        let membership = grant.mode == GrantMode::Membership;
+        Traits {
+            sharing: if membership {
+                Sharing::PerSubject
+            } else {
+                Sharing::PerLease
+            },
+            issues_credentials: Some(!membership),
+            ..Traits::default()
         }
     }
 
-    fn issues_credentials(&self, params: &Value) -> Option<bool> {
-        grant_of(params)
-            .ok()
-            .map(|g| g.mode != GrantMode::Membership)
-    }
-
-    fn plan(&self, lease: &Lease, params: &Value) -> Value {
-        match grant_of(params) {
-            Ok(grant) if grant.mode == GrantMode::Membership => {
-                json!({ "login": Self::membership_login(&grant, lease) })
-            }
-            _ => json!({ "login": ephemeral_login(&lease.id) }),
-        }
-    }
-
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn plan(&self, lease: &Lease, grant: &PostgresGrant) -> Value {
         match grant.mode {
-            GrantMode::Ephemeral => self.grant_ephemeral(&grant, request.lease, request.expires_at),
-            GrantMode::Membership => self.grant_membership(&grant, request),
+            GrantMode::Membership => json!({ "login": Self::membership_login(grant, lease) }),
+            GrantMode::Ephemeral => json!({ "login": ephemeral_login(&lease.id) }),
         }
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn grant(
+        &self,
+        request: &GrantRequest<'_>,
+        grant: &PostgresGrant,
+    ) -> Result<Grant, BackendError> {
+        match grant.mode {
+            GrantMode::Ephemeral => self.grant_ephemeral(grant, request.lease, request.expires_at),
+            GrantMode::Membership => self.grant_membership(grant, request),
+        }
+    }
+
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&PostgresGrant, BackendError>,
+    ) -> Result<(), BackendError> {
+        let grant = grant?;
         match grant.mode {
             GrantMode::Ephemeral => {
                 let login = handle_login(request.lease)
@@ -559,7 +564,7 @@ impl Backend for PostgresBackend {
             }
             GrantMode::Membership => {
                 let login = handle_login(request.lease)
-                    .unwrap_or_else(|| Self::membership_login(&grant, request.lease));
+                    .unwrap_or_else(|| Self::membership_login(grant, request.lease));
                 self.with_client(|_, client| {
                     if client
                         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
@@ -581,8 +586,11 @@ impl Backend for PostgresBackend {
         }
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn extend(
+        &self,
+        request: &GrantRequest<'_>,
+        grant: &PostgresGrant,
+    ) -> Result<(), BackendError> {
         match grant.mode {
             GrantMode::Ephemeral => {
                 let login = handle_login(request.lease)
@@ -597,8 +605,12 @@ impl Backend for PostgresBackend {
         }
     }
 
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&PostgresGrant, BackendError>,
+    ) -> Result<Presence, BackendError> {
+        let grant = grant?;
         let present = match grant.mode {
             GrantMode::Ephemeral => {
                 let login = handle_login(request.lease)
@@ -612,7 +624,7 @@ impl Backend for PostgresBackend {
             }
             GrantMode::Membership => {
                 let login = handle_login(request.lease)
-                    .unwrap_or_else(|| Self::membership_login(&grant, request.lease));
+                    .unwrap_or_else(|| Self::membership_login(grant, request.lease));
                 let roles = grant.roles.clone();
                 self.with_client(|_, client| {
                     let row = client.query_one(
@@ -632,7 +644,7 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, grants: &[PostgresGrant]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let mut checks = Vec::new();
         let connected = self.with_client(|_, client| {
@@ -684,8 +696,7 @@ impl Backend for PostgresBackend {
         });
         let mut roles: Vec<String> = grants
             .iter()
-            .filter_map(|params| grant_of(params).ok())
-            .flat_map(|grant| grant.roles)
+            .flat_map(|grant| grant.roles.iter().cloned())
             .collect();
         roles.sort();
         roles.dedup();
@@ -730,12 +741,9 @@ impl Backend for PostgresBackend {
             });
         }
         // Privileges handed on need GRANT OPTION (PostgreSQL only warns without it).
-        let parsed: Vec<PostgresGrant> = grants
-            .iter()
-            .filter_map(|params| grant_of(params).ok())
-            .collect();
+        let parsed = grants;
         let mut wanted: Vec<(&str, String, String)> = Vec::new();
-        for grant in &parsed {
+        for grant in parsed {
             for privilege in &grant.database_privileges {
                 wanted.push(("database", database.clone(), privilege.clone()));
             }
