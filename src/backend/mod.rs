@@ -2,14 +2,28 @@
 //! synchronous: grant (returning a handle that any later process can revoke with), revoke
 //! (idempotent: already gone is success), extend, inspect, and a check for `jit doctor`.
 
-pub mod aws;
-pub mod command;
-pub mod http;
-pub mod kinds;
-pub mod mysql;
-pub mod postgres;
-pub mod ssh;
-pub mod sudo;
+/// Declares each backend's folder and lists its kind in [`KINDS`].
+macro_rules! kinds {
+    ($($kind:ident),* $(,)?) => {
+        $(pub mod $kind;)*
+
+        /// Every kind of backend, in the order `jit config check` lists them: the one list
+        /// that names them all.
+        pub const KINDS: &[&dyn Kind] = &[$(&$kind::config::Kind),*];
+    };
+}
+
+// The registry: a backend is a folder `backend/<kind>/` (its backend, its `config.rs` with
+// a `Kind`) and one line here.
+kinds! {
+    aws,
+    command,
+    http,
+    mysql,
+    postgres,
+    ssh,
+    sudo,
+}
 
 use crate::config::Target;
 use crate::config::document::{Fields, Node, Reader};
@@ -389,7 +403,7 @@ impl<B: TypedBackend> Backend for B {
     }
 }
 
-/// A kind of backend, as the registry ([`kinds::KINDS`]) lists it: its name (the value of
+/// A kind of backend, as the registry ([`KINDS`]) lists it: its name (the value of
 /// `backend`) and the reader of its targets' settings.
 pub trait Kind: Sync {
     fn name(&self) -> &'static str;
@@ -436,6 +450,20 @@ pub trait Settings: std::fmt::Debug + Send + Sync {
 
     /// The backend that grants on this target.
     fn backend(&self) -> Box<dyn Backend>;
+}
+
+/// The kind `backend = "name"` names.
+pub fn kind(name: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|kind| kind.name() == name)
+}
+
+/// The valid values of `backend`, for error messages: `aws, command, ...`.
+pub fn kind_names() -> String {
+    KINDS
+        .iter()
+        .map(|kind| kind.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The backend for a configured target.

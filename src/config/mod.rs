@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-use crate::backend::kinds;
+use crate::backend;
 pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule};
 
 #[derive(Clone, Debug)]
@@ -397,15 +397,15 @@ fn read_target(
     let Some(backend) = fields.take("backend") else {
         reader.error(
             node.span(),
-            format!("{what} needs `backend`; valid: {}", kinds::names()),
+            format!("{what} needs `backend`; valid: {}", backend::kind_names()),
         );
         return None;
     };
     let kind = reader.string(backend, "backend")?;
-    let Some(kind) = kinds::find(&kind) else {
+    let Some(kind) = backend::kind(&kind) else {
         reader.error(
             backend.span(),
-            format!("unknown backend {kind:?}; valid: {}", kinds::names()),
+            format!("unknown backend {kind:?}; valid: {}", backend::kind_names()),
         );
         return None;
     };

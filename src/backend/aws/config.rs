@@ -374,7 +374,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     .ok()
 }
 
-/// `backend = "aws"` in the registry ([`crate::backend::kinds`]).
+/// `backend = "aws"` in the registry ([`crate::backend::KINDS`]).
 pub struct Kind;
 
 impl crate::backend::Kind for Kind {

@@ -132,7 +132,7 @@ fn refuse_literal_secrets(reader: &mut Reader<'_>, node: &Spanned<Node>) {
     }
 }
 
-/// `backend = "command"` in the registry ([`crate::backend::kinds`]).
+/// `backend = "command"` in the registry ([`crate::backend::KINDS`]).
 pub struct Kind;
 
 impl crate::backend::Kind for Kind {

@@ -83,7 +83,7 @@ pub fn parse_target(
     })
 }
 
-/// `backend = "http"` in the registry ([`crate::backend::kinds`]).
+/// `backend = "http"` in the registry ([`crate::backend::KINDS`]).
 pub struct Kind;
 
 impl crate::backend::Kind for Kind {

@@ -315,7 +315,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     .ok()
 }
 
-/// `backend = "mysql"` in the registry ([`crate::backend::kinds`]).
+/// `backend = "mysql"` in the registry ([`crate::backend::KINDS`]).
 pub struct Kind;
 
 impl crate::backend::Kind for Kind {

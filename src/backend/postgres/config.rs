@@ -199,7 +199,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     serde_json::to_value(grant).ok()
 }
 
-/// `backend = "postgres"` in the registry ([`crate::backend::kinds`]).
+/// `backend = "postgres"` in the registry ([`crate::backend::KINDS`]).
 pub struct Kind;
 
 impl crate::backend::Kind for Kind {

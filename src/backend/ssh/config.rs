@@ -325,7 +325,7 @@ pub fn parse_grant(
     .ok()
 }
 
-/// `backend = "ssh"` in the registry ([`crate::backend::kinds`]).
+/// `backend = "ssh"` in the registry ([`crate::backend::KINDS`]).
 pub struct Kind;
 
 impl crate::backend::Kind for Kind {

@@ -125,7 +125,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     .ok()
 }
 
-/// `backend = "sudo"` in the registry ([`crate::backend::kinds`]).
+/// `backend = "sudo"` in the registry ([`crate::backend::KINDS`]).
 pub struct Kind;
 
 impl crate::backend::Kind for Kind {
