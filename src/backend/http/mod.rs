@@ -6,14 +6,14 @@
 pub mod config;
 
 use super::{BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Traits, TypedBackend};
-use super::{Sharing, command::PROTOCOL_VERSION};
+use super::{Sharing, command::protocol::Envelope};
 use crate::config::endpoint::Location;
 use crate::http::{Call, Client, HttpError, Reply};
 use crate::lease::Lease;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use config::HttpTarget;
 use config::RevokeMethod;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub struct HttpBackend {
     settings: HttpTarget,
@@ -36,26 +36,7 @@ impl HttpBackend {
         expires_at: Option<DateTime<Utc>>,
         params: &Value,
     ) -> String {
-        let time =
-            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-        json!({
-            "v": PROTOCOL_VERSION,
-            "op": op,
-            "target": target,
-            "lease": {
-                "id": lease.id,
-                "role": lease.role,
-                "subject": lease.subject,
-                "requester": lease.requester,
-                "ticket": lease.ticket,
-                "reason": lease.reason,
-                "granted_at": time(lease.granted_at),
-                "expires_at": time(expires_at.or(lease.expires_at)),
-            },
-            "params": params,
-            "handle": lease.handle,
-        })
-        .to_string()
+        Envelope::about(op, target, lease, expires_at, params, &lease.handle).to_text()
     }
 
     fn values(target: &'_ str, lease: &'_ Lease) -> [(&'static str, String); 4] {
@@ -215,7 +196,7 @@ impl TypedBackend for HttpBackend {
 
     /// `op: "check"` to `url`, with `{target}` filled in and the lease placeholders empty.
     fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {
-        let body = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target}).to_string();
+        let body = Envelope::check(target).to_text();
         let outcome = self.client.send(&Call {
             method: reqwest::Method::POST,
             values: &[
