@@ -6,7 +6,9 @@
 //!   `authorized_keys`, marked with the lease id, and removed (that line only) on revoke.
 
 pub mod config;
+pub mod delivery;
 pub mod krl;
+pub mod starter;
 
 use super::{
     BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
