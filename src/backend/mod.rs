@@ -452,6 +452,12 @@ pub trait Settings: std::fmt::Debug + Send + Sync {
     fn backend(&self) -> Box<dyn Backend>;
 }
 
+/// What a grant hands the requester beyond its credentials (a certificate written beside the
+/// key it certifies, the ssh-agent), and the key a request certifies.
+pub use ssh::delivery;
+/// `jit init`'s starter configuration.
+pub use ssh::starter;
+
 /// The kind `backend = "name"` names.
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {
     KINDS.iter().copied().find(|kind| kind.name() == name)

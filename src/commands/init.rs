@@ -1,4 +1,4 @@
-//! `jit init`: a starter configuration (see [`crate::backend::ssh::starter`]), so that a first
+//! `jit init`: a starter configuration (see [`crate::backend::starter`]), so that a first
 //! `jit request` works on a fresh machine.
 
 use crate::cli::{GlobalArgs, InitArgs};
@@ -34,7 +34,7 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<Exit> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let text = crate::backend::ssh::starter::write(&path, dir, &who, args.force)?;
+    let text = crate::backend::starter::write(&path, dir, &who, args.force)?;
     // Validate what was written, so that a bad starter never goes unnoticed.
     crate::config::load(&path)?;
     printer.done(&text);

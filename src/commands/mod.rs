@@ -51,7 +51,7 @@ fn request_input(
             args.role
         )));
     }
-    let (path, public_key) = crate::backend::ssh::delivery::requester_key(
+    let (path, public_key) = crate::backend::delivery::requester_key(
         &ctx.identity,
         &ctx.config.path,
         args.pubkey.clone(),

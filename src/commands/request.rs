@@ -1,4 +1,4 @@
-use crate::backend::ssh::delivery::Said;
+use crate::backend::delivery::Said;
 use crate::cli::RequestArgs;
 use crate::context::Context;
 use crate::engine::Requested;
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
                 ctx.printer.note(&format!("jit: note: {notice}"));
             }
             let params = ctx.config.roles.get(&lease.role).map(|role| &role.grant);
-            for said in crate::backend::ssh::delivery::deliver(
+            for said in crate::backend::delivery::deliver(
                 &ctx.identity,
                 ctx.clock.now(),
                 &lease,
