@@ -25,32 +25,58 @@ pub const GRANT_KEYS: &[&str] = &[
     "connection_limit",
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// `mode` in a role's `grant` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantMode {
-    /// A new login role per lease, with a random password and `VALID UNTIL` the lease end.
     Ephemeral,
-    /// The group roles granted to an existing login.
     Membership,
 }
 
-/// A role's `grant` table, as stored with each lease (never a secret).
+/// A role's `grant` table, as stored with each lease (never a secret), by its `mode`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PostgresGrant {
-    pub mode: GrantMode,
-    /// Group roles the entitlement is membership in.
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum PostgresGrant {
+    /// A new login role per lease, with a random password and `VALID UNTIL` the lease end.
+    Ephemeral(Ephemeral),
+    /// The group roles granted to an existing login.
+    Membership(Membership),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ephemeral {
+    /// Group roles the login is a member of.
     pub roles: Vec<String>,
-    /// Membership: the existing login, from a template (`{user}` is the subject).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub login: Option<String>,
-    /// Ephemeral: privileges on the target's database (`CONNECT`, `CREATE`, `TEMPORARY`).
+    /// Privileges on the target's database (`CONNECT`, `CREATE`, `TEMPORARY`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub database_privileges: Vec<String>,
-    /// Ephemeral: privileges on schemas of the target's database (`USAGE`, `CREATE`).
+    /// Privileges on schemas of the target's database (`USAGE`, `CREATE`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schema_privileges: Vec<(String, Vec<String>)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_limit: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// Group roles granted to the login.
+    pub roles: Vec<String>,
+    /// The existing login, from a template (`{user}` is the subject).
+    #[serde(default = "subject_template")]
+    pub login: String,
+}
+
+fn subject_template() -> String {
+    "{user}".to_owned()
+}
+
+impl PostgresGrant {
+    /// The group roles the entitlement is membership in.
+    pub fn roles(&self) -> &[String] {
+        match self {
+            PostgresGrant::Ephemeral(grant) => &grant.roles,
+            PostgresGrant::Membership(grant) => &grant.roles,
+        }
+    }
 }
 
 const DATABASE_PRIVILEGES: &[&str] = &["CONNECT", "CREATE", "TEMPORARY"];
@@ -185,16 +211,17 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     if reader.errors.len() != before {
         return None;
     }
-    let grant = PostgresGrant {
-        mode,
-        roles,
-        login: match mode {
-            GrantMode::Membership => Some(login.unwrap_or_else(|| "{user}".to_owned())),
-            GrantMode::Ephemeral => None,
-        },
-        database_privileges,
-        schema_privileges,
-        connection_limit,
+    let grant = match mode {
+        GrantMode::Membership => PostgresGrant::Membership(Membership {
+            roles,
+            login: login.unwrap_or_else(subject_template),
+        }),
+        GrantMode::Ephemeral => PostgresGrant::Ephemeral(Ephemeral {
+            roles,
+            database_privileges,
+            schema_privileges,
+            connection_limit,
+        }),
     };
     serde_json::to_value(grant).ok()
 }
@@ -243,5 +270,24 @@ impl crate::backend::Settings for PostgresTarget {
 
     fn backend(&self) -> Box<dyn crate::backend::Backend> {
         Box::new(super::PostgresBackend::new(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    /// Leases keep their grant as JSON: what earlier versions stored still reads, and is
+    /// written again the same.
+    #[test]
+    fn stored_grants_read_and_write_the_same() {
+        for stored in [
+            r#"{"mode":"ephemeral","roles":["app_admin"]}"#,
+            r#"{"connection_limit":3,"database_privileges":["CONNECT"],"mode":"ephemeral","roles":[],"schema_privileges":[["app",["USAGE"]]]}"#,
+            r#"{"login":"{user}_ro","mode":"membership","roles":["readers","writers"]}"#,
+        ] {
+            let grant: PostgresGrant = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_value(&grant).unwrap().to_string(), stored);
+        }
     }
 }

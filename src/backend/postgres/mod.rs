@@ -15,7 +15,7 @@ use crate::lease::{Lease, rfc3339};
 use crate::net::postgres::{Refused, base_config, host_port, open};
 use crate::net::tls::TlsMode;
 use chrono::{DateTime, Utc};
-use config::{GrantMode, PostgresGrant, PostgresTarget};
+use config::{Ephemeral, Membership, PostgresGrant, PostgresTarget};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient};
 use serde_json::{Value, json};
@@ -238,7 +238,7 @@ impl PostgresBackend {
 
     fn grant_ephemeral(
         &self,
-        grant: &PostgresGrant,
+        grant: &Ephemeral,
         lease: &Lease,
         until: DateTime<Utc>,
     ) -> Result<Grant, BackendError> {
@@ -393,7 +393,7 @@ impl PostgresBackend {
     /// jit is refused, not taken over: ending the lease would otherwise take it away.
     fn grant_membership(
         &self,
-        grant: &PostgresGrant,
+        grant: &Membership,
         request: &GrantRequest<'_>,
     ) -> Result<Grant, BackendError> {
         let login = Self::membership_login(grant, request.lease);
@@ -448,7 +448,7 @@ impl PostgresBackend {
     fn missing(
         &self,
         client: &mut Client,
-        grant: &PostgresGrant,
+        grant: &Ephemeral,
         login: &str,
         database: &str,
     ) -> Result<Vec<String>, postgres::Error> {
@@ -481,12 +481,8 @@ impl PostgresBackend {
         Ok(row.get(0))
     }
 
-    fn membership_login(grant: &PostgresGrant, lease: &Lease) -> String {
-        grant
-            .login
-            .as_deref()
-            .unwrap_or("{user}")
-            .replace("{user}", &lease.subject)
+    fn membership_login(grant: &Membership, lease: &Lease) -> String {
+        grant.login.replace("{user}", &lease.subject)
     }
 }
 
@@ -517,7 +513,7 @@ impl TypedBackend for PostgresBackend {
     }
 
     fn traits(&self, grant: &PostgresGrant) -> Traits {
-        let membership = grant.mode == GrantMode::Membership;
+        let membership = matches!(grant, PostgresGrant::Membership(_));
         Traits {
             sharing: if membership {
                 Sharing::PerSubject
@@ -530,9 +526,11 @@ impl TypedBackend for PostgresBackend {
     }
 
     fn plan(&self, lease: &Lease, grant: &PostgresGrant) -> Value {
-        match grant.mode {
-            GrantMode::Membership => json!({ "login": Self::membership_login(grant, lease) }),
-            GrantMode::Ephemeral => json!({ "login": ephemeral_login(&lease.id) }),
+        match grant {
+            PostgresGrant::Membership(grant) => {
+                json!({ "login": Self::membership_login(grant, lease) })
+            }
+            PostgresGrant::Ephemeral(_) => json!({ "login": ephemeral_login(&lease.id) }),
         }
     }
 
@@ -541,9 +539,11 @@ impl TypedBackend for PostgresBackend {
         request: &GrantRequest<'_>,
         grant: &PostgresGrant,
     ) -> Result<Grant, BackendError> {
-        match grant.mode {
-            GrantMode::Ephemeral => self.grant_ephemeral(grant, request.lease, request.expires_at),
-            GrantMode::Membership => self.grant_membership(grant, request),
+        match grant {
+            PostgresGrant::Ephemeral(grant) => {
+                self.grant_ephemeral(grant, request.lease, request.expires_at)
+            }
+            PostgresGrant::Membership(grant) => self.grant_membership(grant, request),
         }
     }
 
@@ -552,9 +552,8 @@ impl TypedBackend for PostgresBackend {
         request: &EndRequest<'_>,
         grant: Result<&PostgresGrant, BackendError>,
     ) -> Result<(), BackendError> {
-        let grant = grant?;
-        match grant.mode {
-            GrantMode::Ephemeral => {
+        match grant? {
+            PostgresGrant::Ephemeral(_) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
                 if request.lease.ending == Some(crate::lease::Ending::Failed) {
@@ -562,7 +561,7 @@ impl TypedBackend for PostgresBackend {
                 }
                 self.revoke_ephemeral(&login)
             }
-            GrantMode::Membership => {
+            PostgresGrant::Membership(grant) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| Self::membership_login(grant, request.lease));
                 self.with_client(|_, client| {
@@ -591,8 +590,8 @@ impl TypedBackend for PostgresBackend {
         request: &GrantRequest<'_>,
         grant: &PostgresGrant,
     ) -> Result<(), BackendError> {
-        match grant.mode {
-            GrantMode::Ephemeral => {
+        match grant {
+            PostgresGrant::Ephemeral(_) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
                 let until = rfc3339::format(&request.expires_at);
@@ -601,7 +600,7 @@ impl TypedBackend for PostgresBackend {
                 })
             }
             // Membership has no end PostgreSQL enforces: the sweeper ends it.
-            GrantMode::Membership => Ok(()),
+            PostgresGrant::Membership(_) => Ok(()),
         }
     }
 
@@ -610,9 +609,8 @@ impl TypedBackend for PostgresBackend {
         request: &EndRequest<'_>,
         grant: Result<&PostgresGrant, BackendError>,
     ) -> Result<Presence, BackendError> {
-        let grant = grant?;
-        let present = match grant.mode {
-            GrantMode::Ephemeral => {
+        let present = match grant? {
+            PostgresGrant::Ephemeral(_) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
                 self.end_grant_sessions(&login)?;
@@ -622,7 +620,7 @@ impl TypedBackend for PostgresBackend {
                         .is_some())
                 })?
             }
-            GrantMode::Membership => {
+            PostgresGrant::Membership(grant) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| Self::membership_login(grant, request.lease));
                 let roles = grant.roles.clone();
@@ -696,7 +694,7 @@ impl TypedBackend for PostgresBackend {
         });
         let mut roles: Vec<String> = grants
             .iter()
-            .flat_map(|grant| grant.roles.iter().cloned())
+            .flat_map(|grant| grant.roles().iter().cloned())
             .collect();
         roles.sort();
         roles.dedup();
@@ -741,9 +739,11 @@ impl TypedBackend for PostgresBackend {
             });
         }
         // Privileges handed on need GRANT OPTION (PostgreSQL only warns without it).
-        let parsed = grants;
         let mut wanted: Vec<(&str, String, String)> = Vec::new();
-        for grant in parsed {
+        for grant in grants.iter().filter_map(|grant| match grant {
+            PostgresGrant::Ephemeral(grant) => Some(grant),
+            PostgresGrant::Membership(_) => None,
+        }) {
             for privilege in &grant.database_privileges {
                 wanted.push(("database", database.clone(), privilege.clone()));
             }
