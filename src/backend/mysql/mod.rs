@@ -16,7 +16,7 @@ use super::{
 };
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
-use config::{MysqlGrant, MysqlMode, MysqlTarget, MysqlTls, parse_privilege};
+use config::{MysqlGrant, MysqlRole, MysqlTarget, MysqlTls, parse_privilege};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Row, SslOpts};
 use rights::Rights;
@@ -378,12 +378,8 @@ impl MysqlBackend {
         format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = {name}")
     }
 
-    fn role_account(grant: &MysqlGrant, lease: &Lease) -> String {
-        grant
-            .account
-            .as_deref()
-            .unwrap_or("{user}")
-            .replace("{user}", &lease.subject)
+    fn role_account(grant: &MysqlRole, lease: &Lease) -> String {
+        grant.account.replace("{user}", &lease.subject)
     }
 }
 
@@ -426,7 +422,7 @@ impl TypedBackend for MysqlBackend {
     }
 
     fn traits(&self, grant: &MysqlGrant) -> Traits {
-        let role = grant.mode == MysqlMode::Role;
+        let role = !grant.is_ephemeral();
         Traits {
             sharing: if role {
                 Sharing::PerSubject
@@ -439,20 +435,20 @@ impl TypedBackend for MysqlBackend {
     }
 
     fn plan(&self, lease: &Lease, grant: &MysqlGrant) -> Value {
-        match grant.mode {
-            MysqlMode::Role => {
-                json!({ "user": Self::role_account(grant, lease), "host": grant.host })
+        match grant {
+            MysqlGrant::Role(role) => {
+                json!({ "user": Self::role_account(role, lease), "host": role.host })
             }
-            MysqlMode::Ephemeral => {
-                json!({ "user": ephemeral_user(&lease.id), "host": grant.host })
+            MysqlGrant::Ephemeral(ephemeral) => {
+                json!({ "user": ephemeral_user(&lease.id), "host": ephemeral.host })
             }
         }
     }
 
     fn grant(&self, request: &GrantRequest<'_>, grant: &MysqlGrant) -> Result<Grant, BackendError> {
         let lease = request.lease;
-        match grant.mode {
-            MysqlMode::Ephemeral => {
+        match grant {
+            MysqlGrant::Ephemeral(grant) => {
                 let user = ephemeral_user(&lease.id);
                 let password = random_password();
                 let hash = native_hash(&password);
@@ -506,7 +502,7 @@ impl TypedBackend for MysqlBackend {
                     }),
                 })
             }
-            MysqlMode::Role => {
+            MysqlGrant::Role(grant) => {
                 let user = Self::role_account(grant, lease);
                 let found = self.with_conn(|conn| {
                     let found = Self::lookup(conn, &user, &grant.host)?;
@@ -545,8 +541,8 @@ impl TypedBackend for MysqlBackend {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        match grant.mode {
-            MysqlMode::Ephemeral => {
+        match grant {
+            MysqlGrant::Ephemeral(grant) => {
                 let user = recorded("user").unwrap_or_else(|| ephemeral_user(&lease.id));
                 let host = recorded("host").unwrap_or(grant.host.clone());
                 if lease.ending == Some(crate::lease::Ending::Failed) {
@@ -587,7 +583,7 @@ impl TypedBackend for MysqlBackend {
                 })?
                 .map_err(BackendError::permanent)
             }
-            MysqlMode::Role => {
+            MysqlGrant::Role(grant) => {
                 let user = recorded("user").unwrap_or_else(|| Self::role_account(grant, lease));
                 self.with_conn(|conn| {
                     let found = Self::lookup(conn, &user, &grant.host)?;
@@ -626,7 +622,7 @@ impl TypedBackend for MysqlBackend {
     fn extend(&self, request: &GrantRequest<'_>, grant: &MysqlGrant) -> Result<(), BackendError> {
         let Some(schema) = self
             .event_schema()
-            .filter(|_| grant.mode == MysqlMode::Ephemeral)
+            .filter(|_| grant.is_ephemeral())
         else {
             return Ok(());
         };
@@ -635,7 +631,7 @@ impl TypedBackend for MysqlBackend {
             let facts: Option<(String, String, String, String)> = conn.query_first(format!(
                 "SELECT {}, {}, {}, @@GLOBAL.event_scheduler",
                 quoted(&user),
-                quoted(&grant.host),
+                quoted(grant.host()),
                 quoted(&utc_text(request.expires_at)),
             ))?;
             let (name, host, at, scheduler) = facts.unwrap_or_default();
@@ -657,14 +653,14 @@ impl TypedBackend for MysqlBackend {
         grant: Result<&MysqlGrant, BackendError>,
     ) -> Result<Presence, BackendError> {
         let grant = grant?;
-        let user = match grant.mode {
-            MysqlMode::Ephemeral => ephemeral_user(&request.lease.id),
-            MysqlMode::Role => Self::role_account(grant, request.lease),
+        let user = match grant {
+            MysqlGrant::Ephemeral(_) => ephemeral_user(&request.lease.id),
+            MysqlGrant::Role(role) => Self::role_account(role, request.lease),
         };
-        if grant.mode == MysqlMode::Ephemeral {
+        if grant.is_ephemeral() {
             self.end_grant_sessions(&user)?;
         }
-        let found = self.with_conn(|conn| Self::lookup(conn, &user, &grant.host))?;
+        let found = self.with_conn(|conn| Self::lookup(conn, &user, grant.host()))?;
         Ok(if found.present {
             Presence::Present
         } else {
@@ -726,7 +722,7 @@ impl TypedBackend for MysqlBackend {
             });
         };
         let parsed = grants;
-        let ephemeral = parsed.iter().any(|g| g.mode == MysqlMode::Ephemeral);
+        let ephemeral = parsed.iter().any(|g| g.is_ephemeral());
         if ephemeral {
             right(
                 "right CREATE USER".to_owned(),
@@ -760,7 +756,10 @@ impl TypedBackend for MysqlBackend {
         // Each privilege an ephemeral grant hands on, on its object.
         let mut wanted: Vec<(String, String, String)> = parsed
             .iter()
-            .filter(|g| g.mode == MysqlMode::Ephemeral)
+            .filter_map(|g| match g {
+                MysqlGrant::Ephemeral(g) => Some(g),
+                MysqlGrant::Role(_) => None,
+            })
             .flat_map(|g| g.grants.iter())
             .filter_map(|statement| parse_privilege(statement).ok())
             .flat_map(|(privileges, database, table)| {
@@ -790,7 +789,7 @@ impl TypedBackend for MysqlBackend {
                 ),
             );
         }
-        let mut roles: Vec<&String> = parsed.iter().flat_map(|g| g.roles.iter()).collect();
+        let mut roles: Vec<&String> = parsed.iter().flat_map(|g| g.roles().iter()).collect();
         roles.sort();
         roles.dedup();
         for role in &roles {
