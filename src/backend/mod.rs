@@ -292,11 +292,15 @@ pub trait Backend {
     fn kind(&self) -> &'static str;
 
     /// What a grant with these parameters is like (see [`Traits`]).
-    fn traits(&self, params: &serde_json::Value) -> Traits;
+    fn traits(&self, _params: &serde_json::Value) -> Traits {
+        Traits::default()
+    }
 
     /// What to record *before* granting so that an interrupted grant can be found again
     /// (such as the deterministic name of an ephemeral user).
-    fn plan(&self, lease: &Lease, params: &serde_json::Value) -> serde_json::Value;
+    fn plan(&self, _lease: &Lease, _params: &serde_json::Value) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError>;
 
