@@ -18,6 +18,7 @@ macro_rules! kinds {
 kinds! {
     aws,
     command,
+    file,
     http,
     mysql,
     postgres,

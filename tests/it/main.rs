@@ -11,6 +11,7 @@ mod concurrency;
 mod config_errors;
 mod crash;
 mod exec;
+mod file_backend;
 mod flows;
 mod fuzz_corpus;
 mod generated;
