@@ -6,7 +6,7 @@
 //! Errors never hold the URL (a URL may itself be a secret): callers name the endpoint as
 //! configured, with [`Location::shown`].
 
-use crate::config::http::{Endpoint, Location};
+use crate::config::endpoint::{Endpoint, Location};
 use crate::secret::Secret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -217,9 +217,7 @@ pub fn build_client(timeout: Duration) -> Result<reqwest::blocking::Client, Stri
     static TLS: std::sync::OnceLock<Result<rustls::ClientConfig, String>> =
         std::sync::OnceLock::new();
     let tls = TLS
-        .get_or_init(|| {
-            crate::backend::tls::client_config(&crate::config::postgres::TlsMode::VerifyFull, None)
-        })
+        .get_or_init(|| crate::net::tls::client_config(&crate::net::tls::TlsMode::VerifyFull, None))
         .clone()?;
     reqwest::blocking::Client::builder()
         .timeout(timeout)

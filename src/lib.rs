@@ -22,6 +22,7 @@ pub mod http;
 pub mod identity;
 pub mod lease;
 pub mod leases;
+pub mod net;
 pub mod notify;
 pub mod output;
 pub mod policy;

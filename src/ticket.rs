@@ -121,7 +121,7 @@ pub fn standing_in(answer: &Value, check: &TicketCheck) -> Standing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::http::{Endpoint, Location};
+    use crate::config::endpoint::{Endpoint, Location};
     use serde_json::json;
 
     fn check(path: &str, allowed: &[&str]) -> TicketCheck {

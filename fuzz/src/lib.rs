@@ -164,7 +164,7 @@ pub fn krl(ca_blob: &[u8], data: &[u8]) -> Krl {
         .map(|chunk| u64::from_be_bytes(chunk.try_into().unwrap()))
         .collect();
     let version = serials.first().copied().unwrap_or(1);
-    let bytes = jit::backend::krl::encode(ca_blob, &serials, version, 1_700_000_000, "jit");
+    let bytes = jit::backend::ssh::krl::encode(ca_blob, &serials, version, 1_700_000_000, "jit");
 
     let mut expected: Vec<u64> = serials.iter().copied().filter(|&s| s != 0).collect();
     expected.sort_unstable();

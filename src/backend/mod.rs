@@ -2,23 +2,40 @@
 //! synchronous: grant (returning a handle that any later process can revoke with), revoke
 //! (idempotent: already gone is success), extend, inspect, and a check for `jit doctor`.
 
-pub mod aws;
-pub mod aws_api;
-pub mod command;
-pub mod http;
-pub mod krl;
-pub mod mysql;
-pub mod postgres;
-pub mod ssh;
-pub mod sudo;
-pub mod tls;
+/// Declares each backend's folder and lists its kind in [`KINDS`].
+macro_rules! kinds {
+    ($($kind:ident),* $(,)?) => {
+        $(pub mod $kind;)*
 
-use crate::config::{Target, TargetSettings};
+        /// Every kind of backend, in the order `jit config check` lists them: the one list
+        /// that names them all.
+        pub const KINDS: &[&dyn Kind] = &[$(&$kind::config::Kind),*];
+    };
+}
+
+// The registry: a backend is a folder `backend/<kind>/` (its backend, its `config.rs` with
+// a `Kind`) and one line here.
+kinds! {
+    aws,
+    command,
+    file,
+    http,
+    mysql,
+    postgres,
+    ssh,
+    sudo,
+}
+
+use crate::config::Target;
+use crate::config::document::{Fields, Node, Reader};
 use crate::lease::Lease;
 use crate::lease::TtlLimits;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use toml::Spanned;
 
 /// Credential material for the requester: shown once, never stored.
 pub type Credentials = Secret<BTreeMap<String, String>>;
@@ -130,7 +147,7 @@ pub enum ErrorKind {
     Unreached,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct BackendError {
     pub kind: ErrorKind,
@@ -228,30 +245,56 @@ pub struct Check {
     pub detail: String,
 }
 
+/// What the engine needs to know about a grant before making it, read from its parameters
+/// in one call per operation.
+#[derive(Clone, Copy, Debug)]
+pub struct Traits {
+    /// Whether one entitlement is shared by every lease of a role for a subject.
+    pub sharing: Sharing,
+    /// Limits the target puts on the length of a lease.
+    pub limits: TtlLimits,
+    /// Whether the credentials a grant issues are kept (in the user keyring, until they
+    /// end) for clients that fetch them again, such as AWS `credential_process`.
+    pub caches_credentials: bool,
+    /// Whether a grant hands the requester credentials: `Some(true)` always, `Some(false)`
+    /// never, `None` when only the target knows (a program, a service).
+    pub issues_credentials: Option<bool>,
+}
+
+impl Default for Traits {
+    fn default() -> Self {
+        Traits {
+            sharing: Sharing::PerSubject,
+            limits: TtlLimits::default(),
+            caches_credentials: false,
+            issues_credentials: None,
+        }
+    }
+}
+
+impl Traits {
+    /// Of parameters the backend cannot read as its grant: its own entitlement per lease,
+    /// nothing else known.
+    const UNREADABLE: Traits = Traits {
+        sharing: Sharing::PerLease,
+        limits: TtlLimits {
+            min: None,
+            max: None,
+            max_source: None,
+        },
+        caches_credentials: false,
+        issues_credentials: None,
+    };
+}
+
+/// The backend of a target, as the engine sees it: grant parameters as stored with the lease.
+/// Backends implement [`TypedBackend`] instead, which receives them parsed.
 pub trait Backend {
     fn kind(&self) -> &'static str;
 
-    /// Whether a role with these grant parameters shares one entitlement per subject.
-    fn sharing_for(&self, _params: &serde_json::Value) -> Sharing {
-        Sharing::PerSubject
-    }
-
-    /// Limits the target puts on the length of a lease with these grant parameters.
-    fn limits(&self, _params: &serde_json::Value) -> TtlLimits {
-        TtlLimits::default()
-    }
-
-    /// Whether the credentials a grant issues are kept (in the user keyring, until they
-    /// end) for clients that fetch them again, such as AWS `credential_process`.
-    fn caches_credentials(&self, _params: &serde_json::Value) -> bool {
-        false
-    }
-
-    /// Whether a grant with these parameters hands the requester credentials: `Some(true)`
-    /// always, `Some(false)` never, `None` when only the target knows (a program, a
-    /// service).
-    fn issues_credentials(&self, _params: &serde_json::Value) -> Option<bool> {
-        None
+    /// What a grant with these parameters is like (see [`Traits`]).
+    fn traits(&self, _params: &serde_json::Value) -> Traits {
+        Traits::default()
     }
 
     /// What to record *before* granting so that an interrupted grant can be found again
@@ -275,19 +318,166 @@ pub trait Backend {
     fn check(&self, target: &str, grants: &[&serde_json::Value]) -> Vec<Check>;
 }
 
+/// A backend with its own grant type: the role's `grant` table as stored with each lease,
+/// parsed once per call (here, for every backend) rather than by each method.
+pub trait TypedBackend {
+    type Grant: serde::de::DeserializeOwned;
+
+    /// The grant type named in an error: "a sudo", "an aws".
+    const GRANT: &'static str;
+
+    fn kind(&self) -> &'static str;
+
+    fn traits(&self, _grant: &Self::Grant) -> Traits {
+        Traits::default()
+    }
+
+    fn plan(&self, _lease: &Lease, _grant: &Self::Grant) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>, grant: &Self::Grant)
+    -> Result<Grant, BackendError>;
+
+    /// `grant` is an error when the lease's parameters are not this backend's grant (a
+    /// revocation that needs only the handle can still go ahead).
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&Self::Grant, BackendError>,
+    ) -> Result<(), BackendError>;
+
+    fn extend(&self, request: &GrantRequest<'_>, grant: &Self::Grant) -> Result<(), BackendError>;
+
+    /// As for [`TypedBackend::revoke`], `grant` may be an error.
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&Self::Grant, BackendError>,
+    ) -> Result<Presence, BackendError>;
+
+    /// The grants of the target's roles (those that parse).
+    fn check(&self, target: &str, grants: &[Self::Grant]) -> Vec<Check>;
+}
+
+impl<B: TypedBackend> Backend for B {
+    fn kind(&self) -> &'static str {
+        TypedBackend::kind(self)
+    }
+
+    fn traits(&self, params: &serde_json::Value) -> Traits {
+        match grant_table::<B::Grant>(params, B::GRANT) {
+            Ok(grant) => TypedBackend::traits(self, &grant),
+            Err(_) => Traits::UNREADABLE,
+        }
+    }
+
+    fn plan(&self, lease: &Lease, params: &serde_json::Value) -> serde_json::Value {
+        match grant_table::<B::Grant>(params, B::GRANT) {
+            Ok(grant) => TypedBackend::plan(self, lease, &grant),
+            Err(_) => serde_json::Value::Null,
+        }
+    }
+
+    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT)?;
+        TypedBackend::grant(self, request, &grant)
+    }
+
+    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT);
+        TypedBackend::revoke(self, request, grant.as_ref().map_err(Clone::clone))
+    }
+
+    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT)?;
+        TypedBackend::extend(self, request, &grant)
+    }
+
+    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+        let grant = grant_table::<B::Grant>(request.params, B::GRANT);
+        TypedBackend::inspect(self, request, grant.as_ref().map_err(Clone::clone))
+    }
+
+    fn check(&self, target: &str, grants: &[&serde_json::Value]) -> Vec<Check> {
+        let grants: Vec<B::Grant> = grants
+            .iter()
+            .filter_map(|params| grant_table(params, B::GRANT).ok())
+            .collect();
+        TypedBackend::check(self, target, &grants)
+    }
+}
+
+/// A kind of backend, as the registry ([`KINDS`]) lists it: its name (the value of
+/// `backend`) and the reader of its targets' settings.
+pub trait Kind: Sync {
+    fn name(&self) -> &'static str;
+
+    /// Read the keys of a `[targets.NAME]` table of this kind (`backend` and `description`
+    /// are taken already), refusing the keys it does not know.
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<Arc<dyn Settings>>;
+}
+
+/// A configured target's settings, opaque to everything outside its backend's folder.
+pub trait Settings: std::fmt::Debug + Send + Sync {
+    /// The backend kind (`backend = "..."`).
+    fn kind(&self) -> &'static str;
+
+    /// Every secret reference the target uses, with the key that names it.
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        Vec::new()
+    }
+
+    /// A role's `grant` table for this target, as the parameters stored with each lease.
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value>;
+
+    /// The grant parameters of a role without a `grant` table; `None` when one is required.
+    fn default_grant(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Whether a grant on this target is for the requester's public key (`--pubkey`, or
+    /// `~/.ssh/id_ed25519.pub`).
+    fn takes_public_key(&self) -> bool {
+        false
+    }
+
+    /// The backend that grants on this target.
+    fn backend(&self) -> Box<dyn Backend>;
+}
+
+/// What a grant hands the requester beyond its credentials (a certificate written beside the
+/// key it certifies, the ssh-agent), and the key a request certifies.
+pub use ssh::delivery;
+/// `jit init`'s starter configuration.
+pub use ssh::starter;
+
+/// The kind `backend = "name"` names.
+pub fn kind(name: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|kind| kind.name() == name)
+}
+
+/// The valid values of `backend`, for error messages: `aws, command, ...`.
+pub fn kind_names() -> String {
+    KINDS
+        .iter()
+        .map(|kind| kind.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The backend for a configured target.
 pub fn for_target(target: &Target) -> Box<dyn Backend> {
-    match &target.settings {
-        TargetSettings::Command(settings) => {
-            Box::new(command::CommandBackend::new(settings.clone()))
-        }
-        TargetSettings::Postgres(settings) => {
-            Box::new(postgres::PostgresBackend::new(settings.clone()))
-        }
-        TargetSettings::Ssh(settings) => Box::new(ssh::SshBackend::new(settings.clone())),
-        TargetSettings::Sudo(settings) => Box::new(sudo::SudoBackend::new(settings.clone())),
-        TargetSettings::Mysql(settings) => Box::new(mysql::MysqlBackend::new(settings.clone())),
-        TargetSettings::Aws(settings) => Box::new(aws::AwsBackend::new(settings.clone())),
-        TargetSettings::Http(settings) => Box::new(http::HttpBackend::new(settings.clone())),
-    }
+    target.settings.backend()
 }

@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, args: CredentialProcessArgs) -> Result<Exit> {
     let engine = ctx.engine();
     let role = engine.role(&args.role)?;
     let backend = engine.backend_for(&role.target)?;
-    if !backend.caches_credentials(&role.grant) {
+    if !backend.traits(&role.grant).caches_credentials {
         return Err(exit::usage(format!(
             "role {:?} does not issue credentials that jit keeps (only aws assume-role roles do)",
             role.name

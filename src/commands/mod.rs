@@ -24,7 +24,6 @@ mod worker;
 use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::exit::Exit;
-use crate::trusted_dir::TrustedDir;
 use anyhow::Result;
 
 /// What `request` and `exec` ask for, with the public key an ssh role certifies: `--pubkey`,
@@ -39,7 +38,7 @@ fn request_input(
         .roles
         .get(&args.role)
         .and_then(|role| ctx.config.targets.get(&role.target))
-        .is_some_and(|target| target.settings.backend() == "ssh");
+        .is_some_and(|target| target.settings.takes_public_key());
     if args.pubkey.is_some() && ctx.identity.delegated() {
         // A privileged process must not read a file the requester names.
         return Err(crate::exit::usage(
@@ -52,74 +51,14 @@ fn request_input(
             args.role
         )));
     }
-    // Acting for someone else: their ~/.ssh/id_ed25519.pub only, read without following a
-    // link (~/.ssh is theirs; see trusted_dir), never a key of jit's own account.
-    let (path, text) = if ctx.identity.delegated() {
-        match (ssh_role && need_key)
-            .then(|| delegated_public_key(ctx))
-            .transpose()?
-        {
-            Some(Some((path, text))) => (Some(path), Some(text)),
-            _ => (None, None),
-        }
-    } else {
-        // ~/.ssh/id_ed25519.pub, else the key `jit init` made beside the configuration.
-        let path = args.pubkey.clone().or_else(|| {
-            let beside_config = ctx
-                .config
-                .path
-                .parent()
-                .map(|dir| dir.join("id_ed25519.pub"));
-            [
-                Some(ctx.identity.home.join(".ssh/id_ed25519.pub")),
-                beside_config,
-            ]
-            .into_iter()
-            .flatten()
-            .find(|candidate| ssh_role && candidate.exists())
-        });
-        let text = match &path {
-            Some(path) if need_key => Some(std::fs::read_to_string(path).map_err(|err| {
-                crate::exit::usage(format!("--pubkey {}: {err}", path.display()))
-            })?),
-            _ => None,
-        };
-        (path, text)
-    };
-    let public_key = match (&path, text) {
-        (Some(path), Some(text)) if need_key => {
-            let key = ssh_key::PublicKey::from_openssh(text.trim()).map_err(|err| {
-                crate::exit::usage(format!(
-                    "--pubkey {}: not an OpenSSH public key ({err})",
-                    path.display()
-                ))
-            })?;
-            // Only the key travels: a comment could carry anything.
-            Some(
-                key.to_openssh()
-                    .map_err(|err| crate::exit::usage(format!("--pubkey: {err}")))?
-                    .split(' ')
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
-        }
-        (None, _) if ssh_role && need_key && ctx.identity.delegated() => {
-            return Err(crate::exit::usage(format!(
-                "role {:?} certifies a public key: there is no {} (under sudo, jit certifies that key only)",
-                args.role,
-                ctx.identity.home.join(".ssh/id_ed25519.pub").display()
-            )));
-        }
-        (None, _) if ssh_role && need_key => {
-            return Err(crate::exit::usage(format!(
-                "role {:?} certifies a public key: give --pubkey FILE (no {} and no id_ed25519.pub beside the configuration)",
-                args.role,
-                ctx.identity.home.join(".ssh/id_ed25519.pub").display()
-            )));
-        }
-        _ => None,
-    };
+    let (path, public_key) = crate::backend::delivery::requester_key(
+        &ctx.identity,
+        &ctx.config.path,
+        args.pubkey.clone(),
+        &args.role,
+        ssh_role,
+        need_key,
+    )?;
     let input = crate::engine::RequestInput {
         role: args.role,
         ttl: args.ttl,
@@ -129,25 +68,6 @@ fn request_input(
         queued_as: None,
     };
     Ok((input, path))
-}
-
-/// The requester's `~/.ssh/id_ed25519.pub` and its text, read through [`TrustedDir`]: `None`
-/// when they have none; an error naming the path when `~/.ssh` or the key is a link, someone
-/// else's, or writable by others.
-fn delegated_public_key(ctx: &Context) -> Result<Option<(std::path::PathBuf, String)>> {
-    let dir = ctx.identity.home.join(".ssh");
-    let owner = nix::unistd::Uid::from_raw(ctx.identity.uid);
-    let dir = match TrustedDir::open(&dir, owner) {
-        Err(err) if err.is_missing() => return Ok(None),
-        other => other?,
-    };
-    let Some(body) = dir.read("id_ed25519.pub")? else {
-        return Ok(None);
-    };
-    let path = dir.path().join("id_ed25519.pub");
-    let text = String::from_utf8(body)
-        .map_err(|_| crate::exit::usage(format!("{}: not UTF-8 text", path.display())))?;
-    Ok(Some((path, text)))
 }
 
 pub fn dispatch(cli: Cli) -> Result<Exit> {

@@ -2,17 +2,12 @@
 //! Unknown keys are errors, every error names `file:line:column`, and all of them are
 //! reported together.
 
-pub mod aws;
-pub mod command;
+pub mod connection;
 pub mod document;
-pub mod http;
-pub mod mysql;
+pub mod endpoint;
 pub mod notify;
-pub mod postgres;
 pub mod rules;
 pub mod shipping;
-pub mod ssh;
-pub mod sudo;
 
 use crate::exit;
 use document::{ConfigErrors, Node, Reader};
@@ -21,14 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub use aws::AwsTarget;
-pub use command::CommandTarget;
-pub use http::HttpTarget;
-pub use mysql::MysqlTarget;
-pub use postgres::PostgresTarget;
+use crate::backend;
 pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule};
-pub use ssh::SshTarget;
-pub use sudo::SudoTarget;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -80,7 +69,7 @@ pub struct StoreSettings {
     pub path: Option<PathBuf>,
     /// `kind = "postgres"`: the shared team store. The URL may leave the user out: each
     /// person then logs in as themselves.
-    pub team: Option<postgres::PostgresTarget>,
+    pub team: Option<crate::net::postgres::Connection>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -93,74 +82,7 @@ pub struct IdentitySettings {
 pub struct Target {
     pub name: String,
     pub description: Option<String>,
-    pub settings: TargetSettings,
-}
-
-#[derive(Clone, Debug)]
-pub enum TargetSettings {
-    Command(CommandTarget),
-    Postgres(PostgresTarget),
-    Ssh(SshTarget),
-    Sudo(SudoTarget),
-    Mysql(MysqlTarget),
-    Aws(AwsTarget),
-    Http(HttpTarget),
-}
-
-impl TargetSettings {
-    /// Every secret reference the target uses, with where it is used.
-    pub fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
-        match self {
-            TargetSettings::Command(settings) => settings
-                .env
-                .iter()
-                .map(|(name, reference)| (format!("env.{name}"), reference))
-                .collect(),
-            TargetSettings::Postgres(settings) => settings
-                .password
-                .iter()
-                .map(|reference| ("password".to_owned(), reference))
-                .collect(),
-            TargetSettings::Mysql(settings) => settings
-                .password
-                .iter()
-                .map(|reference| ("password".to_owned(), reference))
-                .collect(),
-            TargetSettings::Aws(settings) => [
-                ("access_key_id", Some(&settings.access_key_id)),
-                ("secret_access_key", Some(&settings.secret_access_key)),
-                ("session_token", settings.session_token.as_ref()),
-            ]
-            .into_iter()
-            .filter_map(|(key, reference)| Some((key.to_owned(), reference?)))
-            .collect(),
-            TargetSettings::Http(settings) => {
-                let mut refs = settings.endpoint.secret_refs();
-                if let Some(http::Location::Secret(reference)) = &settings.revoke_url {
-                    refs.push(("revoke_url".to_owned(), reference));
-                }
-                refs
-            }
-            TargetSettings::Ssh(SshTarget::Certificate { ca_key, .. }) => {
-                vec![("ca_key".to_owned(), ca_key)]
-            }
-            TargetSettings::Ssh(SshTarget::AuthorizedKeys { .. }) | TargetSettings::Sudo(_) => {
-                Vec::new()
-            }
-        }
-    }
-
-    pub fn backend(&self) -> &'static str {
-        match self {
-            TargetSettings::Command(_) => "command",
-            TargetSettings::Postgres(_) => "postgres",
-            TargetSettings::Ssh(_) => "ssh",
-            TargetSettings::Sudo(_) => "sudo",
-            TargetSettings::Mysql(_) => "mysql",
-            TargetSettings::Aws(_) => "aws",
-            TargetSettings::Http(_) => "http",
-        }
-    }
+    pub settings: std::sync::Arc<dyn crate::backend::Settings>,
 }
 
 #[derive(Clone, Debug)]
@@ -195,8 +117,6 @@ impl Eligibility {
         self.roles.iter().any(|r| r == "*" || r == role)
     }
 }
-
-const BACKENDS: &[&str] = &["aws", "command", "http", "mysql", "postgres", "ssh", "sudo"];
 
 /// `$XDG_CONFIG_HOME/jit/config.toml`.
 pub fn default_path() -> PathBuf {
@@ -441,7 +361,7 @@ fn read_store(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Opt
         }
     }
     if team {
-        let settings = postgres::parse_connection(
+        let settings = connection::parse_postgres(
             reader,
             &mut fields,
             base,
@@ -468,7 +388,7 @@ fn read_target(
     name: &str,
     node: &Spanned<Node>,
     base: &Path,
-) -> Option<(Option<String>, TargetSettings)> {
+) -> Option<(Option<String>, std::sync::Arc<dyn crate::backend::Settings>)> {
     let what = format!("[targets.{name}]");
     let mut fields = reader.table(node, &what)?;
     let description = fields
@@ -477,55 +397,19 @@ fn read_target(
     let Some(backend) = fields.take("backend") else {
         reader.error(
             node.span(),
-            format!("{what} needs `backend`; valid: {}", BACKENDS.join(", ")),
+            format!("{what} needs `backend`; valid: {}", backend::kind_names()),
         );
         return None;
     };
     let kind = reader.string(backend, "backend")?;
-    let settings = match kind.as_str() {
-        "command" => {
-            let parsed = command::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, command::TARGET_KEYS);
-            TargetSettings::Command(parsed?)
-        }
-        "postgres" => {
-            let parsed = postgres::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, postgres::TARGET_KEYS);
-            TargetSettings::Postgres(parsed?)
-        }
-        "ssh" => {
-            let parsed = ssh::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, ssh::TARGET_KEYS);
-            TargetSettings::Ssh(parsed?)
-        }
-        "sudo" => {
-            let parsed = sudo::parse_target(reader, &mut fields, base);
-            fields.finish(reader, sudo::TARGET_KEYS);
-            TargetSettings::Sudo(parsed?)
-        }
-        "mysql" => {
-            let parsed = mysql::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, mysql::TARGET_KEYS);
-            TargetSettings::Mysql(parsed?)
-        }
-        "aws" => {
-            let parsed = aws::parse_target(reader, &mut fields, base, node.span(), &what);
-            fields.finish(reader, aws::TARGET_KEYS);
-            TargetSettings::Aws(parsed?)
-        }
-        "http" => {
-            let parsed = http::parse_target(reader, &mut fields, base, node, &what);
-            fields.finish(reader, &http::target_keys());
-            TargetSettings::Http(parsed?)
-        }
-        other => {
-            reader.error(
-                backend.span(),
-                format!("unknown backend {other:?}; valid: {}", BACKENDS.join(", ")),
-            );
-            return None;
-        }
+    let Some(kind) = backend::kind(&kind) else {
+        reader.error(
+            backend.span(),
+            format!("unknown backend {kind:?}; valid: {}", backend::kind_names()),
+        );
+        return None;
     };
+    let settings = kind.read_target(reader, fields, base, node, &what)?;
     Some((description, settings))
 }
 
@@ -641,35 +525,17 @@ fn read_role(
     );
 
     let grant = match (target.as_ref().and_then(|t| targets.get(t)), grant_node) {
-        (Some(target), Some(node)) => match &target.settings {
-            TargetSettings::Command(_) | TargetSettings::Http(_) => {
-                command::parse_grant(reader, node)
-            }
-            TargetSettings::Postgres(_) => postgres::parse_grant(reader, node),
-            TargetSettings::Ssh(settings) => ssh::parse_grant(reader, node, settings),
-            TargetSettings::Sudo(_) => sudo::parse_grant(reader, node),
-            TargetSettings::Mysql(_) => mysql::parse_grant(reader, node),
-            TargetSettings::Aws(_) => aws::parse_grant(reader, node),
-        },
-        (Some(target), None) => match &target.settings {
-            TargetSettings::Command(_) | TargetSettings::Http(_) => {
-                Some(serde_json::Value::Object(Default::default()))
-            }
-            TargetSettings::Postgres(_)
-            | TargetSettings::Ssh(_)
-            | TargetSettings::Sudo(_)
-            | TargetSettings::Mysql(_)
-            | TargetSettings::Aws(_) => {
-                reader.error(
-                    node.span(),
-                    format!(
-                        "{what} needs `grant`: the {} backend's grant table",
-                        target.settings.backend()
-                    ),
-                );
-                None
-            }
-        },
+        (Some(target), Some(node)) => target.settings.read_grant(reader, node),
+        (Some(target), None) => target.settings.default_grant().or_else(|| {
+            reader.error(
+                node.span(),
+                format!(
+                    "{what} needs `grant`: the {} backend's grant table",
+                    target.settings.kind()
+                ),
+            );
+            None
+        }),
         (None, _) => None,
     };
     if reader.errors.len() != before {
@@ -755,14 +621,14 @@ fn read_ticket_check(
             "ticket.check sends no body to sign: signing_secret does not apply here",
         );
     }
-    let endpoint = http::read_endpoint(
+    let endpoint = endpoint::read_endpoint(
         reader,
         &mut fields,
         node,
         "ticket.check",
         base,
-        &http::TICKET_PLACEHOLDERS,
-        http::EndpointDefaults {
+        &endpoint::TICKET_PLACEHOLDERS,
+        endpoint::EndpointDefaults {
             timeout: std::time::Duration::from_secs(10),
             retries: 2,
         },
@@ -806,7 +672,7 @@ fn read_ticket_check(
             None
         }
     };
-    let mut valid = http::ENDPOINT_KEYS.to_vec();
+    let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
     valid.extend(["status_field", "allowed"]);
     fields.finish(reader, &valid);
     Some(TicketCheck {

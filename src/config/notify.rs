@@ -1,7 +1,7 @@
 //! `[[notify]]`: webhooks told about audit events as they happen.
 
 use super::document::{Node, Reader};
-use super::http::{self, Endpoint, EndpointDefaults};
+use super::endpoint::{self, Endpoint, EndpointDefaults};
 use crate::audit::EventKind;
 use std::path::Path;
 use std::time::Duration;
@@ -45,13 +45,13 @@ pub fn read_notify(
         .take("name")
         .and_then(|n| reader.name(n, "name"))
         .unwrap_or_else(|| format!("notify #{}", index + 1));
-    let endpoint = http::read_endpoint(
+    let endpoint = endpoint::read_endpoint(
         reader,
         &mut fields,
         node,
         &what,
         base,
-        &http::NO_PLACEHOLDERS,
+        &endpoint::NO_PLACEHOLDERS,
         EndpointDefaults {
             timeout: DEFAULT_TIMEOUT,
             retries: 1,
@@ -110,7 +110,7 @@ pub fn read_notify(
         }),
         None => Some(Vec::new()),
     };
-    let mut valid = http::ENDPOINT_KEYS.to_vec();
+    let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
     valid.extend(["name", "format", "events"]);
     fields.finish(reader, &valid);
     Some(Notify {

@@ -52,7 +52,7 @@ pub struct TicketRule {
 #[derive(Clone, Debug)]
 pub struct TicketCheck {
     /// A URL template with `{ticket}`, read with GET.
-    pub endpoint: super::http::Endpoint,
+    pub endpoint: super::endpoint::Endpoint,
     /// Where the status is in the JSON answer: object keys and array indexes
     /// (`fields.status.name`, `result.0.state`).
     pub status_field: Vec<String>,

@@ -2,7 +2,7 @@
 //! checkpoint.
 
 use super::document::{Node, Reader};
-use super::http::{self, Endpoint, EndpointDefaults};
+use super::endpoint::{self, Endpoint, EndpointDefaults};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
@@ -63,13 +63,13 @@ pub fn read_ship(
         .unwrap_or_else(|| kind.clone());
     let destination = match kind.as_str() {
         "http" => {
-            let endpoint = http::read_endpoint(
+            let endpoint = endpoint::read_endpoint(
                 reader,
                 &mut fields,
                 node,
                 &what,
                 base,
-                &http::NO_PLACEHOLDERS,
+                &endpoint::NO_PLACEHOLDERS,
                 EndpointDefaults {
                     timeout: Duration::from_secs(10),
                     retries: 3,
@@ -86,7 +86,7 @@ pub fn read_ship(
                     Some(count)
                 })
                 .unwrap_or(DEFAULT_BATCH);
-            let mut valid = http::ENDPOINT_KEYS.to_vec();
+            let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
             valid.extend(["kind", "name", "batch"]);
             fields.finish(reader, &valid);
             Destination::Http {

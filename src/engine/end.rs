@@ -74,7 +74,7 @@ impl<'a> Engine<'a> {
         let mut notes = notes;
         let result = self.take_away(&lease, &cover, backend.as_ref(), &mut notes);
         // Nothing more is served from the cache, whatever the outcome.
-        if backend.caches_credentials(&lease.params) {
+        if backend.traits(&lease.params).caches_credentials {
             credential_cache::forget(id);
         }
         fault::point("after-revoke");
@@ -167,7 +167,7 @@ impl<'a> Engine<'a> {
             };
             lease.claim(&self.worker.id, now);
             tx.update(&lease)?;
-            let cover: Vec<Lease> = match backend.sharing_for(&lease.params) {
+            let cover: Vec<Lease> = match backend.traits(&lease.params).sharing {
                 Sharing::PerSubject => tx
                     .holding(&lease.role, &lease.subject)?
                     .into_iter()

@@ -70,7 +70,7 @@ impl<'a> Engine<'a> {
             );
             let from = current.expires_at;
             current.expires_at = Some(new_end);
-            if backend.caches_credentials(&current.params) {
+            if backend.traits(&current.params).caches_credentials {
                 credential_cache::retime(id, (new_end - self.clock.now()).num_seconds());
             }
             current.ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);

@@ -45,7 +45,7 @@ impl<'a> Engine<'a> {
                 );
                 let backend = self.backend_for(&lease.target)?;
                 let own_end = now + TimeDelta::seconds(lease.ttl_secs);
-                let revoking = match backend.sharing_for(&lease.params) {
+                let revoking = match backend.traits(&lease.params).sharing {
                     Sharing::PerSubject => {
                         tx.holding(&lease.role, &lease.subject)?
                             .iter()
@@ -97,7 +97,7 @@ impl<'a> Engine<'a> {
         backend: &dyn Backend,
         patience: Duration,
     ) -> Result<Option<store::Guard>> {
-        if backend.sharing_for(&lease.params) == Sharing::PerLease {
+        if backend.traits(&lease.params).sharing == Sharing::PerLease {
             return Ok(None);
         }
         let lock = store::Lock::Entitlement {
@@ -282,7 +282,7 @@ impl<'a> Engine<'a> {
     /// The other leases that may hold the same shared entitlement as `lease` now (none for
     /// an entitlement of its own).
     pub(super) fn holders(&self, lease: &Lease, backend: &dyn Backend) -> Result<Vec<Lease>> {
-        if backend.sharing_for(&lease.params) == Sharing::PerLease {
+        if backend.traits(&lease.params).sharing == Sharing::PerLease {
             return Ok(Vec::new());
         }
         store::write(self.store, |tx| {

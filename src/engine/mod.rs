@@ -443,7 +443,8 @@ impl<'a> Engine<'a> {
         let issues = match self
             .backend_for(&role.target)
             .ok()?
-            .issues_credentials(&role.grant)
+            .traits(&role.grant)
+            .issues_credentials
         {
             Some(false) => return None,
             Some(true) => "issues credentials",
@@ -476,7 +477,7 @@ impl<'a> Engine<'a> {
                 let max_ttl = rules
                     .iter()
                     .filter_map(|rule| rule.max_ttl)
-                    .chain(backend.limits(&role.grant).max)
+                    .chain(backend.traits(&role.grant).limits.max)
                     .fold(role.max_ttl, Duration::min);
                 Some(RoleView {
                     role,

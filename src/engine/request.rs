@@ -30,7 +30,7 @@ impl<'a> Engine<'a> {
             role,
             input.ttl,
             input.ticket.as_deref(),
-            backend.limits(&role.grant),
+            backend.traits(&role.grant).limits,
         )
         .map_err(|denial| exit::denied(denial.0))?;
         policy::check_break_glass(role, input.reason.as_deref())
@@ -142,7 +142,7 @@ impl<'a> Engine<'a> {
         };
         // A lease whose entitlement is its own alone (no other lease to wait for or to cover)
         // gets its window now, so that the grant needs no second transaction to claim it.
-        let fresh_window = (!pending && backend.sharing_for(&lease.params) == Sharing::PerLease)
+        let fresh_window = (!pending && backend.traits(&lease.params).sharing == Sharing::PerLease)
             .then(|| now + TimeDelta::seconds(lease.ttl_secs));
         if let Some(end) = fresh_window {
             lease.granted_at = Some(now);
@@ -210,7 +210,7 @@ impl<'a> Engine<'a> {
         };
         let caches = self
             .backend_for(&lease.target)
-            .is_ok_and(|b| b.caches_credentials(&lease.params));
+            .is_ok_and(|b| b.traits(&lease.params).caches_credentials);
         if !caches {
             return notice;
         }

@@ -9,8 +9,8 @@ use super::{
     ChainHead, Checkpoint, EventFilter, Guard, LeaseDocuments, LeaseFilter, Lock, Store, Tx,
 };
 use crate::audit::{AuditEvent, Break, NewEvent, RawRecord, Verifier};
-use crate::config::postgres::PostgresTarget;
 use crate::lease::{Approval, Ending, Lease, Verdict};
+use crate::net::postgres::Connection;
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
@@ -67,7 +67,7 @@ pub struct PgStore {
     client: RefCell<Client>,
     /// How this session connected, for a second connection (the shipping lock).
     config: postgres::Config,
-    tls: crate::config::postgres::Tls,
+    tls: crate::net::tls::Tls,
     location: String,
     /// The login of this session: who is acting, as the database knows it.
     user: String,
@@ -105,9 +105,8 @@ impl Drop for HeldLock {
 impl PgStore {
     /// Log in to the team store. A URL without a user logs in as `default_user` (the OS
     /// user, as libpq does).
-    pub fn open(settings: &PostgresTarget, default_user: &str) -> Result<PgStore> {
-        let mut config =
-            crate::backend::postgres::base_config(settings).map_err(anyhow::Error::msg)?;
+    pub fn open(settings: &Connection, default_user: &str) -> Result<PgStore> {
+        let mut config = crate::net::postgres::base_config(settings).map_err(anyhow::Error::msg)?;
         if config.get_user().is_none() {
             config.user(default_user);
         }
@@ -118,10 +117,10 @@ impl PgStore {
         let user_name = config.get_user().unwrap_or(default_user).to_owned();
         let dbname = config.get_dbname().unwrap_or("postgres").to_owned();
         let location_of = |config: &postgres::Config| {
-            let (host, port) = crate::backend::postgres::host_port(config);
+            let (host, port) = crate::net::postgres::host_port(config);
             format!("postgres://{user_name}@{host}:{port}/{dbname}")
         };
-        use crate::backend::postgres::Refused;
+        use crate::net::postgres::Refused;
         // With several hosts (a primary and its standbys), each is tried in turn here, so
         // that messages name the one reached, or each one tried and why it would not do;
         // the second connection (the shipping lock) goes to the same one.
@@ -135,7 +134,7 @@ impl PgStore {
         let mut refusals = Vec::new();
         let mut reached = None;
         for candidate in candidates {
-            match crate::backend::postgres::open(&candidate, &settings.tls) {
+            match crate::net::postgres::open(&candidate, &settings.tls) {
                 Ok(client) => {
                     reached = Some((candidate, client));
                     break;
@@ -908,15 +907,16 @@ impl Store for PgStore {
         // A session advisory lock on a connection of its own, released when the guard is
         // dropped (or when that connection closes, as when the process dies).
         let idle = self.lock_sessions.borrow_mut().pop();
-        let mut client = match idle {
-            Some(client) if !client.is_closed() => client,
-            _ => crate::backend::postgres::open(&self.config, &self.tls).map_err(|refused| {
-                match refused {
-                    crate::backend::postgres::Refused::Tls(message) => anyhow::anyhow!(message),
-                    crate::backend::postgres::Refused::Server(err) => anyhow::Error::new(err),
-                }
-            })?,
-        };
+        let mut client =
+            match idle {
+                Some(client) if !client.is_closed() => client,
+                _ => crate::net::postgres::open(&self.config, &self.tls).map_err(|refused| {
+                    match refused {
+                        crate::net::postgres::Refused::Tls(message) => anyhow::anyhow!(message),
+                        crate::net::postgres::Refused::Server(err) => anyhow::Error::new(err),
+                    }
+                })?,
+            };
         // The shipping lock's key is the one earlier versions took.
         let (key, name) = match lock {
             Lock::Shipping => ("hashtext($1)", "jit.audit_shipping".to_owned()),

@@ -12,6 +12,7 @@ mod config_errors;
 mod conformance;
 mod crash;
 mod exec;
+mod file_backend;
 mod flows;
 mod fuzz_corpus;
 mod generated;

@@ -4,6 +4,7 @@
 
 use crate::backend::{
     Backend, BackendError, Check, EndRequest, ErrorKind, Grant, GrantRequest, Presence, Sharing,
+    Traits,
 };
 use crate::lease::LeaseState;
 use crate::store::Store;
@@ -126,8 +127,11 @@ impl Backend for Fake {
         "fake"
     }
 
-    fn sharing_for(&self, _params: &serde_json::Value) -> Sharing {
-        self.sharing
+    fn traits(&self, _params: &serde_json::Value) -> Traits {
+        Traits {
+            sharing: self.sharing,
+            ..Traits::default()
+        }
     }
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {

@@ -3,14 +3,17 @@
 //! an HMAC-SHA256 signature over each body, and retries with backoff on 5xx, 429 and
 //! unreachable endpoints. A 404 or 410 answer to a revoke means the grant is already gone.
 
-use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence};
-use super::{Sharing, command::PROTOCOL_VERSION};
-use crate::config::HttpTarget;
-use crate::config::http::{Location, RevokeMethod};
+pub mod config;
+
+use super::{BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Traits, TypedBackend};
+use super::{Sharing, command::protocol::Envelope};
+use crate::config::endpoint::Location;
 use crate::http::{Call, Client, HttpError, Reply};
 use crate::lease::Lease;
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use config::HttpTarget;
+use config::RevokeMethod;
+use serde_json::Value;
 
 pub struct HttpBackend {
     settings: HttpTarget,
@@ -33,26 +36,7 @@ impl HttpBackend {
         expires_at: Option<DateTime<Utc>>,
         params: &Value,
     ) -> String {
-        let time =
-            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-        json!({
-            "v": PROTOCOL_VERSION,
-            "op": op,
-            "target": target,
-            "lease": {
-                "id": lease.id,
-                "role": lease.role,
-                "subject": lease.subject,
-                "requester": lease.requester,
-                "ticket": lease.ticket,
-                "reason": lease.reason,
-                "granted_at": time(lease.granted_at),
-                "expires_at": time(expires_at.or(lease.expires_at)),
-            },
-            "params": params,
-            "handle": lease.handle,
-        })
-        .to_string()
+        Envelope::about(op, target, lease, expires_at, params, &lease.handle).to_text()
     }
 
     fn values(target: &'_ str, lease: &'_ Lease) -> [(&'static str, String); 4] {
@@ -118,17 +102,23 @@ fn answer_of(body: &str) -> Result<Value, BackendError> {
     }
 }
 
-impl Backend for HttpBackend {
+impl TypedBackend for HttpBackend {
+    type Grant = Value;
+    const GRANT: &'static str = "an http";
+
     fn kind(&self) -> &'static str {
         "http"
     }
 
     /// Each lease is its own grant on the service, known by its lease id.
-    fn sharing_for(&self, _params: &Value) -> Sharing {
-        Sharing::PerLease
+    fn traits(&self, _grant: &Value) -> Traits {
+        Traits {
+            sharing: Sharing::PerLease,
+            ..Traits::default()
+        }
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+    fn grant(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<Grant, BackendError> {
         let reply = self.post(
             "grant",
             request.target,
@@ -140,7 +130,11 @@ impl Backend for HttpBackend {
         Grant::from_answer(answer.as_object().expect("answer_of gives an object"))
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<(), BackendError> {
         let body = Self::body(
             "revoke",
             request.target,
@@ -180,7 +174,7 @@ impl Backend for HttpBackend {
 
     /// A 2xx answer is success whatever its body (as for revoke): the service has moved
     /// the end, so the lease must move with it.
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+    fn extend(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<(), BackendError> {
         self.post(
             "extend",
             request.target,
@@ -192,13 +186,17 @@ impl Backend for HttpBackend {
     }
 
     /// The service is not asked: an interrupted grant is revoked, which is idempotent.
-    fn inspect(&self, _request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+    fn inspect(
+        &self,
+        _request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<Presence, BackendError> {
         Ok(Presence::Present)
     }
 
     /// `op: "check"` to `url`, with `{target}` filled in and the lease placeholders empty.
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
-        let body = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target}).to_string();
+    fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {
+        let body = Envelope::check(target).to_text();
         let outcome = self.client.send(&Call {
             method: reqwest::Method::POST,
             values: &[

@@ -1,7 +1,7 @@
 //! Settings of `backend = "ssh"` targets (mode `certificate`) and the `grant` table of their
 //! roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use crate::secret::SecretRef;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -323,4 +323,55 @@ pub fn parse_grant(
         agent: agent.unwrap_or(false),
     })
     .ok()
+}
+
+/// `backend = "ssh"` in the registry ([`crate::backend::KINDS`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "ssh"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
+        fields.finish(reader, TARGET_KEYS);
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for SshTarget {
+    fn kind(&self) -> &'static str {
+        "ssh"
+    }
+
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        match self {
+            SshTarget::Certificate { ca_key, .. } => vec![("ca_key".to_owned(), ca_key)],
+            SshTarget::AuthorizedKeys { .. } => Vec::new(),
+        }
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        parse_grant(reader, node, self)
+    }
+
+    fn takes_public_key(&self) -> bool {
+        true
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::SshBackend::new(self.clone()))
+    }
 }

@@ -5,14 +5,19 @@
 //! - `authorized-keys`: a line with `expiry-time=` for the subject's key in a local account's
 //!   `authorized_keys`, marked with the lease id, and removed (that line only) on revoke.
 
-use super::krl;
+pub mod config;
+pub mod delivery;
+pub mod krl;
+pub mod starter;
+
 use super::{
-    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+    BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
+    TypedBackend,
 };
-use crate::config::ssh::{SshGrant, SshTarget};
 use crate::lease::Lease;
 use crate::secret::SecretRef;
 use crate::trusted_dir::{self, TrustedDir};
+use config::{SshGrant, SshTarget};
 use nix::unistd::Uid;
 use serde_json::{Value, json};
 use ssh_key::certificate::{Builder, CertType};
@@ -24,10 +29,6 @@ use std::time::Duration;
 
 pub struct SshBackend {
     settings: SshTarget,
-}
-
-fn grant_of(params: &Value) -> Result<SshGrant, BackendError> {
-    super::grant_table(params, "an ssh")
 }
 
 /// The subject's public key, as the request gave it: type and data only.
@@ -111,8 +112,8 @@ impl SshBackend {
         ca_key: &SecretRef,
         clock_skew: Duration,
         request: &GrantRequest<'_>,
+        grant: &SshGrant,
     ) -> Result<Grant, BackendError> {
-        let grant = grant_of(request.params)?;
         let lease = request.lease;
         let key = public_key_of(request.params)?;
         let serial = serial_of(lease)?;
@@ -368,22 +369,25 @@ impl SshBackend {
     }
 }
 
-impl Backend for SshBackend {
+impl TypedBackend for SshBackend {
+    type Grant = SshGrant;
+    const GRANT: &'static str = "an ssh";
+
     fn kind(&self) -> &'static str {
         "ssh"
     }
 
-    fn sharing_for(&self, _params: &Value) -> Sharing {
-        Sharing::PerLease
-    }
-
-    fn issues_credentials(&self, _params: &Value) -> Option<bool> {
-        Some(matches!(self.settings, SshTarget::Certificate { .. }))
+    fn traits(&self, _grant: &SshGrant) -> Traits {
+        Traits {
+            sharing: Sharing::PerLease,
+            issues_credentials: Some(matches!(self.settings, SshTarget::Certificate { .. })),
+            ..Traits::default()
+        }
     }
 
     /// Certificates: the serial, chosen before signing so that an interrupted grant can still
     /// be revoked; never 0, which a KRL cannot list. authorized_keys: the marker is the lease id itself.
-    fn plan(&self, lease: &Lease, _params: &Value) -> Value {
+    fn plan(&self, lease: &Lease, _grant: &SshGrant) -> Value {
         match &self.settings {
             SshTarget::Certificate { .. } => {
                 let mut bytes = [0u8; 8];
@@ -394,16 +398,15 @@ impl Backend for SshBackend {
         }
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
+    fn grant(&self, request: &GrantRequest<'_>, grant: &SshGrant) -> Result<Grant, BackendError> {
         match &self.settings {
             SshTarget::Certificate {
                 ca_key, clock_skew, ..
-            } => Self::sign(ca_key, *clock_skew, request),
+            } => Self::sign(ca_key, *clock_skew, request, grant),
             SshTarget::AuthorizedKeys { file } => {
-                let grant = grant_of(request.params)?;
                 let key = public_key_of(request.params)?;
-                let (user, path) = Self::account_file(file, &grant)?;
-                let line = Self::line(&grant, &key, &request.lease.id, request.expires_at)?;
+                let (user, path) = Self::account_file(file, grant)?;
+                let line = Self::line(grant, &key, &request.lease.id, request.expires_at)?;
                 Self::rewrite(&user, &path, &request.lease.id, Some(&line))?;
                 Ok(Grant {
                     handle: json!({ "marker": marker(&request.lease.id), "account": user.name, "file": path }),
@@ -415,7 +418,11 @@ impl Backend for SshBackend {
         }
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&SshGrant, BackendError>,
+    ) -> Result<(), BackendError> {
         match &self.settings {
             SshTarget::Certificate { ca_key, krl, .. } => {
                 let serial = serial_of(request.lease)?;
@@ -431,8 +438,8 @@ impl Backend for SshBackend {
                 Self::revoke_serial(ca_key, krl, serial, until)
             }
             SshTarget::AuthorizedKeys { file } => {
-                let grant = grant_of(request.params)?;
-                match Self::account_file(file, &grant) {
+                let grant = grant?;
+                match Self::account_file(file, grant) {
                     // No such account any more: nothing of it can hold the key.
                     Err(err) if err.kind == super::ErrorKind::Refused => Ok(()),
                     Err(err) => Err(err),
@@ -447,23 +454,27 @@ impl Backend for SshBackend {
         }
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
+    fn extend(&self, request: &GrantRequest<'_>, grant: &SshGrant) -> Result<(), BackendError> {
         match &self.settings {
             SshTarget::Certificate { .. } => Err(BackendError::permanent(
                 "an OpenSSH certificate's end cannot be moved; revoke the lease and request a new one",
             )),
-            SshTarget::AuthorizedKeys { .. } => self.grant(request).map(|_| ()),
+            SshTarget::AuthorizedKeys { .. } => self.grant(request, grant).map(|_| ()),
         }
     }
 
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&SshGrant, BackendError>,
+    ) -> Result<Presence, BackendError> {
         let present = match &self.settings {
             SshTarget::Certificate { krl, .. } => {
                 !Self::is_revoked(krl, serial_of(request.lease)?)?
             }
             SshTarget::AuthorizedKeys { file } => {
-                let grant = grant_of(request.params)?;
-                match Self::account_file(file, &grant) {
+                let grant = grant?;
+                match Self::account_file(file, grant) {
                     Err(_) => false,
                     Ok((user, path)) => Self::holds(&user, &path, &request.lease.id),
                 }
@@ -476,7 +487,7 @@ impl Backend for SshBackend {
         })
     }
 
-    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, grants: &[SshGrant]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         match &self.settings {
             SshTarget::Certificate { ca_key, krl, .. } => {
@@ -520,10 +531,9 @@ impl Backend for SshBackend {
             }
             SshTarget::AuthorizedKeys { file } => grants
                 .iter()
-                .filter_map(|params| grant_of(params).ok())
                 .map(|grant| {
                     let account = grant.account.clone().unwrap_or_default();
-                    match Self::account_file(file, &grant) {
+                    match Self::account_file(file, grant) {
                         Ok((user, path)) => {
                             let verdict = Self::reachable(&user, &path);
                             Check {

@@ -1,11 +1,15 @@
 //! `backend = "command"`: a program speaking the versioned JSON protocol of
 //! `docs/command-protocol.md`, one request on stdin, one response on stdout.
 
-use super::{Backend, BackendError, Check, Checkpoint, EndRequest, Grant, GrantRequest, Presence};
+pub mod config;
+pub mod protocol;
+
+use super::{
+    BackendError, Check, Checkpoint, EndRequest, Grant, GrantRequest, Presence, TypedBackend,
+};
 use crate::child::Ended;
-use crate::config::CommandTarget;
-use crate::lease::Lease;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use config::CommandTarget;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
@@ -18,8 +22,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
 
-/// The protocol version jit speaks.
-pub const PROTOCOL_VERSION: u64 = 1;
+pub use protocol::PROTOCOL_VERSION;
+use protocol::Envelope;
+
 const MAX_RESPONSE: u64 = 1 << 20;
 /// The key of a lease's handle that records the program a grant started (see
 /// [`crate::child::Group`]), while the grant is under way.
@@ -36,18 +41,6 @@ impl CommandBackend {
         CommandBackend { settings }
     }
 
-    fn lease_json(lease: &Lease, expires_at: Option<DateTime<Utc>>) -> Value {
-        json!({
-            "id": lease.id,
-            "role": lease.role,
-            "subject": lease.subject,
-            "requester": lease.requester,
-            "ticket": lease.ticket,
-            "reason": lease.reason,
-            "expires_at": expires_at.or(lease.expires_at),
-        })
-    }
-
     /// Run the program once with `request`, returning its successful response.
     ///
     /// The program runs in a process group of its own and dies with jit (SIGKILL when jit
@@ -56,7 +49,7 @@ impl CommandBackend {
     /// sent its request, so a later jit finds it again if this one dies meanwhile.
     fn call(
         &self,
-        request: &Value,
+        request: &Envelope<'_>,
         checkpoint: Option<Checkpoint<'_>>,
     ) -> Result<serde_json::Map<String, Value>, BackendError> {
         let program = &self.settings.program;
@@ -111,7 +104,7 @@ impl CommandBackend {
         };
 
         let mut stdin = child.stdin.take().expect("stdin is piped");
-        let body = request.to_string();
+        let body = request.to_text();
         std::thread::spawn(move || {
             let _ = stdin.write_all(body.as_bytes());
         });
@@ -207,52 +200,66 @@ impl CommandBackend {
             ))),
         }
     }
-
-    fn envelope(op: &str, target: &str, lease: Value, params: &Value, handle: &Value) -> Value {
-        json!({
-            "v": PROTOCOL_VERSION,
-            "op": op,
-            "target": target,
-            "lease": lease,
-            "params": params,
-            "handle": handle,
-        })
-    }
 }
 
-impl Backend for CommandBackend {
+impl TypedBackend for CommandBackend {
+    type Grant = Value;
+    const GRANT: &'static str = "a command";
+
     fn kind(&self) -> &'static str {
         "command"
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let lease = Self::lease_json(request.lease, Some(request.expires_at));
+    fn grant(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<Grant, BackendError> {
         let (handle, _) = Self::recorded(&request.lease.handle);
         let response = self.call(
-            &Self::envelope("grant", request.target, lease, request.params, &handle),
+            &Envelope::about(
+                "grant",
+                request.target,
+                request.lease,
+                Some(request.expires_at),
+                request.params,
+                &handle,
+            ),
             request.checkpoint,
         )?;
         Grant::from_answer(&response)
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let lease = Self::lease_json(request.lease, None);
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<(), BackendError> {
         let (handle, program) = Self::recorded(&request.lease.handle);
         if let Some(program) = program {
             self.settle(&program)?;
         }
         self.call(
-            &Self::envelope("revoke", request.target, lease, request.params, &handle),
+            &Envelope::about(
+                "revoke",
+                request.target,
+                request.lease,
+                None,
+                request.params,
+                &handle,
+            ),
             None,
         )?;
         Ok(())
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let lease = Self::lease_json(request.lease, Some(request.expires_at));
+    fn extend(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<(), BackendError> {
         let (handle, _) = Self::recorded(&request.lease.handle);
         self.call(
-            &Self::envelope("extend", request.target, lease, request.params, &handle),
+            &Envelope::about(
+                "extend",
+                request.target,
+                request.lease,
+                Some(request.expires_at),
+                request.params,
+                &handle,
+            ),
             None,
         )?;
         Ok(())
@@ -260,14 +267,24 @@ impl Backend for CommandBackend {
 
     /// An interrupted grant is judged only once the program started for it cannot be
     /// running any more.
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let lease = Self::lease_json(request.lease, None);
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&Value, BackendError>,
+    ) -> Result<Presence, BackendError> {
         let (handle, program) = Self::recorded(&request.lease.handle);
         if let Some(program) = program {
             self.settle(&program)?;
         }
         let response = self.call(
-            &Self::envelope("inspect", request.target, lease, request.params, &handle),
+            &Envelope::about(
+                "inspect",
+                request.target,
+                request.lease,
+                None,
+                request.params,
+                &handle,
+            ),
             None,
         )?;
         match response.get("present").and_then(Value::as_bool) {
@@ -279,7 +296,7 @@ impl Backend for CommandBackend {
         }
     }
 
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {
         let program = &self.settings.program;
         let executable = std::fs::metadata(program)
             .map_err(|err| err.to_string())
@@ -299,8 +316,7 @@ impl Backend for CommandBackend {
             },
         }];
         if executable.is_ok() {
-            let request = json!({"v": PROTOCOL_VERSION, "op": "check", "target": target});
-            let outcome = self.call(&request, None);
+            let outcome = self.call(&Envelope::check(target), None);
             checks.push(Check {
                 name: format!("target {target}: check"),
                 ok: outcome.is_ok(),
@@ -409,7 +425,7 @@ mod tests {
         })
     }
 
-    fn elsewhere(started_at: DateTime<Utc>) -> Group {
+    fn elsewhere(started_at: chrono::DateTime<Utc>) -> Group {
         Group {
             host: "another-host.example".into(),
             boot: "b".into(),

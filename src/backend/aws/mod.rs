@@ -10,13 +10,17 @@
 //!   conditioned on `aws:CurrentTime` before the lease end (AWS ends it by itself), or a
 //!   managed policy attached for the lease. A revoke deletes or detaches exactly it.
 
-use super::aws_api::{ApiError, AwsApi, Service, text_at, texts_of};
+pub mod api;
+pub mod config;
+
 use super::{
-    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+    BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
+    TypedBackend,
 };
-use crate::config::aws::{AwsGrant, AwsMode, AwsTarget, STS_MIN_SESSION, is_iam_name_char};
 use crate::lease::{Lease, TtlLimits, rfc3339};
+use api::{ApiError, AwsApi, Service, text_at, texts_of};
 use chrono::{DateTime, Utc};
+use config::{AwsGrant, AwsMode, AwsTarget, STS_MIN_SESSION, is_iam_name_char};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,10 +34,6 @@ pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
 
 pub struct AwsBackend {
     api: AwsApi,
-}
-
-fn grant_of(params: &Value) -> Result<AwsGrant, BackendError> {
-    super::grant_table(params, "an aws")
 }
 
 /// A grant's call failed. Each grant is one changing call, and an AWS error answer means
@@ -335,50 +335,44 @@ impl AwsBackend {
     }
 }
 
-impl Backend for AwsBackend {
+impl TypedBackend for AwsBackend {
+    type Grant = AwsGrant;
+    const GRANT: &'static str = "an aws";
+
     fn kind(&self) -> &'static str {
         "aws"
     }
 
-    fn sharing_for(&self, params: &Value) -> Sharing {
-        match grant_of(params) {
-            Ok(grant) if grant.mode == AwsMode::IamPolicy && grant.policy_arn.is_some() => {
+    fn traits(&self, grant: &AwsGrant) -> Traits {
+        let assume_role = grant.mode == AwsMode::AssumeRole;
+        Traits {
+            sharing: if grant.mode == AwsMode::IamPolicy && grant.policy_arn.is_some() {
                 Sharing::PerSubject
-            }
-            _ => Sharing::PerLease,
-        }
-    }
-
-    fn limits(&self, params: &Value) -> TtlLimits {
-        match grant_of(params) {
-            Ok(grant) if grant.mode == AwsMode::AssumeRole => TtlLimits {
-                min: None,
-                max: grant.max_session.map(Duration::from_secs),
-                max_source: Some("aws assume-role max_session (the role's MaxSessionDuration)"),
+            } else {
+                Sharing::PerLease
             },
-            _ => TtlLimits::default(),
+            limits: if assume_role {
+                TtlLimits {
+                    min: None,
+                    max: grant.max_session.map(Duration::from_secs),
+                    max_source: Some("aws assume-role max_session (the role's MaxSessionDuration)"),
+                }
+            } else {
+                TtlLimits::default()
+            },
+            caches_credentials: assume_role,
+            issues_credentials: Some(assume_role),
         }
     }
 
-    fn issues_credentials(&self, params: &Value) -> Option<bool> {
-        grant_of(params).ok().map(|g| g.mode == AwsMode::AssumeRole)
-    }
-
-    fn caches_credentials(&self, params: &Value) -> bool {
-        grant_of(params).is_ok_and(|g| g.mode == AwsMode::AssumeRole)
-    }
-
-    fn plan(&self, lease: &Lease, params: &Value) -> Value {
-        let Ok(grant) = grant_of(params) else {
-            return Value::Null;
-        };
+    fn plan(&self, lease: &Lease, grant: &AwsGrant) -> Value {
         match grant.mode {
             AwsMode::AssumeRole => json!({
                 "mode": "assume-role",
                 "role": role_name(grant.role_arn.as_deref().unwrap_or_default()),
                 "session": session_name(&lease.subject, &lease.id),
             }),
-            AwsMode::IamPolicy => match principal(&grant, &lease.subject) {
+            AwsMode::IamPolicy => match principal(grant, &lease.subject) {
                 Ok((kind, name)) => json!({
                     "mode": "iam-policy",
                     "principal": kind.to_ascii_lowercase(),
@@ -390,23 +384,22 @@ impl Backend for AwsBackend {
         }
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn grant(&self, request: &GrantRequest<'_>, grant: &AwsGrant) -> Result<Grant, BackendError> {
         let lease = request.lease;
         match (grant.mode, &grant.policy_arn) {
-            (AwsMode::AssumeRole, _) => self.assume_role(&grant, request),
+            (AwsMode::AssumeRole, _) => self.assume_role(grant, request),
             (AwsMode::IamPolicy, None) => {
-                self.put_policy(&grant, lease, request.expires_at)?;
+                self.put_policy(grant, lease, request.expires_at)?;
                 Ok(Grant {
                     // What was put is what was planned.
-                    handle: self.plan(lease, request.params),
+                    handle: self.plan(lease, grant),
                     credentials: None,
                     native_expiry: Some(request.expires_at),
                     notice: None,
                 })
             }
             (AwsMode::IamPolicy, Some(arn)) => {
-                let (kind, name) = principal(&grant, &lease.subject)?;
+                let (kind, name) = principal(grant, &lease.subject)?;
                 if !request.renewal && self.attached(kind, &name, arn).map_err(granting)? {
                     return Err(BackendError::refused(format!(
                         "{arn} is already attached to {} {name} outside jit: a lease would \
@@ -421,7 +414,7 @@ impl Backend for AwsBackend {
                 )
                 .map_err(granting)?;
                 Ok(Grant {
-                    handle: self.plan(lease, request.params),
+                    handle: self.plan(lease, grant),
                     credentials: None,
                     native_expiry: None,
                     notice: Some(format!(
@@ -433,19 +426,23 @@ impl Backend for AwsBackend {
         }
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&AwsGrant, BackendError>,
+    ) -> Result<(), BackendError> {
+        let grant = grant?;
         let lease = request.lease;
         match (grant.mode, &grant.policy_arn) {
             (AwsMode::AssumeRole, _) => {
                 let mut handle = lease.handle.clone();
                 if handle.get("role").is_none() {
-                    handle = self.plan(lease, request.params);
+                    handle = self.plan(lease, grant);
                 }
                 self.revoke_sessions(&handle)
             }
             (AwsMode::IamPolicy, policy_arn) => {
-                let (kind, name) = principal(&grant, &lease.subject)?;
+                let (kind, name) = principal(grant, &lease.subject)?;
                 let policy = policy_name(&lease.id);
                 let outcome = match policy_arn {
                     None => self.call(
@@ -472,8 +469,7 @@ impl Backend for AwsBackend {
         }
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn extend(&self, request: &GrantRequest<'_>, grant: &AwsGrant) -> Result<(), BackendError> {
         match (grant.mode, &grant.policy_arn) {
             (AwsMode::AssumeRole, _) => {
                 let ends = credentials_end(&request.lease.handle);
@@ -486,14 +482,18 @@ impl Backend for AwsBackend {
                 }
             }
             (AwsMode::IamPolicy, None) => {
-                self.put_policy(&grant, request.lease, request.expires_at)
+                self.put_policy(grant, request.lease, request.expires_at)
             }
             (AwsMode::IamPolicy, Some(_)) => Ok(()),
         }
     }
 
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&AwsGrant, BackendError>,
+    ) -> Result<Presence, BackendError> {
+        let grant = grant?;
         let lease = request.lease;
         let present = match (grant.mode, &grant.policy_arn) {
             // No API lists a role's sessions: present unless they have ended.
@@ -501,7 +501,7 @@ impl Backend for AwsBackend {
                 credentials_end(&lease.handle).is_none_or(|end| end > Utc::now())
             }
             (AwsMode::IamPolicy, None) => {
-                let (kind, name) = principal(&grant, &lease.subject)?;
+                let (kind, name) = principal(grant, &lease.subject)?;
                 let policy = policy_name(&lease.id);
                 match self.call(
                     Service::Iam,
@@ -517,7 +517,7 @@ impl Backend for AwsBackend {
                 }
             }
             (AwsMode::IamPolicy, Some(arn)) => {
-                let (kind, name) = principal(&grant, &lease.subject)?;
+                let (kind, name) = principal(grant, &lease.subject)?;
                 match self.attached(kind, &name, arn) {
                     Ok(found) => found,
                     Err(err) if err.is("NoSuchEntity") => false,
@@ -532,7 +532,7 @@ impl Backend for AwsBackend {
         })
     }
 
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, _grants: &[AwsGrant]) -> Vec<Check> {
         let name = format!("target {target}: connect");
         match self.call(Service::Sts, "GetCallerIdentity", &[]) {
             Ok(answer) => vec![Check {

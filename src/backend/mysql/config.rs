@@ -1,7 +1,7 @@
 //! Settings of `backend = "mysql"` targets (MariaDB 10.6+, MySQL 8) and the `grant` table of
 //! their roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use crate::secret::SecretRef;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -41,28 +41,68 @@ pub enum MysqlTls {
     VerifyIdentity(Option<PathBuf>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// `mode` in a role's `grant` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MysqlMode {
-    /// A new account per lease, with a random password.
     Ephemeral,
-    /// Roles granted to an existing account, and made its default.
     Role,
 }
 
+/// A role's `grant` table, as stored with each lease, by its `mode`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MysqlGrant {
-    pub mode: MysqlMode,
-    /// Ephemeral: privilege grants, `PRIVILEGES ON db.table`.
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum MysqlGrant {
+    /// A new account per lease, with a random password.
+    Ephemeral(MysqlEphemeral),
+    /// Roles granted to an existing account, and made its default.
+    Role(MysqlRole),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MysqlEphemeral {
+    /// Privilege grants, `PRIVILEGES ON db.table`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
-    /// Role mode: the existing account, from a template (`{user}` is the subject).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
     /// The host part of the account (`'name'@'host'`).
     pub host: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MysqlRole {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The existing account, from a template (`{user}` is the subject).
+    #[serde(default = "subject_template")]
+    pub account: String,
+    /// The host part of the account (`'name'@'host'`).
+    pub host: String,
+}
+
+fn subject_template() -> String {
+    "{user}".to_owned()
+}
+
+impl MysqlGrant {
+    pub fn roles(&self) -> &[String] {
+        match self {
+            MysqlGrant::Ephemeral(grant) => &grant.roles,
+            MysqlGrant::Role(grant) => &grant.roles,
+        }
+    }
+
+    /// The host part of the account.
+    pub fn host(&self) -> &str {
+        match self {
+            MysqlGrant::Ephemeral(grant) => &grant.host,
+            MysqlGrant::Role(grant) => &grant.host,
+        }
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, MysqlGrant::Ephemeral(_))
+    }
 }
 
 const PRIVILEGES: &[&str] = &[
@@ -301,16 +341,84 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     if reader.errors.len() != before {
         return None;
     }
-    let account = match mode {
-        MysqlMode::Role => Some(account.unwrap_or_else(|| "{user}".to_owned())),
-        MysqlMode::Ephemeral => None,
+    let grant = match mode {
+        MysqlMode::Role => MysqlGrant::Role(MysqlRole {
+            roles,
+            account: account.unwrap_or_else(subject_template),
+            host,
+        }),
+        MysqlMode::Ephemeral => MysqlGrant::Ephemeral(MysqlEphemeral {
+            grants,
+            roles,
+            host,
+        }),
     };
-    serde_json::to_value(MysqlGrant {
-        mode,
-        grants,
-        roles,
-        account,
-        host,
-    })
+    serde_json::to_value(grant)
     .ok()
+}
+
+/// `backend = "mysql"` in the registry ([`crate::backend::KINDS`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
+        fields.finish(reader, TARGET_KEYS);
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for MysqlTarget {
+    fn kind(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        self.password
+            .iter()
+            .map(|reference| ("password".to_owned(), reference))
+            .collect()
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        parse_grant(reader, node)
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::MysqlBackend::new(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    /// Leases keep their grant as JSON: what earlier versions stored still reads, and is
+    /// written again the same.
+    #[test]
+    fn stored_grants_read_and_write_the_same() {
+        for stored in [
+            r#"{"grants":["SELECT ON app.*"],"host":"%","mode":"ephemeral"}"#,
+            r#"{"host":"10.0.%","mode":"ephemeral","roles":["app_read"]}"#,
+            r#"{"account":"{user}_ro","host":"%","mode":"role","roles":["app_read"]}"#,
+        ] {
+            let grant: MysqlGrant = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_value(&grant).unwrap().to_string(), stored);
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Settings of `backend = "sudo"` targets and the `grant` table of their roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -123,4 +123,44 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
         nopasswd,
     })
     .ok()
+}
+
+/// `backend = "sudo"` in the registry ([`crate::backend::KINDS`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "sudo"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        _table: &Spanned<Node>,
+        _what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base);
+        fields.finish(reader, TARGET_KEYS);
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for SudoTarget {
+    fn kind(&self) -> &'static str {
+        "sudo"
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        parse_grant(reader, node)
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::SudoBackend::new(self.clone()))
+    }
 }

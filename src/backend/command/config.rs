@@ -1,6 +1,6 @@
 //! Settings of `backend = "command"` targets and the `grant` table of their roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use crate::secret::{SecretRef, is_secret_key};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -129,5 +129,56 @@ fn refuse_literal_secrets(reader: &mut Reader<'_>, node: &Spanned<Node>) {
             .iter()
             .for_each(|item| refuse_literal_secrets(reader, item)),
         _ => {}
+    }
+}
+
+/// `backend = "command"` in the registry ([`crate::backend::KINDS`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
+        fields.finish(reader, TARGET_KEYS);
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for CommandTarget {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        self.env
+            .iter()
+            .map(|(name, reference)| (format!("env.{name}"), reference))
+            .collect()
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        parse_grant(reader, node)
+    }
+
+    fn default_grant(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Object(Default::default()))
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::CommandBackend::new(self.clone()))
     }
 }

@@ -8,7 +8,6 @@
 //! The trusted roots are the `sslrootcert` file when given (then it is the only one), else
 //! the system's store.
 
-use crate::config::postgres::TlsMode;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -17,6 +16,26 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::Path;
 use std::sync::Arc;
+
+/// `sslmode` as libpq reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    /// Encrypt, without checking the server's certificate (libpq's `require`).
+    Require,
+    /// Encrypt and check the certificate chain, not the host name.
+    VerifyCa,
+    /// Encrypt and check the chain and the host name.
+    VerifyFull,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub mode: TlsMode,
+    /// `sslrootcert`: the CA certificate (PEM) to trust.
+    pub root_cert: Option<std::path::PathBuf>,
+}
 
 /// A client configuration for `mode` (not `disable`), trusting `root_cert` or the system.
 pub fn client_config(mode: &TlsMode, root_cert: Option<&Path>) -> Result<ClientConfig, String> {

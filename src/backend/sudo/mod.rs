@@ -2,11 +2,15 @@
 //! between `NOTBEFORE` and `NOTAFTER` (sudo itself refuses them after the end), checked with
 //! `visudo -cf` before it is moved into place (mode 0440), removed on revoke.
 
-use super::{Backend, BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing};
-use crate::config::sudo::{SudoGrant, SudoTarget};
+pub mod config;
+
+use super::{
+    BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits, TypedBackend,
+};
 use crate::lease::Lease;
 use crate::trusted_dir::{self, TrustedDir};
 use chrono::{DateTime, Utc};
+use config::{SudoGrant, SudoTarget};
 use nix::unistd::Uid;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -14,10 +18,6 @@ use std::process::Command;
 
 pub struct SudoBackend {
     settings: SudoTarget,
-}
-
-fn grant_of(params: &Value) -> Result<SudoGrant, BackendError> {
-    super::grant_table(params, "a sudo")
 }
 
 /// sudoers' generalized time, in UTC.
@@ -84,7 +84,7 @@ impl SudoBackend {
             )));
         }
         for command in &grant.commands {
-            crate::config::sudo::check_command(command).map_err(BackendError::refused)?;
+            config::check_command(command).map_err(BackendError::refused)?;
         }
         let commands: Vec<String> = grant.commands.iter().map(|c| escape(c)).collect();
         Ok(format!(
@@ -141,27 +141,29 @@ impl SudoBackend {
     }
 }
 
-impl Backend for SudoBackend {
+impl TypedBackend for SudoBackend {
+    type Grant = SudoGrant;
+    const GRANT: &'static str = "a sudo";
+
     fn kind(&self) -> &'static str {
         "sudo"
     }
 
-    fn sharing_for(&self, _params: &Value) -> Sharing {
-        Sharing::PerLease
+    fn traits(&self, _grant: &SudoGrant) -> Traits {
+        Traits {
+            sharing: Sharing::PerLease,
+            issues_credentials: Some(false),
+            ..Traits::default()
+        }
     }
 
-    fn issues_credentials(&self, _params: &Value) -> Option<bool> {
-        Some(false)
-    }
-
-    fn plan(&self, lease: &Lease, _params: &Value) -> Value {
+    fn plan(&self, lease: &Lease, _grant: &SudoGrant) -> Value {
         json!({ "file": self.path(&lease.id) })
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn grant(&self, request: &GrantRequest<'_>, grant: &SudoGrant) -> Result<Grant, BackendError> {
         let from = request.lease.granted_at.unwrap_or_else(Utc::now);
-        let body = Self::contents(&grant, request.lease, from, request.expires_at)?;
+        let body = Self::contents(grant, request.lease, from, request.expires_at)?;
         self.install(&request.lease.id, &body)?;
         Ok(Grant {
             handle: json!({ "file": self.path(&request.lease.id) }),
@@ -171,7 +173,11 @@ impl Backend for SudoBackend {
         })
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&SudoGrant, BackendError>,
+    ) -> Result<(), BackendError> {
         let path = self.recorded_path(request.lease);
         let (dir, name) = trusted_dir::split(&path).map_err(super::fs_error)?;
         match TrustedDir::open(dir, Uid::effective()) {
@@ -187,15 +193,18 @@ impl Backend for SudoBackend {
         }
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn extend(&self, request: &GrantRequest<'_>, grant: &SudoGrant) -> Result<(), BackendError> {
         let from = request.lease.granted_at.unwrap_or_else(Utc::now);
-        let body = Self::contents(&grant, request.lease, from, request.expires_at)?;
+        let body = Self::contents(grant, request.lease, from, request.expires_at)?;
         self.install(&request.lease.id, &body)
     }
 
     /// Asked only about an interrupted grant: what it left unchecked goes first.
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        _grant: Result<&SudoGrant, BackendError>,
+    ) -> Result<Presence, BackendError> {
         let path = self.recorded_path(request.lease);
         let (dir, name) = trusted_dir::split(&path).map_err(super::fs_error)?;
         let present = match TrustedDir::open(dir, Uid::effective()) {
@@ -214,7 +223,7 @@ impl Backend for SudoBackend {
         })
     }
 
-    fn check(&self, target: &str, _grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, _grants: &[SudoGrant]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let dir = &self.settings.directory;
         let trusted = Self::directory(dir).map(|_| ());

@@ -1,4 +1,4 @@
-//! HTTP endpoints in the configuration: `backend = "http"` targets, a ticket rule's
+//! HTTP endpoints in the configuration: http targets, a ticket rule's
 //! `check`, `[[notify]]` webhooks and `[[audit.ship]]` collectors all name one the same way:
 //! a URL (a template with `{placeholders}`, or a secret reference when the URL itself is the
 //! secret, as a Slack webhook's is), an optional auth header whose value is a secret
@@ -207,79 +207,6 @@ fn check_template(text: &str, placeholders: &Placeholders) -> Result<(), String>
         ));
     }
     Ok(())
-}
-
-/// `backend = "http"`: grants and revocations are HTTP calls to a service.
-#[derive(Clone, Debug)]
-pub struct HttpTarget {
-    /// Where `grant` and `extend` are POSTed (and `revoke`, unless `revoke_url` says
-    /// otherwise), with the auth, signing, timeout and retries of every call.
-    pub endpoint: Endpoint,
-    pub revoke_url: Option<Location>,
-    pub revoke_method: RevokeMethod,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RevokeMethod {
-    Post,
-    Delete,
-}
-
-/// The keys of an http target: an endpoint's, and where revocations go.
-pub fn target_keys() -> Vec<&'static str> {
-    [
-        &["backend", "description"][..],
-        ENDPOINT_KEYS,
-        &["revoke_url", "revoke_method"],
-    ]
-    .concat()
-}
-
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_RETRIES: u32 = 3;
-
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: &Spanned<Node>,
-    what: &str,
-) -> Option<HttpTarget> {
-    let endpoint = read_endpoint(
-        reader,
-        fields,
-        table,
-        what,
-        base,
-        &LEASE_PLACEHOLDERS,
-        EndpointDefaults {
-            timeout: DEFAULT_TIMEOUT,
-            retries: DEFAULT_RETRIES,
-        },
-    );
-    let revoke_url = fields
-        .take("revoke_url")
-        .map(|node| read_location(reader, node, "revoke_url", base, &LEASE_PLACEHOLDERS));
-    let revoke_method = match fields.take("revoke_method") {
-        Some(node) => match reader.string(node, "revoke_method").as_deref() {
-            Some("POST") => Some(RevokeMethod::Post),
-            Some("DELETE") => Some(RevokeMethod::Delete),
-            Some(other) => {
-                reader.error(
-                    node.span(),
-                    format!("revoke_method {other:?} is not one of \"POST\", \"DELETE\""),
-                );
-                None
-            }
-            None => None,
-        },
-        None => Some(RevokeMethod::Post),
-    };
-    Some(HttpTarget {
-        endpoint: endpoint?,
-        revoke_url: revoke_url.map(|url| url.ok_or(())).transpose().ok()?,
-        revoke_method: revoke_method?,
-    })
 }
 
 #[cfg(test)]

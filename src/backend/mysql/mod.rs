@@ -7,14 +7,16 @@
 //! hex digits); database, table and role names are checked to be plain names and written as
 //! backquoted identifiers. The statements of one step go in one round trip. The password reaches the server only as its `mysql_native_password` hash.
 
+pub mod config;
 mod rights;
 
 use super::{
-    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+    BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
+    TypedBackend,
 };
-use crate::config::mysql::{MysqlGrant, MysqlMode, MysqlTarget, MysqlTls, parse_privilege};
 use crate::lease::Lease;
 use chrono::{DateTime, Utc};
+use config::{MysqlGrant, MysqlRole, MysqlTarget, MysqlTls, parse_privilege};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Row, SslOpts};
 use rights::Rights;
@@ -48,10 +50,6 @@ const NOT_GRANTED: [u16; 2] = [1141, 1962];
 
 fn event_name(lease_id: &str) -> String {
     format!("jit_expire_{lease_id}")
-}
-
-fn grant_of(params: &Value) -> Result<MysqlGrant, BackendError> {
-    super::grant_table(params, "a mysql")
 }
 
 fn classify(err: &mysql::Error) -> BackendError {
@@ -380,12 +378,8 @@ impl MysqlBackend {
         format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = {name}")
     }
 
-    fn role_account(grant: &MysqlGrant, lease: &Lease) -> String {
-        grant
-            .account
-            .as_deref()
-            .unwrap_or("{user}")
-            .replace("{user}", &lease.subject)
+    fn role_account(grant: &MysqlRole, lease: &Lease) -> String {
+        grant.account.replace("{user}", &lease.subject)
     }
 }
 
@@ -419,37 +413,42 @@ fn with_ca(ssl: SslOpts, ca: &Option<std::path::PathBuf>) -> SslOpts {
     }
 }
 
-impl Backend for MysqlBackend {
+impl TypedBackend for MysqlBackend {
+    type Grant = MysqlGrant;
+    const GRANT: &'static str = "a mysql";
+
     fn kind(&self) -> &'static str {
         "mysql"
     }
 
-    fn sharing_for(&self, params: &Value) -> Sharing {
-        match grant_of(params).map(|g| g.mode) {
-            Ok(MysqlMode::Role) => Sharing::PerSubject,
-            _ => Sharing::PerLease,
+    fn traits(&self, grant: &MysqlGrant) -> Traits {
+        let role = !grant.is_ephemeral();
+        Traits {
+            sharing: if role {
+                Sharing::PerSubject
+            } else {
+                Sharing::PerLease
+            },
+            issues_credentials: Some(!role),
+            ..Traits::default()
         }
     }
 
-    fn issues_credentials(&self, params: &Value) -> Option<bool> {
-        grant_of(params).ok().map(|g| g.mode != MysqlMode::Role)
-    }
-
-    fn plan(&self, lease: &Lease, params: &Value) -> Value {
-        match grant_of(params) {
-            Ok(grant) if grant.mode == MysqlMode::Role => {
-                json!({ "user": Self::role_account(&grant, lease), "host": grant.host })
+    fn plan(&self, lease: &Lease, grant: &MysqlGrant) -> Value {
+        match grant {
+            MysqlGrant::Role(role) => {
+                json!({ "user": Self::role_account(role, lease), "host": role.host })
             }
-            Ok(grant) => json!({ "user": ephemeral_user(&lease.id), "host": grant.host }),
-            Err(_) => json!({ "user": ephemeral_user(&lease.id), "host": "%" }),
+            MysqlGrant::Ephemeral(ephemeral) => {
+                json!({ "user": ephemeral_user(&lease.id), "host": ephemeral.host })
+            }
         }
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let grant = grant_of(request.params)?;
+    fn grant(&self, request: &GrantRequest<'_>, grant: &MysqlGrant) -> Result<Grant, BackendError> {
         let lease = request.lease;
-        match grant.mode {
-            MysqlMode::Ephemeral => {
+        match grant {
+            MysqlGrant::Ephemeral(grant) => {
                 let user = ephemeral_user(&lease.id);
                 let password = random_password();
                 let hash = native_hash(&password);
@@ -503,8 +502,8 @@ impl Backend for MysqlBackend {
                     }),
                 })
             }
-            MysqlMode::Role => {
-                let user = Self::role_account(&grant, lease);
+            MysqlGrant::Role(grant) => {
+                let user = Self::role_account(grant, lease);
                 let found = self.with_conn(|conn| {
                     let found = Self::lookup(conn, &user, &grant.host)?;
                     if found.present {
@@ -528,8 +527,12 @@ impl Backend for MysqlBackend {
         }
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&MysqlGrant, BackendError>,
+    ) -> Result<(), BackendError> {
+        let grant = grant?;
         let lease = request.lease;
         let recorded = |key: &str| {
             lease
@@ -538,8 +541,8 @@ impl Backend for MysqlBackend {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        match grant.mode {
-            MysqlMode::Ephemeral => {
+        match grant {
+            MysqlGrant::Ephemeral(grant) => {
                 let user = recorded("user").unwrap_or_else(|| ephemeral_user(&lease.id));
                 let host = recorded("host").unwrap_or(grant.host.clone());
                 if lease.ending == Some(crate::lease::Ending::Failed) {
@@ -580,8 +583,8 @@ impl Backend for MysqlBackend {
                 })?
                 .map_err(BackendError::permanent)
             }
-            MysqlMode::Role => {
-                let user = recorded("user").unwrap_or_else(|| Self::role_account(&grant, lease));
+            MysqlGrant::Role(grant) => {
+                let user = recorded("user").unwrap_or_else(|| Self::role_account(grant, lease));
                 self.with_conn(|conn| {
                     let found = Self::lookup(conn, &user, &grant.host)?;
                     if !found.present {
@@ -616,11 +619,10 @@ impl Backend for MysqlBackend {
         }
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
+    fn extend(&self, request: &GrantRequest<'_>, grant: &MysqlGrant) -> Result<(), BackendError> {
         let Some(schema) = self
             .event_schema()
-            .filter(|_| grant.mode == MysqlMode::Ephemeral)
+            .filter(|_| grant.is_ephemeral())
         else {
             return Ok(());
         };
@@ -629,7 +631,7 @@ impl Backend for MysqlBackend {
             let facts: Option<(String, String, String, String)> = conn.query_first(format!(
                 "SELECT {}, {}, {}, @@GLOBAL.event_scheduler",
                 quoted(&user),
-                quoted(&grant.host),
+                quoted(grant.host()),
                 quoted(&utc_text(request.expires_at)),
             ))?;
             let (name, host, at, scheduler) = facts.unwrap_or_default();
@@ -645,16 +647,20 @@ impl Backend for MysqlBackend {
         })
     }
 
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let grant = grant_of(request.params)?;
-        let user = match grant.mode {
-            MysqlMode::Ephemeral => ephemeral_user(&request.lease.id),
-            MysqlMode::Role => Self::role_account(&grant, request.lease),
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&MysqlGrant, BackendError>,
+    ) -> Result<Presence, BackendError> {
+        let grant = grant?;
+        let user = match grant {
+            MysqlGrant::Ephemeral(_) => ephemeral_user(&request.lease.id),
+            MysqlGrant::Role(role) => Self::role_account(role, request.lease),
         };
-        if grant.mode == MysqlMode::Ephemeral {
+        if grant.is_ephemeral() {
             self.end_grant_sessions(&user)?;
         }
-        let found = self.with_conn(|conn| Self::lookup(conn, &user, &grant.host))?;
+        let found = self.with_conn(|conn| Self::lookup(conn, &user, grant.host()))?;
         Ok(if found.present {
             Presence::Present
         } else {
@@ -662,7 +668,7 @@ impl Backend for MysqlBackend {
         })
     }
 
-    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, grants: &[MysqlGrant]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let facts = self.with_conn(|conn| {
             let version: Option<String> = conn.query_first("SELECT VERSION()")?;
@@ -715,8 +721,8 @@ impl Backend for MysqlBackend {
                 },
             });
         };
-        let parsed: Vec<MysqlGrant> = grants.iter().filter_map(|p| grant_of(p).ok()).collect();
-        let ephemeral = parsed.iter().any(|g| g.mode == MysqlMode::Ephemeral);
+        let parsed = grants;
+        let ephemeral = parsed.iter().any(|g| g.is_ephemeral());
         if ephemeral {
             right(
                 "right CREATE USER".to_owned(),
@@ -750,7 +756,10 @@ impl Backend for MysqlBackend {
         // Each privilege an ephemeral grant hands on, on its object.
         let mut wanted: Vec<(String, String, String)> = parsed
             .iter()
-            .filter(|g| g.mode == MysqlMode::Ephemeral)
+            .filter_map(|g| match g {
+                MysqlGrant::Ephemeral(g) => Some(g),
+                MysqlGrant::Role(_) => None,
+            })
             .flat_map(|g| g.grants.iter())
             .filter_map(|statement| parse_privilege(statement).ok())
             .flat_map(|(privileges, database, table)| {
@@ -780,7 +789,7 @@ impl Backend for MysqlBackend {
                 ),
             );
         }
-        let mut roles: Vec<&String> = parsed.iter().flat_map(|g| g.roles.iter()).collect();
+        let mut roles: Vec<&String> = parsed.iter().flat_map(|g| g.roles().iter()).collect();
         roles.sort();
         roles.dedup();
         for role in &roles {

@@ -5,12 +5,17 @@
 //! `%L`, its arguments bound as parameters: nothing from a request is spliced into SQL here.
 //! Passwords reach the server only as SCRAM-SHA-256 verifiers, never in plain text.
 
+pub mod config;
+
 use super::{
-    Backend, BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing,
+    BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
+    TypedBackend,
 };
-use crate::config::postgres::{GrantMode, PostgresGrant, PostgresTarget, TlsMode};
 use crate::lease::{Lease, rfc3339};
+use crate::net::postgres::{Refused, base_config, host_port, open};
+use crate::net::tls::TlsMode;
 use chrono::{DateTime, Utc};
+use config::{Ephemeral, Membership, PostgresGrant, PostgresTarget};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient};
 use serde_json::{Value, json};
@@ -128,62 +133,6 @@ fn run(
     client.batch_execute(&sql)
 }
 
-fn grant_of(params: &Value) -> Result<PostgresGrant, BackendError> {
-    super::grant_table(params, "a postgres")
-}
-
-/// Why a connection could not be opened.
-pub enum Refused {
-    /// The TLS settings are unusable (a root certificate that cannot be read, say).
-    Tls(String),
-    Server(postgres::Error),
-}
-
-/// Connect with `config`, encrypted as `tls` asks. Shared with the team store.
-pub fn open(
-    config: &postgres::Config,
-    tls: &crate::config::postgres::Tls,
-) -> Result<Client, Refused> {
-    if tls.mode == TlsMode::Disable {
-        return config.connect(postgres::NoTls).map_err(Refused::Server);
-    }
-    let client =
-        super::tls::client_config(&tls.mode, tls.root_cert.as_deref()).map_err(Refused::Tls)?;
-    config
-        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
-        .map_err(Refused::Server)
-}
-
-/// The first host and port `config` connects to (libpq's defaults when it names none), for
-/// messages. Shared with the team store.
-pub fn host_port(config: &postgres::Config) -> (String, u16) {
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(name)) => name.clone(),
-        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    (host, config.get_ports().first().copied().unwrap_or(5432))
-}
-
-/// The connection settings of `settings` before the password: timeout, application name,
-/// and whether to try TLS.
-pub fn base_config(settings: &PostgresTarget) -> Result<postgres::Config, String> {
-    settings
-        .url
-        .parse::<postgres::Config>()
-        .map(|mut config| {
-            config.connect_timeout(settings.connect_timeout);
-            config.application_name("jit");
-            config.ssl_mode(match settings.tls.mode {
-                TlsMode::Disable => postgres::config::SslMode::Disable,
-                TlsMode::Prefer => postgres::config::SslMode::Prefer,
-                _ => postgres::config::SslMode::Require,
-            });
-            config
-        })
-        .map_err(|err| format!("url: {err}"))
-}
-
 impl PostgresBackend {
     pub fn new(settings: PostgresTarget) -> Self {
         let base = base_config(&settings);
@@ -289,7 +238,7 @@ impl PostgresBackend {
 
     fn grant_ephemeral(
         &self,
-        grant: &PostgresGrant,
+        grant: &Ephemeral,
         lease: &Lease,
         until: DateTime<Utc>,
     ) -> Result<Grant, BackendError> {
@@ -444,7 +393,7 @@ impl PostgresBackend {
     /// jit is refused, not taken over: ending the lease would otherwise take it away.
     fn grant_membership(
         &self,
-        grant: &PostgresGrant,
+        grant: &Membership,
         request: &GrantRequest<'_>,
     ) -> Result<Grant, BackendError> {
         let login = Self::membership_login(grant, request.lease);
@@ -499,7 +448,7 @@ impl PostgresBackend {
     fn missing(
         &self,
         client: &mut Client,
-        grant: &PostgresGrant,
+        grant: &Ephemeral,
         login: &str,
         database: &str,
     ) -> Result<Vec<String>, postgres::Error> {
@@ -532,12 +481,8 @@ impl PostgresBackend {
         Ok(row.get(0))
     }
 
-    fn membership_login(grant: &PostgresGrant, lease: &Lease) -> String {
-        grant
-            .login
-            .as_deref()
-            .unwrap_or("{user}")
-            .replace("{user}", &lease.subject)
+    fn membership_login(grant: &Membership, lease: &Lease) -> String {
+        grant.login.replace("{user}", &lease.subject)
     }
 }
 
@@ -559,45 +504,56 @@ fn handle_login(lease: &Lease) -> Option<String> {
         .map(str::to_owned)
 }
 
-impl Backend for PostgresBackend {
+impl TypedBackend for PostgresBackend {
+    type Grant = PostgresGrant;
+    const GRANT: &'static str = "a postgres";
+
     fn kind(&self) -> &'static str {
         "postgres"
     }
 
-    fn sharing_for(&self, params: &Value) -> Sharing {
-        match grant_of(params).map(|g| g.mode) {
-            Ok(GrantMode::Membership) => Sharing::PerSubject,
-            _ => Sharing::PerLease,
+    fn traits(&self, grant: &PostgresGrant) -> Traits {
+        let membership = matches!(grant, PostgresGrant::Membership(_));
+        Traits {
+            sharing: if membership {
+                Sharing::PerSubject
+            } else {
+                Sharing::PerLease
+            },
+            issues_credentials: Some(!membership),
+            ..Traits::default()
         }
     }
 
-    fn issues_credentials(&self, params: &Value) -> Option<bool> {
-        grant_of(params)
-            .ok()
-            .map(|g| g.mode != GrantMode::Membership)
-    }
-
-    fn plan(&self, lease: &Lease, params: &Value) -> Value {
-        match grant_of(params) {
-            Ok(grant) if grant.mode == GrantMode::Membership => {
-                json!({ "login": Self::membership_login(&grant, lease) })
+    fn plan(&self, lease: &Lease, grant: &PostgresGrant) -> Value {
+        match grant {
+            PostgresGrant::Membership(grant) => {
+                json!({ "login": Self::membership_login(grant, lease) })
             }
-            _ => json!({ "login": ephemeral_login(&lease.id) }),
+            PostgresGrant::Ephemeral(_) => json!({ "login": ephemeral_login(&lease.id) }),
         }
     }
 
-    fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let grant = grant_of(request.params)?;
-        match grant.mode {
-            GrantMode::Ephemeral => self.grant_ephemeral(&grant, request.lease, request.expires_at),
-            GrantMode::Membership => self.grant_membership(&grant, request),
+    fn grant(
+        &self,
+        request: &GrantRequest<'_>,
+        grant: &PostgresGrant,
+    ) -> Result<Grant, BackendError> {
+        match grant {
+            PostgresGrant::Ephemeral(grant) => {
+                self.grant_ephemeral(grant, request.lease, request.expires_at)
+            }
+            PostgresGrant::Membership(grant) => self.grant_membership(grant, request),
         }
     }
 
-    fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
-        match grant.mode {
-            GrantMode::Ephemeral => {
+    fn revoke(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&PostgresGrant, BackendError>,
+    ) -> Result<(), BackendError> {
+        match grant? {
+            PostgresGrant::Ephemeral(_) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
                 if request.lease.ending == Some(crate::lease::Ending::Failed) {
@@ -605,9 +561,9 @@ impl Backend for PostgresBackend {
                 }
                 self.revoke_ephemeral(&login)
             }
-            GrantMode::Membership => {
+            PostgresGrant::Membership(grant) => {
                 let login = handle_login(request.lease)
-                    .unwrap_or_else(|| Self::membership_login(&grant, request.lease));
+                    .unwrap_or_else(|| Self::membership_login(grant, request.lease));
                 self.with_client(|_, client| {
                     if client
                         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])?
@@ -629,10 +585,13 @@ impl Backend for PostgresBackend {
         }
     }
 
-    fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_of(request.params)?;
-        match grant.mode {
-            GrantMode::Ephemeral => {
+    fn extend(
+        &self,
+        request: &GrantRequest<'_>,
+        grant: &PostgresGrant,
+    ) -> Result<(), BackendError> {
+        match grant {
+            PostgresGrant::Ephemeral(_) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
                 let until = rfc3339::format(&request.expires_at);
@@ -641,14 +600,17 @@ impl Backend for PostgresBackend {
                 })
             }
             // Membership has no end PostgreSQL enforces: the sweeper ends it.
-            GrantMode::Membership => Ok(()),
+            PostgresGrant::Membership(_) => Ok(()),
         }
     }
 
-    fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let grant = grant_of(request.params)?;
-        let present = match grant.mode {
-            GrantMode::Ephemeral => {
+    fn inspect(
+        &self,
+        request: &EndRequest<'_>,
+        grant: Result<&PostgresGrant, BackendError>,
+    ) -> Result<Presence, BackendError> {
+        let present = match grant? {
+            PostgresGrant::Ephemeral(_) => {
                 let login = handle_login(request.lease)
                     .unwrap_or_else(|| ephemeral_login(&request.lease.id));
                 self.end_grant_sessions(&login)?;
@@ -658,9 +620,9 @@ impl Backend for PostgresBackend {
                         .is_some())
                 })?
             }
-            GrantMode::Membership => {
+            PostgresGrant::Membership(grant) => {
                 let login = handle_login(request.lease)
-                    .unwrap_or_else(|| Self::membership_login(&grant, request.lease));
+                    .unwrap_or_else(|| Self::membership_login(grant, request.lease));
                 let roles = grant.roles.clone();
                 self.with_client(|_, client| {
                     let row = client.query_one(
@@ -680,7 +642,7 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn check(&self, target: &str, grants: &[&Value]) -> Vec<Check> {
+    fn check(&self, target: &str, grants: &[PostgresGrant]) -> Vec<Check> {
         let name = |what: &str| format!("target {target}: {what}");
         let mut checks = Vec::new();
         let connected = self.with_client(|_, client| {
@@ -732,8 +694,7 @@ impl Backend for PostgresBackend {
         });
         let mut roles: Vec<String> = grants
             .iter()
-            .filter_map(|params| grant_of(params).ok())
-            .flat_map(|grant| grant.roles)
+            .flat_map(|grant| grant.roles().iter().cloned())
             .collect();
         roles.sort();
         roles.dedup();
@@ -778,12 +739,11 @@ impl Backend for PostgresBackend {
             });
         }
         // Privileges handed on need GRANT OPTION (PostgreSQL only warns without it).
-        let parsed: Vec<PostgresGrant> = grants
-            .iter()
-            .filter_map(|params| grant_of(params).ok())
-            .collect();
         let mut wanted: Vec<(&str, String, String)> = Vec::new();
-        for grant in &parsed {
+        for grant in grants.iter().filter_map(|grant| match grant {
+            PostgresGrant::Ephemeral(grant) => Some(grant),
+            PostgresGrant::Membership(_) => None,
+        }) {
             for privilege in &grant.database_privileges {
                 wanted.push(("database", database.clone(), privilege.clone()));
             }

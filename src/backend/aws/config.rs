@@ -1,6 +1,6 @@
 //! Settings of `backend = "aws"` targets and the `grant` table of their roles.
 
-use super::document::{Fields, Node, Reader};
+use crate::config::document::{Fields, Node, Reader};
 use crate::secret::SecretRef;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -372,6 +372,57 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
         policy_arn,
     })
     .ok()
+}
+
+/// `backend = "aws"` in the registry ([`crate::backend::KINDS`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
+        fields.finish(reader, TARGET_KEYS);
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for AwsTarget {
+    fn kind(&self) -> &'static str {
+        "aws"
+    }
+
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        [
+            ("access_key_id", Some(&self.access_key_id)),
+            ("secret_access_key", Some(&self.secret_access_key)),
+            ("session_token", self.session_token.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, reference)| Some((key.to_owned(), reference?)))
+        .collect()
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        parse_grant(reader, node)
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::AwsBackend::new(self.clone()))
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! 5xx answers and unreachable endpoints.
 
 use super::BackendError;
-use crate::config::aws::AwsTarget;
+use super::config::AwsTarget;
 use crate::secret::Secret;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;

@@ -1,0 +1,93 @@
+//! Settings of `backend = "file"` targets. Their roles' `grant` table is optional and empty.
+
+use crate::config::document::{Fields, Node, Reader};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+pub const TARGET_KEYS: &[&str] = &["backend", "directory", "description"];
+
+/// A directory of jit's own user where each lease is a file.
+#[derive(Clone, Debug)]
+pub struct FileTarget {
+    pub directory: PathBuf,
+}
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: std::ops::Range<usize>,
+    what: &str,
+) -> Option<FileTarget> {
+    let directory = match fields.take("directory") {
+        Some(n) => reader.string(n, "directory").map(|d| base.join(d)),
+        None => {
+            reader.error(
+                table,
+                format!("{what} needs `directory` (where the lease files go)"),
+            );
+            None
+        }
+    };
+    Some(FileTarget {
+        directory: directory?,
+    })
+}
+
+/// `backend = "file"` in the registry ([`crate::backend::KINDS`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
+        fields.finish(reader, TARGET_KEYS);
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for FileTarget {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        let mut fields = reader.table(node, "grant")?;
+        let before = reader.errors.len();
+        for (key, _) in fields.rest() {
+            reader.error(
+                key.span(),
+                format!(
+                    "unknown key `{}` in grant: a file role's grant takes no keys; leave `grant` out",
+                    key.get_ref()
+                ),
+            );
+        }
+        if reader.errors.len() != before {
+            return None;
+        }
+        self.default_grant()
+    }
+
+    fn default_grant(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Object(Default::default()))
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::FileBackend::new(self.clone()))
+    }
+}

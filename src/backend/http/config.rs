@@ -1,0 +1,136 @@
+//! Settings of `backend = "http"` targets: an endpoint (see [`crate::config::endpoint`]),
+//! and where revocations go.
+
+use crate::config::document::{Fields, Node, Reader};
+use crate::config::endpoint::{
+    ENDPOINT_KEYS, Endpoint, EndpointDefaults, LEASE_PLACEHOLDERS, Location, read_endpoint,
+    read_location,
+};
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+/// `backend = "http"`: grants and revocations are HTTP calls to a service.
+#[derive(Clone, Debug)]
+pub struct HttpTarget {
+    /// Where `grant` and `extend` are POSTed (and `revoke`, unless `revoke_url` says
+    /// otherwise), with the auth, signing, timeout and retries of every call.
+    pub endpoint: Endpoint,
+    pub revoke_url: Option<Location>,
+    pub revoke_method: RevokeMethod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeMethod {
+    Post,
+    Delete,
+}
+
+/// The keys of an http target: an endpoint's, and where revocations go.
+pub fn target_keys() -> Vec<&'static str> {
+    [
+        &["backend", "description"][..],
+        ENDPOINT_KEYS,
+        &["revoke_url", "revoke_method"],
+    ]
+    .concat()
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETRIES: u32 = 3;
+
+pub fn parse_target(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: &Spanned<Node>,
+    what: &str,
+) -> Option<HttpTarget> {
+    let endpoint = read_endpoint(
+        reader,
+        fields,
+        table,
+        what,
+        base,
+        &LEASE_PLACEHOLDERS,
+        EndpointDefaults {
+            timeout: DEFAULT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+        },
+    );
+    let revoke_url = fields
+        .take("revoke_url")
+        .map(|node| read_location(reader, node, "revoke_url", base, &LEASE_PLACEHOLDERS));
+    let revoke_method = match fields.take("revoke_method") {
+        Some(node) => match reader.string(node, "revoke_method").as_deref() {
+            Some("POST") => Some(RevokeMethod::Post),
+            Some("DELETE") => Some(RevokeMethod::Delete),
+            Some(other) => {
+                reader.error(
+                    node.span(),
+                    format!("revoke_method {other:?} is not one of \"POST\", \"DELETE\""),
+                );
+                None
+            }
+            None => None,
+        },
+        None => Some(RevokeMethod::Post),
+    };
+    Some(HttpTarget {
+        endpoint: endpoint?,
+        revoke_url: revoke_url.map(|url| url.ok_or(())).transpose().ok()?,
+        revoke_method: revoke_method?,
+    })
+}
+
+/// `backend = "http"` in the registry ([`crate::backend::KINDS`]).
+pub struct Kind;
+
+impl crate::backend::Kind for Kind {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn read_target(
+        &self,
+        reader: &mut Reader<'_>,
+        mut fields: Fields<'_>,
+        base: &Path,
+        table: &Spanned<Node>,
+        what: &str,
+    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+        let parsed = parse_target(reader, &mut fields, base, table, what);
+        fields.finish(reader, &target_keys());
+        Some(std::sync::Arc::new(parsed?))
+    }
+}
+
+impl crate::backend::Settings for HttpTarget {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
+        let mut refs = self.endpoint.secret_refs();
+        if let Some(Location::Secret(reference)) = &self.revoke_url {
+            refs.push(("revoke_url".to_owned(), reference));
+        }
+        refs
+    }
+
+    fn read_grant(
+        &self,
+        reader: &mut Reader<'_>,
+        node: &Spanned<Node>,
+    ) -> Option<serde_json::Value> {
+        crate::backend::command::config::parse_grant(reader, node)
+    }
+
+    fn default_grant(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Object(Default::default()))
+    }
+
+    fn backend(&self) -> Box<dyn crate::backend::Backend> {
+        Box::new(super::HttpBackend::new(self.clone()))
+    }
+}

@@ -1,0 +1,68 @@
+//! Reading the settings of a PostgreSQL connection (a postgres target's, or the team
+//! store's) from the configuration.
+
+use super::document::{Fields, Reader};
+use crate::net::postgres::{Connection, DEFAULT_CONNECT_TIMEOUT, split_tls};
+use crate::net::tls::Tls;
+use std::path::Path;
+
+/// `url`, `password` and `connect_timeout` of a PostgreSQL connection. Without
+/// `user_required`, the URL may leave the user out (it is then the caller's own login).
+pub fn parse_postgres(
+    reader: &mut Reader<'_>,
+    fields: &mut Fields<'_>,
+    base: &Path,
+    table: std::ops::Range<usize>,
+    what: &str,
+    user_required: bool,
+) -> Option<Connection> {
+    let url_node = fields.take("url");
+    let url = match url_node {
+        Some(node) => reader.string(node, "url").and_then(|text| {
+            let checked = split_tls(&text).and_then(|(url, tls)| {
+                let config: postgres::Config = url.parse().map_err(|e| format!("url is not a PostgreSQL URL: {e}"))?;
+                if config.get_password().is_some() {
+                                        return Err(crate::secret::url_password_refused());
+                }
+                if config.get_hosts().is_empty() {
+                    return Err("url must name a host, such as postgres://db.internal:5432/jit".to_owned());
+                }
+                if user_required && config.get_user().is_none() {
+                    return Err("url must name a host and a user, such as postgres://jit_admin@db.internal:5432/app".to_owned());
+                }
+                Ok((url, tls))
+            });
+            match checked {
+                Ok(ok) => Some(ok),
+                Err(err) => {
+                    reader.error(node.span(), err);
+                    None
+                }
+            }
+        }),
+        None => {
+            reader.error(table, format!("{what} needs `url` (postgres://USER@HOST:PORT/DATABASE)"));
+            None
+        }
+    };
+    let password = fields
+        .take("password")
+        .and_then(|node| reader.secret(node, "password", base));
+    let connect_timeout = fields
+        .take("connect_timeout")
+        .and_then(|node| reader.duration(node, "connect_timeout"))
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let (url, tls) = url?;
+    let tls = Tls {
+        root_cert: tls
+            .root_cert
+            .map(|p| if p.is_relative() { base.join(p) } else { p }),
+        ..tls
+    };
+    Some(Connection {
+        url,
+        tls,
+        password,
+        connect_timeout,
+    })
+}
