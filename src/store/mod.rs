@@ -1,6 +1,8 @@
 //! Where leases, approvals and the audit chain live. One trait, so that the embedded
 //! SQLite store and a shared team store serve the same engine.
 
+#[doc(hidden)]
+pub mod conformance;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
