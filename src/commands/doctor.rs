@@ -48,7 +48,7 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
             None => {
                 let store = store_path(config);
                 SqliteStore::open(&store)
-                    .and_then(|s| s.check())
+                    .and_then(|s| Ok(s.check()?))
                     .map(|detail| format!("{} ({detail})", store.display()))
                     .map_err(|e| format!("{}: {e:#}", store.display()))
             }

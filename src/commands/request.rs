@@ -2,7 +2,7 @@ use crate::cli::RequestArgs;
 use crate::context::Context;
 use crate::engine::Requested;
 use crate::exit::Exit;
-use crate::store::Store;
+use crate::store::LeaseStore;
 use crate::store::postgres::PgStore;
 use crate::team::{self, handoff::OneTimeKey};
 use crate::trusted_dir::TrustedDir;

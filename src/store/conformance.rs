@@ -124,8 +124,8 @@ fn event(lease_id: Option<&str>, kind: EventKind, secs: i64) -> NewEvent {
     }
 }
 
-fn write(store: &dyn Store, work: impl FnOnce(&mut dyn Tx) -> anyhow::Result<()>) {
-    super::write(store, work).expect("the transaction commits");
+fn write(store: &dyn Store, work: impl FnOnce(&mut dyn Tx) -> super::Result<()>) {
+    super::write(store, |tx| Ok(work(tx)?)).expect("the transaction commits");
 }
 
 fn insert_all(store: &dyn Store, leases: &[Lease]) {
@@ -197,7 +197,9 @@ fn lease_round_trip(f: &dyn Fixture) {
         vec![summary(&written)]
     );
     // A second lease with that id is refused, and the first stays as it was.
-    let again = super::write(store, |tx| tx.insert(&lease("l-full", "other", "carol", 5)));
+    let again = super::write(store, |tx| {
+        Ok(tx.insert(&lease("l-full", "other", "carol", 5))?)
+    });
     assert!(again.is_err());
     assert_eq!(store.lease("l-full").unwrap(), Some(written));
 }
@@ -251,7 +253,7 @@ fn update_keeps_fixed_fields(f: &dyn Fixture) {
     };
     assert_eq!(store.lease("l-1").unwrap(), Some(expected));
     // Updating a lease that is not there fails, naming it.
-    let missing = super::write(store, |tx| tx.update(&lease("l-2", "r", "s", 0)));
+    let missing = super::write(store, |tx| Ok(tx.update(&lease("l-2", "r", "s", 0))?));
     assert_eq!(
         missing.unwrap_err().to_string(),
         "lease l-2 is not in the store"
@@ -301,7 +303,7 @@ fn failed_transaction(f: &dyn Fixture) {
         let outcome = super::write(store, |tx| {
             tx.insert(&lease("l-3", "db-admin", "bob", 1))?;
             tx.append(&event(Some("l-3"), EventKind::Requested, 1))?;
-            tx.update(&lease("l-4", "db-admin", "bob", 1))
+            Ok(tx.update(&lease("l-4", "db-admin", "bob", 1))?)
         });
         assert_eq!(
             outcome.unwrap_err().to_string(),
@@ -322,10 +324,10 @@ fn failed_transaction(f: &dyn Fixture) {
     write(store, |tx| tx.insert(&lease("l-2", "db-admin", "bob", 1)));
     assert!(store.lease("l-2").unwrap().is_some());
     let relaxed = super::write_relaxed(store, |tx| {
-        tx.update(&in_state(
+        Ok(tx.update(&in_state(
             lease("l-2", "db-admin", "bob", 1),
             LeaseState::Cancelled,
-        ))
+        ))?)
     });
     relaxed.unwrap();
     assert_eq!(
@@ -588,7 +590,7 @@ fn approvals(f: &dyn Fixture) {
     assert!(listed[1].approvals.is_empty());
     // One decision per approver.
     let twice = super::write(store, |tx| {
-        tx.add_approval("l-1", &approval("bob", 9, Verdict::Deny))
+        Ok(tx.add_approval("l-1", &approval("bob", 9, Verdict::Deny))?)
     });
     assert!(twice.is_err());
     assert_eq!(store.lease("l-1").unwrap().unwrap().approvals, expected);

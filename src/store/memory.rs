@@ -8,11 +8,11 @@
 //! committed events.
 
 use super::{
-    ChainHead, Checkpoint, EventFilter, Guard, LeaseDocuments, LeaseFilter, Lock, Store, Tx,
+    AuditLog, ChainHead, Checkpoint, EventFilter, Guard, Held, LeaseDocuments, LeaseFilter,
+    LeaseStore, Lock, Locks, Result, ShippingState, Store, StoreError, Tx, Work,
 };
 use crate::audit::{self, AuditEvent, Break, NewEvent, RawRecord, Verifier};
 use crate::lease::{Approval, Lease, LeaseState};
-use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -189,6 +189,10 @@ fn summary(lease: Lease) -> Lease {
     }
 }
 
+fn conflict(message: &str) -> StoreError {
+    StoreError::Conflict(anyhow::anyhow!("{message}"))
+}
+
 struct MemoryTx<'d> {
     data: &'d mut Data,
     appended: Vec<AuditEvent>,
@@ -219,7 +223,7 @@ impl Tx for MemoryTx<'_> {
 
     fn insert(&mut self, lease: &Lease) -> Result<()> {
         if self.data.leases.contains_key(&lease.id) {
-            bail!("UNIQUE constraint failed: leases.id");
+            return Err(conflict("UNIQUE constraint failed: leases.id"));
         }
         let document = serde_json::to_string(lease)?;
         self.data.leases.insert(
@@ -235,7 +239,7 @@ impl Tx for MemoryTx<'_> {
     fn update(&mut self, lease: &Lease) -> Result<()> {
         let document = serde_json::to_string(lease)?;
         let Some(row) = self.data.leases.get_mut(&lease.id) else {
-            bail!("lease {} is not in the store", lease.id);
+            return Err(StoreError::NotFound(lease.id.clone()));
         };
         // The columns the SQL stores' UPDATE sets; the rest is fixed at insert.
         let new = stored(lease);
@@ -258,11 +262,13 @@ impl Tx for MemoryTx<'_> {
 
     fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()> {
         if !self.data.leases.contains_key(lease_id) {
-            bail!("FOREIGN KEY constraint failed");
+            return Err(conflict("FOREIGN KEY constraint failed"));
         }
         let list = self.data.approvals.entry(lease_id.to_owned()).or_default();
         if list.iter().any(|a| a.by == approval.by) {
-            bail!("UNIQUE constraint failed: approvals.lease_id, approvals.by");
+            return Err(conflict(
+                "UNIQUE constraint failed: approvals.lease_id, approvals.by",
+            ));
         }
         list.push(Approval {
             at: to_second(approval.at),
@@ -280,7 +286,7 @@ impl Tx for MemoryTx<'_> {
             .unwrap_or((0, audit::GENESIS.to_owned()));
         let (record, details) = event.chain(prev_seq + 1, prev_hash);
         if self.data.audit.iter().any(|r| r.seq == record.seq) {
-            bail!("UNIQUE constraint failed: audit.seq");
+            return Err(conflict("UNIQUE constraint failed: audit.seq"));
         }
         self.data.audit.push(Record {
             seq: record.seq,
@@ -300,7 +306,7 @@ impl Tx for MemoryTx<'_> {
 }
 
 /// A held [`Lock`]: dropping it lets go and wakes those waiting.
-struct HeldLock {
+pub(super) struct HeldLock {
     shared: Arc<Shared>,
     name: String,
 }
@@ -317,8 +323,8 @@ impl Drop for HeldLock {
     }
 }
 
-impl Store for MemoryStore {
-    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+impl LeaseStore for MemoryStore {
+    fn write(&self, work: &mut Work<'_>) -> Result<()> {
         let me = std::thread::current().id();
         let writing = || {
             self.shared
@@ -327,7 +333,9 @@ impl Store for MemoryStore {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         };
         if *writing() == Some(me) {
-            bail!("cannot start a transaction within a transaction");
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "cannot start a transaction within a transaction"
+            )));
         }
         let _writer = self
             .shared
@@ -415,7 +423,9 @@ impl Store for MemoryStore {
             })
             .min())
     }
+}
 
+impl AuditLog for MemoryStore {
     fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>> {
         let since = filter
             .since
@@ -435,7 +445,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()> {
+    fn each_event(
+        &self,
+        visit: &mut dyn FnMut(&AuditEvent) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let records = self.data().audit.clone();
         for record in &records {
             visit(&record.event())?;
@@ -498,7 +511,9 @@ impl Store for MemoryStore {
     fn last_seq(&self) -> Result<i64> {
         Ok(self.data().audit.iter().map(|r| r.seq).max().unwrap_or(0))
     }
+}
 
+impl ShippingState for MemoryStore {
     fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
         Ok(self
             .data()
@@ -518,7 +533,9 @@ impl Store for MemoryStore {
         );
         Ok(())
     }
+}
 
+impl Locks for MemoryStore {
     fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
         let name = match lock {
             Lock::Shipping => "shipping".to_owned(),
@@ -543,12 +560,14 @@ impl Store for MemoryStore {
                 .0;
         }
         locks.insert(name.clone());
-        Ok(Some(Box::new(HeldLock {
+        Ok(Some(Guard(Held::Memory(HeldLock {
             shared: Arc::clone(&self.shared),
             name,
-        })))
+        }))))
     }
+}
 
+impl Store for MemoryStore {
     fn location(&self) -> String {
         "memory".to_owned()
     }
@@ -606,7 +625,7 @@ mod tests {
     #[test]
     fn a_failed_transaction_leaves_nothing() {
         let store = MemoryStore::new();
-        let failed: Result<()> = super::super::write(&store, |tx| {
+        let failed: anyhow::Result<()> = super::super::write(&store, |tx| {
             tx.insert(&lease("a"))?;
             tx.append(&event("a"))?;
             anyhow::bail!("no")
@@ -615,8 +634,8 @@ mod tests {
         assert_eq!(store.lease("a").unwrap(), None);
         assert_eq!(store.last_seq().unwrap(), 0);
         assert!(store.take_committed().is_empty());
-        let nested: Result<()> = super::super::write(&store, |_| {
-            super::super::write(&store, |tx| tx.insert(&lease("b")))
+        let nested: anyhow::Result<()> = super::super::write(&store, |_| {
+            super::super::write(&store, |tx| Ok(tx.insert(&lease("b"))?))
         });
         assert_eq!(
             nested.unwrap_err().to_string(),
@@ -631,7 +650,7 @@ mod tests {
         for id in ["a", "b", "c"] {
             super::super::write(&store, |tx| {
                 tx.insert(&lease(id))?;
-                tx.append(&event(id)).map(drop)
+                Ok(tx.append(&event(id)).map(drop)?)
             })
             .unwrap();
         }
