@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::identity::Identity;
+use crate::leases::Leases;
 use crate::output::Printer;
 use crate::store::Store;
 use crate::store::postgres::PgStore;
@@ -51,6 +52,34 @@ pub fn store_path(config: &Config) -> PathBuf {
         .or_else(|| dirs::home_dir().map(|h| h.join(".local/state/jit")))
         .unwrap_or_else(|| PathBuf::from(".jit"));
     dir.join("jit.db")
+}
+
+/// Whether the store opens and answers, for `jit doctor`: where it is and what it said, or
+/// why not.
+pub fn store_status(config: &Config) -> std::result::Result<String, String> {
+    match &config.store.team {
+        Some(settings) => Identity::current(config.identity.service_account.as_deref())
+            .and_then(|who| PgStore::open(settings, &who.user))
+            .and_then(|s| Ok(format!("{} ({})", s.location(), s.check()?)))
+            .map_err(|e| format!("team store: {e:#}")),
+        None => {
+            let store = store_path(config);
+            SqliteStore::open(&store)
+                .and_then(|s| Ok(s.check()?))
+                .map(|detail| format!("{} ({detail})", store.display()))
+                .map_err(|e| format!("{}: {e:#}", store.display()))
+        }
+    }
+}
+
+/// Refuse a configuration without a team store before any store is opened (an embedded one
+/// would be created), for the commands that serve one; `what` is the error.
+pub fn require_team_store(global: &GlobalArgs, what: &str) -> Result<()> {
+    let config = config::load(&config_path(global)?)?;
+    match config.store.team {
+        Some(_) => Ok(()),
+        None => Err(crate::exit::config(what.to_owned())),
+    }
 }
 
 impl Context {
@@ -99,15 +128,40 @@ impl Context {
         }
     }
 
-    /// The team store, when the configuration names one.
-    pub fn team(&self) -> Option<&PgStore> {
+    pub fn engine(&self) -> Engine<'_> {
+        Engine::new(&self.config, self.store(), self.clock, &self.identity.user)
+    }
+
+    /// The lease service: this process's engine on the embedded store, or a team store's
+    /// work queue.
+    pub fn leases(&self) -> Box<dyn Leases + '_> {
         match &self.store {
-            Stores::Team(store) => Some(store.as_ref()),
-            Stores::Local(_) => None,
+            Stores::Local(_) => Box::new(crate::engine::Local {
+                engine: self.engine(),
+                who: &self.identity,
+            }),
+            Stores::Team(store) => Box::new(crate::team::client::Queued {
+                store: store.as_ref(),
+                engine: self.engine(),
+            }),
         }
     }
 
-    pub fn engine(&self) -> Engine<'_> {
-        Engine::new(&self.config, self.store(), self.clock, &self.identity.user)
+    /// Who may approve `role`, as this configuration lists them (none for a role it lacks).
+    pub fn approvers(&self, role: &str) -> Vec<String> {
+        self.config
+            .roles
+            .get(role)
+            .map(|role| role.approvals.approvers())
+            .unwrap_or_default()
+    }
+
+    /// The team store, for the commands that serve or set one up (`jit worker`, `jit store
+    /// init`); `what` says what needs it, in the error.
+    pub fn team_store(&self, what: &str) -> Result<&PgStore> {
+        match &self.store {
+            Stores::Team(store) => Ok(store.as_ref()),
+            Stores::Local(_) => Err(crate::exit::config(what.to_owned())),
+        }
     }
 }

@@ -6,6 +6,19 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// What someone asks for.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInput {
+    pub role: String,
+    pub ttl: Option<Duration>,
+    pub ticket: Option<String>,
+    pub reason: Option<String>,
+    /// The subject's public key, for backends that certify one (ssh). Not a secret.
+    pub public_key: Option<String>,
+    /// The team store's queued request this asks for, linked to the lease it creates.
+    pub queued_as: Option<i64>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LeaseState {

@@ -21,6 +21,7 @@ mod fault;
 pub mod http;
 pub mod identity;
 pub mod lease;
+pub mod leases;
 pub mod notify;
 pub mod output;
 pub mod policy;

@@ -575,6 +575,16 @@ impl Printer {
         self.line(text);
     }
 
+    /// `jit approve` / `jit deny`: the lease as it stands, or what the decision did; a
+    /// denial says its reason.
+    pub fn decision(&self, made: &crate::leases::Decision, denied_because: Option<&str>) {
+        let lease = made.decided.lease();
+        match denied_because {
+            Some(reason) => self.decided(lease, &format!("denied {}: {reason}", lease.id)),
+            None => self.decided(lease, &decision(&made.decided, made.queued)),
+        }
+    }
+
     pub fn roles(&self, roles: &[RoleView<'_>]) {
         if self.json {
             let docs: Vec<Value> = roles
@@ -908,4 +918,64 @@ fn expires_column(lease: &Lease, now: DateTime<Utc>) -> String {
             |t| format!("ended {}", t.format("%Y-%m-%dT%H:%M:%SZ")),
         ),
     }
+}
+
+/// What a decision did, in words: the approver's line, and a team worker's answer (where a
+/// worker carried it out, `queued`, its wording is kept: any credentials went sealed to the
+/// requester, and scripts read both).
+pub fn decision(decided: &crate::engine::Decided, queued: bool) -> String {
+    use crate::engine::Decided;
+    match decided {
+        Decided::Approved { lease, remaining } if queued => format!(
+            "approved {}; {remaining} more approval{} needed",
+            lease.id,
+            if *remaining == 1 { "" } else { "s" }
+        ),
+        Decided::Approved { lease, remaining } => {
+            format!("approved {}; {remaining} more approval(s) needed", lease.id)
+        }
+        Decided::Granted { lease, .. } if queued => {
+            format!("approved {}; granted to {}", lease.id, lease.subject)
+        }
+        Decided::Granted { lease, credentials } => {
+            let mut text = format!(
+                "approved and granted {}: role {} for {}",
+                lease.id, lease.role, lease.subject
+            );
+            if credentials.is_some() {
+                text.push_str(
+                    " (it issued credentials, which approvers never see and jit does not keep: \
+                     for such roles the requester should wait with `jit request --wait`, \
+                     or revoke and request again)",
+                );
+            }
+            text
+        }
+        Decided::HandedOver { lease } if queued => format!("approved {}", lease.id),
+        Decided::HandedOver { lease } => format!(
+            "approved {}; the waiting requester is granting it now",
+            lease.id
+        ),
+        Decided::Denied { lease } => format!("denied {}", lease.id),
+    }
+}
+
+/// Where a request waiting for approval stands, for the progress line.
+pub fn waiting(lease: &Lease) -> String {
+    let given: Vec<&str> = lease
+        .approvals
+        .iter()
+        .filter(|a| a.decision == crate::lease::Verdict::Approve)
+        .map(|a| a.by.as_str())
+        .collect();
+    let mut news = format!(
+        "waiting for approval of {}: {} of {}",
+        lease.id,
+        given.len(),
+        lease.approvals_required
+    );
+    if !given.is_empty() {
+        news.push_str(&format!(" (approved by {})", given.join(", ")));
+    }
+    news
 }

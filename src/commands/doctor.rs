@@ -1,11 +1,9 @@
 use crate::backend::{self, Check};
 use crate::cli::GlobalArgs;
-use crate::context::{config_path, store_path};
+use crate::context::config_path;
 use crate::exit::Exit;
 use crate::identity::Identity;
 use crate::output::Printer;
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
 use anyhow::Result;
 
 pub fn run(global: &GlobalArgs) -> Result<Exit> {
@@ -40,19 +38,7 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
                 .map(|who| format!("{} (groups: {})", who.user, who.groups.join(", ")))
                 .map_err(|e| e.to_string()),
         );
-        let store = match &config.store.team {
-            Some(settings) => Identity::current(config.identity.service_account.as_deref())
-                .and_then(|who| crate::store::postgres::PgStore::open(settings, &who.user))
-                .and_then(|s| Ok(format!("{} ({})", s.location(), s.check()?)))
-                .map_err(|e| format!("team store: {e:#}")),
-            None => {
-                let store = store_path(config);
-                SqliteStore::open(&store)
-                    .and_then(|s| Ok(s.check()?))
-                    .map(|detail| format!("{} ({detail})", store.display()))
-                    .map_err(|e| format!("{}: {e:#}", store.display()))
-            }
-        };
+        let store = crate::context::store_status(config);
         check(&mut checks, "store", store);
         for target in config.targets.values() {
             for (place, reference) in target.settings.secret_refs() {

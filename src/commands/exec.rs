@@ -10,12 +10,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
-    if ctx.team().is_some() {
-        return Err(crate::exit::usage(
-            "jit exec is not available with a team store: use `jit request --wait`, then `jit revoke`",
-        ));
-    }
-    let engine = ctx.engine();
+    let leases = ctx.leases();
+    leases.holds_for_a_command()?;
     // Acting for someone else, the command must run as them, never as jit's own account
     // (which holds the configuration and its secrets): only root can switch to them.
     if ctx.identity.delegated() && !nix::unistd::Uid::effective().is_root() {
@@ -24,21 +20,18 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
         ));
     }
     let (input, _) = super::request_input(ctx, args.lease, true)?;
-    let (lease, credentials) = match engine.request(&ctx.identity, &input, Some(args.timeout))? {
+    let (lease, credentials) = match leases.request(&input, Some(args.timeout), &mut |_| {})? {
         Requested::Granted {
             lease, credentials, ..
         } => (lease, credentials),
-        Requested::Pending { lease } => {
-            let approvers = engine
-                .role(&lease.role)
-                .map(|r| r.approvals.approvers())
-                .unwrap_or_default();
-            ctx.printer.pending(&lease, &approvers, None);
+        Requested::Pending { lease, .. } => {
+            ctx.printer
+                .pending(&lease, &ctx.approvers(&lease.role), None);
             return Ok(Exit::Pending);
         }
     };
     // The command may run for hours: the grant is announced now.
-    engine.publish();
+    leases.publish();
     ctx.printer.note(&format!(
         "jit: lease {} of role {} granted until {}; it is revoked when the command ends",
         lease.id,
@@ -120,7 +113,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
         }
     };
 
-    let revocation = engine.revoke(&lease.id)?;
+    let revocation = leases.revoke(&lease)?;
     let code = match status {
         Some(status) => status
             .code()

@@ -126,6 +126,7 @@ fn request_input(
         ticket: args.ticket,
         reason: args.reason,
         public_key,
+        queued_as: None,
     };
     Ok((input, path))
 }

@@ -2,8 +2,8 @@ use crate::cli::RevokeArgs;
 use crate::context::Context;
 use crate::engine::RevokeOutcome;
 use crate::exit::{self, Exit};
-use crate::lease::LeaseState;
-use crate::store::{EventFilter, LeaseFilter};
+use crate::leases::Which;
+use crate::store::EventFilter;
 use anyhow::{Context as _, Result};
 use std::io::Write;
 
@@ -13,38 +13,18 @@ pub fn run(ctx: &Context, args: RevokeArgs) -> Result<Exit> {
             "--export is refused under sudo delegation; redirect the printed trail instead",
         ));
     }
-    let engine = ctx.engine();
+    let leases = ctx.leases();
     // Resolve and check every lease before revoking any: bad input changes nothing.
-    let leases = if args.ids.is_empty() {
-        if let Some(role) = args.role.as_deref().filter(|_| ctx.team().is_none()) {
-            engine.role(role)?;
-        }
-        let filter = LeaseFilter {
-            states: LeaseState::ALL
-                .into_iter()
-                .filter(|s| !s.is_final())
-                .collect(),
-            role: args.role.clone(),
-            person: Some(ctx.identity.user.clone()),
-        };
-        ctx.store().leases(&filter)?
-    } else {
-        args.ids
-            .iter()
-            .map(|id| engine.lease(id))
-            .collect::<Result<Vec<_>>>()?
+    let which = match args.ids.is_empty() {
+        true => Which::Mine {
+            role: args.role.as_deref(),
+        },
+        false => Which::Ids(&args.ids),
     };
-    // With a team store, the worker checks (with its configuration).
-    for lease in leases.iter().filter(|_| ctx.team().is_none()) {
-        engine.may_end(&ctx.identity, lease)?;
-    }
-
-    let mut results = Vec::with_capacity(leases.len());
-    for lease in &leases {
-        let revocation = match ctx.team() {
-            Some(store) => crate::team::revoke(store, &lease.id)?,
-            None => engine.revoke(&lease.id)?,
-        };
+    let chosen = leases.to_revoke(&which)?;
+    let mut results = Vec::with_capacity(chosen.len());
+    for lease in &chosen {
+        let revocation = leases.revoke(lease)?;
         let events = ctx.store().events(&EventFilter {
             lease_id: Some(lease.id.clone()),
             since: None,

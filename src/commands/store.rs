@@ -1,15 +1,13 @@
 use crate::cli::{StoreArgs, StoreCommand};
 use crate::context::Context;
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
 use crate::store::Store;
 use anyhow::Result;
 
 pub fn run(ctx: &Context, args: StoreArgs) -> Result<Exit> {
-    let Some(store) = ctx.team() else {
-        return Err(exit::config(
-            "jit store init sets up a team store: set [store] kind = \"postgres\" first (the embedded store needs no setup)",
-        ));
-    };
+    let store = ctx.team_store(
+        "jit store init sets up a team store: set [store] kind = \"postgres\" first (the embedded store needs no setup)",
+    )?;
     match args.command {
         StoreCommand::Init => {
             use crate::store::postgres::{Init, SCHEMA_VERSION};

@@ -1,6 +1,6 @@
 use crate::cli::{GlobalArgs, WorkerArgs};
 use crate::context::Context;
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
 use crate::store::Store;
 use crate::team::worker::Worker;
 use anyhow::Result;
@@ -10,20 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const NEEDS_TEAM_STORE: &str =
     "jit worker serves a team store: set [store] kind = \"postgres\" in the configuration";
 
-/// Refuse a configuration without a team store before any store is opened (an embedded one
-/// would be created).
+/// Refuse a configuration that names no work queue before any store is opened.
 pub fn check_store_kind(global: &GlobalArgs) -> Result<()> {
-    let config = crate::config::load(&crate::context::config_path(global)?)?;
-    match config.store.team {
-        Some(_) => Ok(()),
-        None => Err(exit::config(NEEDS_TEAM_STORE)),
-    }
+    crate::context::require_team_store(global, NEEDS_TEAM_STORE)
 }
 
 pub fn run(ctx: &Context, args: WorkerArgs) -> Result<Exit> {
-    let Some(store) = ctx.team() else {
-        return Err(exit::config(NEEDS_TEAM_STORE));
-    };
+    let store = ctx.team_store(NEEDS_TEAM_STORE)?;
     store.require_current()?;
     let worker = Worker::new(ctx.engine(), store)?;
     if args.once {

@@ -25,6 +25,7 @@ impl<'a> Engine<'a> {
             ticket: lease.ticket.clone(),
             reason: lease.reason.clone(),
             public_key: None,
+            queued_as: None,
         };
         let evaluation = self.evaluate_and(who, &input, Recorded::Lease(&lease.id))?;
         let backend = self.backend_for(&lease.target)?;

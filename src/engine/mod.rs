@@ -38,8 +38,11 @@ mod decide;
 mod end;
 mod extend;
 mod grant;
+mod local;
 mod request;
 mod sweep;
+
+pub use local::Local;
 
 /// A request not decided within this long is cancelled by the sweeper, unless its role sets
 /// `approvals.timeout`.
@@ -127,16 +130,7 @@ impl Worker {
     }
 }
 
-/// What someone asks for.
-#[derive(Clone, Debug, Default)]
-pub struct RequestInput {
-    pub role: String,
-    pub ttl: Option<Duration>,
-    pub ticket: Option<String>,
-    pub reason: Option<String>,
-    /// The subject's public key, for backends that certify one (ssh). Not a secret.
-    pub public_key: Option<String>,
-}
+pub use crate::lease::RequestInput;
 
 /// The policy decision for a request, before anything changes.
 pub struct Evaluation<'c> {
@@ -158,6 +152,9 @@ pub enum Requested {
     },
     Pending {
         lease: Lease,
+        /// Why the credentials of the role will not be shown to this request, where it
+        /// issues any (see [`Engine::unshown_credentials`]).
+        notice: Option<String>,
     },
 }
 
@@ -207,6 +204,18 @@ pub enum Decided {
     HandedOver {
         lease: Lease,
     },
+}
+
+impl Decided {
+    /// The lease as the decision left it.
+    pub fn lease(&self) -> &Lease {
+        match self {
+            Decided::Denied { lease }
+            | Decided::Approved { lease, .. }
+            | Decided::Granted { lease, .. }
+            | Decided::HandedOver { lease } => lease,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -379,6 +388,15 @@ impl<'a> Engine<'a> {
         Ok(backend)
     }
 
+    /// This engine with `backend` serving `target` in place of the one its configuration
+    /// describes (a scripted one, in tests).
+    pub fn with_backend(self, target: &str, backend: Rc<dyn Backend>) -> Self {
+        self.backends
+            .borrow_mut()
+            .insert(target.to_owned(), backend);
+        self
+    }
+
     /// Tell the `[[notify]]` webhooks about the events this process has committed since the
     /// last call ([`Engine::announce`]), and if there were any, forward the audit trail to the
     /// `[[audit.ship]]` destinations (on the side: once, and not while paused after a
@@ -496,28 +514,4 @@ pub fn cancellation(store: &dyn Store, lease: &Lease) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_backoff_doubles_to_an_hour() {
-        let delays: Vec<u64> = (1..=10).map(|n| retry_delay(n).as_secs()).collect();
-        assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
-    }
-
-    #[test]
-    fn a_dead_local_worker_is_seen_dead() {
-        let me = Worker::this_process();
-        let now = Utc::now();
-        assert!(me.sees_alive(&me.id, None, now, STALE_AFTER));
-        let gone = format!("{}:{}", me.host, i32::MAX - 1);
-        assert!(!me.sees_alive(&gone, Some(now), now, STALE_AFTER));
-        assert!(me.sees_alive("elsewhere:1", Some(now), now, STALE_AFTER));
-        assert!(!me.sees_alive(
-            "elsewhere:1",
-            Some(now - TimeDelta::seconds(600)),
-            now,
-            STALE_AFTER
-        ));
-    }
-}
+mod tests;

@@ -168,6 +168,11 @@ impl<'a> Engine<'a> {
         }
         store::write(self.store, |tx| {
             tx.insert(&lease)?;
+            if let Some(request) = input.queued_as {
+                // The lease answers a queued request: linked in the same transaction, so
+                // that a request is never turned into two leases.
+                tx.link_request(request, &lease.id)?;
+            }
             tx.append(&self.event(&lease, EventKind::Requested, details))?;
             Ok(())
         })?;
@@ -176,7 +181,7 @@ impl<'a> Engine<'a> {
             self.publish();
             return match wait {
                 Some(timeout) => self.await_approval(&lease.id, timeout),
-                None => Ok(Requested::Pending { lease }),
+                None => Ok(self.pending(lease)),
             };
         }
         fault::point("before-grant");
@@ -251,7 +256,7 @@ impl<'a> Engine<'a> {
                 Ok(lease)
             })?;
             match lease.state {
-                LeaseState::Pending if timed_out => return Ok(Requested::Pending { lease }),
+                LeaseState::Pending if timed_out => return Ok(self.pending(lease)),
                 LeaseState::Pending => {}
                 LeaseState::Granting
                     if lease.worker.as_deref() == Some(self.worker.id.as_str()) =>
@@ -279,5 +284,12 @@ impl<'a> Engine<'a> {
             }
             std::thread::sleep(HEARTBEAT.min(deadline.saturating_duration_since(Instant::now())));
         }
+    }
+
+    /// A request left waiting for approval, with what its requester should know about the
+    /// credentials it will not see.
+    fn pending(&self, lease: Lease) -> Requested {
+        let notice = self.unshown_credentials(&lease);
+        Requested::Pending { lease, notice }
     }
 }

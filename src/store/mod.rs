@@ -10,6 +10,7 @@ mod error;
 mod lease_row;
 pub mod memory;
 pub mod postgres;
+pub mod queue;
 pub mod sqlite;
 
 pub use error::StoreError;
@@ -115,6 +116,13 @@ pub trait Tx {
     fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()>;
     /// Append to the audit chain; returns the new record's `seq`.
     fn append(&mut self, event: &NewEvent) -> Result<i64>;
+    /// Link a team store's queued request to the lease it created, in the same transaction
+    /// (a lease never exists without the request it answers).
+    fn link_request(&mut self, _request: i64, _lease_id: &str) -> Result<()> {
+        Err(StoreError::Other(anyhow::anyhow!(
+            "this store has no work queue"
+        )))
+    }
 }
 
 /// The work of one transaction; its failure rolls the transaction back.

@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -75,8 +75,6 @@ pub struct PgStore {
     /// The login of this session: who is acting, as the database knows it.
     user: String,
     committed: RefCell<Vec<AuditEvent>>,
-    /// The queue request whose lease the next [`Tx::insert`] creates (a worker's own).
-    creating_for: Cell<Option<i64>>,
     /// Connections of their own for advisory locks, idle between locks: a worker takes an
     /// entitlement's lock for every shared grant and revoke, and a new connection for each
     /// costs more than the rest of the step.
@@ -177,7 +175,6 @@ impl PgStore {
             location,
             user,
             committed: Default::default(),
-            creating_for: Cell::new(None),
             lock_sessions: Rc::default(),
         };
         if let Some(version) = store.schema_version()?
@@ -291,12 +288,6 @@ impl PgStore {
                 self.location
             ),
         }
-    }
-
-    /// The next lease [`Tx::insert`] writes answers queue request `id`: the link between
-    /// them commits with the lease, so that a request is never turned into two leases.
-    pub fn creating_for(&self, id: Option<i64>) {
-        self.creating_for.set(id);
     }
 
     fn attach_approvals(
@@ -455,13 +446,12 @@ fn lease_condition(filter: &LeaseFilter) -> (String, Vec<Box<dyn ToSql + Sync>>)
     (sql, values)
 }
 
-struct PgTx<'s, 't> {
+struct PgTx<'t> {
     tx: Transaction<'t>,
     appended: Vec<AuditEvent>,
-    creating_for: &'s Cell<Option<i64>>,
 }
 
-impl Tx for PgTx<'_, '_> {
+impl Tx for PgTx<'_> {
     fn lease(&mut self, id: &str) -> StoreResult<Option<Lease>> {
         // Locked until the transaction ends: two workers never act on one lease at once.
         let row = self.tx.query_opt(
@@ -494,12 +484,14 @@ impl Tx for PgTx<'_, '_> {
         let params: Vec<_> = values.iter().map(lease_row::Value::pg).collect();
         self.tx
             .execute(&lease_row::insert_sql("jit.leases", mark), &params)?;
-        if let Some(request) = self.creating_for.take() {
-            self.tx.execute(
-                "UPDATE jit.requests SET lease_id = $1 WHERE id = $2",
-                &[&lease.id, &request],
-            )?;
-        }
+        Ok(())
+    }
+
+    fn link_request(&mut self, request: i64, lease_id: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE jit.requests SET lease_id = $1 WHERE id = $2",
+            &[&lease_id, &request],
+        )?;
         Ok(())
     }
 
@@ -574,7 +566,6 @@ impl LeaseStore for PgStore {
         let mut pg = PgTx {
             tx,
             appended: Vec::new(),
-            creating_for: &self.creating_for,
         };
         let outcome = work(&mut pg);
         let PgTx { tx, appended, .. } = pg;

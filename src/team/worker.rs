@@ -7,15 +7,14 @@
 
 use super::handoff;
 use crate::audit::{EventKind, NewEvent};
-use crate::engine::{Decided, Engine, RequestInput, Requested, RevokeOutcome};
+use crate::engine::{Engine, RequestInput, Requested, RevokeOutcome};
 use crate::exit;
 use crate::identity::Identity;
 use crate::lease::{Lease, LeaseState, Verdict};
 use crate::store::LeaseStore;
 use crate::store::postgres::PgStore;
+use crate::store::queue::Job;
 use anyhow::{Context as _, Result};
-use chrono::{DateTime, Utc};
-use postgres::fallible_iterator::FallibleIterator;
 use std::time::Duration;
 
 /// The longest a worker sleeps without a notification.
@@ -23,19 +22,6 @@ pub const POLL: Duration = Duration::from_secs(2);
 /// A worker on another host that took a request and has not finished it within this is
 /// taken to have stopped (one on this host is checked by its process id).
 const TAKEN_STALE: Duration = Duration::from_secs(60);
-
-/// One queued request, as a worker takes it.
-struct Job {
-    id: i64,
-    kind: String,
-    requester: String,
-    role: Option<String>,
-    lease_id: Option<String>,
-    ttl_secs: Option<i64>,
-    ticket: Option<String>,
-    reason: Option<String>,
-    public_key: Option<String>,
-}
 
 /// What a worker did in one pass, for its log.
 #[derive(Default)]
@@ -53,7 +39,7 @@ pub struct Worker<'a> {
 impl<'a> Worker<'a> {
     pub fn new(mut engine: Engine<'a>, store: &'a PgStore) -> Result<Worker<'a>> {
         engine.keeps_credentials = false;
-        store.client().batch_execute("LISTEN jit_work")?;
+        store.listen_for_work()?;
         Ok(Worker { engine, store })
     }
 
@@ -94,63 +80,17 @@ impl<'a> Worker<'a> {
             Some(next) => (next - now).to_std().unwrap_or_default().min(POLL),
             None => POLL,
         };
-        let mut client = self.store.client();
-        let mut notifications = client.notifications();
-        let _ = notifications
-            .timeout_iter(nap.max(Duration::from_millis(50)))
-            .next()?;
-        // One wake-up is enough: drop the others that arrived meanwhile.
-        while notifications.iter().next()?.is_some() {}
-        Ok(())
+        self.store
+            .await_notifications(nap.max(Duration::from_millis(50)))
     }
 
     /// The oldest waiting request nobody live is working on, marked as this worker's.
     fn take(&self) -> Result<Option<Job>> {
-        let now: DateTime<Utc> = self.engine.clock.now();
-        let me = self.engine.worker.id.clone();
-        let mut client = self.store.client();
-        let mut tx = client.transaction()?;
-        let rows = tx.query(
-            "SELECT id, taken_by, extract(epoch FROM taken_at)::bigint FROM jit.requests \
-             WHERE status = 'new' ORDER BY id LIMIT 32 FOR UPDATE SKIP LOCKED",
-            &[],
-        )?;
-        let free = rows.iter().find(|row| {
-            let taken_by: Option<&str> = row.get(1);
-            let taken_at = row
-                .get::<_, Option<i64>>(2)
-                .and_then(|secs| DateTime::from_timestamp(secs, 0));
-            match taken_by {
-                None => true,
-                Some(other) if other == me => false,
-                Some(other) => !self
-                    .engine
-                    .worker
-                    .sees_alive(other, taken_at, now, TAKEN_STALE),
-            }
-        });
-        let Some(row) = free else {
-            tx.commit()?;
-            return Ok(None);
-        };
-        let id: i64 = row.get(0);
-        let row = tx.query_one(
-            "UPDATE jit.requests SET taken_by = $2, taken_at = now() WHERE id = $1 \
-             RETURNING id, kind, requester, role, lease_id, ttl_secs, ticket, reason, public_key",
-            &[&id, &me],
-        )?;
-        tx.commit()?;
-        Ok(Some(Job {
-            id: row.get(0),
-            kind: row.get(1),
-            requester: row.get(2),
-            role: row.get(3),
-            lease_id: row.get(4),
-            ttl_secs: row.get(5),
-            ticket: row.get(6),
-            reason: row.get(7),
-            public_key: row.get(8),
-        }))
+        let now = self.engine.clock.now();
+        let process = &self.engine.worker;
+        self.store.take_job(&process.id, &|other, taken_at| {
+            process.sees_alive(other, taken_at, now, TAKEN_STALE)
+        })
     }
 
     /// Why a row that names a lease does not belong to the login that inserted it, if it
@@ -173,7 +113,7 @@ impl<'a> Worker<'a> {
                 "request {} from {} names lease {}, requested by {}",
                 job.id, job.requester, lease.id, lease.requester
             )),
-            "request" => match self.request_of(&lease.id)? {
+            "request" => match self.store.request_of(&lease.id)? {
                 Some(own) if own != job.id => Some(format!(
                     "request {} names lease {}, which request {own} created",
                     job.id, lease.id
@@ -235,23 +175,19 @@ impl<'a> Worker<'a> {
                     ticket: job.ticket.clone(),
                     reason: job.reason.clone(),
                     public_key: job.public_key.clone(),
+                    queued_as: Some(job.id),
                 };
-                self.store.creating_for(Some(job.id));
-                let requested = engine.request(&who, &input, None);
-                self.store.creating_for(None);
-                match requested? {
+                match engine.request(&who, &input, None)? {
                     Requested::Granted {
                         lease, credentials, ..
                     } => {
                         self.hand_over(job.id, &lease, credentials.as_ref())?;
                         Ok(format!("granted {}", lease.id))
                     }
-                    Requested::Pending { lease } => {
+                    Requested::Pending { lease, notice } => {
                         // The requester's configuration names no roles: this one's says
                         // whether its credentials will never be shown.
-                        let text = engine
-                            .unshown_credentials(&lease)
-                            .unwrap_or_else(|| format!("pending {}", lease.id));
+                        let text = notice.unwrap_or_else(|| format!("pending {}", lease.id));
                         self.answer(job.id, "pending", 4, &text)?;
                         Ok(format!("pending {}", lease.id))
                     }
@@ -264,21 +200,12 @@ impl<'a> Worker<'a> {
                     Verdict::Deny
                 };
                 let decided = engine.decide(lease_id()?, &who, verdict, job.reason.as_deref())?;
-                let text = match decided {
-                    Decided::Approved { lease, remaining } => format!(
-                        "approved {}; {remaining} more approval{} needed",
-                        lease.id,
-                        if remaining == 1 { "" } else { "s" }
-                    ),
-                    Decided::Granted { lease, credentials } => {
-                        if let Some(request) = self.request_of(&lease.id)? {
-                            self.hand_over(request, &lease, credentials.as_ref())?;
-                        }
-                        format!("approved {}; granted to {}", lease.id, lease.subject)
-                    }
-                    Decided::HandedOver { lease } => format!("approved {}", lease.id),
-                    Decided::Denied { lease } => format!("denied {}", lease.id),
-                };
+                if let crate::engine::Decided::Granted { lease, credentials } = &decided
+                    && let Some(request) = self.store.request_of(&lease.id)?
+                {
+                    self.hand_over(request, lease, credentials.as_ref())?;
+                }
+                let text = crate::output::decision(&decided, true);
                 self.answer(job.id, "done", 0, &text)?;
                 Ok(text)
             }
@@ -346,21 +273,6 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The queued request that created lease `id`: the one request row linked to it (the
-    /// schema allows no other), inserted by the lease's requester.
-    fn request_of(&self, id: &str) -> Result<Option<i64>> {
-        Ok(self
-            .store
-            .client()
-            .query_opt(
-                "SELECT r.id FROM jit.requests r JOIN jit.leases l ON l.id = r.lease_id \
-                 WHERE r.kind = 'request' AND r.lease_id = $1 AND r.requester = l.requester \
-                 ORDER BY r.id LIMIT 1",
-                &[&id],
-            )?
-            .map(|row| row.get(0)))
-    }
-
     /// Seal the credentials to the asking process and answer its request, together.
     fn hand_over(
         &self,
@@ -368,62 +280,22 @@ impl<'a> Worker<'a> {
         lease: &Lease,
         credentials: Option<&crate::backend::Credentials>,
     ) -> Result<()> {
-        let mut client = self.store.client();
-        let mut tx = client.transaction()?;
-        let row = tx.query_one(
-            "SELECT requester, handoff_key FROM jit.requests WHERE id = $1 FOR UPDATE",
-            &[&request],
-        )?;
-        let requester: String = row.get(0);
-        let key: Option<Vec<u8>> = row.get(1);
-        // Credentials go only to the process of the person who asked for them.
-        anyhow::ensure!(
-            requester == lease.requester,
-            "request {request} is from {requester}, not from {}, the requester of lease {}: nothing handed over",
-            lease.requester,
-            lease.id
-        );
-        if let (Some(credentials), Some(key)) = (credentials, key) {
-            let sealed = handoff::seal(&key, credentials)?;
-            tx.execute(
-                "INSERT INTO jit.handoffs (lease_id, requester, ciphertext) VALUES ($1, $2, $3) \
-                 ON CONFLICT (lease_id) DO NOTHING",
-                &[&lease.id, &requester, &sealed],
-            )?;
-        }
-        tx.execute(
-            "UPDATE jit.requests SET status = 'done', exit_code = 0, message = $2, \
-             answered_at = now() WHERE id = $1",
-            &[&request, &format!("granted {}", lease.id)],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.store
+            .hand_over(request, &lease.id, &lease.requester, &|key| {
+                credentials
+                    .map(|credentials| handoff::seal(key, credentials))
+                    .transpose()
+            })
     }
 
     fn answer(&self, request: i64, status: &str, code: i32, message: &str) -> Result<()> {
-        self.store.client().execute(
-            "UPDATE jit.requests SET status = $2, exit_code = $3, message = $4, \
-             answered_at = now() WHERE id = $1",
-            &[&request, &status, &code, &message],
-        )?;
-        Ok(())
+        self.store.answer_job(request, status, code, message)
     }
 
     /// Answer the requests still waiting on a lease that has ended meanwhile (denied,
     /// cancelled for want of approvals, withdrawn).
     fn settle(&self) -> Result<()> {
-        let finals: Vec<&str> = LeaseState::ALL
-            .iter()
-            .filter(|s| s.is_final())
-            .map(|s| s.as_str())
-            .collect();
-        let rows = self.store.client().query(
-            "SELECT r.id, r.lease_id FROM jit.requests r JOIN jit.leases l ON l.id = r.lease_id \
-             WHERE r.kind = 'request' AND r.status = 'pending' AND l.state = ANY($1)",
-            &[&finals],
-        )?;
-        for row in rows {
-            let (id, lease_id): (i64, String) = (row.get(0), row.get(1));
+        for (id, lease_id) in self.store.settled_requests()? {
             if let Some(lease) = self.store.lease(&lease_id)? {
                 let (code, text) = super::outcome_of(self.store, &lease)?;
                 self.answer(id, "refused", code, &text)?;
