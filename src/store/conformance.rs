@@ -141,7 +141,7 @@ fn ids(leases: &[Lease]) -> Vec<&str> {
     leases.iter().map(|l| l.id.as_str()).collect()
 }
 
-/// `lease` as [`Store::leases`] shows it: the engine's bookkeeping at its defaults.
+/// `lease` as [`LeaseStore::leases`](super::LeaseStore::leases) shows it: the engine's bookkeeping at its defaults.
 fn summary(lease: &Lease) -> Lease {
     Lease {
         handle: serde_json::Value::Null,

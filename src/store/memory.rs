@@ -105,7 +105,7 @@ struct Shared {
     /// The thread in a write transaction, so that a nested one fails as in SQLite rather
     /// than waiting for itself.
     writing: Mutex<Option<std::thread::ThreadId>>,
-    /// The locks taken ([`Store::lock`]), by name.
+    /// The locks taken ([`Locks::lock`](super::Locks::lock)), by name.
     locks: Mutex<HashSet<String>>,
     released: Condvar,
 }
@@ -175,7 +175,8 @@ fn stored(lease: &Lease) -> Lease {
     }
 }
 
-/// `lease` with the engine's bookkeeping at its defaults, as [`Store::leases`] returns it.
+/// `lease` with the engine's bookkeeping at its defaults, as
+/// [`LeaseStore::leases`](super::LeaseStore::leases) returns it.
 fn summary(lease: Lease) -> Lease {
     Lease {
         handle: serde_json::Value::Null,

@@ -69,7 +69,7 @@ pub struct Checkpoint {
     pub error: Option<String>,
 }
 
-/// A lock [`Store::lock`] takes.
+/// A lock [`Locks::lock`] takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lock<'a> {
     /// One shipper of the audit trail at a time, so that no event is sent twice.
@@ -214,7 +214,7 @@ pub fn write<T>(
     run_once(work, |body| store.write(body))
 }
 
-/// [`write`], with [`LeaseStore::write_relaxed`]'s durability.
+/// [`write()`], with [`LeaseStore::write_relaxed`]'s durability.
 pub fn write_relaxed<T>(
     store: &dyn Store,
     work: impl FnOnce(&mut dyn Tx) -> anyhow::Result<T>,

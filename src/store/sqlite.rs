@@ -31,7 +31,7 @@ const SHIPPING_TABLE: &str = "CREATE TABLE audit_shipping (\n    destination TEX
 const LIVE_CONDITION: &str =
     "state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often a [`Store::lock`] that waits tries again.
+/// How often a [`Locks::lock`](super::Locks::lock) that waits tries again.
 const LOCK_POLL: Duration = Duration::from_millis(10);
 
 /// A parameter of an SQLite statement.
@@ -42,7 +42,7 @@ fn mark(index: usize) -> String {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    /// Events this handle has committed and not yet handed out ([`Store::take_committed`]).
+    /// Events this handle has committed and not yet handed out ([`AuditLog::take_committed`](super::AuditLog::take_committed)).
     committed: std::cell::RefCell<Vec<AuditEvent>>,
 }
 
