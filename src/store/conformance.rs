@@ -2,7 +2,7 @@
 //! exact results. `cargo test --lib` runs them on the in-memory and the SQLite store; the
 //! integration suite runs them on PostgreSQL (tests/it/store.rs).
 
-use super::{Checkpoint, EventFilter, LeaseFilter, Lock, Store, Tx};
+use super::{Checkpoint, EventFilter, LeaseFilter, Lock, Store, StoreError, Tx};
 use crate::audit::{self, Break, EventKind, NewEvent};
 use crate::lease::{Approval, Ending, Lease, LeaseState, Verdict};
 use chrono::{DateTime, Utc};
@@ -137,6 +137,35 @@ fn insert_all(store: &dyn Store, leases: &[Lease]) {
     });
 }
 
+/// The kind of a store's error, without what it wraps.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    NotFound,
+    Conflict,
+    Unavailable,
+    Corrupt,
+    Other,
+    Abandoned,
+    /// Not a store's error, or no error at all.
+    None,
+}
+
+fn kind<T>(outcome: anyhow::Result<T>) -> Kind {
+    match outcome
+        .err()
+        .as_ref()
+        .and_then(|e| e.downcast_ref::<StoreError>())
+    {
+        Some(StoreError::NotFound(_)) => Kind::NotFound,
+        Some(StoreError::Conflict(_)) => Kind::Conflict,
+        Some(StoreError::Unavailable(_)) => Kind::Unavailable,
+        Some(StoreError::Corrupt(_)) => Kind::Corrupt,
+        Some(StoreError::Other(_)) => Kind::Other,
+        Some(StoreError::Abandoned) => Kind::Abandoned,
+        None => Kind::None,
+    }
+}
+
 fn ids(leases: &[Lease]) -> Vec<&str> {
     leases.iter().map(|l| l.id.as_str()).collect()
 }
@@ -200,7 +229,7 @@ fn lease_round_trip(f: &dyn Fixture) {
     let again = super::write(store, |tx| {
         Ok(tx.insert(&lease("l-full", "other", "carol", 5))?)
     });
-    assert!(again.is_err());
+    assert_eq!(kind(again), Kind::Conflict);
     assert_eq!(store.lease("l-full").unwrap(), Some(written));
 }
 
@@ -254,10 +283,12 @@ fn update_keeps_fixed_fields(f: &dyn Fixture) {
     assert_eq!(store.lease("l-1").unwrap(), Some(expected));
     // Updating a lease that is not there fails, naming it.
     let missing = super::write(store, |tx| Ok(tx.update(&lease("l-2", "r", "s", 0))?));
-    assert_eq!(
-        missing.unwrap_err().to_string(),
-        "lease l-2 is not in the store"
-    );
+    let missing = missing.unwrap_err();
+    assert_eq!(missing.to_string(), "lease l-2 is not in the store");
+    assert!(matches!(
+        missing.downcast_ref::<StoreError>(),
+        Some(StoreError::NotFound(id)) if id == "l-2"
+    ));
 }
 
 fn failed_transaction(f: &dyn Fixture) {
@@ -297,8 +328,15 @@ fn failed_transaction(f: &dyn Fixture) {
         } else {
             super::write(store, work)
         };
-        // The work's own error comes back as it was.
+        // The work's own error comes back as it was, and so does its exit code.
         assert_eq!(outcome.unwrap_err().to_string(), "the work failed");
+        let denied = super::write(store, |tx| -> anyhow::Result<()> {
+            tx.insert(&lease("l-5", "db-admin", "bob", 1))?;
+            Err(crate::exit::denied("not you"))
+        })
+        .unwrap_err();
+        assert_eq!(denied.to_string(), "not you");
+        assert_eq!(crate::exit::exit_for(&denied), crate::exit::Exit::Denied);
         // A store error inside the work undoes what came before it, too.
         let outcome = super::write(store, |tx| {
             tx.insert(&lease("l-3", "db-admin", "bob", 1))?;
@@ -317,6 +355,7 @@ fn failed_transaction(f: &dyn Fixture) {
         assert_eq!(after, before);
         assert_eq!(store.lease("l-2").unwrap(), None);
         assert_eq!(store.lease("l-3").unwrap(), None);
+        assert_eq!(store.lease("l-5").unwrap(), None);
         assert_eq!(store.last_seq().unwrap(), 1);
         assert!(store.take_committed().is_empty());
     }
@@ -592,7 +631,11 @@ fn approvals(f: &dyn Fixture) {
     let twice = super::write(store, |tx| {
         Ok(tx.add_approval("l-1", &approval("bob", 9, Verdict::Deny))?)
     });
-    assert!(twice.is_err());
+    assert_eq!(kind(twice), Kind::Conflict);
+    let unknown = super::write(store, |tx| {
+        Ok(tx.add_approval("l-9", &approval("bob", 9, Verdict::Deny))?)
+    });
+    assert_eq!(kind(unknown), Kind::Conflict);
     assert_eq!(store.lease("l-1").unwrap().unwrap().approvals, expected);
     // Adding an approval leaves the document as the lease was last written.
     let documents = store.lease_documents(&LeaseFilter::default()).unwrap();
