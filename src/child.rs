@@ -171,7 +171,7 @@ impl Stat {
     }
 }
 
-/// This host's name, as [`crate::engine::Worker`] records it.
+/// This host's name, as [`crate::engine::Process`] records it.
 pub fn this_host() -> String {
     nix::unistd::gethostname()
         .ok()

@@ -243,6 +243,26 @@ impl Lease {
         Ok(())
     }
 
+    /// Process `worker` is working on the lease, as of `now` (see [`Lease::worker`]).
+    pub fn claim(&mut self, worker: &str, now: DateTime<Utc>) {
+        self.worker = Some(worker.to_owned());
+        self.worker_at = Some(now);
+    }
+
+    /// No process is working on the lease any more.
+    pub fn release(&mut self) {
+        self.worker = None;
+        self.worker_at = None;
+    }
+
+    /// End the lease in `state` at `now`, released.
+    pub fn end_in(&mut self, state: LeaseState, now: DateTime<Utc>) -> anyhow::Result<()> {
+        self.become_(state)?;
+        self.ended_at = Some(now);
+        self.release();
+        Ok(())
+    }
+
     /// Why a denied request was denied, for the requester.
     pub fn denial(&self) -> String {
         let by = self

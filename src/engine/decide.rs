@@ -61,23 +61,24 @@ impl<'a> Engine<'a> {
             tx.add_approval(&lease.id, &approval)?;
             lease.approvals.push(approval);
             if verdict == Verdict::Deny {
-                let details = json!({ "by": who.user, "reason": reason });
-                self.close(
-                    tx,
-                    &mut lease,
-                    LeaseState::Denied,
-                    EventKind::Denied,
-                    details,
-                    now,
-                )?;
+                let details = events::Denied {
+                    by: &who.user,
+                    reason,
+                };
+                self.close(tx, &mut lease, LeaseState::Denied, &details, now)?;
                 return Ok(Decided::Denied { lease });
             }
             let given = u32::try_from(lease.approvals_given()).unwrap_or(u32::MAX);
             let required = lease.approvals_required;
-            let details = json!({ "by": who.user, "reason": reason, "approvals": given, "required": required });
+            let details = events::Approved {
+                by: &who.user,
+                reason,
+                approvals: given,
+                required,
+            };
             if given < required {
                 tx.update(&lease)?;
-                tx.append(&self.event(&lease, EventKind::Approved, details))?;
+                tx.append(&self.event(&lease, &details))?;
                 return Ok(Decided::Approved {
                     lease,
                     remaining: required - given,
@@ -89,11 +90,10 @@ impl<'a> Engine<'a> {
                     .sees_alive(w, lease.worker_at, now, HEARTBEAT_STALE)
             });
             if !waiter {
-                lease.worker = Some(self.worker.id.clone());
-                lease.worker_at = Some(now);
+                lease.claim(&self.worker.id, now);
             }
             tx.update(&lease)?;
-            tx.append(&self.event(&lease, EventKind::Approved, details))?;
+            tx.append(&self.event(&lease, &details))?;
             Ok(if waiter {
                 Decided::HandedOver { lease }
             } else {

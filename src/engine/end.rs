@@ -28,7 +28,27 @@ impl<'a> Engine<'a> {
         let lease = self.lease(id)?;
         self.end(&lease.id, Ending::Revoked, RevokeMode::Manual, Notes::new())
     }
+}
 
+/// What a step ending a lease holds while it runs.
+enum Holding {
+    /// The lock of its shared entitlement, if it has one.
+    Held(Option<store::Guard>),
+    /// Another live process is changing that entitlement (and the sweeper does not wait).
+    Busy(Box<Lease>),
+}
+use Holding::{Busy, Held};
+
+/// What the claim found.
+enum Claim {
+    /// Nothing to do at the target: this is the outcome.
+    Settled(Lease, RevokeOutcome),
+    /// The lease is `revoking`, claimed by this process: take the entitlement away, unless
+    /// the other live leases (`cover`) still hold it.
+    Revoke(Lease, Vec<Lease>, Rc<dyn Backend>),
+}
+
+impl<'a> Engine<'a> {
     /// End a lease; `notes` go into the event of the outcome (why it was ended, say).
     pub(super) fn end(
         &self,
@@ -37,27 +57,43 @@ impl<'a> Engine<'a> {
         mode: RevokeMode,
         notes: Notes,
     ) -> Result<Revocation> {
-        enum Claim {
-            Settled(Lease, RevokeOutcome),
-            Revoke(Lease, Vec<Lease>, Rc<dyn Backend>),
+        let _held = match self.hold_to_end(id, mode)? {
+            Held(guard) => guard,
+            Busy(lease) => {
+                return Ok(Revocation {
+                    lease: *lease,
+                    outcome: RevokeOutcome::InFlight,
+                });
+            }
+        };
+        let (lease, cover, backend) = match self.claim_end(id, ending, mode)? {
+            Claim::Settled(lease, outcome) => return Ok(Revocation { lease, outcome }),
+            Claim::Revoke(lease, cover, backend) => (lease, cover, backend),
+        };
+        // What the event of the outcome should also say.
+        let mut notes = notes;
+        let result = self.take_away(&lease, &cover, backend.as_ref(), &mut notes);
+        // Nothing more is served from the cache, whatever the outcome.
+        if backend.caches_credentials(&lease.params) {
+            credential_cache::forget(id);
         }
-        // A shared entitlement's lock is taken first and held to the outcome's record: the
-        // leases that still cover it are read, and its end changed on the target, while no
-        // other change to it can run.
-        // The sweeper does not wait for it: a live process changing this entitlement right now
-        // makes the lease in flight for this pass, as a lease that process is granting is.
-        let _held = match self.store.lease(id)? {
+        fault::point("after-revoke");
+        self.record_end(id, &result, &notes)
+    }
+
+    /// A shared entitlement's lock is taken first and held to the outcome's record: the
+    /// leases that still cover it are read, and its end changed on the target, while no
+    /// other change to it can run. The sweeper does not wait for it: a live process changing
+    /// this entitlement right now makes the lease in flight for this pass, as a lease that
+    /// process is granting is.
+    fn hold_to_end(&self, id: &str, mode: RevokeMode) -> Result<Holding> {
+        Ok(Held(match self.store.lease(id)? {
             Some(lease) if !lease.state.is_final() && lease.state != LeaseState::Pending => {
                 match self.backend_for(&lease.target) {
                     Ok(backend) if mode == RevokeMode::Sweep => {
                         match self.hold(&lease, backend.as_ref(), Duration::ZERO) {
                             Ok(held) => held,
-                            Err(_) => {
-                                return Ok(Revocation {
-                                    lease,
-                                    outcome: RevokeOutcome::InFlight,
-                                });
-                            }
+                            Err(_) => return Ok(Busy(Box::new(lease))),
                         }
                     }
                     Ok(backend) => self.hold(&lease, backend.as_ref(), WAIT_FOR_ENTITLEMENT)?,
@@ -65,11 +101,17 @@ impl<'a> Engine<'a> {
                 }
             }
             _ => None,
-        };
+        }))
+    }
+
+    /// Claim the lease for ending it (`revoking`, this process), or settle what needs no
+    /// call to the target: already ended, a pending request withdrawn, in flight elsewhere,
+    /// not due yet, or a target that left the configuration.
+    fn claim_end(&self, id: &str, ending: Ending, mode: RevokeMode) -> Result<Claim> {
         let now = self.clock.now();
         // Revocation bookkeeping can be derived again after a power loss (the lease would
         // look live and be revoked again): it does not wait for the disk.
-        let claim = store::write_relaxed(self.store, |tx| {
+        store::write_relaxed(self.store, |tx| {
             let mut lease = tx
                 .lease(id)?
                 .ok_or_else(|| exit::usage(format!("no lease {}", text::quoted(id))))?;
@@ -77,15 +119,10 @@ impl<'a> Engine<'a> {
                 return Ok(Claim::Settled(lease, RevokeOutcome::AlreadyEnded));
             }
             if lease.state == LeaseState::Pending {
-                let details = json!({ "reason": "withdrawn" });
-                self.close(
-                    tx,
-                    &mut lease,
-                    LeaseState::Cancelled,
-                    EventKind::Cancelled,
-                    details,
-                    now,
-                )?;
+                let details = events::Cancelled {
+                    reason: "withdrawn".to_owned(),
+                };
+                self.close(tx, &mut lease, LeaseState::Cancelled, &details, now)?;
                 return Ok(Claim::Settled(lease, RevokeOutcome::Cancelled));
             }
             let in_flight = matches!(lease.state, LeaseState::Granting | LeaseState::Revoking)
@@ -128,8 +165,7 @@ impl<'a> Engine<'a> {
                     return Ok(Claim::Settled(lease, outcome));
                 }
             };
-            lease.worker = Some(self.worker.id.clone());
-            lease.worker_at = Some(now);
+            lease.claim(&self.worker.id, now);
             tx.update(&lease)?;
             let cover: Vec<Lease> = match backend.sharing_for(&lease.params) {
                 Sharing::PerSubject => tx
@@ -143,24 +179,28 @@ impl<'a> Engine<'a> {
                 Sharing::PerLease => Vec::new(),
             };
             Ok(Claim::Revoke(lease, cover, backend))
-        })?;
-        let (lease, cover, backend) = match claim {
-            Claim::Settled(lease, outcome) => return Ok(Revocation { lease, outcome }),
-            Claim::Revoke(lease, cover, backend) => (lease, cover, backend),
-        };
+        })
+    }
 
-        // What the event of the outcome should also say.
-        let mut notes = notes;
+    /// Take the entitlement away on the target, or, while other leases still cover it,
+    /// bring its end back to theirs. `Ok(Some(id))`: kept for lease `id`.
+    fn take_away(
+        &self,
+        lease: &Lease,
+        cover: &[Lease],
+        backend: &dyn Backend,
+        notes: &mut Notes,
+    ) -> Result<Option<String>, BackendError> {
         let request = EndRequest {
             target: &lease.target,
-            lease: &lease,
+            lease,
             params: &lease.params,
         };
-        let result = match cover.first() {
+        match cover.first() {
             Some(keeper) => {
                 // Still covered: leave the entitlement, but bring its end back to the
                 // latest end among the leases that remain.
-                if let Some(end) = entitlement::end(&cover) {
+                if let Some(end) = entitlement::end(cover) {
                     let shrunk = backend.extend(&GrantRequest {
                         target: &keeper.target,
                         lease: keeper,
@@ -198,13 +238,16 @@ impl<'a> Engine<'a> {
                     Ok(None)
                 }
             }
-        };
-        // Nothing more is served from the cache, whatever the outcome.
-        if backend.caches_credentials(&lease.params) {
-            credential_cache::forget(id);
         }
-        fault::point("after-revoke");
+    }
 
+    /// Record the outcome of ending lease `id`: ended, or `revoke-failed` to be retried.
+    fn record_end(
+        &self,
+        id: &str,
+        result: &Result<Option<String>, BackendError>,
+        notes: &Notes,
+    ) -> Result<Revocation> {
         let now = self.clock.now();
         store::write_relaxed(self.store, |tx| {
             let mut current = tx
@@ -217,35 +260,30 @@ impl<'a> Engine<'a> {
                 });
             }
             let ending = current.ending.unwrap_or(Ending::Revoked);
-            current.worker = None;
-            current.worker_at = None;
-            let outcome = match &result {
+            current.release();
+            let outcome = match result {
                 Ok(kept_for) => {
-                    current.become_(ending.state())?;
-                    current.ended_at = Some(now);
+                    current.end_in(ending.state(), now)?;
                     current.next_attempt_at = None;
                     let kind = match ending {
                         Ending::Revoked => EventKind::Revoked,
                         Ending::Expired => EventKind::Expired,
                         Ending::Failed => EventKind::Reconciled,
                     };
-                    let mut details = json!({ "attempts": current.attempts + 1 });
-                    if let Some(keeper) = kept_for {
-                        details["entitlement_kept_for"] = json!(keeper);
-                    }
-                    if let Some(error) = current.last_error.take() {
-                        details["after_error"] = json!(error);
-                    }
-                    for (key, value) in &notes {
-                        details[key] = value.clone();
-                    }
+                    let details = events::Ended {
+                        kind,
+                        attempts: current.attempts + 1,
+                        entitlement_kept_for: kept_for.as_deref(),
+                        after_error: current.last_error.take(),
+                        notes,
+                    };
                     tx.update(&current)?;
-                    tx.append(&self.event(&current, kind, details))?;
+                    tx.append(&self.event(&current, &details))?;
                     RevokeOutcome::Done {
                         kept_for: kept_for.clone(),
                     }
                 }
-                Err(err) => self.revoke_failed(tx, &mut current, err, &notes, now)?,
+                Err(err) => self.revoke_failed(tx, &mut current, err, notes, now)?,
             };
             Ok(Revocation {
                 lease: current,

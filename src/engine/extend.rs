@@ -77,8 +77,12 @@ impl<'a> Engine<'a> {
             tx.update(&current)?;
             tx.append(&self.event(
                 &current,
-                EventKind::Extended,
-                json!({ "from": from, "to": new_end, "ttl": duration::format(ttl), "caps": evaluation.decision.caps }),
+                &events::Extended {
+                    from,
+                    to: new_end,
+                    ttl: duration::format(ttl),
+                    caps: &evaluation.decision.caps,
+                },
             ))?;
             Ok(current)
         })

@@ -168,19 +168,16 @@ impl<'a> Engine<'a> {
             current.handle = grant.handle.clone();
             current.granted_at = lease.granted_at;
             current.expires_at = lease.expires_at;
-            current.worker = None;
-            current.worker_at = None;
+            current.release();
             tx.update(&current)?;
-            let mut details = json!({
-                "expires_at": current.expires_at,
-                "target_expires_at": entitlement_end,
-                "native_expiry": grant.native_expiry,
-                "credentials_issued": grant.credentials.is_some(),
-            });
-            if current.break_glass {
-                details["break_glass"] = json!(true);
-            }
-            tx.append(&self.event(&current, EventKind::Granted, details))?;
+            let details = events::Granted {
+                expires_at: current.expires_at,
+                target_expires_at: entitlement_end,
+                native_expiry: grant.native_expiry,
+                credentials_issued: grant.credentials.is_some(),
+                break_glass: current.break_glass,
+            };
+            tx.append(&self.event(&current, &details))?;
             Ok(Some(current))
         })?;
         match recorded {
@@ -235,28 +232,32 @@ impl<'a> Engine<'a> {
             if current.state != LeaseState::Granting {
                 return Ok(());
             }
-            current.worker = None;
-            current.worker_at = None;
+            current.release();
             current.last_error = Some(error.to_owned());
             // The backend's call has ended (and with it any program it started): the plan
             // made before it is the handle again.
             current.handle = lease.handle.clone();
             let details = match &cleanup {
                 Ok(()) => {
-                    current.become_(LeaseState::Failed)?;
-                    current.ended_at = Some(now);
-                    json!({ "error": error })
+                    current.end_in(LeaseState::Failed, now)?;
+                    events::GrantFailed {
+                        error,
+                        cleanup_error: None,
+                    }
                 }
                 Err(cleanup_error) => {
                     current.become_(LeaseState::RevokeFailed)?;
                     current.ending = Some(Ending::Failed);
                     current.attempts = 1;
                     current.next_attempt_at = Some(now + delta(retry_delay(1)));
-                    json!({ "error": error, "cleanup_error": cleanup_error.message })
+                    events::GrantFailed {
+                        error,
+                        cleanup_error: Some(&cleanup_error.message),
+                    }
                 }
             };
             tx.update(&current)?;
-            tx.append(&self.event(&current, EventKind::GrantFailed, details))?;
+            tx.append(&self.event(&current, &details))?;
             Ok(())
         });
         match recorded {

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 mod decide;
 mod end;
+mod events;
 mod extend;
 mod grant;
 mod local;
@@ -79,8 +80,7 @@ enum Recorded<'l> {
     Lease(&'l str),
 }
 
-/// What an event should also say, key by key.
-type Notes = serde_json::Map<String, Value>;
+use events::{Details, Notes};
 
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 1000))
@@ -88,18 +88,18 @@ fn delta(d: Duration) -> TimeDelta {
 
 /// This process, as recorded on leases it is working on: `host:pid`.
 #[derive(Clone, Debug)]
-pub struct Worker {
+pub struct Process {
     pub id: String,
     host: String,
 }
 
-impl Worker {
-    pub fn this_process() -> Worker {
+impl Process {
+    pub fn this() -> Process {
         let host = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".to_owned());
-        Worker {
+        Process {
             id: format!("{host}:{}", std::process::id()),
             host,
         }
@@ -252,7 +252,8 @@ pub struct Engine<'a> {
     pub config: &'a Config,
     pub store: &'a dyn Store,
     pub clock: Clock,
-    pub worker: Worker,
+    /// This process, as recorded on the leases it is working on.
+    pub worker: Process,
     /// Who is acting, for the audit trail.
     pub actor: String,
     /// One backend per target for the life of the engine (and the engines made from it by
@@ -272,7 +273,7 @@ impl<'a> Engine<'a> {
             config,
             store,
             clock,
-            worker: Worker::this_process(),
+            worker: Process::this(),
             actor: actor.to_owned(),
             backends: Rc::new(RefCell::new(BTreeMap::new())),
             keeps_credentials: true,
@@ -295,13 +296,13 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn event(&self, lease: &Lease, kind: EventKind, details: Value) -> NewEvent {
+    fn event(&self, lease: &Lease, details: &impl Details) -> NewEvent {
         NewEvent {
             at: self.clock.now(),
             actor: self.actor.clone(),
             lease_id: Some(lease.id.clone()),
-            kind,
-            details,
+            kind: details.kind(),
+            details: serde_json::to_value(details).unwrap_or(Value::Null),
         }
     }
 
@@ -311,16 +312,12 @@ impl<'a> Engine<'a> {
         tx: &mut dyn Tx,
         lease: &mut Lease,
         state: LeaseState,
-        kind: EventKind,
-        details: Value,
+        details: &impl Details,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        lease.become_(state)?;
-        lease.ended_at = Some(now);
-        lease.worker = None;
-        lease.worker_at = None;
+        lease.end_in(state, now)?;
         tx.update(lease)?;
-        tx.append(&self.event(lease, kind, details))?;
+        tx.append(&self.event(lease, details))?;
         Ok(())
     }
 
@@ -335,23 +332,20 @@ impl<'a> Engine<'a> {
         now: DateTime<Utc>,
     ) -> Result<RevokeOutcome> {
         lease.become_(LeaseState::RevokeFailed)?;
-        lease.worker = None;
-        lease.worker_at = None;
+        lease.release();
         lease.attempts += 1;
         let next = now + delta(retry_delay(lease.attempts));
         lease.next_attempt_at = Some(next);
         lease.last_error = Some(err.message.clone());
         tx.update(lease)?;
-        let mut details = json!({
-            "error": err.message,
-            "retryable": err.retryable(),
-            "attempt": lease.attempts,
-            "next_attempt_at": next,
-        });
-        for (key, value) in notes {
-            details[key] = value.clone();
-        }
-        tx.append(&self.event(lease, EventKind::RevokeFailed, details))?;
+        let details = events::RevokeFailed {
+            error: &err.message,
+            retryable: err.retryable(),
+            attempt: lease.attempts,
+            next_attempt_at: next,
+            notes,
+        };
+        tx.append(&self.event(lease, &details))?;
         Ok(RevokeOutcome::Failed {
             error: err.message.clone(),
         })

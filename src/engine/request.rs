@@ -76,13 +76,13 @@ impl<'a> Engine<'a> {
                     _ => None,
                 },
                 kind: EventKind::Denied,
-                details: json!({
-                    "role": role.name,
-                    "subject": subject,
-                    "ticket": ticket,
-                    "ticket_status": standing.status(),
-                    "reason": denial,
-                }),
+                details: serde_json::to_value(events::TicketDenied {
+                    role: &role.name,
+                    subject,
+                    ticket,
+                    ticket_status: standing.status(),
+                    reason: &denial,
+                })?,
             };
             store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
         }
@@ -149,23 +149,19 @@ impl<'a> Engine<'a> {
             lease.expires_at = Some(end);
         }
         lease.handle = backend.plan(&lease, &lease.params);
-        let mut details = json!({
-            "role": lease.role,
-            "target": lease.target,
-            "backend": lease.backend,
-            "ttl": duration::format(evaluation.decision.ttl),
-            "ttl_source": evaluation.decision.ttl_source,
-            "caps": evaluation.decision.caps,
-            "ticket": lease.ticket,
-            "reason": lease.reason,
-            "approvals_required": lease.approvals_required,
-        });
-        if let Some(status) = &evaluation.ticket_status {
-            details["ticket_status"] = json!(status);
-        }
-        if lease.break_glass {
-            details["break_glass"] = json!(true);
-        }
+        let details = events::Requested {
+            role: &lease.role,
+            target: &lease.target,
+            backend: &lease.backend,
+            ttl: duration::format(evaluation.decision.ttl),
+            ttl_source: &evaluation.decision.ttl_source,
+            caps: &evaluation.decision.caps,
+            ticket: lease.ticket.as_deref(),
+            reason: lease.reason.as_deref(),
+            approvals_required: lease.approvals_required,
+            ticket_status: evaluation.ticket_status.as_deref(),
+            break_glass: lease.break_glass,
+        };
         store::write(self.store, |tx| {
             tx.insert(&lease)?;
             if let Some(request) = input.queued_as {
@@ -173,7 +169,7 @@ impl<'a> Engine<'a> {
                 // that a request is never turned into two leases.
                 tx.link_request(request, &lease.id)?;
             }
-            tx.append(&self.event(&lease, EventKind::Requested, details))?;
+            tx.append(&self.event(&lease, &details))?;
             Ok(())
         })?;
         if pending {
@@ -246,8 +242,7 @@ impl<'a> Engine<'a> {
                     && lease.worker.as_deref() == Some(self.worker.id.as_str())
                 {
                     if timed_out {
-                        lease.worker = None;
-                        lease.worker_at = None;
+                        lease.release();
                     } else {
                         lease.worker_at = Some(now);
                     }

@@ -148,16 +148,10 @@ impl<'a> Engine<'a> {
             {
                 return Ok(None);
             }
-            let details =
-                json!({ "reason": format!("not decided within {}", duration::format(timeout)) });
-            self.close(
-                tx,
-                &mut lease,
-                LeaseState::Cancelled,
-                EventKind::Cancelled,
-                details,
-                now,
-            )?;
+            let details = events::Cancelled {
+                reason: format!("not decided within {}", duration::format(timeout)),
+            };
+            self.close(tx, &mut lease, LeaseState::Cancelled, &details, now)?;
             Ok(Some(lease))
         })
     }

@@ -169,7 +169,7 @@ impl World {
         let now = self.clock.now();
         store::write(&*self.store, |tx| {
             let mut lease = tx.lease(id)?.unwrap();
-            lease.worker = Some(Worker::this_process().id);
+            lease.worker = Some(Process::this().id);
             lease.worker_at = Some(now);
             Ok(tx.update(&lease)?)
         })
@@ -1404,7 +1404,7 @@ fn retry_backoff_doubles_to_an_hour() {
 
 #[test]
 fn a_dead_local_worker_is_seen_dead() {
-    let me = Worker::this_process();
+    let me = Process::this();
     let now = Utc::now();
     assert!(me.sees_alive(&me.id, None, now, STALE_AFTER));
     let gone = format!("{}:{}", me.host, i32::MAX - 1);

@@ -9,6 +9,7 @@ mod benchmarks;
 mod break_glass;
 mod concurrency;
 mod config_errors;
+mod conformance;
 mod crash;
 mod exec;
 mod flows;

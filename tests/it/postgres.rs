@@ -3,7 +3,6 @@
 
 use crate::harness::*;
 use crate::pg_cluster::{self, Cluster, DATABASE, GROUP};
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 fn config(cluster: &Cluster, w: &World, extra: &str) -> String {
@@ -60,66 +59,6 @@ fn count_accounts(client: &mut postgres::Client) -> Result<i64, postgres::Error>
     Ok(client
         .query_one("SELECT count(*) FROM accounts", &[])?
         .get(0))
-}
-
-#[test]
-fn the_issued_login_works_during_the_lease_and_not_after_revoke() {
-    let cluster = pg_cluster::shared();
-    let w = pg_world(cluster);
-    let (id, user, password) = ephemeral(&w, &["--ttl", "20m"]);
-    assert_eq!(user, format!("jit_{id}"));
-    assert!(password.len() >= 32);
-
-    let mut session = cluster
-        .login(&user, &password)
-        .expect("the issued login works");
-    assert_eq!(
-        count_accounts(&mut session).unwrap(),
-        2,
-        "it holds the group role's rights"
-    );
-    drop(session);
-    let lease = w.lease(&id);
-    let valid_until: String = cluster
-        .superuser(None)
-        .unwrap()
-        .query_one("SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_roles WHERE rolname = $1", &[&user])
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        Value::String(valid_until),
-        lease["expires_at"],
-        "VALID UNTIL is the lease end"
-    );
-
-    w.jit(["revoke", &id])
-        .run()
-        .success()
-        .stdout_has(&format!("revoked {id}"));
-    let refused = cluster
-        .login(&user, &password)
-        .err()
-        .expect("refused after revoke");
-    assert!(
-        reason(&refused).contains("password authentication failed"),
-        "{refused:?}"
-    );
-    assert!(!cluster.role_exists(&user));
-
-    // The password went to the requester only.
-    for entry in std::fs::read_dir(w.state_dir()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(
-            !bytes
-                .windows(password.len())
-                .any(|win| win == password.as_bytes())
-        );
-    }
-    // Revoking again: already gone is success.
-    w.jit(["revoke", &id])
-        .run()
-        .success()
-        .stdout_has("already revoked");
 }
 
 #[test]
@@ -202,29 +141,6 @@ fn a_login_that_created_a_table_can_still_be_dropped() {
         .unwrap()
         .get(0);
     assert_eq!(owner, pg_cluster::ADMIN);
-}
-
-#[test]
-fn a_grant_interrupted_before_active_is_removed_by_sweep() {
-    let cluster = pg_cluster::shared();
-    let w = pg_world(cluster);
-    let run = w
-        .jit(["request", "--role", "db-eph"])
-        .env("JIT_FAULT", "after-grant")
-        .run();
-    assert_eq!(run.code, None, "killed at the fault point");
-    let lease = &w.leases()[0];
-    let id = lease["id"].as_str().unwrap();
-    assert_eq!(lease["state"], "granting");
-    let login = format!("jit_{id}");
-    assert!(cluster.role_exists(&login), "the grant reached the server");
-
-    w.jit(["sweep"])
-        .run()
-        .success()
-        .stdout_has(&format!("{id}: failed"));
-    assert!(!cluster.role_exists(&login), "no jit-created role remains");
-    assert_eq!(w.lease(id)["events"][1]["details"]["found"], "present");
 }
 
 #[test]
@@ -324,63 +240,6 @@ grant = { mode = "membership", roles = ["app_rw"], login = "{user}'; DROP TABLE 
         .unwrap()
         .get(0);
     assert!(member);
-}
-
-#[test]
-fn membership_grants_and_revokes_an_existing_login() {
-    let cluster = pg_cluster::shared();
-    let w = pg_world(cluster);
-    let login = format!("app_{}", me());
-    let password = "member-Pass-1";
-    cluster
-        .superuser(None)
-        .unwrap()
-        .batch_execute(&format!(
-            "DROP ROLE IF EXISTS {login}; CREATE ROLE {login} LOGIN PASSWORD '{password}'"
-        ))
-        .unwrap();
-    let denied = count_accounts(&mut cluster.login(&login, password).unwrap()).unwrap_err();
-    assert!(reason(&denied).contains("permission denied"), "{denied:?}");
-
-    let lease = w
-        .jit(["request", "--role", "db-member", "--json"])
-        .run()
-        .success()
-        .json();
-    assert!(
-        lease.get("credentials").is_none(),
-        "the login keeps its own password"
-    );
-    let id = lease["id"].as_str().unwrap();
-    assert_eq!(
-        count_accounts(&mut cluster.login(&login, password).unwrap()).unwrap(),
-        2
-    );
-
-    w.jit(["revoke", id]).run().success();
-    let denied = count_accounts(&mut cluster.login(&login, password).unwrap()).unwrap_err();
-    assert!(reason(&denied).contains("permission denied"), "{denied:?}");
-    assert!(cluster.role_exists(&login), "the login itself stays");
-}
-
-#[test]
-fn extend_moves_valid_until() {
-    let cluster = pg_cluster::shared();
-    let w = pg_world(cluster);
-    let (id, user, _) = ephemeral(&w, &["--ttl", "10m"]);
-    let extended = w
-        .jit(["extend", &id, "--ttl", "50m", "--json"])
-        .run()
-        .success()
-        .json();
-    let valid_until: String = cluster
-        .superuser(None)
-        .unwrap()
-        .query_one("SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_roles WHERE rolname = $1", &[&user])
-        .unwrap()
-        .get(0);
-    assert_eq!(Value::String(valid_until), extended["expires_at"]);
-    w.jit(["revoke", &id]).run().success();
 }
 
 #[test]

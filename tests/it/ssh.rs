@@ -44,32 +44,6 @@ fn request(w: &World, sshd: &Sshd, ttl: &str) -> (String, std::path::PathBuf) {
 }
 
 #[test]
-fn the_certificate_logs_in_during_the_lease_and_not_after_revoke() {
-    let sshd = Sshd::start();
-    let w = ssh_world(&sshd, &principals());
-    let (id, certificate) = request(&w, &sshd, "20m");
-    let login = sshd.login(&me(), &certificate);
-    assert!(
-        login.status.success(),
-        "login refused: {}\n{}",
-        String::from_utf8_lossy(&login.stderr),
-        sshd.log()
-    );
-
-    w.jit(["revoke", &id]).run().success();
-    let refused = sshd.login(&me(), &certificate);
-    assert!(
-        !refused.status.success(),
-        "the revoked certificate still logs in"
-    );
-    assert!(
-        sshd.log().contains("revoked"),
-        "sshd names the revocation: {}",
-        sshd.log()
-    );
-}
-
-#[test]
 fn the_certificate_is_refused_after_its_end_without_jit() {
     let sshd = Sshd::start();
     let w = ssh_world(&sshd, &principals());
@@ -147,37 +121,6 @@ fn hostile_principals_and_commands_are_refused() {
     .code(2)
     .stderr_has("not an OpenSSH public key");
     assert_eq!(w.leases().len(), 1);
-}
-
-#[test]
-fn a_grant_interrupted_before_active_is_revoked_by_sweep() {
-    let sshd = Sshd::start();
-    let w = ssh_world(&sshd, &principals());
-    let run = w
-        .jit([
-            "request",
-            "--role",
-            "shell",
-            "--pubkey",
-            sshd.path("user.pub").to_str().unwrap(),
-        ])
-        .env("JIT_FAULT", "after-grant")
-        .run();
-    assert_eq!(run.code, None);
-    let id = w.leases()[0]["id"].as_str().unwrap().to_owned();
-    w.jit(["sweep"])
-        .run()
-        .success()
-        .stdout_has(&format!("{id}: failed"));
-    let listed = std::process::Command::new("ssh-keygen")
-        .args(["-Q", "-l", "-f"])
-        .arg(sshd.path("revoked.krl"))
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&listed.stdout).contains("serial:"),
-        "the planned serial is revoked"
-    );
 }
 
 #[test]
