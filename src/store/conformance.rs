@@ -170,18 +170,8 @@ fn ids(leases: &[Lease]) -> Vec<&str> {
     leases.iter().map(|l| l.id.as_str()).collect()
 }
 
-/// `lease` as [`LeaseStore::leases`](super::LeaseStore::leases) shows it: the engine's bookkeeping at its defaults.
 fn summary(lease: &Lease) -> Lease {
-    Lease {
-        handle: serde_json::Value::Null,
-        params: serde_json::Value::Null,
-        ending: None,
-        worker: None,
-        worker_at: None,
-        attempts: 0,
-        next_attempt_at: None,
-        ..lease.clone()
-    }
+    super::as_listed(lease.clone())
 }
 
 /// A lease with every field set to something other than its default.

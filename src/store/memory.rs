@@ -175,21 +175,6 @@ fn stored(lease: &Lease) -> Lease {
     }
 }
 
-/// `lease` with the engine's bookkeeping at its defaults, as
-/// [`LeaseStore::leases`](super::LeaseStore::leases) returns it.
-fn summary(lease: Lease) -> Lease {
-    Lease {
-        handle: serde_json::Value::Null,
-        params: serde_json::Value::Null,
-        ending: None,
-        worker: None,
-        worker_at: None,
-        attempts: 0,
-        next_attempt_at: None,
-        ..lease
-    }
-}
-
 fn conflict(message: &str) -> StoreError {
     StoreError::Conflict(anyhow::anyhow!("{message}"))
 }
@@ -374,7 +359,7 @@ impl LeaseStore for MemoryStore {
         let data = self.data();
         Ok(Data::sorted(data.matching(filter))
             .into_iter()
-            .map(|row| data.with_approvals(summary(row.lease.clone())))
+            .map(|row| data.with_approvals(super::as_listed(row.lease.clone())))
             .collect())
     }
 
@@ -584,33 +569,7 @@ mod tests {
     use crate::audit::EventKind;
 
     fn lease(id: &str) -> Lease {
-        Lease {
-            id: id.into(),
-            role: "db-admin".into(),
-            target: "db".into(),
-            backend: "postgres".into(),
-            subject: "alice".into(),
-            requester: "alice".into(),
-            state: LeaseState::Pending,
-            ticket: None,
-            reason: Some("fix".into()),
-            created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            granted_at: None,
-            expires_at: None,
-            ended_at: None,
-            approvals: Vec::new(),
-            break_glass: false,
-            last_error: None,
-            ttl_secs: 600,
-            approvals_required: 1,
-            handle: serde_json::Value::Null,
-            params: serde_json::json!({"grant": "x"}),
-            ending: None,
-            worker: None,
-            worker_at: None,
-            attempts: 0,
-            next_attempt_at: None,
-        }
+        super::super::conformance::lease(id, "db-admin", "alice", 0)
     }
 
     fn event(id: &str) -> NewEvent {

@@ -158,6 +158,20 @@ pub trait LeaseStore {
     fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
 }
 
+/// `lease` as [`LeaseStore::leases`] returns it: the engine's bookkeeping at its defaults.
+pub fn as_listed(lease: Lease) -> Lease {
+    Lease {
+        handle: serde_json::Value::Null,
+        params: serde_json::Value::Null,
+        ending: None,
+        worker: None,
+        worker_at: None,
+        attempts: 0,
+        next_attempt_at: None,
+        ..lease
+    }
+}
+
 /// The audit chain: appended in [`Tx::append`], read and verified here.
 pub trait AuditLog {
     fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>>;
