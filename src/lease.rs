@@ -166,10 +166,9 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
     pub by: String,
-    #[serde(serialize_with = "rfc3339::one")]
     pub at: DateTime<Utc>,
     pub decision: Verdict,
     pub reason: Option<String>,
@@ -177,10 +176,10 @@ pub struct Approval {
 
 /// One grant of one role to one subject for one window.
 ///
-/// Serialises to the stable lease JSON of SPEC §4 (with `break_glass`, and `last_error` when
-/// there is one); the fields after `last_error` are the engine's bookkeeping and stay out
-/// of it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Serialises to the stable lease JSON of SPEC §4, `output::documents::LeaseDocument` (with
+/// `break_glass`, and `last_error` when there is one); the fields after `last_error` are the
+/// engine's bookkeeping and stay out of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
     pub id: String,
     pub role: String,
@@ -191,41 +190,27 @@ pub struct Lease {
     pub state: LeaseState,
     pub ticket: Option<String>,
     pub reason: Option<String>,
-    #[serde(serialize_with = "rfc3339::one")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339::maybe")]
     pub granted_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "rfc3339::maybe")]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "rfc3339::maybe")]
     pub ended_at: Option<DateTime<Utc>>,
     pub approvals: Vec<Approval>,
     /// Granted through a break-glass role: self-granted without approval.
     pub break_glass: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// The granted length, fixed at request time; the window starts when the grant does.
-    #[serde(skip)]
     pub ttl_secs: i64,
-    #[serde(skip)]
     pub approvals_required: u32,
     /// What the backend needs to find the entitlement again. Never a secret.
-    #[serde(skip)]
     pub handle: serde_json::Value,
     /// The role's grant parameters as they were at request time, so that a later change
     /// of configuration cannot strand a live lease. Never a secret.
-    #[serde(skip)]
     pub params: serde_json::Value,
-    #[serde(skip)]
     pub ending: Option<Ending>,
     /// The process working on an in-flight step (`host:pid`), and when it last said so.
-    #[serde(skip)]
     pub worker: Option<String>,
-    #[serde(skip)]
     pub worker_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
     pub attempts: u32,
-    #[serde(skip)]
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 

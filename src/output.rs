@@ -10,8 +10,14 @@ use crate::store::ChainHead;
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
-use serde_json::{Value, json};
 use std::io::{self, IsTerminal, Write};
+
+mod documents;
+use documents::{
+    Broken, Cap, ConfigChecked, Doctor, DoctorCheck, Done, DryRun, LeaseReport, ProcessCredentials,
+    RoleEntry, ShippedTo, Shipping, Sweep, SweepError, SweepRevocation, SweepWaiting, Verified,
+    WorkedRequest, WorkerPass,
+};
 
 /// See [`Printer::progress`].
 pub struct Progress {
@@ -127,11 +133,19 @@ impl Printer {
         let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
     }
 
-    /// The one JSON document of `jit credential-process` (secrets inside: printed, never
-    /// logged).
-    pub fn credential_process(&self, document: &crate::secret::Secret<serde_json::Value>) {
-        let mut stdout = io::stdout().lock();
-        let _ = writeln!(stdout, "{}", document.expose()).and_then(|()| stdout.flush());
+    /// The one JSON document of `jit credential-process`: the AWS credentials of a lease,
+    /// asked for again at `expiration` (secrets inside: printed, never logged).
+    pub fn credential_process(&self, credentials: &Credentials, expiration: DateTime<Utc>) {
+        let map = credentials.expose();
+        let field = |name: &str| map.get(name).cloned().unwrap_or_default();
+        let document = crate::secret::Secret::new(ProcessCredentials {
+            access_key_id: field("AWS_ACCESS_KEY_ID"),
+            expiration: crate::lease::rfc3339::format(&expiration),
+            secret_access_key: field("AWS_SECRET_ACCESS_KEY"),
+            session_token: field("AWS_SESSION_TOKEN"),
+            version: 1,
+        });
+        self.json_doc(document.expose());
     }
 
     /// A note for people, on stderr; silent under --quiet.
@@ -240,11 +254,8 @@ impl Printer {
 
     pub fn granted(&self, lease: &Lease, credentials: Option<&Credentials>, now: DateTime<Utc>) {
         if self.json {
-            let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
-            if let Some(credentials) = credentials {
-                doc["credentials"] = json!(credentials.expose());
-            }
-            return self.json_doc(&doc);
+            let credentials = credentials.map(|c| c.expose());
+            return self.json_doc(&LeaseReport::granted(lease, credentials));
         }
         if self.quiet {
             self.line(&lease.id);
@@ -276,11 +287,7 @@ impl Printer {
             self.warn(text);
         }
         if self.json {
-            let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
-            if let Some(text) = unshown {
-                doc["notice"] = json!(text);
-            }
-            return self.json_doc(&doc);
+            return self.json_doc(&LeaseReport::pending(lease, unshown));
         }
         if self.quiet {
             return self.line(&lease.id);
@@ -312,22 +319,29 @@ impl Printer {
             "grant"
         };
         if self.json {
-            return self.json_doc(&json!({
-                "decision": outcome,
-                "role": evaluation.role.name,
-                "target": evaluation.role.target,
-                "backend": evaluation.backend,
-                "ttl": duration::format(decision.ttl),
-                "ttl_source": decision.ttl_source,
-                "starts_at": evaluation.starts_at,
-                "expires_at": evaluation.ends_at,
-                "caps": decision.caps,
-                "approvals_required": decision.approvals_required,
-                "approvers": decision.approvers,
-                "approval_timeout": approval_timeout(evaluation.role),
-                "break_glass": evaluation.role.break_glass,
-                "ticket_status": evaluation.ticket_status,
-            }));
+            return self.json_doc(&DryRun {
+                approval_timeout: approval_timeout(evaluation.role),
+                approvals_required: decision.approvals_required,
+                approvers: &decision.approvers,
+                backend: evaluation.backend,
+                break_glass: evaluation.role.break_glass,
+                caps: decision
+                    .caps
+                    .iter()
+                    .map(|cap| Cap {
+                        limit: duration::format(cap.limit),
+                        source: &cap.source,
+                    })
+                    .collect(),
+                decision: outcome,
+                expires_at: evaluation.ends_at,
+                role: &evaluation.role.name,
+                starts_at: evaluation.starts_at,
+                target: &evaluation.role.target,
+                ticket_status: evaluation.ticket_status.as_deref(),
+                ttl: duration::format(decision.ttl),
+                ttl_source: &decision.ttl_source,
+            });
         }
         if self.quiet {
             return self.line(outcome);
@@ -406,9 +420,7 @@ impl Printer {
 
     pub fn lease_detail(&self, lease: &Lease, events: &[AuditEvent], now: DateTime<Utc>) {
         if self.json {
-            let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
-            doc["events"] = json!(events);
-            return self.json_doc(&doc);
+            return self.json_doc(&LeaseReport::detail(lease, events));
         }
         let rows: Vec<(&str, String)> = vec![
             ("id", lease.id.clone()),
@@ -509,15 +521,11 @@ impl Printer {
         exported_to: Option<&str>,
     ) {
         if self.json {
-            let docs: Vec<Value> = results
+            let docs: Vec<LeaseReport<'_>> = results
                 .iter()
                 .map(|(lease, outcome, events)| {
-                    let mut doc = serde_json::to_value(lease).unwrap_or(Value::Null);
-                    doc["outcome"] = json!(outcome_word(outcome));
-                    if exported_to.is_none() {
-                        doc["events"] = json!(events);
-                    }
-                    doc
+                    let events = exported_to.is_none().then_some(events.as_slice());
+                    LeaseReport::revocation(lease, outcome_word(outcome), events)
                 })
                 .collect();
             return self.json_doc(&docs);
@@ -587,24 +595,24 @@ impl Printer {
 
     pub fn roles(&self, roles: &[RoleView<'_>]) {
         if self.json {
-            let docs: Vec<Value> = roles
+            let docs: Vec<RoleEntry<'_>> = roles
                 .iter()
                 .map(|view| {
                     let role = view.role;
-                    json!({
-                        "role": role.name,
-                        "target": role.target,
-                        "backend": view.backend,
-                        "description": role.description,
-                        "max_ttl": duration::format(view.max_ttl),
-                        "default_ttl": role.default_ttl.map(duration::format),
-                        "ticket_required": role.ticket.required,
-                        "ticket_pattern": role.ticket.pattern.as_ref().map(|p| p.as_str()),
-                        "approvals_required": role.approvals.required,
-                        "approvers": role.approvals.approvers(),
-                        "approval_timeout": approval_timeout(role),
-                        "break_glass": role.break_glass,
-                    })
+                    RoleEntry {
+                        approval_timeout: approval_timeout(role),
+                        approvals_required: role.approvals.required,
+                        approvers: role.approvals.approvers(),
+                        backend: view.backend,
+                        break_glass: role.break_glass,
+                        default_ttl: role.default_ttl.map(duration::format),
+                        description: role.description.as_deref(),
+                        max_ttl: duration::format(view.max_ttl),
+                        role: &role.name,
+                        target: &role.target,
+                        ticket_pattern: role.ticket.pattern.as_ref().map(|p| p.as_str()),
+                        ticket_required: role.ticket.required,
+                    }
                 })
                 .collect();
             return self.json_doc(&docs);
@@ -655,29 +663,36 @@ impl Printer {
 
     pub fn sweep(&self, report: &SweepReport) {
         if self.json {
-            let revocations: Vec<Value> = report
-                .revocations
-                .iter()
-                .map(|r| json!({ "id": r.lease.id, "state": r.lease.state, "outcome": outcome_word(&r.outcome), "error": r.lease.last_error }))
-                .collect();
-            let cancelled: Vec<&str> = report.cancelled.iter().map(|l| l.id.as_str()).collect();
-            let errors: Vec<Value> = report
-                .errors
-                .iter()
-                .map(|(id, error)| json!({ "id": id, "error": error }))
-                .collect();
-            let waiting: Vec<Value> = report
-                .waiting
-                .iter()
-                .map(|l| json!({ "id": l.id, "state": l.state, "attempts": l.attempts, "next_attempt_at": l.next_attempt_at, "error": l.last_error }))
-                .collect();
-            return self.json_doc(&json!({
-                "revocations": revocations,
-                "cancelled": cancelled,
-                "waiting": waiting,
-                "incomplete": report.incomplete(),
-                "errors": errors,
-            }));
+            return self.json_doc(&Sweep {
+                cancelled: report.cancelled.iter().map(|l| l.id.as_str()).collect(),
+                errors: report
+                    .errors
+                    .iter()
+                    .map(|(id, error)| SweepError { error, id })
+                    .collect(),
+                incomplete: report.incomplete(),
+                revocations: report
+                    .revocations
+                    .iter()
+                    .map(|r| SweepRevocation {
+                        error: r.lease.last_error.as_deref(),
+                        id: &r.lease.id,
+                        outcome: outcome_word(&r.outcome),
+                        state: r.lease.state,
+                    })
+                    .collect(),
+                waiting: report
+                    .waiting
+                    .iter()
+                    .map(|l| SweepWaiting {
+                        attempts: l.attempts,
+                        error: l.last_error.as_deref(),
+                        id: &l.id,
+                        next_attempt_at: l.next_attempt_at,
+                        state: l.state,
+                    })
+                    .collect(),
+            });
         }
         for r in &report.revocations {
             let text = match &r.outcome {
@@ -713,16 +728,21 @@ impl Printer {
     /// `jit worker`: what one pass did, a line per request (nothing when it did nothing).
     pub fn worked(&self, pass: &crate::team::worker::Pass) {
         if self.json {
-            let requests: Vec<Value> = pass
+            let requests: Vec<WorkedRequest<'_>> = pass
                 .done
                 .iter()
-                .map(|(id, kind, who, outcome)| json!({ "request": id, "kind": kind, "by": who, "outcome": outcome }))
+                .map(|(id, kind, who, outcome)| WorkedRequest {
+                    by: who,
+                    kind,
+                    outcome,
+                    request: *id,
+                })
                 .collect();
             let swept = pass.sweep.as_ref().is_some_and(|r| {
                 !r.revocations.is_empty() || !r.cancelled.is_empty() || !r.errors.is_empty()
             });
             if !requests.is_empty() {
-                self.json_doc(&json!({ "requests": requests }));
+                self.json_doc(&WorkerPass { requests });
             }
             if let (Some(report), true) = (&pass.sweep, swept) {
                 self.sweep(report);
@@ -740,11 +760,17 @@ impl Printer {
     /// `jit audit ship`: per destination, what was sent and how far it has the chain.
     pub fn shipped(&self, shipped: &[crate::shipping::Shipped], last_seq: i64) {
         if self.json {
-            let destinations: Vec<Value> = shipped
+            let destinations = shipped
                 .iter()
-                .map(|s| json!({ "destination": s.destination, "sent": s.sent, "through": s.through, "last_seq": last_seq, "error": s.error }))
+                .map(|s| ShippedTo {
+                    destination: &s.destination,
+                    error: s.error.as_deref(),
+                    last_seq,
+                    sent: s.sent,
+                    through: s.through,
+                })
                 .collect();
-            return self.json_doc(&json!({ "destinations": destinations }));
+            return self.json_doc(&Shipping { destinations });
         }
         for s in shipped {
             let line = format!(
@@ -776,14 +802,14 @@ impl Printer {
             Ok(head) => {
                 let checkpoint = (head.seq > 0).then(|| format!("{}:{}", head.seq, head.hash));
                 if self.json {
-                    return self.json_doc(&json!({
-                        "ok": true,
-                        "records": head.count,
-                        "head_seq": head.seq,
-                        "head_hash": head.hash,
-                        "checkpoint": checkpoint,
-                        "kept_checkpoint": kept.map(ToString::to_string),
-                    }));
+                    return self.json_doc(&Verified {
+                        checkpoint,
+                        head_hash: &head.hash,
+                        head_seq: head.seq,
+                        kept_checkpoint: kept.map(ToString::to_string),
+                        ok: true,
+                        records: head.count,
+                    });
                 }
                 if self.quiet {
                     return;
@@ -802,9 +828,10 @@ impl Printer {
                     self.line(&format!("checkpoint: {checkpoint}"));
                 }
             }
-            Err(found) if self.json => {
-                self.json_doc(&json!({ "ok": false, "error": found.to_string() }))
-            }
+            Err(found) if self.json => self.json_doc(&Broken {
+                error: found.to_string(),
+                ok: false,
+            }),
             Err(found) => {
                 let _ = writeln!(io::stderr().lock(), "jit: audit chain broken: {found}");
             }
@@ -813,7 +840,13 @@ impl Printer {
 
     pub fn config_ok(&self, path: &str, targets: usize, roles: usize, rules: usize) {
         if self.json {
-            return self.json_doc(&json!({ "ok": true, "path": path, "targets": targets, "roles": roles, "eligibility": rules }));
+            return self.json_doc(&ConfigChecked {
+                eligibility: rules,
+                ok: true,
+                path,
+                roles,
+                targets,
+            });
         }
         if !self.quiet {
             self.line(&format!(
@@ -827,7 +860,17 @@ impl Printer {
 
     pub fn doctor(&self, checks: &[Check]) {
         if self.json {
-            return self.json_doc(&json!({ "ok": checks.iter().all(|c| c.ok), "checks": checks }));
+            return self.json_doc(&Doctor {
+                checks: checks
+                    .iter()
+                    .map(|c| DoctorCheck {
+                        detail: &c.detail,
+                        name: &c.name,
+                        ok: c.ok,
+                    })
+                    .collect(),
+                ok: checks.iter().all(|c| c.ok),
+            });
         }
         for check in checks {
             let mark = if check.ok { "ok  " } else { "FAIL" };
@@ -837,7 +880,10 @@ impl Printer {
 
     pub fn done(&self, text: &str) {
         if self.json {
-            return self.json_doc(&json!({ "ok": true, "message": text }));
+            return self.json_doc(&Done {
+                message: text,
+                ok: true,
+            });
         }
         if !self.quiet {
             self.line(text);

@@ -7,11 +7,10 @@ use crate::cli::CredentialProcessArgs;
 use crate::context::Context;
 use crate::credential_cache;
 use crate::exit::{self, Exit};
-use crate::lease::{LeaseState, rfc3339};
+use crate::lease::LeaseState;
 use crate::store::LeaseFilter;
 use anyhow::{Result, anyhow};
 use chrono::DateTime;
-use serde_json::json;
 
 pub fn run(ctx: &Context, args: CredentialProcessArgs) -> Result<Exit> {
     let engine = ctx.engine();
@@ -35,22 +34,14 @@ pub fn run(ctx: &Context, args: CredentialProcessArgs) -> Result<Exit> {
         let Some(credentials) = credential_cache::load(&lease.id)? else {
             continue;
         };
-        let map = credentials.expose();
-        let field = |name: &str| map.get(name).cloned().unwrap_or_default();
         // The CLI asks again at this time: the lease end, or the credentials' own if earlier.
         let lease_end = lease.expires_at.unwrap_or(now);
-        let expiration = map
+        let expiration = credentials
+            .expose()
             .get("AWS_CREDENTIAL_EXPIRATION")
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map_or(lease_end, |t| t.to_utc().min(lease_end));
-        let document = crate::secret::Secret::new(json!({
-            "Version": 1,
-            "AccessKeyId": field("AWS_ACCESS_KEY_ID"),
-            "SecretAccessKey": field("AWS_SECRET_ACCESS_KEY"),
-            "SessionToken": field("AWS_SESSION_TOKEN"),
-            "Expiration": rfc3339::format(&expiration),
-        }));
-        ctx.printer.credential_process(&document);
+        ctx.printer.credential_process(&credentials, expiration);
         return Ok(Exit::Success);
     }
     Err(anyhow!(

@@ -191,6 +191,7 @@ fn assume_role_credentials_work_with_the_aws_cli_and_revoke_denies_older_session
         .run()
         .success()
         .json();
+    crate::json_contract::conforms(&document, &["credential-process"]);
     assert_eq!(document["Version"], 1);
     assert_eq!(document["AccessKeyId"], c["AWS_ACCESS_KEY_ID"]);
     assert_eq!(document["Expiration"], lease["expires_at"]);

@@ -18,6 +18,7 @@ mod generated;
 mod harness;
 mod http_backend;
 mod http_server;
+mod json_contract;
 mod links;
 mod mariadb_server;
 mod moto_harness;

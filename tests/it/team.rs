@@ -1572,3 +1572,29 @@ fn racing_grants_of_one_entitlement_on_two_workers_leave_the_latest_end() {
     }
     t.person(APPROVER, ["audit", "verify"]).run().success();
 }
+
+/// `jit worker --once --json`: a pass that carried out a queued request prints one document
+/// with the fields docs/json.md lists.
+#[test]
+fn a_worker_pass_prints_the_requests_it_carried_out_as_json() {
+    let t = Team::new("");
+    let request = t
+        .person(REQUESTER, ["request", "--role", "web-root", "--json"])
+        .spawn();
+    await_that("the queued request", || {
+        t.count("SELECT count(*) FROM jit.requests WHERE status = 'new'") == 1
+    });
+    let pass = t.w.jit(["worker", "--once", "--json"]).run().success();
+    let doc: Value = serde_json::from_str(pass.stdout.lines().next().unwrap()).unwrap();
+    crate::json_contract::conforms(&doc, &["worker"]);
+    let requests = doc["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{doc}");
+    crate::json_contract::conforms(&requests[0], &["worked request"]);
+    assert_eq!(requests[0]["kind"], "request");
+    assert_eq!(requests[0]["by"], REQUESTER);
+    let granted = Run::from(request.wait_with_output().unwrap())
+        .success()
+        .json();
+    assert_eq!(granted["state"], "active", "{granted}");
+    crate::json_contract::conforms(&granted, &["lease", "request"]);
+}
