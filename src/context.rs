@@ -65,7 +65,7 @@ pub fn store_status(config: &Config) -> std::result::Result<String, String> {
         None => {
             let store = store_path(config);
             SqliteStore::open(&store)
-                .and_then(|s| s.check())
+                .and_then(|s| Ok(s.check()?))
                 .map(|detail| format!("{} ({detail})", store.display()))
                 .map_err(|e| format!("{}: {e:#}", store.display()))
         }

@@ -266,7 +266,7 @@ fn refuse(
                 "checkpoint": checkpoint.seq,
             }),
         };
-        crate::store::write(store, |tx| tx.append(&event).map(drop))?;
+        crate::store::write(store, |tx| Ok(tx.append(&event).map(drop)?))?;
     }
     checkpoint.failed_at = Some(clock.now());
     checkpoint.error = Some(error.clone());

@@ -139,7 +139,7 @@ impl<'a> Engine<'a> {
                     current.state
                 );
                 current.handle = handle.clone();
-                tx.update(&current)
+                Ok(tx.update(&current)?)
             })
             .map_err(|err| BackendError::transient(format!("{err:#}")))
         };

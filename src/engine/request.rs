@@ -84,7 +84,7 @@ impl<'a> Engine<'a> {
                     reason: &denial,
                 })?,
             };
-            store::write(self.store, |tx| tx.append(&event).map(drop))?;
+            store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
         }
         Err(exit::denied(denial))
     }

@@ -171,7 +171,7 @@ impl World {
             let mut lease = tx.lease(id)?.unwrap();
             lease.worker = Some(Process::this().id);
             lease.worker_at = Some(now);
-            tx.update(&lease)
+            Ok(tx.update(&lease)?)
         })
         .unwrap();
     }
@@ -255,7 +255,7 @@ impl World {
             next_attempt_at: None,
         };
         change(&mut lease);
-        store::write(&*self.store, |tx| tx.insert(&lease)).unwrap();
+        store::write(&*self.store, |tx| Ok(tx.insert(&lease)?)).unwrap();
         lease
     }
 }
@@ -628,7 +628,7 @@ fn a_lease_ended_while_its_grant_ran_has_the_grant_taken_back(new: fn() -> World
             lease.become_(LeaseState::Failed)?;
             lease.ended_at = Some(lease.created_at);
             lease.worker = None;
-            tx.update(&lease)
+            Ok(tx.update(&lease)?)
         })
         .unwrap();
         let checkpoint = request.checkpoint.expect("a grant has a checkpoint");

@@ -8,11 +8,11 @@
 //! committed events.
 
 use super::{
-    ChainHead, Checkpoint, EventFilter, Guard, LeaseDocuments, LeaseFilter, Lock, Store, Tx,
+    AuditLog, ChainHead, Checkpoint, EventFilter, Guard, Held, LeaseDocuments, LeaseFilter,
+    LeaseStore, Lock, Locks, Result, ShippingState, Store, StoreError, Tx, Work,
 };
 use crate::audit::{self, AuditEvent, Break, NewEvent, RawRecord, Verifier};
 use crate::lease::{Approval, Lease, LeaseState};
-use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -105,7 +105,7 @@ struct Shared {
     /// The thread in a write transaction, so that a nested one fails as in SQLite rather
     /// than waiting for itself.
     writing: Mutex<Option<std::thread::ThreadId>>,
-    /// The locks taken ([`Store::lock`]), by name.
+    /// The locks taken ([`Locks::lock`](super::Locks::lock)), by name.
     locks: Mutex<HashSet<String>>,
     released: Condvar,
 }
@@ -175,18 +175,8 @@ fn stored(lease: &Lease) -> Lease {
     }
 }
 
-/// `lease` with the engine's bookkeeping at its defaults, as [`Store::leases`] returns it.
-fn summary(lease: Lease) -> Lease {
-    Lease {
-        handle: serde_json::Value::Null,
-        params: serde_json::Value::Null,
-        ending: None,
-        worker: None,
-        worker_at: None,
-        attempts: 0,
-        next_attempt_at: None,
-        ..lease
-    }
+fn conflict(message: &str) -> StoreError {
+    StoreError::Conflict(anyhow::anyhow!("{message}"))
 }
 
 struct MemoryTx<'d> {
@@ -219,7 +209,7 @@ impl Tx for MemoryTx<'_> {
 
     fn insert(&mut self, lease: &Lease) -> Result<()> {
         if self.data.leases.contains_key(&lease.id) {
-            bail!("UNIQUE constraint failed: leases.id");
+            return Err(conflict("UNIQUE constraint failed: leases.id"));
         }
         let document = serde_json::to_string(lease)?;
         self.data.leases.insert(
@@ -235,7 +225,7 @@ impl Tx for MemoryTx<'_> {
     fn update(&mut self, lease: &Lease) -> Result<()> {
         let document = serde_json::to_string(lease)?;
         let Some(row) = self.data.leases.get_mut(&lease.id) else {
-            bail!("lease {} is not in the store", lease.id);
+            return Err(StoreError::NotFound(lease.id.clone()));
         };
         // The columns the SQL stores' UPDATE sets; the rest is fixed at insert.
         let new = stored(lease);
@@ -258,11 +248,13 @@ impl Tx for MemoryTx<'_> {
 
     fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()> {
         if !self.data.leases.contains_key(lease_id) {
-            bail!("FOREIGN KEY constraint failed");
+            return Err(conflict("FOREIGN KEY constraint failed"));
         }
         let list = self.data.approvals.entry(lease_id.to_owned()).or_default();
         if list.iter().any(|a| a.by == approval.by) {
-            bail!("UNIQUE constraint failed: approvals.lease_id, approvals.by");
+            return Err(conflict(
+                "UNIQUE constraint failed: approvals.lease_id, approvals.by",
+            ));
         }
         list.push(Approval {
             at: to_second(approval.at),
@@ -280,7 +272,7 @@ impl Tx for MemoryTx<'_> {
             .unwrap_or((0, audit::GENESIS.to_owned()));
         let (record, details) = event.chain(prev_seq + 1, prev_hash);
         if self.data.audit.iter().any(|r| r.seq == record.seq) {
-            bail!("UNIQUE constraint failed: audit.seq");
+            return Err(conflict("UNIQUE constraint failed: audit.seq"));
         }
         self.data.audit.push(Record {
             seq: record.seq,
@@ -300,7 +292,7 @@ impl Tx for MemoryTx<'_> {
 }
 
 /// A held [`Lock`]: dropping it lets go and wakes those waiting.
-struct HeldLock {
+pub(super) struct HeldLock {
     shared: Arc<Shared>,
     name: String,
 }
@@ -317,8 +309,8 @@ impl Drop for HeldLock {
     }
 }
 
-impl Store for MemoryStore {
-    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+impl LeaseStore for MemoryStore {
+    fn write(&self, work: &mut Work<'_>) -> Result<()> {
         let me = std::thread::current().id();
         let writing = || {
             self.shared
@@ -327,7 +319,9 @@ impl Store for MemoryStore {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         };
         if *writing() == Some(me) {
-            bail!("cannot start a transaction within a transaction");
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "cannot start a transaction within a transaction"
+            )));
         }
         let _writer = self
             .shared
@@ -365,7 +359,7 @@ impl Store for MemoryStore {
         let data = self.data();
         Ok(Data::sorted(data.matching(filter))
             .into_iter()
-            .map(|row| data.with_approvals(summary(row.lease.clone())))
+            .map(|row| data.with_approvals(super::as_listed(row.lease.clone())))
             .collect())
     }
 
@@ -415,7 +409,9 @@ impl Store for MemoryStore {
             })
             .min())
     }
+}
 
+impl AuditLog for MemoryStore {
     fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>> {
         let since = filter
             .since
@@ -435,7 +431,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()> {
+    fn each_event(
+        &self,
+        visit: &mut dyn FnMut(&AuditEvent) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let records = self.data().audit.clone();
         for record in &records {
             visit(&record.event())?;
@@ -498,7 +497,9 @@ impl Store for MemoryStore {
     fn last_seq(&self) -> Result<i64> {
         Ok(self.data().audit.iter().map(|r| r.seq).max().unwrap_or(0))
     }
+}
 
+impl ShippingState for MemoryStore {
     fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
         Ok(self
             .data()
@@ -518,7 +519,9 @@ impl Store for MemoryStore {
         );
         Ok(())
     }
+}
 
+impl Locks for MemoryStore {
     fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
         let name = match lock {
             Lock::Shipping => "shipping".to_owned(),
@@ -543,12 +546,14 @@ impl Store for MemoryStore {
                 .0;
         }
         locks.insert(name.clone());
-        Ok(Some(Box::new(HeldLock {
+        Ok(Some(Guard(Held::Memory(HeldLock {
             shared: Arc::clone(&self.shared),
             name,
-        })))
+        }))))
     }
+}
 
+impl Store for MemoryStore {
     fn location(&self) -> String {
         "memory".to_owned()
     }
@@ -564,33 +569,7 @@ mod tests {
     use crate::audit::EventKind;
 
     fn lease(id: &str) -> Lease {
-        Lease {
-            id: id.into(),
-            role: "db-admin".into(),
-            target: "db".into(),
-            backend: "postgres".into(),
-            subject: "alice".into(),
-            requester: "alice".into(),
-            state: LeaseState::Pending,
-            ticket: None,
-            reason: Some("fix".into()),
-            created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            granted_at: None,
-            expires_at: None,
-            ended_at: None,
-            approvals: Vec::new(),
-            break_glass: false,
-            last_error: None,
-            ttl_secs: 600,
-            approvals_required: 1,
-            handle: serde_json::Value::Null,
-            params: serde_json::json!({"grant": "x"}),
-            ending: None,
-            worker: None,
-            worker_at: None,
-            attempts: 0,
-            next_attempt_at: None,
-        }
+        super::super::conformance::lease(id, "db-admin", "alice", 0)
     }
 
     fn event(id: &str) -> NewEvent {
@@ -606,7 +585,7 @@ mod tests {
     #[test]
     fn a_failed_transaction_leaves_nothing() {
         let store = MemoryStore::new();
-        let failed: Result<()> = super::super::write(&store, |tx| {
+        let failed: anyhow::Result<()> = super::super::write(&store, |tx| {
             tx.insert(&lease("a"))?;
             tx.append(&event("a"))?;
             anyhow::bail!("no")
@@ -615,8 +594,8 @@ mod tests {
         assert_eq!(store.lease("a").unwrap(), None);
         assert_eq!(store.last_seq().unwrap(), 0);
         assert!(store.take_committed().is_empty());
-        let nested: Result<()> = super::super::write(&store, |_| {
-            super::super::write(&store, |tx| tx.insert(&lease("b")))
+        let nested: anyhow::Result<()> = super::super::write(&store, |_| {
+            super::super::write(&store, |tx| Ok(tx.insert(&lease("b"))?))
         });
         assert_eq!(
             nested.unwrap_err().to_string(),
@@ -631,7 +610,7 @@ mod tests {
         for id in ["a", "b", "c"] {
             super::super::write(&store, |tx| {
                 tx.insert(&lease(id))?;
-                tx.append(&event(id)).map(drop)
+                Ok(tx.append(&event(id)).map(drop)?)
             })
             .unwrap();
         }

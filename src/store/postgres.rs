@@ -5,11 +5,14 @@
 //! lease or write the audit trail even with raw SQL. Writers lock the lease rows they read
 //! and the head of the audit chain, so workers on several hosts keep one chain.
 
+use super::error::Context as _;
+use super::lease_row::{self, EVENT_COLUMNS};
 use super::{
-    ChainHead, Checkpoint, EventFilter, Guard, LeaseDocuments, LeaseFilter, Lock, Store, Tx,
+    AuditLog, ChainHead, Checkpoint, EventFilter, Guard, Held, LeaseDocuments, LeaseFilter,
+    LeaseStore, Lock, Locks, Result as StoreResult, ShippingState, Store, StoreError, Tx, Work,
 };
 use crate::audit::{AuditEvent, Break, NewEvent, RawRecord, Verifier};
-use crate::lease::{Approval, Ending, Lease, Verdict};
+use crate::lease::{Approval, Lease};
 use crate::net::postgres::Connection;
 use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
@@ -58,10 +61,10 @@ pub enum Init {
 /// The database roles `jit store init` creates; logins are made members of them.
 pub const ROLES: [&str; 3] = ["jit_requester", "jit_approver", "jit_worker"];
 
-const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
-    reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
-    handle, params, ending, worker, worker_at, attempts, next_attempt_at, break_glass";
-const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash, hash";
+/// A parameter of a PostgreSQL statement.
+fn mark(index: usize) -> String {
+    format!("${index}")
+}
 
 pub struct PgStore {
     client: RefCell<Client>,
@@ -80,7 +83,7 @@ pub struct PgStore {
 
 /// A held advisory lock: released when dropped, and its session kept for the next lock (a
 /// session that cannot say it released the lock is closed instead, which releases it).
-struct HeldLock {
+pub(super) struct HeldLock {
     client: Option<Client>,
     key: &'static str,
     name: String,
@@ -289,20 +292,22 @@ impl PgStore {
     fn attach_approvals(
         client: &mut impl postgres::GenericClient,
         leases: &mut [Lease],
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         if leases.is_empty() {
             return Ok(());
         }
         let ids: Vec<&str> = leases.iter().map(|l| l.id.as_str()).collect();
         let rows = client.query(
-            "SELECT lease_id, by, at, decision, reason FROM jit.approvals \
-             WHERE lease_id = ANY($1) ORDER BY at, by",
+            &format!(
+                "SELECT {} FROM jit.approvals WHERE lease_id = ANY($1) ORDER BY at, by",
+                lease_row::APPROVAL_COLUMNS
+            ),
             &[&ids],
         )?;
         for row in rows {
             let id: &str = row.get(0);
             if let Some(lease) = leases.iter_mut().find(|l| l.id == id) {
-                lease.approvals.push(approval_from_row(&row)?);
+                lease.approvals.push(lease_row::approval(&row)?);
             }
         }
         Ok(())
@@ -313,19 +318,19 @@ impl PgStore {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
         whole: bool,
-    ) -> Result<Vec<Lease>> {
+    ) -> StoreResult<Vec<Lease>> {
         let mut client = self.client();
         let rows = client.query(sql, params)?;
         let mut leases = rows
             .iter()
             .map(|row| {
                 if whole {
-                    lease_from_row(row)
+                    lease_row::whole(row)
                 } else {
-                    summary_from_row(row)
+                    lease_row::shown(row)
                 }
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<StoreResult<Vec<_>>>()?;
         Self::attach_approvals(&mut *client, &mut leases)?;
         Ok(leases)
     }
@@ -413,79 +418,6 @@ fn time(row: &Row, index: usize) -> Option<DateTime<Utc>> {
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
 }
 
-fn summary_from_row(row: &Row) -> Result<Lease> {
-    let state: &str = row.get(6);
-    Ok(Lease {
-        id: row.get(0),
-        role: row.get(1),
-        target: row.get(2),
-        backend: row.get(3),
-        subject: row.get(4),
-        requester: row.get(5),
-        state: state.parse().map_err(anyhow::Error::msg)?,
-        ticket: row.get(7),
-        reason: row.get(8),
-        created_at: time(row, 9).context("a lease without created_at")?,
-        granted_at: time(row, 10),
-        expires_at: time(row, 11),
-        ended_at: time(row, 12),
-        last_error: row.get(13),
-        approvals_required: u32::try_from(row.get::<_, i32>(14)).unwrap_or(0),
-        ttl_secs: row.get(15),
-        break_glass: row.get(23),
-        approvals: Vec::new(),
-        handle: serde_json::Value::Null,
-        params: serde_json::Value::Null,
-        ending: None,
-        worker: None,
-        worker_at: None,
-        attempts: 0,
-        next_attempt_at: None,
-    })
-}
-
-fn lease_from_row(row: &Row) -> Result<Lease> {
-    let ending: Option<&str> = row.get(18);
-    Ok(Lease {
-        handle: serde_json::from_str(row.get(16))?,
-        params: serde_json::from_str(row.get(17))?,
-        ending: ending.and_then(Ending::parse),
-        worker: row.get(19),
-        worker_at: time(row, 20),
-        attempts: u32::try_from(row.get::<_, i32>(21)).unwrap_or(0),
-        next_attempt_at: time(row, 22),
-        ..summary_from_row(row)?
-    })
-}
-
-fn approval_from_row(row: &Row) -> Result<Approval> {
-    let decision: &str = row.get(3);
-    Ok(Approval {
-        by: row.get(1),
-        at: time(row, 2).context("an approval without a time")?,
-        decision: if decision == "approve" {
-            Verdict::Approve
-        } else {
-            Verdict::Deny
-        },
-        reason: row.get(4),
-    })
-}
-
-fn event_from_row(row: &Row) -> AuditEvent {
-    let details: String = row.get(5);
-    AuditEvent {
-        seq: row.get(0),
-        at: row.get(1),
-        actor: row.get(2),
-        lease_id: row.get(3),
-        kind: row.get(4),
-        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
-        prev_hash: row.get(6),
-        hash: row.get(7),
-    }
-}
-
 /// The WHERE clause for a lease filter, with its values in order.
 fn lease_condition(filter: &LeaseFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
     let mut sql = String::from("true");
@@ -519,69 +451,42 @@ struct PgTx<'t> {
 }
 
 impl Tx for PgTx<'_> {
-    fn lease(&mut self, id: &str) -> Result<Option<Lease>> {
+    fn lease(&mut self, id: &str) -> StoreResult<Option<Lease>> {
         // Locked until the transaction ends: two workers never act on one lease at once.
         let row = self.tx.query_opt(
-            &format!("SELECT {LEASE_COLUMNS} FROM jit.leases WHERE id = $1 FOR UPDATE"),
+            &format!(
+                "SELECT {} FROM jit.leases WHERE id = $1 FOR UPDATE",
+                lease_row::columns()
+            ),
             &[&id],
         )?;
         let Some(row) = row else { return Ok(None) };
-        let mut leases = vec![lease_from_row(&row)?];
+        let mut leases = vec![lease_row::whole(&row)?];
         PgStore::attach_approvals(&mut self.tx, &mut leases)?;
         Ok(leases.pop())
     }
 
-    fn holding(&mut self, role: &str, subject: &str) -> Result<Vec<Lease>> {
+    fn holding(&mut self, role: &str, subject: &str) -> StoreResult<Vec<Lease>> {
         let rows = self.tx.query(
             &format!(
-                "SELECT {LEASE_COLUMNS} FROM jit.leases WHERE role = $1 AND subject = $2 \
-                 AND state IN ('granting', 'active', 'revoking', 'revoke-failed') ORDER BY id FOR UPDATE"
+                "SELECT {} FROM jit.leases WHERE role = $1 AND subject = $2 \
+                 AND state IN ('granting', 'active', 'revoking', 'revoke-failed') ORDER BY id FOR UPDATE",
+                lease_row::columns()
             ),
             &[&role, &subject],
         )?;
-        rows.iter().map(lease_from_row).collect()
+        rows.iter().map(lease_row::whole).collect()
     }
 
-    fn insert(&mut self, lease: &Lease) -> Result<()> {
-        let approvals_required = i32::try_from(lease.approvals_required)?;
-        let attempts = i32::try_from(lease.attempts)?;
-        self.tx.execute(
-            &format!(
-                "INSERT INTO jit.leases ({LEASE_COLUMNS}, document) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
-            ),
-            &[
-                &lease.id,
-                &lease.role,
-                &lease.target,
-                &lease.backend,
-                &lease.subject,
-                &lease.requester,
-                &lease.state.as_str(),
-                &lease.ticket,
-                &lease.reason,
-                &lease.created_at.timestamp(),
-                &secs(lease.granted_at),
-                &secs(lease.expires_at),
-                &secs(lease.ended_at),
-                &lease.last_error,
-                &approvals_required,
-                &lease.ttl_secs,
-                &lease.handle.to_string(),
-                &lease.params.to_string(),
-                &lease.ending.map(|e| e.state().as_str()),
-                &lease.worker,
-                &secs(lease.worker_at),
-                &attempts,
-                &secs(lease.next_attempt_at),
-                &lease.break_glass,
-                &serde_json::to_string(lease)?,
-            ],
-        )?;
+    fn insert(&mut self, lease: &Lease) -> StoreResult<()> {
+        let values = lease_row::insert_values(lease)?;
+        let params: Vec<_> = values.iter().map(lease_row::Value::pg).collect();
+        self.tx
+            .execute(&lease_row::insert_sql("jit.leases", mark), &params)?;
         Ok(())
     }
 
-    fn link_request(&mut self, request: i64, lease_id: &str) -> Result<()> {
+    fn link_request(&mut self, request: i64, lease_id: &str) -> StoreResult<()> {
         self.tx.execute(
             "UPDATE jit.requests SET lease_id = $1 WHERE id = $2",
             &[&lease_id, &request],
@@ -589,30 +494,15 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn update(&mut self, lease: &Lease) -> Result<()> {
-        let attempts = i32::try_from(lease.attempts)?;
-        let changed = self.tx.execute(
-            "UPDATE jit.leases SET state = $2, granted_at = $3, expires_at = $4, ended_at = $5, \
-             handle = $6, ending = $7, worker = $8, worker_at = $9, attempts = $10, \
-             next_attempt_at = $11, last_error = $12, ttl_secs = $13, document = $14 WHERE id = $1",
-            &[
-                &lease.id,
-                &lease.state.as_str(),
-                &secs(lease.granted_at),
-                &secs(lease.expires_at),
-                &secs(lease.ended_at),
-                &lease.handle.to_string(),
-                &lease.ending.map(|e| e.state().as_str()),
-                &lease.worker,
-                &secs(lease.worker_at),
-                &attempts,
-                &secs(lease.next_attempt_at),
-                &lease.last_error,
-                &lease.ttl_secs,
-                &serde_json::to_string(lease)?,
-            ],
-        )?;
-        anyhow::ensure!(changed == 1, "lease {} is not in the store", lease.id);
+    fn update(&mut self, lease: &Lease) -> StoreResult<()> {
+        let values = lease_row::update_values(lease)?;
+        let params: Vec<_> = values.iter().map(lease_row::Value::pg).collect();
+        let changed = self
+            .tx
+            .execute(&lease_row::update_sql("jit.leases", mark), &params)?;
+        if changed != 1 {
+            return Err(StoreError::NotFound(lease.id.clone()));
+        }
         if lease.state.is_final() {
             // Credentials nobody picked up go with the lease.
             self.tx
@@ -621,7 +511,7 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> Result<()> {
+    fn add_approval(&mut self, lease_id: &str, approval: &Approval) -> StoreResult<()> {
         self.tx.execute(
             "INSERT INTO jit.approvals (lease_id, by, at, decision, reason) VALUES ($1, $2, $3, $4, $5)",
             &[
@@ -635,7 +525,7 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn append(&mut self, event: &NewEvent) -> Result<i64> {
+    fn append(&mut self, event: &NewEvent) -> StoreResult<i64> {
         // The head row is the chain's lock: appends queue here, one after another.
         let head = self.tx.query_one(
             "SELECT seq, hash FROM jit.audit_head WHERE id = 1 FOR UPDATE",
@@ -666,12 +556,12 @@ impl Tx for PgTx<'_> {
     }
 }
 
-impl Store for PgStore {
-    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+impl LeaseStore for PgStore {
+    fn write(&self, work: &mut Work<'_>) -> StoreResult<()> {
         let mut client = self.client();
         let tx = client
             .transaction()
-            .with_context(|| format!("writing to the team store {}", self.location))?;
+            .context_store(|| format!("writing to the team store {}", self.location))?;
         let mut pg = PgTx {
             tx,
             appended: Vec::new(),
@@ -679,10 +569,9 @@ impl Store for PgStore {
         let outcome = work(&mut pg);
         let PgTx { tx, appended, .. } = pg;
         match outcome {
-            Ok(()) => tx.commit().map_err(|err| {
-                anyhow::Error::new(err)
-                    .context(format!("committing to the team store {}", self.location))
-            })?,
+            Ok(()) => tx
+                .commit()
+                .context_store(|| format!("committing to the team store {}", self.location))?,
             Err(err) => {
                 let _ = tx.rollback();
                 return Err(err);
@@ -692,7 +581,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn write_relaxed(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+    fn write_relaxed(&self, work: &mut Work<'_>) -> StoreResult<()> {
         // The commit returns before the WAL reaches the disk (still crash-consistent).
         self.client()
             .batch_execute("SET synchronous_commit = off")?;
@@ -701,28 +590,28 @@ impl Store for PgStore {
         outcome
     }
 
-    fn lease(&self, id: &str) -> Result<Option<Lease>> {
+    fn lease(&self, id: &str) -> StoreResult<Option<Lease>> {
+        let columns = lease_row::columns();
         let mut leases = self.query_leases(
-            &format!("SELECT {LEASE_COLUMNS} FROM jit.leases WHERE id = $1"),
+            &format!("SELECT {columns} FROM jit.leases WHERE id = $1"),
             &[&id],
             true,
         )?;
         Ok(leases.pop())
     }
 
-    fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>> {
+    fn leases(&self, filter: &LeaseFilter) -> StoreResult<Vec<Lease>> {
+        let columns = lease_row::shown_columns();
         let (condition, values) = lease_condition(filter);
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
         self.query_leases(
-            &format!(
-                "SELECT {LEASE_COLUMNS} FROM jit.leases WHERE {condition} ORDER BY created_at, id"
-            ),
+            &format!("SELECT {columns} FROM jit.leases WHERE {condition} ORDER BY created_at, id"),
             &params,
             false,
         )
     }
 
-    fn lease_documents(&self, filter: &LeaseFilter) -> Result<LeaseDocuments> {
+    fn lease_documents(&self, filter: &LeaseFilter) -> StoreResult<LeaseDocuments> {
         let (condition, values) = lease_condition(filter);
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
         let rows = self.client().query(
@@ -738,10 +627,11 @@ impl Store for PgStore {
         Ok(documents)
     }
 
-    fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>> {
+    fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> StoreResult<Vec<Lease>> {
+        let columns = lease_row::columns();
         self.query_leases(
             &format!(
-                "SELECT {LEASE_COLUMNS} FROM jit.leases WHERE \
+                "SELECT {columns} FROM jit.leases WHERE \
                  (state = 'active' AND expires_at <= $1) \
                  OR (state = 'revoke-failed' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
                  OR state IN ('granting', 'revoking') \
@@ -753,7 +643,7 @@ impl Store for PgStore {
         )
     }
 
-    fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+    fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         let next: Option<i64> = self
             .client()
             .query_one(
@@ -765,8 +655,10 @@ impl Store for PgStore {
             .get(0);
         Ok(next.and_then(|secs| DateTime::from_timestamp(secs, 0)))
     }
+}
 
-    fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>> {
+impl AuditLog for PgStore {
+    fn events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
         let since = filter
             .since
             .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
@@ -777,10 +669,13 @@ impl Store for PgStore {
             ),
             &[&filter.lease_id, &since],
         )?;
-        Ok(rows.iter().map(event_from_row).collect())
+        rows.iter().map(lease_row::event).collect()
     }
 
-    fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()> {
+    fn each_event(
+        &self,
+        visit: &mut dyn FnMut(&AuditEvent) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let mut after = 0;
         loop {
             let batch = self.events_after(after, 5000)?;
@@ -797,7 +692,7 @@ impl Store for PgStore {
     fn verify(
         &self,
         checkpoint: Option<crate::audit::Checkpoint>,
-    ) -> Result<std::result::Result<ChainHead, Break>> {
+    ) -> StoreResult<std::result::Result<ChainHead, Break>> {
         let mut client = self.client();
         // One snapshot: appends by workers meanwhile are not half seen.
         let mut tx = client
@@ -855,23 +750,25 @@ impl Store for PgStore {
         std::mem::take(&mut *self.committed.borrow_mut())
     }
 
-    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {
+    fn events_after(&self, seq: i64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.client().query(
             &format!("SELECT {EVENT_COLUMNS} FROM jit.audit WHERE seq > $1 ORDER BY seq LIMIT $2"),
             &[&seq, &limit],
         )?;
-        Ok(rows.iter().map(event_from_row).collect())
+        rows.iter().map(lease_row::event).collect()
     }
 
-    fn last_seq(&self) -> Result<i64> {
+    fn last_seq(&self) -> StoreResult<i64> {
         Ok(self
             .client()
             .query_one("SELECT COALESCE(MAX(seq), 0)::bigint FROM jit.audit", &[])?
             .get(0))
     }
+}
 
-    fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
+impl ShippingState for PgStore {
+    fn checkpoint(&self, destination: &str) -> StoreResult<Checkpoint> {
         let row = self.client().query_opt(
             "SELECT seq, failed_at, error, hash FROM jit.audit_shipping WHERE destination = $1",
             &[&destination],
@@ -886,7 +783,7 @@ impl Store for PgStore {
             .unwrap_or_default())
     }
 
-    fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
+    fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> StoreResult<()> {
         self.client().execute(
             "INSERT INTO jit.audit_shipping (destination, seq, failed_at, error, hash) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (destination) DO UPDATE SET \
@@ -902,8 +799,10 @@ impl Store for PgStore {
         )?;
         Ok(())
     }
+}
 
-    fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
+impl Locks for PgStore {
+    fn lock(&self, lock: Lock<'_>, patience: Duration) -> StoreResult<Option<Guard>> {
         // A session advisory lock on a connection of its own, released when the guard is
         // dropped (or when that connection closes, as when the process dies).
         let idle = self.lock_sessions.borrow_mut().pop();
@@ -945,23 +844,32 @@ impl Store for PgStore {
             self.lock_sessions.borrow_mut().push(client);
             return Ok(None);
         }
-        Ok(Some(Box::new(HeldLock {
+        Ok(Some(Guard(Held::Advisory(Box::new(HeldLock {
             client: Some(client),
             key,
             name,
             idle: Rc::clone(&self.lock_sessions),
-        }) as Guard))
+        })))))
     }
+}
 
+impl Store for PgStore {
     fn location(&self) -> String {
         self.location.clone()
     }
 
-    fn check(&self) -> Result<String> {
+    fn check(&self) -> StoreResult<String> {
         match self.schema_version()? {
-            None => bail!("no jit schema: run `jit store init` as the database owner"),
+            None => {
+                return Err(anyhow::anyhow!(
+                    "no jit schema: run `jit store init` as the database owner"
+                )
+                .into());
+            }
             Some(version) if version != SCHEMA_VERSION => {
-                bail!("schema {version}; this jit knows {SCHEMA_VERSION}")
+                return Err(
+                    anyhow::anyhow!("schema {version}; this jit knows {SCHEMA_VERSION}").into(),
+                );
             }
             Some(_) => {}
         }

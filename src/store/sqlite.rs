@@ -2,12 +2,15 @@
 //! `BEGIN IMMEDIATE` transaction, so concurrent `jit` processes queue for the write lock
 //! and the audit chain stays linear.
 
+use super::error::Context as _;
+use super::lease_row::{self, EVENT_COLUMNS};
 use super::{
-    ChainHead, Checkpoint, EventFilter, Guard, LeaseDocuments, LeaseFilter, Lock, Store, Tx,
+    AuditLog, ChainHead, Checkpoint, EventFilter, Guard, Held, LeaseDocuments, LeaseFilter,
+    LeaseStore, Lock, Locks, Result, ShippingState, Store, StoreError, Tx, Work,
 };
 use crate::audit::{self, AuditEvent, Break, NewEvent, RawRecord, Verifier};
-use crate::lease::{Approval, Ending, Lease, Verdict};
-use anyhow::{Context as _, Result, bail};
+use crate::lease::{Approval, Lease};
+use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::collections::HashMap;
@@ -28,31 +31,31 @@ const SHIPPING_TABLE: &str = "CREATE TABLE audit_shipping (\n    destination TEX
 const LIVE_CONDITION: &str =
     "state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often a [`Store::lock`] that waits tries again.
+/// How often a [`Locks::lock`](super::Locks::lock) that waits tries again.
 const LOCK_POLL: Duration = Duration::from_millis(10);
 
-/// Every column: the ones the lease JSON shows, then the engine's bookkeeping.
-const LEASE_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
-    reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
-    break_glass, handle, params, ending, worker, worker_at, attempts, next_attempt_at";
+/// A parameter of an SQLite statement.
+fn mark(index: usize) -> String {
+    format!("?{index}")
+}
 
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    /// Events this handle has committed and not yet handed out ([`Store::take_committed`]).
+    /// Events this handle has committed and not yet handed out ([`AuditLog::take_committed`](super::AuditLog::take_committed)).
     committed: std::cell::RefCell<Vec<AuditEvent>>,
 }
 
-fn read_only(path: &Path) -> anyhow::Error {
-    anyhow::anyhow!(
+fn read_only(path: &Path) -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!(
         "the store {} is read-only for this user: jit cannot record anything (make it writable by the user jit runs as, mode 0600)",
         path.display()
-    )
+    ))
 }
 
 impl SqliteStore {
     /// Open the store at `path`, creating it (0600, in a 0700 directory) if it is missing.
-    pub fn open(path: &Path) -> Result<SqliteStore> {
+    pub fn open(path: &Path) -> anyhow::Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // The store is jit's own: a state directory that is a link, someone else's or
             // writable by others would let them swap the database or its journal. Missing
@@ -75,7 +78,7 @@ impl SqliteStore {
         // SQLite opens a file this process may not write read-only, and says so only at the
         // first write, naming no file; or, with its write-ahead log, not at all.
         if nix::unistd::eaccess(path, nix::unistd::AccessFlags::W_OK).is_err() {
-            return Err(read_only(path));
+            return Err(read_only(path).into());
         }
         let conn = Connection::open_with_flags(
             path,
@@ -93,7 +96,7 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn prepare(&self) -> Result<()> {
+    fn prepare(&self) -> anyhow::Result<()> {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         let version: i64 = self
             .conn
@@ -122,7 +125,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn create_schema(&self) -> Result<()> {
+    fn create_schema(&self) -> anyhow::Result<()> {
         // Switching to WAL needs a moment alone with the file; a busy answer here is
         // another process creating the same store, so wait for it like any writer.
         let started = std::time::Instant::now();
@@ -142,7 +145,7 @@ impl SqliteStore {
             }
         }
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let created = (|| -> Result<()> {
+        let created = (|| -> anyhow::Result<()> {
             let version: i64 = self
                 .conn
                 .pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -157,9 +160,9 @@ impl SqliteStore {
     }
 
     /// Bring a store written by an earlier jit up to this schema.
-    fn migrate(&self) -> Result<()> {
+    fn migrate(&self) -> anyhow::Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let migrated = (|| -> Result<()> {
+        let migrated = (|| -> anyhow::Result<()> {
             let version: i64 = self
                 .conn
                 .pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -214,15 +217,16 @@ impl SqliteStore {
             return Ok(());
         }
         let mut by_id: HashMap<String, Vec<Approval>> = HashMap::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT lease_id, by, at, decision, reason FROM approvals ORDER BY at, by",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM approvals ORDER BY at, by",
+            lease_row::APPROVAL_COLUMNS
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             by_id
                 .entry(row.get(0)?)
                 .or_default()
-                .push(approval_from_row(row)?);
+                .push(lease_row::approval(row)?);
         }
         for lease in leases {
             if let Some(list) = by_id.remove(&lease.id) {
@@ -233,26 +237,42 @@ impl SqliteStore {
     }
 
     fn query_leases(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Lease>> {
-        self.query_with(sql, params, lease_from_row)
+        self.query_with(sql, params, |row| lease_row::whole(row))
     }
 
     fn query_with(
         &self,
         sql: &str,
         params: &[&dyn ToSql],
-        from_row: fn(&Row<'_>) -> rusqlite::Result<Lease>,
+        from_row: fn(&Row<'_>) -> Result<Lease>,
     ) -> Result<Vec<Lease>> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let mut leases = stmt
-            .query_map(params, from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut leases = query_rows(&self.conn, sql, params, from_row)?;
         self.attach_approvals(&mut leases)?;
         Ok(leases)
     }
 }
 
+/// Every row `sql` returns, read by `from_row`.
+fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    from_row: fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut all = Vec::new();
+    while let Some(row) = rows.next()? {
+        all.push(from_row(row)?);
+    }
+    Ok(all)
+}
+
 /// Commit `outcome`'s transaction, or roll it back.
-fn finish(conn: &Connection, outcome: Result<()>) -> Result<()> {
+fn finish<E: From<rusqlite::Error>>(
+    conn: &Connection,
+    outcome: std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     match outcome {
         Ok(()) => match conn.execute_batch("COMMIT") {
             Ok(()) => Ok(()),
@@ -293,89 +313,6 @@ fn ts(time: Option<DateTime<Utc>>) -> Option<i64> {
     time.map(|t| t.timestamp())
 }
 
-fn time(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    Ok(row
-        .get::<_, Option<i64>>(index)?
-        .and_then(|secs| DateTime::from_timestamp(secs, 0)))
-}
-
-fn bad_column(index: usize, message: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
-}
-
-/// A whole lease from a row of `LEASE_COLUMNS`.
-fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
-    let json = |index: usize| -> rusqlite::Result<serde_json::Value> {
-        let text = row.get_ref(index)?.as_str()?;
-        serde_json::from_str(text).map_err(|e| bad_column(index, e.to_string()))
-    };
-    let ending: Option<String> = row.get(19)?;
-    Ok(Lease {
-        handle: json(17)?,
-        params: json(18)?,
-        ending: ending.as_deref().and_then(Ending::parse),
-        worker: row.get(20)?,
-        worker_at: time(row, 21)?,
-        attempts: row.get(22)?,
-        next_attempt_at: time(row, 23)?,
-        ..summary_from_row(row)?
-    })
-}
-
-/// The columns the lease JSON shows: the first seventeen of `LEASE_COLUMNS`.
-const SUMMARY_COLUMNS: &str = "id, role, target, backend, subject, requester, state, ticket, \
-    reason, created_at, granted_at, expires_at, ended_at, last_error, approvals_required, ttl_secs, \
-    break_glass";
-
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
-    let state = row.get_ref(6)?.as_str()?;
-    Ok(Lease {
-        id: row.get(0)?,
-        role: row.get(1)?,
-        target: row.get(2)?,
-        backend: row.get(3)?,
-        subject: row.get(4)?,
-        requester: row.get(5)?,
-        state: state.parse().map_err(|e| bad_column(6, e))?,
-        ticket: row.get(7)?,
-        reason: row.get(8)?,
-        created_at: time(row, 9)?.ok_or_else(|| bad_column(9, "created_at is empty".into()))?,
-        granted_at: time(row, 10)?,
-        expires_at: time(row, 11)?,
-        ended_at: time(row, 12)?,
-        last_error: row.get(13)?,
-        approvals_required: row.get(14)?,
-        ttl_secs: row.get(15)?,
-        break_glass: row.get(16)?,
-        approvals: Vec::new(),
-        handle: serde_json::Value::Null,
-        params: serde_json::Value::Null,
-        ending: None,
-        worker: None,
-        worker_at: None,
-        attempts: 0,
-        next_attempt_at: None,
-    })
-}
-
-fn approval_from_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
-    let decision: String = row.get(3)?;
-    Ok(Approval {
-        by: row.get(1)?,
-        at: time(row, 2)?.ok_or_else(|| bad_column(2, "approval time is empty".into()))?,
-        decision: if decision == "approve" {
-            Verdict::Approve
-        } else {
-            Verdict::Deny
-        },
-        reason: row.get(4)?,
-    })
-}
-
-fn ending_text(ending: Option<Ending>) -> Option<&'static str> {
-    ending.map(|e| e.state().as_str())
-}
-
 struct SqliteTx<'c> {
     conn: &'c Connection,
     /// The events appended in this transaction, handed out once it commits.
@@ -384,22 +321,28 @@ struct SqliteTx<'c> {
 
 impl SqliteTx<'_> {
     fn approvals(&self, id: &str) -> Result<Vec<Approval>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT lease_id, by, at, decision, reason FROM approvals WHERE lease_id = ?1 ORDER BY at, by")?;
-        let list = stmt
-            .query_map([id], approval_from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM approvals WHERE lease_id = ?1 ORDER BY at, by",
+            lease_row::APPROVAL_COLUMNS
+        ))?;
+        let mut rows = stmt.query([id])?;
+        let mut list = Vec::new();
+        while let Some(row) = rows.next()? {
+            list.push(lease_row::approval(row)?);
+        }
         Ok(list)
     }
 }
 
 impl Tx for SqliteTx<'_> {
     fn lease(&mut self, id: &str) -> Result<Option<Lease>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"))?;
-        let lease = stmt.query_row([id], lease_from_row).optional()?;
+        let lease = query_rows(
+            self.conn,
+            &format!("SELECT {} FROM leases WHERE id = ?1", lease_row::columns()),
+            &[&id],
+            |row| lease_row::whole(row),
+        )?
+        .pop();
         match lease {
             Some(mut lease) => {
                 lease.approvals = self.approvals(id)?;
@@ -410,74 +353,35 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn holding(&mut self, role: &str, subject: &str) -> Result<Vec<Lease>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {LEASE_COLUMNS} FROM leases WHERE role = ?1 AND subject = ?2 \
-             AND state IN ('granting', 'active', 'revoking', 'revoke-failed')"
-        ))?;
-        let leases = stmt
-            .query_map(params![role, subject], lease_from_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(leases)
+        query_rows(
+            self.conn,
+            &format!(
+                "SELECT {} FROM leases WHERE role = ?1 AND subject = ?2 \
+                 AND state IN ('granting', 'active', 'revoking', 'revoke-failed')",
+                lease_row::columns()
+            ),
+            &[&role, &subject],
+            |row| lease_row::whole(row),
+        )
     }
 
     fn insert(&mut self, lease: &Lease) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "INSERT INTO leases ({LEASE_COLUMNS}, document) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
-        ))?;
-        stmt.execute(params![
-            lease.id,
-            lease.role,
-            lease.target,
-            lease.backend,
-            lease.subject,
-            lease.requester,
-            lease.state.as_str(),
-            lease.ticket,
-            lease.reason,
-            lease.created_at.timestamp(),
-            ts(lease.granted_at),
-            ts(lease.expires_at),
-            ts(lease.ended_at),
-            lease.last_error,
-            lease.approvals_required,
-            lease.ttl_secs,
-            lease.break_glass,
-            lease.handle.to_string(),
-            lease.params.to_string(),
-            ending_text(lease.ending),
-            lease.worker,
-            ts(lease.worker_at),
-            lease.attempts,
-            ts(lease.next_attempt_at),
-            serde_json::to_string(lease)?,
-        ])?;
+        let values = lease_row::insert_values(lease)?;
+        self.conn
+            .prepare_cached(&lease_row::insert_sql("leases", mark))?
+            .execute(rusqlite::params_from_iter(&values))?;
         Ok(())
     }
 
     fn update(&mut self, lease: &Lease) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "UPDATE leases SET state = ?2, granted_at = ?3, expires_at = ?4, ended_at = ?5, \
-             handle = ?6, ending = ?7, worker = ?8, worker_at = ?9, attempts = ?10, \
-             next_attempt_at = ?11, last_error = ?12, ttl_secs = ?13, document = ?14 WHERE id = ?1",
-        )?;
-        let changed = stmt.execute(params![
-            lease.id,
-            lease.state.as_str(),
-            ts(lease.granted_at),
-            ts(lease.expires_at),
-            ts(lease.ended_at),
-            lease.handle.to_string(),
-            ending_text(lease.ending),
-            lease.worker,
-            ts(lease.worker_at),
-            lease.attempts,
-            ts(lease.next_attempt_at),
-            lease.last_error,
-            lease.ttl_secs,
-            serde_json::to_string(lease)?,
-        ])?;
-        anyhow::ensure!(changed == 1, "lease {} is not in the store", lease.id);
+        let values = lease_row::update_values(lease)?;
+        let changed = self
+            .conn
+            .prepare_cached(&lease_row::update_sql("leases", mark))?
+            .execute(rusqlite::params_from_iter(&values))?;
+        if changed != 1 {
+            return Err(StoreError::NotFound(lease.id.clone()));
+        }
         Ok(())
     }
 
@@ -529,30 +433,14 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
-    let details: String = row.get(5)?;
-    Ok(AuditEvent {
-        seq: row.get(0)?,
-        at: row.get(1)?,
-        actor: row.get(2)?,
-        lease_id: row.get(3)?,
-        kind: row.get(4)?,
-        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
-        prev_hash: row.get(6)?,
-        hash: row.get(7)?,
-    })
-}
-
-const EVENT_COLUMNS: &str = "seq, at, actor, lease_id, kind, details, prev_hash, hash";
-
-impl Store for SqliteStore {
-    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+impl LeaseStore for SqliteStore {
+    fn write(&self, work: &mut Work<'_>) -> Result<()> {
         if self.conn.is_readonly(rusqlite::MAIN_DB)? {
             return Err(read_only(&self.path));
         }
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
-            .with_context(|| format!("locking the store {} for writing", self.path.display()))?;
+            .context_store(|| format!("locking the store {} for writing", self.path.display()))?;
         let mut tx = SqliteTx {
             conn: &self.conn,
             appended: Vec::new(),
@@ -564,109 +452,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn take_committed(&self) -> Vec<AuditEvent> {
-        std::mem::take(&mut *self.committed.borrow_mut())
-    }
-
-    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-        ))?;
-        let events = stmt
-            .query_map(
-                params![seq, i64::try_from(limit).unwrap_or(i64::MAX)],
-                event_from_row,
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(events)
-    }
-
-    fn last_seq(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?)
-    }
-
-    fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, failed_at, error, hash FROM audit_shipping WHERE destination = ?1",
-            )?
-            .query_row([destination], |r| {
-                Ok(Checkpoint {
-                    seq: r.get(0)?,
-                    failed_at: r
-                        .get::<_, Option<i64>>(1)?
-                        .and_then(|secs| DateTime::from_timestamp(secs, 0)),
-                    error: r.get(2)?,
-                    hash: r.get(3)?,
-                })
-            })
-            .optional()?;
-        Ok(row.unwrap_or_default())
-    }
-
-    fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO audit_shipping (destination, seq, failed_at, error, hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (destination) DO UPDATE SET \
-                 seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error, \
-                 hash = excluded.hash",
-            )?
-            .execute(params![
-                destination,
-                checkpoint.seq,
-                ts(checkpoint.failed_at),
-                checkpoint.error,
-                checkpoint.hash
-            ])?;
-        Ok(())
-    }
-
-    fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
-        // A file next to the store, locked with flock(2): the kernel lets go when the
-        // process dies. Opened without following a link, so nobody can point it elsewhere.
-        let path = match lock {
-            Lock::Shipping => self.path.with_extension("ship.lock"),
-            Lock::Entitlement { role, subject } => {
-                use sha2::{Digest, Sha256};
-                let digest = Sha256::new()
-                    .chain_update(role)
-                    .chain_update([0])
-                    .chain_update(subject)
-                    .finalize();
-                let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-                self.path.with_extension(format!("entitlement-{name}.lock"))
-            }
-        };
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let started = std::time::Instant::now();
-        let mut file = file;
-        loop {
-            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(Some(Box::new(lock))),
-                Err((_, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() >= patience => {
-                    return Ok(None);
-                }
-                Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
-                    file = back;
-                    std::thread::sleep(LOCK_POLL);
-                }
-                Err((_, err)) => bail!("locking {}: {err}", path.display()),
-            }
-        }
-    }
-
-    fn write_relaxed(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+    fn write_relaxed(&self, work: &mut Work<'_>) -> Result<()> {
         // In WAL mode, NORMAL commits without waiting for the disk and stays consistent.
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let outcome = self.write(work);
@@ -676,7 +462,7 @@ impl Store for SqliteStore {
 
     fn lease(&self, id: &str) -> Result<Option<Lease>> {
         let mut leases = self.query_leases(
-            &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
+            &format!("SELECT {} FROM leases WHERE id = ?1", lease_row::columns()),
             &[&id],
         )?;
         Ok(leases.pop())
@@ -684,10 +470,13 @@ impl Store for SqliteStore {
 
     fn leases(&self, filter: &LeaseFilter) -> Result<Vec<Lease>> {
         let (condition, values) = lease_condition(filter);
-        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM leases WHERE {condition}");
+        let sql = format!(
+            "SELECT {} FROM leases WHERE {condition}",
+            lease_row::shown_columns()
+        );
         let values: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
         // Sorting here is cheaper than SQLite's temporary b-tree for a large result.
-        let mut leases = self.query_with(&sql, &values, summary_from_row)?;
+        let mut leases = self.query_with(&sql, &values, |row| lease_row::shown(row))?;
         leases.sort_unstable_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(leases)
     }
@@ -735,12 +524,13 @@ impl Store for SqliteStore {
     fn due(&self, now: DateTime<Utc>, pending_cutoff: DateTime<Utc>) -> Result<Vec<Lease>> {
         self.query_leases(
             &format!(
-                "SELECT {LEASE_COLUMNS} FROM leases WHERE \
+                "SELECT {} FROM leases WHERE \
                  (state = 'active' AND expires_at <= ?1) \
                  OR (state = 'revoke-failed' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)) \
                  OR state IN ('granting', 'revoking') \
                  OR (state = 'pending' AND created_at <= ?2) \
-                 ORDER BY created_at, id"
+                 ORDER BY created_at, id",
+                lease_row::columns()
             ),
             &[&now.timestamp(), &pending_cutoff.timestamp()],
         )
@@ -756,7 +546,9 @@ impl Store for SqliteStore {
         )?;
         Ok(next.and_then(|secs| DateTime::from_timestamp(secs, 0)))
     }
+}
 
+impl AuditLog for SqliteStore {
     fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>> {
         let since = filter
             .since
@@ -773,20 +565,21 @@ impl Store for SqliteStore {
                  AND (?2 IS NULL OR at >= ?2) ORDER BY seq"
             ),
         };
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let events = stmt
-            .query_map(params![filter.lease_id, since], event_from_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(events)
+        query_rows(&self.conn, &sql, &[&filter.lease_id, &since], |row| {
+            lease_row::event(row)
+        })
     }
 
-    fn each_event(&self, visit: &mut dyn FnMut(&AuditEvent) -> Result<()>) -> Result<()> {
+    fn each_event(
+        &self,
+        visit: &mut dyn FnMut(&AuditEvent) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT {EVENT_COLUMNS} FROM audit ORDER BY seq"))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            visit(&event_from_row(row)?)?;
+            visit(&lease_row::event(row)?)?;
         }
         Ok(())
     }
@@ -839,6 +632,115 @@ impl Store for SqliteStore {
         outcome
     }
 
+    fn take_committed(&self) -> Vec<AuditEvent> {
+        std::mem::take(&mut *self.committed.borrow_mut())
+    }
+
+    fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {
+        query_rows(
+            &self.conn,
+            &format!("SELECT {EVENT_COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+            &[&seq, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            |row| lease_row::event(row),
+        )
+    }
+
+    fn last_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?)
+    }
+}
+
+impl ShippingState for SqliteStore {
+    fn checkpoint(&self, destination: &str) -> Result<Checkpoint> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, failed_at, error, hash FROM audit_shipping WHERE destination = ?1",
+            )?
+            .query_row([destination], |r| {
+                Ok(Checkpoint {
+                    seq: r.get(0)?,
+                    failed_at: r
+                        .get::<_, Option<i64>>(1)?
+                        .and_then(|secs| DateTime::from_timestamp(secs, 0)),
+                    error: r.get(2)?,
+                    hash: r.get(3)?,
+                })
+            })
+            .optional()?;
+        Ok(row.unwrap_or_default())
+    }
+
+    fn set_checkpoint(&self, destination: &str, checkpoint: &Checkpoint) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_shipping (destination, seq, failed_at, error, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (destination) DO UPDATE SET \
+                 seq = excluded.seq, failed_at = excluded.failed_at, error = excluded.error, \
+                 hash = excluded.hash",
+            )?
+            .execute(params![
+                destination,
+                checkpoint.seq,
+                ts(checkpoint.failed_at),
+                checkpoint.error,
+                checkpoint.hash
+            ])?;
+        Ok(())
+    }
+}
+
+impl Locks for SqliteStore {
+    fn lock(&self, lock: Lock<'_>, patience: Duration) -> Result<Option<Guard>> {
+        // A file next to the store, locked with flock(2): the kernel lets go when the
+        // process dies. Opened without following a link, so nobody can point it elsewhere.
+        let path = match lock {
+            Lock::Shipping => self.path.with_extension("ship.lock"),
+            Lock::Entitlement { role, subject } => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::new()
+                    .chain_update(role)
+                    .chain_update([0])
+                    .chain_update(subject)
+                    .finalize();
+                let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+                self.path.with_extension(format!("entitlement-{name}.lock"))
+            }
+        };
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&path)
+            .context_store(|| format!("opening {}", path.display()))?;
+        let started = std::time::Instant::now();
+        let mut file = file;
+        loop {
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(Some(Guard(Held::File(lock)))),
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() >= patience => {
+                    return Ok(None);
+                }
+                Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
+                    file = back;
+                    std::thread::sleep(LOCK_POLL);
+                }
+                Err((_, err)) => {
+                    return Err(StoreError::Unavailable(anyhow::anyhow!(
+                        "locking {}: {err}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+impl Store for SqliteStore {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
@@ -847,7 +749,11 @@ impl Store for SqliteStore {
         let verdict: String = self
             .conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        anyhow::ensure!(verdict == "ok", "integrity check failed: {verdict}");
+        if verdict != "ok" {
+            return Err(StoreError::corrupt(format!(
+                "integrity check failed: {verdict}"
+            )));
+        }
         self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?;
         let count: i64 = self
             .conn

@@ -11,7 +11,7 @@ use crate::lease::{Lease, LeaseState, Verdict};
 use crate::leases::{Decision, Leases, Which};
 use crate::store::postgres::PgStore;
 use crate::store::queue::{Answer, Ask};
-use crate::store::{LeaseFilter, Store};
+use crate::store::{LeaseFilter, LeaseStore, Store};
 use anyhow::{Context as _, Result};
 use std::time::{Duration, Instant};
 
@@ -226,14 +226,14 @@ impl Leases for Queued<'_> {
     fn to_revoke(&self, which: &Which<'_>) -> Result<Vec<Lease>> {
         match which {
             Which::Ids(ids) => ids.iter().map(|id| self.engine.lease(id)).collect(),
-            Which::Mine { role } => self.store.leases(&LeaseFilter {
+            Which::Mine { role } => Ok(self.store.leases(&LeaseFilter {
                 states: LeaseState::ALL
                     .into_iter()
                     .filter(|s| !s.is_final())
                     .collect(),
                 role: role.map(str::to_owned),
                 person: Some(self.store.user().to_owned()),
-            }),
+            })?),
         }
     }
 

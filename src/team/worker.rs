@@ -11,7 +11,7 @@ use crate::engine::{Engine, RequestInput, Requested, RevokeOutcome};
 use crate::exit;
 use crate::identity::Identity;
 use crate::lease::{Lease, LeaseState, Verdict};
-use crate::store::Store;
+use crate::store::LeaseStore;
 use crate::store::postgres::PgStore;
 use crate::store::queue::Job;
 use anyhow::{Context as _, Result};
@@ -152,7 +152,7 @@ impl<'a> Worker<'a> {
                 "reason": why,
             }),
         };
-        crate::store::write(self.store, |tx| tx.append(&event).map(drop))?;
+        crate::store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
         Err(exit::denied(why.to_owned()))
     }
 

@@ -346,6 +346,63 @@ fn command() {
     lifecycle(&CommandCase);
 }
 
+// ---- file ----
+
+/// The smallest backend: a lease is a file in the target's directory.
+struct FileCase;
+
+impl FileCase {
+    fn held(w: &World, lease: &Value) -> Option<Value> {
+        let file = w.path("leases").join(format!("jit-{}", id_of(lease)));
+        let text = std::fs::read_to_string(file).ok()?;
+        Some(serde_json::from_str(&text).unwrap())
+    }
+}
+
+impl Case for FileCase {
+    fn world(&self) -> World {
+        use std::os::unix::fs::PermissionsExt;
+        let w = World::empty();
+        std::fs::create_dir(w.path("leases")).unwrap();
+        std::fs::set_permissions(w.path("leases"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        w.write_config(&format!(
+            "[targets.notes]\nbackend = \"file\"\ndirectory = \"leases\"\n\n\
+             [roles.{ROLE}]\ntarget = \"notes\"\nmax_ttl = \"1h\"\n{}",
+            eligible(&me()),
+        ));
+        w
+    }
+
+    fn present(&self, w: &World, lease: &Value) -> bool {
+        Self::held(w, lease).is_some_and(|held| held["lease"] == lease["id"])
+    }
+
+    fn native_end(&self, w: &World, lease: &Value) -> Option<String> {
+        Self::held(w, lease).map(|held| held["expires_at"].as_str().unwrap().to_owned())
+    }
+
+    fn use_it(&self, w: &World, lease: &Value) -> Result<(), String> {
+        match Self::held(w, lease) {
+            Some(held) if held["subject"] == me() && held["role"] == ROLE => Ok(()),
+            Some(held) => Err(format!("the file holds another lease: {held}")),
+            None => Err(format!("no file for lease {}", lease["id"])),
+        }
+    }
+
+    fn refusal(&self) -> String {
+        "no file for lease".into()
+    }
+
+    fn extend(&self, _lease: &Value) -> Extend {
+        Extend::MovesNativeEnd
+    }
+}
+
+#[test]
+fn file() {
+    lifecycle(&FileCase);
+}
+
 // ---- postgres ----
 
 struct Postgres {

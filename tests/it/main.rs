@@ -31,6 +31,7 @@ mod postgres;
 mod shipping;
 mod ssh;
 mod sshd;
+mod store;
 mod sudo;
 mod team;
 mod tickets;
