@@ -4,7 +4,9 @@
 //! move by hand ([`Clock::settable`]).
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+#[cfg(test)]
 use std::sync::atomic::{AtomicI64, Ordering};
+#[cfg(test)]
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug)]
@@ -17,8 +19,10 @@ enum Source {
     /// The system's time, shifted by `offset`.
     System { offset: TimeDelta },
     /// Always this time.
+    #[cfg(test)]
     Fixed(DateTime<Utc>),
     /// Whatever time the hand shows.
+    #[cfg(test)]
     Hand(&'static Hand),
 }
 
@@ -49,6 +53,7 @@ impl Clock {
     }
 
     /// A clock that always says `at` (to the whole second).
+    #[cfg(test)]
     pub fn fixed(at: DateTime<Utc>) -> Clock {
         Clock {
             source: Source::Fixed(at.trunc_subsecs(0)),
@@ -57,6 +62,7 @@ impl Clock {
 
     /// A clock that says `at` until its hand is moved; every copy of the clock follows the
     /// hand. The hand lives as long as the process (it is meant for tests: a few bytes each).
+    #[cfg(test)]
     pub fn settable(at: DateTime<Utc>) -> (Clock, &'static Hand) {
         let hand: &'static Hand = Box::leak(Box::new(Hand(AtomicI64::new(0))));
         hand.set(at);
@@ -72,16 +78,20 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match self.source {
             Source::System { offset } => (Utc::now() + offset).trunc_subsecs(0),
+            #[cfg(test)]
             Source::Fixed(at) => at,
+            #[cfg(test)]
             Source::Hand(hand) => hand.now(),
         }
     }
 }
 
 /// The hand of a [`Clock::settable`] clock: the time it shows, in whole seconds.
+#[cfg(test)]
 #[derive(Debug)]
 pub struct Hand(AtomicI64);
 
+#[cfg(test)]
 impl Hand {
     pub fn set(&self, at: DateTime<Utc>) {
         self.0.store(at.timestamp(), Ordering::SeqCst);

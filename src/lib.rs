@@ -1,38 +1,44 @@
 //! jit: just-in-time privilege elevation.
 //!
-//! Layers, top down (a lower layer never imports a higher one):
-//! `cli` → `commands` → `context` → `engine` → `policy` / `store` / `backend` / `audit`
-//! → `config` / `lease` / `secret` / `identity`. `output` is the only place that prints.
+//! Layers, top down (a lower layer never imports a higher one): `cli` → `commands` →
+//! `context` → `leases` (the lease service: `engine` in this process, `team` through a team
+//! store) → `policy` / `ticket` / `notify` / `shipping` → `backend` / `store` → `config` /
+//! `http` / `net` → `audit` / `lease` / `secret` / `identity` and the small parts. `output`
+//! is the only place that prints. See docs/architecture.md.
+//!
+//! Only what the fuzz targets and the integration tests reach is public: the configuration
+//! reader, the backends and the stores (for their conformance checks), leases and
+//! durations; the rest is the binary's own.
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod backend;
-pub mod child;
-pub mod cli;
-pub mod clock;
+pub(crate) mod child;
+pub(crate) mod cli;
+pub(crate) mod clock;
 mod commands;
 pub mod config;
-pub mod context;
-pub mod credential_cache;
+pub(crate) mod context;
+pub(crate) mod credential_cache;
 pub mod duration;
-pub mod engine;
-pub mod entitlement;
-pub mod exit;
+pub(crate) mod engine;
+pub(crate) mod entitlement;
+pub(crate) mod exit;
 mod fault;
-pub mod http;
-pub mod identity;
+pub(crate) mod http;
+pub(crate) mod identity;
 pub mod lease;
-pub mod leases;
-pub mod net;
-pub mod notify;
-pub mod output;
-pub mod policy;
-pub mod secret;
-pub mod shipping;
+pub(crate) mod leases;
+pub(crate) mod net;
+pub(crate) mod notify;
+pub(crate) mod output;
+pub(crate) mod policy;
+pub(crate) mod secret;
+pub(crate) mod shipping;
 pub mod store;
-pub mod team;
-pub mod text;
-pub mod ticket;
-pub mod trusted_dir;
+pub(crate) mod team;
+pub(crate) mod text;
+pub(crate) mod ticket;
+pub(crate) mod trusted_dir;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -221,11 +221,6 @@ pub fn keyring_status() -> (String, Result<(), String>) {
     }
 }
 
-/// Does this string look like a secret reference rather than a literal?
-pub fn is_reference(text: &str) -> bool {
-    SecretRef::parse(text).is_ok()
-}
-
 /// Keys whose values are secrets wherever they appear in configuration.
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();

@@ -384,6 +384,7 @@ impl<'a> Engine<'a> {
 
     /// This engine with `backend` serving `target` in place of the one its configuration
     /// describes (a scripted one, in tests).
+    #[cfg(test)]
     pub fn with_backend(self, target: &str, backend: Rc<dyn Backend>) -> Self {
         self.backends
             .borrow_mut()
