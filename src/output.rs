@@ -878,6 +878,29 @@ impl Printer {
         }
     }
 
+    /// `jit store init`: what setting up the team store did.
+    pub fn store_set_up(
+        &self,
+        init: &crate::store::postgres::Init,
+        store: &crate::store::postgres::PgStore,
+    ) {
+        use crate::store::Store;
+        use crate::store::postgres::{Init, ROLES, SCHEMA_VERSION};
+        let location = store.location();
+        self.done(&match init {
+            Init::Created => format!(
+                "created the jit schema in {location} and the roles {}; make each login a member: GRANT jit_requester TO alice;",
+                ROLES.join(", ")
+            ),
+            Init::Upgraded(from) => {
+                format!("upgraded the jit schema in {location} from {from} to {SCHEMA_VERSION}")
+            }
+            Init::AlreadyCurrent => {
+                format!("the jit schema in {location} is already there; nothing changed")
+            }
+        });
+    }
+
     pub fn done(&self, text: &str) {
         if self.json {
             return self.json_doc(&Done {
