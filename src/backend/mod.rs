@@ -42,9 +42,8 @@ pub type Credentials = Secret<BTreeMap<String, String>>;
 
 /// What a backend is asked to grant, or to move the end of.
 pub struct GrantRequest<'a> {
-    pub target: &'a str,
+    /// The lease, with its target and its `params` (the role's grant table as recorded).
     pub lease: &'a Lease,
-    pub params: &'a serde_json::Value,
     /// When the entitlement must end on the target (the latest end among the leases it covers).
     pub expires_at: DateTime<Utc>,
     /// Another live lease already holds this (shared) entitlement: the grant renews it.
@@ -62,9 +61,8 @@ pub type Checkpoint<'a> = &'a dyn Fn(&serde_json::Value) -> Result<(), BackendEr
 /// What a backend is asked to revoke or inspect. `lease.handle` is what the grant returned,
 /// or what was planned before it if the grant was interrupted.
 pub struct EndRequest<'a> {
-    pub target: &'a str,
+    /// The lease, with its target and its `params` (the role's grant table as recorded).
     pub lease: &'a Lease,
-    pub params: &'a serde_json::Value,
 }
 
 pub struct Grant {
@@ -380,22 +378,22 @@ impl<B: TypedBackend> Backend for B {
     }
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
-        let grant = grant_table::<B::Grant>(request.params, B::GRANT)?;
+        let grant = grant_table::<B::Grant>(&request.lease.params, B::GRANT)?;
         TypedBackend::grant(self, request, &grant)
     }
 
     fn revoke(&self, request: &EndRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_table::<B::Grant>(request.params, B::GRANT);
+        let grant = grant_table::<B::Grant>(&request.lease.params, B::GRANT);
         TypedBackend::revoke(self, request, grant.as_ref().map_err(Clone::clone))
     }
 
     fn extend(&self, request: &GrantRequest<'_>) -> Result<(), BackendError> {
-        let grant = grant_table::<B::Grant>(request.params, B::GRANT)?;
+        let grant = grant_table::<B::Grant>(&request.lease.params, B::GRANT)?;
         TypedBackend::extend(self, request, &grant)
     }
 
     fn inspect(&self, request: &EndRequest<'_>) -> Result<Presence, BackendError> {
-        let grant = grant_table::<B::Grant>(request.params, B::GRANT);
+        let grant = grant_table::<B::Grant>(&request.lease.params, B::GRANT);
         TypedBackend::inspect(self, request, grant.as_ref().map_err(Clone::clone))
     }
 

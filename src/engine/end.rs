@@ -191,20 +191,14 @@ impl<'a> Engine<'a> {
         backend: &dyn Backend,
         notes: &mut Notes,
     ) -> Result<Option<String>, BackendError> {
-        let request = EndRequest {
-            target: &lease.target,
-            lease,
-            params: &lease.params,
-        };
+        let request = EndRequest { lease };
         match cover.first() {
             Some(keeper) => {
                 // Still covered: leave the entitlement, but bring its end back to the
                 // latest end among the leases that remain.
                 if let Some(end) = entitlement::end(cover) {
                     let shrunk = backend.extend(&GrantRequest {
-                        target: &keeper.target,
                         lease: keeper,
-                        params: &keeper.params,
                         expires_at: end,
                         renewal: true,
                         checkpoint: None,

@@ -45,9 +45,7 @@ impl<'a> Engine<'a> {
         let entitlement_end = entitlement::end(&others).map_or(new_end, |end| end.max(new_end));
         backend
             .extend(&GrantRequest {
-                target: &lease.target,
                 lease: &lease,
-                params: &lease.params,
                 expires_at: entitlement_end,
                 renewal: true,
                 checkpoint: None,

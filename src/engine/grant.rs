@@ -144,9 +144,7 @@ impl<'a> Engine<'a> {
             .map_err(|err| BackendError::transient(format!("{err:#}")))
         };
         let outcome = backend.grant(&GrantRequest {
-            target: &lease.target,
             lease: &lease,
-            params: &lease.params,
             expires_at: entitlement_end,
             renewal,
             checkpoint: Some(&checkpoint),
@@ -184,11 +182,7 @@ impl<'a> Engine<'a> {
             Some(lease) => Ok((lease, grant.credentials, grant.notice)),
             None => {
                 // The lease was reconciled away while the grant ran: take the grant back.
-                let revoked = backend.revoke(&EndRequest {
-                    target: &lease.target,
-                    lease: &lease,
-                    params: &lease.params,
-                });
+                let revoked = backend.revoke(&EndRequest { lease: &lease });
                 Err(anyhow!(
                     "lease {id} was ended while it was being granted; the grant was {}",
                     if revoked.is_ok() {
@@ -218,11 +212,7 @@ impl<'a> Engine<'a> {
         let cleanup = if covered || failure.nothing_changed() {
             Ok(())
         } else {
-            backend.revoke(&EndRequest {
-                target: &lease.target,
-                lease: &lease,
-                params: &lease.params,
-            })
+            backend.revoke(&EndRequest { lease: &lease })
         };
         let now = self.clock.now();
         let recorded = store::write_relaxed(self.store, |tx| {

@@ -215,10 +215,10 @@ impl TypedBackend for CommandBackend {
         let response = self.call(
             &Envelope::about(
                 "grant",
-                request.target,
+                &request.lease.target,
                 request.lease,
                 Some(request.expires_at),
-                request.params,
+                &request.lease.params,
                 &handle,
             ),
             request.checkpoint,
@@ -238,10 +238,10 @@ impl TypedBackend for CommandBackend {
         self.call(
             &Envelope::about(
                 "revoke",
-                request.target,
+                &request.lease.target,
                 request.lease,
                 None,
-                request.params,
+                &request.lease.params,
                 &handle,
             ),
             None,
@@ -254,10 +254,10 @@ impl TypedBackend for CommandBackend {
         self.call(
             &Envelope::about(
                 "extend",
-                request.target,
+                &request.lease.target,
                 request.lease,
                 Some(request.expires_at),
-                request.params,
+                &request.lease.params,
                 &handle,
             ),
             None,
@@ -279,10 +279,10 @@ impl TypedBackend for CommandBackend {
         let response = self.call(
             &Envelope::about(
                 "inspect",
-                request.target,
+                &request.lease.target,
                 request.lease,
                 None,
-                request.params,
+                &request.lease.params,
                 &handle,
             ),
             None,

@@ -121,10 +121,10 @@ impl TypedBackend for HttpBackend {
     fn grant(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<Grant, BackendError> {
         let reply = self.post(
             "grant",
-            request.target,
+            &request.lease.target,
             request.lease,
             Some(request.expires_at),
-            request.params,
+            &request.lease.params,
         )?;
         let answer = answer_of(&reply.body)?;
         Grant::from_answer(answer.as_object().expect("answer_of gives an object"))
@@ -137,12 +137,12 @@ impl TypedBackend for HttpBackend {
     ) -> Result<(), BackendError> {
         let body = Self::body(
             "revoke",
-            request.target,
+            &request.lease.target,
             request.lease,
             None,
-            request.params,
+            &request.lease.params,
         );
-        let values = Self::values(request.target, request.lease);
+        let values = Self::values(&request.lease.target, request.lease);
         let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let method = match self.settings.revoke_method {
             RevokeMethod::Post => reqwest::Method::POST,
@@ -177,10 +177,10 @@ impl TypedBackend for HttpBackend {
     fn extend(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<(), BackendError> {
         self.post(
             "extend",
-            request.target,
+            &request.lease.target,
             request.lease,
             Some(request.expires_at),
-            request.params,
+            &request.lease.params,
         )?;
         Ok(())
     }

@@ -497,7 +497,7 @@ impl TypedBackend for MysqlBackend {
                         format!(
                             "{} has no event scheduler running: the account outlives the lease \
                              end until `jit sweep` runs",
-                            request.target
+                            &request.lease.target
                         )
                     }),
                 })

@@ -115,7 +115,7 @@ impl SshBackend {
         grant: &SshGrant,
     ) -> Result<Grant, BackendError> {
         let lease = request.lease;
-        let key = public_key_of(request.params)?;
+        let key = public_key_of(&request.lease.params)?;
         let serial = serial_of(lease)?;
         // Nothing is signed without the CA: a refusal, with nothing to clean up.
         let ca = Self::ca(ca_key).map_err(|err| BackendError::refused(err.message))?;
@@ -404,7 +404,7 @@ impl TypedBackend for SshBackend {
                 ca_key, clock_skew, ..
             } => Self::sign(ca_key, *clock_skew, request, grant),
             SshTarget::AuthorizedKeys { file } => {
-                let key = public_key_of(request.params)?;
+                let key = public_key_of(&request.lease.params)?;
                 let (user, path) = Self::account_file(file, grant)?;
                 let line = Self::line(grant, &key, &request.lease.id, request.expires_at)?;
                 Self::rewrite(&user, &path, &request.lease.id, Some(&line))?;
