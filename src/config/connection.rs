@@ -12,12 +12,11 @@ pub fn parse_postgres(
     reader: &mut Reader<'_>,
     fields: &mut Fields<'_>,
     base: &Path,
-    table: std::ops::Range<usize>,
     what: &str,
     user_required: bool,
 ) -> Option<Connection> {
-    let url_node = fields.take("url");
-    let url = match url_node {
+    let url = fields.take("url");
+    let url = match url {
         Some(node) => reader.string(node, "url").and_then(|text| {
             let checked = split_tls(&text).and_then(|(url, tls)| {
                 let config: postgres::Config = url.parse().map_err(|e| format!("url is not a PostgreSQL URL: {e}"))?;
@@ -41,16 +40,13 @@ pub fn parse_postgres(
             }
         }),
         None => {
-            reader.error(table, format!("{what} needs `url` (postgres://USER@HOST:PORT/DATABASE)"));
+            reader.error(fields.span(), format!("{what} needs `url` (postgres://USER@HOST:PORT/DATABASE)"));
             None
         }
     };
-    let password = fields
-        .take("password")
-        .and_then(|node| reader.secret(node, "password", base));
+    let password = fields.secret(reader, "password", base);
     let connect_timeout = fields
-        .take("connect_timeout")
-        .and_then(|node| reader.duration(node, "connect_timeout"))
+        .duration(reader, "connect_timeout")
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     let (url, tls) = url?;
     let tls = Tls {

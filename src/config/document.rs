@@ -1,5 +1,19 @@
 //! A TOML document with a span on every key and value, and a reader that walks it,
 //! collecting every error with its `file:line:column` instead of stopping at the first.
+//!
+//! The shape of every table reader: open the table ([`Reader::table`]), then state its keys
+//! one by one with the typed reads of [`Fields`] (`fields.string(reader, "path")`,
+//! `fields.need(reader, "krl", " (…)", …)`, `fields.get(reader, "endpoint", |r, n, what| …)`
+//! for a value with its own checks). Each read names its key once: it is looked up, marked
+//! as used and listed as a valid key of the table, in the order read, so
+//! [`Fields::finish`] refuses the keys nobody asked for and names the valid ones with no
+//! list of its own. A value is named in messages as the table's prefix and its key
+//! (`grant.roles`), a missing required key as "WHAT needs `KEY` HINT" at the table.
+//!
+//! Reading a key never reports an error by itself (only its value's checks do), so the
+//! order keys are listed in and the order errors come in are independent: a table whose
+//! message lists keys in another order than it checks them uses [`Fields::peek`] (read
+//! without listing) and [`Fields::list`] (list without reading) to keep both.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -200,8 +214,11 @@ impl<'s> Reader<'s> {
         match node.get_ref() {
             Node::Table(entries) => Some(Fields {
                 what: what.to_owned(),
+                prefix: String::new(),
+                span: node.span(),
                 entries,
                 used: vec![false; entries.len()],
+                listed: Vec::new(),
             }),
             _ => {
                 self.wrong_kind(node, what, "a table");
@@ -228,6 +245,11 @@ impl<'s> Reader<'s> {
             return None;
         }
         Some(text)
+    }
+
+    /// A path, relative ones anchored at `base` (the configuration file's directory).
+    pub fn path(&mut self, node: &Spanned<Node>, what: &str, base: &Path) -> Option<PathBuf> {
+        self.string(node, what).map(|p| base.join(p))
     }
 
     pub fn boolean(&mut self, node: &Spanned<Node>, what: &str) -> Option<bool> {
@@ -285,20 +307,14 @@ impl<'s> Reader<'s> {
         }
     }
 
-    /// The `mode` key of a backend's `grant` table (`table`), one of `modes` (exactly two).
+    /// The `mode` key of a backend's `grant` table, one of `modes` (exactly two).
     pub fn grant_mode<T: Copy>(
         &mut self,
         fields: &mut Fields<'_>,
-        table: &Spanned<Node>,
         modes: [(&str, T); 2],
     ) -> Option<T> {
-        let Some(node) = fields.take("mode") else {
-            self.error(
-                table.span(),
-                format!("grant needs `mode` ({:?} or {:?})", modes[0].0, modes[1].0),
-            );
-            return None;
-        };
+        let hint = format!(" ({:?} or {:?})", modes[0].0, modes[1].0);
+        let node = fields.need(self, "mode", &hint)?;
         let text = self.string(node, "grant.mode")?;
         match modes.iter().find(|(name, _)| *name == text) {
             Some((_, mode)) => Some(*mode),
@@ -329,21 +345,142 @@ impl<'s> Reader<'s> {
     }
 }
 
-/// The keys of one table, each read at most once; `finish` reports the unknown ones.
+/// The keys of one table: each read names its key, marks it used and lists it as valid;
+/// `finish` reports the keys not used, naming the listed ones.
 pub struct Fields<'t> {
     what: String,
+    /// Put before a key to name its value in messages (`grant.`), empty for most tables.
+    prefix: String,
+    span: Range<usize>,
     entries: &'t [(Spanned<String>, Spanned<Node>)],
     used: Vec<bool>,
+    listed: Vec<String>,
 }
 
 impl<'t> Fields<'t> {
+    /// Name the values of this table `PREFIX.key` in messages (`grant.roles`).
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// How the table is named in messages (`[targets.db]`, `grant`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Where the table is, for errors about it as a whole.
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
+    }
+
+    /// A key's value, if present; the key is valid here from now on.
     pub fn take(&mut self, key: &str) -> Option<&'t Spanned<Node>> {
+        self.list(&[key]);
+        self.peek(key)
+    }
+
+    /// A key's value, marked used but not listed: for a key listed elsewhere in the
+    /// message than where it is read.
+    pub fn peek(&mut self, key: &str) -> Option<&'t Spanned<Node>> {
         let index = self.entries.iter().position(|(k, _)| k.get_ref() == key)?;
         self.used[index] = true;
         Some(&self.entries[index].1)
     }
 
-    /// Every key not yet taken, in document order.
+    /// List keys as valid without reading them (those already listed keep their place).
+    pub fn list(&mut self, keys: &[&str]) {
+        for key in keys {
+            if !self.listed.iter().any(|k| k == key) {
+                self.listed.push((*key).to_owned());
+            }
+        }
+    }
+
+    /// List `first` before the keys listed so far and `last` after them, each unless it is
+    /// listed already.
+    pub fn frame(&mut self, first: &str, last: &str) {
+        if !self.listed.iter().any(|k| k == first) {
+            self.listed.insert(0, first.to_owned());
+        }
+        self.list(&[last]);
+    }
+
+    /// A key's value read by `read`, which is given the value's name for its messages.
+    pub fn get<'s, T>(
+        &mut self,
+        reader: &mut Reader<'s>,
+        key: &str,
+        read: impl FnOnce(&mut Reader<'s>, &'t Spanned<Node>, &str) -> Option<T>,
+    ) -> Option<T> {
+        let node = self.take(key)?;
+        read(reader, node, &format!("{}{key}", self.prefix))
+    }
+
+    /// A key that must be there: missing, it is "WHAT needs `KEY`HINT" at the table.
+    pub fn need(
+        &mut self,
+        reader: &mut Reader<'_>,
+        key: &str,
+        hint: &str,
+    ) -> Option<&'t Spanned<Node>> {
+        let node = self.take(key);
+        if node.is_none() {
+            reader.error(self.span(), format!("{} needs `{key}`{hint}", self.what));
+        }
+        node
+    }
+
+    /// A key that must be there, read by `read` (see [`Fields::get`], [`Fields::need`]).
+    pub fn need_as<'s, T>(
+        &mut self,
+        reader: &mut Reader<'s>,
+        key: &str,
+        hint: &str,
+        read: impl FnOnce(&mut Reader<'s>, &'t Spanned<Node>, &str) -> Option<T>,
+    ) -> Option<T> {
+        let node = self.need(reader, key, hint)?;
+        read(reader, node, &format!("{}{key}", self.prefix))
+    }
+
+    pub fn string(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<String> {
+        self.get(reader, key, |r, n, what| r.string(n, what))
+    }
+
+    pub fn name(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<String> {
+        self.get(reader, key, |r, n, what| r.name(n, what))
+    }
+
+    pub fn boolean(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<bool> {
+        self.get(reader, key, |r, n, what| r.boolean(n, what))
+    }
+
+    pub fn count(&mut self, reader: &mut Reader<'_>, key: &str, max: u32) -> Option<u32> {
+        self.get(reader, key, |r, n, what| r.count(n, what, max))
+    }
+
+    pub fn duration(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<Duration> {
+        self.get(reader, key, |r, n, what| r.duration(n, what))
+    }
+
+    pub fn strings(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<Vec<Spanned<String>>> {
+        self.get(reader, key, |r, n, what| r.strings(n, what))
+    }
+
+    pub fn path(&mut self, reader: &mut Reader<'_>, key: &str, base: &Path) -> Option<PathBuf> {
+        self.get(reader, key, |r, n, what| r.path(n, what, base))
+    }
+
+    pub fn secret(
+        &mut self,
+        reader: &mut Reader<'_>,
+        key: &str,
+        base: &Path,
+    ) -> Option<crate::secret::SecretRef> {
+        self.get(reader, key, |r, n, what| r.secret(n, what, base))
+    }
+
+    /// Every key not yet used, in document order.
     pub fn rest(&mut self) -> Vec<&'t (Spanned<String>, Spanned<Node>)> {
         let mut rest = Vec::new();
         for (i, entry) in self.entries.iter().enumerate() {
@@ -355,8 +492,8 @@ impl<'t> Fields<'t> {
         rest
     }
 
-    /// Report every key not taken as unknown, naming the valid ones.
-    pub fn finish(self, reader: &mut Reader<'_>, valid: &[&str]) {
+    /// Report every key not used as unknown, naming the listed ones.
+    pub fn finish(self, reader: &mut Reader<'_>) {
         for (i, (key, _)) in self.entries.iter().enumerate() {
             if !self.used[i] {
                 reader.error(
@@ -365,7 +502,7 @@ impl<'t> Fields<'t> {
                         "unknown key `{}` in {}; valid keys: {}",
                         key.get_ref(),
                         self.what,
-                        valid.join(", ")
+                        self.listed.join(", ")
                     ),
                 );
             }

@@ -41,15 +41,14 @@ pub fn read_notify(
 ) -> Option<Notify> {
     let what = format!("[[notify]] #{}", index + 1);
     let mut fields = reader.table(node, &what)?;
+    // Read first, listed after the endpoint's keys.
     let name = fields
-        .take("name")
+        .peek("name")
         .and_then(|n| reader.name(n, "name"))
         .unwrap_or_else(|| format!("notify #{}", index + 1));
     let endpoint = endpoint::read_endpoint(
         reader,
         &mut fields,
-        node,
-        &what,
         base,
         &endpoint::NO_PLACEHOLDERS,
         EndpointDefaults {
@@ -57,6 +56,7 @@ pub fn read_notify(
             retries: 1,
         },
     );
+    fields.list(&["name"]);
     let format = match fields.take("format") {
         Some(n) => match reader.string(n, "format").as_deref() {
             Some("json") => Some(NotifyFormat::Json),
@@ -110,9 +110,7 @@ pub fn read_notify(
         }),
         None => Some(Vec::new()),
     };
-    let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
-    valid.extend(["name", "format", "events"]);
-    fields.finish(reader, &valid);
+    fields.finish(reader);
     Some(Notify {
         name,
         endpoint: endpoint?,

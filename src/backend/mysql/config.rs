@@ -8,16 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &[
-    "backend",
-    "url",
-    "password",
-    "connect_timeout",
-    "event_schema",
-    "description",
-];
-pub const GRANT_KEYS: &[&str] = &["mode", "grants", "roles", "account", "host"];
-
 #[derive(Clone, Debug)]
 pub struct MysqlTarget {
     /// `mysql://USER@HOST:PORT/DATABASE`, without a password; TLS settings split off.
@@ -193,15 +183,9 @@ pub fn split_tls(url: &str, base: &Path) -> Result<(String, MysqlTls), String> {
     Ok((url, tls))
 }
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<MysqlTarget> {
-    let url = match fields.take("url") {
-        Some(node) => reader.string(node, "url").and_then(|text| {
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<MysqlTarget> {
+    let url = fields.need_as(reader, "url", " (mysql://USER@HOST:PORT/DATABASE)", |reader, node, what| {
+            let text = reader.string(node, what)?;
             let checked = split_tls(&text, base).and_then(|(url, tls)| {
                 let opts = mysql::Opts::from_url(&url)
                     .map_err(|e| format!("url is not a MySQL URL: {e}"))?;
@@ -223,25 +207,12 @@ pub fn parse_target(
                     None
                 }
             }
-        }),
-        None => {
-            reader.error(
-                table,
-                format!("{what} needs `url` (mysql://USER@HOST:PORT/DATABASE)"),
-            );
-            None
-        }
-    };
-    let password = fields
-        .take("password")
-        .and_then(|node| reader.secret(node, "password", base));
+    });
+    let password = fields.secret(reader, "password", base);
     let connect_timeout = fields
-        .take("connect_timeout")
-        .and_then(|n| reader.duration(n, "connect_timeout"))
+        .duration(reader, "connect_timeout")
         .unwrap_or(Duration::from_secs(10));
-    let event_schema = fields
-        .take("event_schema")
-        .and_then(|n| reader.string(n, "event_schema"));
+    let event_schema = fields.string(reader, "event_schema");
     let (url, tls) = url?;
     Some(MysqlTarget {
         url,
@@ -253,19 +224,17 @@ pub fn parse_target(
 }
 
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
-    let mut fields = reader.table(node, "grant")?;
+    let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
     let mode = reader.grant_mode(
         &mut fields,
-        node,
         [
             ("ephemeral", MysqlMode::Ephemeral),
             ("role", MysqlMode::Role),
         ],
     );
     let grants: Vec<String> = fields
-        .take("grants")
-        .and_then(|n| reader.strings(n, "grant.grants"))
+        .strings(reader, "grants")
         .map(|list| {
             list.into_iter()
                 .filter_map(|g| match parse_privilege(g.get_ref()) {
@@ -285,8 +254,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
                 .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
     };
     let roles: Vec<String> = fields
-        .take("roles")
-        .and_then(|n| reader.strings(n, "grant.roles"))
+        .strings(reader, "roles")
         .map(|list| {
             list.into_iter()
                 .filter_map(|r| {
@@ -306,12 +274,9 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
                 .collect()
         })
         .unwrap_or_default();
-    let account = fields
-        .take("account")
-        .and_then(|n| reader.string(n, "grant.account"));
+    let account = fields.string(reader, "account");
     let host = fields
-        .take("host")
-        .and_then(|n| reader.string(n, "grant.host"))
+        .string(reader, "host")
         .unwrap_or_else(|| "%".to_owned());
     if !host
         .chars()
@@ -323,7 +288,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
             format!("grant.host {host:?} is not a host pattern"),
         );
     }
-    fields.finish(reader, GRANT_KEYS);
+    fields.finish(reader);
     let mode = mode?;
     // An entry already reported above is not also reported as missing.
     if reader.errors.len() != before {
@@ -368,14 +333,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 

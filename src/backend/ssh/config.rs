@@ -8,23 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &[
-    "authorized_keys",
-    "backend",
-    "mode",
-    "ca_key",
-    "krl",
-    "clock_skew",
-    "description",
-];
-pub const GRANT_KEYS: &[&str] = &[
-    "account",
-    "agent",
-    "principals",
-    "force_command",
-    "source_address",
-    "extensions",
-];
 pub const EXTENSIONS: &[&str] = &[
     "permit-X11-forwarding",
     "permit-agent-forwarding",
@@ -75,26 +58,26 @@ pub struct SshGrant {
     pub agent: bool,
 }
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<SshTarget> {
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<SshTarget> {
+    // Messages name the keys of both modes, `authorized_keys` first.
+    fields.list(&["authorized_keys", "backend"]);
     let mode = match fields.take("mode") {
-        Some(node) => {
-            let mode = reader.string(node, "mode")?;
-            if mode != "certificate" && mode != "authorized-keys" {
+        Some(node) => reader.string(node, "mode").filter(|mode| {
+            let known = mode == "certificate" || mode == "authorized-keys";
+            if !known {
                 reader.error(
                     node.span(),
                     format!("mode {mode:?} is not one of \"certificate\", \"authorized-keys\""),
                 );
-                return None;
             }
-            mode
-        }
-        None => "certificate".to_owned(),
+            known
+        }),
+        None => Some("certificate".to_owned()),
+    };
+    let Some(mode) = mode else {
+        // Without a mode nothing else is read: the other keys are refused.
+        fields.list(&["ca_key", "krl", "clock_skew"]);
+        return None;
     };
     if mode == "authorized-keys" {
         for key in ["ca_key", "krl", "clock_skew"] {
@@ -106,8 +89,7 @@ pub fn parse_target(
             }
         }
         let file = fields
-            .take("authorized_keys")
-            .and_then(|node| reader.string(node, "authorized_keys"))
+            .string(reader, "authorized_keys")
             .unwrap_or_else(|| "%h/.ssh/authorized_keys".to_owned());
         return Some(SshTarget::AuthorizedKeys { file });
     }
@@ -117,29 +99,14 @@ pub fn parse_target(
             "`authorized_keys` applies to mode \"authorized-keys\" only",
         );
     }
-    let ca_key = match fields.take("ca_key") {
-        Some(node) => reader.secret(node, "ca_key", base),
-        None => {
-            reader.error(
-                table.clone(),
-                format!("{what} needs `ca_key` (such as \"file:/etc/jit/ssh_ca\")"),
-            );
-            None
-        }
-    };
-    let krl = match fields.take("krl") {
-        Some(node) => reader.string(node, "krl").map(|p| base.join(p)),
-        None => {
-            reader.error(
-                table,
-                format!("{what} needs `krl` (the revocation list hosts read)"),
-            );
-            None
-        }
-    };
+    let ca_key = fields.need_as(reader, "ca_key", " (such as \"file:/etc/jit/ssh_ca\")", |r, n, what| {
+        r.secret(n, what, base)
+    });
+    let krl = fields.need_as(reader, "krl", " (the revocation list hosts read)", |r, n, what| {
+        r.path(n, what, base)
+    });
     let clock_skew = fields
-        .take("clock_skew")
-        .and_then(|n| reader.duration(n, "clock_skew"))
+        .duration(reader, "clock_skew")
         .unwrap_or(DEFAULT_CLOCK_SKEW);
     Some(SshTarget::Certificate {
         ca_key: ca_key?,
@@ -186,10 +153,10 @@ pub fn parse_grant(
     target: &SshTarget,
 ) -> Option<serde_json::Value> {
     let certificate = matches!(target, SshTarget::Certificate { .. });
-    let mut fields = reader.table(node, "grant")?;
+    let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
-    let account = fields.take("account").and_then(|n| {
-        let name = reader.string(n, "grant.account")?;
+    let account = fields.get(reader, "account", |reader, n, what| {
+        let name = reader.string(n, what)?;
         if certificate {
             reader.error(
                 n.span(),
@@ -211,6 +178,8 @@ pub fn parse_grant(
         }
         Some(name)
     });
+    // Listed here, read below.
+    fields.list(&["agent"]);
     if !certificate {
         if let Some(n) = fields.take("principals") {
             reader.error(
@@ -246,8 +215,8 @@ pub fn parse_grant(
         }
         None => Some(Vec::new()),
     };
-    let force_command = fields.take("force_command").and_then(|n| {
-        let text = reader.string(n, "grant.force_command")?;
+    let force_command = fields.get(reader, "force_command", |reader, n, what| {
+        let text = reader.string(n, what)?;
         match check_text("force_command", &text, if certificate { "" } else { "\\" }) {
             Ok(()) => Some(text),
             Err(err) => {
@@ -257,8 +226,7 @@ pub fn parse_grant(
         }
     });
     let source_address = fields
-        .take("source_address")
-        .and_then(|n| reader.strings(n, "grant.source_address"))
+        .strings(reader, "source_address")
         .map(|list| {
             list.into_iter()
                 .filter_map(|a| match check_address(a.get_ref()) {
@@ -271,8 +239,8 @@ pub fn parse_grant(
                 .collect()
         })
         .unwrap_or_default();
-    let agent = fields.take("agent").and_then(|n| {
-        let on = reader.boolean(n, "grant.agent")?;
+    let agent = fields.get(reader, "agent", |reader, n, what| {
+        let on = reader.boolean(n, what)?;
         if on && !certificate {
             reader.error(n.span(), "grant.agent applies to mode \"certificate\" only");
         }
@@ -303,7 +271,7 @@ pub fn parse_grant(
             .unwrap_or_default(),
         None => vec!["permit-pty".to_owned()],
     };
-    fields.finish(reader, GRANT_KEYS);
+    fields.finish(reader);
     let principals = principals?;
     if certificate && principals.is_empty() {
         reader.error(
@@ -336,14 +304,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 
