@@ -315,20 +315,37 @@ impl<'s> Reader<'s> {
     ) -> Option<T> {
         let hint = format!(" ({:?} or {:?})", modes[0].0, modes[1].0);
         let node = fields.need(self, "mode", &hint)?;
-        let text = self.string(node, "grant.mode")?;
-        match modes.iter().find(|(name, _)| *name == text) {
-            Some((_, mode)) => Some(*mode),
-            None => {
-                self.error(
-                    node.span(),
-                    format!(
-                        "grant.mode {text:?} is not one of {}, {}",
-                        modes[0].0, modes[1].0
-                    ),
-                );
-                None
-            }
+        self.choice(node, "grant.mode", &modes, false)
+    }
+
+    /// A string naming one of `choices`; otherwise "WHAT \"x\" is not one of a, b" (the
+    /// choices `quoted` or not).
+    pub fn choice<T: Copy>(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        choices: &[(&str, T)],
+        quoted: bool,
+    ) -> Option<T> {
+        let text = self.string(node, what)?;
+        if let Some((_, value)) = choices.iter().find(|(name, _)| *name == text) {
+            return Some(*value);
         }
+        let names: Vec<String> = choices
+            .iter()
+            .map(|(name, _)| {
+                if quoted {
+                    format!("{name:?}")
+                } else {
+                    (*name).to_owned()
+                }
+            })
+            .collect();
+        self.error(
+            node.span(),
+            format!("{what} {text:?} is not one of {}", names.join(", ")),
+        );
+        None
     }
 
     pub fn strings(&mut self, node: &Spanned<Node>, what: &str) -> Option<Vec<Spanned<String>>> {
@@ -415,6 +432,21 @@ impl<'t> Fields<'t> {
     ) -> Option<T> {
         let node = self.take(key)?;
         read(reader, node, &format!("{}{key}", self.prefix))
+    }
+
+    /// A key's value read by `read`, or `default` when the key is absent (`None` when the
+    /// value is there but wrong).
+    pub fn get_or<'s, T>(
+        &mut self,
+        reader: &mut Reader<'s>,
+        key: &str,
+        default: T,
+        read: impl FnOnce(&mut Reader<'s>, &'t Spanned<Node>, &str) -> Option<T>,
+    ) -> Option<T> {
+        match self.take(key) {
+            Some(node) => read(reader, node, &format!("{}{key}", self.prefix)),
+            None => Some(default),
+        }
     }
 
     /// A key that must be there: missing, it is "WHAT needs `KEY`HINT" at the table.

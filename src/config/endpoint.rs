@@ -74,7 +74,7 @@ pub struct EndpointDefaults {
 }
 
 /// Read an endpoint's keys (`url`, `auth`, `auth_header`, `signing_secret`, `timeout`,
-/// `retries`) from `fields`, named as they are (`url`, not `ticket.check.url`).
+/// `retries`) from `fields` (of a table without a prefix: `url`, not `ticket.check.url`).
 pub fn read_endpoint(
     reader: &mut Reader<'_>,
     fields: &mut Fields<'_>,
@@ -82,14 +82,16 @@ pub fn read_endpoint(
     placeholders: &Placeholders,
     defaults: EndpointDefaults,
 ) -> Option<Endpoint> {
-    let url = fields.need_as(reader, "url", "", |reader, node, _| {
-        read_location(reader, node, "url", base, placeholders)
+    let url = fields.need_as(reader, "url", "", |reader, node, what| {
+        read_location(reader, node, what, base, placeholders)
     });
-    let auth = fields.get(reader, "auth", |r, n, _| r.secret(n, "auth", base));
-    let auth_header = fields.take("auth_header").map_or_else(
-        || Some("Authorization".to_owned()),
-        |node| {
-            let name = reader.string(node, "auth_header")?;
+    let auth = fields.secret(reader, "auth", base);
+    let auth_header = fields.get_or(
+        reader,
+        "auth_header",
+        "Authorization".to_owned(),
+        |reader, node, what| {
+            let name = reader.string(node, what)?;
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok() {
                 return Some(name);
             }
@@ -100,14 +102,12 @@ pub fn read_endpoint(
             None
         },
     );
-    let signing_secret = fields.get(reader, "signing_secret", |r, n, _| {
-        r.secret(n, "signing_secret", base)
-    });
+    let signing_secret = fields.secret(reader, "signing_secret", base);
     let timeout = fields
-        .get(reader, "timeout", |r, n, _| r.duration(n, "timeout"))
+        .duration(reader, "timeout")
         .unwrap_or(defaults.timeout);
     let retries = fields
-        .get(reader, "retries", |r, n, _| r.count(n, "retries", 10))
+        .count(reader, "retries", 10)
         .unwrap_or(defaults.retries);
     Some(Endpoint {
         url: url?,

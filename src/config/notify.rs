@@ -57,23 +57,12 @@ pub fn read_notify(
         },
     );
     fields.list(&["name"]);
-    let format = match fields.take("format") {
-        Some(n) => match reader.string(n, "format").as_deref() {
-            Some("json") => Some(NotifyFormat::Json),
-            Some("slack") => Some(NotifyFormat::Slack),
-            Some(other) => {
-                reader.error(
-                    n.span(),
-                    format!("format {other:?} is not one of \"json\", \"slack\""),
-                );
-                None
-            }
-            None => None,
-        },
-        None => Some(NotifyFormat::Json),
-    };
-    let events = match fields.take("events") {
-        Some(n) => reader.strings(n, "events").map(|list| {
+    let formats = [("json", NotifyFormat::Json), ("slack", NotifyFormat::Slack)];
+    let format = fields.get_or(reader, "format", NotifyFormat::Json, |r, n, what| {
+        r.choice(n, what, &formats, true)
+    });
+    let events = fields.get_or(reader, "events", Vec::new(), |reader, n, what| {
+        reader.strings(n, what).map(|list| {
             if list.is_empty() {
                 reader.error(
                     n.span(),
@@ -107,9 +96,8 @@ pub fn read_notify(
                     }
                 })
                 .collect()
-        }),
-        None => Some(Vec::new()),
-    };
+        })
+    });
     fields.finish(reader);
     Some(Notify {
         name,

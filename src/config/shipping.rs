@@ -96,28 +96,9 @@ pub fn read_ship(
             let socket = fields
                 .path(reader, "socket", base)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
-            let facility = match fields.take("facility") {
-                Some(n) => reader.string(n, "facility").and_then(|text| {
-                    match FACILITIES.iter().find(|(name, _)| *name == text) {
-                        Some((_, number)) => Some(*number),
-                        None => {
-                            reader.error(
-                                n.span(),
-                                format!(
-                                    "facility {text:?} is not one of {}",
-                                    FACILITIES
-                                        .iter()
-                                        .map(|(name, _)| *name)
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            );
-                            None
-                        }
-                    }
-                }),
-                None => Some(10),
-            };
+            let facility = fields.get_or(reader, "facility", 10, |r, n, what| {
+                r.choice(n, what, FACILITIES, false)
+            });
             fields.finish(reader);
             Destination::Syslog {
                 socket,

@@ -45,21 +45,10 @@ pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Pat
     let revoke_url = fields
         .take("revoke_url")
         .map(|node| read_location(reader, node, "revoke_url", base, &LEASE_PLACEHOLDERS));
-    let revoke_method = match fields.take("revoke_method") {
-        Some(node) => match reader.string(node, "revoke_method").as_deref() {
-            Some("POST") => Some(RevokeMethod::Post),
-            Some("DELETE") => Some(RevokeMethod::Delete),
-            Some(other) => {
-                reader.error(
-                    node.span(),
-                    format!("revoke_method {other:?} is not one of \"POST\", \"DELETE\""),
-                );
-                None
-            }
-            None => None,
-        },
-        None => Some(RevokeMethod::Post),
-    };
+    let methods = [("POST", RevokeMethod::Post), ("DELETE", RevokeMethod::Delete)];
+    let revoke_method = fields.get_or(reader, "revoke_method", RevokeMethod::Post, |r, n, what| {
+        r.choice(n, what, &methods, true)
+    });
     Some(HttpTarget {
         endpoint: endpoint?,
         revoke_url: revoke_url.map(|url| url.ok_or(())).transpose().ok()?,

@@ -61,25 +61,16 @@ pub struct SshGrant {
 pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<SshTarget> {
     // Messages name the keys of both modes, `authorized_keys` first.
     fields.list(&["authorized_keys", "backend"]);
-    let mode = match fields.take("mode") {
-        Some(node) => reader.string(node, "mode").filter(|mode| {
-            let known = mode == "certificate" || mode == "authorized-keys";
-            if !known {
-                reader.error(
-                    node.span(),
-                    format!("mode {mode:?} is not one of \"certificate\", \"authorized-keys\""),
-                );
-            }
-            known
-        }),
-        None => Some("certificate".to_owned()),
-    };
-    let Some(mode) = mode else {
+    let modes = [("certificate", false), ("authorized-keys", true)];
+    let authorized_keys = fields.get_or(reader, "mode", false, |r, n, what| {
+        r.choice(n, what, &modes, true)
+    });
+    let Some(authorized_keys) = authorized_keys else {
         // Without a mode nothing else is read: the other keys are refused.
         fields.list(&["ca_key", "krl", "clock_skew"]);
         return None;
     };
-    if mode == "authorized-keys" {
+    if authorized_keys {
         for key in ["ca_key", "krl", "clock_skew"] {
             if let Some(node) = fields.take(key) {
                 reader.error(
