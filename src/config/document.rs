@@ -565,6 +565,97 @@ mod tests {
         assert_eq!(position(text, text.rfind('=').unwrap()), (2, 4));
     }
 
+    /// Read `[t]` of `text` with `read`, and give every error as `line:column: message`.
+    fn read_t(text: &str, read: impl FnOnce(&mut Reader<'_>, &mut Fields<'_>)) -> Vec<String> {
+        let mut reader = Reader::new(Path::new("c.toml"), text);
+        let root = reader.parse().unwrap();
+        let mut top = reader.table(&root, "the file").unwrap();
+        let node = top.take("t").unwrap();
+        let mut fields = reader.table(node, "[t]").unwrap().prefixed("t.");
+        read(&mut reader, &mut fields);
+        fields.finish(&mut reader);
+        reader
+            .errors
+            .iter()
+            .map(|e| format!("{}:{}: {}", e.line, e.column, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_keys_name_the_keys_read_in_the_order_read() {
+        let errors = read_t("[t]\nb = \"x\"\nzz = 1\na = 2\n", |reader, fields| {
+            assert_eq!(fields.count(reader, "a", 10), Some(2));
+            assert_eq!(fields.string(reader, "b").as_deref(), Some("x"));
+            assert_eq!(fields.duration(reader, "c"), None);
+        });
+        assert_eq!(
+            errors,
+            ["3:1: unknown key `zz` in [t]; valid keys: a, b, c"]
+        );
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named_at_its_table() {
+        let errors = read_t("x = 1\n\n[t]\na = 1\n", |reader, fields| {
+            assert!(fields.need(reader, "a", "").is_some());
+            let krl = fields.need_as(reader, "krl", " (the list)", |r, n, what| r.string(n, what));
+            assert_eq!(krl, None);
+        });
+        assert_eq!(errors, ["3:1: [t] needs `krl` (the list)"]);
+    }
+
+    #[test]
+    fn every_error_of_a_table_is_reported_with_its_position() {
+        let text = "[t]\na = \"x\"\nb = 99\nmode = \"c\"\nyy = 1\nzz = 2\n";
+        let errors = read_t(text, |reader, fields| {
+            assert_eq!(fields.boolean(reader, "a"), None);
+            assert_eq!(fields.count(reader, "b", 10), None);
+            let modes = [("a", 1), ("b", 2)];
+            assert_eq!(
+                fields.get_or(reader, "mode", 1, |r, n, what| r
+                    .choice(n, what, &modes, true)),
+                None
+            );
+            assert_eq!(
+                fields.get_or(reader, "other", 7, |r, n, what| r.count(n, what, 10)),
+                Some(7)
+            );
+            assert!(fields.need(reader, "url", "").is_none());
+        });
+        assert_eq!(
+            errors,
+            [
+                "2:5: t.a must be true or false, not a string",
+                "3:5: t.b must be between 0 and 10, not 99",
+                "4:8: t.mode \"c\" is not one of \"a\", \"b\"",
+                "1:1: [t] needs `url`",
+                "5:1: unknown key `yy` in [t]; valid keys: a, b, mode, other, url",
+                "6:1: unknown key `zz` in [t]; valid keys: a, b, mode, other, url",
+            ]
+        );
+    }
+
+    #[test]
+    fn peek_and_list_keep_the_message_order_apart_from_the_read_order() {
+        let errors = read_t("[t]\nname = 3\nzz = 1\n", |reader, fields| {
+            // Read `name` first, name it after `url` in messages; frame adds the ends.
+            assert_eq!(
+                fields.peek("name").and_then(|n| reader.string(n, "name")),
+                None
+            );
+            assert_eq!(fields.string(reader, "url"), None);
+            fields.list(&["name", "url"]);
+            fields.frame("kind", "description");
+        });
+        assert_eq!(
+            errors,
+            [
+                "2:8: name must be a string, not an integer",
+                "3:1: unknown key `zz` in [t]; valid keys: kind, url, name, description",
+            ]
+        );
+    }
+
     #[test]
     fn spans_reach_nested_values() {
         let text = "[roles.x]\ngrant = { mode = \"ephemeral\", roles = [\"a\", 3] }\n";
