@@ -176,13 +176,13 @@ fn read_config(
     let mut top = reader.table(root, "the configuration")?;
 
     let store = top
-        .take("store")
-        .and_then(|node| read_store(reader, node, base))
+        .get(reader, "store", |reader, node, _| {
+            read_store(reader, node, base)
+        })
         .unwrap_or_default();
 
     let identity = top
-        .take("identity")
-        .and_then(|node| {
+        .get(reader, "identity", |reader, node, _| {
             let mut fields = reader.table(node, "[identity]")?;
             let service_account = fields.string(reader, "service_account");
             fields.finish(reader);
@@ -191,83 +191,61 @@ fn read_config(
         .unwrap_or_default();
 
     let mut targets = BTreeMap::new();
-    if let Some(node) = top.take("targets")
-        && let Some(mut table) = reader.table(node, "[targets]")
-    {
-        for (name, value) in table.rest() {
-            if !is_valid_name(name.get_ref()) {
-                reader.error(name.span(), bad_name("target", name.get_ref()));
-                continue;
+    each_named(
+        reader,
+        top.take("targets"),
+        "target",
+        |reader, name, value| {
+            if let Some((description, settings)) = read_target(reader, name, value, base) {
+                let name = name.to_owned();
+                let target = Target {
+                    name: name.clone(),
+                    description,
+                    settings,
+                };
+                targets.insert(name, target);
             }
-            if let Some((description, settings)) = read_target(reader, name.get_ref(), value, base)
-            {
-                targets.insert(
-                    name.get_ref().clone(),
-                    Target {
-                        name: name.get_ref().clone(),
-                        description,
-                        settings,
-                    },
-                );
-            }
-        }
-    }
+        },
+    );
     let target_names: Vec<_> = names_of(root, "targets");
 
     let mut roles = BTreeMap::new();
-    if let Some(node) = top.take("roles")
-        && let Some(mut table) = reader.table(node, "[roles]")
-    {
-        for (name, value) in table.rest() {
-            if !is_valid_name(name.get_ref()) {
-                reader.error(name.span(), bad_name("role", name.get_ref()));
-                continue;
-            }
-            if let Some(role) =
-                read_role(reader, name.get_ref(), value, &targets, &target_names, base)
-            {
-                roles.insert(name.get_ref().clone(), role);
-            }
+    each_named(reader, top.take("roles"), "role", |reader, name, value| {
+        if let Some(role) = read_role(reader, name, value, &targets, &target_names, base) {
+            roles.insert(name.to_owned(), role);
         }
-    }
+    });
     let role_names = names_of(root, "roles");
 
     let mut eligibility = Vec::new();
-    if let Some(node) = top.take("eligibility") {
-        for (i, item) in array_of_tables(reader, node, "eligibility")
-            .iter()
-            .enumerate()
-        {
-            eligibility.extend(read_eligibility(reader, i, item, &role_names));
-        }
+    let items = array_of_tables(reader, top.take("eligibility"), "eligibility");
+    for (i, item) in items.iter().enumerate() {
+        eligibility.extend(read_eligibility(reader, i, item, &role_names));
     }
     let mut notify = Vec::new();
-    if let Some(node) = top.take("notify") {
-        for (i, item) in array_of_tables(reader, node, "notify").iter().enumerate() {
-            notify.extend(notify::read_notify(reader, i, item, base));
-        }
+    for (i, item) in array_of_tables(reader, top.take("notify"), "notify")
+        .iter()
+        .enumerate()
+    {
+        notify.extend(notify::read_notify(reader, i, item, base));
     }
     let mut ship: Vec<shipping::ShipTo> = Vec::new();
     if let Some(node) = top.take("audit")
         && let Some(mut fields) = reader.table(node, "[audit]")
     {
-        if let Some(list) = fields.take("ship") {
-            for (i, item) in array_of_tables(reader, list, "audit.ship")
-                .iter()
-                .enumerate()
-            {
-                if let Some(to) = shipping::read_ship(reader, i, item, base) {
-                    if ship.iter().any(|other| other.name == to.name) {
-                        reader.error(
-                            item.span(),
-                            format!(
-                                "a second audit.ship destination named {:?}: give each its own `name` (it names its checkpoint)",
-                                to.name
-                            ),
-                        );
-                    }
-                    ship.push(to);
+        let items = array_of_tables(reader, fields.take("ship"), "audit.ship");
+        for (i, item) in items.iter().enumerate() {
+            if let Some(to) = shipping::read_ship(reader, i, item, base) {
+                if ship.iter().any(|other| other.name == to.name) {
+                    reader.error(
+                        item.span(),
+                        format!(
+                            "a second audit.ship destination named {:?}: give each its own `name` (it names its checkpoint)",
+                            to.name
+                        ),
+                    );
                 }
+                ship.push(to);
             }
         }
         fields.finish(reader);
@@ -286,12 +264,34 @@ fn read_config(
     })
 }
 
-/// The tables of an array of tables (`[[name]]`); anything else is an error.
+/// Read each table of a table of named tables (`[targets.NAME]`) whose name is valid.
+fn each_named<'s>(
+    reader: &mut Reader<'s>,
+    node: Option<&Spanned<Node>>,
+    kind: &str,
+    mut read: impl FnMut(&mut Reader<'s>, &str, &Spanned<Node>),
+) {
+    let Some(mut table) = node.and_then(|node| reader.table(node, &format!("[{kind}s]"))) else {
+        return;
+    };
+    for (name, value) in table.rest() {
+        if is_valid_name(name.get_ref()) {
+            read(reader, name.get_ref(), value);
+        } else {
+            reader.error(name.span(), bad_name(kind, name.get_ref()));
+        }
+    }
+}
+
+/// The tables of an array of tables (`[[name]]`), if any; anything else is an error.
 fn array_of_tables<'n>(
     reader: &mut Reader<'_>,
-    node: &'n Spanned<Node>,
+    node: Option<&'n Spanned<Node>>,
     name: &str,
 ) -> &'n [Spanned<Node>] {
+    let Some(node) = node else {
+        return &[];
+    };
     match node.get_ref() {
         Node::Array(items) => items,
         other => {
