@@ -1,19 +1,21 @@
 //! A TOML document with a span on every key and value, and a reader that walks it,
 //! collecting every error with its `file:line:column` instead of stopping at the first.
 //!
-//! The shape of every table reader: open the table ([`Reader::table`]), then state its keys
-//! one by one with the typed reads of [`Fields`] (`fields.string(reader, "path")`,
-//! `fields.need(reader, "krl", " (…)", …)`, `fields.get(reader, "endpoint", |r, n, what| …)`
-//! for a value with its own checks). Each read names its key once: it is looked up, marked
-//! as used and listed as a valid key of the table, in the order read, so
-//! [`Fields::finish`] refuses the keys nobody asked for and names the valid ones with no
-//! list of its own. A value is named in messages as the table's prefix and its key
-//! (`grant.roles`), a missing required key as "WHAT needs `KEY` HINT" at the table.
+//! The shape of every table reader: open the table ([`Reader::table`]; `.prefixed("grant.")`
+//! names its values `grant.KEY` in messages), then state what it holds, one read per key:
+//! the typed reads of [`Fields`] (`string`, `path`, `duration`, `count`, `secret`, `strings`,
+//! `boolean`, `name`), [`Fields::get`] and [`Fields::get_or`] for a value with checks of its
+//! own (or a default), [`Fields::need`] and [`Fields::need_as`] for a key that must be there
+//! ("WHAT needs `KEY` HINT", at the table). Each read names its key once: the key is looked
+//! up, marked used and listed as valid, in the order read, so [`Fields::finish`] refuses the
+//! keys nobody asked for and names the valid ones without a list of its own.
 //!
-//! Reading a key never reports an error by itself (only its value's checks do), so the
-//! order keys are listed in and the order errors come in are independent: a table whose
-//! message lists keys in another order than it checks them uses [`Fields::peek`] (read
-//! without listing) and [`Fields::list`] (list without reading) to keep both.
+//! Reading a key reports nothing by itself (only its value's checks do), so the order keys
+//! are listed in and the order errors come in are independent: a table whose message names
+//! keys in another order than it checks them reads with [`Fields::peek`] (not listed) and
+//! names with [`Fields::list`] (not read), and keeps both.
+//!
+//! Not serde's `Deserialize`: it stops at the first error, and its messages are not these.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
