@@ -350,6 +350,25 @@ impl<'s> Reader<'s> {
         None
     }
 
+    /// An array of strings, each passing `check`; one that does not is "WHAT: ERROR" at it,
+    /// and left out.
+    pub fn strings_each(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Option<Vec<String>> {
+        let list = self.strings(node, what)?;
+        let mut out = Vec::with_capacity(list.len());
+        for item in list {
+            match check(item.get_ref()) {
+                Ok(()) => out.push(item.into_inner()),
+                Err(err) => self.error(item.span(), format!("{what}: {err}")),
+            }
+        }
+        Some(out)
+    }
+
     pub fn strings(&mut self, node: &Spanned<Node>, what: &str) -> Option<Vec<Spanned<String>>> {
         let Node::Array(items) = node.get_ref() else {
             self.wrong_kind(node, what, "an array of strings");
@@ -499,6 +518,16 @@ impl<'t> Fields<'t> {
 
     pub fn strings(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<Vec<Spanned<String>>> {
         self.get(reader, key, |r, n, what| r.strings(n, what))
+    }
+
+    /// An array of strings, each passing `check` (see [`Reader::strings_each`]).
+    pub fn strings_each(
+        &mut self,
+        reader: &mut Reader<'_>,
+        key: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Option<Vec<String>> {
+        self.get(reader, key, |r, n, what| r.strings_each(n, what, check))
     }
 
     pub fn path(&mut self, reader: &mut Reader<'_>, key: &str, base: &Path) -> Option<PathBuf> {

@@ -233,45 +233,18 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
             ("role", MysqlMode::Role),
         ],
     );
-    let grants: Vec<String> = fields
-        .strings(reader, "grants")
-        .map(|list| {
-            list.into_iter()
-                .filter_map(|g| match parse_privilege(g.get_ref()) {
-                    Ok(_) => Some(g.into_inner()),
-                    Err(err) => {
-                        reader.error(g.span(), format!("grant.grants: {err}"));
-                        None
-                    }
-                })
-                .collect()
-        })
+    let grants = fields
+        .strings_each(reader, "grants", |g| parse_privilege(g).map(drop))
         .unwrap_or_default();
-    let name_ok = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 64
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
-    };
-    let roles: Vec<String> = fields
-        .strings(reader, "roles")
-        .map(|list| {
-            list.into_iter()
-                .filter_map(|r| {
-                    if name_ok(r.get_ref()) {
-                        Some(r.into_inner())
-                    } else {
-                        reader.error(
-                            r.span(),
-                            format!(
-                                "grant.roles: {:?} is not a role name (letters, digits, _ and -)",
-                                r.get_ref()
-                            ),
-                        );
-                        None
-                    }
-                })
-                .collect()
+    let roles = fields
+        .strings_each(reader, "roles", |r| {
+            let ok = !r.is_empty()
+                && r.len() <= 64
+                && r.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+            if ok {
+                return Ok(());
+            }
+            Err(format!("{r:?} is not a role name (letters, digits, _ and -)"))
         })
         .unwrap_or_default();
     let account = fields.string(reader, "account");

@@ -186,16 +186,8 @@ pub fn parse_grant(
         }
     }
     let principals = match fields.take("principals") {
-        Some(n) => reader.strings(n, "grant.principals").map(|list| {
-            list.into_iter()
-                .filter_map(|p| match check_text("principal", p.get_ref(), ", \t") {
-                    Ok(()) => Some(p.into_inner()),
-                    Err(err) => {
-                        reader.error(p.span(), format!("grant.principals: {err}"));
-                        None
-                    }
-                })
-                .collect::<Vec<_>>()
+        Some(n) => reader.strings_each(n, "grant.principals", |p| {
+            check_text("principal", p, ", \t")
         }),
         None if certificate => {
             reader.error(
@@ -239,25 +231,11 @@ pub fn parse_grant(
     });
     let extensions = match fields.take("extensions") {
         Some(n) => reader
-            .strings(n, "grant.extensions")
-            .map(|list| {
-                list.into_iter()
-                    .filter_map(|e| {
-                        if EXTENSIONS.contains(&e.get_ref().as_str()) {
-                            Some(e.into_inner())
-                        } else {
-                            reader.error(
-                                e.span(),
-                                format!(
-                                    "grant.extensions: {:?} is not one of {}",
-                                    e.get_ref(),
-                                    EXTENSIONS.join(", ")
-                                ),
-                            );
-                            None
-                        }
-                    })
-                    .collect()
+            .strings_each(n, "grant.extensions", |e| {
+                if EXTENSIONS.contains(&e) {
+                    return Ok(());
+                }
+                Err(format!("{e:?} is not one of {}", EXTENSIONS.join(", ")))
             })
             .unwrap_or_default(),
         None => vec!["permit-pty".to_owned()],

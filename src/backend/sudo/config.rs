@@ -60,21 +60,10 @@ pub fn check_command(command: &str) -> Result<(), String> {
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
     let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
-    let commands = fields
-        .need_as(reader, "commands", " (absolute paths, with arguments)", |r, n, what| {
-            r.strings(n, what)
-        })
-        .map(|list| {
-            list.into_iter()
-                .filter_map(|c| match check_command(c.get_ref()) {
-                    Ok(()) => Some(c.into_inner()),
-                    Err(err) => {
-                        reader.error(c.span(), format!("grant.commands: {err}"));
-                        None
-                    }
-                })
-                .collect::<Vec<_>>()
-        });
+    let hint = " (absolute paths, with arguments)";
+    let commands = fields.need_as(reader, "commands", hint, |r, n, what| {
+        r.strings_each(n, what, check_command)
+    });
     let runas = fields
         .get(reader, "runas", |reader, n, what| {
             let name = reader.string(n, what)?;
