@@ -239,6 +239,23 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// A string that passes `check`; otherwise "WHAT COMPLAINT", the complaint `check` gives.
+    pub fn checked(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        let text = self.string(node, what)?;
+        match check(&text) {
+            Ok(()) => Some(text),
+            Err(complaint) => {
+                self.error(node.span(), format!("{what} {complaint}"));
+                None
+            }
+        }
+    }
+
     /// A string that is not blank: a name that messages (and checkpoints) go by.
     pub fn name(&mut self, node: &Spanned<Node>, what: &str) -> Option<String> {
         let text = self.string(node, what)?;

@@ -91,15 +91,14 @@ pub fn read_endpoint(
         "auth_header",
         "Authorization".to_owned(),
         |reader, node, what| {
-            let name = reader.string(node, what)?;
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok() {
-                return Some(name);
-            }
-            reader.error(
-                node.span(),
-                format!("auth_header {name:?} is not an HTTP header name"),
-            );
-            None
+            reader.checked(
+                node,
+                what,
+                |name| match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(format!("{name:?} is not an HTTP header name")),
+                },
+            )
         },
     );
     let signing_secret = fields.secret(reader, "signing_secret", base);

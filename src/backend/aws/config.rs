@@ -110,35 +110,28 @@ fn check_policy(text: &str) -> Result<(), String> {
     }
 }
 
+/// `Err(complaint)` unless `ok`: "\"TEXT\" COMPLAINT".
+fn unless(ok: bool, text: &str, complaint: &str) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(format!("{text:?} {complaint}")) }
+}
+
 pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<AwsTarget> {
-    let region = fields.need_as(reader, "region", " (such as \"eu-west-1\")", |reader, node, what| {
-        let region = reader.string(node, what)?;
-        let ok = !region.is_empty()
-            && region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if ok {
-            return Some(region);
-        }
-        reader.error(
-            node.span(),
-            format!("region {region:?} is not an AWS region (such as \"eu-west-1\")"),
-        );
-        None
+    let region = fields.need_as(reader, "region", " (such as \"eu-west-1\")", |r, n, what| {
+        r.checked(n, what, |region| {
+            let ok = !region.is_empty()
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            unless(ok, region, "is not an AWS region (such as \"eu-west-1\")")
+        })
     });
-    let endpoint = fields.get(reader, "endpoint", |reader, node, what| {
-        let text = reader.string(node, what)?;
-        let ok = (text.starts_with("https://") || text.starts_with("http://"))
-            && reqwest::Url::parse(&text).is_ok_and(|u| u.host_str().is_some());
-        if ok {
-            Some(text.trim_end_matches('/').to_owned())
-        } else {
-            reader.error(
-                node.span(),
-                format!("endpoint {text:?} is not an http:// or https:// URL"),
-            );
-            None
-        }
+    let endpoint = fields.get(reader, "endpoint", |r, n, what| {
+        let text = r.checked(n, what, |text| {
+            let ok = (text.starts_with("https://") || text.starts_with("http://"))
+                && reqwest::Url::parse(text).is_ok_and(|u| u.host_str().is_some());
+            unless(ok, text, "is not an http:// or https:// URL")
+        })?;
+        Some(text.trim_end_matches('/').to_owned())
     });
     let mut secret = |key: &str| {
         let hint = " (a secret reference: keyring:NAME, env:VAR or file:PATH)";
@@ -172,30 +165,14 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
             ("iam-policy", AwsMode::IamPolicy),
         ],
     );
-    let arn = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str, kind: &str| {
-        let text = reader.string(n, key)?;
-        if is_iam_arn(&text, kind) {
-            Some(text)
-        } else {
-            reader.error(
-                n.span(),
-                format!(
-                    "{key} {text:?} is not an IAM {kind} ARN (arn:aws:iam::123456789012:{kind}/NAME)"
-                ),
-            );
-            None
-        }
+    let arn = |r: &mut Reader<'_>, n: &Spanned<Node>, what: &str, kind: &str| {
+        r.checked(n, what, |text| {
+            let complaint = format!("is not an IAM {kind} ARN (arn:aws:iam::123456789012:{kind}/NAME)");
+            unless(is_iam_arn(text, kind), text, &complaint)
+        })
     };
-    let policy_text = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str| {
-        let text = reader.string(n, key)?;
-        match check_policy(&text) {
-            Ok(()) => Some(text),
-            Err(err) => {
-                reader.error(n.span(), format!("{key} {err}"));
-                None
-            }
-        }
-    };
+    let policy_text =
+        |r: &mut Reader<'_>, n: &Spanned<Node>, what: &str| r.checked(n, what, check_policy);
     let role_arn = fields.get(reader, "role_arn", |r, n, what| arn(r, n, what, "role"));
     let max_session = fields.get(reader, "max_session", |reader, n, what| {
         let d = reader.duration(n, what)?;
@@ -211,20 +188,11 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     });
     let session_policy = fields.get(reader, "session_policy", policy_text);
     let source_identity = fields.boolean(reader, "source_identity").unwrap_or(false);
-    let template = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str| {
-        let text = reader.string(n, key)?;
-        let ok = !text.is_empty() && text.replace("{user}", "u").chars().all(is_iam_name_char);
-        if ok {
-            Some(text)
-        } else {
-            reader.error(
-                n.span(),
-                format!(
-                    "{key} {text:?} is not an IAM name (letters, digits, +=,.@_- and {{user}})"
-                ),
-            );
-            None
-        }
+    let template = |r: &mut Reader<'_>, n: &Spanned<Node>, what: &str| {
+        r.checked(n, what, |text| {
+            let ok = !text.is_empty() && text.replace("{user}", "u").chars().all(is_iam_name_char);
+            unless(ok, text, "is not an IAM name (letters, digits, +=,.@_- and {user})")
+        })
     };
     let user = fields.get(reader, "user", template);
     let group = fields.get(reader, "group", template);
