@@ -108,15 +108,15 @@ pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Pat
 
 /// Principals, addresses and commands reach the certificate verbatim: anything that could
 /// change its meaning (separators, control characters) is refused.
-fn check_text(what: &str, text: &str, forbidden: &str) -> Result<(), String> {
+fn check_text(text: &str, forbidden: &str) -> Result<(), String> {
     if text.is_empty() || text.len() > 1024 {
-        return Err(format!("{what} must be 1 to 1024 characters"));
+        return Err("must be 1 to 1024 characters".to_owned());
     }
     if let Some(c) = text
         .chars()
         .find(|c| c.is_control() || forbidden.contains(*c))
     {
-        return Err(format!("{what} {text:?} holds {c:?}, which is not allowed"));
+        return Err(format!("{text:?} holds {c:?}, which is not allowed"));
     }
     Ok(())
 }
@@ -147,27 +147,22 @@ pub fn parse_grant(
     let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
     let account = fields.get(reader, "account", |reader, n, what| {
-        let name = reader.string(n, what)?;
-        if certificate {
-            reader.error(
-                n.span(),
-                "grant.account applies to mode \"authorized-keys\"; certificates name `principals`",
-            );
-            return None;
-        }
-        let valid = !name.is_empty()
-            && name.len() <= 32
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !valid {
-            reader.error(
-                n.span(),
-                format!("grant.account {name:?} is not a local account name"),
-            );
-            return None;
-        }
-        Some(name)
+        reader.checked(n, what, |name| {
+            if certificate {
+                return Err(
+                    "applies to mode \"authorized-keys\"; certificates name `principals`".to_owned(),
+                );
+            }
+            let valid = !name.is_empty()
+                && name.len() <= 32
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !valid {
+                return Err(format!("{name:?} is not a local account name"));
+            }
+            Ok(())
+        })
     });
     // Listed here, read below.
     fields.list(&["agent"]);
@@ -187,7 +182,7 @@ pub fn parse_grant(
     }
     let principals = match fields.take("principals") {
         Some(n) => reader.strings_each(n, "grant.principals", |p| {
-            check_text("principal", p, ", \t")
+            check_text(p, ", \t").map_err(|complaint| format!("principal {complaint}"))
         }),
         None if certificate => {
             reader.error(
@@ -198,15 +193,10 @@ pub fn parse_grant(
         }
         None => Some(Vec::new()),
     };
+    // In an authorized_keys line a backslash would escape what follows.
+    let forbidden = if certificate { "" } else { "\\" };
     let force_command = fields.get(reader, "force_command", |reader, n, what| {
-        let text = reader.string(n, what)?;
-        match check_text("force_command", &text, if certificate { "" } else { "\\" }) {
-            Ok(()) => Some(text),
-            Err(err) => {
-                reader.error(n.span(), format!("grant.{err}"));
-                None
-            }
-        }
+        reader.checked(n, what, |text| check_text(text, forbidden))
     });
     let source_address = fields
         .strings(reader, "source_address")
