@@ -4,11 +4,13 @@
 //! The shape of every table reader: open the table ([`Reader::table`]; `.prefixed("grant.")`
 //! names its values `grant.KEY` in messages), then state what it holds, one read per key:
 //! the typed reads of [`Fields`] (`string`, `path`, `duration`, `count`, `secret`, `strings`,
-//! `boolean`, `name`), [`Fields::get`] and [`Fields::get_or`] for a value with checks of its
-//! own (or a default), [`Fields::need`] and [`Fields::need_as`] for a key that must be there
+//! `strings_each`, `boolean`, `name`), [`Fields::get`] and [`Fields::get_or`] for a value
+//! with checks of its own (or a default; [`Reader::checked`] and [`Reader::choice`] are the
+//! usual checks), [`Fields::need`] and [`Fields::need_as`] for a key that must be there
 //! ("WHAT needs `KEY` HINT", at the table). Each read names its key once: the key is looked
 //! up, marked used and listed as valid, in the order read, so [`Fields::finish`] refuses the
-//! keys nobody asked for and names the valid ones without a list of its own.
+//! keys nobody asked for and names the valid ones without a list of its own. What is left in
+//! a reader is what its table holds and the rules between its keys.
 //!
 //! Reading a key reports nothing by itself (only its value's checks do), so the order keys
 //! are listed in and the order errors come in are independent: a table whose message names
