@@ -248,14 +248,10 @@ impl<'s> Reader<'s> {
         what: &str,
         check: impl FnOnce(&str) -> Result<(), String>,
     ) -> Option<String> {
-        let text = self.string(node, what)?;
-        match check(&text) {
-            Ok(()) => Some(text),
-            Err(complaint) => {
-                self.error(node.span(), format!("{what} {complaint}"));
-                None
-            }
-        }
+        self.parsed(node, what, |text| match check(text) {
+            Ok(()) => Ok(text.to_owned()),
+            Err(complaint) => Err(format!("{what} {complaint}")),
+        })
     }
 
     /// A string that is not blank: a name that messages (and checkpoints) go by.
@@ -300,15 +296,23 @@ impl<'s> Reader<'s> {
         }
     }
 
-    pub fn duration(&mut self, node: &Spanned<Node>, what: &str) -> Option<Duration> {
+    /// A string turned into a value by `parse`, whose error is the message, at the value.
+    pub fn parsed<T>(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let text = self.string(node, what)?;
-        match crate::duration::parse(&text) {
-            Ok(d) => Some(d),
-            Err(err) => {
-                self.error(node.span(), format!("{what}: {err}"));
-                None
-            }
-        }
+        parse(&text)
+            .map_err(|message| self.error(node.span(), message))
+            .ok()
+    }
+
+    pub fn duration(&mut self, node: &Spanned<Node>, what: &str) -> Option<Duration> {
+        self.parsed(node, what, |text| {
+            crate::duration::parse(text).map_err(|err| format!("{what}: {err}"))
+        })
     }
 
     /// A secret reference (`keyring:`, `env:`, `file:`), a `file:` path anchored at `base`.
@@ -318,14 +322,12 @@ impl<'s> Reader<'s> {
         what: &str,
         base: &std::path::Path,
     ) -> Option<crate::secret::SecretRef> {
-        let text = self.string(node, what)?;
-        match crate::secret::SecretRef::parse(&text) {
-            Ok(reference) => Some(reference.anchored(base)),
-            Err(err) => {
-                self.error(node.span(), format!("{what}: {err}"));
-                None
+        self.parsed(node, what, |text| {
+            match crate::secret::SecretRef::parse(text) {
+                Ok(reference) => Ok(reference.anchored(base)),
+                Err(err) => Err(format!("{what}: {err}")),
             }
-        }
+        })
     }
 
     /// The `mode` key of a backend's `grant` table, one of `modes` (exactly two).

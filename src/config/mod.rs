@@ -515,17 +515,10 @@ fn read_ticket(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Op
     let required_node = fields.take("required");
     let required = required_node.and_then(|n| reader.boolean(n, "ticket.required"));
     let pattern = fields.get(reader, "pattern", |reader, n, what| {
-        let text = reader.string(n, what)?;
-        match regex_lite::Regex::new(&text) {
-            Ok(re) => Some(re),
-            Err(err) => {
-                reader.error(
-                    n.span(),
-                    format!("ticket.pattern is not a valid regular expression: {err}"),
-                );
-                None
-            }
-        }
+        reader.parsed(n, what, |text| {
+            regex_lite::Regex::new(text)
+                .map_err(|err| format!("{what} is not a valid regular expression: {err}"))
+        })
     });
     let check = fields.get(reader, "check", |reader, n, _| {
         read_ticket_check(reader, n, base)

@@ -184,29 +184,22 @@ pub fn split_tls(url: &str, base: &Path) -> Result<(String, MysqlTls), String> {
 }
 
 pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<MysqlTarget> {
-    let url = fields.need_as(reader, "url", " (mysql://USER@HOST:PORT/DATABASE)", |reader, node, what| {
-            let text = reader.string(node, what)?;
-            let checked = split_tls(&text, base).and_then(|(url, tls)| {
-                let opts = mysql::Opts::from_url(&url)
-                    .map_err(|e| format!("url is not a MySQL URL: {e}"))?;
-                if opts.get_pass().is_some() {
-                    return Err(crate::secret::url_password_refused());
-                }
-                if opts.get_user().is_none() {
-                    return Err(
-                        "url must name a user, such as mysql://jit_admin@db.internal:3306/app"
-                            .to_owned(),
-                    );
-                }
-                Ok((url, tls))
-            });
-            match checked {
-                Ok(ok) => Some(ok),
-                Err(err) => {
-                    reader.error(node.span(), err);
-                    None
-                }
+    let hint = " (mysql://USER@HOST:PORT/DATABASE)";
+    let url = fields.need_as(reader, "url", hint, |reader, node, what| {
+        reader.parsed(node, what, |text| {
+            let (url, tls) = split_tls(text, base)?;
+            let opts =
+                mysql::Opts::from_url(&url).map_err(|e| format!("url is not a MySQL URL: {e}"))?;
+            if opts.get_pass().is_some() {
+                return Err(crate::secret::url_password_refused());
             }
+            if opts.get_user().is_none() {
+                return Err(
+                    "url must name a user, such as mysql://jit_admin@db.internal:3306/app".to_owned(),
+                );
+            }
+            Ok((url, tls))
+        })
     });
     let password = fields.secret(reader, "password", base);
     let connect_timeout = fields
