@@ -709,6 +709,34 @@ mod tests {
     }
 
     #[test]
+    fn checked_values_and_lists_name_the_value_and_point_at_it() {
+        let text = "[t]\nhost = \"a b\"\nlist = [\"/ok\", \"rel\", \"/x\", \"y\"]\n";
+        let errors = read_t(text, |reader, fields| {
+            let host = fields.get(reader, "host", |r, n, what| {
+                r.checked(n, what, |h| match h.contains(' ') {
+                    true => Err(format!("{h:?} holds a space")),
+                    false => Ok(()),
+                })
+            });
+            assert_eq!(host, None);
+            let absolute = |p: &str| match p.starts_with('/') {
+                true => Ok(()),
+                false => Err(format!("{p:?} is relative")),
+            };
+            let list = fields.strings_each(reader, "list", absolute);
+            assert_eq!(list, Some(vec!["/ok".to_owned(), "/x".to_owned()]));
+        });
+        assert_eq!(
+            errors,
+            [
+                "2:8: t.host \"a b\" holds a space",
+                "3:16: t.list: \"rel\" is relative",
+                "3:29: t.list: \"y\" is relative",
+            ]
+        );
+    }
+
+    #[test]
     fn spans_reach_nested_values() {
         let text = "[roles.x]\ngrant = { mode = \"ephemeral\", roles = [\"a\", 3] }\n";
         let mut reader = Reader::new(Path::new("c.toml"), text);

@@ -66,21 +66,19 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     });
     let runas = fields
         .get(reader, "runas", |reader, n, what| {
-            let name = reader.string(n, what)?;
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                && name
+            reader.checked(n, what, |name| {
+                let valid = name
                     .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-            if !valid {
-                reader.error(
-                    n.span(),
-                    format!("grant.runas {name:?} is not a lowercase account name"),
-                );
-            }
-            Some(name)
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+                if valid {
+                    return Ok(());
+                }
+                Err(format!("{name:?} is not a lowercase account name"))
+            })
         })
         .unwrap_or_else(|| "root".to_owned());
     let nopasswd = fields.boolean(reader, "nopasswd").unwrap_or(false);
