@@ -412,14 +412,12 @@ pub trait Kind: Sync {
     fn name(&self) -> &'static str;
 
     /// Read the keys of a `[targets.NAME]` table of this kind (`backend` and `description`
-    /// are taken already), refusing the keys it does not know.
+    /// are read already; the caller refuses the keys nobody read).
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<Arc<dyn Settings>>;
 }
 

@@ -12,45 +12,36 @@ pub fn parse_postgres(
     reader: &mut Reader<'_>,
     fields: &mut Fields<'_>,
     base: &Path,
-    table: std::ops::Range<usize>,
     what: &str,
     user_required: bool,
 ) -> Option<Connection> {
-    let url_node = fields.take("url");
-    let url = match url_node {
-        Some(node) => reader.string(node, "url").and_then(|text| {
-            let checked = split_tls(&text).and_then(|(url, tls)| {
-                let config: postgres::Config = url.parse().map_err(|e| format!("url is not a PostgreSQL URL: {e}"))?;
-                if config.get_password().is_some() {
-                                        return Err(crate::secret::url_password_refused());
-                }
-                if config.get_hosts().is_empty() {
-                    return Err("url must name a host, such as postgres://db.internal:5432/jit".to_owned());
-                }
-                if user_required && config.get_user().is_none() {
-                    return Err("url must name a host and a user, such as postgres://jit_admin@db.internal:5432/app".to_owned());
-                }
-                Ok((url, tls))
-            });
-            match checked {
-                Ok(ok) => Some(ok),
-                Err(err) => {
-                    reader.error(node.span(), err);
-                    None
-                }
+    let url = match fields.take("url") {
+        Some(node) => reader.parsed(node, "url", |text| {
+            let (url, tls) = split_tls(text)?;
+            let config: postgres::Config =
+                url.parse().map_err(|e| format!("url is not a PostgreSQL URL: {e}"))?;
+            if config.get_password().is_some() {
+                return Err(crate::secret::url_password_refused());
             }
+            if config.get_hosts().is_empty() {
+                return Err(
+                    "url must name a host, such as postgres://db.internal:5432/jit".to_owned(),
+                );
+            }
+            if user_required && config.get_user().is_none() {
+                return Err("url must name a host and a user, such as postgres://jit_admin@db.internal:5432/app".to_owned());
+            }
+            Ok((url, tls))
         }),
         None => {
-            reader.error(table, format!("{what} needs `url` (postgres://USER@HOST:PORT/DATABASE)"));
+            let hint = "(postgres://USER@HOST:PORT/DATABASE)";
+            reader.error(fields.span(), format!("{what} needs `url` {hint}"));
             None
         }
     };
-    let password = fields
-        .take("password")
-        .and_then(|node| reader.secret(node, "password", base));
+    let password = fields.secret(reader, "password", base);
     let connect_timeout = fields
-        .take("connect_timeout")
-        .and_then(|node| reader.duration(node, "connect_timeout"))
+        .duration(reader, "connect_timeout")
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     let (url, tls) = url?;
     let tls = Tls {

@@ -1,5 +1,23 @@
 //! A TOML document with a span on every key and value, and a reader that walks it,
 //! collecting every error with its `file:line:column` instead of stopping at the first.
+//!
+//! The shape of every table reader: open the table ([`Reader::table`]; `.prefixed("grant.")`
+//! names its values `grant.KEY` in messages), then state what it holds, one read per key:
+//! the typed reads of [`Fields`] (`string`, `path`, `duration`, `count`, `secret`, `strings`,
+//! `strings_each`, `boolean`, `name`), [`Fields::get`] and [`Fields::get_or`] for a value
+//! with checks of its own (or a default; [`Reader::checked`] and [`Reader::choice`] are the
+//! usual checks), [`Fields::need`] and [`Fields::need_as`] for a key that must be there
+//! ("WHAT needs `KEY` HINT", at the table). Each read names its key once: the key is looked
+//! up, marked used and listed as valid, in the order read, so [`Fields::finish`] refuses the
+//! keys nobody asked for and names the valid ones without a list of its own. What is left in
+//! a reader is what its table holds and the rules between its keys.
+//!
+//! Reading a key reports nothing by itself (only its value's checks do), so the order keys
+//! are listed in and the order errors come in are independent: a table whose message names
+//! keys in another order than it checks them reads with [`Fields::peek`] (not listed) and
+//! names with [`Fields::list`] (not read), and keeps both.
+//!
+//! Not serde's `Deserialize`: it stops at the first error, and its messages are not these.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -200,8 +218,11 @@ impl<'s> Reader<'s> {
         match node.get_ref() {
             Node::Table(entries) => Some(Fields {
                 what: what.to_owned(),
+                prefix: String::new(),
+                span: node.span(),
                 entries,
                 used: vec![false; entries.len()],
+                listed: Vec::new(),
             }),
             _ => {
                 self.wrong_kind(node, what, "a table");
@@ -220,6 +241,19 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// A string that passes `check`; otherwise "WHAT COMPLAINT", the complaint `check` gives.
+    pub fn checked(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        self.parsed(node, what, |text| match check(text) {
+            Ok(()) => Ok(text.to_owned()),
+            Err(complaint) => Err(format!("{what} {complaint}")),
+        })
+    }
+
     /// A string that is not blank: a name that messages (and checkpoints) go by.
     pub fn name(&mut self, node: &Spanned<Node>, what: &str) -> Option<String> {
         let text = self.string(node, what)?;
@@ -228,6 +262,11 @@ impl<'s> Reader<'s> {
             return None;
         }
         Some(text)
+    }
+
+    /// A path, relative ones anchored at `base` (the configuration file's directory).
+    pub fn path(&mut self, node: &Spanned<Node>, what: &str, base: &Path) -> Option<PathBuf> {
+        self.string(node, what).map(|p| base.join(p))
     }
 
     pub fn boolean(&mut self, node: &Spanned<Node>, what: &str) -> Option<bool> {
@@ -257,15 +296,23 @@ impl<'s> Reader<'s> {
         }
     }
 
-    pub fn duration(&mut self, node: &Spanned<Node>, what: &str) -> Option<Duration> {
+    /// A string turned into a value by `parse`, whose error is the message, at the value.
+    pub fn parsed<T>(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let text = self.string(node, what)?;
-        match crate::duration::parse(&text) {
-            Ok(d) => Some(d),
-            Err(err) => {
-                self.error(node.span(), format!("{what}: {err}"));
-                None
-            }
-        }
+        parse(&text)
+            .map_err(|message| self.error(node.span(), message))
+            .ok()
+    }
+
+    pub fn duration(&mut self, node: &Spanned<Node>, what: &str) -> Option<Duration> {
+        self.parsed(node, what, |text| {
+            crate::duration::parse(text).map_err(|err| format!("{what}: {err}"))
+        })
     }
 
     /// A secret reference (`keyring:`, `env:`, `file:`), a `file:` path anchored at `base`.
@@ -275,44 +322,72 @@ impl<'s> Reader<'s> {
         what: &str,
         base: &std::path::Path,
     ) -> Option<crate::secret::SecretRef> {
-        let text = self.string(node, what)?;
-        match crate::secret::SecretRef::parse(&text) {
-            Ok(reference) => Some(reference.anchored(base)),
-            Err(err) => {
-                self.error(node.span(), format!("{what}: {err}"));
-                None
+        self.parsed(node, what, |text| {
+            match crate::secret::SecretRef::parse(text) {
+                Ok(reference) => Ok(reference.anchored(base)),
+                Err(err) => Err(format!("{what}: {err}")),
             }
-        }
+        })
     }
 
-    /// The `mode` key of a backend's `grant` table (`table`), one of `modes` (exactly two).
+    /// The `mode` key of a backend's `grant` table, one of `modes` (exactly two).
     pub fn grant_mode<T: Copy>(
         &mut self,
         fields: &mut Fields<'_>,
-        table: &Spanned<Node>,
         modes: [(&str, T); 2],
     ) -> Option<T> {
-        let Some(node) = fields.take("mode") else {
-            self.error(
-                table.span(),
-                format!("grant needs `mode` ({:?} or {:?})", modes[0].0, modes[1].0),
-            );
-            return None;
-        };
-        let text = self.string(node, "grant.mode")?;
-        match modes.iter().find(|(name, _)| *name == text) {
-            Some((_, mode)) => Some(*mode),
-            None => {
-                self.error(
-                    node.span(),
-                    format!(
-                        "grant.mode {text:?} is not one of {}, {}",
-                        modes[0].0, modes[1].0
-                    ),
-                );
-                None
+        let hint = format!(" ({:?} or {:?})", modes[0].0, modes[1].0);
+        let node = fields.need(self, "mode", &hint)?;
+        self.choice(node, "grant.mode", &modes, false)
+    }
+
+    /// A string naming one of `choices`; otherwise "WHAT \"x\" is not one of a, b" (the
+    /// choices `quoted` or not).
+    pub fn choice<T: Copy>(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        choices: &[(&str, T)],
+        quoted: bool,
+    ) -> Option<T> {
+        let text = self.string(node, what)?;
+        if let Some((_, value)) = choices.iter().find(|(name, _)| *name == text) {
+            return Some(*value);
+        }
+        let names: Vec<String> = choices
+            .iter()
+            .map(|(name, _)| {
+                if quoted {
+                    format!("{name:?}")
+                } else {
+                    (*name).to_owned()
+                }
+            })
+            .collect();
+        self.error(
+            node.span(),
+            format!("{what} {text:?} is not one of {}", names.join(", ")),
+        );
+        None
+    }
+
+    /// An array of strings, each passing `check`; one that does not is "WHAT: ERROR" at it,
+    /// and left out.
+    pub fn strings_each(
+        &mut self,
+        node: &Spanned<Node>,
+        what: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Option<Vec<String>> {
+        let list = self.strings(node, what)?;
+        let mut out = Vec::with_capacity(list.len());
+        for item in list {
+            match check(item.get_ref()) {
+                Ok(()) => out.push(item.into_inner()),
+                Err(err) => self.error(item.span(), format!("{what}: {err}")),
             }
         }
+        Some(out)
     }
 
     pub fn strings(&mut self, node: &Spanned<Node>, what: &str) -> Option<Vec<Spanned<String>>> {
@@ -329,21 +404,167 @@ impl<'s> Reader<'s> {
     }
 }
 
-/// The keys of one table, each read at most once; `finish` reports the unknown ones.
+/// The keys of one table: each read names its key, marks it used and lists it as valid;
+/// `finish` reports the keys not used, naming the listed ones.
 pub struct Fields<'t> {
     what: String,
+    /// Put before a key to name its value in messages (`grant.`), empty for most tables.
+    prefix: String,
+    span: Range<usize>,
     entries: &'t [(Spanned<String>, Spanned<Node>)],
     used: Vec<bool>,
+    listed: Vec<String>,
 }
 
 impl<'t> Fields<'t> {
+    /// Name the values of this table `PREFIX.key` in messages (`grant.roles`).
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// How the table is named in messages (`[targets.db]`, `grant`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Where the table is, for errors about it as a whole.
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
+    }
+
+    /// A key's value, if present; the key is valid here from now on.
     pub fn take(&mut self, key: &str) -> Option<&'t Spanned<Node>> {
+        self.list(&[key]);
+        self.peek(key)
+    }
+
+    /// A key's value, marked used but not listed: for a key listed elsewhere in the
+    /// message than where it is read.
+    pub fn peek(&mut self, key: &str) -> Option<&'t Spanned<Node>> {
         let index = self.entries.iter().position(|(k, _)| k.get_ref() == key)?;
         self.used[index] = true;
         Some(&self.entries[index].1)
     }
 
-    /// Every key not yet taken, in document order.
+    /// List keys as valid without reading them (those already listed keep their place).
+    pub fn list(&mut self, keys: &[&str]) {
+        for key in keys {
+            if !self.listed.iter().any(|k| k == key) {
+                self.listed.push((*key).to_owned());
+            }
+        }
+    }
+
+    /// List `first` before the keys listed so far and `last` after them, each unless it is
+    /// listed already.
+    pub fn frame(&mut self, first: &str, last: &str) {
+        if !self.listed.iter().any(|k| k == first) {
+            self.listed.insert(0, first.to_owned());
+        }
+        self.list(&[last]);
+    }
+
+    /// A key's value read by `read`, which is given the value's name for its messages.
+    pub fn get<'s, T>(
+        &mut self,
+        reader: &mut Reader<'s>,
+        key: &str,
+        read: impl FnOnce(&mut Reader<'s>, &'t Spanned<Node>, &str) -> Option<T>,
+    ) -> Option<T> {
+        let node = self.take(key)?;
+        read(reader, node, &format!("{}{key}", self.prefix))
+    }
+
+    /// A key's value read by `read`, or `default` when the key is absent (`None` when the
+    /// value is there but wrong).
+    pub fn get_or<'s, T>(
+        &mut self,
+        reader: &mut Reader<'s>,
+        key: &str,
+        default: T,
+        read: impl FnOnce(&mut Reader<'s>, &'t Spanned<Node>, &str) -> Option<T>,
+    ) -> Option<T> {
+        match self.take(key) {
+            Some(node) => read(reader, node, &format!("{}{key}", self.prefix)),
+            None => Some(default),
+        }
+    }
+
+    /// A key that must be there: missing, it is "WHAT needs `KEY`HINT" at the table.
+    pub fn need(
+        &mut self,
+        reader: &mut Reader<'_>,
+        key: &str,
+        hint: &str,
+    ) -> Option<&'t Spanned<Node>> {
+        let node = self.take(key);
+        if node.is_none() {
+            reader.error(self.span(), format!("{} needs `{key}`{hint}", self.what));
+        }
+        node
+    }
+
+    /// A key that must be there, read by `read` (see [`Fields::get`], [`Fields::need`]).
+    pub fn need_as<'s, T>(
+        &mut self,
+        reader: &mut Reader<'s>,
+        key: &str,
+        hint: &str,
+        read: impl FnOnce(&mut Reader<'s>, &'t Spanned<Node>, &str) -> Option<T>,
+    ) -> Option<T> {
+        let node = self.need(reader, key, hint)?;
+        read(reader, node, &format!("{}{key}", self.prefix))
+    }
+
+    pub fn string(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<String> {
+        self.get(reader, key, |r, n, what| r.string(n, what))
+    }
+
+    pub fn name(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<String> {
+        self.get(reader, key, |r, n, what| r.name(n, what))
+    }
+
+    pub fn boolean(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<bool> {
+        self.get(reader, key, |r, n, what| r.boolean(n, what))
+    }
+
+    pub fn count(&mut self, reader: &mut Reader<'_>, key: &str, max: u32) -> Option<u32> {
+        self.get(reader, key, |r, n, what| r.count(n, what, max))
+    }
+
+    pub fn duration(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<Duration> {
+        self.get(reader, key, |r, n, what| r.duration(n, what))
+    }
+
+    pub fn strings(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<Vec<Spanned<String>>> {
+        self.get(reader, key, |r, n, what| r.strings(n, what))
+    }
+
+    /// An array of strings, each passing `check` (see [`Reader::strings_each`]).
+    pub fn strings_each(
+        &mut self,
+        reader: &mut Reader<'_>,
+        key: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Option<Vec<String>> {
+        self.get(reader, key, |r, n, what| r.strings_each(n, what, check))
+    }
+
+    pub fn path(&mut self, reader: &mut Reader<'_>, key: &str, base: &Path) -> Option<PathBuf> {
+        self.get(reader, key, |r, n, what| r.path(n, what, base))
+    }
+
+    pub fn secret(
+        &mut self,
+        reader: &mut Reader<'_>,
+        key: &str,
+        base: &Path,
+    ) -> Option<crate::secret::SecretRef> {
+        self.get(reader, key, |r, n, what| r.secret(n, what, base))
+    }
+
+    /// Every key not yet used, in document order.
     pub fn rest(&mut self) -> Vec<&'t (Spanned<String>, Spanned<Node>)> {
         let mut rest = Vec::new();
         for (i, entry) in self.entries.iter().enumerate() {
@@ -355,8 +576,8 @@ impl<'t> Fields<'t> {
         rest
     }
 
-    /// Report every key not taken as unknown, naming the valid ones.
-    pub fn finish(self, reader: &mut Reader<'_>, valid: &[&str]) {
+    /// Report every key not used as unknown, naming the listed ones.
+    pub fn finish(self, reader: &mut Reader<'_>) {
         for (i, (key, _)) in self.entries.iter().enumerate() {
             if !self.used[i] {
                 reader.error(
@@ -365,7 +586,7 @@ impl<'t> Fields<'t> {
                         "unknown key `{}` in {}; valid keys: {}",
                         key.get_ref(),
                         self.what,
-                        valid.join(", ")
+                        self.listed.join(", ")
                     ),
                 );
             }
@@ -394,6 +615,125 @@ mod tests {
         assert_eq!(position(text, 6), (2, 1));
         assert_eq!(position(text, text.find('=').unwrap()), (1, 3));
         assert_eq!(position(text, text.rfind('=').unwrap()), (2, 4));
+    }
+
+    /// Read `[t]` of `text` with `read`, and give every error as `line:column: message`.
+    fn read_t(text: &str, read: impl FnOnce(&mut Reader<'_>, &mut Fields<'_>)) -> Vec<String> {
+        let mut reader = Reader::new(Path::new("c.toml"), text);
+        let root = reader.parse().unwrap();
+        let mut top = reader.table(&root, "the file").unwrap();
+        let node = top.take("t").unwrap();
+        let mut fields = reader.table(node, "[t]").unwrap().prefixed("t.");
+        read(&mut reader, &mut fields);
+        fields.finish(&mut reader);
+        reader
+            .errors
+            .iter()
+            .map(|e| format!("{}:{}: {}", e.line, e.column, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_keys_name_the_keys_read_in_the_order_read() {
+        let errors = read_t("[t]\nb = \"x\"\nzz = 1\na = 2\n", |reader, fields| {
+            assert_eq!(fields.count(reader, "a", 10), Some(2));
+            assert_eq!(fields.string(reader, "b").as_deref(), Some("x"));
+            assert_eq!(fields.duration(reader, "c"), None);
+        });
+        assert_eq!(
+            errors,
+            ["3:1: unknown key `zz` in [t]; valid keys: a, b, c"]
+        );
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named_at_its_table() {
+        let errors = read_t("x = 1\n\n[t]\na = 1\n", |reader, fields| {
+            assert!(fields.need(reader, "a", "").is_some());
+            let krl = fields.need_as(reader, "krl", " (the list)", |r, n, what| r.string(n, what));
+            assert_eq!(krl, None);
+        });
+        assert_eq!(errors, ["3:1: [t] needs `krl` (the list)"]);
+    }
+
+    #[test]
+    fn every_error_of_a_table_is_reported_with_its_position() {
+        let text = "[t]\na = \"x\"\nb = 99\nmode = \"c\"\nyy = 1\nzz = 2\n";
+        let errors = read_t(text, |reader, fields| {
+            assert_eq!(fields.boolean(reader, "a"), None);
+            assert_eq!(fields.count(reader, "b", 10), None);
+            let modes = [("a", 1), ("b", 2)];
+            assert_eq!(
+                fields.get_or(reader, "mode", 1, |r, n, what| r
+                    .choice(n, what, &modes, true)),
+                None
+            );
+            assert_eq!(
+                fields.get_or(reader, "other", 7, |r, n, what| r.count(n, what, 10)),
+                Some(7)
+            );
+            assert!(fields.need(reader, "url", "").is_none());
+        });
+        assert_eq!(
+            errors,
+            [
+                "2:5: t.a must be true or false, not a string",
+                "3:5: t.b must be between 0 and 10, not 99",
+                "4:8: t.mode \"c\" is not one of \"a\", \"b\"",
+                "1:1: [t] needs `url`",
+                "5:1: unknown key `yy` in [t]; valid keys: a, b, mode, other, url",
+                "6:1: unknown key `zz` in [t]; valid keys: a, b, mode, other, url",
+            ]
+        );
+    }
+
+    #[test]
+    fn peek_and_list_keep_the_message_order_apart_from_the_read_order() {
+        let errors = read_t("[t]\nname = 3\nzz = 1\n", |reader, fields| {
+            // Read `name` first, name it after `url` in messages; frame adds the ends.
+            assert_eq!(
+                fields.peek("name").and_then(|n| reader.string(n, "name")),
+                None
+            );
+            assert_eq!(fields.string(reader, "url"), None);
+            fields.list(&["name", "url"]);
+            fields.frame("kind", "description");
+        });
+        assert_eq!(
+            errors,
+            [
+                "2:8: name must be a string, not an integer",
+                "3:1: unknown key `zz` in [t]; valid keys: kind, url, name, description",
+            ]
+        );
+    }
+
+    #[test]
+    fn checked_values_and_lists_name_the_value_and_point_at_it() {
+        let text = "[t]\nhost = \"a b\"\nlist = [\"/ok\", \"rel\", \"/x\", \"y\"]\n";
+        let errors = read_t(text, |reader, fields| {
+            let host = fields.get(reader, "host", |r, n, what| {
+                r.checked(n, what, |h| match h.contains(' ') {
+                    true => Err(format!("{h:?} holds a space")),
+                    false => Ok(()),
+                })
+            });
+            assert_eq!(host, None);
+            let absolute = |p: &str| match p.starts_with('/') {
+                true => Ok(()),
+                false => Err(format!("{p:?} is relative")),
+            };
+            let list = fields.strings_each(reader, "list", absolute);
+            assert_eq!(list, Some(vec!["/ok".to_owned(), "/x".to_owned()]));
+        });
+        assert_eq!(
+            errors,
+            [
+                "2:8: t.host \"a b\" holds a space",
+                "3:16: t.list: \"rel\" is relative",
+                "3:29: t.list: \"y\" is relative",
+            ]
+        );
     }
 
     #[test]

@@ -59,16 +59,6 @@ impl Endpoint {
     }
 }
 
-/// The keys [`read_endpoint`] reads, for `Fields::finish`.
-pub const ENDPOINT_KEYS: &[&str] = &[
-    "url",
-    "auth",
-    "auth_header",
-    "signing_secret",
-    "timeout",
-    "retries",
-];
-
 /// The placeholders a URL template may hold, and nothing else.
 pub struct Placeholders(pub &'static [&'static str]);
 
@@ -83,50 +73,40 @@ pub struct EndpointDefaults {
     pub retries: u32,
 }
 
-/// Read an endpoint's keys ([`ENDPOINT_KEYS`]) from `fields` of `table`.
+/// Read an endpoint's keys (`url`, `auth`, `auth_header`, `signing_secret`, `timeout`,
+/// `retries`) from `fields` (of a table without a prefix: `url`, not `ticket.check.url`).
 pub fn read_endpoint(
     reader: &mut Reader<'_>,
     fields: &mut Fields<'_>,
-    table: &Spanned<Node>,
-    what: &str,
     base: &Path,
     placeholders: &Placeholders,
     defaults: EndpointDefaults,
 ) -> Option<Endpoint> {
-    let url = match fields.take("url") {
-        Some(node) => read_location(reader, node, "url", base, placeholders),
-        None => {
-            reader.error(table.span(), format!("{what} needs `url`"));
-            None
-        }
-    };
-    let auth = fields
-        .take("auth")
-        .and_then(|node| reader.secret(node, "auth", base));
-    let auth_header = match fields.take("auth_header") {
-        Some(node) => reader.string(node, "auth_header").and_then(|name| {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok() {
-                Some(name)
-            } else {
-                reader.error(
-                    node.span(),
-                    format!("auth_header {name:?} is not an HTTP header name"),
-                );
-                None
-            }
-        }),
-        None => Some("Authorization".to_owned()),
-    };
-    let signing_secret = fields
-        .take("signing_secret")
-        .and_then(|node| reader.secret(node, "signing_secret", base));
+    let url = fields.need_as(reader, "url", "", |reader, node, what| {
+        read_location(reader, node, what, base, placeholders)
+    });
+    let auth = fields.secret(reader, "auth", base);
+    let auth_header = fields.get_or(
+        reader,
+        "auth_header",
+        "Authorization".to_owned(),
+        |reader, node, what| {
+            reader.checked(
+                node,
+                what,
+                |name| match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(format!("{name:?} is not an HTTP header name")),
+                },
+            )
+        },
+    );
+    let signing_secret = fields.secret(reader, "signing_secret", base);
     let timeout = fields
-        .take("timeout")
-        .and_then(|node| reader.duration(node, "timeout"))
+        .duration(reader, "timeout")
         .unwrap_or(defaults.timeout);
     let retries = fields
-        .take("retries")
-        .and_then(|node| reader.count(node, "retries", 10))
+        .count(reader, "retries", 10)
         .unwrap_or(defaults.retries);
     Some(Endpoint {
         url: url?,

@@ -176,116 +176,81 @@ fn read_config(
     let mut top = reader.table(root, "the configuration")?;
 
     let store = top
-        .take("store")
-        .and_then(|node| read_store(reader, node, base))
+        .get(reader, "store", |reader, node, _| {
+            read_store(reader, node, base)
+        })
         .unwrap_or_default();
 
     let identity = top
-        .take("identity")
-        .and_then(|node| {
+        .get(reader, "identity", |reader, node, _| {
             let mut fields = reader.table(node, "[identity]")?;
-            let service_account = fields
-                .take("service_account")
-                .and_then(|n| reader.string(n, "service_account"));
-            fields.finish(reader, &["service_account"]);
+            let service_account = fields.string(reader, "service_account");
+            fields.finish(reader);
             Some(IdentitySettings { service_account })
         })
         .unwrap_or_default();
 
     let mut targets = BTreeMap::new();
-    if let Some(node) = top.take("targets")
-        && let Some(mut table) = reader.table(node, "[targets]")
-    {
-        for (name, value) in table.rest() {
-            if !is_valid_name(name.get_ref()) {
-                reader.error(name.span(), bad_name("target", name.get_ref()));
-                continue;
+    each_named(
+        reader,
+        top.take("targets"),
+        "target",
+        |reader, name, value| {
+            if let Some((description, settings)) = read_target(reader, name, value, base) {
+                let name = name.to_owned();
+                let target = Target {
+                    name: name.clone(),
+                    description,
+                    settings,
+                };
+                targets.insert(name, target);
             }
-            if let Some((description, settings)) = read_target(reader, name.get_ref(), value, base)
-            {
-                targets.insert(
-                    name.get_ref().clone(),
-                    Target {
-                        name: name.get_ref().clone(),
-                        description,
-                        settings,
-                    },
-                );
-            }
-        }
-    }
+        },
+    );
     let target_names: Vec<_> = names_of(root, "targets");
 
     let mut roles = BTreeMap::new();
-    if let Some(node) = top.take("roles")
-        && let Some(mut table) = reader.table(node, "[roles]")
-    {
-        for (name, value) in table.rest() {
-            if !is_valid_name(name.get_ref()) {
-                reader.error(name.span(), bad_name("role", name.get_ref()));
-                continue;
-            }
-            if let Some(role) =
-                read_role(reader, name.get_ref(), value, &targets, &target_names, base)
-            {
-                roles.insert(name.get_ref().clone(), role);
-            }
+    each_named(reader, top.take("roles"), "role", |reader, name, value| {
+        if let Some(role) = read_role(reader, name, value, &targets, &target_names, base) {
+            roles.insert(name.to_owned(), role);
         }
-    }
+    });
     let role_names = names_of(root, "roles");
 
     let mut eligibility = Vec::new();
-    if let Some(node) = top.take("eligibility") {
-        for (i, item) in array_of_tables(reader, node, "eligibility")
-            .iter()
-            .enumerate()
-        {
-            eligibility.extend(read_eligibility(reader, i, item, &role_names));
-        }
+    let items = array_of_tables(reader, top.take("eligibility"), "eligibility");
+    for (i, item) in items.iter().enumerate() {
+        eligibility.extend(read_eligibility(reader, i, item, &role_names));
     }
     let mut notify = Vec::new();
-    if let Some(node) = top.take("notify") {
-        for (i, item) in array_of_tables(reader, node, "notify").iter().enumerate() {
-            notify.extend(notify::read_notify(reader, i, item, base));
-        }
+    for (i, item) in array_of_tables(reader, top.take("notify"), "notify")
+        .iter()
+        .enumerate()
+    {
+        notify.extend(notify::read_notify(reader, i, item, base));
     }
     let mut ship: Vec<shipping::ShipTo> = Vec::new();
     if let Some(node) = top.take("audit")
         && let Some(mut fields) = reader.table(node, "[audit]")
     {
-        if let Some(list) = fields.take("ship") {
-            for (i, item) in array_of_tables(reader, list, "audit.ship")
-                .iter()
-                .enumerate()
-            {
-                if let Some(to) = shipping::read_ship(reader, i, item, base) {
-                    if ship.iter().any(|other| other.name == to.name) {
-                        reader.error(
-                            item.span(),
-                            format!(
-                                "a second audit.ship destination named {:?}: give each its own `name` (it names its checkpoint)",
-                                to.name
-                            ),
-                        );
-                    }
-                    ship.push(to);
+        let items = array_of_tables(reader, fields.take("ship"), "audit.ship");
+        for (i, item) in items.iter().enumerate() {
+            if let Some(to) = shipping::read_ship(reader, i, item, base) {
+                if ship.iter().any(|other| other.name == to.name) {
+                    reader.error(
+                        item.span(),
+                        format!(
+                            "a second audit.ship destination named {:?}: give each its own `name` (it names its checkpoint)",
+                            to.name
+                        ),
+                    );
                 }
+                ship.push(to);
             }
         }
-        fields.finish(reader, &["ship"]);
+        fields.finish(reader);
     }
-    top.finish(
-        reader,
-        &[
-            "store",
-            "identity",
-            "targets",
-            "roles",
-            "eligibility",
-            "notify",
-            "audit",
-        ],
-    );
+    top.finish(reader);
 
     Some(Config {
         path: path.to_owned(),
@@ -299,12 +264,34 @@ fn read_config(
     })
 }
 
-/// The tables of an array of tables (`[[name]]`); anything else is an error.
+/// Read each table of a table of named tables (`[targets.NAME]`) whose name is valid.
+fn each_named<'s>(
+    reader: &mut Reader<'s>,
+    node: Option<&Spanned<Node>>,
+    kind: &str,
+    mut read: impl FnMut(&mut Reader<'s>, &str, &Spanned<Node>),
+) {
+    let Some(mut table) = node.and_then(|node| reader.table(node, &format!("[{kind}s]"))) else {
+        return;
+    };
+    for (name, value) in table.rest() {
+        if is_valid_name(name.get_ref()) {
+            read(reader, name.get_ref(), value);
+        } else {
+            reader.error(name.span(), bad_name(kind, name.get_ref()));
+        }
+    }
+}
+
+/// The tables of an array of tables (`[[name]]`), if any; anything else is an error.
 fn array_of_tables<'n>(
     reader: &mut Reader<'_>,
-    node: &'n Spanned<Node>,
+    node: Option<&'n Spanned<Node>>,
     name: &str,
 ) -> &'n [Spanned<Node>] {
+    let Some(node) = node else {
+        return &[];
+    };
     match node.get_ref() {
         Node::Array(items) => items,
         other => {
@@ -347,39 +334,35 @@ fn names_of(root: &Spanned<Node>, table: &str) -> Vec<String> {
 
 fn read_store(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Option<StoreSettings> {
     let mut fields = reader.table(node, "[store]")?;
-    let mut team = false;
-    if let Some(kind) = fields.take("kind")
-        && let Some(text) = reader.string(kind, "kind")
-    {
-        match text.as_str() {
-            "sqlite" => {}
-            "postgres" => team = true,
-            other => reader.error(
-                kind.span(),
-                format!("unknown store kind {other:?}; valid: \"sqlite\", \"postgres\""),
-            ),
+    let team = fields.get(reader, "kind", |reader, kind, what| {
+        match reader.string(kind, what)?.as_str() {
+            "sqlite" => Some(false),
+            "postgres" => Some(true),
+            other => {
+                reader.error(
+                    kind.span(),
+                    format!("unknown store kind {other:?}; valid: \"sqlite\", \"postgres\""),
+                );
+                None
+            }
         }
-    }
-    if team {
+    });
+    if team == Some(true) {
         let settings = connection::parse_postgres(
             reader,
             &mut fields,
             base,
-            node.span(),
             "[store] kind = \"postgres\"",
             false,
         );
-        fields.finish(reader, &["kind", "url", "password", "connect_timeout"]);
+        fields.finish(reader);
         return Some(StoreSettings {
             path: None,
             team: Some(settings?),
         });
     }
-    let path = fields
-        .take("path")
-        .and_then(|n| reader.string(n, "path"))
-        .map(|p| base.join(p));
-    fields.finish(reader, &["kind", "path"]);
+    let path = fields.path(reader, "path", base);
+    fields.finish(reader);
     Some(StoreSettings { path, team: None })
 }
 
@@ -391,10 +374,12 @@ fn read_target(
 ) -> Option<(Option<String>, std::sync::Arc<dyn crate::backend::Settings>)> {
     let what = format!("[targets.{name}]");
     let mut fields = reader.table(node, &what)?;
+    // `backend` is listed first and `description` last in messages, unless the kind lists
+    // them elsewhere.
     let description = fields
-        .take("description")
+        .peek("description")
         .and_then(|n| reader.string(n, "description"));
-    let Some(backend) = fields.take("backend") else {
+    let Some(backend) = fields.peek("backend") else {
         reader.error(
             node.span(),
             format!("{what} needs `backend`; valid: {}", backend::kind_names()),
@@ -409,8 +394,10 @@ fn read_target(
         );
         return None;
     };
-    let settings = kind.read_target(reader, fields, base, node, &what)?;
-    Some((description, settings))
+    let settings = kind.read_target(reader, &mut fields, base);
+    fields.frame("backend", "description");
+    fields.finish(reader);
+    Some((description, settings?))
 }
 
 fn read_role(
@@ -425,44 +412,27 @@ fn read_role(
     let mut fields = reader.table(node, &what)?;
     let before = reader.errors.len();
 
-    let target = match fields.take("target") {
-        Some(node) => reader.string(node, "target").and_then(|t| {
-            if target_names.contains(&t) {
-                Some(t)
-            } else {
-                let defined = if target_names.is_empty() {
-                    "none are defined".to_owned()
-                } else {
-                    format!("defined: {}", target_names.join(", "))
-                };
-                reader.error(
-                    node.span(),
-                    format!("role {name:?} names target {t:?}, which is not defined; {defined}"),
-                );
-                None
-            }
-        }),
-        None => {
-            reader.error(node.span(), format!("{what} needs `target`"));
-            None
+    let target = fields.need_as(reader, "target", "", |reader, node, what| {
+        let t = reader.string(node, what)?;
+        if target_names.contains(&t) {
+            return Some(t);
         }
-    };
-    let description = fields
-        .take("description")
-        .and_then(|n| reader.string(n, "description"));
-    let max_ttl_node = fields.take("max_ttl");
-    let max_ttl = match max_ttl_node {
-        Some(n) => reader.duration(n, "max_ttl"),
-        None => {
-            reader.error(
-                node.span(),
-                format!("{what} needs `max_ttl` (such as \"1h\"): every role has a cap"),
-            );
-            None
-        }
-    };
-    let default_ttl = fields.take("default_ttl").and_then(|n| {
-        let d = reader.duration(n, "default_ttl")?;
+        let defined = if target_names.is_empty() {
+            "none are defined".to_owned()
+        } else {
+            format!("defined: {}", target_names.join(", "))
+        };
+        reader.error(
+            node.span(),
+            format!("role {name:?} names target {t:?}, which is not defined; {defined}"),
+        );
+        None
+    });
+    let description = fields.string(reader, "description");
+    let max_ttl_node = fields.need(reader, "max_ttl", " (such as \"1h\"): every role has a cap");
+    let max_ttl = max_ttl_node.and_then(|n| reader.duration(n, "max_ttl"));
+    let default_ttl = fields.get(reader, "default_ttl", |reader, n, what| {
+        let d = reader.duration(n, what)?;
         if let Some(max) = max_ttl
             && d > max
         {
@@ -478,17 +448,15 @@ fn read_role(
         Some(d)
     });
     let ticket = fields
-        .take("ticket")
-        .and_then(|n| read_ticket(reader, n, base))
+        .get(reader, "ticket", |reader, n, _| {
+            read_ticket(reader, n, base)
+        })
         .unwrap_or_default();
     let approvals_node = fields.take("approvals");
     let approvals = approvals_node
         .and_then(|n| read_approvals(reader, n))
         .unwrap_or_default();
-    let break_glass = fields
-        .take("break_glass")
-        .and_then(|n| reader.boolean(n, "break_glass"))
-        .unwrap_or(false);
+    let break_glass = fields.boolean(reader, "break_glass").unwrap_or(false);
     if break_glass {
         if let Some(n) = approvals_node {
             reader.error(
@@ -510,19 +478,7 @@ fn read_role(
         }
     }
     let grant_node = fields.take("grant");
-    fields.finish(
-        reader,
-        &[
-            "target",
-            "description",
-            "max_ttl",
-            "default_ttl",
-            "ticket",
-            "approvals",
-            "break_glass",
-            "grant",
-        ],
-    );
+    fields.finish(reader);
 
     let grant = match (target.as_ref().and_then(|t| targets.get(t)), grant_node) {
         (Some(target), Some(node)) => target.settings.read_grant(reader, node),
@@ -555,33 +511,23 @@ fn read_role(
 }
 
 fn read_ticket(reader: &mut Reader<'_>, node: &Spanned<Node>, base: &Path) -> Option<TicketRule> {
-    let mut fields = reader.table(node, "ticket")?;
+    let mut fields = reader.table(node, "ticket")?.prefixed("ticket.");
     let required_node = fields.take("required");
     let required = required_node.and_then(|n| reader.boolean(n, "ticket.required"));
-    let pattern = fields.take("pattern").and_then(|n| {
-        let text = reader.string(n, "ticket.pattern")?;
-        match regex_lite::Regex::new(&text) {
-            Ok(re) => Some(re),
-            Err(err) => {
-                reader.error(
-                    n.span(),
-                    format!("ticket.pattern is not a valid regular expression: {err}"),
-                );
-                None
-            }
-        }
+    let pattern = fields.get(reader, "pattern", |reader, n, what| {
+        reader.parsed(n, what, |text| {
+            regex_lite::Regex::new(text)
+                .map_err(|err| format!("{what} is not a valid regular expression: {err}"))
+        })
     });
-    let check = fields
-        .take("check")
-        .and_then(|n| read_ticket_check(reader, n, base));
+    let check = fields.get(reader, "check", |reader, n, _| {
+        read_ticket_check(reader, n, base)
+    });
     let revoke_when_closed_node = fields.take("revoke_when_closed");
     let revoke_when_closed = revoke_when_closed_node
         .and_then(|n| reader.boolean(n, "ticket.revoke_when_closed"))
         .unwrap_or(false);
-    fields.finish(
-        reader,
-        &["required", "pattern", "check", "revoke_when_closed"],
-    );
+    fields.finish(reader);
     let has_check = fields_has_check(node);
     if let (Some(false), true, Some(n)) = (required, has_check, required_node) {
         reader.error(
@@ -615,7 +561,8 @@ fn read_ticket_check(
     base: &Path,
 ) -> Option<TicketCheck> {
     let mut fields = reader.table(node, "ticket.check")?;
-    if let Some(key) = fields.take("signing_secret") {
+    // Refused here, listed where the endpoint's keys are.
+    if let Some(key) = fields.peek("signing_secret") {
         reader.error(
             key.span(),
             "ticket.check sends no body to sign: signing_secret does not apply here",
@@ -624,8 +571,6 @@ fn read_ticket_check(
     let endpoint = endpoint::read_endpoint(
         reader,
         &mut fields,
-        node,
-        "ticket.check",
         base,
         &endpoint::TICKET_PLACEHOLDERS,
         endpoint::EndpointDefaults {
@@ -633,8 +578,12 @@ fn read_ticket_check(
             retries: 2,
         },
     );
-    let status_field = match fields.take("status_field") {
-        Some(n) => reader.string(n, "ticket.check.status_field").and_then(|text| {
+    let status_field = fields.need_as(
+        reader,
+        "status_field",
+        " (where the status is in the answer, such as \"fields.status.name\")",
+        |reader, n, _| {
+            let text = reader.string(n, "ticket.check.status_field")?;
             let path: Vec<String> = text.split('.').map(str::to_owned).collect();
             if path.iter().any(String::is_empty) {
                 reader.error(
@@ -644,17 +593,14 @@ fn read_ticket_check(
                 return None;
             }
             Some(path)
-        }),
-        None => {
-            reader.error(
-                node.span(),
-                "ticket.check needs `status_field` (where the status is in the answer, such as \"fields.status.name\")",
-            );
-            None
-        }
-    };
-    let allowed = match fields.take("allowed") {
-        Some(n) => reader.strings(n, "ticket.check.allowed").and_then(|list| {
+        },
+    );
+    let allowed = fields.need_as(
+        reader,
+        "allowed",
+        " (the statuses that allow access)",
+        |reader, n, _| {
+            let list = reader.strings(n, "ticket.check.allowed")?;
             if list.is_empty() {
                 reader.error(
                     n.span(),
@@ -663,18 +609,9 @@ fn read_ticket_check(
                 return None;
             }
             Some(list.into_iter().map(Spanned::into_inner).collect())
-        }),
-        None => {
-            reader.error(
-                node.span(),
-                "ticket.check needs `allowed` (the statuses that allow access)",
-            );
-            None
-        }
-    };
-    let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
-    valid.extend(["status_field", "allowed"]);
-    fields.finish(reader, &valid);
+        },
+    );
+    fields.finish(reader);
     Some(TicketCheck {
         endpoint: endpoint?,
         status_field: status_field?,
@@ -683,17 +620,15 @@ fn read_ticket_check(
 }
 
 fn read_approvals(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<ApprovalRule> {
-    let mut fields = reader.table(node, "approvals")?;
-    let required_node = fields.take("required");
-    let required = required_node.and_then(|n| reader.count(n, "approvals.required", 10));
+    let mut fields = reader.table(node, "approvals")?.prefixed("approvals.");
+    let required = fields.count(reader, "required", 10);
     let from = fields
-        .take("from")
-        .and_then(|n| reader.strings(n, "approvals.from"))
+        .strings(reader, "from")
         .map(|list| subjects(reader, list))
         .unwrap_or_default();
     let timeout_node = fields.take("timeout");
     let timeout = timeout_node.and_then(|n| reader.duration(n, "approvals.timeout"));
-    fields.finish(reader, &["required", "from", "timeout"]);
+    fields.finish(reader);
     let required = required.unwrap_or(u32::from(!from.is_empty()));
     if required > 0 && from.is_empty() {
         reader.error(
@@ -735,18 +670,17 @@ fn read_eligibility(
 ) -> Option<Eligibility> {
     let what = format!("[[eligibility]] #{}", index + 1);
     let mut fields = reader.table(node, &what)?;
-    let subject_list = match fields.take("subjects") {
-        Some(n) => reader.strings(n, "subjects").map(|l| subjects(reader, l)),
-        None => {
-            reader.error(
-                node.span(),
-                format!("{what} needs `subjects` (user:NAME or group:NAME)"),
-            );
-            None
-        }
-    };
-    let roles = match fields.take("roles") {
-        Some(n) => reader.strings(n, "roles").map(|list| {
+    let subject_list = fields
+        .need_as(
+            reader,
+            "subjects",
+            " (user:NAME or group:NAME)",
+            |r, n, what| r.strings(n, what),
+        )
+        .map(|list| subjects(reader, list));
+    let roles = fields
+        .need_as(reader, "roles", "", |r, n, what| r.strings(n, what))
+        .map(|list| {
             list.into_iter()
                 .filter_map(|r| {
                     if r.get_ref() == "*" || role_names.contains(r.get_ref()) {
@@ -764,16 +698,9 @@ fn read_eligibility(
                     }
                 })
                 .collect()
-        }),
-        None => {
-            reader.error(node.span(), format!("{what} needs `roles`"));
-            None
-        }
-    };
-    let max_ttl = fields
-        .take("max_ttl")
-        .and_then(|n| reader.duration(n, "max_ttl"));
-    fields.finish(reader, &["subjects", "roles", "max_ttl"]);
+        });
+    let max_ttl = fields.duration(reader, "max_ttl");
+    fields.finish(reader);
     Some(Eligibility {
         subjects: subject_list?,
         roles: roles?,

@@ -41,15 +41,14 @@ pub fn read_notify(
 ) -> Option<Notify> {
     let what = format!("[[notify]] #{}", index + 1);
     let mut fields = reader.table(node, &what)?;
+    // Read first, listed after the endpoint's keys.
     let name = fields
-        .take("name")
+        .peek("name")
         .and_then(|n| reader.name(n, "name"))
         .unwrap_or_else(|| format!("notify #{}", index + 1));
     let endpoint = endpoint::read_endpoint(
         reader,
         &mut fields,
-        node,
-        &what,
         base,
         &endpoint::NO_PLACEHOLDERS,
         EndpointDefaults {
@@ -57,23 +56,13 @@ pub fn read_notify(
             retries: 1,
         },
     );
-    let format = match fields.take("format") {
-        Some(n) => match reader.string(n, "format").as_deref() {
-            Some("json") => Some(NotifyFormat::Json),
-            Some("slack") => Some(NotifyFormat::Slack),
-            Some(other) => {
-                reader.error(
-                    n.span(),
-                    format!("format {other:?} is not one of \"json\", \"slack\""),
-                );
-                None
-            }
-            None => None,
-        },
-        None => Some(NotifyFormat::Json),
-    };
-    let events = match fields.take("events") {
-        Some(n) => reader.strings(n, "events").map(|list| {
+    fields.list(&["name"]);
+    let formats = [("json", NotifyFormat::Json), ("slack", NotifyFormat::Slack)];
+    let format = fields.get_or(reader, "format", NotifyFormat::Json, |r, n, what| {
+        r.choice(n, what, &formats, true)
+    });
+    let events = fields.get_or(reader, "events", Vec::new(), |reader, n, what| {
+        reader.strings(n, what).map(|list| {
             if list.is_empty() {
                 reader.error(
                     n.span(),
@@ -107,12 +96,9 @@ pub fn read_notify(
                     }
                 })
                 .collect()
-        }),
-        None => Some(Vec::new()),
-    };
-    let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
-    valid.extend(["name", "format", "events"]);
-    fields.finish(reader, &valid);
+        })
+    });
+    fields.finish(reader);
     Some(Notify {
         name,
         endpoint: endpoint?,

@@ -49,7 +49,8 @@ pub fn read_ship(
 ) -> Option<ShipTo> {
     let what = format!("[[audit.ship]] #{}", index + 1);
     let mut fields = reader.table(node, &what)?;
-    let Some(kind_node) = fields.take("kind") else {
+    // `kind` and `name` are read first, and listed after an http destination's endpoint.
+    let Some(kind_node) = fields.peek("kind") else {
         reader.error(
             node.span(),
             format!("{what} needs `kind` (\"http\" or \"syslog\")"),
@@ -58,7 +59,7 @@ pub fn read_ship(
     };
     let kind = reader.string(kind_node, "kind")?;
     let name = fields
-        .take("name")
+        .peek("name")
         .and_then(|n| reader.name(n, "name"))
         .unwrap_or_else(|| kind.clone());
     let destination = match kind.as_str() {
@@ -66,8 +67,6 @@ pub fn read_ship(
             let endpoint = endpoint::read_endpoint(
                 reader,
                 &mut fields,
-                node,
-                &what,
                 base,
                 &endpoint::NO_PLACEHOLDERS,
                 EndpointDefaults {
@@ -75,10 +74,10 @@ pub fn read_ship(
                     retries: 3,
                 },
             );
+            fields.list(&["kind", "name"]);
             let batch = fields
-                .take("batch")
-                .and_then(|n| {
-                    let count = reader.count(n, "batch", 10_000)?;
+                .get(reader, "batch", |reader, n, what| {
+                    let count = reader.count(n, what, 10_000)?;
                     if count == 0 {
                         reader.error(n.span(), "batch must be at least 1");
                         return None;
@@ -86,42 +85,21 @@ pub fn read_ship(
                     Some(count)
                 })
                 .unwrap_or(DEFAULT_BATCH);
-            let mut valid = endpoint::ENDPOINT_KEYS.to_vec();
-            valid.extend(["kind", "name", "batch"]);
-            fields.finish(reader, &valid);
+            fields.finish(reader);
             Destination::Http {
                 endpoint: endpoint?,
                 batch,
             }
         }
         "syslog" => {
+            fields.list(&["kind", "name"]);
             let socket = fields
-                .take("socket")
-                .and_then(|n| reader.string(n, "socket"))
-                .map_or_else(|| PathBuf::from(DEFAULT_SOCKET), |p| base.join(p));
-            let facility = match fields.take("facility") {
-                Some(n) => reader.string(n, "facility").and_then(|text| {
-                    match FACILITIES.iter().find(|(name, _)| *name == text) {
-                        Some((_, number)) => Some(*number),
-                        None => {
-                            reader.error(
-                                n.span(),
-                                format!(
-                                    "facility {text:?} is not one of {}",
-                                    FACILITIES
-                                        .iter()
-                                        .map(|(name, _)| *name)
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            );
-                            None
-                        }
-                    }
-                }),
-                None => Some(10),
-            };
-            fields.finish(reader, &["kind", "name", "socket", "facility"]);
+                .path(reader, "socket", base)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+            let facility = fields.get_or(reader, "facility", 10, |r, n, what| {
+                r.choice(n, what, FACILITIES, false)
+            });
+            fields.finish(reader);
             Destination::Syslog {
                 socket,
                 facility: facility?,

@@ -7,29 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &[
-    "backend",
-    "region",
-    "endpoint",
-    "access_key_id",
-    "secret_access_key",
-    "session_token",
-    "timeout",
-    "retries",
-    "description",
-];
-pub const GRANT_KEYS: &[&str] = &[
-    "mode",
-    "role_arn",
-    "max_session",
-    "session_policy",
-    "source_identity",
-    "user",
-    "group",
-    "policy",
-    "policy_arn",
-];
-
 /// STS's shortest session.
 pub const STS_MIN_SESSION: Duration = Duration::from_secs(900);
 /// The longest session a role can allow (its `MaxSessionDuration`).
@@ -133,76 +110,40 @@ fn check_policy(text: &str) -> Result<(), String> {
     }
 }
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<AwsTarget> {
-    let region = match fields.take("region") {
-        Some(node) => reader.string(node, "region").and_then(|region| {
+/// `Err(complaint)` unless `ok`: "\"TEXT\" COMPLAINT".
+fn unless(ok: bool, text: &str, complaint: &str) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(format!("{text:?} {complaint}")) }
+}
+
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<AwsTarget> {
+    let region = fields.need_as(reader, "region", " (such as \"eu-west-1\")", |r, n, what| {
+        r.checked(n, what, |region| {
             let ok = !region.is_empty()
                 && region
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if ok {
-                Some(region)
-            } else {
-                reader.error(
-                    node.span(),
-                    format!("region {region:?} is not an AWS region (such as \"eu-west-1\")"),
-                );
-                None
-            }
-        }),
-        None => {
-            reader.error(
-                table.clone(),
-                format!("{what} needs `region` (such as \"eu-west-1\")"),
-            );
-            None
-        }
-    };
-    let endpoint = fields.take("endpoint").and_then(|node| {
-        let text = reader.string(node, "endpoint")?;
-        let ok = (text.starts_with("https://") || text.starts_with("http://"))
-            && reqwest::Url::parse(&text).is_ok_and(|u| u.host_str().is_some());
-        if ok {
-            Some(text.trim_end_matches('/').to_owned())
-        } else {
-            reader.error(
-                node.span(),
-                format!("endpoint {text:?} is not an http:// or https:// URL"),
-            );
-            None
-        }
+            unless(ok, region, "is not an AWS region (such as \"eu-west-1\")")
+        })
     });
-    let mut secret = |key: &str| match fields.take(key) {
-        Some(node) => reader.secret(node, key, base),
-        None => {
-            reader.error(
-                table.clone(),
-                format!(
-                    "{what} needs `{key}` (a secret reference: keyring:NAME, env:VAR or file:PATH)"
-                ),
-            );
-            None
-        }
+    let endpoint = fields.get(reader, "endpoint", |r, n, what| {
+        let text = r.checked(n, what, |text| {
+            let ok = (text.starts_with("https://") || text.starts_with("http://"))
+                && reqwest::Url::parse(text).is_ok_and(|u| u.host_str().is_some());
+            unless(ok, text, "is not an http:// or https:// URL")
+        })?;
+        Some(text.trim_end_matches('/').to_owned())
+    });
+    let mut secret = |key: &str| {
+        let hint = " (a secret reference: keyring:NAME, env:VAR or file:PATH)";
+        fields.need_as(reader, key, hint, |r, n, what| r.secret(n, what, base))
     };
     let access_key_id = secret("access_key_id");
     let secret_access_key = secret("secret_access_key");
-    let session_token = fields
-        .take("session_token")
-        .and_then(|node| reader.secret(node, "session_token", base));
+    let session_token = fields.secret(reader, "session_token", base);
     let timeout = fields
-        .take("timeout")
-        .and_then(|n| reader.duration(n, "timeout"))
+        .duration(reader, "timeout")
         .unwrap_or(Duration::from_secs(10));
-    let retries = fields
-        .take("retries")
-        .and_then(|n| reader.count(n, "retries", 10))
-        .unwrap_or(3);
+    let retries = fields.count(reader, "retries", 10).unwrap_or(3);
     Some(AwsTarget {
         region: region?,
         endpoint,
@@ -215,45 +156,26 @@ pub fn parse_target(
 }
 
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
-    let mut fields = reader.table(node, "grant")?;
+    let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
     let mode = reader.grant_mode(
         &mut fields,
-        node,
         [
             ("assume-role", AwsMode::AssumeRole),
             ("iam-policy", AwsMode::IamPolicy),
         ],
     );
-    let arn = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str, kind: &str| {
-        let text = reader.string(n, key)?;
-        if is_iam_arn(&text, kind) {
-            Some(text)
-        } else {
-            reader.error(
-                n.span(),
-                format!(
-                    "{key} {text:?} is not an IAM {kind} ARN (arn:aws:iam::123456789012:{kind}/NAME)"
-                ),
-            );
-            None
-        }
+    let arn = |r: &mut Reader<'_>, n: &Spanned<Node>, what: &str, kind: &str| {
+        r.checked(n, what, |text| {
+            let complaint = format!("is not an IAM {kind} ARN (arn:aws:iam::123456789012:{kind}/NAME)");
+            unless(is_iam_arn(text, kind), text, &complaint)
+        })
     };
-    let policy_text = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str| {
-        let text = reader.string(n, key)?;
-        match check_policy(&text) {
-            Ok(()) => Some(text),
-            Err(err) => {
-                reader.error(n.span(), format!("{key} {err}"));
-                None
-            }
-        }
-    };
-    let role_arn = fields
-        .take("role_arn")
-        .and_then(|n| arn(reader, n, "grant.role_arn", "role"));
-    let max_session = fields.take("max_session").and_then(|n| {
-        let d = reader.duration(n, "grant.max_session")?;
+    let policy_text =
+        |r: &mut Reader<'_>, n: &Spanned<Node>, what: &str| r.checked(n, what, check_policy);
+    let role_arn = fields.get(reader, "role_arn", |r, n, what| arn(r, n, what, "role"));
+    let max_session = fields.get(reader, "max_session", |reader, n, what| {
+        let d = reader.duration(n, what)?;
         if (STS_MIN_SESSION..=STS_MAX_SESSION).contains(&d) {
             Some(d.as_secs())
         } else {
@@ -264,41 +186,19 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
             None
         }
     });
-    let session_policy = fields
-        .take("session_policy")
-        .and_then(|n| policy_text(reader, n, "grant.session_policy"));
-    let source_identity = fields
-        .take("source_identity")
-        .and_then(|n| reader.boolean(n, "grant.source_identity"))
-        .unwrap_or(false);
-    let template = |reader: &mut Reader<'_>, n: &Spanned<Node>, key: &str| {
-        let text = reader.string(n, key)?;
-        let ok = !text.is_empty() && text.replace("{user}", "u").chars().all(is_iam_name_char);
-        if ok {
-            Some(text)
-        } else {
-            reader.error(
-                n.span(),
-                format!(
-                    "{key} {text:?} is not an IAM name (letters, digits, +=,.@_- and {{user}})"
-                ),
-            );
-            None
-        }
+    let session_policy = fields.get(reader, "session_policy", policy_text);
+    let source_identity = fields.boolean(reader, "source_identity").unwrap_or(false);
+    let template = |r: &mut Reader<'_>, n: &Spanned<Node>, what: &str| {
+        r.checked(n, what, |text| {
+            let ok = !text.is_empty() && text.replace("{user}", "u").chars().all(is_iam_name_char);
+            unless(ok, text, "is not an IAM name (letters, digits, +=,.@_- and {user})")
+        })
     };
-    let user = fields
-        .take("user")
-        .and_then(|n| template(reader, n, "grant.user"));
-    let group = fields
-        .take("group")
-        .and_then(|n| template(reader, n, "grant.group"));
-    let policy = fields
-        .take("policy")
-        .and_then(|n| policy_text(reader, n, "grant.policy"));
-    let policy_arn = fields
-        .take("policy_arn")
-        .and_then(|n| arn(reader, n, "grant.policy_arn", "policy"));
-    fields.finish(reader, GRANT_KEYS);
+    let user = fields.get(reader, "user", template);
+    let group = fields.get(reader, "group", template);
+    let policy = fields.get(reader, "policy", policy_text);
+    let policy_arn = fields.get(reader, "policy_arn", |r, n, what| arn(r, n, what, "policy"));
+    fields.finish(reader);
     let mode = mode?;
     if reader.errors.len() != before {
         return None;
@@ -385,14 +285,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 

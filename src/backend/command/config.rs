@@ -6,15 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &[
-    "backend",
-    "program",
-    "args",
-    "timeout",
-    "env",
-    "description",
-];
-
 /// A program speaking the versioned JSON protocol of `docs/command-protocol.md`.
 #[derive(Clone, Debug)]
 pub struct CommandTarget {
@@ -27,43 +18,20 @@ pub struct CommandTarget {
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<CommandTarget> {
-    let program = match fields.take("program") {
-        Some(node) => reader.string(node, "program").and_then(|text| {
-            if text.is_empty() {
-                reader.error(node.span(), "program must name an executable");
-                return None;
-            }
-            let path = PathBuf::from(text);
-            Some(if path.is_relative() {
-                base.join(path)
-            } else {
-                path
-            })
-        }),
-        None => {
-            reader.error(
-                table,
-                format!("{what} needs `program` (the executable to run)"),
-            );
-            None
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<CommandTarget> {
+    let program = fields.need_as(reader, "program", " (the executable to run)", |reader, node, what| {
+        let text = reader.string(node, what)?;
+        if text.is_empty() {
+            reader.error(node.span(), "program must name an executable");
+            return None;
         }
-    };
+        Some(base.join(text))
+    });
     let args = fields
-        .take("args")
-        .and_then(|node| reader.strings(node, "args"))
+        .strings(reader, "args")
         .map(|list| list.into_iter().map(Spanned::into_inner).collect())
         .unwrap_or_default();
-    let timeout = fields
-        .take("timeout")
-        .and_then(|node| reader.duration(node, "timeout"))
-        .unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = fields.duration(reader, "timeout").unwrap_or(DEFAULT_TIMEOUT);
     let mut env = Vec::new();
     if let Some(node) = fields.take("env")
         && let Some(mut table) = reader.table(node, "env")
@@ -143,14 +111,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 

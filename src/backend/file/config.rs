@@ -4,31 +4,16 @@ use crate::config::document::{Fields, Node, Reader};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &["backend", "directory", "description"];
-
 /// A directory of jit's own user where each lease is a file.
 #[derive(Clone, Debug)]
 pub struct FileTarget {
     pub directory: PathBuf,
 }
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<FileTarget> {
-    let directory = match fields.take("directory") {
-        Some(n) => reader.string(n, "directory").map(|d| base.join(d)),
-        None => {
-            reader.error(
-                table,
-                format!("{what} needs `directory` (where the lease files go)"),
-            );
-            None
-        }
-    };
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<FileTarget> {
+    let directory = fields.need_as(reader, "directory", " (where the lease files go)", |r, n, what| {
+        r.path(n, what, base)
+    });
     Some(FileTarget {
         directory: directory?,
     })
@@ -45,14 +30,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 
@@ -66,9 +47,8 @@ impl crate::backend::Settings for FileTarget {
         reader: &mut Reader<'_>,
         node: &Spanned<Node>,
     ) -> Option<serde_json::Value> {
-        let mut fields = reader.table(node, "grant")?;
         let before = reader.errors.len();
-        for (key, _) in fields.rest() {
+        for (key, _) in reader.table(node, "grant")?.rest() {
             reader.error(
                 key.span(),
                 format!(

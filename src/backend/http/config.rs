@@ -3,8 +3,7 @@
 
 use crate::config::document::{Fields, Node, Reader};
 use crate::config::endpoint::{
-    ENDPOINT_KEYS, Endpoint, EndpointDefaults, LEASE_PLACEHOLDERS, Location, read_endpoint,
-    read_location,
+    Endpoint, EndpointDefaults, LEASE_PLACEHOLDERS, Location, read_endpoint, read_location,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -26,31 +25,16 @@ pub enum RevokeMethod {
     Delete,
 }
 
-/// The keys of an http target: an endpoint's, and where revocations go.
-pub fn target_keys() -> Vec<&'static str> {
-    [
-        &["backend", "description"][..],
-        ENDPOINT_KEYS,
-        &["revoke_url", "revoke_method"],
-    ]
-    .concat()
-}
-
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRIES: u32 = 3;
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: &Spanned<Node>,
-    what: &str,
-) -> Option<HttpTarget> {
+/// An endpoint's keys, and where revocations go.
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<HttpTarget> {
+    // Named in messages before the endpoint's keys.
+    fields.list(&["backend", "description"]);
     let endpoint = read_endpoint(
         reader,
         fields,
-        table,
-        what,
         base,
         &LEASE_PLACEHOLDERS,
         EndpointDefaults {
@@ -61,21 +45,10 @@ pub fn parse_target(
     let revoke_url = fields
         .take("revoke_url")
         .map(|node| read_location(reader, node, "revoke_url", base, &LEASE_PLACEHOLDERS));
-    let revoke_method = match fields.take("revoke_method") {
-        Some(node) => match reader.string(node, "revoke_method").as_deref() {
-            Some("POST") => Some(RevokeMethod::Post),
-            Some("DELETE") => Some(RevokeMethod::Delete),
-            Some(other) => {
-                reader.error(
-                    node.span(),
-                    format!("revoke_method {other:?} is not one of \"POST\", \"DELETE\""),
-                );
-                None
-            }
-            None => None,
-        },
-        None => Some(RevokeMethod::Post),
-    };
+    let methods = [("POST", RevokeMethod::Post), ("DELETE", RevokeMethod::Delete)];
+    let revoke_method = fields.get_or(reader, "revoke_method", RevokeMethod::Post, |r, n, what| {
+        r.choice(n, what, &methods, true)
+    });
     Some(HttpTarget {
         endpoint: endpoint?,
         revoke_url: revoke_url.map(|url| url.ok_or(())).transpose().ok()?,
@@ -94,14 +67,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table, what);
-        fields.finish(reader, &target_keys());
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 

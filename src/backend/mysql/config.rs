@@ -8,16 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &[
-    "backend",
-    "url",
-    "password",
-    "connect_timeout",
-    "event_schema",
-    "description",
-];
-pub const GRANT_KEYS: &[&str] = &["mode", "grants", "roles", "account", "host"];
-
 #[derive(Clone, Debug)]
 pub struct MysqlTarget {
     /// `mysql://USER@HOST:PORT/DATABASE`, without a password; TLS settings split off.
@@ -193,55 +183,29 @@ pub fn split_tls(url: &str, base: &Path) -> Result<(String, MysqlTls), String> {
     Ok((url, tls))
 }
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<MysqlTarget> {
-    let url = match fields.take("url") {
-        Some(node) => reader.string(node, "url").and_then(|text| {
-            let checked = split_tls(&text, base).and_then(|(url, tls)| {
-                let opts = mysql::Opts::from_url(&url)
-                    .map_err(|e| format!("url is not a MySQL URL: {e}"))?;
-                if opts.get_pass().is_some() {
-                    return Err(crate::secret::url_password_refused());
-                }
-                if opts.get_user().is_none() {
-                    return Err(
-                        "url must name a user, such as mysql://jit_admin@db.internal:3306/app"
-                            .to_owned(),
-                    );
-                }
-                Ok((url, tls))
-            });
-            match checked {
-                Ok(ok) => Some(ok),
-                Err(err) => {
-                    reader.error(node.span(), err);
-                    None
-                }
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<MysqlTarget> {
+    let hint = " (mysql://USER@HOST:PORT/DATABASE)";
+    let url = fields.need_as(reader, "url", hint, |reader, node, what| {
+        reader.parsed(node, what, |text| {
+            let (url, tls) = split_tls(text, base)?;
+            let opts =
+                mysql::Opts::from_url(&url).map_err(|e| format!("url is not a MySQL URL: {e}"))?;
+            if opts.get_pass().is_some() {
+                return Err(crate::secret::url_password_refused());
             }
-        }),
-        None => {
-            reader.error(
-                table,
-                format!("{what} needs `url` (mysql://USER@HOST:PORT/DATABASE)"),
-            );
-            None
-        }
-    };
-    let password = fields
-        .take("password")
-        .and_then(|node| reader.secret(node, "password", base));
+            if opts.get_user().is_none() {
+                return Err(
+                    "url must name a user, such as mysql://jit_admin@db.internal:3306/app".to_owned(),
+                );
+            }
+            Ok((url, tls))
+        })
+    });
+    let password = fields.secret(reader, "password", base);
     let connect_timeout = fields
-        .take("connect_timeout")
-        .and_then(|n| reader.duration(n, "connect_timeout"))
+        .duration(reader, "connect_timeout")
         .unwrap_or(Duration::from_secs(10));
-    let event_schema = fields
-        .take("event_schema")
-        .and_then(|n| reader.string(n, "event_schema"));
+    let event_schema = fields.string(reader, "event_schema");
     let (url, tls) = url?;
     Some(MysqlTarget {
         url,
@@ -253,65 +217,32 @@ pub fn parse_target(
 }
 
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
-    let mut fields = reader.table(node, "grant")?;
+    let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
     let mode = reader.grant_mode(
         &mut fields,
-        node,
         [
             ("ephemeral", MysqlMode::Ephemeral),
             ("role", MysqlMode::Role),
         ],
     );
-    let grants: Vec<String> = fields
-        .take("grants")
-        .and_then(|n| reader.strings(n, "grant.grants"))
-        .map(|list| {
-            list.into_iter()
-                .filter_map(|g| match parse_privilege(g.get_ref()) {
-                    Ok(_) => Some(g.into_inner()),
-                    Err(err) => {
-                        reader.error(g.span(), format!("grant.grants: {err}"));
-                        None
-                    }
-                })
-                .collect()
+    let grants = fields
+        .strings_each(reader, "grants", |g| parse_privilege(g).map(drop))
+        .unwrap_or_default();
+    let roles = fields
+        .strings_each(reader, "roles", |r| {
+            let ok = !r.is_empty()
+                && r.len() <= 64
+                && r.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+            if ok {
+                return Ok(());
+            }
+            Err(format!("{r:?} is not a role name (letters, digits, _ and -)"))
         })
         .unwrap_or_default();
-    let name_ok = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 64
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
-    };
-    let roles: Vec<String> = fields
-        .take("roles")
-        .and_then(|n| reader.strings(n, "grant.roles"))
-        .map(|list| {
-            list.into_iter()
-                .filter_map(|r| {
-                    if name_ok(r.get_ref()) {
-                        Some(r.into_inner())
-                    } else {
-                        reader.error(
-                            r.span(),
-                            format!(
-                                "grant.roles: {:?} is not a role name (letters, digits, _ and -)",
-                                r.get_ref()
-                            ),
-                        );
-                        None
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let account = fields
-        .take("account")
-        .and_then(|n| reader.string(n, "grant.account"));
+    let account = fields.string(reader, "account");
     let host = fields
-        .take("host")
-        .and_then(|n| reader.string(n, "grant.host"))
+        .string(reader, "host")
         .unwrap_or_else(|| "%".to_owned());
     if !host
         .chars()
@@ -323,7 +254,7 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
             format!("grant.host {host:?} is not a host pattern"),
         );
     }
-    fields.finish(reader, GRANT_KEYS);
+    fields.finish(reader);
     let mode = mode?;
     // An entry already reported above is not also reported as missing.
     if reader.errors.len() != before {
@@ -368,14 +299,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 

@@ -9,22 +9,6 @@ use toml::Spanned;
 /// A postgres target's settings: how jit reaches the server as the admin login.
 pub type PostgresTarget = Connection;
 
-pub const TARGET_KEYS: &[&str] = &[
-    "backend",
-    "url",
-    "password",
-    "connect_timeout",
-    "description",
-];
-pub const GRANT_KEYS: &[&str] = &[
-    "mode",
-    "roles",
-    "login",
-    "database_privileges",
-    "schema_privileges",
-    "connection_limit",
-];
-
 /// `mode` in a role's `grant` table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantMode {
@@ -82,14 +66,9 @@ impl PostgresGrant {
 const DATABASE_PRIVILEGES: &[&str] = &["CONNECT", "CREATE", "TEMPORARY"];
 const SCHEMA_PRIVILEGES: &[&str] = &["USAGE", "CREATE"];
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<PostgresTarget> {
-    crate::config::connection::parse_postgres(reader, fields, base, table, what, true)
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<PostgresTarget> {
+    let what = fields.what().to_owned();
+    crate::config::connection::parse_postgres(reader, fields, base, &what, true)
 }
 
 /// A PostgreSQL role name as jit accepts it in configuration: anything but NUL, at most 63
@@ -131,18 +110,17 @@ fn privileges(
 }
 
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
-    let mut fields = reader.table(node, "grant")?;
+    let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
     let mode = reader.grant_mode(
         &mut fields,
-        node,
         [
             ("ephemeral", GrantMode::Ephemeral),
             ("membership", GrantMode::Membership),
         ],
     );
-    let roles = fields.take("roles").and_then(|n| {
-        let list = reader.strings(n, "grant.roles")?;
+    let roles = fields.get(reader, "roles", |reader, n, what| {
+        let list = reader.strings(n, what)?;
         let mut out = Vec::new();
         for role in list {
             if let Err(err) = check_identifier(role.get_ref()) {
@@ -152,16 +130,17 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
         }
         Some(out)
     });
-    let login = fields.take("login").and_then(|n| {
-        let template = reader.string(n, "grant.login")?;
+    let login = fields.get(reader, "login", |reader, n, what| {
+        let template = reader.string(n, what)?;
         if !template.contains("{user}") && template.contains('{') {
             reader.error(n.span(), "grant.login: the only placeholder is {user}");
         }
         Some(template)
     });
     let database_privileges = fields
-        .take("database_privileges")
-        .and_then(|n| privileges(reader, n, "grant.database_privileges", DATABASE_PRIVILEGES))
+        .get(reader, "database_privileges", |reader, n, what| {
+            privileges(reader, n, what, DATABASE_PRIVILEGES)
+        })
         .unwrap_or_default();
     let mut schema_privileges = Vec::new();
     if let Some(n) = fields.take("schema_privileges")
@@ -178,10 +157,8 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
             }
         }
     }
-    let connection_limit = fields
-        .take("connection_limit")
-        .and_then(|n| reader.count(n, "grant.connection_limit", 10_000));
-    fields.finish(reader, GRANT_KEYS);
+    let connection_limit = fields.count(reader, "connection_limit", 10_000);
+    fields.finish(reader);
 
     let mode = mode?;
     let roles = roles.unwrap_or_default();
@@ -237,14 +214,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 

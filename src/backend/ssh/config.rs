@@ -8,23 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &[
-    "authorized_keys",
-    "backend",
-    "mode",
-    "ca_key",
-    "krl",
-    "clock_skew",
-    "description",
-];
-pub const GRANT_KEYS: &[&str] = &[
-    "account",
-    "agent",
-    "principals",
-    "force_command",
-    "source_address",
-    "extensions",
-];
 pub const EXTENSIONS: &[&str] = &[
     "permit-X11-forwarding",
     "permit-agent-forwarding",
@@ -75,28 +58,19 @@ pub struct SshGrant {
     pub agent: bool,
 }
 
-pub fn parse_target(
-    reader: &mut Reader<'_>,
-    fields: &mut Fields<'_>,
-    base: &Path,
-    table: std::ops::Range<usize>,
-    what: &str,
-) -> Option<SshTarget> {
-    let mode = match fields.take("mode") {
-        Some(node) => {
-            let mode = reader.string(node, "mode")?;
-            if mode != "certificate" && mode != "authorized-keys" {
-                reader.error(
-                    node.span(),
-                    format!("mode {mode:?} is not one of \"certificate\", \"authorized-keys\""),
-                );
-                return None;
-            }
-            mode
-        }
-        None => "certificate".to_owned(),
+pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Path) -> Option<SshTarget> {
+    // Messages name the keys of both modes, `authorized_keys` first.
+    fields.list(&["authorized_keys", "backend"]);
+    let modes = [("certificate", false), ("authorized-keys", true)];
+    let authorized_keys = fields.get_or(reader, "mode", false, |r, n, what| {
+        r.choice(n, what, &modes, true)
+    });
+    let Some(authorized_keys) = authorized_keys else {
+        // Without a mode nothing else is read: the other keys are refused.
+        fields.list(&["ca_key", "krl", "clock_skew"]);
+        return None;
     };
-    if mode == "authorized-keys" {
+    if authorized_keys {
         for key in ["ca_key", "krl", "clock_skew"] {
             if let Some(node) = fields.take(key) {
                 reader.error(
@@ -106,8 +80,7 @@ pub fn parse_target(
             }
         }
         let file = fields
-            .take("authorized_keys")
-            .and_then(|node| reader.string(node, "authorized_keys"))
+            .string(reader, "authorized_keys")
             .unwrap_or_else(|| "%h/.ssh/authorized_keys".to_owned());
         return Some(SshTarget::AuthorizedKeys { file });
     }
@@ -117,29 +90,14 @@ pub fn parse_target(
             "`authorized_keys` applies to mode \"authorized-keys\" only",
         );
     }
-    let ca_key = match fields.take("ca_key") {
-        Some(node) => reader.secret(node, "ca_key", base),
-        None => {
-            reader.error(
-                table.clone(),
-                format!("{what} needs `ca_key` (such as \"file:/etc/jit/ssh_ca\")"),
-            );
-            None
-        }
-    };
-    let krl = match fields.take("krl") {
-        Some(node) => reader.string(node, "krl").map(|p| base.join(p)),
-        None => {
-            reader.error(
-                table,
-                format!("{what} needs `krl` (the revocation list hosts read)"),
-            );
-            None
-        }
-    };
+    let ca_key = fields.need_as(reader, "ca_key", " (such as \"file:/etc/jit/ssh_ca\")", |r, n, what| {
+        r.secret(n, what, base)
+    });
+    let krl = fields.need_as(reader, "krl", " (the revocation list hosts read)", |r, n, what| {
+        r.path(n, what, base)
+    });
     let clock_skew = fields
-        .take("clock_skew")
-        .and_then(|n| reader.duration(n, "clock_skew"))
+        .duration(reader, "clock_skew")
         .unwrap_or(DEFAULT_CLOCK_SKEW);
     Some(SshTarget::Certificate {
         ca_key: ca_key?,
@@ -150,15 +108,15 @@ pub fn parse_target(
 
 /// Principals, addresses and commands reach the certificate verbatim: anything that could
 /// change its meaning (separators, control characters) is refused.
-fn check_text(what: &str, text: &str, forbidden: &str) -> Result<(), String> {
+fn check_text(text: &str, forbidden: &str) -> Result<(), String> {
     if text.is_empty() || text.len() > 1024 {
-        return Err(format!("{what} must be 1 to 1024 characters"));
+        return Err("must be 1 to 1024 characters".to_owned());
     }
     if let Some(c) = text
         .chars()
         .find(|c| c.is_control() || forbidden.contains(*c))
     {
-        return Err(format!("{what} {text:?} holds {c:?}, which is not allowed"));
+        return Err(format!("{text:?} holds {c:?}, which is not allowed"));
     }
     Ok(())
 }
@@ -186,31 +144,28 @@ pub fn parse_grant(
     target: &SshTarget,
 ) -> Option<serde_json::Value> {
     let certificate = matches!(target, SshTarget::Certificate { .. });
-    let mut fields = reader.table(node, "grant")?;
+    let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
-    let account = fields.take("account").and_then(|n| {
-        let name = reader.string(n, "grant.account")?;
-        if certificate {
-            reader.error(
-                n.span(),
-                "grant.account applies to mode \"authorized-keys\"; certificates name `principals`",
-            );
-            return None;
-        }
-        let valid = !name.is_empty()
-            && name.len() <= 32
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !valid {
-            reader.error(
-                n.span(),
-                format!("grant.account {name:?} is not a local account name"),
-            );
-            return None;
-        }
-        Some(name)
+    let account = fields.get(reader, "account", |reader, n, what| {
+        reader.checked(n, what, |name| {
+            if certificate {
+                return Err(
+                    "applies to mode \"authorized-keys\"; certificates name `principals`".to_owned(),
+                );
+            }
+            let valid = !name.is_empty()
+                && name.len() <= 32
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !valid {
+                return Err(format!("{name:?} is not a local account name"));
+            }
+            Ok(())
+        })
     });
+    // Listed here, read below.
+    fields.list(&["agent"]);
     if !certificate {
         if let Some(n) = fields.take("principals") {
             reader.error(
@@ -226,16 +181,8 @@ pub fn parse_grant(
         }
     }
     let principals = match fields.take("principals") {
-        Some(n) => reader.strings(n, "grant.principals").map(|list| {
-            list.into_iter()
-                .filter_map(|p| match check_text("principal", p.get_ref(), ", \t") {
-                    Ok(()) => Some(p.into_inner()),
-                    Err(err) => {
-                        reader.error(p.span(), format!("grant.principals: {err}"));
-                        None
-                    }
-                })
-                .collect::<Vec<_>>()
+        Some(n) => reader.strings_each(n, "grant.principals", |p| {
+            check_text(p, ", \t").map_err(|complaint| format!("principal {complaint}"))
         }),
         None if certificate => {
             reader.error(
@@ -246,19 +193,13 @@ pub fn parse_grant(
         }
         None => Some(Vec::new()),
     };
-    let force_command = fields.take("force_command").and_then(|n| {
-        let text = reader.string(n, "grant.force_command")?;
-        match check_text("force_command", &text, if certificate { "" } else { "\\" }) {
-            Ok(()) => Some(text),
-            Err(err) => {
-                reader.error(n.span(), format!("grant.{err}"));
-                None
-            }
-        }
+    // In an authorized_keys line a backslash would escape what follows.
+    let forbidden = if certificate { "" } else { "\\" };
+    let force_command = fields.get(reader, "force_command", |reader, n, what| {
+        reader.checked(n, what, |text| check_text(text, forbidden))
     });
     let source_address = fields
-        .take("source_address")
-        .and_then(|n| reader.strings(n, "grant.source_address"))
+        .strings(reader, "source_address")
         .map(|list| {
             list.into_iter()
                 .filter_map(|a| match check_address(a.get_ref()) {
@@ -271,8 +212,8 @@ pub fn parse_grant(
                 .collect()
         })
         .unwrap_or_default();
-    let agent = fields.take("agent").and_then(|n| {
-        let on = reader.boolean(n, "grant.agent")?;
+    let agent = fields.get(reader, "agent", |reader, n, what| {
+        let on = reader.boolean(n, what)?;
         if on && !certificate {
             reader.error(n.span(), "grant.agent applies to mode \"certificate\" only");
         }
@@ -280,30 +221,16 @@ pub fn parse_grant(
     });
     let extensions = match fields.take("extensions") {
         Some(n) => reader
-            .strings(n, "grant.extensions")
-            .map(|list| {
-                list.into_iter()
-                    .filter_map(|e| {
-                        if EXTENSIONS.contains(&e.get_ref().as_str()) {
-                            Some(e.into_inner())
-                        } else {
-                            reader.error(
-                                e.span(),
-                                format!(
-                                    "grant.extensions: {:?} is not one of {}",
-                                    e.get_ref(),
-                                    EXTENSIONS.join(", ")
-                                ),
-                            );
-                            None
-                        }
-                    })
-                    .collect()
+            .strings_each(n, "grant.extensions", |e| {
+                if EXTENSIONS.contains(&e) {
+                    return Ok(());
+                }
+                Err(format!("{e:?} is not one of {}", EXTENSIONS.join(", ")))
             })
             .unwrap_or_default(),
         None => vec!["permit-pty".to_owned()],
     };
-    fields.finish(reader, GRANT_KEYS);
+    fields.finish(reader);
     let principals = principals?;
     if certificate && principals.is_empty() {
         reader.error(
@@ -336,14 +263,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        table: &Spanned<Node>,
-        what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base, table.span(), what);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 

@@ -5,9 +5,6 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-pub const TARGET_KEYS: &[&str] = &["backend", "directory", "visudo", "description"];
-pub const GRANT_KEYS: &[&str] = &["commands", "runas", "nopasswd"];
-
 /// A sudoers drop-in directory on the host where jit runs.
 #[derive(Clone, Debug)]
 pub struct SudoTarget {
@@ -32,12 +29,10 @@ pub fn parse_target(
     base: &Path,
 ) -> Option<SudoTarget> {
     let directory = fields
-        .take("directory")
-        .and_then(|n| reader.string(n, "directory"))
-        .map_or_else(|| PathBuf::from("/etc/sudoers.d"), |d| base.join(d));
+        .path(reader, "directory", base)
+        .unwrap_or_else(|| PathBuf::from("/etc/sudoers.d"));
     let visudo = fields
-        .take("visudo")
-        .and_then(|n| reader.string(n, "visudo"))
+        .string(reader, "visudo")
         .map_or_else(|| PathBuf::from("/usr/sbin/visudo"), PathBuf::from);
     Some(SudoTarget { directory, visudo })
 }
@@ -63,53 +58,31 @@ pub fn check_command(command: &str) -> Result<(), String> {
 }
 
 pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serde_json::Value> {
-    let mut fields = reader.table(node, "grant")?;
+    let mut fields = reader.table(node, "grant")?.prefixed("grant.");
     let before = reader.errors.len();
-    let commands = match fields.take("commands") {
-        Some(n) => reader.strings(n, "grant.commands").map(|list| {
-            list.into_iter()
-                .filter_map(|c| match check_command(c.get_ref()) {
-                    Ok(()) => Some(c.into_inner()),
-                    Err(err) => {
-                        reader.error(c.span(), format!("grant.commands: {err}"));
-                        None
-                    }
-                })
-                .collect::<Vec<_>>()
-        }),
-        None => {
-            reader.error(
-                node.span(),
-                "grant needs `commands` (absolute paths, with arguments)",
-            );
-            None
-        }
-    };
+    let hint = " (absolute paths, with arguments)";
+    let commands = fields.need_as(reader, "commands", hint, |r, n, what| {
+        r.strings_each(n, what, check_command)
+    });
     let runas = fields
-        .take("runas")
-        .and_then(|n| {
-            let name = reader.string(n, "grant.runas")?;
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                && name
+        .get(reader, "runas", |reader, n, what| {
+            reader.checked(n, what, |name| {
+                let valid = name
                     .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-            if !valid {
-                reader.error(
-                    n.span(),
-                    format!("grant.runas {name:?} is not a lowercase account name"),
-                );
-            }
-            Some(name)
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+                if valid {
+                    return Ok(());
+                }
+                Err(format!("{name:?} is not a lowercase account name"))
+            })
         })
         .unwrap_or_else(|| "root".to_owned());
-    let nopasswd = fields
-        .take("nopasswd")
-        .and_then(|n| reader.boolean(n, "grant.nopasswd"))
-        .unwrap_or(false);
-    fields.finish(reader, GRANT_KEYS);
+    let nopasswd = fields.boolean(reader, "nopasswd").unwrap_or(false);
+    fields.finish(reader);
     let commands = commands?;
     if commands.is_empty() {
         reader.error(node.span(), "grant.commands must name at least one command");
@@ -136,14 +109,10 @@ impl crate::backend::Kind for Kind {
     fn read_target(
         &self,
         reader: &mut Reader<'_>,
-        mut fields: Fields<'_>,
+        fields: &mut Fields<'_>,
         base: &Path,
-        _table: &Spanned<Node>,
-        _what: &str,
     ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
-        let parsed = parse_target(reader, &mut fields, base);
-        fields.finish(reader, TARGET_KEYS);
-        Some(std::sync::Arc::new(parsed?))
+        Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
     }
 }
 
