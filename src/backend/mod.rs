@@ -9,12 +9,12 @@ macro_rules! kinds {
 
         /// Every kind of backend, in the order `jit config check` lists them: the one list
         /// that names them all.
-        pub const KINDS: &[&dyn Kind] = &[$(&$kind::config::Kind),*];
+        pub const KINDS: &[&Kind] = &[$(&$kind::config::KIND),*];
     };
 }
 
 // The registry: a backend is a folder `backend/<kind>/` (its backend, its `config.rs` with
-// a `Kind`) and one line here.
+// a `KIND`) and one line here.
 kinds! {
     aws,
     command,
@@ -408,17 +408,12 @@ impl<B: TypedBackend> Backend for B {
 
 /// A kind of backend, as the registry ([`KINDS`]) lists it: its name (the value of
 /// `backend`) and the reader of its targets' settings.
-pub trait Kind: Sync {
-    fn name(&self) -> &'static str;
-
+pub struct Kind {
+    /// `backend = "NAME"`.
+    pub name: &'static str,
     /// Read the keys of a `[targets.NAME]` table of this kind (`backend` and `description`
     /// are read already; the caller refuses the keys nobody read).
-    fn read_target(
-        &self,
-        reader: &mut Reader<'_>,
-        fields: &mut Fields<'_>,
-        base: &Path,
-    ) -> Option<Arc<dyn Settings>>;
+    pub read_target: fn(&mut Reader<'_>, &mut Fields<'_>, &Path) -> Option<Arc<dyn Settings>>,
 }
 
 /// A configured target's settings, opaque to everything outside its backend's folder.
@@ -460,15 +455,15 @@ pub use ssh::delivery;
 pub use ssh::starter;
 
 /// The kind `backend = "name"` names.
-pub fn kind(name: &str) -> Option<&'static dyn Kind> {
-    KINDS.iter().copied().find(|kind| kind.name() == name)
+pub fn kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().copied().find(|kind| kind.name == name)
 }
 
 /// The valid values of `backend`, for error messages: `aws, command, ...`.
 pub fn kind_names() -> String {
     KINDS
         .iter()
-        .map(|kind| kind.name())
+        .map(|kind| kind.name)
         .collect::<Vec<_>>()
         .join(", ")
 }

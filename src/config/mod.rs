@@ -394,7 +394,7 @@ fn read_target(
         );
         return None;
     };
-    let settings = kind.read_target(reader, &mut fields, base);
+    let settings = (kind.read_target)(reader, &mut fields, base);
     fields.frame("backend", "description");
     fields.finish(reader);
     Some((description, settings?))

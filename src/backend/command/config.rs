@@ -101,22 +101,12 @@ fn refuse_literal_secrets(reader: &mut Reader<'_>, node: &Spanned<Node>) {
 }
 
 /// `backend = "command"` in the registry ([`crate::backend::KINDS`]).
-pub struct Kind;
-
-impl crate::backend::Kind for Kind {
-    fn name(&self) -> &'static str {
-        "command"
-    }
-
-    fn read_target(
-        &self,
-        reader: &mut Reader<'_>,
-        fields: &mut Fields<'_>,
-        base: &Path,
-    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+pub const KIND: crate::backend::Kind = crate::backend::Kind {
+    name: "command",
+    read_target: |reader, fields, base| {
         Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
-    }
-}
+    },
+};
 
 impl crate::backend::Settings for CommandTarget {
     fn kind(&self) -> &'static str {

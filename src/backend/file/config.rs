@@ -20,22 +20,12 @@ pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Pat
 }
 
 /// `backend = "file"` in the registry ([`crate::backend::KINDS`]).
-pub struct Kind;
-
-impl crate::backend::Kind for Kind {
-    fn name(&self) -> &'static str {
-        "file"
-    }
-
-    fn read_target(
-        &self,
-        reader: &mut Reader<'_>,
-        fields: &mut Fields<'_>,
-        base: &Path,
-    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+pub const KIND: crate::backend::Kind = crate::backend::Kind {
+    name: "file",
+    read_target: |reader, fields, base| {
         Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
-    }
-}
+    },
+};
 
 impl crate::backend::Settings for FileTarget {
     fn kind(&self) -> &'static str {

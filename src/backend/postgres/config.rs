@@ -204,22 +204,12 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
 }
 
 /// `backend = "postgres"` in the registry ([`crate::backend::KINDS`]).
-pub struct Kind;
-
-impl crate::backend::Kind for Kind {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn read_target(
-        &self,
-        reader: &mut Reader<'_>,
-        fields: &mut Fields<'_>,
-        base: &Path,
-    ) -> Option<std::sync::Arc<dyn crate::backend::Settings>> {
+pub const KIND: crate::backend::Kind = crate::backend::Kind {
+    name: "postgres",
+    read_target: |reader, fields, base| {
         Some(std::sync::Arc::new(parse_target(reader, fields, base)?))
-    }
-}
+    },
+};
 
 impl crate::backend::Settings for PostgresTarget {
     fn kind(&self) -> &'static str {
