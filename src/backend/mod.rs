@@ -418,9 +418,6 @@ pub struct Kind {
 
 /// A configured target's settings, opaque to everything outside its backend's folder.
 pub trait Settings: std::fmt::Debug + Send + Sync {
-    /// The backend kind (`backend = "..."`).
-    fn kind(&self) -> &'static str;
-
     /// Every secret reference the target uses, with the key that names it.
     fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
         Vec::new()

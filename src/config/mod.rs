@@ -82,6 +82,8 @@ pub struct IdentitySettings {
 pub struct Target {
     pub name: String,
     pub description: Option<String>,
+    /// Its kind of backend (`backend = "..."`).
+    pub backend: &'static str,
     pub settings: std::sync::Arc<dyn crate::backend::Settings>,
 }
 
@@ -196,11 +198,12 @@ fn read_config(
         top.take("targets"),
         "target",
         |reader, name, value| {
-            if let Some((description, settings)) = read_target(reader, name, value, base) {
+            if let Some((description, backend, settings)) = read_target(reader, name, value, base) {
                 let name = name.to_owned();
                 let target = Target {
                     name: name.clone(),
                     description,
+                    backend,
                     settings,
                 };
                 targets.insert(name, target);
@@ -371,7 +374,11 @@ fn read_target(
     name: &str,
     node: &Spanned<Node>,
     base: &Path,
-) -> Option<(Option<String>, std::sync::Arc<dyn crate::backend::Settings>)> {
+) -> Option<(
+    Option<String>,
+    &'static str,
+    std::sync::Arc<dyn crate::backend::Settings>,
+)> {
     let what = format!("[targets.{name}]");
     let mut fields = reader.table(node, &what)?;
     // `backend` is listed first and `description` last in messages, unless the kind lists
@@ -397,7 +404,7 @@ fn read_target(
     let settings = (kind.read_target)(reader, &mut fields, base);
     fields.frame("backend", "description");
     fields.finish(reader);
-    Some((description, settings?))
+    Some((description, kind.name, settings?))
 }
 
 fn read_role(
@@ -487,7 +494,7 @@ fn read_role(
                 node.span(),
                 format!(
                     "{what} needs `grant`: the {} backend's grant table",
-                    target.settings.kind()
+                    target.backend
                 ),
             );
             None
@@ -759,6 +766,16 @@ mod tests {
         assert_eq!(
             errors(&role("{ required = 0, timeout = \"30m\" }")),
             "c.toml:8:39: approvals.timeout is how long a request waits for approval; it needs required of 1 or more"
+        );
+    }
+
+    #[test]
+    fn a_role_on_a_backend_that_needs_a_grant_table_says_whose() {
+        let text = "[targets.pg]\nbackend = \"postgres\"\nurl = \"postgres://admin@127.0.0.1/app\"\n\n\
+                    [roles.x]\ntarget = \"pg\"\nmax_ttl = \"1h\"\n";
+        assert_eq!(
+            parse(Path::new("c.toml"), text).unwrap_err().to_string(),
+            "c.toml:5:1: [roles.x] needs `grant`: the postgres backend's grant table"
         );
     }
 

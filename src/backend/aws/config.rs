@@ -283,10 +283,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for AwsTarget {
-    fn kind(&self) -> &'static str {
-        "aws"
-    }
-
     fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
         [
             ("access_key_id", Some(&self.access_key_id)),

@@ -109,10 +109,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for CommandTarget {
-    fn kind(&self) -> &'static str {
-        "command"
-    }
-
     fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
         self.env
             .iter()

@@ -28,10 +28,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for FileTarget {
-    fn kind(&self) -> &'static str {
-        "file"
-    }
-
     fn read_grant(
         &self,
         reader: &mut Reader<'_>,

@@ -65,10 +65,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for HttpTarget {
-    fn kind(&self) -> &'static str {
-        "http"
-    }
-
     fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
         let mut refs = self.endpoint.secret_refs();
         if let Some(Location::Secret(reference)) = &self.revoke_url {

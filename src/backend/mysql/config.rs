@@ -297,10 +297,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for MysqlTarget {
-    fn kind(&self) -> &'static str {
-        "mysql"
-    }
-
     fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
         self.password
             .iter()

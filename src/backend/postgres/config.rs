@@ -212,10 +212,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for PostgresTarget {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-
     fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
         self.password
             .iter()

@@ -261,10 +261,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for SshTarget {
-    fn kind(&self) -> &'static str {
-        "ssh"
-    }
-
     fn secret_refs(&self) -> Vec<(String, &crate::secret::SecretRef)> {
         match self {
             SshTarget::Certificate { ca_key, .. } => vec![("ca_key".to_owned(), ca_key)],

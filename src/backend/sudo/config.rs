@@ -107,10 +107,6 @@ pub const KIND: crate::backend::Kind = crate::backend::Kind {
 };
 
 impl crate::backend::Settings for SudoTarget {
-    fn kind(&self) -> &'static str {
-        "sudo"
-    }
-
     fn read_grant(
         &self,
         reader: &mut Reader<'_>,
