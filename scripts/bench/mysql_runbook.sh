@@ -8,7 +8,7 @@
 #   pair       the runbook: one mariadb call grants, one mariadb call revokes
 #   skeleton   the shape of both with /bin/true: the shell's own cost
 #
-# The statements mirror src/backend/mysql.rs: the grant creates the account, grants, and
+# The statements mirror src/backend/mysql/mod.rs: the grant creates the account, grants, and
 # schedules the one-shot expiry event; the revoke locks the account, ends its sessions
 # (KILL CONNECTION USER, one statement, where jit reads PROCESSLIST and kills each), drops
 # the account and the event. The client connects over TCP as the admin with MYSQL_PWD:

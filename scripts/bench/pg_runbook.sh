@@ -13,7 +13,7 @@
 #   create-many PREFIX N one psql call creating PREFIX1..PREFIXN as the runbook grants them
 #   revoke-many PREFIX N N psql calls, each revoking one of them (the runbook's "sweep")
 #
-# The statements mirror src/backend/postgres.rs (grant_ephemeral / revoke_ephemeral),
+# The statements mirror src/backend/postgres/mod.rs (grant_ephemeral / revoke_ephemeral),
 # advisory lock included; jit binds the values through the server's format(), the runbook
 # splices them in (they are generated here and safe). jit sends a SCRAM verifier it computed
 # itself; the runbook sends the password and the server computes the verifier: the same
@@ -32,7 +32,7 @@ PORT=${BENCH_PG_PORT:-5432}
 ADMIN=${BENCH_PG_USER:-jit_admin}
 DB=${BENCH_PG_DB:-app}
 GROUP=${BENCH_PG_GROUP:-app_rw}
-LOCK=1785295872 # ACL_LOCK in src/backend/postgres.rs: 0x6a697400, "jit\0"
+LOCK=1785295872 # ACL_LOCK in src/backend/postgres/mod.rs: 0x6a697400, "jit\0"
 
 PSQL=("${BENCH_PSQL:-psql}" -X -q -At -v ON_ERROR_STOP=1 -h "$HOST" -p "$PORT" -U "$ADMIN" -d "$DB")
 # The runbook modes call "${PSQL[@]}" directly (no function in between), so each psql call

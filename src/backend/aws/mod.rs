@@ -1,5 +1,5 @@
 //! `backend = "aws"`: STS sessions (`assume-role`) and time-boxed IAM policies
-//! (`iam-policy`), over the Query APIs of STS and IAM (see `aws_api`).
+//! (`iam-policy`), over the Query APIs of STS and IAM (see `api`).
 //!
 //! - assume-role: `AssumeRole` with `DurationSeconds` = the lease, clamped to 900 s and the
 //!   role's `max_session` (the lease is capped to it). The credentials go to the requester
