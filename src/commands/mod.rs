@@ -1,4 +1,4 @@
-//! One file per subcommand: arguments in, engine call, output out.
+//! One file per subcommand: arguments in, a call to the lease service (or the context), output out.
 
 mod approve;
 mod audit;
