@@ -2,12 +2,12 @@
 //! Unknown keys are errors, every error names `file:line:column`, and all of them are
 //! reported together.
 
-pub mod connection;
-pub mod document;
-pub mod endpoint;
-pub mod notify;
-pub mod rules;
-pub mod shipping;
+pub(crate) mod connection;
+pub(crate) mod document;
+pub(crate) mod endpoint;
+pub(crate) mod notify;
+pub(crate) mod rules;
+pub(crate) mod shipping;
 
 use crate::exit;
 use document::{ConfigErrors, Node, Reader};

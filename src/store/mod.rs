@@ -8,10 +8,11 @@
 pub mod conformance;
 mod error;
 mod lease_row;
-pub mod memory;
+#[cfg(test)]
+pub(crate) mod memory;
 pub mod postgres;
-pub mod queue;
-pub mod sqlite;
+pub(crate) mod queue;
+pub(crate) mod sqlite;
 
 pub use error::StoreError;
 
@@ -90,6 +91,7 @@ enum Held {
     /// A PostgreSQL session advisory lock.
     Advisory(#[allow(dead_code)] Box<self::postgres::HeldLock>),
     /// A name in the in-memory store's set of taken locks.
+    #[cfg(test)]
     Memory(#[allow(dead_code)] memory::HeldLock),
 }
 
@@ -98,6 +100,7 @@ impl std::fmt::Debug for Guard {
         let kind = match self.0 {
             Held::File(_) => "file",
             Held::Advisory(_) => "advisory",
+            #[cfg(test)]
             Held::Memory(_) => "memory",
         };
         f.debug_tuple("Guard").field(&kind).finish()
