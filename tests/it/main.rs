@@ -20,6 +20,7 @@ mod harness;
 mod http_backend;
 mod http_server;
 mod json_contract;
+mod layers;
 mod links;
 mod mariadb_server;
 mod moto_harness;
