@@ -355,6 +355,56 @@ print(iam.create_policy(PolicyName="jit-t-managed", PolicyDocument=json.dumps(do
 }
 
 #[test]
+fn an_iam_policy_lease_stores_only_its_own_keys_and_one_stored_earlier_still_revokes() {
+    let moto = moto_server::shared();
+    let (w, keys) = iam_policy_world(moto, "stored");
+    let user = format!("stored-{}", me());
+    let id = w.granted("aws-read", &[]);
+    assert!(
+        list_users(moto, &keys).status.success(),
+        "the lease's policy works"
+    );
+    let params = || -> String {
+        open_store(&w)
+            .query_row("SELECT params FROM leases WHERE id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        params(),
+        format!(
+            r#"{{"mode":"iam-policy","policy":{},"user":"stored-{{user}}"}}"#,
+            serde_json::to_string(LIST_USERS).unwrap()
+        ),
+        "an iam-policy grant is stored without source_identity"
+    );
+    // Earlier versions stored `source_identity` in every mode.
+    open_store(&w)
+        .execute(
+            "UPDATE leases SET params = json_set(params, '$.source_identity', json('false')) \
+             WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    assert!(
+        params().contains(r#""source_identity":false"#),
+        "{}",
+        params()
+    );
+    w.jit(["revoke", &id])
+        .run()
+        .success()
+        .stdout_has(&format!("revoked {id}\n"));
+    assert_eq!(w.state_of(&id), "revoked");
+    assert!(user_policies(moto, &user).is_empty());
+    assert!(
+        !list_users(moto, &keys).status.success(),
+        "the policy is gone"
+    );
+}
+
+#[test]
 fn the_emulator_down_during_revoke_leaves_revoke_failed_until_sweep() {
     let moto = Moto::create();
     moto.start();

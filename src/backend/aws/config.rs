@@ -26,42 +26,67 @@ pub struct AwsTarget {
     pub retries: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// `mode` in a role's `grant` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AwsMode {
-    /// STS `AssumeRole`: temporary credentials for the requester.
     AssumeRole,
-    /// A policy on an IAM user or group, for the lease.
     IamPolicy,
 }
 
+/// A role's `grant` table, as stored with each lease (never a secret), by its `mode`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AwsGrant {
-    pub mode: AwsMode,
-    /// assume-role: the role to assume.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    /// assume-role: the role's `MaxSessionDuration`, in seconds (a lease is capped to it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_session: Option<u64>,
-    /// assume-role: an inline session policy (JSON) narrowing the role.
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum AwsGrant {
+    /// STS `AssumeRole`: temporary credentials for the requester.
+    AssumeRole(AssumeRole),
+    /// A policy on an IAM user or group, for the lease.
+    IamPolicy(IamPolicy),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssumeRole {
+    /// The role to assume.
+    pub role_arn: String,
+    /// The role's `MaxSessionDuration`, in seconds (a lease is capped to it).
+    pub max_session: u64,
+    /// An inline session policy (JSON) narrowing the role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_policy: Option<String>,
-    /// assume-role: set `SourceIdentity` to the subject.
+    /// Set `SourceIdentity` to the subject.
     #[serde(default)]
     pub source_identity: bool,
-    /// iam-policy: the IAM user, from a template (`{user}` is the subject).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// iam-policy: the IAM group, from a template.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// iam-policy: the policy document (JSON) put inline, with the lease end as a condition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
-    /// iam-policy: a managed policy attached for the lease.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy_arn: Option<String>,
+}
+
+/// Earlier versions also stored `"source_identity": false` in these; it is ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IamPolicy {
+    /// Who gets the policy: `user` or `group`.
+    #[serde(flatten)]
+    pub principal: Principal,
+    /// What is put: `policy` or `policy_arn`.
+    #[serde(flatten)]
+    pub policy: Policy,
+}
+
+/// An iam-policy grant's principal, stored as its key (`"user": TEMPLATE`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Principal {
+    /// The IAM user, from a template (`{user}` is the subject).
+    User(String),
+    /// The IAM group, from a template.
+    Group(String),
+}
+
+/// An iam-policy grant's policy, stored as its key (`"policy": DOCUMENT`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Policy {
+    /// The policy document (JSON) put inline, with the lease end as a condition.
+    #[serde(rename = "policy")]
+    Inline(String),
+    /// A managed policy attached for the lease.
+    #[serde(rename = "policy_arn")]
+    Managed(String),
 }
 
 /// `arn:PARTITION:iam::ACCOUNT:KIND/PATH/NAME`, the name made of IAM's name characters.
@@ -203,17 +228,16 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
     if reader.errors.len() != before {
         return None;
     }
-    use AwsMode::{AssumeRole, IamPolicy};
     // Each key, whether it was given, and the mode it belongs to.
     let keys = [
-        ("role_arn", role_arn.is_some(), AssumeRole),
-        ("max_session", max_session.is_some(), AssumeRole),
-        ("session_policy", session_policy.is_some(), AssumeRole),
-        ("source_identity", source_identity, AssumeRole),
-        ("user", user.is_some(), IamPolicy),
-        ("group", group.is_some(), IamPolicy),
-        ("policy", policy.is_some(), IamPolicy),
-        ("policy_arn", policy_arn.is_some(), IamPolicy),
+        ("role_arn", role_arn.is_some(), AwsMode::AssumeRole),
+        ("max_session", max_session.is_some(), AwsMode::AssumeRole),
+        ("session_policy", session_policy.is_some(), AwsMode::AssumeRole),
+        ("source_identity", source_identity, AwsMode::AssumeRole),
+        ("user", user.is_some(), AwsMode::IamPolicy),
+        ("group", group.is_some(), AwsMode::IamPolicy),
+        ("policy", policy.is_some(), AwsMode::IamPolicy),
+        ("policy_arn", policy_arn.is_some(), AwsMode::IamPolicy),
     ];
     let misplaced: Vec<&str> = keys
         .iter()
@@ -228,50 +252,53 @@ pub fn parse_grant(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<serd
                 misplaced.join(", "),
                 if misplaced.len() == 1 { "is" } else { "are" },
                 match mode {
-                    AssumeRole => "assume-role",
-                    IamPolicy => "iam-policy",
+                    AwsMode::AssumeRole => "assume-role",
+                    AwsMode::IamPolicy => "iam-policy",
                 }
             ),
         );
         return None;
     }
-    match mode {
-        AwsMode::AssumeRole if role_arn.is_none() => {
-            reader.error(node.span(), "grant: assume-role needs `role_arn`");
-            return None;
+    let grant = match mode {
+        AwsMode::AssumeRole => {
+            let Some(role_arn) = role_arn else {
+                reader.error(node.span(), "grant: assume-role needs `role_arn`");
+                return None;
+            };
+            AwsGrant::AssumeRole(AssumeRole {
+                role_arn,
+                max_session: max_session.unwrap_or(3600),
+                session_policy,
+                source_identity,
+            })
         }
-        AwsMode::IamPolicy if user.is_some() == group.is_some() => {
-            reader.error(
-                node.span(),
-                "grant: iam-policy needs exactly one of `user` and `group` (such as user = \"{user}\")",
-            );
-            return None;
+        AwsMode::IamPolicy => {
+            let principal = match (user, group) {
+                (Some(user), None) => Principal::User(user),
+                (None, Some(group)) => Principal::Group(group),
+                _ => {
+                    reader.error(
+                        node.span(),
+                        "grant: iam-policy needs exactly one of `user` and `group` (such as user = \"{user}\")",
+                    );
+                    return None;
+                }
+            };
+            let policy = match (policy, policy_arn) {
+                (Some(document), None) => Policy::Inline(document),
+                (None, Some(arn)) => Policy::Managed(arn),
+                _ => {
+                    reader.error(
+                        node.span(),
+                        "grant: iam-policy needs exactly one of `policy` (a JSON document) and `policy_arn`",
+                    );
+                    return None;
+                }
+            };
+            AwsGrant::IamPolicy(IamPolicy { principal, policy })
         }
-        AwsMode::IamPolicy if policy.is_some() == policy_arn.is_some() => {
-            reader.error(
-                node.span(),
-                "grant: iam-policy needs exactly one of `policy` (a JSON document) and `policy_arn`",
-            );
-            return None;
-        }
-        _ => {}
-    }
-    let max_session = match mode {
-        AwsMode::AssumeRole => Some(max_session.unwrap_or(3600)),
-        AwsMode::IamPolicy => None,
     };
-    serde_json::to_value(AwsGrant {
-        mode,
-        role_arn,
-        max_session,
-        session_policy,
-        source_identity,
-        user,
-        group,
-        policy,
-        policy_arn,
-    })
-    .ok()
+    serde_json::to_value(grant).ok()
 }
 
 /// `backend = "aws"` in the registry ([`crate::backend::KINDS`]).
@@ -328,5 +355,72 @@ mod tests {
         assert!(!is_iam_arn("arn:aws:iam::123456789012:user/admin", "role"));
         assert!(!is_iam_arn("arn:aws:iam::123456789012:role/a b", "role"));
         assert!(!is_iam_arn("arn:aws:iam::123456789012:role/", "role"));
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/admin";
+    const SESSION_POLICY: &str = r#"{\"Statement\":{\"Action\":\"s3:GetObject\",\"Effect\":\"Allow\",\"Resource\":\"*\"}}"#;
+
+    /// Leases keep their grant as JSON: what earlier versions stored (every mode with
+    /// `source_identity`) still reads, and is written again as the new type writes it.
+    #[test]
+    fn stored_grants_read_and_write_the_same() {
+        let assume_role = format!(
+            r#"{{"max_session":3600,"mode":"assume-role","role_arn":"{ROLE}","source_identity":false}}"#
+        );
+        let narrowed = format!(
+            r#"{{"max_session":43200,"mode":"assume-role","role_arn":"{ROLE}","session_policy":"{SESSION_POLICY}","source_identity":true}}"#
+        );
+        let inline = format!(
+            r#"{{"mode":"iam-policy","policy":"{SESSION_POLICY}","source_identity":false,"user":"{{user}}"}}"#
+        );
+        let managed = r#"{"group":"ops","mode":"iam-policy","policy_arn":"arn:aws:iam::aws:policy/ReadOnlyAccess","source_identity":false}"#;
+        let cases = [
+            (assume_role.as_str(), assume_role.clone()),
+            (narrowed.as_str(), narrowed.clone()),
+            (inline.as_str(), inline.replace(r#""source_identity":false,"#, "")),
+            (managed, managed.replace(r#","source_identity":false"#, "")),
+        ];
+        for (stored, written) in cases {
+            let grant: AwsGrant = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_value(&grant).unwrap().to_string(), written);
+            let again: AwsGrant = serde_json::from_str(&written).unwrap();
+            assert_eq!(again, grant);
+        }
+        let managed: AwsGrant = serde_json::from_str(managed).unwrap();
+        assert_eq!(
+            managed,
+            AwsGrant::IamPolicy(IamPolicy {
+                principal: Principal::Group("ops".to_owned()),
+                policy: Policy::Managed("arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned()),
+            })
+        );
+        let narrowed: AwsGrant = serde_json::from_str(&narrowed).unwrap();
+        assert_eq!(
+            narrowed,
+            AwsGrant::AssumeRole(AssumeRole {
+                role_arn: ROLE.to_owned(),
+                max_session: 43200,
+                session_policy: Some(SESSION_POLICY.replace(r#"\""#, "\"")),
+                source_identity: true,
+            })
+        );
+    }
+
+    /// An iam-policy grant names one principal and one policy: without either it does not
+    /// read.
+    #[test]
+    fn an_iam_policy_grant_needs_its_principal_and_policy() {
+        for stored in [
+            r#"{"mode":"iam-policy","policy_arn":"arn:aws:iam::aws:policy/ReadOnlyAccess"}"#,
+            r#"{"mode":"iam-policy","user":"{user}"}"#,
+            r#"{"mode":"assume-role","source_identity":false}"#,
+        ] {
+            assert!(serde_json::from_str::<AwsGrant>(stored).is_err(), "{stored}");
+        }
     }
 }

@@ -20,7 +20,10 @@ use super::{
 use crate::lease::{Lease, TtlLimits, rfc3339};
 use api::{ApiError, AwsApi, Service, text_at, texts_of};
 use chrono::{DateTime, Utc};
-use config::{AwsGrant, AwsMode, AwsTarget, STS_MIN_SESSION, is_iam_name_char};
+use config::{
+    AssumeRole, AwsGrant, AwsTarget, IamPolicy, Policy, Principal, STS_MIN_SESSION,
+    is_iam_name_char,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,21 +73,25 @@ fn credentials_end(handle: &Value) -> Option<DateTime<Utc>> {
     Some(DateTime::parse_from_rfc3339(text).ok()?.to_utc())
 }
 
+/// `Present` or `Absent`.
+fn presence(present: bool) -> Presence {
+    if present {
+        Presence::Present
+    } else {
+        Presence::Absent
+    }
+}
+
 /// The role's name: the last segment of its ARN.
 fn role_name(role_arn: &str) -> &str {
     role_arn.rsplit('/').next().unwrap_or(role_arn)
 }
 
 /// Where an iam-policy grant goes: (`User` or `Group`, the name).
-fn principal(grant: &AwsGrant, subject: &str) -> Result<(&'static str, String), BackendError> {
-    let (kind, template) = match (&grant.user, &grant.group) {
-        (Some(user), _) => ("User", user),
-        (None, Some(group)) => ("Group", group),
-        (None, None) => {
-            return Err(BackendError::permanent(
-                "the grant names neither a user nor a group",
-            ));
-        }
+fn principal(grant: &IamPolicy, subject: &str) -> Result<(&'static str, String), BackendError> {
+    let (kind, template) = match &grant.principal {
+        Principal::User(user) => ("User", user),
+        Principal::Group(group) => ("Group", group),
     };
     let name = template.replace("{user}", subject);
     if name.is_empty() || name.len() > 128 || !name.chars().all(is_iam_name_char) {
@@ -180,12 +187,12 @@ impl AwsBackend {
 
     fn assume_role(
         &self,
-        grant: &AwsGrant,
+        grant: &AssumeRole,
         request: &GrantRequest<'_>,
     ) -> Result<Grant, BackendError> {
         let lease = request.lease;
-        let role_arn = grant.role_arn.as_deref().unwrap_or_default();
-        let max = Duration::from_secs(grant.max_session.unwrap_or(3600));
+        let role_arn = grant.role_arn.as_str();
+        let max = Duration::from_secs(grant.max_session);
         let left = (request.expires_at - Utc::now())
             .to_std()
             .unwrap_or_default();
@@ -256,12 +263,13 @@ impl AwsBackend {
 
     fn put_policy(
         &self,
-        grant: &AwsGrant,
+        grant: &IamPolicy,
+        document: &str,
         lease: &Lease,
         until: DateTime<Utc>,
     ) -> Result<(), BackendError> {
         let (kind, name) = principal(grant, &lease.subject)?;
-        let document = until_policy(grant.policy.as_deref().unwrap_or_default(), until)?;
+        let document = until_policy(document, until)?;
         let policy = policy_name(&lease.id);
         self.call(
             Service::Iam,
@@ -344,40 +352,45 @@ impl TypedBackend for AwsBackend {
     }
 
     fn traits(&self, grant: &AwsGrant) -> Traits {
-        let assume_role = grant.mode == AwsMode::AssumeRole;
-        Traits {
-            sharing: if grant.mode == AwsMode::IamPolicy && grant.policy_arn.is_some() {
-                Sharing::PerSubject
-            } else {
-                Sharing::PerLease
-            },
-            limits: if assume_role {
-                TtlLimits {
+        match grant {
+            AwsGrant::AssumeRole(role) => Traits {
+                sharing: Sharing::PerLease,
+                limits: TtlLimits {
                     min: None,
-                    max: grant.max_session.map(Duration::from_secs),
+                    max: Some(Duration::from_secs(role.max_session)),
                     max_source: Some("aws assume-role max_session (the role's MaxSessionDuration)"),
-                }
-            } else {
-                TtlLimits::default()
+                },
+                caches_credentials: true,
+                issues_credentials: Some(true),
             },
-            caches_credentials: assume_role,
-            issues_credentials: Some(assume_role),
+            AwsGrant::IamPolicy(iam) => Traits {
+                sharing: match iam.policy {
+                    Policy::Inline(_) => Sharing::PerLease,
+                    Policy::Managed(_) => Sharing::PerSubject,
+                },
+                limits: TtlLimits::default(),
+                caches_credentials: false,
+                issues_credentials: Some(false),
+            },
         }
     }
 
     fn plan(&self, lease: &Lease, grant: &AwsGrant) -> Value {
-        match grant.mode {
-            AwsMode::AssumeRole => json!({
+        match grant {
+            AwsGrant::AssumeRole(role) => json!({
                 "mode": "assume-role",
-                "role": role_name(grant.role_arn.as_deref().unwrap_or_default()),
+                "role": role_name(&role.role_arn),
                 "session": session_name(&lease.subject, &lease.id),
             }),
-            AwsMode::IamPolicy => match principal(grant, &lease.subject) {
+            AwsGrant::IamPolicy(iam) => match principal(iam, &lease.subject) {
                 Ok((kind, name)) => json!({
                     "mode": "iam-policy",
                     "principal": kind.to_ascii_lowercase(),
                     "name": name,
-                    "policy": grant.policy_arn.clone().unwrap_or_else(|| policy_name(&lease.id)),
+                    "policy": match &iam.policy {
+                        Policy::Inline(_) => policy_name(&lease.id),
+                        Policy::Managed(arn) => arn.clone(),
+                    },
                 }),
                 Err(_) => Value::Null,
             },
@@ -386,10 +399,13 @@ impl TypedBackend for AwsBackend {
 
     fn grant(&self, request: &GrantRequest<'_>, grant: &AwsGrant) -> Result<Grant, BackendError> {
         let lease = request.lease;
-        match (grant.mode, &grant.policy_arn) {
-            (AwsMode::AssumeRole, _) => self.assume_role(grant, request),
-            (AwsMode::IamPolicy, None) => {
-                self.put_policy(grant, lease, request.expires_at)?;
+        let iam = match grant {
+            AwsGrant::AssumeRole(role) => return self.assume_role(role, request),
+            AwsGrant::IamPolicy(iam) => iam,
+        };
+        match &iam.policy {
+            Policy::Inline(document) => {
+                self.put_policy(iam, document, lease, request.expires_at)?;
                 Ok(Grant {
                     // What was put is what was planned.
                     handle: self.plan(lease, grant),
@@ -398,8 +414,8 @@ impl TypedBackend for AwsBackend {
                     notice: None,
                 })
             }
-            (AwsMode::IamPolicy, Some(arn)) => {
-                let (kind, name) = principal(grant, &lease.subject)?;
+            Policy::Managed(arn) => {
+                let (kind, name) = principal(iam, &lease.subject)?;
                 if !request.renewal && self.attached(kind, &name, arn).map_err(granting)? {
                     return Err(BackendError::refused(format!(
                         "{arn} is already attached to {} {name} outside jit: a lease would \
@@ -433,45 +449,43 @@ impl TypedBackend for AwsBackend {
     ) -> Result<(), BackendError> {
         let grant = grant?;
         let lease = request.lease;
-        match (grant.mode, &grant.policy_arn) {
-            (AwsMode::AssumeRole, _) => {
+        let iam = match grant {
+            AwsGrant::AssumeRole(_) => {
                 let mut handle = lease.handle.clone();
                 if handle.get("role").is_none() {
                     handle = self.plan(lease, grant);
                 }
-                self.revoke_sessions(&handle)
+                return self.revoke_sessions(&handle);
             }
-            (AwsMode::IamPolicy, policy_arn) => {
-                let (kind, name) = principal(grant, &lease.subject)?;
-                let policy = policy_name(&lease.id);
-                let outcome = match policy_arn {
-                    None => self.call(
-                        Service::Iam,
-                        &format!("Delete{kind}Policy"),
-                        &[
-                            (&format!("{kind}Name"), name.as_str()),
-                            ("PolicyName", policy.as_str()),
-                        ],
-                    ),
-                    Some(arn) => self.call(
-                        Service::Iam,
-                        &format!("Detach{kind}Policy"),
-                        &[(&format!("{kind}Name"), name.as_str()), ("PolicyArn", arn)],
-                    ),
-                };
-                match outcome {
-                    Ok(_) => Ok(()),
-                    // Already gone (or its user or group is).
-                    Err(err) if err.is("NoSuchEntity") => Ok(()),
-                    Err(err) => Err(err.into()),
-                }
-            }
+            AwsGrant::IamPolicy(iam) => iam,
+        };
+        let (kind, name) = principal(iam, &lease.subject)?;
+        let outcome = match &iam.policy {
+            Policy::Inline(_) => self.call(
+                Service::Iam,
+                &format!("Delete{kind}Policy"),
+                &[
+                    (&format!("{kind}Name"), name.as_str()),
+                    ("PolicyName", policy_name(&lease.id).as_str()),
+                ],
+            ),
+            Policy::Managed(arn) => self.call(
+                Service::Iam,
+                &format!("Detach{kind}Policy"),
+                &[(&format!("{kind}Name"), name.as_str()), ("PolicyArn", arn)],
+            ),
+        };
+        match outcome {
+            Ok(_) => Ok(()),
+            // Already gone (or its user or group is).
+            Err(err) if err.is("NoSuchEntity") => Ok(()),
+            Err(err) => Err(err.into()),
         }
     }
 
     fn extend(&self, request: &GrantRequest<'_>, grant: &AwsGrant) -> Result<(), BackendError> {
-        match (grant.mode, &grant.policy_arn) {
-            (AwsMode::AssumeRole, _) => {
+        match grant {
+            AwsGrant::AssumeRole(_) => {
                 let ends = credentials_end(&request.lease.handle);
                 match ends {
                     Some(end) if request.expires_at <= end => Ok(()),
@@ -481,10 +495,12 @@ impl TypedBackend for AwsBackend {
                     ))),
                 }
             }
-            (AwsMode::IamPolicy, None) => {
-                self.put_policy(grant, request.lease, request.expires_at)
-            }
-            (AwsMode::IamPolicy, Some(_)) => Ok(()),
+            AwsGrant::IamPolicy(iam) => match &iam.policy {
+                Policy::Inline(document) => {
+                    self.put_policy(iam, document, request.lease, request.expires_at)
+                }
+                Policy::Managed(_) => Ok(()),
+            },
         }
     }
 
@@ -493,43 +509,36 @@ impl TypedBackend for AwsBackend {
         request: &EndRequest<'_>,
         grant: Result<&AwsGrant, BackendError>,
     ) -> Result<Presence, BackendError> {
-        let grant = grant?;
         let lease = request.lease;
-        let present = match (grant.mode, &grant.policy_arn) {
+        let iam = match grant? {
             // No API lists a role's sessions: present unless they have ended.
-            (AwsMode::AssumeRole, _) => {
-                credentials_end(&lease.handle).is_none_or(|end| end > Utc::now())
+            AwsGrant::AssumeRole(_) => {
+                let present = credentials_end(&lease.handle).is_none_or(|end| end > Utc::now());
+                return Ok(presence(present));
             }
-            (AwsMode::IamPolicy, None) => {
-                let (kind, name) = principal(grant, &lease.subject)?;
-                let policy = policy_name(&lease.id);
-                match self.call(
-                    Service::Iam,
-                    &format!("Get{kind}Policy"),
-                    &[
-                        (&format!("{kind}Name"), name.as_str()),
-                        ("PolicyName", policy.as_str()),
-                    ],
-                ) {
-                    Ok(_) => true,
-                    Err(err) if err.is("NoSuchEntity") => false,
-                    Err(err) => return Err(err.into()),
-                }
-            }
-            (AwsMode::IamPolicy, Some(arn)) => {
-                let (kind, name) = principal(grant, &lease.subject)?;
-                match self.attached(kind, &name, arn) {
-                    Ok(found) => found,
-                    Err(err) if err.is("NoSuchEntity") => false,
-                    Err(err) => return Err(err.into()),
-                }
-            }
+            AwsGrant::IamPolicy(iam) => iam,
         };
-        Ok(if present {
-            Presence::Present
-        } else {
-            Presence::Absent
-        })
+        let (kind, name) = principal(iam, &lease.subject)?;
+        let present = match &iam.policy {
+            Policy::Inline(_) => match self.call(
+                Service::Iam,
+                &format!("Get{kind}Policy"),
+                &[
+                    (&format!("{kind}Name"), name.as_str()),
+                    ("PolicyName", policy_name(&lease.id).as_str()),
+                ],
+            ) {
+                Ok(_) => true,
+                Err(err) if err.is("NoSuchEntity") => false,
+                Err(err) => return Err(err.into()),
+            },
+            Policy::Managed(arn) => match self.attached(kind, &name, arn) {
+                Ok(found) => found,
+                Err(err) if err.is("NoSuchEntity") => false,
+                Err(err) => return Err(err.into()),
+            },
+        };
+        Ok(presence(present))
     }
 
     fn check(&self, target: &str, _grants: &[AwsGrant]) -> Vec<Check> {
