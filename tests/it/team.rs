@@ -168,6 +168,18 @@ impl Team {
             .by(user)
     }
 
+    /// Run `request` (with `--quiet`, as given) and return the id of the lease it granted.
+    fn lease_granted_by(&self, request: Jit) -> String {
+        request
+            .run()
+            .success()
+            .stdout
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
     /// `REQUESTER` asks for role `gated` with `--wait`, in the background: the waiting
     /// process and the lease id, once the request is pending.
     fn waiting_for_gated(&self) -> (std::process::Child, String) {
@@ -675,15 +687,8 @@ const KEY: &str = "'\\x010101010101010101010101010101010101010101010101010101010
 fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker() {
     let mut t = Team::new("");
     t.worker(|j| j);
-    let active = t
-        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
-        .run()
-        .success()
-        .stdout
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let active =
+        t.lease_granted_by(t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"]));
     assert_eq!(t.state(&active), "active");
     let (waiting, pending) = t.waiting_for_gated();
     let requests_before = t.count("SELECT count(*) FROM jit.requests");
@@ -1015,15 +1020,8 @@ fn with_several_hosts_messages_name_the_one_reached_or_each_one_tried() {
 fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
     let mut t = Team::new("");
     t.worker(|j| j);
-    let active = t
-        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
-        .run()
-        .success()
-        .stdout
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let active =
+        t.lease_granted_by(t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"]));
     t.stop_workers();
     // The store as schema 1 had it.
     t.db()
@@ -1141,15 +1139,7 @@ fn after_a_failover_to_a_replica_that_lost_the_tail_shipping_stops_at_the_fork()
     let standby = pg_cluster::Cluster::replica_of(primary);
     let on_standby = || standby.superuser(Some(&db)).unwrap();
     t.worker(|j| j);
-    let first = t
-        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
-        .run()
-        .success()
-        .stdout
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let first = t.lease_granted_by(t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"]));
     // Shipped, and the checkpoint (seq 2) streamed to the standby.
     await_that("seq 2 shipped and on the standby", || {
         on_standby()
@@ -1215,16 +1205,10 @@ fn after_a_failover_to_a_replica_that_lost_the_tail_shipping_stops_at_the_fork()
         ),
     );
     t.worker(|j| j.env("JIT_CONFIG", &workers));
-    let second = t
-        .person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
-        .env("JIT_CONFIG", &client)
-        .run()
-        .success()
-        .stdout
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let second = t.lease_granted_by(
+        t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"])
+            .env("JIT_CONFIG", &client),
+    );
     await_that("the fork recorded", || {
         on_standby()
             .query_opt("SELECT 1 FROM jit.audit WHERE kind = 'ship-refused'", &[])
