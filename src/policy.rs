@@ -203,6 +203,48 @@ pub fn check_reason(reason: &str) -> Result<(), String> {
     crate::text::check_typed("the reason", reason)
 }
 
+/// A lease that separation of duties weighs: one of the person's, of `role`, by `id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held<'l> {
+    pub id: &'l str,
+    pub role: &'l str,
+}
+
+/// A refusal by a `[[conflicts]]` rule, with the rule that gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflicted {
+    /// `conflicts #N`.
+    pub rule: String,
+    pub denial: Denial,
+}
+
+/// Separation of duties for `who` taking `role`: refused when a `[[conflicts]]` rule names
+/// `role` and one of the leases `held` (live, or for an approver also asked for) is of another
+/// role of the rule. `doing` says what is refused (`hold`, `approve a request for`).
+pub fn check_conflicts(
+    config: &Config,
+    who: &str,
+    doing: &str,
+    role: &str,
+    held: &[Held<'_>],
+) -> Result<(), Conflicted> {
+    for rule in &config.conflicts {
+        let clash = rule
+            .others_of(role)
+            .find_map(|other| held.iter().find(|lease| lease.role == other));
+        if let Some(lease) = clash {
+            return Err(Conflicted {
+                rule: rule.name.clone(),
+                denial: Denial(format!(
+                    "{who} may not {doing} role {role:?} while lease {} of role {:?} is live: {} ({})",
+                    lease.id, lease.role, rule.reason, rule.name
+                )),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// May `approver` decide a request by `requester` for `role`?
 pub fn check_approver(
     role: &Role,

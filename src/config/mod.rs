@@ -27,6 +27,8 @@ pub struct Config {
     pub targets: BTreeMap<String, Target>,
     pub roles: BTreeMap<String, Role>,
     pub eligibility: Vec<Eligibility>,
+    /// Roles no subject may hold at once (`[[conflicts]]`): separation of duties.
+    pub conflicts: Vec<Conflict>,
     pub notify: Vec<notify::Notify>,
     /// Where the audit trail is forwarded (`[[audit.ship]]`).
     pub ship: Vec<shipping::ShipTo>,
@@ -101,6 +103,29 @@ pub struct Role {
     pub break_glass: bool,
     /// Backend-specific grant parameters, validated by the target's backend kind.
     pub grant: serde_json::Value,
+}
+
+/// A `[[conflicts]]` rule: no subject holds two of `roles` live at once, and nobody approves
+/// a request for one of them while they hold or ask for another.
+#[derive(Clone, Debug)]
+pub struct Conflict {
+    /// Its place in the file, for messages and the audit trail: `conflicts #N`.
+    pub name: String,
+    /// Two or more role names.
+    pub roles: Vec<String>,
+    /// Why they conflict, said in every denial.
+    pub reason: String,
+}
+
+impl Conflict {
+    /// The other roles of this rule, when it covers `role`.
+    pub fn others_of<'c>(&'c self, role: &str) -> impl Iterator<Item = &'c str> {
+        let covers = self.roles.iter().any(|r| r == role);
+        self.roles
+            .iter()
+            .filter(move |r| covers && *r != role)
+            .map(String::as_str)
+    }
 }
 
 /// The longest `max_ttl` a break-glass role may have.
@@ -225,6 +250,11 @@ fn read_config(
     for (i, item) in items.iter().enumerate() {
         eligibility.extend(read_eligibility(reader, i, item, &role_names));
     }
+    let mut conflicts = Vec::new();
+    let items = array_of_tables(reader, top.take("conflicts"), "conflicts");
+    for (i, item) in items.iter().enumerate() {
+        conflicts.extend(read_conflict(reader, i, item, &role_names));
+    }
     let mut notify = Vec::new();
     for (i, item) in array_of_tables(reader, top.take("notify"), "notify")
         .iter()
@@ -262,6 +292,7 @@ fn read_config(
         targets,
         roles,
         eligibility,
+        conflicts,
         notify,
         ship,
     })
@@ -715,6 +746,68 @@ fn read_eligibility(
     })
 }
 
+fn read_conflict(
+    reader: &mut Reader<'_>,
+    index: usize,
+    node: &Spanned<Node>,
+    role_names: &[String],
+) -> Option<Conflict> {
+    let name = format!("conflicts #{}", index + 1);
+    let what = format!("[[conflicts]] #{}", index + 1);
+    let mut fields = reader.table(node, &what)?;
+    let roles_node = fields.need(reader, "roles", " (two or more role names)");
+    let before = reader.errors.len();
+    let roles = roles_node.and_then(|n| {
+        let list = reader.strings(n, "roles")?;
+        let mut roles: Vec<String> = Vec::with_capacity(list.len());
+        for role in list {
+            if !role_names.contains(role.get_ref()) {
+                let defined = if role_names.is_empty() {
+                    "none are defined".to_owned()
+                } else {
+                    format!("defined: {}", role_names.join(", "))
+                };
+                reader.error(
+                    role.span(),
+                    format!("role {:?} is not defined; {defined}", role.get_ref()),
+                );
+            } else if roles.contains(role.get_ref()) {
+                reader.error(
+                    role.span(),
+                    format!("role {:?} is named twice", role.get_ref()),
+                );
+            } else {
+                roles.push(role.into_inner());
+            }
+        }
+        Some(roles)
+    });
+    let reason = fields
+        .need(
+            reader,
+            "reason",
+            " (why the roles conflict; every denial says it)",
+        )
+        .and_then(|n| reader.name(n, "reason"));
+    fields.finish(reader);
+    let roles = roles?;
+    if roles.len() < 2 {
+        // Unless a named role was refused already: that error says what is wrong.
+        if let (Some(n), true) = (roles_node, reader.errors.len() == before) {
+            reader.error(
+                n.span(),
+                format!("{what} needs two or more roles in `roles`"),
+            );
+        }
+        return None;
+    }
+    Some(Conflict {
+        name,
+        roles,
+        reason: reason?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,6 +859,42 @@ mod tests {
         assert_eq!(
             errors(&role("{ required = 0, timeout = \"30m\" }")),
             "c.toml:8:39: approvals.timeout is how long a request waits for approval; it needs required of 1 or more"
+        );
+    }
+
+    #[test]
+    fn conflicts_name_defined_roles_and_say_why() {
+        let roles = "[roles.a]\ntarget = \"t\"\nmax_ttl = \"1h\"\n\n[roles.b]\ntarget = \"t\"\nmax_ttl = \"1h\"\n\n";
+        let config = parse(
+            Path::new("c.toml"),
+            &format!(
+                "{TARGET}{roles}[[conflicts]]\nroles = [\"a\", \"b\"]\nreason = \"four eyes\"\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(config.conflicts.len(), 1);
+        assert_eq!(config.conflicts[0].name, "conflicts #1");
+        assert_eq!(config.conflicts[0].roles, ["a", "b"]);
+        assert_eq!(config.conflicts[0].reason, "four eyes");
+        assert_eq!(
+            config.conflicts[0].others_of("a").collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(config.conflicts[0].others_of("c").count(), 0);
+
+        // Every error of every rule, each at its place.
+        let bad = format!(
+            "{roles}[[conflicts]]\nroles = [\"a\", \"nope\", \"a\"]\nreason = \"x\"\n\n\
+             [[conflicts]]\nroles = [\"a\"]\nreason = \"x\"\n\n\
+             [[conflicts]]\nroles = [\"a\", \"b\"]\nwhy = \"x\"\n"
+        );
+        assert_eq!(
+            errors(&bad),
+            "c.toml:14:15: role \"nope\" is not defined; defined: a, b\n\
+             c.toml:14:23: role \"a\" is named twice\n\
+             c.toml:18:9: [[conflicts]] #2 needs two or more roles in `roles`\n\
+             c.toml:21:1: [[conflicts]] #3 needs `reason` (why the roles conflict; every denial says it)\n\
+             c.toml:23:1: unknown key `why` in [[conflicts]] #3; valid keys: roles, reason"
         );
     }
 

@@ -24,6 +24,16 @@ impl<'a> Engine<'a> {
         {
             policy::check_approver(role, who, &lease.requester, &lease.subject)
                 .map_err(|d| exit::denied(d.0))?;
+            // Separation of duties, as things stand now: the subject holds no conflicting
+            // role, and the approver neither holds nor asks for one.
+            self.check_holding(
+                &lease.subject,
+                &lease.role,
+                None,
+                Recorded::Lease(&lease.id),
+            )
+            .map_err(|err| err.context(format!("lease {id} cannot be approved")))?;
+            self.check_approving(&who.user, &lease.subject, &lease.role, &lease.id)?;
             self.ticket_status(
                 &lease.subject,
                 role,

@@ -60,6 +60,23 @@ impl Details for TicketDenied<'_> {
     }
 }
 
+/// A request, approval or extension refused by a policy rule (a `[[conflicts]]` rule, say).
+#[derive(Serialize)]
+pub struct PolicyDenied<'a> {
+    pub role: &'a str,
+    pub subject: &'a str,
+    /// Who was refused: the requester, or the approver.
+    pub by: &'a str,
+    pub rule: &'a str,
+    pub reason: &'a str,
+}
+
+impl Details for PolicyDenied<'_> {
+    fn kind(&self) -> EventKind {
+        EventKind::Denied
+    }
+}
+
 #[derive(Serialize)]
 pub struct Approved<'a> {
     pub by: &'a str,

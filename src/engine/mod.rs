@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod conflicts;
 mod decide;
 mod end;
 mod events;

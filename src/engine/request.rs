@@ -35,6 +35,11 @@ impl<'a> Engine<'a> {
         .map_err(|denial| exit::denied(denial.0))?;
         policy::check_break_glass(role, input.reason.as_deref())
             .map_err(|denial| exit::denied(denial.0))?;
+        let extending = match record {
+            Recorded::Lease(id) => Some(id),
+            Recorded::Not | Recorded::Request => None,
+        };
+        self.check_holding(&who.user, &role.name, extending, record)?;
         let ticket_status = self.ticket_status(&who.user, role, input.ticket.as_deref(), record)?;
         let starts_at = self.clock.now();
         let ends_at = starts_at + delta(decision.ttl);

@@ -40,9 +40,26 @@ target = "own"
 max_ttl = "1h"
 approvals = { required = 1, from = ["user:bob"] }
 
+[roles.ledger]
+target = "own"
+max_ttl = "1h"
+
+[roles.payout]
+target = "own"
+max_ttl = "1h"
+approvals = { required = 1, from = ["user:bob", "user:carol"] }
+
+[[conflicts]]
+roles = ["ledger", "payout"]
+reason = "who books a payment does not pay it out"
+
 [[eligibility]]
 subjects = ["user:alice"]
 roles = ["*"]
+
+[[eligibility]]
+subjects = ["user:bob"]
+roles = ["ledger"]
 "#;
 
 /// When every test starts.
@@ -1418,6 +1435,138 @@ fn a_dead_local_worker_is_seen_dead() {
     ));
 }
 
+// Separation of duties.
+
+/// The audit events of no lease (requests refused before a lease existed).
+fn unattached_events(world: &World) -> Vec<crate::audit::AuditEvent> {
+    let mut all = Vec::new();
+    world
+        .store
+        .each_event(&mut |event| {
+            if event.lease_id.is_none() {
+                all.push(event.clone());
+            }
+            Ok(())
+        })
+        .unwrap();
+    all
+}
+
+fn a_role_that_conflicts_with_a_live_lease_is_refused_and_the_refusal_recorded(new: fn() -> World) {
+    let world = new();
+    let ledger = world.granted("ledger", None);
+    let calls = world.own.calls().len();
+
+    let (exit, message) = exit_of(world.engine("alice").request(
+        &who("alice"),
+        &asking("payout", None),
+        None,
+    ));
+    assert_eq!(exit, Exit::Denied);
+    assert_eq!(
+        message,
+        format!(
+            "alice may not hold role \"payout\" while lease {} of role \"ledger\" is live: who books a payment does not pay it out (conflicts #1)",
+            ledger.id
+        )
+    );
+    // Nothing was created or asked of the target; the refusal is in the audit trail.
+    assert_eq!(
+        world.store.leases(&LeaseFilter::default()).unwrap().len(),
+        1
+    );
+    assert_eq!(world.own.calls().len(), calls);
+    let refused = unattached_events(&world);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].kind, "denied");
+    assert_eq!(
+        refused[0].details,
+        json!({
+            "role": "payout",
+            "subject": "alice",
+            "by": "alice",
+            "rule": "conflicts #1",
+            "reason": message,
+        })
+    );
+
+    // The lease's own extension is no conflict with itself.
+    world
+        .engine("alice")
+        .extend(&ledger.id, &who("alice"), secs(50 * 60))
+        .unwrap();
+    // Once the conflicting lease has ended, the role may be asked for.
+    world.engine("alice").revoke(&ledger.id).unwrap();
+    let payout = world.pending("payout");
+    assert_eq!(payout.state, LeaseState::Pending);
+}
+
+fn nobody_approves_into_a_conflict_of_the_subject_or_their_own(new: fn() -> World) {
+    let world = new();
+    // The subject took the conflicting role while the request waited.
+    let payout = world.pending("payout");
+    let ledger = world.granted("ledger", None);
+    let (exit, message) = exit_of(world.engine("carol").decide(
+        &payout.id,
+        &who("carol"),
+        Verdict::Approve,
+        None,
+    ));
+    assert_eq!(exit, Exit::Denied);
+    assert_eq!(
+        message,
+        format!(
+            "lease {} cannot be approved: alice may not hold role \"payout\" while lease {} of role \"ledger\" is live: who books a payment does not pay it out (conflicts #1)",
+            payout.id, ledger.id
+        )
+    );
+    assert_eq!(world.lease(&payout.id).state, LeaseState::Pending);
+    assert_eq!(world.kinds(&payout.id), ["requested", "denied"]);
+    assert_eq!(world.last_details(&payout.id)["by"], "carol");
+    world.engine("alice").revoke(&ledger.id).unwrap();
+
+    // The approver holds the conflicting role.
+    let bobs = match world
+        .engine("bob")
+        .request(&who("bob"), &asking("ledger", None), None)
+        .unwrap()
+    {
+        Requested::Granted { lease, .. } => lease,
+        Requested::Pending { .. } => panic!("pending"),
+    };
+    let (exit, message) = exit_of(world.engine("bob").decide(
+        &payout.id,
+        &who("bob"),
+        Verdict::Approve,
+        None,
+    ));
+    assert_eq!(exit, Exit::Denied);
+    assert_eq!(
+        message,
+        format!(
+            "bob may not approve a request for role \"payout\" while lease {} of role \"ledger\" is live: who books a payment does not pay it out (conflicts #1)",
+            bobs.id
+        )
+    );
+    assert_eq!(world.lease(&payout.id).state, LeaseState::Pending);
+    // Someone without a conflict approves, and it is granted.
+    match world
+        .engine("carol")
+        .decide(&payout.id, &who("carol"), Verdict::Approve, None)
+        .unwrap()
+    {
+        Decided::Granted { lease, .. } => assert_eq!(lease.state, LeaseState::Active),
+        _ => panic!("not granted"),
+    }
+    // A denial is never refused for a conflict.
+    let again = world.pending("payout");
+    world
+        .engine("bob")
+        .decide(&again.id, &who("bob"), Verdict::Deny, Some("no"))
+        .unwrap();
+    assert_eq!(world.lease(&again.id).state, LeaseState::Denied);
+}
+
 /// Each scenario above, once on each store: the engine's order must not depend on it.
 macro_rules! on_each_store {
     ($($scenario:ident),* $(,)?) => {$(
@@ -1470,4 +1619,6 @@ on_each_store!(
     an_interrupted_grant_under_another_lease_leaves_the_entitlement,
     a_final_approval_hands_the_grant_to_a_waiting_requester,
     a_waiting_requester_holds_off_only_the_default_timeout,
+    a_role_that_conflicts_with_a_live_lease_is_refused_and_the_refusal_recorded,
+    nobody_approves_into_a_conflict_of_the_subject_or_their_own,
 );

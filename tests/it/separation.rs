@@ -1,0 +1,73 @@
+//! Separation of duties (`[[conflicts]]`), through the CLI: a role that conflicts with a live
+//! lease of the same person is refused (exit 3), nothing is created on the store or the
+//! target, and the refusal is in the audit trail with the rule that gave it.
+
+use crate::harness::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn world() -> World {
+    let w = World::empty();
+    std::fs::create_dir(w.path("leases")).unwrap();
+    std::fs::set_permissions(w.path("leases"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    w.write_config(&format!(
+        "[targets.books]\nbackend = \"file\"\ndirectory = \"leases\"\n\n\
+         [roles.ledger]\ntarget = \"books\"\nmax_ttl = \"1h\"\n\n\
+         [roles.payout]\ntarget = \"books\"\nmax_ttl = \"1h\"\n\n\
+         [[conflicts]]\nroles = [\"ledger\", \"payout\"]\nreason = \"who books a payment does not pay it out\"\n\n\
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+        me = me(),
+    ));
+    w
+}
+
+fn files(w: &World) -> usize {
+    std::fs::read_dir(w.path("leases")).unwrap().count()
+}
+
+#[test]
+fn a_role_that_conflicts_with_a_live_lease_is_refused_and_recorded() {
+    let w = world();
+    let ledger = w.granted("ledger", &[]);
+    let events = w.event_count();
+
+    let refused = w
+        .jit(["request", "--role", "payout", "--ttl", "10m"])
+        .run()
+        .code(3);
+    let why = format!(
+        "{me} may not hold role \"payout\" while lease {ledger} of role \"ledger\" is live: who books a payment does not pay it out (conflicts #1)",
+        me = me()
+    );
+    assert_eq!(refused.stderr, format!("jit: error: {why}\n"));
+    assert_eq!(refused.stdout, "");
+    // No lease, no file on the target; one `denied` event with the rule.
+    assert_eq!(w.leases().len(), 1);
+    assert_eq!(files(&w), 1);
+    let trail = w.jit(["audit", "--json"]).run().success().json();
+    let trail = trail.as_array().unwrap();
+    assert_eq!(trail.len(), events + 1);
+    let denied = trail.last().unwrap();
+    assert_eq!(denied["kind"], "denied");
+    assert_eq!(denied["lease_id"], serde_json::Value::Null);
+    assert_eq!(
+        denied["details"],
+        serde_json::json!({
+            "role": "payout", "subject": me(), "by": me(), "rule": "conflicts #1", "reason": why,
+        })
+    );
+    w.jit(["audit", "verify"]).run().success();
+
+    // A dry run says the same and records nothing.
+    let dry = w
+        .jit(["request", "--role", "payout", "--dry-run"])
+        .run()
+        .code(3);
+    assert_eq!(dry.stderr, format!("jit: error: {why}\n"));
+    assert_eq!(w.event_count(), events + 1);
+
+    // Once the conflicting lease has ended, the role is granted.
+    w.jit(["revoke", &ledger]).run().success();
+    let payout = w.granted("payout", &[]);
+    assert_eq!(w.state_of(&payout), "active");
+    assert_eq!(files(&w), 1);
+}
