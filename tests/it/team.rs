@@ -684,6 +684,40 @@ fn a_worker_killed_mid_grant_leaves_nothing_the_other_does_not_clean_up() {
 const KEY: &str = "'\\x0101010101010101010101010101010101010101010101010101010101010101'::bytea";
 
 #[test]
+fn the_worker_refuses_a_request_that_conflicts_with_a_live_lease() {
+    let mut t = Team::new(
+        "[[conflicts]]\nroles = [\"tokens\", \"gated\"]\nreason = \"no self-issued keys while gated\"\n",
+    );
+    t.worker(|j| j);
+    let tokens =
+        t.lease_granted_by(t.person(REQUESTER, ["request", "--role", "tokens", "--quiet"]));
+    let refused = t
+        .person(REQUESTER, ["request", "--role", "gated"])
+        .run()
+        .code(3);
+    assert_eq!(
+        refused.stderr,
+        format!(
+            "jit: error: {REQUESTER} may not hold role \"gated\" while lease {tokens} of role \"tokens\" is live: no self-issued keys while gated (conflicts #1)\n"
+        )
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'gated'"),
+        0
+    );
+    assert_eq!(
+        t.count(
+            &format!(
+                "SELECT count(*) FROM jit.audit WHERE kind = 'denied' AND lease_id IS NULL \
+                 AND details::jsonb->>'rule' = 'conflicts #1' AND details::jsonb->>'by' = '{REQUESTER}'"
+            )
+        ),
+        1
+    );
+    t.stop_workers();
+}
+
+#[test]
 fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker() {
     let mut t = Team::new("");
     t.worker(|j| j);
