@@ -5,6 +5,7 @@ use crate::config::{ApprovalRule, Config, Role, TicketRule};
 use crate::duration;
 use crate::identity::Identity;
 use crate::lease::TtlLimits;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -47,8 +48,9 @@ pub fn evaluate(
     requested: Option<Duration>,
     ticket: Option<&str>,
     limits: TtlLimits,
+    now: DateTime<Utc>,
 ) -> Result<Decision, Denial> {
-    let rules: Vec<(usize, &crate::config::Eligibility)> = config
+    let matching: Vec<(usize, &crate::config::Eligibility)> = config
         .eligibility
         .iter()
         .enumerate()
@@ -56,6 +58,24 @@ pub fn evaluate(
             rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s))
         })
         .collect();
+    let rules: Vec<(usize, &crate::config::Eligibility)> = matching
+        .iter()
+        .copied()
+        .filter(|(_, rule)| rule.in_force(now))
+        .collect();
+    if let (true, Some((_, ended))) = (rules.is_empty(), matching.last()) {
+        // Every rule that admitted the requester has expired: say which, and when.
+        return Err(Denial(format!(
+            "{} is no longer eligible for role {:?}: {} expired at {}",
+            who.user,
+            role.name,
+            ended.name,
+            ended
+                .expires
+                .map(|t| crate::lease::rfc3339::format(&t))
+                .unwrap_or_default()
+        )));
+    }
     if rules.is_empty() {
         return Err(Denial(format!(
             "{} is not eligible for role {:?} (see `jit roles` for the roles you may request)",
@@ -203,6 +223,21 @@ pub fn check_reason(reason: &str) -> Result<(), String> {
     crate::text::check_typed("the reason", reason)
 }
 
+/// A role's `max_active`: refused when `live` leases of it are live already.
+pub fn check_max_active(role: &Role, max: u32, live: usize) -> Result<(), Conflicted> {
+    if live < usize::try_from(max).unwrap_or(usize::MAX) {
+        return Ok(());
+    }
+    Err(Conflicted {
+        rule: format!("roles.{}.max_active", role.name),
+        denial: Denial(format!(
+            "role {:?} has {live} live lease{}, its max_active of {max}: try again when one has ended",
+            role.name,
+            if live == 1 { "" } else { "s" }
+        )),
+    })
+}
+
 /// A lease that separation of duties weighs: one of the person's, of `role`, by `id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Held<'l> {
@@ -210,7 +245,8 @@ pub struct Held<'l> {
     pub role: &'l str,
 }
 
-/// A refusal by a `[[conflicts]]` rule, with the rule that gave it.
+/// A refusal by a rule that weighs other leases (`[[conflicts]]`, `max_active`), with the
+/// rule that gave it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflicted {
     /// `conflicts #N`.
@@ -346,6 +382,7 @@ roles = ["*"]
                 *requested,
                 Some("CHG-1"),
                 TtlLimits::default(),
+                Utc::now(),
             );
             match (got, expected) {
                 (Ok(d), Ok(secs)) => assert_eq!(d.ttl.as_secs(), *secs, "{requested:?}"),
@@ -364,7 +401,16 @@ roles = ["*"]
             max: Some(Duration::from_secs(1200)),
             max_source: None,
         };
-        let d = evaluate(&config, &who("alice", &[]), role, None, None, limits).unwrap();
+        let d = evaluate(
+            &config,
+            &who("alice", &[]),
+            role,
+            None,
+            None,
+            limits,
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!(d.ttl, Duration::from_secs(1200));
         assert_eq!(d.caps.len(), 2);
         let short = evaluate(
@@ -374,6 +420,7 @@ roles = ["*"]
             Some(Duration::from_secs(60)),
             None,
             limits,
+            Utc::now(),
         );
         assert!(short.unwrap_err().0.contains("minimum of 15m"));
     }
@@ -383,7 +430,16 @@ roles = ["*"]
         let config = config();
         let role = &config.roles["db"];
         let ok = |w: &Identity| {
-            evaluate(&config, w, role, None, Some("CHG-1"), TtlLimits::default()).is_ok()
+            evaluate(
+                &config,
+                w,
+                role,
+                None,
+                Some("CHG-1"),
+                TtlLimits::default(),
+                Utc::now(),
+            )
+            .is_ok()
         };
         assert!(ok(&who("alice", &[])));
         assert!(ok(&who("bob", &["dba"])));
@@ -397,7 +453,8 @@ roles = ["*"]
                 open,
                 None,
                 None,
-                TtlLimits::default()
+                TtlLimits::default(),
+                Utc::now()
             )
             .is_err()
         );
@@ -415,6 +472,7 @@ roles = ["*"]
                 None,
                 t,
                 TtlLimits::default(),
+                Utc::now(),
             )
         };
         assert!(check(Some("CHG-42")).is_ok());

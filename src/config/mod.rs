@@ -101,6 +101,9 @@ pub struct Role {
     /// A break-glass role is granted to the eligible without approval, for at most
     /// [`BREAK_GLASS_MAX_TTL`], and only with a reason; its leases are marked as such.
     pub break_glass: bool,
+    /// At most this many leases of the role may be live at once (any subject); a break-glass
+    /// role is not held to it.
+    pub max_active: Option<u32>,
     /// Backend-specific grant parameters, validated by the target's backend kind.
     pub grant: serde_json::Value,
 }
@@ -133,15 +136,24 @@ pub const BREAK_GLASS_MAX_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct Eligibility {
+    /// Its place in the file, for messages: `eligibility rule #N`.
+    pub name: String,
     pub subjects: Vec<SubjectPattern>,
     /// Role names, or `*` for every role.
     pub roles: Vec<String>,
     pub max_ttl: Option<Duration>,
+    /// From then on the rule admits nobody.
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Eligibility {
     pub fn covers_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == "*" || r == role)
+    }
+
+    /// Whether the rule still admits anyone at `now`.
+    pub fn in_force(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.expires.is_none_or(|end| now < end)
     }
 }
 
@@ -495,6 +507,19 @@ fn read_role(
         .and_then(|n| read_approvals(reader, n))
         .unwrap_or_default();
     let break_glass = fields.boolean(reader, "break_glass").unwrap_or(false);
+    let max_active = fields.get(reader, "max_active", |r, n, what| {
+        let count = r.count(n, what, 100_000)?;
+        if count == 0 {
+            r.error(
+                n.span(),
+                format!(
+                    "{what} is 0: no lease could ever be granted; use 1 or more, or remove the role"
+                ),
+            );
+            return None;
+        }
+        Some(count)
+    });
     if break_glass {
         if let Some(n) = approvals_node {
             reader.error(
@@ -544,6 +569,7 @@ fn read_role(
         ticket,
         approvals,
         break_glass,
+        max_active,
         grant: grant?,
     })
 }
@@ -738,11 +764,35 @@ fn read_eligibility(
                 .collect()
         });
     let max_ttl = fields.duration(reader, "max_ttl");
+    let expires = fields.get(reader, "expires", |r, n, what| {
+        let text = match n.get_ref() {
+            Node::Datetime(text) | Node::Str(text) => text.clone(),
+            other => {
+                r.error(
+                    n.span(),
+                    format!("{what} must be a date and time such as 2027-01-31T18:00:00Z, not {}", other.kind()),
+                );
+                return None;
+            }
+        };
+        match chrono::DateTime::parse_from_rfc3339(&text) {
+            Ok(at) => Some(at.to_utc()),
+            Err(_) => {
+                r.error(
+                    n.span(),
+                    format!("{what} {text:?} is not a date and time with its offset, such as 2027-01-31T18:00:00Z"),
+                );
+                None
+            }
+        }
+    });
     fields.finish(reader);
     Some(Eligibility {
+        name: format!("eligibility rule #{}", index + 1),
         subjects: subject_list?,
         roles: roles?,
         max_ttl,
+        expires,
     })
 }
 
@@ -895,6 +945,41 @@ mod tests {
              c.toml:18:9: [[conflicts]] #2 needs two or more roles in `roles`\n\
              c.toml:21:1: [[conflicts]] #3 needs `reason` (why the roles conflict; every denial says it)\n\
              c.toml:23:1: unknown key `why` in [[conflicts]] #3; valid keys: roles, reason"
+        );
+    }
+
+    #[test]
+    fn max_active_and_expires_are_checked_where_they_are_written() {
+        assert_eq!(
+            role("[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\nmax_active = 3\n").max_active,
+            Some(3)
+        );
+        assert_eq!(
+            errors("[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\nmax_active = 0\n"),
+            "c.toml:8:14: max_active is 0: no lease could ever be granted; use 1 or more, or remove the role"
+        );
+        let rule = |expires: &str| {
+            format!(
+                "[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\n\n[[eligibility]]\nsubjects = [\"user:a\"]\nroles = [\"x\"]\nexpires = {expires}\n"
+            )
+        };
+        let config = parse(
+            Path::new("c.toml"),
+            &format!("{TARGET}{}", rule("\"2027-01-31T18:00:00+01:00\"")),
+        )
+        .unwrap();
+        assert_eq!(config.eligibility[0].name, "eligibility rule #1");
+        assert_eq!(
+            config.eligibility[0].expires.unwrap().to_rfc3339(),
+            "2027-01-31T17:00:00+00:00"
+        );
+        assert_eq!(
+            errors(&rule("\"next year\"")),
+            "c.toml:12:11: expires \"next year\" is not a date and time with its offset, such as 2027-01-31T18:00:00Z"
+        );
+        assert_eq!(
+            errors(&rule("3")),
+            "c.toml:12:11: expires must be a date and time such as 2027-01-31T18:00:00Z, not an integer"
         );
     }
 

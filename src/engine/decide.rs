@@ -34,6 +34,8 @@ impl<'a> Engine<'a> {
             )
             .map_err(|err| err.context(format!("lease {id} cannot be approved")))?;
             self.check_approving(&who.user, &lease.subject, &lease.role, &lease.id)?;
+            self.check_max_active(role, &lease.subject, None, Recorded::Lease(&lease.id))
+                .map_err(|err| err.context(format!("lease {id} cannot be approved")))?;
             self.ticket_status(
                 &lease.subject,
                 role,

@@ -34,7 +34,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-mod conflicts;
 mod decide;
 mod end;
 mod events;
@@ -42,6 +41,7 @@ mod extend;
 mod grant;
 mod local;
 mod request;
+mod rules;
 mod sweep;
 
 pub use local::Local;
@@ -460,6 +460,7 @@ impl<'a> Engine<'a> {
 
     /// The roles `who` may request, with the effective cap for them.
     pub fn roles_for(&self, who: &Identity) -> Vec<RoleView<'a>> {
+        let now = self.clock.now();
         self.config
             .roles
             .values()
@@ -469,7 +470,9 @@ impl<'a> Engine<'a> {
                     .eligibility
                     .iter()
                     .filter(|rule| {
-                        rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s))
+                        rule.covers_role(&role.name)
+                            && rule.in_force(now)
+                            && rule.subjects.iter().any(|s| who.matches(s))
                     })
                     .collect();
                 if rules.is_empty() {

@@ -31,6 +31,7 @@ impl<'a> Engine<'a> {
             input.ttl,
             input.ticket.as_deref(),
             backend.traits(&role.grant).limits,
+            self.clock.now(),
         )
         .map_err(|denial| exit::denied(denial.0))?;
         policy::check_break_glass(role, input.reason.as_deref())
@@ -40,6 +41,7 @@ impl<'a> Engine<'a> {
             Recorded::Not | Recorded::Request => None,
         };
         self.check_holding(&who.user, &role.name, extending, record)?;
+        self.check_max_active(role, &who.user, extending, record)?;
         let ticket_status = self.ticket_status(&who.user, role, input.ticket.as_deref(), record)?;
         let starts_at = self.clock.now();
         let ends_at = starts_at + delta(decision.ttl);

@@ -49,6 +49,21 @@ target = "own"
 max_ttl = "1h"
 approvals = { required = 1, from = ["user:bob", "user:carol"] }
 
+[roles.seat]
+target = "own"
+max_ttl = "1h"
+max_active = 1
+
+[roles.sos]
+target = "own"
+max_ttl = "1h"
+max_active = 1
+break_glass = true
+
+[roles.temp]
+target = "own"
+max_ttl = "1h"
+
 [[conflicts]]
 roles = ["ledger", "payout"]
 reason = "who books a payment does not pay it out"
@@ -59,7 +74,12 @@ roles = ["*"]
 
 [[eligibility]]
 subjects = ["user:bob"]
-roles = ["ledger"]
+roles = ["ledger", "seat", "sos"]
+
+[[eligibility]]
+subjects = ["user:carol"]
+roles = ["temp"]
+expires = "2026-12-01T10:30:00Z"
 "#;
 
 /// When every test starts.
@@ -1567,6 +1587,78 @@ fn nobody_approves_into_a_conflict_of_the_subject_or_their_own(new: fn() -> Worl
     assert_eq!(world.lease(&again.id).state, LeaseState::Denied);
 }
 
+// Conditions.
+
+fn a_role_at_its_max_active_refuses_another_lease_but_break_glass_does_not(new: fn() -> World) {
+    let world = new();
+    let seat = world.granted("seat", None);
+    let (exit, message) = exit_of(world.engine("bob").request(
+        &who("bob"),
+        &asking("seat", None),
+        None,
+    ));
+    assert_eq!(exit, Exit::Denied);
+    assert_eq!(
+        message,
+        "role \"seat\" has 1 live lease, its max_active of 1: try again when one has ended"
+    );
+    let refused = unattached_events(&world);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].details["rule"], "roles.seat.max_active");
+    assert_eq!(refused[0].details["by"], "bob");
+    // The lease itself may be extended; once it has ended the seat is free.
+    world
+        .engine("alice")
+        .extend(&seat.id, &who("alice"), secs(40 * 60))
+        .unwrap();
+    world.engine("alice").revoke(&seat.id).unwrap();
+    match world
+        .engine("bob")
+        .request(&who("bob"), &asking("seat", None), None)
+        .unwrap()
+    {
+        Requested::Granted { lease, .. } => assert_eq!(lease.state, LeaseState::Active),
+        Requested::Pending { .. } => panic!("pending"),
+    }
+
+    // A break-glass role is not held to its max_active.
+    let sos = RequestInput {
+        reason: Some("INC-1: primary down".into()),
+        ..asking("sos", None)
+    };
+    for user in ["alice", "bob"] {
+        match world.engine(user).request(&who(user), &sos, None) {
+            Ok(Requested::Granted { lease, .. }) => assert!(lease.break_glass),
+            other => panic!("{user}: {:?}", other.err()),
+        }
+    }
+}
+
+fn an_expired_eligibility_rule_admits_nobody_and_says_when_it_ended(new: fn() -> World) {
+    let world = new();
+    let engine = world.engine("carol");
+    match engine
+        .request(&who("carol"), &asking("temp", Some(10)), None)
+        .unwrap()
+    {
+        Requested::Granted { lease, .. } => assert_eq!(lease.state, LeaseState::Active),
+        Requested::Pending { .. } => panic!("pending"),
+    }
+    assert_eq!(engine.roles_for(&who("carol")).len(), 1);
+    world.at(30);
+    let (exit, message) = exit_of(world.engine("carol").request(
+        &who("carol"),
+        &asking("temp", Some(10)),
+        None,
+    ));
+    assert_eq!(exit, Exit::Denied);
+    assert_eq!(
+        message,
+        "carol is no longer eligible for role \"temp\": eligibility rule #3 expired at 2026-12-01T10:30:00Z"
+    );
+    assert!(world.engine("carol").roles_for(&who("carol")).is_empty());
+}
+
 /// Each scenario above, once on each store: the engine's order must not depend on it.
 macro_rules! on_each_store {
     ($($scenario:ident),* $(,)?) => {$(
@@ -1621,4 +1713,6 @@ on_each_store!(
     a_waiting_requester_holds_off_only_the_default_timeout,
     a_role_that_conflicts_with_a_live_lease_is_refused_and_the_refusal_recorded,
     nobody_approves_into_a_conflict_of_the_subject_or_their_own,
+    a_role_at_its_max_active_refuses_another_lease_but_break_glass_does_not,
+    an_expired_eligibility_rule_admits_nobody_and_says_when_it_ended,
 );

@@ -1,6 +1,7 @@
-//! Separation of duties (`[[conflicts]]`), through the CLI: a role that conflicts with a live
-//! lease of the same person is refused (exit 3), nothing is created on the store or the
-//! target, and the refusal is in the audit trail with the rule that gave it.
+//! Policy beyond eligibility, through the CLI: separation of duties (`[[conflicts]]`), a role's
+//! `max_active` and an eligibility rule's `expires`. What they refuse is refused with exit 3,
+//! nothing is created on the store or the target, and a refusal by a rule that weighs other
+//! leases is in the audit trail with the rule that gave it.
 
 use crate::harness::*;
 use std::os::unix::fs::PermissionsExt;
@@ -13,8 +14,11 @@ fn world() -> World {
         "[targets.books]\nbackend = \"file\"\ndirectory = \"leases\"\n\n\
          [roles.ledger]\ntarget = \"books\"\nmax_ttl = \"1h\"\n\n\
          [roles.payout]\ntarget = \"books\"\nmax_ttl = \"1h\"\n\n\
+         [roles.seat]\ntarget = \"books\"\nmax_ttl = \"1h\"\nmax_active = 1\n\n\
+         [roles.old]\ntarget = \"books\"\nmax_ttl = \"1h\"\n\n\
          [[conflicts]]\nroles = [\"ledger\", \"payout\"]\nreason = \"who books a payment does not pay it out\"\n\n\
-         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"ledger\", \"payout\", \"seat\"]\n\n\
+         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"old\"]\nexpires = \"2026-01-01T00:00:00Z\"\n",
         me = me(),
     ));
     w
@@ -70,4 +74,32 @@ fn a_role_that_conflicts_with_a_live_lease_is_refused_and_recorded() {
     let payout = w.granted("payout", &[]);
     assert_eq!(w.state_of(&payout), "active");
     assert_eq!(files(&w), 1);
+}
+
+#[test]
+fn a_role_at_its_max_active_and_an_expired_rule_refuse_and_change_nothing() {
+    let w = world();
+    let seat = w.granted("seat", &[]);
+    let refused = w.jit(["request", "--role", "seat"]).run().code(3);
+    assert_eq!(
+        refused.stderr,
+        "jit: error: role \"seat\" has 1 live lease, its max_active of 1: try again when one has ended\n"
+    );
+    assert_eq!(w.leases().len(), 1);
+    assert_eq!(files(&w), 1);
+    w.jit(["revoke", &seat]).run().success();
+    w.granted("seat", &[]);
+
+    let events = w.event_count();
+    let expired = w.jit(["request", "--role", "old"]).run().code(3);
+    assert_eq!(
+        expired.stderr,
+        format!(
+            "jit: error: {} is no longer eligible for role \"old\": eligibility rule #2 expired at 2026-01-01T00:00:00Z\n",
+            me()
+        )
+    );
+    assert_eq!(w.event_count(), events);
+    let roles = w.jit(["roles"]).run().success();
+    assert!(!roles.stdout.contains("old"), "{}", roles.stdout);
 }

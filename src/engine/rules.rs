@@ -1,6 +1,6 @@
-//! Separation of duties: the `[[conflicts]]` rules, checked against the person's leases in
-//! the store at request, extension and approval. Each refusal is recorded in the audit trail
-//! with the rule that gave it.
+//! The policy rules that need the store: separation of duties (the `[[conflicts]]` rules,
+//! checked against the person's leases at request, extension and approval) and a role's
+//! `max_active`. Each refusal is recorded in the audit trail with the rule that gave it.
 
 use super::*;
 use crate::policy::Held;
@@ -27,7 +27,7 @@ impl<'a> Engine<'a> {
                 role: &lease.role,
             })
             .collect();
-        self.refuse_conflict(
+        self.refuse(
             policy::check_conflicts(self.config, who, "hold", role, &held),
             &self.actor,
             who,
@@ -62,13 +62,39 @@ impl<'a> Engine<'a> {
                 role: &lease.role,
             })
             .collect();
-        self.refuse_conflict(
+        self.refuse(
             policy::check_conflicts(self.config, approver, "approve a request for", role, &held),
             approver,
             subject,
             role,
             Recorded::Lease(id),
         )
+    }
+
+    /// Refuse a lease of `role` while it has `max_active` live leases already (`except`: the
+    /// lease being extended). A break-glass role is not held to it.
+    pub(super) fn check_max_active(
+        &self,
+        role: &Role,
+        subject: &str,
+        except: Option<&str>,
+        record: Recorded<'_>,
+    ) -> Result<()> {
+        let Some(max) = role.max_active.filter(|_| !role.break_glass) else {
+            return Ok(());
+        };
+        let live = self
+            .store
+            .leases(&LeaseFilter {
+                states: LeaseState::HOLDING.to_vec(),
+                role: Some(role.name.clone()),
+                person: None,
+            })?
+            .into_iter()
+            .filter(|lease| Some(lease.id.as_str()) != except)
+            .count();
+        let checked = policy::check_max_active(role, max, live);
+        self.refuse(checked, &self.actor, subject, &role.name, record)
     }
 
     /// The leases of `person` in `states` that `mine` keeps.
@@ -87,9 +113,9 @@ impl<'a> Engine<'a> {
         Ok(leases)
     }
 
-    /// A conflict found is a denial (exit 3), recorded first: `by` is who was refused (the
+    /// A rule that refused is a denial (exit 3), recorded first: `by` is who was refused (the
     /// requester, or the approver), `subject` whose lease it is.
-    fn refuse_conflict(
+    fn refuse(
         &self,
         checked: std::result::Result<(), policy::Conflicted>,
         by: &str,
