@@ -48,6 +48,16 @@ impl LeaseState {
         LeaseState::Cancelled,
     ];
 
+    /// The states that are not final: a request waiting, or a lease that may hold the
+    /// entitlement.
+    pub const LIVE: [LeaseState; 5] = [
+        LeaseState::Pending,
+        LeaseState::Granting,
+        LeaseState::Active,
+        LeaseState::Revoking,
+        LeaseState::RevokeFailed,
+    ];
+
     /// States in which the target may hold (or be about to hold) the entitlement.
     pub const HOLDING: [LeaseState; 4] = [
         LeaseState::Granting,
@@ -345,6 +355,21 @@ pub fn is_valid_id(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn live_is_every_state_that_is_not_final() {
+        let live: Vec<LeaseState> = LeaseState::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(live, LeaseState::LIVE);
+        assert!(
+            LeaseState::HOLDING
+                .iter()
+                .all(|s| LeaseState::LIVE.contains(s))
+        );
+    }
+
     use super::*;
 
     #[test]

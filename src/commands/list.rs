@@ -9,10 +9,7 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<Exit> {
     let states = match &args.state {
         Some(text) => vec![text.parse::<LeaseState>().map_err(exit::usage)?],
         None if args.all => Vec::new(),
-        None => LeaseState::ALL
-            .into_iter()
-            .filter(|s| !s.is_final())
-            .collect(),
+        None => LeaseState::LIVE.to_vec(),
     };
     let filter = LeaseFilter {
         states,

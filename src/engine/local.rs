@@ -44,14 +44,9 @@ impl Leases for Local<'_> {
                 if let Some(role) = role {
                     self.engine.role(role)?;
                 }
-                self.engine.store.leases(&LeaseFilter {
-                    states: LeaseState::ALL
-                        .into_iter()
-                        .filter(|s| !s.is_final())
-                        .collect(),
-                    role: role.map(str::to_owned),
-                    person: Some(self.who.user.clone()),
-                })?
+                self.engine
+                    .store
+                    .leases(&LeaseFilter::live_of(&self.who.user, *role))?
             }
         };
         for lease in &leases {

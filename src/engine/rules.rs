@@ -18,15 +18,12 @@ impl<'a> Engine<'a> {
         if self.config.conflicts.is_empty() {
             return Ok(());
         }
-        let leases = self.leases_of(who, &LeaseState::HOLDING, |lease| lease.subject == who)?;
-        let held: Vec<Held<'_>> = leases
-            .iter()
-            .filter(|lease| Some(lease.id.as_str()) != except)
-            .map(|lease| Held {
-                id: &lease.id,
-                role: &lease.role,
-            })
-            .collect();
+        let leases = self.live_leases_of(who)?;
+        let held = held(leases.iter().filter(|lease| {
+            lease.subject == who
+                && LeaseState::HOLDING.contains(&lease.state)
+                && Some(lease.id.as_str()) != except
+        }));
         self.refuse(
             policy::check_conflicts(self.config, who, "hold", role, &held),
             &self.actor,
@@ -48,20 +45,9 @@ impl<'a> Engine<'a> {
         if self.config.conflicts.is_empty() {
             return Ok(());
         }
-        let live: Vec<LeaseState> = LeaseState::ALL
-            .into_iter()
-            .filter(|state| !state.is_final())
-            .collect();
-        let leases = self.leases_of(approver, &live, |lease| {
-            lease.subject == approver || lease.requester == approver
-        })?;
-        let held: Vec<Held<'_>> = leases
-            .iter()
-            .map(|lease| Held {
-                id: &lease.id,
-                role: &lease.role,
-            })
-            .collect();
+        // Every live lease the approver requested or holds, a pending request among them.
+        let leases = self.live_leases_of(approver)?;
+        let held = held(leases.iter());
         self.refuse(
             policy::check_conflicts(self.config, approver, "approve a request for", role, &held),
             approver,
@@ -97,20 +83,9 @@ impl<'a> Engine<'a> {
         self.refuse(checked, &self.actor, subject, &role.name, record)
     }
 
-    /// The leases of `person` in `states` that `mine` keeps.
-    fn leases_of(
-        &self,
-        person: &str,
-        states: &[LeaseState],
-        mine: impl Fn(&Lease) -> bool,
-    ) -> Result<Vec<Lease>> {
-        let mut leases = self.store.leases(&LeaseFilter {
-            states: states.to_vec(),
-            role: None,
-            person: Some(person.to_owned()),
-        })?;
-        leases.retain(mine);
-        Ok(leases)
+    /// The live leases `person` requested or holds.
+    fn live_leases_of(&self, person: &str) -> Result<Vec<Lease>> {
+        Ok(self.store.leases(&LeaseFilter::live_of(person, None))?)
     }
 
     /// A rule that refused is a denial (exit 3), recorded first: `by` is who was refused (the
@@ -148,4 +123,14 @@ impl<'a> Engine<'a> {
         store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
         Err(exit::denied(conflicted.denial.0))
     }
+}
+
+/// What separation of duties weighs of each lease.
+fn held<'l>(leases: impl Iterator<Item = &'l Lease>) -> Vec<Held<'l>> {
+    leases
+        .map(|lease| Held {
+            id: &lease.id,
+            role: &lease.role,
+        })
+        .collect()
 }

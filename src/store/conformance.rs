@@ -489,10 +489,7 @@ fn lease_documents(f: &dyn Fixture) {
     leases[0].expires_at = Some(at(700));
     write(store, |tx| tx.update(&leases[0]));
     let live = LeaseFilter {
-        states: LeaseState::ALL
-            .into_iter()
-            .filter(|s| !s.is_final())
-            .collect(),
+        states: LeaseState::LIVE.to_vec(),
         ..Default::default()
     };
     for filter in [

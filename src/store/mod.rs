@@ -34,6 +34,17 @@ pub struct LeaseFilter {
     pub person: Option<String>,
 }
 
+impl LeaseFilter {
+    /// The live leases `person` requested or holds, of `role` if one is given.
+    pub fn live_of(person: &str, role: Option<&str>) -> LeaseFilter {
+        LeaseFilter {
+            states: LeaseState::LIVE.to_vec(),
+            role: role.map(str::to_owned),
+            person: Some(person.to_owned()),
+        }
+    }
+}
+
 /// Lease JSON documents: one text, and where each document is in it, in list order.
 #[derive(Debug, Default)]
 pub struct LeaseDocuments {

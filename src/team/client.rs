@@ -226,14 +226,9 @@ impl Leases for Queued<'_> {
     fn to_revoke(&self, which: &Which<'_>) -> Result<Vec<Lease>> {
         match which {
             Which::Ids(ids) => ids.iter().map(|id| self.engine.lease(id)).collect(),
-            Which::Mine { role } => Ok(self.store.leases(&LeaseFilter {
-                states: LeaseState::ALL
-                    .into_iter()
-                    .filter(|s| !s.is_final())
-                    .collect(),
-                role: role.map(str::to_owned),
-                person: Some(self.store.user().to_owned()),
-            })?),
+            Which::Mine { role } => Ok(self
+                .store
+                .leases(&LeaseFilter::live_of(self.store.user(), *role))?),
         }
     }
 
