@@ -98,12 +98,6 @@ impl Queued<'_> {
         }
     }
 
-    fn lease(&self, id: &str) -> Result<Lease> {
-        self.store
-            .lease(id)?
-            .ok_or_else(|| exit::usage(format!("no lease {}", crate::text::quoted(id))))
-    }
-
     /// Did this session's login request `lease`, or is it its subject?
     fn holds(&self, lease: &Lease) -> bool {
         lease.requester == self.store.user() || lease.subject == self.store.user()
@@ -189,7 +183,7 @@ impl Leases for Queued<'_> {
     }
 
     fn decide(&self, id: &str, verdict: Verdict, reason: Option<&str>) -> Result<Decision> {
-        let lease = self.lease(id)?;
+        let lease = self.engine.lease(id)?;
         // The database refuses it too; this says so plainly.
         if self.holds(&lease) {
             return Err(exit::denied(format!(
@@ -235,7 +229,7 @@ impl Leases for Queued<'_> {
     fn revoke(&self, lease: &Lease) -> Result<Revocation> {
         // The database refuses a revocation of a lease that is not the login's own, except
         // from an approver (whom the worker checks against the role); this says so plainly.
-        let lease = self.lease(&lease.id)?;
+        let lease = self.engine.lease(&lease.id)?;
         if !self.holds(&lease) && !self.store.is_approver()? {
             return Err(exit::denied(format!(
                 "{} may not revoke lease {} of {} (only its holder or an approver of role {:?} may)",
@@ -256,7 +250,7 @@ impl Leases for Queued<'_> {
             ("refused", _) => return Err(answer.refusal()),
             _ => RevokeOutcome::Done { kept_for: None },
         };
-        let lease = self.lease(&lease.id)?;
+        let lease = self.engine.lease(&lease.id)?;
         let outcome = match lease.state {
             LeaseState::Cancelled => RevokeOutcome::Cancelled,
             _ => outcome,
@@ -278,7 +272,7 @@ impl Leases for Queued<'_> {
         }
         let request = self.submit(&Ask::Extend { lease_id: id, ttl })?;
         self.answered(request)?;
-        self.lease(id)
+        self.engine.lease(id)
     }
 
     fn publish(&self) {
