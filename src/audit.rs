@@ -31,6 +31,8 @@ pub enum EventKind {
     Refused,
     /// Shipping to a destination stopped: the chain no longer holds what it was sent.
     ShipRefused,
+    /// `jit discover --adopt` removed a standing holding or a leftover of jit's own.
+    Adopted,
 }
 
 impl EventKind {
@@ -50,10 +52,11 @@ impl EventKind {
             EventKind::NotifyFailed => "notify-failed",
             EventKind::Refused => "refused",
             EventKind::ShipRefused => "ship-refused",
+            EventKind::Adopted => "adopted",
         }
     }
 
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Requested,
         EventKind::Approved,
         EventKind::Denied,
@@ -68,6 +71,7 @@ impl EventKind {
         EventKind::NotifyFailed,
         EventKind::Refused,
         EventKind::ShipRefused,
+        EventKind::Adopted,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {

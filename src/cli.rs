@@ -7,7 +7,8 @@ use std::time::Duration;
 /// Just-in-time privilege elevation: time-boxed, approved, audited access to real targets.
 ///
 /// Exit codes: 0 success, 1 runtime error, 2 usage error, 3 denied by policy, 4 request
-/// pending approval, 5 configuration invalid, 6 revocation incomplete (will be retried).
+/// pending approval, 5 configuration invalid, 6 revocation incomplete (will be retried),
+/// 7 findings reported (`jit discover --fail`).
 #[derive(Debug, Parser)]
 #[command(
     name = "jit",
@@ -32,6 +33,7 @@ Exit status:
   4  request is pending approval
   5  configuration invalid
   6  revocation incomplete; the lease is revoke-failed and `jit sweep` retries it
+  7  findings reported where the caller asked to fail on them (`jit discover --fail`)
 
 Environment:
   JIT_CONFIG      configuration file (as --config)
@@ -97,6 +99,8 @@ pub enum Command {
     Roles,
     /// Revoke expired leases, retry failed revocations, reconcile interrupted grants
     Sweep(SweepArgs),
+    /// Find standing privilege on the targets: access held outside any live lease
+    Discover(DiscoverArgs),
     /// Read, verify, export and ship the audit trail
     Audit(AuditArgs),
     /// Carry out a team store's requests: grant, hand over credentials, sweep (a service)
@@ -244,6 +248,26 @@ pub struct SweepArgs {
     /// Keep running, waking for the next expiry
     #[arg(long)]
     pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Look at this target only
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Report findings of this kind only
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Option<crate::backend::discover::FindingKind>,
+    /// Exit 7 when anything is found (for a CI job)
+    #[arg(long, conflicts_with = "adopt")]
+    pub fail: bool,
+    /// Remove the standing holding FINDING (an id from the list) and print the eligibility
+    /// rule that makes its holder eligible instead; a leftover of jit's own is removed
+    #[arg(long, value_name = "FINDING", requires = "yes")]
+    pub adopt: Option<String>,
+    /// Confirm --adopt
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

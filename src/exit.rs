@@ -12,6 +12,8 @@ pub enum Exit {
     Pending,
     Config,
     RevokeIncomplete,
+    /// Findings reported where the caller asked to fail on them (`jit discover --fail`).
+    Findings,
     /// `jit exec` passes its command's status through.
     Child(u8),
 }
@@ -26,6 +28,7 @@ impl Exit {
             Exit::Pending => 4,
             Exit::Config => 5,
             Exit::RevokeIncomplete => 6,
+            Exit::Findings => 7,
             Exit::Child(code) => code,
         }
     }

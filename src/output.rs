@@ -14,9 +14,9 @@ use std::io::{self, IsTerminal, Write};
 
 mod documents;
 use documents::{
-    Broken, Cap, ConfigChecked, Doctor, DoctorCheck, Done, DryRun, LeaseReport, ProcessCredentials,
-    RoleEntry, ShippedTo, Shipping, Sweep, SweepError, SweepRevocation, SweepWaiting, Verified,
-    WorkedRequest, WorkerPass,
+    Adoption, Broken, Cap, ConfigChecked, Discovery, DiscoveryFinding, Doctor, DoctorCheck, Done,
+    DryRun, LeaseReport, ProcessCredentials, RoleEntry, ShippedTo, Shipping, Sweep, SweepError,
+    SweepRevocation, SweepWaiting, TargetText, Verified, WorkedRequest, WorkerPass,
 };
 
 /// See [`Printer::progress`].
@@ -878,6 +878,86 @@ impl Printer {
         }
     }
 
+    /// `jit discover`: the findings as a table, then each target's notes and errors on
+    /// stderr.
+    pub fn discovery(&self, report: &crate::engine::discover::Report) {
+        if self.json {
+            return self.json_doc(&Discovery {
+                errors: pairs(&report.errors),
+                findings: report.findings.iter().map(discovery_finding).collect(),
+                notes: pairs(&report.notes),
+            });
+        }
+        if self.quiet {
+            let ids: Vec<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();
+            if !ids.is_empty() {
+                self.line(&ids.join("\n"));
+            }
+        } else if report.findings.is_empty() {
+            self.note("no standing access found");
+        } else {
+            let mut table = self.table(&[
+                "id",
+                "target",
+                "kind",
+                "holder",
+                "entitlement",
+                "since",
+                "what to do",
+            ]);
+            for found in &report.findings {
+                let finding = &found.finding;
+                table.add_row(vec![
+                    Cell::new(&found.id),
+                    Cell::new(&found.target),
+                    Cell::new(finding.kind.as_str()),
+                    Cell::new(crate::text::escaped(&finding.holder)),
+                    Cell::new(crate::text::escaped(&finding.entitlement)),
+                    Cell::new(time(finding.since)),
+                    Cell::new(&finding.action),
+                ]);
+            }
+            self.print_table(&table);
+        }
+        for (target, note) in &report.notes {
+            self.note(&format!(
+                "note: target {target:?}: {}",
+                crate::text::escaped(note)
+            ));
+        }
+        for (target, error) in &report.errors {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "jit: error: target {target:?} could not be asked: {}",
+                crate::text::escaped(error)
+            );
+        }
+    }
+
+    /// `jit discover --adopt`: what was removed, and the rule that replaces it.
+    pub fn adopted(&self, adopted: &crate::engine::discover::Adopted) {
+        let found = &adopted.found;
+        let rule = adopted.eligibility();
+        if self.json {
+            return self.json_doc(&Adoption {
+                eligibility: rule,
+                finding: discovery_finding(found),
+                removed: true,
+            });
+        }
+        let finding = &found.finding;
+        self.done(&format!(
+            "removed {} from {} on target {:?} (finding {})",
+            crate::text::escaped(&finding.entitlement),
+            crate::text::escaped(&finding.holder),
+            found.target,
+            found.id
+        ));
+        if let Some(rule) = rule {
+            self.line(rule.trim_end());
+        }
+    }
+
     /// `jit store init`: what setting up the team store did.
     pub fn store_set_up(
         &self,
@@ -915,6 +995,29 @@ impl Printer {
 }
 
 /// How long a request for `role` may wait for approval (`None`: it needs none).
+fn pairs(list: &[(String, String)]) -> Vec<TargetText<'_>> {
+    list.iter()
+        .map(|(target, text)| TargetText { target, text })
+        .collect()
+}
+
+fn discovery_finding(found: &crate::engine::discover::Found) -> DiscoveryFinding<'_> {
+    let finding = &found.finding;
+    DiscoveryFinding {
+        action: &finding.action,
+        backend: found.backend,
+        entitlement: &finding.entitlement,
+        holder: &finding.holder,
+        id: &found.id,
+        kind: finding.kind.as_str(),
+        removable: finding.removable(),
+        role: finding.role.as_deref(),
+        since: finding.since,
+        subject: finding.subject.as_deref(),
+        target: &found.target,
+    }
+}
+
 fn approval_timeout(role: &crate::config::Role) -> Option<String> {
     (role.approvals.required > 0).then(|| duration::format(role.approvals.timeout()))
 }

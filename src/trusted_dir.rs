@@ -513,24 +513,10 @@ impl TrustedDir {
     /// process left behind (`NAME.tmp.PID`, regular files of jit's own user); how many.
     pub fn remove_leftovers(&self, name: &str) -> Result<usize, Error> {
         let prefix = format!("{name}.tmp.");
-        let listing = nix::dir::Dir::openat(
-            &self.fd,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | base_flags(),
-            Mode::empty(),
-        )
-        .map_err(|err| self.io("listing", Path::new(""), err))?;
-        let mut leftovers = Vec::new();
-        for entry in listing {
-            let entry = entry.map_err(|err| self.io("listing", Path::new(""), err))?;
-            let Ok(file) = entry.file_name().to_str() else {
-                continue;
-            };
+        let leftovers = self.names()?.into_iter().filter(|file| {
             let pid = file.strip_prefix(&prefix).unwrap_or_default();
-            if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-                leftovers.push(file.to_owned());
-            }
-        }
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        });
         let mut removed = 0;
         for file in leftovers {
             let Ok(stat) =
@@ -544,6 +530,29 @@ impl TrustedDir {
             }
         }
         Ok(removed)
+    }
+
+    /// The names of the entries here (of any kind; `.` and `..` left out, as are names
+    /// that are not UTF-8).
+    pub fn names(&self) -> Result<Vec<String>, Error> {
+        let listing = nix::dir::Dir::openat(
+            &self.fd,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | base_flags(),
+            Mode::empty(),
+        )
+        .map_err(|err| self.io("listing", Path::new(""), err))?;
+        let mut names = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(|err| self.io("listing", Path::new(""), err))?;
+            if let Ok(name) = entry.file_name().to_str()
+                && name != "."
+                && name != ".."
+            {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
     }
 
     fn sync(&self) -> Result<(), Error> {

@@ -15,6 +15,8 @@ macro_rules! kinds {
 
 // The registry: a backend is a folder `backend/<kind>/` (its backend, its `config.rs` with
 // a `KIND`) and one line here.
+pub mod discover;
+
 kinds! {
     aws,
     command,
@@ -32,6 +34,7 @@ use crate::lease::Lease;
 use crate::lease::TtlLimits;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
+use discover::{Discovery, Finding, Scope};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +49,9 @@ pub struct GrantRequest<'a> {
     pub lease: &'a Lease,
     /// When the entitlement must end on the target (the latest end among the leases it covers).
     pub expires_at: DateTime<Utc>,
+    /// The name of the store that records the lease: what the grant is marked with
+    /// ([`discover::Mark`]), where the target can carry a mark.
+    pub store: &'a str,
     /// Another live lease already holds this (shared) entitlement: the grant renews it.
     pub renewal: bool,
     /// For a grant: records a new handle with the lease in the store, at once, for a later
@@ -314,6 +320,20 @@ pub trait Backend {
     /// Reachability and the rights that the roles with these grant parameters need, for
     /// `jit doctor`.
     fn check(&self, target: &str, grants: &[&serde_json::Value]) -> Vec<Check>;
+
+    /// Standing privilege on the target (`jit discover`): read only, changing nothing.
+    fn discover(&self, _scope: &Scope<'_>) -> Result<Discovery, BackendError> {
+        Ok(Discovery::unsupported(self.kind()))
+    }
+
+    /// Take away what a finding of [`Backend::discover`] holds (`jit discover --adopt`).
+    /// Already gone is success.
+    fn remove(&self, _finding: &Finding) -> Result<(), BackendError> {
+        Err(BackendError::refused(format!(
+            "the {} backend removes nothing it finds",
+            self.kind()
+        )))
+    }
 }
 
 /// A backend with its own grant type: the role's `grant` table as stored with each lease,
@@ -356,6 +376,24 @@ pub trait TypedBackend {
 
     /// The grants of the target's roles (those that parse).
     fn check(&self, target: &str, grants: &[Self::Grant]) -> Vec<Check>;
+
+    /// As [`Backend::discover`], with the roles' grants parsed (those that parse), each
+    /// with its role's name.
+    fn discover(
+        &self,
+        _scope: &Scope<'_>,
+        _roles: &[(&str, Self::Grant)],
+    ) -> Result<Discovery, BackendError> {
+        Ok(Discovery::unsupported(TypedBackend::kind(self)))
+    }
+
+    /// As [`Backend::remove`].
+    fn remove(&self, _finding: &Finding) -> Result<(), BackendError> {
+        Err(BackendError::refused(format!(
+            "the {} backend removes nothing it finds",
+            TypedBackend::kind(self)
+        )))
+    }
 }
 
 impl<B: TypedBackend> Backend for B {
@@ -403,6 +441,19 @@ impl<B: TypedBackend> Backend for B {
             .filter_map(|params| grant_table(params, B::GRANT).ok())
             .collect();
         TypedBackend::check(self, target, &grants)
+    }
+
+    fn discover(&self, scope: &Scope<'_>) -> Result<Discovery, BackendError> {
+        let roles: Vec<(&str, B::Grant)> = scope
+            .roles
+            .iter()
+            .filter_map(|(name, params)| Some((*name, grant_table(params, B::GRANT).ok()?)))
+            .collect();
+        TypedBackend::discover(self, scope, &roles)
+    }
+
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        TypedBackend::remove(self, finding)
     }
 }
 

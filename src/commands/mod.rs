@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod credential_process;
 mod deny;
+mod discover;
 mod doctor;
 mod exec;
 mod extend;
@@ -96,6 +97,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
                 Command::Deny(args) => deny::run(&ctx, args),
                 Command::Roles => roles::run(&ctx),
                 Command::Sweep(args) => sweep::run(&ctx, args),
+                Command::Discover(args) => discover::run(&ctx, args),
                 Command::Audit(args) => audit::run(&ctx, args),
                 Command::Worker(args) => worker::run(&ctx, args),
                 Command::Store(args) => store::run(&ctx, args),

@@ -197,9 +197,13 @@ impl<'a> Engine<'a> {
                 // Still covered: leave the entitlement, but bring its end back to the
                 // latest end among the leases that remain.
                 if let Some(end) = entitlement::end(cover) {
+                    let store = self
+                        .store_name()
+                        .map_err(|err| BackendError::unreached(format!("{err:#}")))?;
                     let shrunk = backend.extend(&GrantRequest {
                         lease: keeper,
                         expires_at: end,
+                        store,
                         renewal: true,
                         checkpoint: None,
                     });

@@ -199,6 +199,28 @@ impl Details for RevokeFailed<'_> {
     }
 }
 
+/// `jit discover --adopt` took a standing holding (or a leftover of jit's own) away.
+#[derive(Serialize)]
+pub struct Adopted<'a> {
+    /// The finding's id, as `jit discover` listed it.
+    pub finding: &'a str,
+    pub target: &'a str,
+    /// The kind of finding: `standing`, `leftover`, ...
+    pub kind: &'a str,
+    pub holder: &'a str,
+    pub entitlement: &'a str,
+    /// The role whose entitlement it was, where one is.
+    pub role: Option<&'a str>,
+    /// The subject the printed eligibility rule names, where the target names one.
+    pub subject: Option<&'a str>,
+}
+
+impl Details for Adopted<'_> {
+    fn kind(&self) -> EventKind {
+        EventKind::Adopted
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,7 @@ impl<'a> Engine<'a> {
             .extend(&GrantRequest {
                 lease: &lease,
                 expires_at: entitlement_end,
+                store: self.store_name()?,
                 renewal: true,
                 checkpoint: None,
             })

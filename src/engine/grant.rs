@@ -143,12 +143,19 @@ impl<'a> Engine<'a> {
             })
             .map_err(|err| BackendError::transient(format!("{err:#}")))
         };
-        let outcome = backend.grant(&GrantRequest {
-            lease: &lease,
-            expires_at: entitlement_end,
-            renewal,
-            checkpoint: Some(&checkpoint),
-        });
+        // The grant is marked with the store's name; not knowing it, nothing is sent.
+        let outcome = self
+            .store_name()
+            .map_err(|err| BackendError::unreached(format!("{err:#}")))
+            .and_then(|store| {
+                backend.grant(&GrantRequest {
+                    lease: &lease,
+                    expires_at: entitlement_end,
+                    store,
+                    renewal,
+                    checkpoint: Some(&checkpoint),
+                })
+            });
         fault::point("after-grant");
         let grant = match outcome {
             Ok(grant) => grant,

@@ -35,6 +35,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 mod decide;
+pub mod discover;
 mod end;
 mod events;
 mod extend;
@@ -266,6 +267,8 @@ pub struct Engine<'a> {
     pub keeps_credentials: bool,
     /// When this engine last asked the ticketing system about live leases.
     tickets_rechecked: Cell<Option<Instant>>,
+    /// The store's name, read once: the mark on what this engine grants.
+    store_name: Rc<std::cell::OnceCell<String>>,
 }
 
 impl<'a> Engine<'a> {
@@ -279,7 +282,17 @@ impl<'a> Engine<'a> {
             backends: Rc::new(RefCell::new(BTreeMap::new())),
             keeps_credentials: true,
             tickets_rechecked: Cell::new(None),
+            store_name: Rc::default(),
         }
+    }
+
+    /// The store's name ([`Store::identity`]), the mark on what this engine grants.
+    pub fn store_name(&self) -> Result<&str> {
+        if let Some(name) = self.store_name.get() {
+            return Ok(name);
+        }
+        let name = self.store.identity()?;
+        Ok(self.store_name.get_or_init(|| name))
     }
 
     /// The same engine (configuration, store, connections) recording `actor` in the audit
@@ -294,6 +307,7 @@ impl<'a> Engine<'a> {
             backends: Rc::clone(&self.backends),
             keeps_credentials: self.keeps_credentials,
             tickets_rechecked: Cell::new(self.tickets_rechecked.get()),
+            store_name: Rc::clone(&self.store_name),
         }
     }
 

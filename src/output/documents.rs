@@ -737,3 +737,44 @@ mod tests {
         );
     }
 }
+
+/// `jit discover`.
+#[derive(Serialize)]
+pub struct Discovery<'a> {
+    /// `(target, error)`: targets that could not be asked.
+    pub errors: Vec<TargetText<'a>>,
+    pub findings: Vec<DiscoveryFinding<'a>>,
+    pub notes: Vec<TargetText<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct TargetText<'a> {
+    pub target: &'a str,
+    pub text: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct DiscoveryFinding<'a> {
+    pub action: &'a str,
+    pub backend: &'a str,
+    pub entitlement: &'a str,
+    pub holder: &'a str,
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub removable: bool,
+    pub role: Option<&'a str>,
+    #[serde(serialize_with = "rfc3339::maybe")]
+    pub since: Option<DateTime<Utc>>,
+    pub subject: Option<&'a str>,
+    pub target: &'a str,
+}
+
+/// `jit discover --adopt`.
+#[derive(Serialize)]
+pub struct Adoption<'a> {
+    /// The `[[eligibility]]` rule that makes the holder eligible for the role instead (TOML),
+    /// or null when the finding was a leftover, or names no role or subject.
+    pub eligibility: Option<String>,
+    pub finding: DiscoveryFinding<'a>,
+    pub removed: bool,
+}

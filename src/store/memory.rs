@@ -558,6 +558,10 @@ impl Store for MemoryStore {
         "memory".to_owned()
     }
 
+    fn identity(&self) -> Result<String> {
+        Ok("memorystore00000".to_owned())
+    }
+
     fn check(&self) -> Result<String> {
         Ok(format!("{} leases", self.data().leases.len()))
     }

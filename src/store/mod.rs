@@ -231,6 +231,10 @@ pub trait Store: LeaseStore + AuditLog + ShippingState + Locks {
     fn location(&self) -> String;
     /// A quick health check for `jit doctor`.
     fn check(&self) -> Result<String>;
+    /// This store's own name, made at random when it was created and kept by its backups:
+    /// the mark on what jit grants, by which `jit discover` tells its own leftovers from
+    /// another deployment's grants on a shared target.
+    fn identity(&self) -> Result<String>;
 }
 
 /// Run `work` in one write transaction and return what it returns. An error of `work`'s

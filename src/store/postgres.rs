@@ -26,7 +26,13 @@ pub const SCHEMA: &str = include_str!("postgres.sql");
 /// Who may insert which rows into the work queue: run after [`SCHEMA`], and again by the
 /// upgrade from schema 1.
 const REQUEST_POLICIES: &str = include_str!("postgres-requests.sql");
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
+
+/// From schema 2 to 3: the store has a name of its own, the mark on what jit grants.
+const UPGRADE_TO_3: &str = "
+    ALTER TABLE jit.meta ADD COLUMN store_id TEXT NOT NULL
+        DEFAULT substr(md5(gen_random_uuid()::text), 1, 16);
+";
 
 /// From schema 1 to 2: the shipping checkpoints keep the hash of the last record shipped;
 /// one request row per lease (a second one, which only a forged insert could make, is
@@ -264,6 +270,10 @@ impl PgStore {
                 .context("upgrading the schema to 2")?;
             tx.batch_execute(REQUEST_POLICIES)
                 .context("creating the work queue's policies")?;
+        }
+        if version < 3 {
+            tx.batch_execute(UPGRADE_TO_3)
+                .context("upgrading the schema to 3")?;
         }
         tx.execute(
             "UPDATE jit.meta SET version = $1 WHERE id = 1",
@@ -856,6 +866,13 @@ impl Locks for PgStore {
 impl Store for PgStore {
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn identity(&self) -> StoreResult<String> {
+        Ok(self
+            .client()
+            .query_one("SELECT store_id FROM jit.meta WHERE id = 1", &[])?
+            .get(0))
     }
 
     fn check(&self) -> StoreResult<String> {

@@ -1,4 +1,4 @@
--- The team store, schema 2, created by `jit store init` as the database owner in one
+-- The team store, schema 3, created by `jit store init` as the database owner in one
 -- transaction. Times of leases are unix seconds (UTC); audit times are the RFC 3339 text
 -- that the hash covers. Identity is the database session's login (`session_user`), which
 -- `SET ROLE` cannot change.
@@ -6,9 +6,11 @@ CREATE SCHEMA jit;
 
 CREATE TABLE jit.meta (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    -- The store's own name, the mark on what jit grants (see `Store::identity`).
+    store_id TEXT NOT NULL DEFAULT substr(md5(gen_random_uuid()::text), 1, 16)
 );
-INSERT INTO jit.meta VALUES (1, 2);
+INSERT INTO jit.meta (id, version) VALUES (1, 3);
 
 CREATE TABLE jit.leases (
     id                 TEXT PRIMARY KEY,

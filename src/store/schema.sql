@@ -73,3 +73,11 @@ CREATE TABLE audit_shipping (
     error       TEXT,
     hash        TEXT
 );
+
+-- The store's own name, made at random with it (see `Store::identity`): the mark on what
+-- jit grants.
+CREATE TABLE store_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL
+);
+INSERT INTO store_identity VALUES (1, lower(hex(randomblob(8))));

@@ -20,12 +20,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
 const LIVE_INDEX: &str = "CREATE INDEX leases_live ON leases (created_at, id, state, document) \
     WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
+/// The store's name, as schema 7 added it; the same text as in schema.sql.
+const IDENTITY_TABLE: &str = "
+    CREATE TABLE store_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL
+    );
+    INSERT INTO store_identity VALUES (1, lower(hex(randomblob(8))));
+";
+
 /// The shipping checkpoints as schema 4 created them (schema 6 adds `hash`).
 const SHIPPING_TABLE: &str = "CREATE TABLE audit_shipping (\n    destination TEXT PRIMARY KEY,\n    seq         INTEGER NOT NULL,\n    failed_at   INTEGER,\n    error       TEXT\n)";
 const LIVE_CONDITION: &str =
@@ -201,6 +210,9 @@ impl SqliteStore {
             if version <= 5 {
                 self.conn
                     .execute_batch("ALTER TABLE audit_shipping ADD COLUMN hash TEXT")?;
+            }
+            if version <= 6 {
+                self.conn.execute_batch(IDENTITY_TABLE)?;
             }
             self.conn
                 .pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -743,6 +755,14 @@ impl Locks for SqliteStore {
 impl Store for SqliteStore {
     fn location(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn identity(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT name FROM store_identity WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
     }
 
     fn check(&self) -> Result<String> {

@@ -39,7 +39,10 @@ fn a_lease_is_a_file_from_request_to_revoke() {
     let end = held["expires_at"].as_str().unwrap();
     assert_eq!(
         held,
-        serde_json::json!({"lease": id, "role": "note", "subject": me(), "expires_at": end})
+        serde_json::json!({
+            "lease": id, "role": "note", "subject": me(), "expires_at": end,
+            "mark": format!("jit:{}:{id}", store_name(&w)),
+        })
     );
     // The time left is counted at printing, so it may already be a second short of 20m.
     let line = |left: &str| {

@@ -702,14 +702,14 @@ fn a_store_from_schema_1_is_migrated() {
         .execute_batch(
             "DROP INDEX leases_live; ALTER TABLE leases DROP COLUMN document; \
              ALTER TABLE leases DROP COLUMN break_glass; \
-             DROP TABLE audit_shipping; PRAGMA user_version = 1;",
+             DROP TABLE audit_shipping; DROP TABLE store_identity; PRAGMA user_version = 1;",
         )
         .unwrap();
     assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let checkpoints: i64 = open_store(&w)
         .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
         .unwrap();
@@ -731,14 +731,18 @@ fn a_store_from_schema_4_is_migrated() {
             "ALTER TABLE leases DROP COLUMN break_glass; \
              ALTER TABLE audit_shipping DROP COLUMN hash; \
              UPDATE leases SET document = json_remove(document, '$.break_glass'); \
-             PRAGMA user_version = 4;",
+             DROP TABLE store_identity; PRAGMA user_version = 4;",
         )
         .unwrap();
     assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
+    let name: String = open_store(&w)
+        .query_row("SELECT name FROM store_identity", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(name.len(), 16, "the store is given a name: {name:?}");
     w.jit(["revoke", &id]).run().success();
     assert_eq!(w.lease(&id)["break_glass"], false);
     w.jit(["audit", "verify"]).run().success();

@@ -345,6 +345,13 @@ pub fn open_store(world: &World) -> rusqlite::Connection {
     rusqlite::Connection::open(world.store_path()).unwrap()
 }
 
+/// The embedded store's name: the mark on what it grants is `jit:NAME:LEASE`.
+pub fn store_name(world: &World) -> String {
+    open_store(world)
+        .query_row("SELECT name FROM store_identity", [], |r| r.get(0))
+        .unwrap()
+}
+
 /// A directory under `$TMPDIR/<base>` (0755, so servers running as another user can reach
 /// their part) named after this process, for a server the suite starts. Shared servers live
 /// until the process ends (statics are never dropped), so each run first removes what

@@ -1072,6 +1072,7 @@ fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
              DROP INDEX jit.requests_one_per_lease;
              CREATE INDEX requests_by_lease ON jit.requests (lease_id) WHERE kind = 'request';
              ALTER TABLE jit.audit_shipping DROP COLUMN hash;
+             ALTER TABLE jit.meta DROP COLUMN store_id;
              UPDATE jit.meta SET version = 1;",
         )
         .unwrap();
@@ -1088,7 +1089,7 @@ fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
         .get(0);
     let db = t.database.clone();
     t.w.jit(["worker", "--once"]).run().code(1).stderr_has(&format!(
-        "the team store postgres://jit_service@127.0.0.1:{}/{db} has schema 1; this jit needs 2: run `jit store init` as the database owner to upgrade it",
+        "the team store postgres://jit_service@127.0.0.1:{}/{db} has schema 1; this jit needs 3: run `jit store init` as the database owner to upgrade it",
         t.cluster.port
     ));
     t.w.jit(["store", "init"])
@@ -1096,7 +1097,7 @@ fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
         .run()
         .success()
         .stdout_is(&format!(
-            "upgraded the jit schema in postgres://jit_owner@127.0.0.1:{}/{db} from 1 to 2\n",
+            "upgraded the jit schema in postgres://jit_owner@127.0.0.1:{}/{db} from 1 to 3\n",
             t.cluster.port
         ));
     let row = t

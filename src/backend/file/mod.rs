@@ -7,6 +7,7 @@ pub mod config;
 use super::{
     BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits, TypedBackend,
 };
+use super::discover::{Discovery, Finding, FindingKind, Mark, Scope};
 use crate::lease::Lease;
 use crate::trusted_dir::{self, TrustedDir};
 use config::FileTarget;
@@ -53,6 +54,7 @@ impl FileBackend {
                 "role": lease.role,
                 "subject": lease.subject,
                 "expires_at": crate::lease::rfc3339::format(&request.expires_at),
+                "mark": Mark::of(request.store, lease).text(),
             })
         );
         Self::directory(&self.settings.directory)?
@@ -130,6 +132,72 @@ impl TypedBackend for FileBackend {
         } else {
             Presence::Absent
         })
+    }
+
+    /// The lease files in the directory that outlived their lease: this store's (by their
+    /// mark) are leftovers, removed on command; those without a mark are reported only.
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        _roles: &[(&str, Value)],
+    ) -> Result<Discovery, BackendError> {
+        let dir = Self::directory(&self.settings.directory)?;
+        let mut discovery = Discovery::default();
+        let mut names = dir.names().map_err(super::fs_error)?;
+        names.sort();
+        for name in names {
+            let Some(lease_id) = name.strip_prefix("jit-") else {
+                continue;
+            };
+            if !crate::lease::is_valid_id(lease_id) {
+                continue;
+            }
+            let body = dir.read(&name).map_err(super::fs_error)?.unwrap_or_default();
+            let file: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let mark = file["mark"].as_str().and_then(Mark::find);
+            let holder = file["subject"].as_str().unwrap_or("").to_owned();
+            let role = file["role"].as_str().map(str::to_owned);
+            let entitlement = format!("lease file {name}");
+            let finding = match mark.as_ref().map(|mark| (mark, scope.leftover(mark))) {
+                // Another store's, or this store's for a live lease.
+                Some((_, None | Some(false))) => continue,
+                Some((mark, Some(true))) => Finding {
+                    kind: FindingKind::Leftover,
+                    holder,
+                    subject: None,
+                    role,
+                    entitlement,
+                    since: None,
+                    action: format!(
+                        "remove: lease {} is not live in this store",
+                        mark.lease
+                    ),
+                    removal: json!({ "file": name }),
+                },
+                None if scope.is_live(lease_id) => continue,
+                None => Finding {
+                    kind: FindingKind::Unmarked,
+                    holder,
+                    subject: None,
+                    role,
+                    entitlement,
+                    since: None,
+                    action: "check by hand: no store's mark".to_owned(),
+                    removal: Value::Null,
+                },
+            };
+            discovery.findings.push(finding);
+        }
+        Ok(discovery)
+    }
+
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        let name = finding.removal["file"]
+            .as_str()
+            .filter(|name| name.starts_with("jit-") && !name.contains('/'))
+            .ok_or_else(|| BackendError::refused("the finding names no lease file"))?;
+        let dir = Self::directory(&self.settings.directory)?;
+        dir.remove(name).map(drop).map_err(super::fs_error)
     }
 
     fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {

@@ -1,0 +1,231 @@
+//! `jit discover`: ask each target who holds, outside any live lease, what its roles hand
+//! out; and `--adopt`: take one such holding away, recorded, so that the holder asks for it
+//! just in time instead.
+
+use super::Engine;
+use super::events::{self, Details as _};
+use crate::audit::NewEvent;
+use crate::backend::discover::{Finding, FindingKind, Scope};
+use crate::exit;
+use crate::lease::LeaseState;
+use crate::store::{self, LeaseFilter};
+use anyhow::Result;
+use sha2::{Digest, Sha256};
+
+/// Which targets and findings to report.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub target: Option<String>,
+    pub kind: Option<FindingKind>,
+}
+
+/// One finding on a configured target, with the id `--adopt` names it by.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The same for the same holding at every run: from the target, kind, holder and
+    /// entitlement.
+    pub id: String,
+    pub target: String,
+    pub backend: &'static str,
+    pub finding: Finding,
+}
+
+/// What `jit discover` found, target by target.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Found>,
+    /// `(target, note)`: a target that could not be looked at fully, and why.
+    pub notes: Vec<(String, String)>,
+    /// `(target, error)`: a target that could not be asked.
+    pub errors: Vec<(String, String)>,
+}
+
+/// What `--adopt` did.
+#[derive(Debug)]
+pub struct Adopted {
+    pub found: Found,
+}
+
+impl Adopted {
+    /// The `[[eligibility]]` rule (TOML) that lets the holder ask for the role just in time
+    /// instead; `None` for a finding without a role or a subject (a leftover, say).
+    pub fn eligibility(&self) -> Option<String> {
+        let finding = &self.found.finding;
+        let (role, subject) = (finding.role.as_deref()?, finding.subject.as_deref()?);
+        if finding.kind == FindingKind::Leftover {
+            return None;
+        }
+        let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
+        Some(format!(
+            "# {subject} asks for role {role:?} just in time instead (finding {})\n\
+             [[eligibility]]\nsubjects = [{}]\nroles = [{}]\n",
+            self.found.id,
+            quoted(subject),
+            quoted(role)
+        ))
+    }
+}
+
+/// A finding's id: twelve hex digits of a hash of what identifies it.
+fn finding_id(target: &str, finding: &Finding) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        target,
+        finding.kind.as_str(),
+        &finding.holder,
+        &finding.entitlement,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..6])
+}
+
+impl Engine<'_> {
+    /// Ask every target (or the one `filter` names) for its standing privilege. A target
+    /// that cannot be asked is reported in [`Report::errors`]; the others are still asked.
+    pub fn discover(&self, filter: &Filter) -> Result<Report> {
+        if let Some(target) = &filter.target
+            && !self.config.targets.contains_key(target)
+        {
+            return Err(exit::usage(format!(
+                "unknown target {target:?}; configured: {}",
+                self.config
+                    .targets
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let live = self.store.leases(&LeaseFilter {
+            states: LeaseState::LIVE.to_vec(),
+            ..LeaseFilter::default()
+        })?;
+        let store = self.store_name()?.to_owned();
+        let now = self.clock.now();
+        let mut report = Report::default();
+        for (name, target) in &self.config.targets {
+            if filter.target.as_ref().is_some_and(|only| only != name) {
+                continue;
+            }
+            let on_target: Vec<_> = live.iter().filter(|l| &l.target == name).cloned().collect();
+            let scope = Scope {
+                target: name,
+                roles: self
+                    .config
+                    .roles
+                    .values()
+                    .filter(|role| &role.target == name)
+                    .map(|role| (role.name.as_str(), &role.grant))
+                    .collect(),
+                live: &on_target,
+                store: &store,
+                now,
+            };
+            let backend = self.backend_for(name)?;
+            match backend.discover(&scope) {
+                Ok(discovery) => {
+                    for note in discovery.notes {
+                        report.notes.push((name.clone(), note));
+                    }
+                    for finding in discovery.findings {
+                        if filter.kind.is_some_and(|kind| kind != finding.kind) {
+                            continue;
+                        }
+                        let id = finding_id(name, &finding);
+                        if report.findings.iter().any(|found| found.id == id) {
+                            continue;
+                        }
+                        report.findings.push(Found {
+                            id,
+                            target: name.clone(),
+                            backend: target.backend,
+                            finding,
+                        });
+                    }
+                }
+                Err(err) => report.errors.push((name.clone(), err.message)),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Find `id` again (on the targets `filter` leaves) and take away what it holds, then
+    /// record that in the audit trail. A finding jit does not remove is refused (exit 2).
+    pub fn adopt(&self, id: &str, filter: &Filter) -> Result<Adopted> {
+        let report = self.discover(filter)?;
+        let Some(found) = report.findings.into_iter().find(|found| found.id == id) else {
+            let unasked = report
+                .errors
+                .iter()
+                .map(|(target, err)| format!("; target {target:?} could not be asked: {err}"))
+                .collect::<String>();
+            return Err(exit::usage(format!(
+                "no finding {id:?} (run `jit discover` to list them){unasked}"
+            )));
+        };
+        if !found.finding.removable() {
+            return Err(exit::usage(format!(
+                "finding {id} ({} on target {:?}) is not one jit removes: {}",
+                found.finding.kind.as_str(),
+                found.target,
+                found.finding.action
+            )));
+        }
+        let backend = self.backend_for(&found.target)?;
+        backend.remove(&found.finding).map_err(|err| {
+            anyhow::anyhow!(
+                "removing finding {id} on target {:?} failed: {}",
+                found.target,
+                err.message
+            )
+        })?;
+        let finding = &found.finding;
+        let details = events::Adopted {
+            finding: &found.id,
+            target: &found.target,
+            kind: finding.kind.as_str(),
+            holder: &finding.holder,
+            entitlement: &finding.entitlement,
+            role: finding.role.as_deref(),
+            subject: finding.subject.as_deref(),
+        };
+        let event = NewEvent {
+            at: self.clock.now(),
+            actor: self.actor.clone(),
+            lease_id: None,
+            kind: details.kind(),
+            details: serde_json::to_value(&details)?,
+        };
+        store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
+        Ok(Adopted { found })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(holder: &str) -> Finding {
+        Finding {
+            kind: FindingKind::Standing,
+            holder: holder.into(),
+            subject: None,
+            role: None,
+            entitlement: "member of \"app\"".into(),
+            since: None,
+            action: "adopt".into(),
+            removal: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_finding_keeps_its_id_and_another_holder_gets_another() {
+        let alice = finding_id("db", &finding("alice"));
+        assert_eq!(alice.len(), 12);
+        assert_eq!(alice, finding_id("db", &finding("alice")));
+        assert_ne!(alice, finding_id("db", &finding("bob")));
+        assert_ne!(alice, finding_id("other", &finding("alice")));
+    }
+}
