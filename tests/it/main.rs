@@ -11,6 +11,8 @@ mod concurrency;
 mod config_errors;
 mod conformance;
 mod crash;
+mod discover_mysql;
+mod discover_postgres;
 mod exec;
 mod file_backend;
 mod flows;

@@ -8,8 +8,10 @@
 //! backquoted identifiers. The statements of one step go in one round trip. The password reaches the server only as its `mysql_native_password` hash.
 
 pub mod config;
+mod discover;
 mod rights;
 
+use super::discover::{Discovery, Finding, Mark, Scope};
 use super::{
     BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
     TypedBackend,
@@ -37,6 +39,8 @@ struct Account {
 pub struct MysqlBackend {
     settings: MysqlTarget,
     client: RefCell<Option<Conn>>,
+    /// What the last discovery saw this target's roles hand out.
+    seen: RefCell<discover::Seen>,
 }
 
 /// The account an ephemeral lease gets (14 characters: within every server's limit).
@@ -50,6 +54,12 @@ const NOT_GRANTED: [u16; 2] = [1141, 1962];
 
 fn event_name(lease_id: &str) -> String {
     format!("jit_expire_{lease_id}")
+}
+
+/// The disabled event that carries an ephemeral account's mark where no expiry event can
+/// (the event scheduler is off): MariaDB has no comment on an account.
+fn mark_event_name(lease_id: &str) -> String {
+    format!("jit_mark_{lease_id}")
 }
 
 fn classify(err: &mysql::Error) -> BackendError {
@@ -185,6 +195,7 @@ impl MysqlBackend {
         MysqlBackend {
             settings,
             client: RefCell::new(None),
+            seen: RefCell::default(),
         }
     }
 
@@ -335,15 +346,33 @@ impl MysqlBackend {
     /// The statements that (re)create the one-shot event dropping `account` at `at` (a
     /// quoted `YYYY-MM-DD hh:mm:ss` in UTC). Sessions it leaves open are ended by the revoke
     /// `jit sweep` makes.
-    fn expiry_statements(schema: &str, account: &str, lease_id: &str, at: &str) -> [String; 2] {
+    /// The event's comment carries the store's mark (`jit discover` knows the account as
+    /// jit's own by it).
+    fn expiry_statements(schema: &str, account: &str, mark: &Mark, at: &str) -> [String; 2] {
         [
             // The event time is written in UTC.
             "SET time_zone = '+00:00'".to_owned(),
             format!(
                 "CREATE OR REPLACE EVENT {}.{} ON SCHEDULE AT {at} ON COMPLETION NOT PRESERVE \
-                 DO DROP USER IF EXISTS {account}",
+                 COMMENT {} DO DROP USER IF EXISTS {account}",
                 ident(schema),
-                ident(&event_name(lease_id)),
+                ident(&event_name(&mark.lease)),
+                quoted(&mark.text()),
+            ),
+        ]
+    }
+
+    /// Where the scheduler is off (not disabled at startup), a disabled event that only
+    /// carries the mark of the account: it never runs, and the revoke drops it.
+    fn mark_statements(schema: &str, account: &str, mark: &Mark, at: &str) -> [String; 2] {
+        [
+            "SET time_zone = '+00:00'".to_owned(),
+            format!(
+                "CREATE OR REPLACE EVENT {}.{} ON SCHEDULE AT {at} ON COMPLETION PRESERVE \
+                 DISABLE COMMENT {} DO DROP USER IF EXISTS {account}",
+                ident(schema),
+                ident(&mark_event_name(&mark.lease)),
+                quoted(&mark.text()),
             ),
         ]
     }
@@ -376,6 +405,46 @@ impl MysqlBackend {
     /// The sessions of the user `name` (a quoted literal).
     fn sessions_of(name: &str) -> String {
         format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = {name}")
+    }
+
+    /// End an ephemeral account, its sessions and its events. Already gone is success.
+    fn end_account(&self, user: &str, host: &str, lease_id: &str) -> Result<(), BackendError> {
+        let schema = self.event_schema();
+        self.with_conn(|conn| {
+            // No new sessions, then end the open ones, then the account. Sessions
+            // outlive DROP USER (as when the expiry event dropped it): they are
+            // ended even when the account is already gone.
+            let found = Self::lookup(conn, user, host)?;
+            let mut statements = Vec::new();
+            if found.present {
+                statements.push(format!("ALTER USER {} ACCOUNT LOCK", found.account));
+            }
+            // Sessions are listed after the lock: none can start after the list. The
+            // admin's rights say whether the list can be trusted.
+            statements.push("SHOW GRANTS".to_owned());
+            statements.push(Self::sessions_of(&found.name));
+            let mut sets = batch_sets(conn, &statements)?;
+            let sessions = sets.pop().unwrap_or_default();
+            if let Some(why) = blind(conn, sets.pop().unwrap_or_default(), &found.name)? {
+                return Ok(Err(why));
+            }
+            Self::kill(conn, &sessions)?;
+            let mut statements = Vec::new();
+            if found.present {
+                statements.push(format!("DROP USER IF EXISTS {}", found.account));
+            }
+            if let Some(schema) = &schema {
+                for event in [event_name(lease_id), mark_event_name(lease_id)] {
+                    statements.push(format!(
+                        "DROP EVENT IF EXISTS {}.{}",
+                        ident(schema),
+                        ident(&event)
+                    ));
+                }
+            }
+            batch(conn, &statements).map(|_| Ok(()))
+        })?
+        .map_err(BackendError::permanent)
     }
 
     fn role_account(grant: &MysqlRole, lease: &Lease) -> String {
@@ -472,13 +541,17 @@ impl TypedBackend for MysqlBackend {
                     )];
                     statements.extend(privileges.iter().map(|p| format!("{p} TO {account}")));
                     statements.extend(Self::role_statements(&grant.roles, &account));
-                    let schema = schema.filter(|_| scheduler.eq_ignore_ascii_case("ON"));
-                    if let Some(schema) = &schema {
-                        statements
-                            .extend(Self::expiry_statements(schema, &account, &lease.id, &at));
+                    let mark = Mark::of(request.store, lease);
+                    let on = scheduler.eq_ignore_ascii_case("ON");
+                    match &schema {
+                        Some(schema) if on => statements
+                            .extend(Self::expiry_statements(schema, &account, &mark, &at)),
+                        Some(schema) if scheduler.eq_ignore_ascii_case("OFF") => statements
+                            .extend(Self::mark_statements(schema, &account, &mark, &at)),
+                        _ => {}
                     }
                     batch(conn, &statements)?;
-                    Ok(schema.is_some())
+                    Ok(on && schema.is_some())
                 })?;
                 let (host, port) = self.host_port();
                 let mut credentials = BTreeMap::new();
@@ -548,40 +621,7 @@ impl TypedBackend for MysqlBackend {
                 if lease.ending == Some(crate::lease::Ending::Failed) {
                     self.end_grant_sessions(&user)?;
                 }
-                let schema = self.event_schema();
-                self.with_conn(|conn| {
-                    // No new sessions, then end the open ones, then the account. Sessions
-                    // outlive DROP USER (as when the expiry event dropped it): they are
-                    // ended even when the account is already gone.
-                    let found = Self::lookup(conn, &user, &host)?;
-                    let mut statements = Vec::new();
-                    if found.present {
-                        statements.push(format!("ALTER USER {} ACCOUNT LOCK", found.account));
-                    }
-                    // Sessions are listed after the lock: none can start after the list. The
-                    // admin's rights say whether the list can be trusted.
-                    statements.push("SHOW GRANTS".to_owned());
-                    statements.push(Self::sessions_of(&found.name));
-                    let mut sets = batch_sets(conn, &statements)?;
-                    let sessions = sets.pop().unwrap_or_default();
-                    if let Some(why) = blind(conn, sets.pop().unwrap_or_default(), &found.name)? {
-                        return Ok(Err(why));
-                    }
-                    Self::kill(conn, &sessions)?;
-                    let mut statements = Vec::new();
-                    if found.present {
-                        statements.push(format!("DROP USER IF EXISTS {}", found.account));
-                    }
-                    if let Some(schema) = &schema {
-                        statements.push(format!(
-                            "DROP EVENT IF EXISTS {}.{}",
-                            ident(schema),
-                            ident(&event_name(&lease.id))
-                        ));
-                    }
-                    batch(conn, &statements).map(|_| Ok(()))
-                })?
-                .map_err(BackendError::permanent)
+                self.end_account(&user, &host, &lease.id)
             }
             MysqlGrant::Role(grant) => {
                 let user = recorded("user").unwrap_or_else(|| Self::role_account(grant, lease));
@@ -641,7 +681,12 @@ impl TypedBackend for MysqlBackend {
             let account = format!("{name}@{host}");
             batch(
                 conn,
-                &Self::expiry_statements(&schema, &account, &request.lease.id, &at),
+                &Self::expiry_statements(
+                    &schema,
+                    &account,
+                    &Mark::of(request.store, request.lease),
+                    &at,
+                ),
             )
             .map(drop)
         })
@@ -666,6 +711,18 @@ impl TypedBackend for MysqlBackend {
         } else {
             Presence::Absent
         })
+    }
+
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        roles: &[(&str, MysqlGrant)],
+    ) -> Result<Discovery, BackendError> {
+        self.discover_standing(scope, roles)
+    }
+
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        self.remove_finding(finding)
     }
 
     fn check(&self, target: &str, grants: &[MysqlGrant]) -> Vec<Check> {

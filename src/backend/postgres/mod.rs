@@ -6,7 +6,9 @@
 //! Passwords reach the server only as SCRAM-SHA-256 verifiers, never in plain text.
 
 pub mod config;
+mod discover;
 
+use super::discover::{Discovery, Finding, Mark, Scope};
 use super::{
     BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
     TypedBackend,
@@ -14,7 +16,7 @@ use super::{
 use crate::lease::{Lease, rfc3339};
 use crate::net::postgres::{Refused, base_config, host_port, open};
 use crate::net::tls::TlsMode;
-use chrono::{DateTime, Utc};
+
 use config::{Ephemeral, Membership, PostgresGrant, PostgresTarget};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient};
@@ -30,6 +32,9 @@ pub struct PostgresBackend {
     /// (a sweep of many leases makes one connection, not one per lease).
     client: RefCell<Option<Client>>,
     last_used: std::cell::Cell<Option<std::time::Instant>>,
+    /// The group roles this target's roles hand out, as the last discovery saw them: a
+    /// removal (`jit discover --adopt`) must name one of them.
+    groups: RefCell<std::collections::BTreeSet<String>>,
 }
 
 /// A cached connection unused for longer than this is checked before use.
@@ -141,6 +146,7 @@ impl PostgresBackend {
             base,
             client: RefCell::new(None),
             last_used: std::cell::Cell::new(None),
+            groups: RefCell::default(),
         }
     }
 
@@ -239,10 +245,13 @@ impl PostgresBackend {
     fn grant_ephemeral(
         &self,
         grant: &Ephemeral,
-        lease: &Lease,
-        until: DateTime<Utc>,
+        request: &GrantRequest<'_>,
     ) -> Result<Grant, BackendError> {
+        let (lease, until) = (request.lease, request.expires_at);
         let login = ephemeral_login(&lease.id);
+        // The store's mark, in the same transaction as the login: a login jit made is known
+        // as its own by this comment, never by its name alone (`jit discover`).
+        let mark = Mark::of(request.store, lease).text();
         let password = random_password();
         let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         let until_text = rfc3339::format(&until);
@@ -255,10 +264,11 @@ impl PostgresBackend {
         let mut template = String::from(
             "SELECT pg_advisory_xact_lock(%5$s); \
              CREATE ROLE %1$I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
-             PASSWORD %2$L VALID UNTIL %3$L CONNECTION LIMIT %4$s;",
+             PASSWORD %2$L VALID UNTIL %3$L CONNECTION LIMIT %4$s; \
+             COMMENT ON ROLE %1$I IS %6$L;",
         );
         let lock = ACL_LOCK.to_string();
-        let mut args: Vec<&str> = vec![&login, &verifier, &until_text, &limit, &lock];
+        let mut args: Vec<&str> = vec![&login, &verifier, &until_text, &limit, &lock, &mark];
         for role in &grant.roles {
             args.push(role);
             template.push_str(&format!(" GRANT %{}$I TO %1$I;", args.len()));
@@ -541,7 +551,7 @@ impl TypedBackend for PostgresBackend {
     ) -> Result<Grant, BackendError> {
         match grant {
             PostgresGrant::Ephemeral(grant) => {
-                self.grant_ephemeral(grant, request.lease, request.expires_at)
+                self.grant_ephemeral(grant, request)
             }
             PostgresGrant::Membership(grant) => self.grant_membership(grant, request),
         }
@@ -640,6 +650,18 @@ impl TypedBackend for PostgresBackend {
         } else {
             Presence::Absent
         })
+    }
+
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        roles: &[(&str, PostgresGrant)],
+    ) -> Result<Discovery, BackendError> {
+        self.discover_standing(scope, roles)
+    }
+
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        self.remove_finding(finding)
     }
 
     fn check(&self, target: &str, grants: &[PostgresGrant]) -> Vec<Check> {
