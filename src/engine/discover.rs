@@ -109,7 +109,12 @@ impl Engine<'_> {
             if filter.target.as_ref().is_some_and(|only| only != name) {
                 continue;
             }
-            let on_target: Vec<_> = live.iter().filter(|l| &l.target == name).cloned().collect();
+            // In full: what a lease holds is in its handle and grant parameters, which the
+            // listing leaves out.
+            let mut on_target = Vec::new();
+            for lease in live.iter().filter(|l| &l.target == name) {
+                on_target.push(self.store.lease(&lease.id)?.unwrap_or_else(|| lease.clone()));
+            }
             let scope = Scope {
                 target: name,
                 roles: self
