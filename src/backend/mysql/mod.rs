@@ -164,6 +164,17 @@ fn blind(conn: &mut Conn, grants: Vec<Row>, name: &str) -> Result<Option<String>
     )))
 }
 
+/// The mark as a string literal (an event's COMMENT takes no expression). It is letters,
+/// digits and colons only (a store's name, a lease id), and anything else is left out.
+fn mark_literal(mark: &Mark) -> String {
+    let text: String = mark
+        .text()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == ':')
+        .collect();
+    format!("'{text}'")
+}
+
 /// A backquoted identifier; the name was checked to be plain (letters, digits, `_`, `-`).
 fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
@@ -357,7 +368,7 @@ impl MysqlBackend {
                  COMMENT {} DO DROP USER IF EXISTS {account}",
                 ident(schema),
                 ident(&event_name(&mark.lease)),
-                quoted(&mark.text()),
+                mark_literal(mark),
             ),
         ]
     }
@@ -372,7 +383,7 @@ impl MysqlBackend {
                  DISABLE COMMENT {} DO DROP USER IF EXISTS {account}",
                 ident(schema),
                 ident(&mark_event_name(&mark.lease)),
-                quoted(&mark.text()),
+                mark_literal(mark),
             ),
         ]
     }
