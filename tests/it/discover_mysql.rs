@@ -39,7 +39,11 @@ fn root(server: &Mariadb, statements: &[String]) {
 /// The role and database exist once per run.
 fn setup(server: &Mariadb) {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
+    ONCE.call_once(|| setup_on(server));
+}
+
+fn setup_on(server: &Mariadb) {
+    {
         root(
             server,
             &[
@@ -52,7 +56,7 @@ fn setup(server: &Mariadb) {
                 ),
             ],
         );
-    });
+    }
 }
 
 fn discover(w: &World) -> Vec<Value> {
@@ -264,4 +268,47 @@ fn leftover_accounts_are_known_by_the_mark_on_their_event() {
     w.jit(["revoke", &live]).run().success();
     other.jit(["revoke", &theirs]).run().success();
     root(server, &["DROP USER 'jit_dmynomark'@'%'".to_owned()]);
+}
+
+#[test]
+fn with_the_scheduler_off_a_disabled_event_carries_the_mark() {
+    let server = Mariadb::create();
+    server.start();
+    server.setup();
+    setup_on(&server);
+    root(&server, &["SET GLOBAL event_scheduler = OFF".to_owned()]);
+    let w = world(&server);
+    let forgotten = w.granted("db-eph", &[]);
+    let marker: Option<(String, String)> = server
+        .root()
+        .unwrap()
+        .exec_first(
+            "SELECT STATUS, EVENT_COMMENT FROM information_schema.EVENTS WHERE EVENT_NAME = ?",
+            (format!("jit_mark_{forgotten}"),),
+        )
+        .unwrap();
+    assert_eq!(
+        marker,
+        Some((
+            "DISABLED".to_owned(),
+            format!("jit:{}:{forgotten}", store_name(&w))
+        ))
+    );
+    open_store(&w)
+        .execute("DELETE FROM leases WHERE id = ?1", [&forgotten])
+        .unwrap();
+    let findings = discover(&w);
+    let left = about(&findings, &format!("'jit_{forgotten}'@'%'"));
+    assert_eq!(left.len(), 1, "{findings:#?}");
+    assert_eq!(left[0]["kind"], "leftover");
+    w.jit(["discover", "--adopt", left[0]["id"].as_str().unwrap(), "--yes"])
+        .run()
+        .success();
+    assert!(!server.user_exists(&format!("jit_{forgotten}")));
+    let events: Option<u64> = server
+        .root()
+        .unwrap()
+        .query_first("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_NAME LIKE 'jit%'")
+        .unwrap();
+    assert_eq!(events, Some(0));
 }
