@@ -113,7 +113,11 @@ impl Engine<'_> {
             // listing leaves out.
             let mut on_target = Vec::new();
             for lease in live.iter().filter(|l| &l.target == name) {
-                on_target.push(self.store.lease(&lease.id)?.unwrap_or_else(|| lease.clone()));
+                on_target.push(
+                    self.store
+                        .lease(&lease.id)?
+                        .unwrap_or_else(|| lease.clone()),
+                );
             }
             let scope = Scope {
                 target: name,

@@ -143,12 +143,17 @@ fn a_role_and_a_privilege_held_by_hand_are_found_once_and_adopted() {
     assert!(about(&findings, "'jit_admin'@'127.0.0.1'").is_empty());
 
     // Adopting the privilege revokes what the role hands out, and only that.
-    w.jit(["discover", "--adopt", reader[0]["id"].as_str().unwrap(), "--yes"])
-        .run()
-        .success()
-        .stdout_has(&format!(
-            "removed SELECT ON {DATABASE}.* from 'dmy_reader'@'%' on target \"db\""
-        ));
+    w.jit([
+        "discover",
+        "--adopt",
+        reader[0]["id"].as_str().unwrap(),
+        "--yes",
+    ])
+    .run()
+    .success()
+    .stdout_has(&format!(
+        "removed SELECT ON {DATABASE}.* from 'dmy_reader'@'%' on target \"db\""
+    ));
     assert_eq!(
         grants_of(server, "'dmy_reader'@'%'"),
         [
@@ -163,10 +168,7 @@ fn a_role_and_a_privilege_held_by_hand_are_found_once_and_adopted() {
         .run()
         .code(3);
     let id = standing["id"].as_str().unwrap();
-    let adopted = w
-        .jit(["discover", "--adopt", id, "--yes"])
-        .run()
-        .success();
+    let adopted = w.jit(["discover", "--adopt", id, "--yes"]).run().success();
     assert!(!holds_role(server, &member), "the role is revoked");
     let (first, rule) = adopted.stdout.split_once('\n').unwrap();
     assert_eq!(
@@ -246,13 +248,23 @@ fn leftover_accounts_are_known_by_the_mark_on_their_event() {
     assert_eq!(nomark[0]["kind"], "unmarked");
     assert_eq!(nomark[0]["removable"], false);
 
-    w.jit(["discover", "--adopt", nomark[0]["id"].as_str().unwrap(), "--yes"])
-        .run()
-        .code(2);
+    w.jit([
+        "discover",
+        "--adopt",
+        nomark[0]["id"].as_str().unwrap(),
+        "--yes",
+    ])
+    .run()
+    .code(2);
     assert!(server.user_exists("jit_dmynomark"));
-    w.jit(["discover", "--adopt", left[0]["id"].as_str().unwrap(), "--yes"])
-        .run()
-        .success();
+    w.jit([
+        "discover",
+        "--adopt",
+        left[0]["id"].as_str().unwrap(),
+        "--yes",
+    ])
+    .run()
+    .success();
     assert!(!server.user_exists(&user));
     let event: Option<String> = server
         .root()
@@ -301,9 +313,14 @@ fn with_the_scheduler_off_a_disabled_event_carries_the_mark() {
     let left = about(&findings, &format!("'jit_{forgotten}'@'%'"));
     assert_eq!(left.len(), 1, "{findings:#?}");
     assert_eq!(left[0]["kind"], "leftover");
-    w.jit(["discover", "--adopt", left[0]["id"].as_str().unwrap(), "--yes"])
-        .run()
-        .success();
+    w.jit([
+        "discover",
+        "--adopt",
+        left[0]["id"].as_str().unwrap(),
+        "--yes",
+    ])
+    .run()
+    .success();
     assert!(!server.user_exists(&format!("jit_{forgotten}")));
     let events: Option<u64> = server
         .root()

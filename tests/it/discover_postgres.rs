@@ -128,10 +128,7 @@ fn a_membership_given_by_hand_is_found_once_and_adopted_into_eligibility() {
         .run()
         .code(3);
     let id = standing["id"].as_str().unwrap();
-    let adopted = w
-        .jit(["discover", "--adopt", id, "--yes"])
-        .run()
-        .success();
+    let adopted = w.jit(["discover", "--adopt", id, "--yes"]).run().success();
     assert!(!is_member(cluster, &login, GROUP), "the membership is gone");
     let rule = adopted
         .stdout
@@ -139,9 +136,7 @@ fn a_membership_given_by_hand_is_found_once_and_adopted_into_eligibility() {
         .map(|(first, rest)| {
             assert_eq!(
                 first,
-                format!(
-                    "removed member of {GROUP:?} from {login} on target \"db\" (finding {id})"
-                )
+                format!("removed member of {GROUP:?} from {login} on target \"db\" (finding {id})")
             );
             rest.to_owned()
         })
@@ -173,7 +168,10 @@ fn a_membership_given_by_hand_is_found_once_and_adopted_into_eligibility() {
     // The adoption is in the audit trail.
     let audit = w.jit(["audit", "--json"]).run().success().stdout;
     assert!(audit.contains("\"adopted\""), "{audit}");
-    su(cluster, &format!("DROP ROLE {login}; DROP ROLE dpg_bystander"));
+    su(
+        cluster,
+        &format!("DROP ROLE {login}; DROP ROLE dpg_bystander"),
+    );
 }
 
 #[test]
@@ -201,10 +199,8 @@ fn a_second_superuser_is_admin_and_not_removable() {
     assert!(
         postgres
             .iter()
-            .any(|f| f["kind"] == "admin" && f["entitlement"]
-                .as_str()
-                .unwrap()
-                .starts_with("SUPERUSER")),
+            .any(|f| f["kind"] == "admin"
+                && f["entitlement"].as_str().unwrap().starts_with("SUPERUSER")),
         "{findings:#?}"
     );
     // Adopting it is refused, and changes nothing.
@@ -216,7 +212,10 @@ fn a_second_superuser_is_admin_and_not_removable() {
     let still: bool = cluster
         .superuser(None)
         .unwrap()
-        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = 'dpg_root'", &[])
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'dpg_root'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(still);
@@ -272,12 +271,22 @@ fn leftover_logins_are_known_by_the_mark_of_their_store() {
     assert_eq!(nomark[0]["removable"], false);
 
     // The unmarked one is refused and stays; the leftover is dropped as a revoke drops it.
-    w.jit(["discover", "--adopt", nomark[0]["id"].as_str().unwrap(), "--yes"])
-        .run()
-        .code(2);
+    w.jit([
+        "discover",
+        "--adopt",
+        nomark[0]["id"].as_str().unwrap(),
+        "--yes",
+    ])
+    .run()
+    .code(2);
     assert!(cluster.role_exists(unmarked));
     let adopted = w
-        .jit(["discover", "--adopt", left[0]["id"].as_str().unwrap(), "--yes"])
+        .jit([
+            "discover",
+            "--adopt",
+            left[0]["id"].as_str().unwrap(),
+            "--yes",
+        ])
         .run()
         .success();
     assert!(

@@ -308,10 +308,11 @@ impl MysqlBackend {
             });
         }
         let standing = |user: &str, host: &str| {
-            !admin_accounts.contains(&(user.to_owned(), host.to_owned()))
-                && !held.users.contains(user)
-                && !user.starts_with("jit_")
-                && !(user == "mariadb.sys" && host == "localhost")
+            let system = user == "mariadb.sys" && host == "localhost";
+            !(system
+                || admin_accounts.contains(&(user.to_owned(), host.to_owned()))
+                || held.users.contains(user)
+                || user.starts_with("jit_"))
         };
 
         // Roles granted to accounts outside a live lease.

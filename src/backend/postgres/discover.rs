@@ -12,13 +12,9 @@ use postgres::types::Type;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The admin-level attributes that make just-in-time access moot, as `pg_roles` names them.
-const ADMIN_ATTRIBUTES: [(&str, &str); 4] = [
-    ("rolsuper", "SUPERUSER"),
-    ("rolcreaterole", "CREATEROLE"),
-    ("rolbypassrls", "BYPASSRLS"),
-    ("rolreplication", "REPLICATION"),
-];
+/// The admin-level attributes that make just-in-time access moot, in the order the admin
+/// query reads them (`rolsuper`, `rolcreaterole`, `rolbypassrls`, `rolreplication`).
+const ADMIN_ATTRIBUTES: [&str; 4] = ["SUPERUSER", "CREATEROLE", "BYPASSRLS", "REPLICATION"];
 
 /// The subject a membership grant's login template maps to `login` (`{user}` is the
 /// subject), if it maps any: the inverse of `PostgresBackend::membership_login`.
@@ -165,7 +161,7 @@ impl PostgresBackend {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| row.get::<_, bool>(i + 1))
-                .map(|(_, (_, name))| *name)
+                .map(|(_, name)| *name)
                 .collect();
             if row.get::<_, bool>(5) {
                 holders.entry(login.clone()).or_insert(row.get(6));
