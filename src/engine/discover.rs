@@ -221,6 +221,36 @@ mod tests {
     }
 
     #[test]
+    fn the_rule_adopt_prints_makes_the_holder_eligible_for_the_role() {
+        let mut standing = finding("alice");
+        standing.role = Some("db-admin".into());
+        standing.subject = Some("user:alice".into());
+        let adopted = Adopted {
+            found: Found {
+                id: "0123456789ab".into(),
+                target: "db".into(),
+                backend: "postgres",
+                finding: standing,
+            },
+        };
+        let rule = adopted.eligibility().unwrap();
+        assert_eq!(
+            rule,
+            "# user:alice asks for role \"db-admin\" just in time instead (finding 0123456789ab)\n\
+             [[eligibility]]\nsubjects = [\"user:alice\"]\nroles = [\"db-admin\"]\n"
+        );
+        let parsed: toml::Value = toml::from_str(&rule).unwrap();
+        assert_eq!(parsed["eligibility"][0]["roles"][0].as_str(), Some("db-admin"));
+
+        let mut leftover = adopted.found.clone();
+        leftover.finding.kind = FindingKind::Leftover;
+        assert_eq!(Adopted { found: leftover }.eligibility(), None);
+        let mut nobody = adopted.found.clone();
+        nobody.finding.subject = None;
+        assert_eq!(Adopted { found: nobody }.eligibility(), None);
+    }
+
+    #[test]
     fn a_finding_keeps_its_id_and_another_holder_gets_another() {
         let alice = finding_id("db", &finding("alice"));
         assert_eq!(alice.len(), 12);

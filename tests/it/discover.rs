@@ -52,6 +52,7 @@ fn findings(w: &World, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["discover", "--json"];
     all.extend_from_slice(args);
     let report = w.jit(all).run().success().json();
+    crate::json_contract::conforms(&report, &["discover"]);
     assert_eq!(report["errors"], json!([]), "{report}");
     report["findings"].as_array().unwrap().clone()
 }
@@ -230,6 +231,23 @@ fn another_stores_grants_are_left_alone_and_unmarked_ones_only_reported() {
         findings(&ours, &["--kind", "leftover"]),
         Vec::<Value>::new()
     );
+    let adopted = theirs
+        .jit([
+            "discover",
+            "--adopt",
+            theirs_found[0]["id"].as_str().unwrap(),
+            "--yes",
+            "--json",
+        ])
+        .run()
+        .success()
+        .json();
+    crate::json_contract::conforms(&adopted, &["adoption"]);
+    crate::json_contract::conforms(&adopted["finding"], &["finding"]);
+    assert_eq!(adopted["finding"], theirs_found[0]);
+    assert_eq!(adopted["eligibility"], Value::Null);
+    assert!(!their_file.exists());
+    assert!(unmarked.exists(), "what is not theirs stays");
 }
 
 #[test]
@@ -250,6 +268,7 @@ fn a_target_that_cannot_be_asked_is_an_error_and_the_others_are_still_asked() {
 
     let run = w.jit(["discover", "--json"]).run().code(1);
     let report = run.json();
+    crate::json_contract::conforms(&report, &["discover"]);
     assert_eq!(report["findings"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["findings"][0]["target"], "notes");
     assert_eq!(report["errors"][0]["target"], "gone");
