@@ -240,7 +240,10 @@ mod tests {
              [[eligibility]]\nsubjects = [\"user:alice\"]\nroles = [\"db-admin\"]\n"
         );
         let parsed: toml::Value = toml::from_str(&rule).unwrap();
-        assert_eq!(parsed["eligibility"][0]["roles"][0].as_str(), Some("db-admin"));
+        assert_eq!(
+            parsed["eligibility"][0]["roles"][0].as_str(),
+            Some("db-admin")
+        );
 
         let mut leftover = adopted.found.clone();
         leftover.finding.kind = FindingKind::Leftover;
