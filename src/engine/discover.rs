@@ -151,8 +151,9 @@ impl Engine<'_> {
         Ok(report)
     }
 
-    /// Find `id` again (on the targets `filter` leaves) and take away what it holds, then
-    /// record that in the audit trail. A finding jit does not remove is refused (exit 2).
+    /// Find `id` again (on the targets `filter` leaves) and take away what it holds, recorded
+    /// in the audit trail in the same store transaction. A finding jit does not remove is
+    /// refused (exit 2).
     pub fn adopt(&self, id: &str, filter: &Filter) -> Result<Adopted> {
         let report = self.discover(filter)?;
         let Some(found) = report.findings.into_iter().find(|found| found.id == id) else {
@@ -174,13 +175,6 @@ impl Engine<'_> {
             )));
         }
         let backend = self.backend_for(&found.target)?;
-        backend.remove(&found.finding).map_err(|err| {
-            anyhow::anyhow!(
-                "removing finding {id} on target {:?} failed: {}",
-                found.target,
-                err.message
-            )
-        })?;
         let finding = &found.finding;
         let details = events::Adopted {
             finding: &found.id,
@@ -198,7 +192,19 @@ impl Engine<'_> {
             kind: details.kind(),
             details: serde_json::to_value(&details)?,
         };
-        store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
+        // The record is written first and committed only once the target has confirmed the
+        // removal: a login that may not append to the audit trail removes nothing, and a
+        // failed removal leaves no record.
+        store::write(self.store, |tx| {
+            tx.append(&event)?;
+            backend.remove(finding).map_err(|err| {
+                anyhow::anyhow!(
+                    "removing finding {id} on target {:?} failed: {}",
+                    found.target,
+                    err.message
+                )
+            })
+        })?;
         Ok(Adopted { found })
     }
 }
