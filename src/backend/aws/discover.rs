@@ -380,9 +380,16 @@ fn standing_attachments(
             let kind = if kind == "group" { "Group" } else { "User" };
             live.insert((kind.to_owned(), name.to_owned(), arn.to_owned()));
         }
-        if let Ok(AwsGrant::IamPolicy(iam)) = serde_json::from_value::<AwsGrant>(lease.params.clone())
+        // The grant as recorded with the lease; a lease as the store lists it leaves that
+        // out, and then the role's grant as configured now stands in.
+        let recorded = serde_json::from_value::<AwsGrant>(lease.params.clone()).ok();
+        let configured = roles
+            .iter()
+            .find(|(role, _)| *role == lease.role)
+            .map(|(_, grant)| grant);
+        if let Some(AwsGrant::IamPolicy(iam)) = recorded.as_ref().or(configured)
             && let Policy::Managed(arn) = &iam.policy
-            && let Ok((kind, name)) = principal(&iam, &lease.subject)
+            && let Ok((kind, name)) = principal(iam, &lease.subject)
         {
             live.insert((kind.to_owned(), name, arn.clone()));
         }
