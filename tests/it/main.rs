@@ -12,6 +12,7 @@ mod config_errors;
 mod conformance;
 mod crash;
 mod discover;
+mod discover_aws;
 mod exec;
 mod file_backend;
 mod flows;
