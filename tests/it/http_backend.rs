@@ -190,10 +190,9 @@ fn a_grant_posts_the_signed_versioned_body_with_the_auth_header() {
     let grant = &requests[0];
     assert_eq!(grant.method, "POST");
     assert_eq!(grant.path, "/grants");
-    assert_eq!(
-        grant.json(),
-        body("grant", &lease, &lease["expires_at"], Value::Null)
-    );
+    let mut sent = body("grant", &lease, &lease["expires_at"], Value::Null);
+    sent["store"] = json!(store_name(&w));
+    assert_eq!(grant.json(), sent);
     assert_eq!(grant.header("Authorization"), Some(TOKEN));
     assert_eq!(grant.header("Content-Type"), Some("application/json"));
     assert_eq!(

@@ -11,6 +11,7 @@ mod concurrency;
 mod config_errors;
 mod conformance;
 mod crash;
+mod discover_hosts;
 mod exec;
 mod file_backend;
 mod flows;

@@ -75,9 +75,13 @@ fn rules_of(settings: &SudoTarget, file: &Path) -> Result<Vec<Value>, BackendErr
         &settings.cvtsudoers,
         &["-e".as_ref(), "-f".as_ref(), "json".as_ref(), file.as_ref()],
     )?;
+    // A file without rules, Defaults or aliases (comments only) gives nothing at all.
+    if out.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     let parsed: Value = serde_json::from_str(&out).map_err(|err| {
         BackendError::permanent(format!(
-            "{} -f json {}: not JSON ({err})",
+            "{} -e -f json {}: not JSON ({err})",
             settings.cvtsudoers.display(),
             file.display()
         ))
