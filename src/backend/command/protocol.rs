@@ -352,4 +352,57 @@ mod tests {
             r#"{"op":"check","target":"deploy-api","v":1}"#
         );
     }
+
+    #[test]
+    fn an_op_the_program_does_not_know_is_told_from_a_failure() {
+        assert_eq!(
+            unknown_op(r#"{"v":1,"ok":false,"error":"unsupported op discover","retryable":false}"#),
+            Some("unsupported op discover".to_owned())
+        );
+        assert_eq!(
+            unknown_op(r#"{"ok":false,"code":"unknown-op"}"#),
+            Some(String::new())
+        );
+        assert_eq!(unknown_op(r#"{"v":1,"ok":false,"error":"down"}"#), None);
+        assert_eq!(unknown_op(r#"{"v":1,"ok":true,"findings":[]}"#), None);
+        assert_eq!(unknown_op("not json"), None);
+    }
+
+    #[test]
+    fn findings_are_checked_before_they_are_taken() {
+        let params = serde_json::json!({});
+        let scope = Scope {
+            target: "t",
+            roles: vec![("app", &params)],
+            live: &[],
+            store: "0f3a",
+            now: Utc::now(),
+        };
+        let answer = |finding: Value| {
+            let value = serde_json::json!({ "findings": [finding] });
+            discovery(value.as_object().unwrap(), &scope)
+        };
+        let found = answer(serde_json::json!({
+            "kind": "standing", "holder": "bob", "subject": "user:bob", "role": "app",
+            "entitlement": "e", "since": "2026-01-02T03:04:05Z", "removal": {"k": 1},
+        }))
+        .unwrap();
+        let finding = &found.findings[0];
+        assert_eq!(finding.kind, FindingKind::Standing);
+        assert_eq!(finding.removal, serde_json::json!({"target": "t", "removal": {"k": 1}}));
+        let (target, sent) = removal(finding).unwrap();
+        assert_eq!(target, "t");
+        assert_eq!(sent["removal"], serde_json::json!({"k": 1}));
+        assert_eq!(sent["since"], "2026-01-02T03:04:05Z");
+        for (bad, message) in [
+            (serde_json::json!({"kind": "owned", "holder": "b", "entitlement": "e"}), "\"kind\""),
+            (serde_json::json!({"kind": "admin", "holder": "", "entitlement": "e"}), "\"holder\""),
+            (serde_json::json!({"kind": "admin", "holder": "b", "entitlement": "e", "role": "other"}), "not a role"),
+            (serde_json::json!({"kind": "admin", "holder": "b", "entitlement": "e", "subject": "bob"}), "user:NAME"),
+            (serde_json::json!({"kind": "admin", "holder": "b", "entitlement": "e", "since": "May"}), "\"since\""),
+        ] {
+            let err = answer(bad).unwrap_err();
+            assert!(err.message.contains(message), "{}", err.message);
+        }
+    }
 }
