@@ -335,6 +335,50 @@ fn a_sudoers_file_someone_else_may_write_is_not_read() {
     assert!(error.contains("writable by group or others"), "{error}");
 }
 
+#[test]
+fn a_rule_using_an_alias_of_another_file_is_reported_and_left_to_edit_by_hand() {
+    require_root();
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::empty();
+    let unique = format!("jit-alias-{}", std::process::id());
+    sudoers_tree(w.dir.path(), &unique);
+    let drop_ins = w.path("sudoers.d");
+    std::fs::remove_file(drop_ins.join("admins")).unwrap();
+    std::fs::remove_file(drop_ins.join("ops-daemon")).unwrap();
+    let main = w.path("sudoers");
+    std::fs::set_permissions(&main, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(
+        &main,
+        format!(
+            "User_Alias OPS = {REQUESTER}
+@includedir {}
+",
+            drop_ins.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        drop_ins.join("ops"),
+        format!("OPS ALL = (root) /usr/bin/test -n {unique}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(drop_ins.join("ops"), std::fs::Permissions::from_mode(0o440)).unwrap();
+    w.write_config(&sudo_config(w.dir.path(), &unique));
+    let found = discover(&w);
+    assert_eq!(
+        summary(&found),
+        [("standing".into(), REQUESTER.into(), Some("ops".into()))],
+        "{found:#}"
+    );
+    let standing = finding(&found, "standing", REQUESTER);
+    assert_eq!(standing["removable"], false, "{standing}");
+    let before = std::fs::read(drop_ins.join("ops")).unwrap();
+    w.jit(["discover", "--adopt", &id(standing), "--yes"])
+        .run()
+        .code(2);
+    assert_eq!(std::fs::read(drop_ins.join("ops")).unwrap(), before);
+}
+
 // ---- ssh (authorized-keys) ----
 
 fn ssh_config(sshd: &Sshd) -> String {

@@ -134,17 +134,32 @@ struct File {
     own: Vec<Value>,
 }
 
-/// Every file sudo reads for the main file, each with its own rules.
-fn read_tree(settings: &SudoTarget, main: &Path) -> Result<Vec<File>, BackendError> {
+/// Every file sudo reads for the main file, each with its own rules. An included file that
+/// the tools cannot read alone (it uses an alias defined in another file, say) keeps no
+/// rules of its own: its rules count as the including file's, which jit does not rewrite.
+fn read_tree(
+    settings: &SudoTarget,
+    main: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Vec<File>, BackendError> {
     let listed = files_of(settings, main)?;
     let mut files = Vec::new();
     for path in &listed {
-        let includes = if path == main {
-            listed[1..].to_vec()
+        let alone = if path == main {
+            Ok((listed[1..].to_vec(), rules_of(settings, path)?))
         } else {
-            files_of(settings, path)?.split_off(1)
+            files_of(settings, path)
+                .map(|mut files| files.split_off(1))
+                .and_then(|includes| Ok((includes, rules_of(settings, path)?)))
         };
-        let rules = rules_of(settings, path)?;
+        let (includes, rules) = alone.unwrap_or_else(|err| {
+            notes.push(format!(
+                "{} cannot be read alone ({}); its rules are reported as the including file's",
+                path.display(),
+                err.message
+            ));
+            (Vec::new(), Vec::new())
+        });
         files.push(File {
             path: path.clone(),
             includes,
@@ -323,7 +338,7 @@ pub fn discover(
         }
     }
 
-    let tree = read_tree(settings, &main)?;
+    let tree = read_tree(settings, &main, &mut discovery.notes)?;
     for file in &tree {
         if identity(&file.path).is_some_and(|id| jit_files.contains(&id)) {
             continue;
