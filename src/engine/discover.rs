@@ -109,7 +109,11 @@ impl Engine<'_> {
             if filter.target.as_ref().is_some_and(|only| only != name) {
                 continue;
             }
-            let on_target: Vec<_> = live.iter().filter(|l| &l.target == name).cloned().collect();
+            // Whole records: the list leaves out handles and parameters, which backends read.
+            let mut on_target = Vec::new();
+            for lease in live.iter().filter(|l| &l.target == name) {
+                on_target.extend(self.store.lease(&lease.id)?);
+            }
             let scope = Scope {
                 target: name,
                 roles: self

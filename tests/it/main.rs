@@ -13,6 +13,7 @@ mod conformance;
 mod crash;
 mod discover;
 mod discover_aws;
+mod discover_hosts;
 mod exec;
 mod file_backend;
 mod flows;
