@@ -17,7 +17,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::backend;
-pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule};
+pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule, Window};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -104,6 +104,8 @@ pub struct Role {
     /// At most this many leases of the role may be live at once (any subject); a break-glass
     /// role is not held to it.
     pub max_active: Option<u32>,
+    /// When the role may be requested and granted (a break-glass role at any time).
+    pub window: Option<Window>,
     /// Backend-specific grant parameters, validated by the target's backend kind.
     pub grant: serde_json::Value,
 }
@@ -144,6 +146,8 @@ pub struct Eligibility {
     pub max_ttl: Option<Duration>,
     /// From then on the rule admits nobody.
     pub expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the rule admits (to a break-glass role, at any time).
+    pub window: Option<Window>,
 }
 
 impl Eligibility {
@@ -540,6 +544,7 @@ fn read_role(
             );
         }
     }
+    let window = fields.get(reader, "window", |r, n, _| read_window(r, n));
     let grant_node = fields.take("grant");
     fields.finish(reader);
 
@@ -570,6 +575,7 @@ fn read_role(
         approvals,
         break_glass,
         max_active,
+        window,
         grant: grant?,
     })
 }
@@ -786,6 +792,7 @@ fn read_eligibility(
             }
         }
     });
+    let window = fields.get(reader, "window", |r, n, _| read_window(r, n));
     fields.finish(reader);
     Some(Eligibility {
         name: format!("eligibility rule #{}", index + 1),
@@ -793,6 +800,64 @@ fn read_eligibility(
         roles: roles?,
         max_ttl,
         expires,
+        window,
+    })
+}
+
+/// `window = { weekdays = ["mon-fri"], hours = "08:00-18:00", timezone = "Europe/Berlin" }`.
+fn read_window(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<Window> {
+    let mut fields = reader.table(node, "window")?.prefixed("window.");
+    let before = reader.errors.len();
+    let weekdays = fields.get(reader, "weekdays", |r, n, what| {
+        let list = r.strings(n, what)?;
+        if list.is_empty() {
+            r.error(
+                n.span(),
+                format!("{what} is empty: the window would never open; name days such as [\"mon-fri\"]"),
+            );
+            return None;
+        }
+        let mut days = [false; 7];
+        for entry in &list {
+            if let Err(err) = Window::mark_days(entry.get_ref(), &mut days) {
+                r.error(entry.span(), format!("{what}: {err}"));
+            }
+        }
+        let written: Vec<&str> = list.iter().map(|e| e.get_ref().as_str()).collect();
+        Some((days, written.join(",")))
+    });
+    let hours = fields.get(reader, "hours", |r, n, what| {
+        r.parsed(n, what, |text| {
+            Window::parse_hours(text).map_err(|err| format!("{what} {err}"))
+        })
+    });
+    let timezone = fields.get(reader, "timezone", |r, n, what| {
+        r.parsed(n, what, |text| {
+            text.parse::<chrono_tz::Tz>().map_err(|_| {
+                format!("{what} {text:?} is not an IANA time zone such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"")
+            })
+        })
+    });
+    fields.finish(reader);
+    if reader.errors.len() != before {
+        return None;
+    }
+    if weekdays.is_none() && hours.is_none() {
+        reader.error(
+            node.span(),
+            "window needs `weekdays`, `hours` or both (such as weekdays = [\"mon-fri\"], hours = \"08:00-18:00\")",
+        );
+        return None;
+    }
+    let (days, weekdays) = match weekdays {
+        Some((days, written)) => (days, Some(written)),
+        None => ([true; 7], None),
+    };
+    Some(Window {
+        days,
+        weekdays,
+        hours,
+        timezone: timezone.unwrap_or(chrono_tz::UTC),
     })
 }
 
