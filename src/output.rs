@@ -14,9 +14,9 @@ use std::io::{self, IsTerminal, Write};
 
 mod documents;
 use documents::{
-    Broken, Cap, ConfigChecked, Doctor, DoctorCheck, Done, DryRun, LeaseReport, ProcessCredentials,
-    RoleEntry, ShippedTo, Shipping, Sweep, SweepError, SweepRevocation, SweepWaiting, Verified,
-    WorkedRequest, WorkerPass,
+    Broken, Cap, Condition, ConfigChecked, Doctor, DoctorCheck, Done, DryRun, LeaseReport,
+    ProcessCredentials, RoleEntry, ShippedTo, Shipping, Sweep, SweepError, SweepRevocation,
+    SweepWaiting, Verified, WorkedRequest, WorkerPass,
 };
 
 /// See [`Printer::progress`].
@@ -333,6 +333,7 @@ impl Printer {
                         source: &cap.source,
                     })
                     .collect(),
+                conditions: evaluation.conditions.iter().map(Condition::from).collect(),
                 decision: outcome,
                 expires_at: evaluation.ends_at,
                 role: &evaluation.role.name,
@@ -384,6 +385,21 @@ impl Printer {
             ]);
         }
         self.print_table(&table);
+        if !evaluation.conditions.is_empty() {
+            let mut table = self.table(&["condition", "rule", "now"]);
+            for c in &evaluation.conditions {
+                let now = match (c.met, c.exempt) {
+                    (false, true) => format!("{}: exempt, break-glass", c.now),
+                    _ => c.now.clone(),
+                };
+                table.add_row(vec![
+                    Cell::new(format!("{} {}", c.kind, c.condition)),
+                    Cell::new(&c.rule),
+                    Cell::new(now),
+                ]);
+            }
+            self.print_table(&table);
+        }
         self.line("(dry run: nothing was changed)");
     }
 

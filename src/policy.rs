@@ -267,7 +267,12 @@ impl Condition {
 /// the window and the end of each eligibility rule that names the person and the role, and
 /// the `[[conflicts]]` rules of the role (a request that got this far holds none of their
 /// other roles). `max_active` is added by [`max_active_condition`].
-pub fn conditions(config: &Config, who: &Identity, role: &Role, now: DateTime<Utc>) -> Vec<Condition> {
+pub fn conditions(
+    config: &Config,
+    who: &Identity,
+    role: &Role,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
     let window = |rule: String, window: &Window| {
         let open = window_open(window, now);
         let mut c = Condition::new(
@@ -335,7 +340,10 @@ pub fn max_active_condition(role: &Role, max: u32, live: usize) -> Condition {
     let mut c = Condition::new(
         "max_active",
         format!("roles.{}.max_active", role.name),
-        format!("at most {max} live lease{} of the role", if max == 1 { "" } else { "s" }),
+        format!(
+            "at most {max} live lease{} of the role",
+            if max == 1 { "" } else { "s" }
+        ),
         format!("{live} live"),
         met,
     );
@@ -632,7 +640,13 @@ roles = ["*"]
             );
             match (got, expected) {
                 (Ok(d), Ok(secs)) => assert_eq!(d.ttl.as_secs(), *secs, "{requested:?}"),
-                (Err(Refused { denial: Denial(msg), .. }), Err(part)) => assert!(msg.contains(part), "{msg}"),
+                (
+                    Err(Refused {
+                        denial: Denial(msg),
+                        ..
+                    }),
+                    Err(part),
+                ) => assert!(msg.contains(part), "{msg}"),
                 (got, expected) => panic!("{requested:?}: got {got:?}, expected {expected:?}"),
             }
         }
@@ -722,7 +736,13 @@ roles = ["*"]
             )
         };
         assert!(check(Some("CHG-42")).is_ok());
-        assert!(check(None).unwrap_err().denial.0.contains("requires --ticket"));
+        assert!(
+            check(None)
+                .unwrap_err()
+                .denial
+                .0
+                .contains("requires --ticket")
+        );
         assert!(
             check(Some("INC-42"))
                 .unwrap_err()
@@ -778,6 +798,137 @@ roles = ["*"]
         let db = config.roles.get_mut("db").unwrap();
         db.approvals.timeout = Some(Duration::from_secs(1800));
         assert_eq!(shortest_pending_timeout(&config), Duration::from_secs(1800));
+    }
+
+    fn window(weekdays: &[&str], hours: Option<&str>, timezone: &str) -> Window {
+        let mut days = [weekdays.is_empty(); 7];
+        for entry in weekdays {
+            Window::mark_days(entry, &mut days).unwrap();
+        }
+        Window {
+            days,
+            weekdays: (!weekdays.is_empty()).then(|| weekdays.join(",")),
+            hours: hours.map(|h| Window::parse_hours(h).unwrap()),
+            timezone: timezone.parse().unwrap(),
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_window_is_open_by_the_day_and_time_of_its_time_zone() {
+        let office = window(&["mon-fri"], Some("08:00-18:00"), "Europe/Berlin");
+        assert_eq!(office.describe(), "mon-fri 08:00-18:00 Europe/Berlin");
+        // 2026-12-01 is a Tuesday; Berlin is UTC+1 in winter.
+        let cases = [
+            ("2026-12-01T06:59:59Z", false, "tue 07:59"),
+            ("2026-12-01T07:00:00Z", true, "tue 08:00"),
+            ("2026-12-01T16:59:59Z", true, "tue 17:59"),
+            ("2026-12-01T17:00:00Z", false, "tue 18:00"),
+            ("2026-12-05T09:12:00Z", false, "sat 10:12"),
+            // Monday 00:30 in Berlin is still Sunday in UTC: Berlin's day counts.
+            ("2026-12-06T23:30:00Z", false, "mon 00:30"),
+            ("2026-12-07T07:30:00Z", true, "mon 08:30"),
+        ];
+        for (time, open, local) in cases {
+            assert_eq!(window_open(&office, at(time)), open, "{time}");
+            assert_eq!(window_now(&office, at(time)), local, "{time}");
+        }
+    }
+
+    #[test]
+    fn an_overnight_window_belongs_to_the_day_it_opens_on() {
+        let nights = window(&["fri"], Some("22:00-06:00"), "UTC");
+        let cases = [
+            ("2026-12-04T21:59:00Z", false), // fri, before it opens
+            ("2026-12-04T22:00:00Z", true),  // fri night
+            ("2026-12-05T02:00:00Z", true),  // sat morning: friday's night
+            ("2026-12-05T05:59:59Z", true),
+            ("2026-12-05T06:00:00Z", false),
+            ("2026-12-05T22:30:00Z", false), // sat night: not a friday
+            ("2026-12-04T02:00:00Z", false), // fri morning: thursday's night
+        ];
+        for (time, open) in cases {
+            assert_eq!(window_open(&nights, at(time)), open, "{time}");
+        }
+        let every = window(&[], Some("22:00-06:00"), "UTC");
+        assert!(window_open(&every, at("2026-12-01T23:00:00Z")));
+        assert!(window_open(&every, at("2026-12-01T03:00:00Z")));
+        assert!(!window_open(&every, at("2026-12-01T12:00:00Z")));
+        // A range of days may run over the weekend.
+        let weekend = window(&["fri-mon"], None, "UTC");
+        assert_eq!(weekend.days, [true, false, false, false, true, true, true]);
+    }
+
+    #[test]
+    fn on_a_daylight_saving_day_the_local_clock_decides() {
+        let office = window(&[], Some("08:00-18:00"), "Europe/Berlin");
+        // 2026-03-29: Berlin goes from 02:00 CET to 03:00 CEST. 08:00 local is 06:00 UTC,
+        // where the day before it was 07:00 UTC.
+        assert!(!window_open(&office, at("2026-03-28T06:30:00Z")));
+        assert!(window_open(&office, at("2026-03-29T06:30:00Z")));
+        assert!(window_open(&office, at("2026-03-29T15:59:00Z")));
+        assert!(!window_open(&office, at("2026-03-29T16:00:00Z")));
+        assert_eq!(window_now(&office, at("2026-03-29T06:30:00Z")), "sun 08:30");
+        // The hour that is not there that night never opens a window of it ...
+        let lost = window(&[], Some("02:00-03:00"), "Europe/Berlin");
+        assert!(!window_open(&lost, at("2026-03-29T00:59:59Z")));
+        assert!(!window_open(&lost, at("2026-03-29T01:00:00Z")));
+        // ... and on 2026-10-25 the hour that is there twice opens it twice.
+        assert!(window_open(&lost, at("2026-10-25T00:30:00Z")));
+        assert!(window_open(&lost, at("2026-10-25T01:30:00Z")));
+        assert!(!window_open(&lost, at("2026-10-25T02:00:00Z")));
+    }
+
+    #[test]
+    fn days_and_hours_are_read_strictly() {
+        assert_eq!(Window::parse_hours("08:00-18:00"), Ok((480, 1080)));
+        assert_eq!(Window::parse_hours("22:00-06:00"), Ok((1320, 360)));
+        assert_eq!(Window::parse_hours("18:00-24:00"), Ok((1080, 1440)));
+        for bad in [
+            "8:00-18:00",
+            "08:00",
+            "08:00-18:60",
+            "25:00-26:00",
+            "24:00-06:00",
+            "08-18",
+            "08:00 - 18:00",
+        ] {
+            assert!(
+                Window::parse_hours(bad)
+                    .unwrap_err()
+                    .contains("is not a range of times"),
+                "{bad}"
+            );
+        }
+        assert!(
+            Window::parse_hours("08:00-08:00")
+                .unwrap_err()
+                .contains("is the whole day")
+        );
+        let mut days = [false; 7];
+        assert!(Window::mark_days("Mon", &mut days).is_err());
+        assert!(Window::mark_days("mon-", &mut days).is_err());
+        assert!(Window::mark_days("monday", &mut days).is_err());
+        assert_eq!(days, [false; 7]);
+    }
+
+    #[test]
+    fn a_role_window_spares_only_break_glass() {
+        let mut config = config();
+        let now = at("2026-12-05T09:12:00Z");
+        let open = config.roles.get_mut("open").unwrap();
+        open.window = Some(window(&["mon-fri"], Some("08:00-18:00"), "Europe/Berlin"));
+        let refused = check_role_window(open, now, "requested").unwrap_err();
+        assert_eq!(refused.rule, "roles.open.window");
+        assert_eq!(
+            refused.denial.0,
+            "role \"open\" may be requested only mon-fri 08:00-18:00 Europe/Berlin (now: sat 10:12)"
+        );
+        open.break_glass = true;
+        assert_eq!(check_role_window(open, now, "requested"), Ok(()));
     }
 
     #[test]

@@ -813,7 +813,9 @@ fn read_window(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<Window> 
         if list.is_empty() {
             r.error(
                 n.span(),
-                format!("{what} is empty: the window would never open; name days such as [\"mon-fri\"]"),
+                format!(
+                    "{what} is empty: the window would never open; name days such as [\"mon-fri\"]"
+                ),
             );
             return None;
         }
@@ -1045,6 +1047,66 @@ mod tests {
         assert_eq!(
             errors(&rule("3")),
             "c.toml:12:11: expires must be a date and time such as 2027-01-31T18:00:00Z, not an integer"
+        );
+    }
+
+    #[test]
+    fn windows_are_read_and_every_bad_value_is_shown_where_it_is_written() {
+        let base = "[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\n";
+        let x = role(&format!(
+            "{base}window = {{ weekdays = [\"mon-fri\", \"sun\"], hours = \"22:00-06:00\", timezone = \"Europe/Berlin\" }}\n"
+        ));
+        let window = x.window.unwrap();
+        assert_eq!(window.days, [true, true, true, true, true, false, true]);
+        assert_eq!(window.hours, Some((1320, 360)));
+        assert_eq!(window.describe(), "mon-fri,sun 22:00-06:00 Europe/Berlin");
+        let utc = role(&format!("{base}window = {{ hours = \"08:00-18:00\" }}\n"));
+        assert_eq!(utc.window.unwrap().describe(), "08:00-18:00 UTC");
+
+        // Every error at once, each at its value (line 8 is the window's).
+        let bad = |window: &str| errors(&format!("{base}window = {window}\n"));
+        assert_eq!(
+            bad(
+                "{ weekdays = [\"mon-fry\", \"Sat\"], hours = \"8-18\", timezone = \"Europe/Berln\" }"
+            ),
+            "c.toml:8:24: window.weekdays: \"mon-fry\" is not a day or a range of days; use mon, tue, wed, thu, fri, sat, sun or a range such as \"mon-fri\"\n\
+             c.toml:8:35: window.weekdays: \"Sat\" is not a day or a range of days; use mon, tue, wed, thu, fri, sat, sun or a range such as \"mon-fri\"\n\
+             c.toml:8:51: window.hours \"8-18\" is not a range of times such as \"08:00-18:00\" (HH:MM-HH:MM on a 24-hour clock; an overnight range such as \"22:00-06:00\" runs into the next day)\n\
+             c.toml:8:70: window.timezone \"Europe/Berln\" is not an IANA time zone such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
+        );
+        assert_eq!(
+            bad("{ hours = \"08:00-08:00\" }"),
+            "c.toml:8:20: window.hours \"08:00-08:00\" is the whole day: leave `hours` out for a window of whole days"
+        );
+        assert_eq!(
+            bad("{ weekdays = [] }"),
+            "c.toml:8:23: window.weekdays is empty: the window would never open; name days such as [\"mon-fri\"]"
+        );
+        assert_eq!(
+            bad("{ timezone = \"UTC\" }"),
+            "c.toml:8:10: window needs `weekdays`, `hours` or both (such as weekdays = [\"mon-fri\"], hours = \"08:00-18:00\")"
+        );
+        assert_eq!(
+            bad("{ days = [\"mon\"] }"),
+            "c.toml:8:12: unknown key `days` in window; valid keys: weekdays, hours, timezone"
+        );
+        assert_eq!(
+            bad("\"mon-fri\""),
+            "c.toml:8:10: window must be a table, not a string"
+        );
+        // An eligibility rule's window, at its place.
+        let rule = format!(
+            "{base}\n[[eligibility]]\nsubjects = [\"user:a\"]\nroles = [\"x\"]\nwindow = {{ hours = \"9:00-17:00\" }}\n"
+        );
+        assert_eq!(
+            errors(&rule),
+            "c.toml:12:20: window.hours \"9:00-17:00\" is not a range of times such as \"08:00-18:00\" (HH:MM-HH:MM on a 24-hour clock; an overnight range such as \"22:00-06:00\" runs into the next day)"
+        );
+        let good = rule.replace("9:00-17:00", "09:00-17:00");
+        let config = parse(Path::new("c.toml"), &format!("{TARGET}{good}")).unwrap();
+        assert_eq!(
+            config.eligibility[0].window.as_ref().unwrap().hours,
+            Some((540, 1020))
         );
     }
 

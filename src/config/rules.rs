@@ -137,7 +137,10 @@ impl Window {
         };
         let time = |t: &str| -> Option<u16> {
             let (h, m) = t.split_once(':')?;
-            if h.len() != 2 || m.len() != 2 || !(h.chars().chain(m.chars())).all(|c| c.is_ascii_digit()) {
+            if h.len() != 2
+                || m.len() != 2
+                || !(h.chars().chain(m.chars())).all(|c| c.is_ascii_digit())
+            {
                 return None;
             }
             let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);

@@ -80,8 +80,13 @@ impl<'a> Engine<'a> {
                     checked = self.weigh(&mut |f| tx.leases(f), role, &lease.subject, None)?;
                 }
                 if let Err(refused) = checked {
-                    let event =
-                        self.denied(&refused, &who.user, &lease.subject, &role.name, Some(&lease.id))?;
+                    let event = self.denied(
+                        &refused,
+                        &who.user,
+                        &lease.subject,
+                        &role.name,
+                        Some(&lease.id),
+                    )?;
                     tx.append(&event)?;
                     return Ok(Err(refused));
                 }

@@ -22,7 +22,12 @@ impl<'a> Engine<'a> {
         except: Option<&str>,
         record: Recorded<'_>,
     ) -> Result<()> {
-        let weighed = self.weigh(&mut |filter| self.store.leases(filter), role, subject, except)?;
+        let weighed = self.weigh(
+            &mut |filter| self.store.leases(filter),
+            role,
+            subject,
+            except,
+        )?;
         self.refuse(weighed, &self.actor, subject, &role.name, record)
     }
 
@@ -85,9 +90,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         // Every live lease the approver requested or holds, a pending request among them.
-        let leases = self
-            .store
-            .leases(&LeaseFilter::live_of(approver, None))?;
+        let leases = self.store.leases(&LeaseFilter::live_of(approver, None))?;
         let held = held(leases.iter());
         self.refuse(
             policy::check_conflicts(self.config, approver, "approve a request for", role, &held),

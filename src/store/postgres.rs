@@ -481,10 +481,8 @@ impl Tx for PgTx<'_> {
     fn leases(&mut self, filter: &LeaseFilter) -> StoreResult<Vec<Lease>> {
         // Every change of a lease's state appends to the audit chain in its transaction, so
         // with the chain's head locked first, the leases read next stay as read until commit.
-        self.tx.execute(
-            "SELECT 1 FROM jit.audit_head WHERE id = 1 FOR UPDATE",
-            &[],
-        )?;
+        self.tx
+            .execute("SELECT 1 FROM jit.audit_head WHERE id = 1 FOR UPDATE", &[])?;
         let (condition, values) = lease_condition(filter);
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
         let rows = self.tx.query(
