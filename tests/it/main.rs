@@ -37,3 +37,4 @@ mod store;
 mod sudo;
 mod team;
 mod tickets;
+mod windows;

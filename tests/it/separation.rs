@@ -99,7 +99,13 @@ fn a_role_at_its_max_active_and_an_expired_rule_refuse_and_change_nothing() {
             me()
         )
     );
-    assert_eq!(w.event_count(), events);
+    let trail = w.jit(["audit", "--json"]).run().success().json();
+    let trail = trail.as_array().unwrap();
+    assert_eq!(trail.len(), events + 1);
+    assert_eq!(
+        trail.last().unwrap()["details"]["rule"],
+        "eligibility rule #2 expires"
+    );
     let roles = w.jit(["roles"]).run().success();
     assert!(!roles.stdout.contains("old"), "{}", roles.stdout);
 }
