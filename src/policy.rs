@@ -233,7 +233,7 @@ pub struct Condition {
     pub condition: String,
     /// How it stands now, in words.
     pub now: String,
-    /// Whether it lets the request through now.
+    /// Whether it holds now.
     pub met: bool,
     /// A break-glass role is not held to it.
     pub exempt: bool,
