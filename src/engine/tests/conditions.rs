@@ -452,6 +452,48 @@ fn two_requests_at_once_never_pass_max_active_together(new: fn() -> World) {
     assert_eq!(world.own.ops(), [Op::Grant]);
 }
 
+fn a_conflicting_role_taken_meanwhile_refuses_the_request_where_it_is_recorded(new: fn() -> World) {
+    let world = world(new);
+    // While alice's request for payout is between its checks and its record, she is
+    // granted the conflicting role.
+    let (config, store, clock, own) = (
+        world.config.clone(),
+        Rc::clone(&world.store),
+        world.clock,
+        Rc::clone(&world.own),
+    );
+    let other: Rc<RefCell<Option<Lease>>> = Rc::default();
+    let got = Rc::clone(&other);
+    world.own.during_plan(move || {
+        let engine = Engine::new(&config, &*store, clock, "alice")
+            .with_backend("own", Rc::clone(&own) as Rc<dyn Backend>);
+        match engine.request(&who("alice"), &asking("ledger", None), None) {
+            Ok(Requested::Granted { lease, .. }) => *got.borrow_mut() = Some(lease),
+            other => panic!("the other request: {:?}", other.err()),
+        }
+    });
+    let (exit, message) = exit_of(world.engine("alice").request(
+        &who("alice"),
+        &asking("payout", None),
+        None,
+    ));
+    let ledger = other.borrow().clone().expect("the other request ran");
+    assert_eq!(exit, Exit::Denied);
+    assert_eq!(
+        message,
+        format!(
+            "alice may not hold role \"payout\" while lease {} of role \"ledger\" is live: who books a payment does not pay it out (conflicts #1)",
+            ledger.id
+        )
+    );
+    let leases = world.store.leases(&LeaseFilter::default()).unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].role, "ledger");
+    let refused = unattached_events(&world);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].details["rule"], "conflicts #1");
+}
+
 on_each_store!(
     a_role_outside_its_window_is_refused_and_a_break_glass_one_granted,
     an_eligibility_rule_outside_its_window_admits_nobody_but_another_rule_may,
@@ -459,4 +501,5 @@ on_each_store!(
     every_refusal_by_policy_is_recorded_with_its_rule_and_a_dry_run_records_none,
     a_dry_run_shows_each_condition_and_how_it_stands,
     two_requests_at_once_never_pass_max_active_together,
+    a_conflicting_role_taken_meanwhile_refuses_the_request_where_it_is_recorded,
 );
