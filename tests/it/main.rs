@@ -40,3 +40,4 @@ mod store;
 mod sudo;
 mod team;
 mod tickets;
+mod windows;
