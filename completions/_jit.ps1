@@ -43,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('deny', 'deny', [CompletionResultType]::ParameterValue, 'Deny a pending request')
             [CompletionResult]::new('roles', 'roles', [CompletionResultType]::ParameterValue, 'Roles you may request, with their limits and rules')
             [CompletionResult]::new('sweep', 'sweep', [CompletionResultType]::ParameterValue, 'Revoke expired leases, retry failed revocations, reconcile interrupted grants')
+            [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find standing privilege on the targets: access held outside any live lease')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
@@ -237,6 +238,24 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'jit;discover' {
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Look at this target only')
+            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'Report findings of this kind only')
+            [CompletionResult]::new('--adopt', '--adopt', [CompletionResultType]::ParameterName, 'Remove the standing holding FINDING (an id from the list) and print the eligibility rule that makes its holder eligible instead; a leftover of jit''s own is removed')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Exit 7 when anything is found (for a CI job)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Confirm --adopt')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -535,6 +554,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('deny', 'deny', [CompletionResultType]::ParameterValue, 'Deny a pending request')
             [CompletionResult]::new('roles', 'roles', [CompletionResultType]::ParameterValue, 'Roles you may request, with their limits and rules')
             [CompletionResult]::new('sweep', 'sweep', [CompletionResultType]::ParameterValue, 'Revoke expired leases, retry failed revocations, reconcile interrupted grants')
+            [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find standing privilege on the targets: access held outside any live lease')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
@@ -578,6 +598,9 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;help;sweep' {
+            break
+        }
+        'jit;help;discover' {
             break
         }
         'jit;help;audit' {

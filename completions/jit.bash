@@ -34,6 +34,9 @@ _jit() {
             jit,deny)
                 cmd="jit__subcmd__deny"
                 ;;
+            jit,discover)
+                cmd="jit__subcmd__discover"
+                ;;
             jit,doctor)
                 cmd="jit__subcmd__doctor"
                 ;;
@@ -135,6 +138,9 @@ _jit() {
                 ;;
             jit__subcmd__help,deny)
                 cmd="jit__subcmd__help__subcmd__deny"
+                ;;
+            jit__subcmd__help,discover)
+                cmd="jit__subcmd__help__subcmd__discover"
                 ;;
             jit__subcmd__help,doctor)
                 cmd="jit__subcmd__help__subcmd__doctor"
@@ -239,7 +245,7 @@ _jit() {
 
     case "${cmd}" in
         jit)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep audit worker store config doctor init secret completions man help"
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep discover audit worker store config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -580,6 +586,36 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__discover)
+            opts="-q -v -h -V --target --kind --fail --adopt --yes --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kind)
+                    COMPREPLY=($(compgen -W "standing admin no-expiry leftover unmarked" -- "${cur}"))
+                    return 0
+                    ;;
+                --adopt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__doctor)
             opts="-q -v -h -V --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -663,7 +699,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help)
-            opts="request exec list show revoke extend credential-process approve deny roles sweep audit worker store config doctor init secret completions man help"
+            opts="request exec list show revoke extend credential-process approve deny roles sweep discover audit worker store config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -803,6 +839,20 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help__subcmd__deny)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__discover)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand deny 'Deny a pending request'
             cand roles 'Roles you may request, with their limits and rules'
             cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
+            cand discover 'Find standing privilege on the targets: access held outside any live lease'
             cand audit 'Read, verify, export and ship the audit trail'
             cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
             cand store 'Set up the team store ([store] kind = "postgres")'
@@ -222,6 +223,23 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --verbose 'Print diagnostics on stderr'
             cand -h 'Print help'
             cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;discover'= {
+            cand --target 'Look at this target only'
+            cand --kind 'Report findings of this kind only'
+            cand --adopt 'Remove the standing holding FINDING (an id from the list) and print the eligibility rule that makes its holder eligible instead; a leftover of jit''s own is removed'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --fail 'Exit 7 when anything is found (for a CI job)'
+            cand --yes 'Confirm --adopt'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -488,6 +506,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand deny 'Deny a pending request'
             cand roles 'Roles you may request, with their limits and rules'
             cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
+            cand discover 'Find standing privilege on the targets: access held outside any live lease'
             cand audit 'Read, verify, export and ship the audit trail'
             cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
             cand store 'Set up the team store ([store] kind = "postgres")'
@@ -520,6 +539,8 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;roles'= {
         }
         &'jit;help;sweep'= {
+        }
+        &'jit;help;discover'= {
         }
         &'jit;help;audit'= {
             cand verify 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere'

@@ -14,9 +14,10 @@ use std::io::{self, IsTerminal, Write};
 
 mod documents;
 use documents::{
-    Adoption, Broken, Cap, ConfigChecked, Discovery, DiscoveryFinding, Doctor, DoctorCheck, Done,
-    DryRun, LeaseReport, ProcessCredentials, RoleEntry, ShippedTo, Shipping, Sweep, SweepError,
-    SweepRevocation, SweepWaiting, TargetText, Verified, WorkedRequest, WorkerPass,
+    Adoption, Broken, Cap, Condition, ConfigChecked, Discovery, DiscoveryFinding, Doctor,
+    DoctorCheck, Done, DryRun, LeaseReport, ProcessCredentials, RoleEntry, ShippedTo, Shipping,
+    Sweep, SweepError, SweepRevocation, SweepWaiting, TargetText, Verified, WorkedRequest,
+    WorkerPass,
 };
 
 /// See [`Printer::progress`].
@@ -333,6 +334,7 @@ impl Printer {
                         source: &cap.source,
                     })
                     .collect(),
+                conditions: evaluation.conditions.iter().map(Condition::from).collect(),
                 decision: outcome,
                 expires_at: evaluation.ends_at,
                 role: &evaluation.role.name,
@@ -384,6 +386,21 @@ impl Printer {
             ]);
         }
         self.print_table(&table);
+        if !evaluation.conditions.is_empty() {
+            let mut table = self.table(&["condition", "rule", "now"]);
+            for c in &evaluation.conditions {
+                let now = match (c.met, c.exempt) {
+                    (false, true) => format!("{}: exempt, break-glass", c.now),
+                    _ => c.now.clone(),
+                };
+                table.add_row(vec![
+                    Cell::new(format!("{} {}", c.kind, c.condition)),
+                    Cell::new(&c.rule),
+                    Cell::new(now),
+                ]);
+            }
+            self.print_table(&table);
+        }
         self.line("(dry run: nothing was changed)");
     }
 

@@ -1,11 +1,11 @@
 //! Pure policy decisions: eligibility, the effective TTL and every cap behind it, tickets,
 //! approvals. No I/O; the engine hands in what it knows.
 
-use crate::config::{ApprovalRule, Config, Role, TicketRule};
+use crate::config::{ApprovalRule, Config, Eligibility, Role, TicketRule, Window};
 use crate::duration;
 use crate::identity::Identity;
 use crate::lease::TtlLimits;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -40,7 +40,8 @@ pub struct Decision {
     pub approvers: Vec<String>,
 }
 
-/// Check eligibility, the ticket and the TTL for `who` asking for `role`.
+/// Check eligibility, the role's window, the ticket and the TTL for `who` asking for
+/// `role`; a refusal names the rule that gave it.
 pub fn evaluate(
     config: &Config,
     who: &Identity,
@@ -49,40 +50,10 @@ pub fn evaluate(
     ticket: Option<&str>,
     limits: TtlLimits,
     now: DateTime<Utc>,
-) -> Result<Decision, Denial> {
-    let matching: Vec<(usize, &crate::config::Eligibility)> = config
-        .eligibility
-        .iter()
-        .enumerate()
-        .filter(|(_, rule)| {
-            rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s))
-        })
-        .collect();
-    let rules: Vec<(usize, &crate::config::Eligibility)> = matching
-        .iter()
-        .copied()
-        .filter(|(_, rule)| rule.in_force(now))
-        .collect();
-    if let (true, Some((_, ended))) = (rules.is_empty(), matching.last()) {
-        // Every rule that admitted the requester has expired: say which, and when.
-        return Err(Denial(format!(
-            "{} is no longer eligible for role {:?}: {} expired at {}",
-            who.user,
-            role.name,
-            ended.name,
-            ended
-                .expires
-                .map(|t| crate::lease::rfc3339::format(&t))
-                .unwrap_or_default()
-        )));
-    }
-    if rules.is_empty() {
-        return Err(Denial(format!(
-            "{} is not eligible for role {:?} (see `jit roles` for the roles you may request)",
-            who.user, role.name
-        )));
-    }
-    check_ticket(&role.ticket, ticket)?;
+) -> Result<Decision, Refused> {
+    let rules = admitting(config, who, role, now)?;
+    check_role_window(role, now, "requested")?;
+    check_ticket(role, ticket)?;
 
     let caps = caps_for(role, &rules, limits);
     let cap = caps
@@ -96,13 +67,16 @@ pub fn evaluate(
                 .filter(|c| ttl > c.limit)
                 .min_by_key(|c| c.limit)
             {
-                return Err(Denial(format!(
-                    "requested ttl {} is over the cap: {} is {} (ask for at most {})",
-                    duration::format(ttl),
-                    binding.source,
-                    duration::format(binding.limit),
-                    duration::format(cap)
-                )));
+                return Err(Refused::by(
+                    &binding.source,
+                    format!(
+                        "requested ttl {} is over the cap: {} is {} (ask for at most {})",
+                        duration::format(ttl),
+                        binding.source,
+                        duration::format(binding.limit),
+                        duration::format(cap)
+                    ),
+                ));
             }
             (ttl, "requested")
         }
@@ -114,11 +88,14 @@ pub fn evaluate(
     if let Some(min) = limits.min
         && ttl < min
     {
-        return Err(Denial(format!(
-            "ttl {} is shorter than the backend's minimum of {}",
-            duration::format(ttl),
-            duration::format(min)
-        )));
+        return Err(Refused::by(
+            "backend minimum",
+            format!(
+                "ttl {} is shorter than the backend's minimum of {}",
+                duration::format(ttl),
+                duration::format(min)
+            ),
+        ));
     }
     Ok(Decision {
         ttl,
@@ -127,6 +104,259 @@ pub fn evaluate(
         approvals_required: role.approvals.required,
         approvers: role.approvals.approvers(),
     })
+}
+
+/// The eligibility rules that admit `who` to `role` at `now`: they name the role and the
+/// person, have not expired, and are inside their window (a break-glass role is not held to
+/// the window). None: refused, by `eligibility` when no rule names the person, else by the
+/// rule that stopped admitting (one whose window is closed first: it opens again).
+fn admitting<'c>(
+    config: &'c Config,
+    who: &Identity,
+    role: &Role,
+    now: DateTime<Utc>,
+) -> Result<Vec<(usize, &'c Eligibility)>, Refused> {
+    let matching: Vec<(usize, &Eligibility)> = config
+        .eligibility
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| {
+            rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s))
+        })
+        .collect();
+    let open = |rule: &Eligibility| {
+        role.break_glass || rule.window.as_ref().is_none_or(|w| window_open(w, now))
+    };
+    let rules: Vec<(usize, &Eligibility)> = matching
+        .iter()
+        .copied()
+        .filter(|(_, rule)| rule.in_force(now) && open(rule))
+        .collect();
+    if !rules.is_empty() {
+        return Ok(rules);
+    }
+    let closed = matching
+        .iter()
+        .find(|(_, rule)| rule.in_force(now) && !open(rule));
+    if let Some((_, rule)) = closed {
+        let window = rule.window.as_ref().expect("a closed rule has a window");
+        return Err(Refused::by(
+            &format!("{} window", rule.name),
+            format!(
+                "{} is eligible for role {:?} only {} ({}; now: {})",
+                who.user,
+                role.name,
+                window.describe(),
+                rule.name,
+                window_now(window, now)
+            ),
+        ));
+    }
+    if let Some((_, ended)) = matching.last() {
+        // Every rule that admitted the requester has expired: say which, and when.
+        return Err(Refused::by(
+            &format!("{} expires", ended.name),
+            format!(
+                "{} is no longer eligible for role {:?}: {} expired at {}",
+                who.user,
+                role.name,
+                ended.name,
+                ended
+                    .expires
+                    .map(|t| crate::lease::rfc3339::format(&t))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Err(Refused::by(
+        "eligibility",
+        format!(
+            "{} is not eligible for role {:?} (see `jit roles` for the roles you may request)",
+            who.user, role.name
+        ),
+    ))
+}
+
+/// Whether `window` is open at `at`, by the day and the time on its time zone's clock (so a
+/// day of a daylight-saving change is as long as that day is there). A window past midnight
+/// belongs to the day it opens on: `weekdays = ["fri"], hours = "22:00-06:00"` is open on
+/// Saturday at 02:00 and not on Friday at 02:00.
+pub fn window_open(window: &Window, at: DateTime<Utc>) -> bool {
+    let local = at.with_timezone(&window.timezone);
+    let minute = u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(0);
+    let today = local.weekday().num_days_from_monday() as usize;
+    match window.hours {
+        None => window.days[today],
+        Some((from, to)) if from < to => from <= minute && minute < to && window.days[today],
+        Some((from, _)) if minute >= from => window.days[today],
+        Some((_, to)) if minute < to => window.days[(today + 6) % 7],
+        Some(_) => false,
+    }
+}
+
+/// `at` on the window's clock, as messages show it: `sat 10:12`.
+pub fn window_now(window: &Window, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&window.timezone);
+    format!(
+        "{} {:02}:{:02}",
+        crate::config::rules::DAY_NAMES[local.weekday().num_days_from_monday() as usize],
+        local.hour(),
+        local.minute()
+    )
+}
+
+/// A role's `window`: refused outside it, unless the role is break-glass. `doing` says what
+/// is refused (`requested`, `granted`).
+pub fn check_role_window(role: &Role, now: DateTime<Utc>, doing: &str) -> Result<(), Refused> {
+    match &role.window {
+        Some(window) if !role.break_glass && !window_open(window, now) => Err(Refused::by(
+            &format!("roles.{}.window", role.name),
+            format!(
+                "role {:?} may be {doing} only {} (now: {})",
+                role.name,
+                window.describe(),
+                window_now(window, now)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// One condition that applies to a request, as a dry run shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    /// `window`, `max_active`, `expires` or `conflicts`.
+    pub kind: &'static str,
+    /// The rule, as a denial by it names it.
+    pub rule: String,
+    /// What it asks, in words.
+    pub condition: String,
+    /// How it stands now, in words.
+    pub now: String,
+    /// Whether it holds now.
+    pub met: bool,
+    /// A break-glass role is not held to it.
+    pub exempt: bool,
+    /// For `max_active`: the live leases of the role, and the most there may be.
+    pub live: Option<usize>,
+    pub limit: Option<u32>,
+    /// For `expires`: when the rule stops admitting.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// For `conflicts`: the roles the rule keeps apart from this one.
+    pub roles: Vec<String>,
+}
+
+impl Condition {
+    fn new(kind: &'static str, rule: String, condition: String, now: String, met: bool) -> Self {
+        Condition {
+            kind,
+            rule,
+            condition,
+            now,
+            met,
+            exempt: false,
+            live: None,
+            limit: None,
+            expires_at: None,
+            roles: Vec::new(),
+        }
+    }
+}
+
+/// The conditions on `who` taking `role` at `now` that need no store: the role's window,
+/// the window and the end of each eligibility rule that names the person and the role, and
+/// the `[[conflicts]]` rules of the role (a request that got this far holds none of their
+/// other roles). `max_active` is added by [`max_active_condition`].
+pub fn conditions(
+    config: &Config,
+    who: &Identity,
+    role: &Role,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
+    let window = |rule: String, window: &Window| {
+        let open = window_open(window, now);
+        let mut c = Condition::new(
+            "window",
+            rule,
+            format!("only {}", window.describe()),
+            format!(
+                "{} ({})",
+                if open { "open" } else { "closed" },
+                window_now(window, now)
+            ),
+            open,
+        );
+        c.exempt = role.break_glass;
+        c
+    };
+    let mut list = Vec::new();
+    if let Some(w) = &role.window {
+        list.push(window(format!("roles.{}.window", role.name), w));
+    }
+    let matching = config.eligibility.iter().filter(|rule| {
+        rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s))
+    });
+    for rule in matching {
+        if let Some(w) = &rule.window {
+            list.push(window(format!("{} window", rule.name), w));
+        }
+        if let Some(end) = rule.expires {
+            let mut c = Condition::new(
+                "expires",
+                format!("{} expires", rule.name),
+                format!("admits until {}", crate::lease::rfc3339::format(&end)),
+                if rule.in_force(now) {
+                    format!("in force ({} left)", duration::format(left(now, end)))
+                } else {
+                    "expired".to_owned()
+                },
+                rule.in_force(now),
+            );
+            c.expires_at = Some(end);
+            list.push(c);
+        }
+    }
+    for rule in &config.conflicts {
+        let others: Vec<String> = rule.others_of(&role.name).map(str::to_owned).collect();
+        if others.is_empty() {
+            continue;
+        }
+        let mut c = Condition::new(
+            "conflicts",
+            rule.name.clone(),
+            format!("not while holding {}: {}", others.join(", "), rule.reason),
+            "none held".to_owned(),
+            true,
+        );
+        c.roles = others;
+        list.push(c);
+    }
+    list
+}
+
+/// A role's `max_active` with `live` leases of it live now, as a dry run shows it.
+pub fn max_active_condition(role: &Role, max: u32, live: usize) -> Condition {
+    let met = check_max_active(role, max, live).is_ok();
+    let mut c = Condition::new(
+        "max_active",
+        format!("roles.{}.max_active", role.name),
+        format!(
+            "at most {max} live lease{} of the role",
+            if max == 1 { "" } else { "s" }
+        ),
+        format!("{live} live"),
+        met,
+    );
+    c.exempt = role.break_glass;
+    c.live = Some(live);
+    c.limit = Some(max);
+    c
+}
+
+/// The whole minutes from `now` to `end` (none when it has passed).
+fn left(now: DateTime<Utc>, end: DateTime<Utc>) -> Duration {
+    let secs = (end - now).max(TimeDelta::zero()).num_seconds() / 60 * 60;
+    Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
 fn caps_for(
@@ -172,20 +402,30 @@ pub fn check_ticket_syntax(ticket: &str) -> Result<(), Denial> {
     }
 }
 
-fn check_ticket(rule: &TicketRule, ticket: Option<&str>) -> Result<(), Denial> {
+fn check_ticket(role: &Role, ticket: Option<&str>) -> Result<(), Refused> {
+    let rule: &TicketRule = &role.ticket;
     match ticket {
-        None if rule.required => Err(Denial(match &rule.pattern {
-            Some(p) => format!("this role requires --ticket matching {}", p.as_str()),
-            None => "this role requires --ticket".to_owned(),
-        })),
+        None if rule.required => Err(Refused::by(
+            &format!("roles.{}.ticket.required", role.name),
+            match &rule.pattern {
+                Some(p) => format!("this role requires --ticket matching {}", p.as_str()),
+                None => "this role requires --ticket".to_owned(),
+            },
+        )),
         None => Ok(()),
         Some(ticket) => {
-            check_ticket_syntax(ticket)?;
+            check_ticket_syntax(ticket).map_err(|denial| Refused {
+                rule: "ticket syntax".to_owned(),
+                denial,
+            })?;
             match &rule.pattern {
-                Some(p) if !p.is_match(ticket) => Err(Denial(format!(
-                    "ticket {ticket:?} does not match the role's pattern {}",
-                    p.as_str()
-                ))),
+                Some(p) if !p.is_match(ticket) => Err(Refused::by(
+                    &format!("roles.{}.ticket.pattern", role.name),
+                    format!(
+                        "ticket {ticket:?} does not match the role's pattern {}",
+                        p.as_str()
+                    ),
+                )),
                 _ => Ok(()),
             }
         }
@@ -193,12 +433,12 @@ fn check_ticket(rule: &TicketRule, ticket: Option<&str>) -> Result<(), Denial> {
 }
 
 /// A break-glass role is self-granted, so the request must say why.
-pub fn check_break_glass(role: &Role, reason: Option<&str>) -> Result<(), Denial> {
+pub fn check_break_glass(role: &Role, reason: Option<&str>) -> Result<(), Refused> {
     if role.break_glass && reason.is_none_or(|r| r.trim().is_empty()) {
-        return Err(Denial(format!(
-            "role {} is break-glass: --reason is required",
-            role.name
-        )));
+        return Err(Refused::by(
+            &format!("roles.{}.break_glass", role.name),
+            format!("role {} is break-glass: --reason is required", role.name),
+        ));
     }
     Ok(())
 }
@@ -245,14 +485,25 @@ pub struct Held<'l> {
     pub role: &'l str,
 }
 
-/// A refusal by a rule that weighs other leases (`[[conflicts]]`, `max_active`), with the
-/// rule that gave it.
+/// A refusal by policy with the rule that gave it, as the audit trail records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflicted {
-    /// `conflicts #N`.
+pub struct Refused {
+    /// The rule: `conflicts #N`, `roles.NAME.max_active`, `eligibility rule #N window`, ...
     pub rule: String,
     pub denial: Denial,
 }
+
+impl Refused {
+    pub fn by(rule: &str, message: String) -> Refused {
+        Refused {
+            rule: rule.to_owned(),
+            denial: Denial(message),
+        }
+    }
+}
+
+/// A refusal by a rule that weighs other leases (`[[conflicts]]`, `max_active`).
+pub type Conflicted = Refused;
 
 /// Separation of duties for `who` taking `role`: refused when a `[[conflicts]]` rule names
 /// `role` and one of the leases `held` (live, or for an approver also asked for) is of another
@@ -287,25 +538,28 @@ pub fn check_approver(
     approver: &Identity,
     requester: &str,
     subject: &str,
-) -> Result<(), Denial> {
+) -> Result<(), Refused> {
     if approver.user == requester || approver.user == subject {
-        return Err(Denial(format!(
-            "{} may not decide their own request",
-            approver.user
-        )));
+        return Err(Refused::by(
+            "self-approval",
+            format!("{} may not decide their own request", approver.user),
+        ));
     }
     if !role.approvals.from.iter().any(|s| approver.matches(s)) {
         let from: Vec<String> = role.approvals.approvers();
-        return Err(Denial(format!(
-            "{} may not decide requests for role {:?}; approvers: {}",
-            approver.user,
-            role.name,
-            if from.is_empty() {
-                "none (the role needs no approval)".to_owned()
-            } else {
-                from.join(", ")
-            }
-        )));
+        return Err(Refused::by(
+            &format!("roles.{}.approvals.from", role.name),
+            format!(
+                "{} may not decide requests for role {:?}; approvers: {}",
+                approver.user,
+                role.name,
+                if from.is_empty() {
+                    "none (the role needs no approval)".to_owned()
+                } else {
+                    from.join(", ")
+                }
+            ),
+        ));
     }
     Ok(())
 }
@@ -386,7 +640,13 @@ roles = ["*"]
             );
             match (got, expected) {
                 (Ok(d), Ok(secs)) => assert_eq!(d.ttl.as_secs(), *secs, "{requested:?}"),
-                (Err(Denial(msg)), Err(part)) => assert!(msg.contains(part), "{msg}"),
+                (
+                    Err(Refused {
+                        denial: Denial(msg),
+                        ..
+                    }),
+                    Err(part),
+                ) => assert!(msg.contains(part), "{msg}"),
                 (got, expected) => panic!("{requested:?}: got {got:?}, expected {expected:?}"),
             }
         }
@@ -422,7 +682,7 @@ roles = ["*"]
             limits,
             Utc::now(),
         );
-        assert!(short.unwrap_err().0.contains("minimum of 15m"));
+        assert!(short.unwrap_err().denial.0.contains("minimum of 15m"));
     }
 
     #[test]
@@ -476,16 +736,23 @@ roles = ["*"]
             )
         };
         assert!(check(Some("CHG-42")).is_ok());
-        assert!(check(None).unwrap_err().0.contains("requires --ticket"));
+        assert!(
+            check(None)
+                .unwrap_err()
+                .denial
+                .0
+                .contains("requires --ticket")
+        );
         assert!(
             check(Some("INC-42"))
                 .unwrap_err()
+                .denial
                 .0
                 .contains("does not match")
         );
         for bad in ["CHG-1\"", "CHG-1;", "CHG-1\n", "CHG-1é", "", "CHG 1"] {
             assert!(
-                check(Some(bad)).unwrap_err().0.contains("not valid"),
+                check(Some(bad)).unwrap_err().denial.0.contains("not valid"),
                 "{bad:?}"
             );
         }
@@ -499,6 +766,7 @@ roles = ["*"]
         assert!(
             check_approver(role, &who("bob", &["leads"]), "bob", "bob")
                 .unwrap_err()
+                .denial
                 .0
                 .contains("own request")
         );
@@ -511,7 +779,8 @@ roles = ["*"]
         let open = config.roles.get_mut("open").unwrap();
         assert_eq!(check_break_glass(open, None), Ok(()));
         open.break_glass = true;
-        let denial = Err(Denial(
+        let denial = Err(Refused::by(
+            "roles.open.break_glass",
             "role open is break-glass: --reason is required".to_owned(),
         ));
         assert_eq!(check_break_glass(open, None), denial);
@@ -529,6 +798,137 @@ roles = ["*"]
         let db = config.roles.get_mut("db").unwrap();
         db.approvals.timeout = Some(Duration::from_secs(1800));
         assert_eq!(shortest_pending_timeout(&config), Duration::from_secs(1800));
+    }
+
+    fn window(weekdays: &[&str], hours: Option<&str>, timezone: &str) -> Window {
+        let mut days = [weekdays.is_empty(); 7];
+        for entry in weekdays {
+            Window::mark_days(entry, &mut days).unwrap();
+        }
+        Window {
+            days,
+            weekdays: (!weekdays.is_empty()).then(|| weekdays.join(",")),
+            hours: hours.map(|h| Window::parse_hours(h).unwrap()),
+            timezone: timezone.parse().unwrap(),
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_window_is_open_by_the_day_and_time_of_its_time_zone() {
+        let office = window(&["mon-fri"], Some("08:00-18:00"), "Europe/Berlin");
+        assert_eq!(office.describe(), "mon-fri 08:00-18:00 Europe/Berlin");
+        // 2026-12-01 is a Tuesday; Berlin is UTC+1 in winter.
+        let cases = [
+            ("2026-12-01T06:59:59Z", false, "tue 07:59"),
+            ("2026-12-01T07:00:00Z", true, "tue 08:00"),
+            ("2026-12-01T16:59:59Z", true, "tue 17:59"),
+            ("2026-12-01T17:00:00Z", false, "tue 18:00"),
+            ("2026-12-05T09:12:00Z", false, "sat 10:12"),
+            // Monday 00:30 in Berlin is still Sunday in UTC: Berlin's day counts.
+            ("2026-12-06T23:30:00Z", false, "mon 00:30"),
+            ("2026-12-07T07:30:00Z", true, "mon 08:30"),
+        ];
+        for (time, open, local) in cases {
+            assert_eq!(window_open(&office, at(time)), open, "{time}");
+            assert_eq!(window_now(&office, at(time)), local, "{time}");
+        }
+    }
+
+    #[test]
+    fn an_overnight_window_belongs_to_the_day_it_opens_on() {
+        let nights = window(&["fri"], Some("22:00-06:00"), "UTC");
+        let cases = [
+            ("2026-12-04T21:59:00Z", false), // fri, before it opens
+            ("2026-12-04T22:00:00Z", true),  // fri night
+            ("2026-12-05T02:00:00Z", true),  // sat morning: friday's night
+            ("2026-12-05T05:59:59Z", true),
+            ("2026-12-05T06:00:00Z", false),
+            ("2026-12-05T22:30:00Z", false), // sat night: not a friday
+            ("2026-12-04T02:00:00Z", false), // fri morning: thursday's night
+        ];
+        for (time, open) in cases {
+            assert_eq!(window_open(&nights, at(time)), open, "{time}");
+        }
+        let every = window(&[], Some("22:00-06:00"), "UTC");
+        assert!(window_open(&every, at("2026-12-01T23:00:00Z")));
+        assert!(window_open(&every, at("2026-12-01T03:00:00Z")));
+        assert!(!window_open(&every, at("2026-12-01T12:00:00Z")));
+        // A range of days may run over the weekend.
+        let weekend = window(&["fri-mon"], None, "UTC");
+        assert_eq!(weekend.days, [true, false, false, false, true, true, true]);
+    }
+
+    #[test]
+    fn on_a_daylight_saving_day_the_local_clock_decides() {
+        let office = window(&[], Some("08:00-18:00"), "Europe/Berlin");
+        // 2026-03-29: Berlin goes from 02:00 CET to 03:00 CEST. 08:00 local is 06:00 UTC,
+        // where the day before it was 07:00 UTC.
+        assert!(!window_open(&office, at("2026-03-28T06:30:00Z")));
+        assert!(window_open(&office, at("2026-03-29T06:30:00Z")));
+        assert!(window_open(&office, at("2026-03-29T15:59:00Z")));
+        assert!(!window_open(&office, at("2026-03-29T16:00:00Z")));
+        assert_eq!(window_now(&office, at("2026-03-29T06:30:00Z")), "sun 08:30");
+        // The hour that is not there that night never opens a window of it ...
+        let lost = window(&[], Some("02:00-03:00"), "Europe/Berlin");
+        assert!(!window_open(&lost, at("2026-03-29T00:59:59Z")));
+        assert!(!window_open(&lost, at("2026-03-29T01:00:00Z")));
+        // ... and on 2026-10-25 the hour that is there twice opens it twice.
+        assert!(window_open(&lost, at("2026-10-25T00:30:00Z")));
+        assert!(window_open(&lost, at("2026-10-25T01:30:00Z")));
+        assert!(!window_open(&lost, at("2026-10-25T02:00:00Z")));
+    }
+
+    #[test]
+    fn days_and_hours_are_read_strictly() {
+        assert_eq!(Window::parse_hours("08:00-18:00"), Ok((480, 1080)));
+        assert_eq!(Window::parse_hours("22:00-06:00"), Ok((1320, 360)));
+        assert_eq!(Window::parse_hours("18:00-24:00"), Ok((1080, 1440)));
+        for bad in [
+            "8:00-18:00",
+            "08:00",
+            "08:00-18:60",
+            "25:00-26:00",
+            "24:00-06:00",
+            "08-18",
+            "08:00 - 18:00",
+        ] {
+            assert!(
+                Window::parse_hours(bad)
+                    .unwrap_err()
+                    .contains("is not a range of times"),
+                "{bad}"
+            );
+        }
+        assert!(
+            Window::parse_hours("08:00-08:00")
+                .unwrap_err()
+                .contains("is the whole day")
+        );
+        let mut days = [false; 7];
+        assert!(Window::mark_days("Mon", &mut days).is_err());
+        assert!(Window::mark_days("mon-", &mut days).is_err());
+        assert!(Window::mark_days("monday", &mut days).is_err());
+        assert_eq!(days, [false; 7]);
+    }
+
+    #[test]
+    fn a_role_window_spares_only_break_glass() {
+        let mut config = config();
+        let now = at("2026-12-05T09:12:00Z");
+        let open = config.roles.get_mut("open").unwrap();
+        open.window = Some(window(&["mon-fri"], Some("08:00-18:00"), "Europe/Berlin"));
+        let refused = check_role_window(open, now, "requested").unwrap_err();
+        assert_eq!(refused.rule, "roles.open.window");
+        assert_eq!(
+            refused.denial.0,
+            "role \"open\" may be requested only mon-fri 08:00-18:00 Europe/Berlin (now: sat 10:12)"
+        );
+        open.break_glass = true;
+        assert_eq!(check_role_window(open, now, "requested"), Ok(()));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::backend;
-pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule};
+pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule, Window};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -104,6 +104,8 @@ pub struct Role {
     /// At most this many leases of the role may be live at once (any subject); a break-glass
     /// role is not held to it.
     pub max_active: Option<u32>,
+    /// When the role may be requested and granted (a break-glass role at any time).
+    pub window: Option<Window>,
     /// Backend-specific grant parameters, validated by the target's backend kind.
     pub grant: serde_json::Value,
 }
@@ -144,6 +146,8 @@ pub struct Eligibility {
     pub max_ttl: Option<Duration>,
     /// From then on the rule admits nobody.
     pub expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the rule admits (to a break-glass role, at any time).
+    pub window: Option<Window>,
 }
 
 impl Eligibility {
@@ -540,6 +544,7 @@ fn read_role(
             );
         }
     }
+    let window = fields.get(reader, "window", |r, n, _| read_window(r, n));
     let grant_node = fields.take("grant");
     fields.finish(reader);
 
@@ -570,6 +575,7 @@ fn read_role(
         approvals,
         break_glass,
         max_active,
+        window,
         grant: grant?,
     })
 }
@@ -786,6 +792,7 @@ fn read_eligibility(
             }
         }
     });
+    let window = fields.get(reader, "window", |r, n, _| read_window(r, n));
     fields.finish(reader);
     Some(Eligibility {
         name: format!("eligibility rule #{}", index + 1),
@@ -793,6 +800,66 @@ fn read_eligibility(
         roles: roles?,
         max_ttl,
         expires,
+        window,
+    })
+}
+
+/// `window = { weekdays = ["mon-fri"], hours = "08:00-18:00", timezone = "Europe/Berlin" }`.
+fn read_window(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<Window> {
+    let mut fields = reader.table(node, "window")?.prefixed("window.");
+    let before = reader.errors.len();
+    let weekdays = fields.get(reader, "weekdays", |r, n, what| {
+        let list = r.strings(n, what)?;
+        if list.is_empty() {
+            r.error(
+                n.span(),
+                format!(
+                    "{what} is empty: the window would never open; name days such as [\"mon-fri\"]"
+                ),
+            );
+            return None;
+        }
+        let mut days = [false; 7];
+        for entry in &list {
+            if let Err(err) = Window::mark_days(entry.get_ref(), &mut days) {
+                r.error(entry.span(), format!("{what}: {err}"));
+            }
+        }
+        let written: Vec<&str> = list.iter().map(|e| e.get_ref().as_str()).collect();
+        Some((days, written.join(",")))
+    });
+    let hours = fields.get(reader, "hours", |r, n, what| {
+        r.parsed(n, what, |text| {
+            Window::parse_hours(text).map_err(|err| format!("{what} {err}"))
+        })
+    });
+    let timezone = fields.get(reader, "timezone", |r, n, what| {
+        r.parsed(n, what, |text| {
+            text.parse::<chrono_tz::Tz>().map_err(|_| {
+                format!("{what} {text:?} is not an IANA time zone such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"")
+            })
+        })
+    });
+    fields.finish(reader);
+    if reader.errors.len() != before {
+        return None;
+    }
+    if weekdays.is_none() && hours.is_none() {
+        reader.error(
+            node.span(),
+            "window needs `weekdays`, `hours` or both (such as weekdays = [\"mon-fri\"], hours = \"08:00-18:00\")",
+        );
+        return None;
+    }
+    let (days, weekdays) = match weekdays {
+        Some((days, written)) => (days, Some(written)),
+        None => ([true; 7], None),
+    };
+    Some(Window {
+        days,
+        weekdays,
+        hours,
+        timezone: timezone.unwrap_or(chrono_tz::UTC),
     })
 }
 
@@ -980,6 +1047,66 @@ mod tests {
         assert_eq!(
             errors(&rule("3")),
             "c.toml:12:11: expires must be a date and time such as 2027-01-31T18:00:00Z, not an integer"
+        );
+    }
+
+    #[test]
+    fn windows_are_read_and_every_bad_value_is_shown_where_it_is_written() {
+        let base = "[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\n";
+        let x = role(&format!(
+            "{base}window = {{ weekdays = [\"mon-fri\", \"sun\"], hours = \"22:00-06:00\", timezone = \"Europe/Berlin\" }}\n"
+        ));
+        let window = x.window.unwrap();
+        assert_eq!(window.days, [true, true, true, true, true, false, true]);
+        assert_eq!(window.hours, Some((1320, 360)));
+        assert_eq!(window.describe(), "mon-fri,sun 22:00-06:00 Europe/Berlin");
+        let utc = role(&format!("{base}window = {{ hours = \"08:00-18:00\" }}\n"));
+        assert_eq!(utc.window.unwrap().describe(), "08:00-18:00 UTC");
+
+        // Every error at once, each at its value (line 8 is the window's).
+        let bad = |window: &str| errors(&format!("{base}window = {window}\n"));
+        assert_eq!(
+            bad(
+                "{ weekdays = [\"mon-fry\", \"Sat\"], hours = \"8-18\", timezone = \"Europe/Berln\" }"
+            ),
+            "c.toml:8:24: window.weekdays: \"mon-fry\" is not a day or a range of days; use mon, tue, wed, thu, fri, sat, sun or a range such as \"mon-fri\"\n\
+             c.toml:8:35: window.weekdays: \"Sat\" is not a day or a range of days; use mon, tue, wed, thu, fri, sat, sun or a range such as \"mon-fri\"\n\
+             c.toml:8:51: window.hours \"8-18\" is not a range of times such as \"08:00-18:00\" (HH:MM-HH:MM on a 24-hour clock; an overnight range such as \"22:00-06:00\" runs into the next day)\n\
+             c.toml:8:70: window.timezone \"Europe/Berln\" is not an IANA time zone such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
+        );
+        assert_eq!(
+            bad("{ hours = \"08:00-08:00\" }"),
+            "c.toml:8:20: window.hours \"08:00-08:00\" is the whole day: leave `hours` out for a window of whole days"
+        );
+        assert_eq!(
+            bad("{ weekdays = [] }"),
+            "c.toml:8:23: window.weekdays is empty: the window would never open; name days such as [\"mon-fri\"]"
+        );
+        assert_eq!(
+            bad("{ timezone = \"UTC\" }"),
+            "c.toml:8:10: window needs `weekdays`, `hours` or both (such as weekdays = [\"mon-fri\"], hours = \"08:00-18:00\")"
+        );
+        assert_eq!(
+            bad("{ days = [\"mon\"] }"),
+            "c.toml:8:12: unknown key `days` in window; valid keys: weekdays, hours, timezone"
+        );
+        assert_eq!(
+            bad("\"mon-fri\""),
+            "c.toml:8:10: window must be a table, not a string"
+        );
+        // An eligibility rule's window, at its place.
+        let rule = format!(
+            "{base}\n[[eligibility]]\nsubjects = [\"user:a\"]\nroles = [\"x\"]\nwindow = {{ hours = \"9:00-17:00\" }}\n"
+        );
+        assert_eq!(
+            errors(&rule),
+            "c.toml:12:20: window.hours \"9:00-17:00\" is not a range of times such as \"08:00-18:00\" (HH:MM-HH:MM on a 24-hour clock; an overnight range such as \"22:00-06:00\" runs into the next day)"
+        );
+        let good = rule.replace("9:00-17:00", "09:00-17:00");
+        let config = parse(Path::new("c.toml"), &format!("{TARGET}{good}")).unwrap();
+        assert_eq!(
+            config.eligibility[0].window.as_ref().unwrap().hours,
+            Some((540, 1020))
         );
     }
 

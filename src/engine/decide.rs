@@ -15,27 +15,31 @@ impl<'a> Engine<'a> {
             policy::check_reason(reason).map_err(exit::usage)?;
         }
         let lease = self.lease(id)?;
-        // An approval is given on the ticket as it is now, not as it was when requested; by
-        // someone who may approve (checked first, so that nobody else can have a ticket read
-        // and a denial recorded on the lease).
+        if lease.state == LeaseState::Pending
+            && let Some(role) = self.config.roles.get(&lease.role)
+        {
+            // Only someone who may decide is heard further (so that nobody else can have a
+            // ticket read); anyone else's attempt is refused, and recorded on the lease.
+            let may = policy::check_approver(role, who, &lease.requester, &lease.subject);
+            self.refuse(
+                may,
+                &who.user,
+                &lease.subject,
+                &role.name,
+                Recorded::Lease(&lease.id),
+            )?;
+        }
+        // An approval is given on the ticket as it is now, not as it was when requested.
         if verdict == Verdict::Approve
             && lease.state == LeaseState::Pending
             && let Some(role) = self.config.roles.get(&lease.role)
         {
-            policy::check_approver(role, who, &lease.requester, &lease.subject)
-                .map_err(|d| exit::denied(d.0))?;
             // Separation of duties, as things stand now: the subject holds no conflicting
-            // role, and the approver neither holds nor asks for one.
-            self.check_holding(
-                &lease.subject,
-                &lease.role,
-                None,
-                Recorded::Lease(&lease.id),
-            )
-            .map_err(|err| err.context(format!("lease {id} cannot be approved")))?;
-            self.check_approving(&who.user, &lease.subject, &lease.role, &lease.id)?;
-            self.check_max_active(role, &lease.subject, None, Recorded::Lease(&lease.id))
+            // role (nor the role its max_active), and the approver neither holds nor asks
+            // for one.
+            self.check_weighed(role, &lease.subject, None, Recorded::Lease(&lease.id))
                 .map_err(|err| err.context(format!("lease {id} cannot be approved")))?;
+            self.check_approving(&who.user, &lease.subject, &lease.role, &lease.id)?;
             self.ticket_status(
                 &lease.subject,
                 role,
@@ -57,12 +61,35 @@ impl<'a> Engine<'a> {
             }
             let role = self.role(&lease.role)?;
             policy::check_approver(role, who, &lease.requester, &lease.subject)
-                .map_err(|d| exit::denied(d.0))?;
+                .map_err(|refused| exit::denied(refused.denial.0))?;
             if lease.approvals.iter().any(|a| a.by == who.user) {
                 return Err(exit::usage(format!(
                     "{} has already decided lease {id}",
                     who.user
                 )));
+            }
+            let grants = verdict == Verdict::Approve
+                && lease.approvals_given() + 1
+                    >= usize::try_from(lease.approvals_required).unwrap_or(usize::MAX);
+            if grants {
+                // This approval grants: the role's window, and the rules that weigh other
+                // leases, as things stand where the grant is decided (another approval or
+                // request at the same time may have taken the last seat).
+                let mut checked = policy::check_role_window(role, now, "granted");
+                if checked.is_ok() {
+                    checked = self.weigh(&mut |f| tx.leases(f), role, &lease.subject, None)?;
+                }
+                if let Err(refused) = checked {
+                    let event = self.denied(
+                        &refused,
+                        &who.user,
+                        &lease.subject,
+                        &role.name,
+                        Some(&lease.id),
+                    )?;
+                    tx.append(&event)?;
+                    return Ok(Err(refused));
+                }
             }
             let approval = Approval {
                 by: who.user.clone(),
@@ -78,7 +105,7 @@ impl<'a> Engine<'a> {
                     reason,
                 };
                 self.close(tx, &mut lease, LeaseState::Denied, &details, now)?;
-                return Ok(Decided::Denied { lease });
+                return Ok(Ok(Decided::Denied { lease }));
             }
             let given = u32::try_from(lease.approvals_given()).unwrap_or(u32::MAX);
             let required = lease.approvals_required;
@@ -91,10 +118,10 @@ impl<'a> Engine<'a> {
             if given < required {
                 tx.update(&lease)?;
                 tx.append(&self.event(&lease, &details))?;
-                return Ok(Decided::Approved {
+                return Ok(Ok(Decided::Approved {
                     lease,
                     remaining: required - given,
-                });
+                }));
             }
             lease.become_(LeaseState::Granting)?;
             let waiter = lease.worker.as_deref().is_some_and(|w| {
@@ -106,14 +133,17 @@ impl<'a> Engine<'a> {
             }
             tx.update(&lease)?;
             tx.append(&self.event(&lease, &details))?;
-            Ok(if waiter {
+            Ok(Ok(if waiter {
                 Decided::HandedOver { lease }
             } else {
                 Decided::Granted {
                     lease,
                     credentials: None,
                 }
-            })
+            }))
+        })?;
+        let decided = decided.map_err(|refused| {
+            exit::denied(refused.denial.0).context(format!("lease {id} cannot be approved"))
         })?;
         match decided {
             Decided::Granted { lease, .. } => {

@@ -109,15 +109,10 @@ impl Engine<'_> {
             if filter.target.as_ref().is_some_and(|only| only != name) {
                 continue;
             }
-            // In full: what a lease holds is in its handle and grant parameters, which the
-            // listing leaves out.
+            // Whole records: the list leaves out handles and parameters, which backends read.
             let mut on_target = Vec::new();
             for lease in live.iter().filter(|l| &l.target == name) {
-                on_target.push(
-                    self.store
-                        .lease(&lease.id)?
-                        .unwrap_or_else(|| lease.clone()),
-                );
+                on_target.extend(self.store.lease(&lease.id)?);
             }
             let scope = Scope {
                 target: name,
@@ -160,8 +155,9 @@ impl Engine<'_> {
         Ok(report)
     }
 
-    /// Find `id` again (on the targets `filter` leaves) and take away what it holds, then
-    /// record that in the audit trail. A finding jit does not remove is refused (exit 2).
+    /// Find `id` again (on the targets `filter` leaves) and take away what it holds, recorded
+    /// in the audit trail in the same store transaction. A finding jit does not remove is
+    /// refused (exit 2).
     pub fn adopt(&self, id: &str, filter: &Filter) -> Result<Adopted> {
         let report = self.discover(filter)?;
         let Some(found) = report.findings.into_iter().find(|found| found.id == id) else {
@@ -183,13 +179,6 @@ impl Engine<'_> {
             )));
         }
         let backend = self.backend_for(&found.target)?;
-        backend.remove(&found.finding).map_err(|err| {
-            anyhow::anyhow!(
-                "removing finding {id} on target {:?} failed: {}",
-                found.target,
-                err.message
-            )
-        })?;
         let finding = &found.finding;
         let details = events::Adopted {
             finding: &found.id,
@@ -207,7 +196,19 @@ impl Engine<'_> {
             kind: details.kind(),
             details: serde_json::to_value(&details)?,
         };
-        store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
+        // The record is written first and committed only once the target has confirmed the
+        // removal: a login that may not append to the audit trail removes nothing, and a
+        // failed removal leaves no record.
+        store::write(self.store, |tx| {
+            tx.append(&event)?;
+            backend.remove(finding).map_err(|err| {
+                anyhow::anyhow!(
+                    "removing finding {id} on target {:?} failed: {}",
+                    found.target,
+                    err.message
+                )
+            })
+        })?;
         Ok(Adopted { found })
     }
 }
@@ -227,6 +228,39 @@ mod tests {
             action: "adopt".into(),
             removal: serde_json::Value::Null,
         }
+    }
+
+    #[test]
+    fn the_rule_adopt_prints_makes_the_holder_eligible_for_the_role() {
+        let mut standing = finding("alice");
+        standing.role = Some("db-admin".into());
+        standing.subject = Some("user:alice".into());
+        let adopted = Adopted {
+            found: Found {
+                id: "0123456789ab".into(),
+                target: "db".into(),
+                backend: "postgres",
+                finding: standing,
+            },
+        };
+        let rule = adopted.eligibility().unwrap();
+        assert_eq!(
+            rule,
+            "# user:alice asks for role \"db-admin\" just in time instead (finding 0123456789ab)\n\
+             [[eligibility]]\nsubjects = [\"user:alice\"]\nroles = [\"db-admin\"]\n"
+        );
+        let parsed: toml::Value = toml::from_str(&rule).unwrap();
+        assert_eq!(
+            parsed["eligibility"][0]["roles"][0].as_str(),
+            Some("db-admin")
+        );
+
+        let mut leftover = adopted.found.clone();
+        leftover.finding.kind = FindingKind::Leftover;
+        assert_eq!(Adopted { found: leftover }.eligibility(), None);
+        let mut nobody = adopted.found.clone();
+        nobody.finding.subject = None;
+        assert_eq!(Adopted { found: nobody }.eligibility(), None);
     }
 
     #[test]

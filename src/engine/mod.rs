@@ -71,7 +71,7 @@ pub fn retry_delay(attempts: u32) -> Duration {
     Duration::from_secs(secs.min(3600))
 }
 
-/// Whether, and how, a denial because of a ticket's status is recorded in the audit trail.
+/// Whether, and how, a denial by policy is recorded in the audit trail.
 #[derive(Clone, Copy)]
 enum Recorded<'l> {
     /// Not at all (a dry run).
@@ -143,6 +143,9 @@ pub struct Evaluation<'c> {
     pub ends_at: DateTime<Utc>,
     /// The ticket's status in the ticketing system, where the role checks it.
     pub ticket_status: Option<String>,
+    /// Each condition that applies (time windows, `max_active`, `expires`, `[[conflicts]]`)
+    /// and how it stands: filled in for a dry run.
+    pub conditions: Vec<policy::Condition>,
 }
 
 pub enum Requested {

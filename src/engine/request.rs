@@ -24,25 +24,34 @@ impl<'a> Engine<'a> {
             text::check_format("the ticket", ticket).map_err(exit::usage)?;
         }
         let backend = self.backend_for(&role.target)?;
-        let decision = policy::evaluate(
+        let now = self.clock.now();
+        let evaluated = policy::evaluate(
             self.config,
             who,
             role,
             input.ttl,
             input.ticket.as_deref(),
             backend.traits(&role.grant).limits,
-            self.clock.now(),
-        )
-        .map_err(|denial| exit::denied(denial.0))?;
-        policy::check_break_glass(role, input.reason.as_deref())
-            .map_err(|denial| exit::denied(denial.0))?;
+            now,
+        );
+        let decision = self.refuse(evaluated, &self.actor, &who.user, &role.name, record)?;
+        let glass = policy::check_break_glass(role, input.reason.as_deref());
+        self.refuse(glass, &self.actor, &who.user, &role.name, record)?;
         let extending = match record {
             Recorded::Lease(id) => Some(id),
             Recorded::Not | Recorded::Request => None,
         };
-        self.check_holding(&who.user, &role.name, extending, record)?;
-        self.check_max_active(role, &who.user, extending, record)?;
+        self.check_weighed(role, &who.user, extending, record)?;
         let ticket_status = self.ticket_status(&who.user, role, input.ticket.as_deref(), record)?;
+        // What a dry run shows: each condition that applies, and how it stands.
+        let mut conditions = Vec::new();
+        if let Recorded::Not = record {
+            conditions = policy::conditions(self.config, who, role, now);
+            if let Some(max) = role.max_active {
+                let live = self.live_of_role(&mut |f| self.store.leases(f), role, None)?;
+                conditions.push(policy::max_active_condition(role, max, live));
+            }
+        }
         let starts_at = self.clock.now();
         let ends_at = starts_at + delta(decision.ttl);
         Ok(Evaluation {
@@ -52,6 +61,7 @@ impl<'a> Engine<'a> {
             starts_at,
             ends_at,
             ticket_status,
+            conditions,
         })
     }
 
@@ -169,7 +179,15 @@ impl<'a> Engine<'a> {
             ticket_status: evaluation.ticket_status.as_deref(),
             break_glass: lease.break_glass,
         };
-        store::write(self.store, |tx| {
+        let refused = store::write(self.store, |tx| {
+            // Weighed again where the lease is created: another request may have taken the
+            // last seat, or a conflicting role, since the check above.
+            let weighed = self.weigh(&mut |f| tx.leases(f), role, &lease.subject, None)?;
+            if let Err(refused) = weighed {
+                let event = self.denied(&refused, &self.actor, &lease.subject, &role.name, None)?;
+                tx.append(&event)?;
+                return Ok(Some(refused));
+            }
             tx.insert(&lease)?;
             if let Some(request) = input.queued_as {
                 // The lease answers a queued request: linked in the same transaction, so
@@ -177,8 +195,11 @@ impl<'a> Engine<'a> {
                 tx.link_request(request, &lease.id)?;
             }
             tx.append(&self.event(&lease, &details))?;
-            Ok(())
+            Ok(None)
         })?;
+        if let Some(refused) = refused {
+            return Err(exit::denied(refused.denial.0));
+        }
         if pending {
             // The approvers hear of it now, not when the wait ends.
             self.publish();

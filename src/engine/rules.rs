@@ -1,36 +1,80 @@
 //! The policy rules that need the store: separation of duties (the `[[conflicts]]` rules,
 //! checked against the person's leases at request, extension and approval) and a role's
-//! `max_active`. Each refusal is recorded in the audit trail with the rule that gave it.
+//! `max_active`. They are weighed once before anything else is done, and again inside the
+//! transaction that creates or approves the lease, so that two requests at the same time
+//! cannot both pass. Every refusal by policy is recorded in the audit trail with the rule
+//! that gave it (a `denied` event of the lease, or of no lease when none was created).
 
 use super::*;
-use crate::policy::Held;
+use crate::policy::{Held, Refused};
+
+/// Reads leases: from the store, or inside a transaction.
+pub(super) type Read<'r> = dyn FnMut(&LeaseFilter) -> store::Result<Vec<Lease>> + 'r;
 
 impl<'a> Engine<'a> {
-    /// Refuse `who` holding `role` while they hold a conflicting role live (`except`: the
-    /// lease being extended); the refusal is recorded as `record` says.
-    pub(super) fn check_holding(
+    /// Refuse `subject` holding `role` while they hold a conflicting role live, or while the
+    /// role has `max_active` live leases (`except`: the lease being extended); the refusal
+    /// is recorded as `record` says.
+    pub(super) fn check_weighed(
         &self,
-        who: &str,
-        role: &str,
+        role: &Role,
+        subject: &str,
         except: Option<&str>,
         record: Recorded<'_>,
     ) -> Result<()> {
-        if self.config.conflicts.is_empty() {
-            return Ok(());
-        }
-        let leases = self.live_leases_of(who)?;
-        let held = held(leases.iter().filter(|lease| {
-            lease.subject == who
-                && LeaseState::HOLDING.contains(&lease.state)
-                && Some(lease.id.as_str()) != except
-        }));
-        self.refuse(
-            policy::check_conflicts(self.config, who, "hold", role, &held),
-            &self.actor,
-            who,
+        let weighed = self.weigh(
+            &mut |filter| self.store.leases(filter),
             role,
-            record,
-        )
+            subject,
+            except,
+        )?;
+        self.refuse(weighed, &self.actor, subject, &role.name, record)
+    }
+
+    /// What the rules that weigh other leases say of `subject` taking `role`, from the
+    /// leases `read` returns.
+    pub(super) fn weigh(
+        &self,
+        read: &mut Read<'_>,
+        role: &Role,
+        subject: &str,
+        except: Option<&str>,
+    ) -> Result<std::result::Result<(), Refused>> {
+        if !self.config.conflicts.is_empty() {
+            let leases = read(&LeaseFilter::live_of(subject, None))?;
+            let held = held(leases.iter().filter(|lease| {
+                lease.subject == subject
+                    && LeaseState::HOLDING.contains(&lease.state)
+                    && Some(lease.id.as_str()) != except
+            }));
+            let checked = policy::check_conflicts(self.config, subject, "hold", &role.name, &held);
+            if checked.is_err() {
+                return Ok(checked);
+            }
+        }
+        if let Some(max) = role.max_active.filter(|_| !role.break_glass) {
+            let live = self.live_of_role(read, role, except)?;
+            return Ok(policy::check_max_active(role, max, live));
+        }
+        Ok(Ok(()))
+    }
+
+    /// How many leases of `role` are live (holding their entitlement or on the way to it).
+    pub(super) fn live_of_role(
+        &self,
+        read: &mut Read<'_>,
+        role: &Role,
+        except: Option<&str>,
+    ) -> Result<usize> {
+        let filter = LeaseFilter {
+            states: LeaseState::HOLDING.to_vec(),
+            role: Some(role.name.clone()),
+            person: None,
+        };
+        Ok(read(&filter)?
+            .into_iter()
+            .filter(|lease| Some(lease.id.as_str()) != except)
+            .count())
     }
 
     /// Refuse `approver` approving a request for `role` of `subject` (lease `id`) while the
@@ -46,7 +90,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         // Every live lease the approver requested or holds, a pending request among them.
-        let leases = self.live_leases_of(approver)?;
+        let leases = self.store.leases(&LeaseFilter::live_of(approver, None))?;
         let held = held(leases.iter());
         self.refuse(
             policy::check_conflicts(self.config, approver, "approve a request for", role, &held),
@@ -57,71 +101,53 @@ impl<'a> Engine<'a> {
         )
     }
 
-    /// Refuse a lease of `role` while it has `max_active` live leases already (`except`: the
-    /// lease being extended). A break-glass role is not held to it.
-    pub(super) fn check_max_active(
-        &self,
-        role: &Role,
-        subject: &str,
-        except: Option<&str>,
-        record: Recorded<'_>,
-    ) -> Result<()> {
-        let Some(max) = role.max_active.filter(|_| !role.break_glass) else {
-            return Ok(());
-        };
-        let live = self
-            .store
-            .leases(&LeaseFilter {
-                states: LeaseState::HOLDING.to_vec(),
-                role: Some(role.name.clone()),
-                person: None,
-            })?
-            .into_iter()
-            .filter(|lease| Some(lease.id.as_str()) != except)
-            .count();
-        let checked = policy::check_max_active(role, max, live);
-        self.refuse(checked, &self.actor, subject, &role.name, record)
-    }
-
-    /// The live leases `person` requested or holds.
-    fn live_leases_of(&self, person: &str) -> Result<Vec<Lease>> {
-        Ok(self.store.leases(&LeaseFilter::live_of(person, None))?)
-    }
-
     /// A rule that refused is a denial (exit 3), recorded first: `by` is who was refused (the
     /// requester, or the approver), `subject` whose lease it is.
-    fn refuse(
+    pub(super) fn refuse<T>(
         &self,
-        checked: std::result::Result<(), policy::Conflicted>,
+        checked: std::result::Result<T, Refused>,
         by: &str,
         subject: &str,
         role: &str,
         record: Recorded<'_>,
-    ) -> Result<()> {
-        let Err(conflicted) = checked else {
-            return Ok(());
+    ) -> Result<T> {
+        let refused = match checked {
+            Ok(value) => return Ok(value),
+            Err(refused) => refused,
         };
         let lease_id = match record {
-            Recorded::Not => return Err(exit::denied(conflicted.denial.0)),
+            Recorded::Not => return Err(exit::denied(refused.denial.0)),
             Recorded::Request => None,
-            Recorded::Lease(id) => Some(id.to_owned()),
+            Recorded::Lease(id) => Some(id),
         };
+        let event = self.denied(&refused, by, subject, role, lease_id)?;
+        store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
+        Err(exit::denied(refused.denial.0))
+    }
+
+    /// The `denied` event of a refusal by policy.
+    pub(super) fn denied(
+        &self,
+        refused: &Refused,
+        by: &str,
+        subject: &str,
+        role: &str,
+        lease_id: Option<&str>,
+    ) -> Result<NewEvent> {
         let details = events::PolicyDenied {
             role,
             subject,
             by,
-            rule: &conflicted.rule,
-            reason: &conflicted.denial.0,
+            rule: &refused.rule,
+            reason: &refused.denial.0,
         };
-        let event = NewEvent {
+        Ok(NewEvent {
             at: self.clock.now(),
             actor: self.actor.clone(),
-            lease_id,
+            lease_id: lease_id.map(str::to_owned),
             kind: details.kind(),
             details: serde_json::to_value(&details)?,
-        };
-        store::write(self.store, |tx| Ok(tx.append(&event).map(drop)?))?;
-        Err(exit::denied(conflicted.denial.0))
+        })
     }
 }
 

@@ -1237,6 +1237,18 @@ fn two_approvals_grant_and_nobody_approves_their_own(new: fn() -> World) {
     ));
     assert_eq!(exit, Exit::Denied);
     assert_eq!(message, "alice may not decide their own request");
+    // The attempt is recorded on the lease, with the rule that refused it.
+    assert_eq!(world.kinds(&lease.id), ["requested", "denied"]);
+    assert_eq!(
+        world.last_details(&lease.id),
+        json!({
+            "role": "gated",
+            "subject": "alice",
+            "by": "alice",
+            "rule": "self-approval",
+            "reason": "alice may not decide their own request",
+        })
+    );
 
     match world
         .engine("bob")
@@ -1285,7 +1297,7 @@ fn two_approvals_grant_and_nobody_approves_their_own(new: fn() -> World) {
     );
     assert_eq!(
         world.kinds(&lease.id),
-        ["requested", "approved", "approved", "granted"]
+        ["requested", "denied", "approved", "approved", "granted"]
     );
     let approvals: Vec<Value> = world
         .events(&lease.id)
@@ -1716,3 +1728,5 @@ on_each_store!(
     a_role_at_its_max_active_refuses_another_lease_but_break_glass_does_not,
     an_expired_eligibility_rule_admits_nobody_and_says_when_it_ended,
 );
+
+mod conditions;

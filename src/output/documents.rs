@@ -257,6 +257,7 @@ pub struct DryRun<'a> {
     pub backend: &'a str,
     pub break_glass: bool,
     pub caps: Vec<Cap<'a>>,
+    pub conditions: Vec<Condition<'a>>,
     /// `grant` or `pending-approval`.
     pub decision: &'static str,
     pub expires_at: DateTime<Utc>,
@@ -273,6 +274,43 @@ pub struct DryRun<'a> {
 pub struct Cap<'a> {
     pub limit: String,
     pub source: &'a str,
+}
+
+/// One condition that applies to a request, inside [`DryRun`].
+#[derive(Serialize)]
+pub struct Condition<'a> {
+    pub condition: &'a str,
+    pub exempt: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `window`, `max_active`, `expires` or `conflicts`.
+    pub kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<usize>,
+    pub met: bool,
+    pub now: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<&'a [String]>,
+    pub rule: &'a str,
+}
+
+impl<'a> From<&'a crate::policy::Condition> for Condition<'a> {
+    fn from(c: &'a crate::policy::Condition) -> Self {
+        Condition {
+            condition: &c.condition,
+            exempt: c.exempt,
+            expires_at: c.expires_at,
+            kind: c.kind,
+            limit: c.limit,
+            live: c.live,
+            met: c.met,
+            now: &c.now,
+            roles: (c.kind == "conflicts").then_some(c.roles.as_slice()),
+            rule: &c.rule,
+        }
+    }
 }
 
 /// One role of `jit roles` (an array of them).
@@ -574,6 +612,18 @@ mod tests {
                 limit: "2h".into(),
                 source: "role max_ttl",
             }],
+            conditions: vec![Condition {
+                condition: "at most 2 live leases of the role",
+                exempt: false,
+                expires_at: None,
+                kind: "max_active",
+                limit: Some(2),
+                live: Some(1),
+                met: true,
+                now: "1 live",
+                roles: None,
+                rule: "roles.db-admin.max_active",
+            }],
             decision: "pending-approval",
             expires_at: at("2026-01-02T04:04:05Z"),
             role: "db-admin",
@@ -585,7 +635,7 @@ mod tests {
         };
         assert_eq!(
             json(&doc),
-            r#"{"approval_timeout":"1d","approvals_required":1,"approvers":["group:dba"],"backend":"postgres","break_glass":false,"caps":[{"limit":"2h","source":"role max_ttl"}],"decision":"pending-approval","expires_at":"2026-01-02T04:04:05Z","role":"db-admin","starts_at":"2026-01-02T03:04:05Z","target":"prod-db","ticket_status":null,"ttl":"1h","ttl_source":"requested"}"#
+            r#"{"approval_timeout":"1d","approvals_required":1,"approvers":["group:dba"],"backend":"postgres","break_glass":false,"caps":[{"limit":"2h","source":"role max_ttl"}],"conditions":[{"condition":"at most 2 live leases of the role","exempt":false,"kind":"max_active","limit":2,"live":1,"met":true,"now":"1 live","rule":"roles.db-admin.max_active"}],"decision":"pending-approval","expires_at":"2026-01-02T04:04:05Z","role":"db-admin","starts_at":"2026-01-02T03:04:05Z","target":"prod-db","ticket_status":null,"ttl":"1h","ttl_source":"requested"}"#
         );
     }
 

@@ -207,6 +207,13 @@ impl Tx for MemoryTx<'_> {
             .collect())
     }
 
+    fn leases(&mut self, filter: &LeaseFilter) -> Result<Vec<Lease>> {
+        Ok(Data::sorted(self.data.matching(filter))
+            .into_iter()
+            .map(|row| super::as_listed(row.lease.clone()))
+            .collect())
+    }
+
     fn insert(&mut self, lease: &Lease) -> Result<()> {
         if self.data.leases.contains_key(&lease.id) {
             return Err(conflict("UNIQUE constraint failed: leases.id"));

@@ -123,6 +123,11 @@ pub trait Tx {
     fn lease(&mut self, id: &str) -> Result<Option<Lease>>;
     /// Leases of `role` for `subject` that may hold the entitlement now.
     fn holding(&mut self, role: &str, subject: &str) -> Result<Vec<Lease>>;
+    /// The leases `filter` selects (as [`LeaseStore::leases`] lists them, without their
+    /// approvals), read so that a decision on them holds at commit: no other writer changes
+    /// a lease's state meanwhile (the team store first takes the audit chain's lock, which
+    /// every such change takes).
+    fn leases(&mut self, filter: &LeaseFilter) -> Result<Vec<Lease>>;
     fn insert(&mut self, lease: &Lease) -> Result<()>;
     /// Write what may change of a lease (its state, times, handle and bookkeeping); what
     /// was fixed at request time stays. [`StoreError::NotFound`] when it is not there.

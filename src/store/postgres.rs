@@ -488,6 +488,23 @@ impl Tx for PgTx<'_> {
         rows.iter().map(lease_row::whole).collect()
     }
 
+    fn leases(&mut self, filter: &LeaseFilter) -> StoreResult<Vec<Lease>> {
+        // Every change of a lease's state appends to the audit chain in its transaction, so
+        // with the chain's head locked first, the leases read next stay as read until commit.
+        self.tx
+            .execute("SELECT 1 FROM jit.audit_head WHERE id = 1 FOR UPDATE", &[])?;
+        let (condition, values) = lease_condition(filter);
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        let rows = self.tx.query(
+            &format!(
+                "SELECT {} FROM jit.leases WHERE {condition} ORDER BY created_at, id",
+                lease_row::shown_columns()
+            ),
+            &params,
+        )?;
+        rows.iter().map(lease_row::shown).collect()
+    }
+
     fn insert(&mut self, lease: &Lease) -> StoreResult<()> {
         let values = lease_row::insert_values(lease)?;
         let params: Vec<_> = values.iter().map(lease_row::Value::pg).collect();

@@ -377,6 +377,17 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn leases(&mut self, filter: &LeaseFilter) -> Result<Vec<Lease>> {
+        // The transaction is BEGIN IMMEDIATE: no other writer runs until it ends.
+        let (condition, values) = lease_condition(filter);
+        let values: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
+        let sql = format!(
+            "SELECT {} FROM leases WHERE {condition} ORDER BY created_at, id",
+            lease_row::shown_columns()
+        );
+        query_rows(self.conn, &sql, &values, |row| lease_row::shown(row))
+    }
+
     fn insert(&mut self, lease: &Lease) -> Result<()> {
         let values = lease_row::insert_values(lease)?;
         self.conn

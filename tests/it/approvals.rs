@@ -31,6 +31,24 @@ fn approval_grants_and_self_approval_is_refused() {
         .code(3)
         .stderr_has("may not decide requests for role \"gated\"");
     assert_eq!(w.state_of(&id), "pending");
+    // Each refused attempt is recorded on the lease, with the rule that refused it.
+    let refused: Vec<(String, String)> = w.lease(&id)["events"].as_array().unwrap()[1..]
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "denied");
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["details"]["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (REQUESTER.to_owned(), "self-approval".to_owned()),
+            (me(), "roles.gated.approvals.from".to_owned()),
+        ]
+    );
 
     w.jit(["approve", &id, "--reason", "on call"])
         .by(APPROVER)
@@ -44,7 +62,10 @@ fn approval_grants_and_self_approval_is_refused() {
     assert_eq!(lease["approvals"][0]["decision"], "approve");
     assert_eq!(lease["approvals"][0]["reason"], "on call");
     assert_eq!(w.grant_keys(), vec![format!("gated/{REQUESTER}")]);
-    assert_eq!(w.event_kinds(&id), ["requested", "approved", "granted"]);
+    assert_eq!(
+        w.event_kinds(&id),
+        ["requested", "denied", "denied", "approved", "granted"]
+    );
 
     // Deciding again is refused.
     w.jit(["deny", &id, "--reason", "late"])

@@ -21,6 +21,29 @@ fn refused(w: &World, args: &[&str], code: i32, message: &str) {
     assert_eq!(snapshot(w), before, "{args:?} changed something");
 }
 
+/// A refusal by policy: one clear message and exit 3, no lease and nothing on the target, and
+/// the refusal itself recorded: one `denied` event of no lease, naming `rule`.
+#[track_caller]
+fn denied(w: &World, jit: Jit, message: &str, rule: &str) {
+    let (leases, events, grants) = snapshot(w);
+    let run = jit.run().code(3).stderr_has(message);
+    assert_eq!(run.stdout, "", "nothing on stdout for a refusal");
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "one clear message: {}",
+        run.stderr
+    );
+    assert_eq!((w.leases(), w.grants()), (leases, grants), "{rule}");
+    let trail = w.jit(["audit", "--json"]).run().success().json();
+    let trail = trail.as_array().unwrap();
+    assert_eq!(trail.len(), events + 1, "{rule}");
+    let last = trail.last().unwrap();
+    assert_eq!(last["kind"], "denied");
+    assert_eq!(last["lease_id"], serde_json::Value::Null);
+    assert_eq!(last["details"]["rule"], rule);
+}
+
 #[test]
 fn bad_durations_are_usage_errors() {
     let w = World::new();
@@ -51,23 +74,23 @@ fn bad_durations_are_usage_errors() {
 #[test]
 fn policy_refusals_exit_3() {
     let w = World::new();
-    refused(
+    denied(
         &w,
-        &["request", "--role", "web-root", "--ttl", "2h"],
-        3,
+        w.jit(["request", "--role", "web-root", "--ttl", "2h"]),
         "requested ttl 2h is over the cap: eligibility rule #1 max_ttl is 1h",
+        "eligibility rule #1 max_ttl",
     );
-    refused(
+    denied(
         &w,
-        &["request", "--role", "db-admin"],
-        3,
+        w.jit(["request", "--role", "db-admin"]),
         "this role requires --ticket matching ^CHG-[0-9]+$",
+        "roles.db-admin.ticket.required",
     );
-    refused(
+    denied(
         &w,
-        &["request", "--role", "db-admin", "--ticket", "INC-7"],
-        3,
+        w.jit(["request", "--role", "db-admin", "--ticket", "INC-7"]),
         "does not match the role's pattern",
+        "roles.db-admin.ticket.pattern",
     );
     for ticket in [
         "CHG-1'",
@@ -78,20 +101,19 @@ fn policy_refusals_exit_3() {
         "CHG 1",
         "",
     ] {
-        refused(
+        denied(
             &w,
-            &["request", "--role", "db-admin", "--ticket", ticket],
-            3,
+            w.jit(["request", "--role", "db-admin", "--ticket", ticket]),
             "is not valid: a ticket is 1 to 64 letters",
+            "ticket syntax",
         );
     }
-    let before = snapshot(&w);
-    w.jit(["request", "--role", "web-root"])
-        .by(APPROVER)
-        .run()
-        .code(3)
-        .stderr_has("bin is not eligible for role \"web-root\"");
-    assert_eq!(snapshot(&w), before);
+    denied(
+        &w,
+        w.jit(["request", "--role", "web-root"]).by(APPROVER),
+        "bin is not eligible for role \"web-root\"",
+        "eligibility",
+    );
 }
 
 #[test]
@@ -358,7 +380,11 @@ fn long_input_is_echoed_cut_short() {
             ),
         ),
     ] {
-        refused(&w, &args, code, &message);
+        if code == 3 {
+            denied(&w, w.jit(&args), &message, "ticket syntax");
+        } else {
+            refused(&w, &args, code, &message);
+        }
         let run = w.jit(&args).run();
         assert!(
             run.stderr.len() < 400,

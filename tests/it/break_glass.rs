@@ -131,8 +131,23 @@ fn a_break_glass_request_without_a_reason_is_denied_and_leaves_nothing() {
         .code(3)
         .stderr_has("role sos is break-glass: --reason is required");
     assert!(w.leases().is_empty());
-    assert_eq!(w.event_count(), 0);
     assert!(w.grant_keys().is_empty());
+    // Each refusal (not the dry run) is recorded, with the rule, on no lease.
+    let trail = w.jit(["audit", "--json"]).run().success().json();
+    let trail = trail.as_array().unwrap();
+    assert_eq!(trail.len(), 3);
+    for denied in trail {
+        assert_eq!(denied["kind"], "denied");
+        assert_eq!(denied["lease_id"], serde_json::Value::Null);
+        assert_eq!(
+            denied["details"],
+            serde_json::json!({
+                "role": "sos", "subject": REQUESTER, "by": REQUESTER,
+                "rule": "roles.sos.break_glass",
+                "reason": "role sos is break-glass: --reason is required",
+            })
+        );
+    }
 
     // Eligibility still comes first: someone no rule names is told that.
     w.jit(["request", "--role", "sos"])
@@ -184,7 +199,14 @@ fn a_break_glass_lease_is_extended_within_its_cap() {
         .run()
         .code(3)
         .stderr_has("role sos max_ttl is 30m");
-    assert_eq!(w.event_kinds(&id), ["requested", "granted", "extended"]);
+    assert_eq!(
+        w.event_kinds(&id),
+        ["requested", "granted", "extended", "denied"]
+    );
+    assert_eq!(
+        w.lease(&id)["events"][3]["details"]["rule"],
+        "role sos max_ttl"
+    );
 }
 
 /// Run `config check` on `text` (after the default target) and return its stderr, with the

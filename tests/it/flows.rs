@@ -286,7 +286,15 @@ fn extend_moves_the_end_within_policy() {
         .code(3)
         .stderr_has("over the cap");
     assert_eq!(w.lease(&id)["expires_at"], extended["expires_at"]);
-    assert_eq!(w.event_kinds(&id).len(), 3);
+    // The refusal is recorded on the lease, with the cap that refused it.
+    assert_eq!(
+        w.event_kinds(&id),
+        ["requested", "granted", "extended", "denied"]
+    );
+    assert_eq!(
+        w.lease(&id)["events"][3]["details"]["rule"],
+        "eligibility rule #1 max_ttl"
+    );
 }
 
 #[test]

@@ -190,10 +190,9 @@ fn a_grant_posts_the_signed_versioned_body_with_the_auth_header() {
     let grant = &requests[0];
     assert_eq!(grant.method, "POST");
     assert_eq!(grant.path, "/grants");
-    assert_eq!(
-        grant.json(),
-        body("grant", &lease, &lease["expires_at"], Value::Null)
-    );
+    let mut sent = body("grant", &lease, &lease["expires_at"], Value::Null);
+    sent["store"] = json!(store_name(&w));
+    assert_eq!(grant.json(), sent);
     assert_eq!(grant.header("Authorization"), Some(TOKEN));
     assert_eq!(grant.header("Content-Type"), Some("application/json"));
     assert_eq!(
@@ -862,15 +861,14 @@ fn extend_sends_the_new_end() {
         ["POST /grants grant", "POST /grants extend"]
     );
     let extend = &server.requests()[1];
-    assert_eq!(
-        extend.json(),
-        body(
-            "extend",
-            &lease,
-            &extended["expires_at"],
-            json!({ "grant": "g-1" })
-        )
+    let mut sent = body(
+        "extend",
+        &lease,
+        &extended["expires_at"],
+        json!({ "grant": "g-1" }),
     );
+    sent["store"] = json!(store_name(&w));
+    assert_eq!(extend.json(), sent);
     assert!(signed(extend, &extend.body));
     assert_eq!(w.lease(&id)["expires_at"], extended["expires_at"]);
 

@@ -718,6 +718,70 @@ fn the_worker_refuses_a_request_that_conflicts_with_a_live_lease() {
 }
 
 #[test]
+fn two_workers_never_grant_a_max_active_role_past_its_limit() {
+    // Each ticket read takes a second: two workers carrying out two requests at once are
+    // both past the first count of live leases before either records its lease.
+    let tickets = HttpServer::start();
+    tickets.route(
+        "GET",
+        "/issue/",
+        Reply::json(200, json!({"fields": {"status": {"name": "Open"}}}))
+            .delayed(Duration::from_secs(1)),
+    );
+    let mut t = Team::new(&format!(
+        "[roles.seat]\ntarget = \"files\"\nmax_ttl = \"1h\"\nmax_active = 1\n\
+         ticket = {{ check = {{ url = \"{}\", status_field = \"fields.status.name\", allowed = [\"Open\"] }} }}\n",
+        tickets.url("/issue/{ticket}")
+    ));
+    t.worker(|j| j);
+    t.worker(|j| j);
+    let children: Vec<Child> = ["CHG-1", "CHG-2"]
+        .iter()
+        .map(|ticket| {
+            t.person(
+                REQUESTER,
+                [
+                    "request", "--role", "seat", "--ticket", ticket, "--ttl", "10m", "--quiet",
+                ],
+            )
+            .spawn()
+        })
+        .collect();
+    let runs: Vec<Run> = children
+        .into_iter()
+        .map(|child| Run::from(child.wait_with_output().unwrap()))
+        .collect();
+    let codes: Vec<Option<i32>> = runs.iter().map(|run| run.code).collect();
+    assert!(
+        codes == [Some(0), Some(3)] || codes == [Some(3), Some(0)],
+        "{codes:?}"
+    );
+    let refused = runs.iter().find(|run| run.code == Some(3)).unwrap();
+    assert_eq!(
+        refused.stderr,
+        "jit: error: role \"seat\" has 1 live lease, its max_active of 1: try again when one has ended\n"
+    );
+    assert_eq!(tickets.requests_to("/issue/").len(), 2, "both were weighed");
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'seat'"),
+        1
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM jit.leases WHERE role = 'seat' AND state = 'active'"),
+        1
+    );
+    assert_eq!(
+        t.count(
+            "SELECT count(*) FROM jit.audit WHERE kind = 'denied' AND lease_id IS NULL \
+             AND details::jsonb->>'rule' = 'roles.seat.max_active'"
+        ),
+        1
+    );
+    t.stop_workers();
+    t.person(APPROVER, ["audit", "verify"]).run().success();
+}
+
+#[test]
 fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker() {
     let mut t = Team::new("");
     t.worker(|j| j);

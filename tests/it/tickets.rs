@@ -410,7 +410,8 @@ ticket = {{ check = {{ url = "{url}", auth = "env:JIRA_AUTH", status_field = "fi
     let id = pending["id"].as_str().unwrap().to_owned();
     // Closed while the request waited: the approval is refused, the request stays pending.
     issue(&jira, "CHG-11", "Done");
-    // Someone who may not approve is told so, and causes no ticket read and no record.
+    // Someone who may not approve is told so, and causes no ticket read; the attempt is
+    // recorded with the rule that refused it.
     let asked = jira.requests().len();
     w.jit(["approve", &id])
         .by(OTHER_APPROVER)
@@ -424,7 +425,26 @@ ticket = {{ check = {{ url = "{url}", auth = "env:JIRA_AUTH", status_field = "fi
         .code(3)
         .stderr_has("may not decide their own request");
     assert_eq!(jira.requests().len(), asked);
-    assert_eq!(w.event_kinds(&id), ["requested"]);
+    let refused: Vec<(String, String)> = w.lease(&id)["events"].as_array().unwrap()[1..]
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "denied");
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["details"]["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (
+                OTHER_APPROVER.to_owned(),
+                "roles.change.approvals.from".to_owned()
+            ),
+            (me(), "self-approval".to_owned()),
+        ]
+    );
     w.jit(["approve", &id])
         .by(APPROVER)
         .env("JIRA_AUTH", TOKEN)

@@ -129,6 +129,10 @@ impl AwsApi {
         }
     }
 
+    pub fn settings(&self) -> &AwsTarget {
+        &self.settings
+    }
+
     pub fn region(&self) -> &str {
         &self.settings.region
     }

@@ -24,7 +24,12 @@ pub struct AwsTarget {
     pub timeout: Duration,
     /// Further attempts after a throttled, 5xx or unreachable call.
     pub retries: u32,
+    /// `jit discover` reports the access keys of admin users older than this.
+    pub discover_key_age: Duration,
 }
+
+/// The default of `discover_key_age`: 90 days.
+pub const DISCOVER_KEY_AGE: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// `mode` in a role's `grant` table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +174,9 @@ pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Pat
         .duration(reader, "timeout")
         .unwrap_or(Duration::from_secs(10));
     let retries = fields.count(reader, "retries", 10).unwrap_or(3);
+    let discover_key_age = fields
+        .duration(reader, "discover_key_age")
+        .unwrap_or(DISCOVER_KEY_AGE);
     Some(AwsTarget {
         region: region?,
         endpoint,
@@ -177,6 +185,7 @@ pub fn parse_target(reader: &mut Reader<'_>, fields: &mut Fields<'_>, base: &Pat
         session_token,
         timeout,
         retries,
+        discover_key_age,
     })
 }
 

@@ -12,7 +12,9 @@
 
 pub mod api;
 pub mod config;
+mod discover;
 
+use super::discover::{Discovery, Finding, Mark, Scope};
 use super::{
     BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
     TypedBackend,
@@ -37,6 +39,9 @@ pub const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
 
 pub struct AwsBackend {
     api: AwsApi,
+    /// What this backend's own `discover` found removable: `remove` takes away nothing
+    /// else, whatever the finding it is handed says.
+    removable: std::sync::Mutex<Vec<Value>>,
 }
 
 /// A grant's call failed. Each grant is one changing call, and an AWS error answer means
@@ -129,6 +134,24 @@ pub fn until_policy(policy: &str, until: DateTime<Utc>) -> Result<String, Backen
     Ok(document.to_string())
 }
 
+/// `policy` with its first statement's `Sid` set to `mark` (a [`Mark::word`]): what
+/// `jit discover` knows a leftover `jit-` policy by. IAM wants a policy's Sids unique, so
+/// one statement carries it (replacing the Sid it had in the role's `policy`).
+pub fn marked_policy(policy: &str, mark: &Mark) -> Result<String, BackendError> {
+    let bad = || BackendError::permanent("the role's policy is not an IAM policy document");
+    let mut document: Value = serde_json::from_str(policy).map_err(|_| bad())?;
+    let first = match document.get_mut("Statement") {
+        Some(Value::Array(list)) => list.first_mut(),
+        Some(single @ Value::Object(_)) => Some(single),
+        _ => None,
+    };
+    first
+        .and_then(Value::as_object_mut)
+        .ok_or_else(bad)?
+        .insert("Sid".to_owned(), json!(mark.word()));
+    Ok(document.to_string())
+}
+
 /// The deny-older-sessions policy, for sessions issued before `cutoff`.
 pub fn revoke_policy(cutoff: DateTime<Utc>) -> String {
     json!({
@@ -173,6 +196,7 @@ impl AwsBackend {
     pub fn new(settings: AwsTarget) -> Self {
         AwsBackend {
             api: AwsApi::new(settings),
+            removable: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -265,11 +289,12 @@ impl AwsBackend {
         &self,
         grant: &IamPolicy,
         document: &str,
-        lease: &Lease,
-        until: DateTime<Utc>,
+        request: &GrantRequest<'_>,
     ) -> Result<(), BackendError> {
+        let lease = request.lease;
         let (kind, name) = principal(grant, &lease.subject)?;
-        let document = until_policy(document, until)?;
+        let document = until_policy(document, request.expires_at)?;
+        let document = marked_policy(&document, &Mark::of(request.store, lease))?;
         let policy = policy_name(&lease.id);
         self.call(
             Service::Iam,
@@ -405,7 +430,7 @@ impl TypedBackend for AwsBackend {
         };
         match &iam.policy {
             Policy::Inline(document) => {
-                self.put_policy(iam, document, lease, request.expires_at)?;
+                self.put_policy(iam, document, request)?;
                 Ok(Grant {
                     // What was put is what was planned.
                     handle: self.plan(lease, grant),
@@ -496,9 +521,7 @@ impl TypedBackend for AwsBackend {
                 }
             }
             AwsGrant::IamPolicy(iam) => match &iam.policy {
-                Policy::Inline(document) => {
-                    self.put_policy(iam, document, request.lease, request.expires_at)
-                }
+                Policy::Inline(document) => self.put_policy(iam, document, request),
                 Policy::Managed(_) => Ok(()),
             },
         }
@@ -539,6 +562,37 @@ impl TypedBackend for AwsBackend {
             },
         };
         Ok(presence(present))
+    }
+
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        roles: &[(&str, AwsGrant)],
+    ) -> Result<Discovery, BackendError> {
+        let discovery = discover::discover(self, scope, roles)?;
+        let mut removable = self.removable.lock().unwrap_or_else(|e| e.into_inner());
+        removable.extend(
+            discovery
+                .findings
+                .iter()
+                .filter(|f| f.removable())
+                .map(|f| f.removal.clone()),
+        );
+        Ok(discovery)
+    }
+
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        let found = self
+            .removable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&finding.removal);
+        if !found {
+            return Err(BackendError::refused(
+                "the finding is not one this target's discovery reported",
+            ));
+        }
+        discover::remove(self, &finding.removal)
     }
 
     fn check(&self, target: &str, _grants: &[AwsGrant]) -> Vec<Check> {
@@ -607,6 +661,26 @@ mod tests {
             "true"
         );
         assert!(until_policy("[]", until).is_err());
+    }
+
+    #[test]
+    fn the_first_statement_carries_the_mark() {
+        let mark = Mark {
+            store: "0f3a9c1200d4e5b6".into(),
+            lease: "k3f9x2m7qa".into(),
+        };
+        let two = marked_policy(
+            r#"{"Statement":[{"Sid":"Read","Effect":"Allow","Action":"a:b","Resource":"*"},{"Sid":"Other","Effect":"Allow","Action":"c:d","Resource":"*"}]}"#,
+            &mark,
+        )
+        .unwrap();
+        let two: Value = serde_json::from_str(&two).unwrap();
+        assert_eq!(two["Statement"][0]["Sid"], mark.word());
+        assert_eq!(two["Statement"][1]["Sid"], "Other");
+        let one = marked_policy(r#"{"Statement":{"Effect":"Allow"}}"#, &mark).unwrap();
+        let one: Value = serde_json::from_str(&one).unwrap();
+        assert_eq!(Mark::from_word(one["Statement"]["Sid"].as_str().unwrap()), Some(mark.clone()));
+        assert!(marked_policy(r#"{"Statement":[]}"#, &mark).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod protocol;
 use super::{
     BackendError, Check, Checkpoint, EndRequest, Grant, GrantRequest, Presence, TypedBackend,
 };
+use super::discover::{Discovery, Finding, Scope};
 use crate::child::Ended;
 use chrono::Utc;
 use config::CommandTarget;
@@ -52,6 +53,17 @@ impl CommandBackend {
         request: &Envelope<'_>,
         checkpoint: Option<Checkpoint<'_>>,
     ) -> Result<serde_json::Map<String, Value>, BackendError> {
+        let (stdout, status, clipped) = self.run(request, checkpoint)?;
+        read_answer(&self.settings.program, &stdout, status, &clipped)
+    }
+
+    /// Run the program once with `request`: what it wrote to standard output, how it
+    /// exited, and the last line it wrote to standard error (see [`Self::call`]).
+    fn run(
+        &self,
+        request: &Envelope<'_>,
+        checkpoint: Option<Checkpoint<'_>>,
+    ) -> Result<(String, ExitStatus, String), BackendError> {
         let program = &self.settings.program;
         let mut command = Command::new(program);
         command
@@ -152,7 +164,7 @@ impl CommandBackend {
             .unwrap_or("")
             .trim();
         let clipped: String = last_stderr_line.chars().take(300).collect();
-        read_answer(program, &stdout, status, &clipped)
+        Ok((stdout, status, clipped))
     }
 
     /// The lease's handle as the program knows it, and the program a grant started, where
@@ -213,14 +225,7 @@ impl TypedBackend for CommandBackend {
     fn grant(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<Grant, BackendError> {
         let (handle, _) = Self::recorded(&request.lease.handle);
         let response = self.call(
-            &Envelope::about(
-                "grant",
-                &request.lease.target,
-                request.lease,
-                Some(request.expires_at),
-                &request.lease.params,
-                &handle,
-            ),
+            &Envelope::granting("grant", request, &handle),
             request.checkpoint,
         )?;
         Grant::from_answer(&response)
@@ -251,17 +256,7 @@ impl TypedBackend for CommandBackend {
 
     fn extend(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<(), BackendError> {
         let (handle, _) = Self::recorded(&request.lease.handle);
-        self.call(
-            &Envelope::about(
-                "extend",
-                &request.lease.target,
-                request.lease,
-                Some(request.expires_at),
-                &request.lease.params,
-                &handle,
-            ),
-            None,
-        )?;
+        self.call(&Envelope::granting("extend", request, &handle), None)?;
         Ok(())
     }
 
@@ -294,6 +289,30 @@ impl TypedBackend for CommandBackend {
                 "inspect answered without \"present\": true|false",
             )),
         }
+    }
+
+    /// `op: "discover"`; a program that answers it as an op it does not know (`ok: false`
+    /// with `retryable: false`, or `code: "unknown-op"`) is noted, not an error.
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        _roles: &[(&str, Value)],
+    ) -> Result<Discovery, BackendError> {
+        let (stdout, status, clipped) = self.run(&Envelope::discover(scope), None)?;
+        if let Some(said) = protocol::unknown_op(&stdout) {
+            return Ok(Discovery {
+                findings: Vec::new(),
+                notes: vec![format!("the program does not support discover ({said})")],
+            });
+        }
+        let answer = read_answer(&self.settings.program, &stdout, status, &clipped)?;
+        protocol::discovery(&answer, scope)
+    }
+
+    /// `op: "remove"` with the finding as `discover` answered it.
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        let (target, sent) = protocol::removal(finding)?;
+        self.call(&Envelope::remove(&target, sent), None).map(drop)
     }
 
     fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {

@@ -6,7 +6,8 @@
 pub mod config;
 
 use super::{BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Traits, TypedBackend};
-use super::{Sharing, command::protocol::Envelope};
+use super::discover::{Discovery, Finding, Scope};
+use super::{Sharing, command, command::protocol::Envelope};
 use crate::config::endpoint::Location;
 use crate::http::{Call, Client, HttpError, Reply};
 use crate::lease::Lease;
@@ -48,17 +49,11 @@ impl HttpBackend {
         ]
     }
 
-    /// POST `op` about `lease` to the URL; the 2xx answer.
-    fn post(
-        &self,
-        op: &str,
-        target: &str,
-        lease: &Lease,
-        expires_at: Option<DateTime<Utc>>,
-        params: &Value,
-    ) -> Result<Reply, BackendError> {
-        let body = Self::body(op, target, lease, expires_at, params);
-        let values = Self::values(target, lease);
+    /// POST `op` (a grant or a new end) to the URL; the 2xx answer.
+    fn post(&self, op: &str, request: &GrantRequest<'_>) -> Result<Reply, BackendError> {
+        let lease = request.lease;
+        let body = Envelope::granting(op, request, &lease.handle).to_text();
+        let values = Self::values(&lease.target, lease);
         let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
         self.client
             .send(&Call {
@@ -68,6 +63,22 @@ impl HttpBackend {
                 headers: &[],
             })
             .map_err(|err| failure(op, &self.settings.endpoint.url, &err))
+    }
+
+    /// POST an envelope about no lease (`check`, `discover`, `remove`) to the URL, the lease
+    /// placeholders empty.
+    fn post_about_target(&self, target: &str, body: &str) -> Result<Reply, HttpError> {
+        self.client.send(&Call {
+            method: reqwest::Method::POST,
+            values: &[
+                ("lease_id", ""),
+                ("role", ""),
+                ("subject", ""),
+                ("target", target),
+            ],
+            body: Some((body, "application/json")),
+            headers: &[],
+        })
     }
 }
 
@@ -83,6 +94,14 @@ fn failure(op: &str, url: &Location, err: &HttpError) -> BackendError {
         BackendError::transient(message)
     } else {
         BackendError::permanent(message)
+    }
+}
+
+/// The first line of an answer's body, for a note: `: LINE`, or nothing.
+fn line_of(body: &str) -> String {
+    match body.lines().find(|line| !line.trim().is_empty()) {
+        Some(line) => format!(": {}", line.chars().take(200).collect::<String>()),
+        None => String::new(),
     }
 }
 
@@ -119,13 +138,7 @@ impl TypedBackend for HttpBackend {
     }
 
     fn grant(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<Grant, BackendError> {
-        let reply = self.post(
-            "grant",
-            &request.lease.target,
-            request.lease,
-            Some(request.expires_at),
-            &request.lease.params,
-        )?;
+        let reply = self.post("grant", request)?;
         let answer = answer_of(&reply.body)?;
         Grant::from_answer(answer.as_object().expect("answer_of gives an object"))
     }
@@ -175,13 +188,7 @@ impl TypedBackend for HttpBackend {
     /// A 2xx answer is success whatever its body (as for revoke): the service has moved
     /// the end, so the lease must move with it.
     fn extend(&self, request: &GrantRequest<'_>, _grant: &Value) -> Result<(), BackendError> {
-        self.post(
-            "extend",
-            &request.lease.target,
-            request.lease,
-            Some(request.expires_at),
-            &request.lease.params,
-        )?;
+        self.post("extend", request)?;
         Ok(())
     }
 
@@ -194,20 +201,55 @@ impl TypedBackend for HttpBackend {
         Ok(Presence::Present)
     }
 
+    /// `op: "discover"` to `url`. A service that does not know the op (a 501, a 4xx whose
+    /// body says `"code": "unknown-op"`, a 2xx without `findings`) is noted, not an error.
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        _roles: &[(&str, Value)],
+    ) -> Result<Discovery, BackendError> {
+        let body = Envelope::discover(scope).to_text();
+        let unsupported = |said: String| {
+            Ok(Discovery {
+                findings: Vec::new(),
+                notes: vec![format!("the service does not support discover ({said})")],
+            })
+        };
+        match self.post_about_target(scope.target, &body) {
+            Ok(reply) => {
+                let answer = answer_of(&reply.body)?;
+                let answer = answer.as_object().expect("answer_of gives an object");
+                if !answer.get("findings").is_some_and(Value::is_array) {
+                    return unsupported(format!("HTTP {} without findings", reply.status));
+                }
+                command::protocol::discovery(answer, scope)
+            }
+            Err(HttpError::Status { status, body }) if status == 501 => {
+                unsupported(format!("HTTP {status}{}", line_of(&body)))
+            }
+            Err(HttpError::Status { status, body })
+                if (400..500).contains(&status)
+                    && command::protocol::unknown_op(&body).is_some() =>
+            {
+                unsupported(format!("HTTP {status}{}", line_of(&body)))
+            }
+            Err(err) => Err(failure("discover", &self.settings.endpoint.url, &err)),
+        }
+    }
+
+    /// `op: "remove"` to `url` with the finding as `discover` answered it; any 2xx is done.
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        let (target, sent) = command::protocol::removal(finding)?;
+        let body = Envelope::remove(&target, sent).to_text();
+        self.post_about_target(&target, &body)
+            .map(drop)
+            .map_err(|err| failure("remove", &self.settings.endpoint.url, &err))
+    }
+
     /// `op: "check"` to `url`, with `{target}` filled in and the lease placeholders empty.
     fn check(&self, target: &str, _grants: &[Value]) -> Vec<Check> {
         let body = Envelope::check(target).to_text();
-        let outcome = self.client.send(&Call {
-            method: reqwest::Method::POST,
-            values: &[
-                ("lease_id", ""),
-                ("role", ""),
-                ("subject", ""),
-                ("target", target),
-            ],
-            body: Some((&body, "application/json")),
-            headers: &[],
-        });
+        let outcome = self.post_about_target(target, &body);
         let shown = self.settings.endpoint.url.shown();
         vec![Check {
             name: format!("target {target}: check"),

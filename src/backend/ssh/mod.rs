@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod delivery;
+mod discover;
 pub mod krl;
 pub mod starter;
 
@@ -14,6 +15,7 @@ use super::{
     BackendError, Check, Credentials, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits,
     TypedBackend,
 };
+use super::discover::{Discovery, Finding, Mark, Scope};
 use crate::lease::Lease;
 use crate::secret::SecretRef;
 use crate::trusted_dir::{self, TrustedDir};
@@ -237,6 +239,14 @@ impl SshBackend {
             .account
             .as_deref()
             .ok_or_else(|| BackendError::permanent("the role's grant names no account"))?;
+        Self::account_path(template, name)
+    }
+
+    /// The account `name` and its authorized_keys file, from the file template.
+    fn account_path(
+        template: &str,
+        name: &str,
+    ) -> Result<(nix::unistd::User, PathBuf), BackendError> {
         let user = nix::unistd::User::from_name(name)
             .map_err(|err| BackendError::permanent(format!("reading the user database: {err}")))?
             .ok_or_else(|| BackendError::refused(format!("there is no local account {name:?}")))?;
@@ -254,11 +264,13 @@ impl SshBackend {
         Ok((user, path))
     }
 
-    /// The authorized_keys line for a lease: options (expiry first), the key, the marker.
+    /// The authorized_keys line for a lease: options (expiry first), the key, then as its
+    /// comment the store's mark and the marker (last, which revoke looks for).
     fn line(
         grant: &SshGrant,
         key: &PublicKey,
-        lease_id: &str,
+        lease: &Lease,
+        store: &str,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<String, BackendError> {
         // sshd undoes `\"` only (backslashes are refused in authorized-keys commands).
@@ -281,10 +293,11 @@ impl SshBackend {
             .map_err(|err| BackendError::permanent(format!("the public key: {err}")))?;
         let key: Vec<&str> = key.split(' ').take(2).collect();
         Ok(format!(
-            "{} {} {}",
+            "{} {} {} {}",
             options.join(","),
             key.join(" "),
-            marker(lease_id)
+            Mark::of(store, lease).text(),
+            marker(&lease.id)
         ))
     }
 
@@ -406,7 +419,13 @@ impl TypedBackend for SshBackend {
             SshTarget::AuthorizedKeys { file } => {
                 let key = public_key_of(&request.lease.params)?;
                 let (user, path) = Self::account_file(file, grant)?;
-                let line = Self::line(grant, &key, &request.lease.id, request.expires_at)?;
+                let line = Self::line(
+                    grant,
+                    &key,
+                    request.lease,
+                    request.store,
+                    request.expires_at,
+                )?;
                 Self::rewrite(&user, &path, &request.lease.id, Some(&line))?;
                 Ok(Grant {
                     handle: json!({ "marker": marker(&request.lease.id), "account": user.name, "file": path }),
@@ -485,6 +504,36 @@ impl TypedBackend for SshBackend {
         } else {
             Presence::Absent
         })
+    }
+
+    /// authorized-keys: the lines without `expiry-time` in the roles' accounts, and jit's
+    /// own lines that outlived their lease. Certificates: nothing standing to read here.
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        roles: &[(&str, SshGrant)],
+    ) -> Result<Discovery, BackendError> {
+        match &self.settings {
+            SshTarget::Certificate { .. } => Ok(Discovery {
+                findings: Vec::new(),
+                notes: vec![
+                    "certificate mode: jit's certificates end by themselves; the keys and \
+                     certificate authorities the hosts trust are in the hosts' own files, \
+                     which this target does not read"
+                        .to_owned(),
+                ],
+            }),
+            SshTarget::AuthorizedKeys { file } => discover::discover(file, scope, roles),
+        }
+    }
+
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        match &self.settings {
+            SshTarget::Certificate { .. } => Err(BackendError::refused(
+                "a certificate target has nothing to remove",
+            )),
+            SshTarget::AuthorizedKeys { file } => discover::remove(file, finding),
+        }
     }
 
     fn check(&self, target: &str, grants: &[SshGrant]) -> Vec<Check> {

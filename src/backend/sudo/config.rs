@@ -12,6 +12,10 @@ pub struct SudoTarget {
     pub directory: PathBuf,
     /// The program that checks a drop-in before it is installed.
     pub visudo: PathBuf,
+    /// The main sudoers file, read (with its includes) by `jit discover`.
+    pub sudoers: PathBuf,
+    /// sudo's converter, which reads sudoers files for `jit discover` (`-f json`).
+    pub cvtsudoers: PathBuf,
 }
 
 /// A role's `grant` table, stored with each lease.
@@ -34,7 +38,18 @@ pub fn parse_target(
     let visudo = fields
         .string(reader, "visudo")
         .map_or_else(|| PathBuf::from("/usr/sbin/visudo"), PathBuf::from);
-    Some(SudoTarget { directory, visudo })
+    let sudoers = fields
+        .path(reader, "sudoers", base)
+        .unwrap_or_else(|| PathBuf::from("/etc/sudoers"));
+    let cvtsudoers = fields
+        .string(reader, "cvtsudoers")
+        .map_or_else(|| PathBuf::from("/usr/bin/cvtsudoers"), PathBuf::from);
+    Some(SudoTarget {
+        directory,
+        visudo,
+        sudoers,
+        cvtsudoers,
+    })
 }
 
 /// A command for a sudoers line: an absolute path, then arguments. Refused: anything that

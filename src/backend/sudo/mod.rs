@@ -3,10 +3,12 @@
 //! `visudo -cf` before it is moved into place (mode 0440), removed on revoke.
 
 pub mod config;
+mod discover;
 
 use super::{
     BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits, TypedBackend,
 };
+use super::discover::{Discovery, Finding, Mark, Scope};
 use crate::lease::Lease;
 use crate::trusted_dir::{self, TrustedDir};
 use chrono::{DateTime, Utc};
@@ -74,6 +76,7 @@ impl SudoBackend {
     fn contents(
         grant: &SudoGrant,
         lease: &Lease,
+        store: &str,
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<String, BackendError> {
@@ -88,9 +91,10 @@ impl SudoBackend {
         }
         let commands: Vec<String> = grant.commands.iter().map(|c| escape(c)).collect();
         Ok(format!(
-            "# jit lease {id}: role {role} for {user}, until {until_text}\n\
+            "# jit lease {id} ({mark}): role {role} for {user}, until {until_text}\n\
              {user} ALL = ({runas}) NOTBEFORE={from} NOTAFTER={until} {tag}{commands}\n",
             id = lease.id,
+            mark = Mark::of(store, lease).text(),
             role = lease.role,
             user = lease.subject,
             until_text = crate::lease::rfc3339::format(&until),
@@ -163,7 +167,7 @@ impl TypedBackend for SudoBackend {
 
     fn grant(&self, request: &GrantRequest<'_>, grant: &SudoGrant) -> Result<Grant, BackendError> {
         let from = request.lease.granted_at.unwrap_or_else(Utc::now);
-        let body = Self::contents(grant, request.lease, from, request.expires_at)?;
+        let body = Self::contents(grant, request.lease, request.store, from, request.expires_at)?;
         self.install(&request.lease.id, &body)?;
         Ok(Grant {
             handle: json!({ "file": self.path(&request.lease.id) }),
@@ -195,7 +199,7 @@ impl TypedBackend for SudoBackend {
 
     fn extend(&self, request: &GrantRequest<'_>, grant: &SudoGrant) -> Result<(), BackendError> {
         let from = request.lease.granted_at.unwrap_or_else(Utc::now);
-        let body = Self::contents(grant, request.lease, from, request.expires_at)?;
+        let body = Self::contents(grant, request.lease, request.store, from, request.expires_at)?;
         self.install(&request.lease.id, &body)
     }
 
@@ -221,6 +225,21 @@ impl TypedBackend for SudoBackend {
         } else {
             Presence::Absent
         })
+    }
+
+    /// Rules of the configured sudoers (and its includes, as sudo's own tools read them)
+    /// that let someone run a role's commands, or everything, without an end; and jit's
+    /// drop-ins that outlived their lease. See `discover.rs`.
+    fn discover(
+        &self,
+        scope: &Scope<'_>,
+        roles: &[(&str, SudoGrant)],
+    ) -> Result<Discovery, BackendError> {
+        discover::discover(&self.settings, scope, roles)
+    }
+
+    fn remove(&self, finding: &Finding) -> Result<(), BackendError> {
+        discover::remove(&self.settings, finding)
     }
 
     fn check(&self, target: &str, _grants: &[SudoGrant]) -> Vec<Check> {

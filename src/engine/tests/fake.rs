@@ -38,6 +38,10 @@ pub struct Call {
 /// What runs inside the next grant, before it returns.
 type DuringGrant = Box<dyn FnOnce(&GrantRequest<'_>)>;
 
+/// What runs when the next request is planned: after its policy checks, before it is
+/// recorded.
+type DuringPlan = Box<dyn FnOnce()>;
+
 pub struct Fake {
     sharing: Sharing,
     store: Rc<dyn Store>,
@@ -46,6 +50,7 @@ pub struct Fake {
     failures: RefCell<Vec<(Op, ErrorKind)>>,
     presence: Cell<Presence>,
     during_grant: RefCell<Option<DuringGrant>>,
+    during_plan: RefCell<Option<DuringPlan>>,
 }
 
 impl Fake {
@@ -57,6 +62,7 @@ impl Fake {
             failures: RefCell::default(),
             presence: Cell::new(Presence::Present),
             during_grant: RefCell::default(),
+            during_plan: RefCell::default(),
         })
     }
 
@@ -73,6 +79,12 @@ impl Fake {
     /// Run `work` inside the next grant, after it is recorded and before it returns.
     pub fn during_grant(&self, work: impl FnOnce(&GrantRequest<'_>) + 'static) {
         *self.during_grant.borrow_mut() = Some(Box::new(work));
+    }
+
+    /// Run `work` when the next request is planned (after its policy checks, before the
+    /// transaction that records it): another request at the same time.
+    pub fn during_plan(&self, work: impl FnOnce() + 'static) {
+        *self.during_plan.borrow_mut() = Some(Box::new(work));
     }
 
     /// The calls made so far, in order.
@@ -132,6 +144,14 @@ impl Backend for Fake {
             sharing: self.sharing,
             ..Traits::default()
         }
+    }
+
+    fn plan(&self, _lease: &crate::lease::Lease, _params: &serde_json::Value) -> serde_json::Value {
+        let during = self.during_plan.borrow_mut().take();
+        if let Some(work) = during {
+            work();
+        }
+        serde_json::Value::Null
     }
 
     fn grant(&self, request: &GrantRequest<'_>) -> Result<Grant, BackendError> {
