@@ -36,6 +36,10 @@ const SCRIPTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "scripts/bench-discover.sh",
+        &["jit discover, PostgreSQL ", "jit discover, MariaDB "],
+    ),
+    (
         "scripts/bench-http.sh",
         &[
             "jit request (http backend):",
@@ -196,6 +200,11 @@ fn bench_sh_quick() {
 #[test]
 fn bench_aws_quick() {
     quick("scripts/bench-aws.sh");
+}
+
+#[test]
+fn bench_discover_quick() {
+    quick("scripts/bench-discover.sh");
 }
 
 #[test]
