@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('roles', 'roles', [CompletionResultType]::ParameterValue, 'Roles you may request, with their limits and rules')
             [CompletionResult]::new('sweep', 'sweep', [CompletionResultType]::ParameterValue, 'Revoke expired leases, retry failed revocations, reconcile interrupted grants')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find standing privilege on the targets: access held outside any live lease')
+            [CompletionResult]::new('review', 'review', [CompletionResultType]::ParameterValue, 'An access review for auditors; certify eligibility rules')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
@@ -258,6 +259,71 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'jit;review' {
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only what happened at or after this time (RFC 3339, or a duration ago such as 30d)')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only what happened before this time (RFC 3339, or a duration ago)')
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Only this role')
+            [CompletionResult]::new('--subject', '--subject', [CompletionResultType]::ParameterName, 'Only this subject')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'The report''s format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write to FILE instead of stdout')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('certify', 'certify', [CompletionResultType]::ParameterValue, 'Record that an eligibility rule was reviewed and still holds')
+            [CompletionResult]::new('revoke-eligibility', 'revoke-eligibility', [CompletionResultType]::ParameterValue, 'Take a subject''s eligibility under a rule away at once, until the configuration matches')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jit;review;certify' {
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why it still holds')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'jit;review;revoke-eligibility' {
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Why')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'jit;review;help' {
+            [CompletionResult]::new('certify', 'certify', [CompletionResultType]::ParameterValue, 'Record that an eligibility rule was reviewed and still holds')
+            [CompletionResult]::new('revoke-eligibility', 'revoke-eligibility', [CompletionResultType]::ParameterValue, 'Take a subject''s eligibility under a rule away at once, until the configuration matches')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jit;review;help;certify' {
+            break
+        }
+        'jit;review;help;revoke-eligibility' {
+            break
+        }
+        'jit;review;help;help' {
             break
         }
         'jit;audit' {
@@ -555,6 +621,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('roles', 'roles', [CompletionResultType]::ParameterValue, 'Roles you may request, with their limits and rules')
             [CompletionResult]::new('sweep', 'sweep', [CompletionResultType]::ParameterValue, 'Revoke expired leases, retry failed revocations, reconcile interrupted grants')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find standing privilege on the targets: access held outside any live lease')
+            [CompletionResult]::new('review', 'review', [CompletionResultType]::ParameterValue, 'An access review for auditors; certify eligibility rules')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
@@ -601,6 +668,17 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;help;discover' {
+            break
+        }
+        'jit;help;review' {
+            [CompletionResult]::new('certify', 'certify', [CompletionResultType]::ParameterValue, 'Record that an eligibility rule was reviewed and still holds')
+            [CompletionResult]::new('revoke-eligibility', 'revoke-eligibility', [CompletionResultType]::ParameterValue, 'Take a subject''s eligibility under a rule away at once, until the configuration matches')
+            break
+        }
+        'jit;help;review;certify' {
+            break
+        }
+        'jit;help;review;revoke-eligibility' {
             break
         }
         'jit;help;audit' {

@@ -64,6 +64,9 @@ _jit() {
             jit,request)
                 cmd="jit__subcmd__request"
                 ;;
+            jit,review)
+                cmd="jit__subcmd__review"
+                ;;
             jit,revoke)
                 cmd="jit__subcmd__revoke"
                 ;;
@@ -166,6 +169,9 @@ _jit() {
             jit__subcmd__help,request)
                 cmd="jit__subcmd__help__subcmd__request"
                 ;;
+            jit__subcmd__help,review)
+                cmd="jit__subcmd__help__subcmd__review"
+                ;;
             jit__subcmd__help,revoke)
                 cmd="jit__subcmd__help__subcmd__revoke"
                 ;;
@@ -199,6 +205,12 @@ _jit() {
             jit__subcmd__help__subcmd__config,check)
                 cmd="jit__subcmd__help__subcmd__config__subcmd__check"
                 ;;
+            jit__subcmd__help__subcmd__review,certify)
+                cmd="jit__subcmd__help__subcmd__review__subcmd__certify"
+                ;;
+            jit__subcmd__help__subcmd__review,revoke-eligibility)
+                cmd="jit__subcmd__help__subcmd__review__subcmd__revoke__subcmd__eligibility"
+                ;;
             jit__subcmd__help__subcmd__secret,delete)
                 cmd="jit__subcmd__help__subcmd__secret__subcmd__delete"
                 ;;
@@ -207,6 +219,24 @@ _jit() {
                 ;;
             jit__subcmd__help__subcmd__store,init)
                 cmd="jit__subcmd__help__subcmd__store__subcmd__init"
+                ;;
+            jit__subcmd__review,certify)
+                cmd="jit__subcmd__review__subcmd__certify"
+                ;;
+            jit__subcmd__review,help)
+                cmd="jit__subcmd__review__subcmd__help"
+                ;;
+            jit__subcmd__review,revoke-eligibility)
+                cmd="jit__subcmd__review__subcmd__revoke__subcmd__eligibility"
+                ;;
+            jit__subcmd__review__subcmd__help,certify)
+                cmd="jit__subcmd__review__subcmd__help__subcmd__certify"
+                ;;
+            jit__subcmd__review__subcmd__help,help)
+                cmd="jit__subcmd__review__subcmd__help__subcmd__help"
+                ;;
+            jit__subcmd__review__subcmd__help,revoke-eligibility)
+                cmd="jit__subcmd__review__subcmd__help__subcmd__revoke__subcmd__eligibility"
                 ;;
             jit__subcmd__secret,delete)
                 cmd="jit__subcmd__secret__subcmd__delete"
@@ -245,7 +275,7 @@ _jit() {
 
     case "${cmd}" in
         jit)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep discover audit worker store config doctor init secret completions man help"
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep discover review audit worker store config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -699,7 +729,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help)
-            opts="request exec list show revoke extend credential-process approve deny roles sweep discover audit worker store config doctor init secret completions man help"
+            opts="request exec list show revoke extend credential-process approve deny roles sweep discover review audit worker store config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -978,6 +1008,48 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__help__subcmd__review)
+            opts="certify revoke-eligibility"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__review__subcmd__certify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__review__subcmd__revoke__subcmd__eligibility)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__help__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1212,6 +1284,148 @@ _jit() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__review)
+            opts="-q -v -h -V --since --until --role --subject --format --output --config --json --quiet --verbose --help --version certify revoke-eligibility help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "html csv json" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__review__subcmd__certify)
+            opts="-q -v -h -V --reason --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__review__subcmd__help)
+            opts="certify revoke-eligibility help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__review__subcmd__help__subcmd__certify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__review__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__review__subcmd__help__subcmd__revoke__subcmd__eligibility)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__review__subcmd__revoke__subcmd__eligibility)
+            opts="-q -v -h -V --reason --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,6 +41,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand roles 'Roles you may request, with their limits and rules'
             cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
             cand discover 'Find standing privilege on the targets: access held outside any live lease'
+            cand review 'An access review for auditors; certify eligibility rules'
             cand audit 'Read, verify, export and ship the audit trail'
             cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
             cand store 'Set up the team store ([store] kind = "postgres")'
@@ -242,6 +243,64 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'jit;review'= {
+            cand --since 'Only what happened at or after this time (RFC 3339, or a duration ago such as 30d)'
+            cand --until 'Only what happened before this time (RFC 3339, or a duration ago)'
+            cand --role 'Only this role'
+            cand --subject 'Only this subject'
+            cand --format 'The report''s format'
+            cand --output 'Write to FILE instead of stdout'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand certify 'Record that an eligibility rule was reviewed and still holds'
+            cand revoke-eligibility 'Take a subject''s eligibility under a rule away at once, until the configuration matches'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;review;certify'= {
+            cand --reason 'Why it still holds'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;review;revoke-eligibility'= {
+            cand --reason 'Why'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'jit;review;help'= {
+            cand certify 'Record that an eligibility rule was reviewed and still holds'
+            cand revoke-eligibility 'Take a subject''s eligibility under a rule away at once, until the configuration matches'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jit;review;help;certify'= {
+        }
+        &'jit;review;help;revoke-eligibility'= {
+        }
+        &'jit;review;help;help'= {
         }
         &'jit;audit'= {
             cand --lease 'Only events of this lease'
@@ -507,6 +566,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand roles 'Roles you may request, with their limits and rules'
             cand sweep 'Revoke expired leases, retry failed revocations, reconcile interrupted grants'
             cand discover 'Find standing privilege on the targets: access held outside any live lease'
+            cand review 'An access review for auditors; certify eligibility rules'
             cand audit 'Read, verify, export and ship the audit trail'
             cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
             cand store 'Set up the team store ([store] kind = "postgres")'
@@ -541,6 +601,14 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;help;sweep'= {
         }
         &'jit;help;discover'= {
+        }
+        &'jit;help;review'= {
+            cand certify 'Record that an eligibility rule was reviewed and still holds'
+            cand revoke-eligibility 'Take a subject''s eligibility under a rule away at once, until the configuration matches'
+        }
+        &'jit;help;review;certify'= {
+        }
+        &'jit;help;review;revoke-eligibility'= {
         }
         &'jit;help;audit'= {
             cand verify 'Recompute the hash chain; exit 1 naming the first bad record. Prints the head as a checkpoint (SEQ:HASH) to keep elsewhere'

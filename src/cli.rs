@@ -101,6 +101,8 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Find standing privilege on the targets: access held outside any live lease
     Discover(DiscoverArgs),
+    /// An access review for auditors; certify eligibility rules
+    Review(ReviewArgs),
     /// Read, verify, export and ship the audit trail
     Audit(AuditArgs),
     /// Carry out a team store's requests: grant, hand over credentials, sweep (a service)
@@ -268,6 +270,69 @@ pub struct DiscoverArgs {
     /// Confirm --adopt
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    pub command: Option<ReviewCommand>,
+    /// Only what happened at or after this time (RFC 3339, or a duration ago such as 30d)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only what happened before this time (RFC 3339, or a duration ago)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this role
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// Only this subject
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: Option<String>,
+    /// The report's format
+    #[arg(long, value_enum)]
+    pub format: Option<ReviewFormat>,
+    /// Write to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    Html,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Record that an eligibility rule was reviewed and still holds
+    Certify(CertifyArgs),
+    /// Take a subject's eligibility under a rule away at once, until the configuration matches
+    RevokeEligibility(RevokeEligibilityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertifyArgs {
+    /// The eligibility rule
+    #[arg(value_name = "RULE")]
+    pub rule: String,
+    /// Why it still holds
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeEligibilityArgs {
+    /// The eligibility rule
+    #[arg(value_name = "RULE")]
+    pub rule: String,
+    /// Who no longer may request under it (user:NAME or group:NAME)
+    #[arg(value_name = "SUBJECT")]
+    pub subject: String,
+    /// Why
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]

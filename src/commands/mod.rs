@@ -2,6 +2,7 @@
 
 mod approve;
 mod audit;
+mod certify;
 mod completions;
 mod config;
 mod credential_process;
@@ -14,6 +15,7 @@ mod init;
 mod list;
 mod man;
 mod request;
+mod review;
 mod revoke;
 mod roles;
 mod secret;
@@ -98,6 +100,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
                 Command::Roles => roles::run(&ctx),
                 Command::Sweep(args) => sweep::run(&ctx, args),
                 Command::Discover(args) => discover::run(&ctx, args),
+                Command::Review(args) => review::run(&ctx, args),
                 Command::Audit(args) => audit::run(&ctx, args),
                 Command::Worker(args) => worker::run(&ctx, args),
                 Command::Store(args) => store::run(&ctx, args),
