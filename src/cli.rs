@@ -395,6 +395,7 @@ fn checkpoint(text: &str) -> Result<crate::audit::Checkpoint, String> {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+    Ocsf,
 }
 
 #[derive(Debug, Args)]

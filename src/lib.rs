@@ -30,6 +30,7 @@ pub mod lease;
 pub(crate) mod leases;
 pub(crate) mod net;
 pub(crate) mod notify;
+pub(crate) mod ocsf;
 pub(crate) mod output;
 pub(crate) mod policy;
 pub(crate) mod secret;

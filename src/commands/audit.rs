@@ -1,9 +1,11 @@
 use crate::cli::{AuditArgs, AuditCommand, ExportArgs, ExportFormat};
 use crate::context::Context;
 use crate::exit::{self, Exit};
-use crate::store::EventFilter;
+use crate::ocsf::{self, LeaseFacts};
+use crate::store::{EventFilter, LeaseFilter};
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
@@ -123,6 +125,33 @@ fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
                 Ok(())
             })?;
             writer.flush()?;
+        }
+        ExportFormat::Ocsf => {
+            let mut sink = sink;
+            let leases: HashMap<String, LeaseFacts> = ctx
+                .store()
+                .leases(&LeaseFilter::default())?
+                .into_iter()
+                .map(|lease| {
+                    let facts = LeaseFacts {
+                        role: lease.role,
+                        target: lease.target,
+                        backend: lease.backend,
+                        subject: lease.subject,
+                        ticket: lease.ticket,
+                    };
+                    (lease.id, facts)
+                })
+                .collect();
+            ctx.store().each_event(&mut |event| {
+                let lease = event.lease_id.as_ref().and_then(|id| leases.get(id));
+                let record = ocsf::record(event, lease, env!("CARGO_PKG_VERSION"))?;
+                serde_json::to_writer(&mut sink, &record)?;
+                sink.write_all(b"\n")?;
+                count += 1;
+                Ok(())
+            })?;
+            sink.flush()?;
         }
     }
     if let Some(path) = &args.output {
