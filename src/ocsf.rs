@@ -510,6 +510,106 @@ mod tests {
         assert!(record(&odd, None, "0.1.0").is_err());
     }
 
+    /// Details as the engine writes them, for each kind.
+    fn sample(kind: EventKind) -> (Option<&'static str>, Value) {
+        match kind {
+            EventKind::Requested => (
+                Some("l-1"),
+                json!({"role": "db-read", "target": "pg-main", "backend": "postgres",
+                       "ttl": "1h", "ttl_source": "requested", "caps": [], "ticket": "OPS-1",
+                       "reason": "incident", "approvals_required": 1, "break_glass": true}),
+            ),
+            EventKind::Approved => (
+                Some("l-1"),
+                json!({"by": "carol", "reason": null, "approvals": 1, "required": 1}),
+            ),
+            EventKind::Denied => (
+                None,
+                json!({"role": "db-read", "subject": "bob", "by": "bob", "rule": "window",
+                       "reason": "outside the window"}),
+            ),
+            EventKind::Cancelled => (Some("l-1"), json!({"reason": "withdrawn"})),
+            EventKind::Granted => (
+                Some("l-1"),
+                json!({"expires_at": "2026-01-31T13:00:00Z",
+                       "target_expires_at": "2026-01-31T13:00:00Z", "native_expiry": null,
+                       "credentials_issued": true}),
+            ),
+            EventKind::GrantFailed => (Some("l-1"), json!({"error": "refused"})),
+            EventKind::Extended => (
+                Some("l-1"),
+                json!({"from": "2026-01-31T13:00:00Z", "to": "2026-01-31T14:00:00Z",
+                       "ttl": "2h", "caps": []}),
+            ),
+            EventKind::Revoked | EventKind::Expired | EventKind::Reconciled => {
+                (Some("l-1"), json!({"attempts": 1}))
+            }
+            EventKind::RevokeFailed => (
+                Some("l-1"),
+                json!({"error": "down", "retryable": true, "attempt": 1,
+                       "next_attempt_at": "2026-01-31T12:01:00Z"}),
+            ),
+            EventKind::Refused => (
+                Some("l-1"),
+                json!({"request": 4, "request_kind": "revoke", "reason": "not yours"}),
+            ),
+            EventKind::NotifyFailed => (
+                Some("l-1"),
+                json!({"notify": "chat", "url": "http://127.0.0.1:9/", "event_seq": 6,
+                       "event_kind": "granted", "error": "connection refused"}),
+            ),
+            EventKind::ShipRefused => (
+                None,
+                json!({"destination": "siem", "seq": 3, "expected_hash": "x",
+                       "found_hash": "y", "by": "seq", "checkpoint": 3}),
+            ),
+            EventKind::Adopted => (
+                None,
+                json!({"finding": "f-1", "target": "pg-main", "kind": "standing",
+                       "holder": "dave", "entitlement": "db-read", "role": "db-read",
+                       "subject": "dave"}),
+            ),
+        }
+    }
+
+    /// Every kind, as the engine writes it, validates against the OCSF schema
+    /// (scripts/ocsf-validate.py, with the `ocsf-emitter` package scripts/test.sh installs).
+    #[test]
+    fn every_kind_validates_against_the_ocsf_schema() {
+        use std::io::Write as _;
+        let mut lines = String::new();
+        for kind in EventKind::ALL {
+            let (lease_id, details) = sample(kind);
+            let lease = lease_id.map(|_| facts());
+            let record = record(&event(kind, lease_id, details), lease.as_ref(), "0.1.0").unwrap();
+            lines.push_str(&record.to_string());
+            lines.push('\n');
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ocsf-validate.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let valid = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(valid, EventKind::ALL.len());
+    }
+
     #[test]
     fn break_glass_raises_the_severity() {
         let record = record(
