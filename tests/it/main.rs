@@ -32,6 +32,7 @@ mod moto_harness;
 mod moto_server;
 mod mysql;
 mod notify;
+mod ocsf;
 mod pg_cluster;
 mod postgres;
 mod separation;
