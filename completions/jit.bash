@@ -348,7 +348,7 @@ _jit() {
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "jsonl csv" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "jsonl csv ocsf" -- "${cur}"))
                     return 0
                     ;;
                 --output)

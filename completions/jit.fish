@@ -225,7 +225,8 @@ complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcomman
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l format -r -f -a "jsonl\t''
-csv\t''"
+csv\t''
+ocsf\t''"
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l output -d 'Write to FILE instead of stdout' -r -F
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from export" -l json -d 'Print one JSON document on stdout, and nothing else there'

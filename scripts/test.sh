@@ -29,9 +29,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}"
 fi
-# The AWS API emulator moto (its server), boto3 and the AWS CLI for the aws backend tests,
-# from PyPI into the python3 the tests run (`python3 -m moto.server`, `python3 -m awscli`).
-if ! python3 -c 'import moto.server, flask, flask_cors, boto3, awscli' >/dev/null 2>&1; then
+# Python packages from PyPI into the python3 the tests run.
+pip_install() {
   if ! python3 -m pip --version >/dev/null 2>&1; then
     sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
@@ -44,8 +43,18 @@ if ! python3 -c 'import moto.server, flask, flask_cors, boto3, awscli' >/dev/nul
     pip_flags+=(--break-system-packages)
     [ "$(id -u)" -ne 0 ] && pip_flags+=(--user)
   fi
-  echo "installing from PyPI: moto[server] awscli"
-  python3 -m pip install "${pip_flags[@]}" 'moto[server]' awscli
+  echo "installing from PyPI: $*"
+  python3 -m pip install "${pip_flags[@]}" "$@"
+}
+# The AWS API emulator moto (its server), boto3 and the AWS CLI for the aws backend tests
+# (`python3 -m moto.server`, `python3 -m awscli`).
+if ! python3 -c 'import moto.server, flask, flask_cors, boto3, awscli' >/dev/null 2>&1; then
+  pip_install 'moto[server]' awscli
+fi
+# The OCSF 1.5.0 schema as models (ocsf-emitter) for scripts/ocsf-validate.py, which the
+# OCSF export tests run.
+if ! python3 -c 'import ocsf_emitter' >/dev/null 2>&1; then
+  pip_install 'ocsf-emitter==0.3.0'
 fi
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
