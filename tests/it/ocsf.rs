@@ -2,7 +2,8 @@
 //! produce, exported as OCSF records and validated offline against the OCSF 1.5.0 schema
 //! (scripts/ocsf-validate.py, with the `ocsf-emitter` package from PyPI), and jit's own
 //! fields found where docs/ocsf.md says. Kinds the CLI cannot reach in one local world
-//! (refused, ship-refused) are validated by the unit tests of src/ocsf.rs.
+//! (ship-refused) are validated by the unit tests of src/ocsf.rs; `refused`, in team mode, by
+//! tests/it/team.rs.
 
 use crate::harness::*;
 use serde_json::{Value, json};
@@ -49,7 +50,7 @@ fn pending(w: &World) -> String {
 }
 
 /// Each line through the validator: the exit code, and its standard output and error.
-fn validate(lines: &str) -> (i32, String, String) {
+pub fn validate(lines: &str) -> (i32, String, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ocsf-validate.py");
     let mut child = Command::new("python3")
         .arg(script)

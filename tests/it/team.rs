@@ -1000,6 +1000,25 @@ fn a_row_naming_someone_elses_lease_is_refused_by_the_database_and_by_the_worker
     assert_eq!(t.state(&active), "active");
     t.stop_workers();
     t.person(REQUESTER, ["audit", "verify"]).run().success();
+
+    // The refusals exported as OCSF: valid records, the refused lease as the entity.
+    let ocsf = t
+        .person(REQUESTER, ["audit", "export", "--format", "ocsf"])
+        .run()
+        .success()
+        .stdout;
+    let (code, _, problems) = crate::ocsf::validate(&ocsf);
+    assert_eq!(code, 0, "{problems}");
+    let refused: Vec<serde_json::Value> = ocsf
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|r| r["unmapped"]["kind"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 7, "{ocsf}");
+    assert_eq!(refused[0]["type_uid"], 300403);
+    assert_eq!(refused[0]["status_id"], 2);
+    assert_eq!(refused[0]["entity"]["uid"], serde_json::json!(active));
+    assert_eq!(refused[0]["actor"]["user"]["name"], MALLORY);
 }
 
 #[test]
