@@ -24,6 +24,18 @@ pub struct LeaseFacts {
     pub ticket: Option<String>,
 }
 
+impl LeaseFacts {
+    pub fn of(lease: &crate::lease::Lease) -> LeaseFacts {
+        LeaseFacts {
+            role: lease.role.clone(),
+            target: lease.target.clone(),
+            backend: lease.backend.clone(),
+            subject: lease.subject.clone(),
+            ticket: lease.ticket.clone(),
+        }
+    }
+}
+
 /// An OCSF class jit's events are recorded in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {

@@ -15,7 +15,7 @@
 
 use crate::audit::{AuditEvent, EventKind, NewEvent};
 use crate::clock::Clock;
-use crate::config::shipping::{Destination, ShipTo};
+use crate::config::shipping::{Destination, Format, ShipTo};
 use crate::http::{Call, Client};
 use crate::store::{Checkpoint, Lock, Store};
 use anyhow::{Result, anyhow};
@@ -128,7 +128,8 @@ fn ship_to(to: &ShipTo, store: &dyn Store, clock: Clock, mode: Mode) -> Result<S
         let Some(last) = events.last().map(|e| e.seq) else {
             break;
         };
-        let sent = sender.send(&events);
+        let lines = lines(to.format, store, &events)?;
+        let sent = sender.send(&events, &lines);
         if let Some(seq) = sent.acknowledged {
             shipped.sent += events.iter().filter(|e| e.seq <= seq).count();
             checkpoint.seq = seq;
@@ -336,11 +337,15 @@ impl Sender {
         }
     }
 
-    /// Send `events` (in order).
-    fn send(&self, events: &[AuditEvent]) -> Sent {
+    /// Send `events` (in order), each written as its line in `lines`.
+    fn send(&self, events: &[AuditEvent], lines: &[String]) -> Sent {
         match self {
             Sender::Http { client, .. } => {
-                let body = json_lines(events);
+                let mut body = String::new();
+                for line in lines {
+                    body.push_str(line);
+                    body.push('\n');
+                }
                 let first = events.first().map_or(0, |e| e.seq).to_string();
                 let last = events.last().map_or(0, |e| e.seq);
                 let outcome = client.send(&Call {
@@ -381,8 +386,8 @@ impl Sender {
                         return sent;
                     }
                 };
-                for event in events {
-                    let message = syslog_line(*facility, event);
+                for (event, line) in events.iter().zip(lines) {
+                    let message = syslog_message(*facility, &event.at, line);
                     if let Err(err) = connection.send_to(message.as_bytes(), socket) {
                         sent.failure = Some(format!("syslog {}: {err}", socket.display()));
                         return sent;
@@ -395,28 +400,45 @@ impl Sender {
     }
 }
 
-/// Events as JSON lines, each the record exactly as `jit audit export` writes it.
-pub fn json_lines(events: &[AuditEvent]) -> String {
-    let mut out = String::new();
-    for event in events {
-        out.push_str(&serde_json::to_string(event).expect("an event serialises"));
-        out.push('\n');
+/// Each event as the line a destination of `format` receives: the record exactly as
+/// `jit audit export --format jsonl` (or `ocsf`) writes it.
+fn lines(format: Format, store: &dyn Store, events: &[AuditEvent]) -> Result<Vec<String>> {
+    match format {
+        Format::Jsonl => Ok(events
+            .iter()
+            .map(|event| serde_json::to_string(event).expect("an event serialises"))
+            .collect()),
+        Format::Ocsf => {
+            let mut leases = std::collections::HashMap::new();
+            let mut out = Vec::with_capacity(events.len());
+            for event in events {
+                let facts = match &event.lease_id {
+                    Some(id) => {
+                        if !leases.contains_key(id) {
+                            let facts = store.lease(id)?.map(|l| crate::ocsf::LeaseFacts::of(&l));
+                            leases.insert(id.clone(), facts);
+                        }
+                        leases[id].as_ref()
+                    }
+                    None => None,
+                };
+                let record = crate::ocsf::record(event, facts, env!("CARGO_PKG_VERSION"))?;
+                out.push(record.to_string());
+            }
+            Ok(out)
+        }
     }
-    out
 }
 
 /// A local syslog message as the C library writes one to `/dev/log`:
-/// `<PRI>Mmm dd hh:mm:ss jit[PID]: MESSAGE`, severity info, the event as JSON.
-pub fn syslog_line(facility: u8, event: &AuditEvent) -> String {
+/// `<PRI>Mmm dd hh:mm:ss jit[PID]: MESSAGE`, severity info, the event as JSON
+/// (`json`, the line of the destination's format).
+pub fn syslog_message(facility: u8, at: &str, json: &str) -> String {
     let priority = u32::from(facility) * 8 + 6;
-    let stamp = chrono::DateTime::parse_from_rfc3339(&event.at)
+    let stamp = chrono::DateTime::parse_from_rfc3339(at)
         .map(|t| t.format("%b %e %H:%M:%S").to_string())
-        .unwrap_or_else(|_| event.at.clone());
-    let mut line = format!(
-        "<{priority}>{stamp} jit[{}]: {}",
-        std::process::id(),
-        serde_json::to_string(event).expect("an event serialises")
-    );
+        .unwrap_or_else(|_| at.to_owned());
+    let mut line = format!("<{priority}>{stamp} jit[{}]: {json}", std::process::id());
     if line.len() > SYSLOG_MAX {
         let mut cut = SYSLOG_MAX;
         while !line.is_char_boundary(cut) {
@@ -461,7 +483,7 @@ mod tests {
             prev_hash: "a".into(),
             hash: "b".into(),
         };
-        let line = syslog_line(10, &event);
+        let line = syslog_message(10, &event.at, &serde_json::to_string(&event).unwrap());
         let prefix = format!(
             "<86>Nov  2 09:05:01 jit[{}]: {{\"seq\":3,",
             std::process::id()

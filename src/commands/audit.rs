@@ -132,16 +132,7 @@ fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {
                 .store()
                 .leases(&LeaseFilter::default())?
                 .into_iter()
-                .map(|lease| {
-                    let facts = LeaseFacts {
-                        role: lease.role,
-                        target: lease.target,
-                        backend: lease.backend,
-                        subject: lease.subject,
-                        ticket: lease.ticket,
-                    };
-                    (lease.id, facts)
-                })
+                .map(|lease| (lease.id.clone(), LeaseFacts::of(&lease)))
                 .collect();
             ctx.store().each_event(&mut |event| {
                 let lease = event.lease_id.as_ref().and_then(|id| leases.get(id));

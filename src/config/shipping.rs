@@ -12,7 +12,20 @@ pub struct ShipTo {
     /// The checkpoint's name: `name`, or the destination kind.
     pub name: String,
     pub destination: Destination,
+    /// How each event is written: as stored, or as an OCSF record.
+    pub format: Format,
 }
+
+/// What a destination receives for each event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The event as `jit audit export --format jsonl` writes it.
+    Jsonl,
+    /// The event as `jit audit export --format ocsf` writes it (docs/ocsf.md).
+    Ocsf,
+}
+
+const FORMATS: &[(&str, Format)] = &[("jsonl", Format::Jsonl), ("ocsf", Format::Ocsf)];
 
 #[derive(Clone, Debug)]
 pub enum Destination {
@@ -62,6 +75,7 @@ pub fn read_ship(
         .peek("name")
         .and_then(|n| reader.name(n, "name"))
         .unwrap_or_else(|| kind.clone());
+    let format;
     let destination = match kind.as_str() {
         "http" => {
             let endpoint = endpoint::read_endpoint(
@@ -85,6 +99,9 @@ pub fn read_ship(
                     Some(count)
                 })
                 .unwrap_or(DEFAULT_BATCH);
+            format = fields.get_or(reader, "format", Format::Jsonl, |r, n, what| {
+                r.choice(n, what, FORMATS, true)
+            });
             fields.finish(reader);
             Destination::Http {
                 endpoint: endpoint?,
@@ -98,6 +115,9 @@ pub fn read_ship(
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
             let facility = fields.get_or(reader, "facility", 10, |r, n, what| {
                 r.choice(n, what, FACILITIES, false)
+            });
+            format = fields.get_or(reader, "format", Format::Jsonl, |r, n, what| {
+                r.choice(n, what, FORMATS, true)
             });
             fields.finish(reader);
             Destination::Syslog {
@@ -113,5 +133,9 @@ pub fn read_ship(
             return None;
         }
     };
-    Some(ShipTo { name, destination })
+    Some(ShipTo {
+        name,
+        destination,
+        format: format?,
+    })
 }

@@ -7,6 +7,7 @@
 
 use crate::harness::*;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -206,6 +207,23 @@ fn every_event_exports_as_a_valid_ocsf_record_with_jits_fields_in_place() {
         let at = chrono::DateTime::parse_from_rfc3339(event["at"].as_str().unwrap()).unwrap();
         assert_eq!(record["time"], json!(at.timestamp_millis()));
         assert_eq!(record["metadata"]["version"], "1.5.0");
+        // The event, and so its hash, can be rebuilt from the record (docs/ocsf.md).
+        let canonical = json!({
+            "actor": record["actor"]["user"]["name"],
+            "at": record["metadata"]["original_time"],
+            "details": record["unmapped"]["details"],
+            "kind": record["unmapped"]["kind"],
+            "lease_id": record["unmapped"]["lease_id"],
+            "seq": record["unmapped"]["seq"],
+        });
+        let mut hasher = Sha256::new();
+        hasher.update(record["unmapped"]["prev_hash"].as_str().unwrap());
+        hasher.update(canonical.to_string());
+        assert_eq!(
+            record["unmapped"]["hash"],
+            json!(hex::encode(hasher.finalize())),
+            "{record}"
+        );
         assert_eq!(
             record["metadata"]["product"],
             json!({"name": "jit", "vendor_name": "jit", "version": env!("CARGO_PKG_VERSION")})
@@ -337,4 +355,78 @@ fn every_event_exports_as_a_valid_ocsf_record_with_jits_fields_in_place() {
     assert_eq!(code, 1);
     assert!(problems.contains("type_uid"), "{problems}");
     assert!(problems.contains("metadata.product.vendor"), "{problems}");
+}
+
+/// `format = "ocsf"` on an `[[audit.ship]]` destination: the collector and the syslog
+/// socket receive the records `jit audit export --format ocsf` writes, valid, in order,
+/// with the same checkpoint by `seq`; a format jit does not know is a configuration error.
+#[test]
+fn a_destination_with_format_ocsf_receives_valid_ocsf_records() {
+    use crate::http_server::{HttpServer, Reply};
+    let collector = HttpServer::start();
+    collector.route("POST", "/ingest", Reply::status(202));
+    let socket = tempfile::tempdir().unwrap();
+    let socket = socket.path().join("log");
+    let listener = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let w = World::new();
+    let ship = format!(
+        "[[audit.ship]]\nkind = \"http\"\nurl = \"{}\"\nformat = \"ocsf\"\n\n\
+         [[audit.ship]]\nkind = \"syslog\"\nsocket = \"{}\"\nformat = \"ocsf\"\n",
+        collector.url("/ingest"),
+        socket.display()
+    );
+    w.write_config(&format!("{}\n{ship}", w.default_config()));
+    let id = w.granted("web-root", &["--ttl", "10m"]);
+    w.jit(["revoke", &id]).run().success();
+
+    let exported = w
+        .jit(["audit", "export", "--format", "ocsf"])
+        .run()
+        .success()
+        .stdout;
+    let batches = collector.requests();
+    assert_eq!(batches.len(), 2, "one batch per command");
+    let received: String = batches.iter().map(|b| b.body.clone()).collect();
+    assert_eq!(received, exported);
+    assert_eq!(batches[0].header("x-jit-first-seq"), Some("1"));
+    assert_eq!(batches[0].header("x-jit-last-seq"), Some("2"));
+    let (code, _, problems) = validate(&received);
+    assert_eq!(code, 0, "{problems}");
+    let kinds: Vec<Value> = received
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type_uid"].clone())
+        .collect();
+    assert_eq!(kinds, [json!(300401), json!(300501), json!(300502)]);
+
+    let mut buffer = vec![0u8; 65536];
+    let mut logged = String::new();
+    for _ in 0..3 {
+        let n = listener.recv(&mut buffer).unwrap();
+        let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        let json = &message[message.find("]: ").unwrap() + 3..];
+        logged.push_str(json);
+        logged.push('\n');
+    }
+    assert_eq!(logged, exported);
+    w.jit(["audit", "ship"])
+        .run()
+        .success()
+        .stdout_has("http: sent 0 event(s); has the chain through seq 3 of 3");
+
+    w.write_config(&format!(
+        "{}\n[[audit.ship]]\nkind = \"http\"\nurl = \"{}\"\nformat = \"cef\"\n",
+        w.default_config(),
+        collector.url("/ingest")
+    ));
+    let refused = w.jit(["list"]).run().code(5);
+    assert!(
+        refused
+            .stderr
+            .contains("format \"cef\" is not one of \"jsonl\", \"ocsf\""),
+        "{}",
+        refused.stderr
+    );
 }

@@ -264,7 +264,7 @@ fn shipping_configuration_errors_and_no_destination() {
         (
             "[[audit.ship]]\nkind = \"syslog\"\nurl = \"https://c.example/\"\n",
             line + 1,
-            "unknown key `url` in [[audit.ship]] #1; valid keys: kind, name, socket, facility",
+            "unknown key `url` in [[audit.ship]] #1; valid keys: kind, name, socket, facility, format",
         ),
         (
             "[[audit.ship]]\nkind = \"syslog\"\n[[audit.ship]]\nkind = \"syslog\"\n",
