@@ -40,11 +40,13 @@ mod events;
 mod extend;
 mod grant;
 mod local;
+mod recheck;
 mod request;
 mod rules;
 mod sweep;
 
 pub use local::Local;
+pub use recheck::{Directory, Planned, RecheckPlan, Rechecked, Shortening};
 
 /// A request not decided within this long is cancelled by the sweeper, unless its role sets
 /// `approvals.timeout`.
@@ -228,6 +230,10 @@ pub struct SweepReport {
     /// `revoke-failed` leases whose next attempt is not due yet (filled in by
     /// [`Engine::waiting_revocations`] for a one-shot sweep).
     pub waiting: Vec<Lease>,
+    /// Active leases brought to an earlier end because a cap on them was lowered.
+    pub shortened: Vec<Shortening>,
+    /// What the re-evaluation of live leases looked at (`None`: it could not run).
+    pub rechecked: Option<Rechecked>,
 }
 
 impl SweepReport {
@@ -266,6 +272,9 @@ pub struct Engine<'a> {
     pub keeps_credentials: bool,
     /// When this engine last asked the ticketing system about live leases.
     tickets_rechecked: Cell<Option<Instant>>,
+    /// Where the subjects of live leases are looked up when they are checked again: the
+    /// OS user and group database.
+    directory: Directory,
 }
 
 impl<'a> Engine<'a> {
@@ -279,6 +288,7 @@ impl<'a> Engine<'a> {
             backends: Rc::new(RefCell::new(BTreeMap::new())),
             keeps_credentials: true,
             tickets_rechecked: Cell::new(None),
+            directory: Rc::new(Identity::named),
         }
     }
 
@@ -294,6 +304,7 @@ impl<'a> Engine<'a> {
             backends: Rc::clone(&self.backends),
             keeps_credentials: self.keeps_credentials,
             tickets_rechecked: Cell::new(self.tickets_rechecked.get()),
+            directory: Rc::clone(&self.directory),
         }
     }
 
@@ -390,6 +401,13 @@ impl<'a> Engine<'a> {
         self.backends
             .borrow_mut()
             .insert(target.to_owned(), backend);
+        self
+    }
+
+    /// This engine looking subjects up in `directory` rather than the OS databases.
+    #[cfg(test)]
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = directory;
         self
     }
 
