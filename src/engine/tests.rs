@@ -1716,3 +1716,5 @@ on_each_store!(
     a_role_at_its_max_active_refuses_another_lease_but_break_glass_does_not,
     an_expired_eligibility_rule_admits_nobody_and_says_when_it_ended,
 );
+
+mod recheck;
