@@ -46,7 +46,7 @@ mod rules;
 mod sweep;
 
 pub use local::Local;
-pub use recheck::{Directory, Planned, RecheckPlan, Rechecked, Shortening};
+pub use recheck::{Directory, RecheckPlan, Rechecked, Shortening};
 
 /// A request not decided within this long is cancelled by the sweeper, unless its role sets
 /// `approvals.timeout`.
@@ -234,6 +234,8 @@ pub struct SweepReport {
     pub shortened: Vec<Shortening>,
     /// What the re-evaluation of live leases looked at (`None`: it could not run).
     pub rechecked: Option<Rechecked>,
+    /// Why the re-evaluation revoked or cancelled a lease, by lease id.
+    pub causes: BTreeMap<String, String>,
 }
 
 impl SweepReport {

@@ -30,7 +30,8 @@ pub struct Shortening {
     pub cause: String,
 }
 
-/// What the re-evaluation in one sweep looked at, and how long it took.
+/// What the re-evaluation in one sweep looked at, and how long checking took (reading the
+/// leases and groups and deciding; not carrying out what it decided).
 #[derive(Clone, Copy, Debug)]
 pub struct Rechecked {
     pub leases: usize,
@@ -95,7 +96,9 @@ impl<'a> Engine<'a> {
     /// handled is reported and the others go on.
     pub(super) fn recheck_live(&self, report: &mut SweepReport) {
         let started = Instant::now();
-        let plan = match self.recheck_plan() {
+        let plan = self.recheck_plan();
+        let elapsed = started.elapsed();
+        let plan = match plan {
             Ok(plan) => plan,
             Err(err) => {
                 report.errors.push((
@@ -110,11 +113,17 @@ impl<'a> Engine<'a> {
             let done = match verdict {
                 Verdict::Keep => Ok(()),
                 Verdict::Revoke(cause) => self.revoke_unallowed(&lease, &cause).map(|r| {
-                    report.revocations.extend(r);
+                    if let Some(revocation) = r {
+                        report.causes.insert(lease.id.clone(), cause.text);
+                        report.revocations.push(revocation);
+                    }
                 }),
-                Verdict::Cancel(cause) => self
-                    .cancel_unallowed(&lease.id, &cause)
-                    .map(|c| report.cancelled.extend(c)),
+                Verdict::Cancel(cause) => self.cancel_unallowed(&lease.id, &cause).map(|c| {
+                    if let Some(cancelled) = c {
+                        report.causes.insert(lease.id.clone(), cause.text);
+                        report.cancelled.push(cancelled);
+                    }
+                }),
                 Verdict::Shorten { to, ttl, cause } => self
                     .shorten(&lease, to, ttl, &cause)
                     .map(|s| report.shortened.extend(s)),
@@ -126,7 +135,7 @@ impl<'a> Engine<'a> {
         report.rechecked = Some(Rechecked {
             leases: plan.leases,
             subjects: plan.subjects,
-            elapsed: started.elapsed(),
+            elapsed,
         });
     }
 

@@ -301,7 +301,17 @@ pub struct Sweep<'a> {
     /// Revocations not achieved: failed in this pass or still waiting for their retry.
     pub incomplete: usize,
     pub revocations: Vec<SweepRevocation<'a>>,
+    /// Active leases brought to an earlier end because a cap on them was lowered.
+    pub shortened: Vec<SweepShortening<'a>>,
     pub waiting: Vec<SweepWaiting<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct SweepShortening<'a> {
+    pub cause: &'a str,
+    pub from: Option<DateTime<Utc>>,
+    pub id: &'a str,
+    pub to: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize)]
@@ -312,6 +322,8 @@ pub struct SweepError<'a> {
 
 #[derive(Serialize)]
 pub struct SweepRevocation<'a> {
+    /// Why the re-evaluation of live leases revoked it (`None`: it expired, or was retried).
+    pub cause: Option<&'a str>,
     pub error: Option<&'a str>,
     pub id: &'a str,
     pub outcome: &'static str,
@@ -384,6 +396,36 @@ pub struct ConfigChecked<'a> {
     pub path: &'a str,
     pub roles: usize,
     pub targets: usize,
+}
+
+/// `jit config check --live`: what the next sweep would do to the live leases.
+#[derive(Serialize)]
+pub struct LiveCheck<'a> {
+    pub changes: Vec<LiveChange<'a>>,
+    pub eligibility: usize,
+    pub errors: Vec<SweepError<'a>>,
+    pub leases: usize,
+    pub ok: bool,
+    pub path: &'a str,
+    pub roles: usize,
+    pub subjects: usize,
+    pub targets: usize,
+}
+
+/// One live lease the next sweep would revoke, shorten or cancel.
+#[derive(Serialize)]
+pub struct LiveChange<'a> {
+    pub action: &'static str,
+    pub cause: &'a str,
+    pub check: &'static str,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub id: &'a str,
+    pub role: &'a str,
+    pub rule: Option<&'a str>,
+    pub state: LeaseState,
+    pub subject: &'a str,
+    /// The new end, for `shorten`.
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// `jit doctor`.
