@@ -301,7 +301,9 @@ pub struct Sweep<'a> {
     /// Revocations not achieved: failed in this pass or still waiting for their retry.
     pub incomplete: usize,
     pub revocations: Vec<SweepRevocation<'a>>,
-    /// Active leases brought to an earlier end because a cap on them was lowered.
+    /// Active leases brought to an earlier end because a cap on them was lowered (left out
+    /// when there are none, as before there were any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shortened: Vec<SweepShortening<'a>>,
     pub waiting: Vec<SweepWaiting<'a>>,
 }
@@ -322,7 +324,8 @@ pub struct SweepError<'a> {
 
 #[derive(Serialize)]
 pub struct SweepRevocation<'a> {
-    /// Why the re-evaluation of live leases revoked it (`None`: it expired, or was retried).
+    /// Why the re-evaluation of live leases revoked it (left out for an expiry or a retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<&'a str>,
     pub error: Option<&'a str>,
     pub id: &'a str,
@@ -663,11 +666,13 @@ mod tests {
             }],
             incomplete: 1,
             revocations: vec![SweepRevocation {
+                cause: None,
                 error: None,
                 id: "aaaaaaaaaa",
                 outcome: "revoked",
                 state: LeaseState::Expired,
             }],
+            shortened: Vec::new(),
             waiting: vec![SweepWaiting {
                 attempts: 2,
                 error: Some("unreachable"),
@@ -679,6 +684,33 @@ mod tests {
         assert_eq!(
             json(&doc),
             r#"{"cancelled":["bbbbbbbbbb"],"errors":[{"error":"store down","id":"cccccccccc"}],"incomplete":1,"revocations":[{"error":null,"id":"aaaaaaaaaa","outcome":"revoked","state":"expired"}],"waiting":[{"attempts":2,"error":"unreachable","id":"dddddddddd","next_attempt_at":"2026-01-02T03:05:05Z","state":"revoke-failed"}]}"#
+        );
+    }
+
+    #[test]
+    fn a_sweep_report_of_the_re_evaluation() {
+        let doc = Sweep {
+            cancelled: Vec::new(),
+            errors: Vec::new(),
+            incomplete: 0,
+            revocations: vec![SweepRevocation {
+                cause: Some("bob is no longer eligible"),
+                error: None,
+                id: "aaaaaaaaaa",
+                outcome: "revoked",
+                state: LeaseState::Revoked,
+            }],
+            shortened: vec![SweepShortening {
+                cause: "roles.db.max_ttl is now 30m",
+                from: Some(at("2026-01-02T04:00:00Z")),
+                id: "bbbbbbbbbb",
+                to: Some(at("2026-01-02T03:30:00Z")),
+            }],
+            waiting: Vec::new(),
+        };
+        assert_eq!(
+            json(&doc),
+            r#"{"cancelled":[],"errors":[],"incomplete":0,"revocations":[{"cause":"bob is no longer eligible","error":null,"id":"aaaaaaaaaa","outcome":"revoked","state":"revoked"}],"shortened":[{"cause":"roles.db.max_ttl is now 30m","from":"2026-01-02T04:00:00Z","id":"bbbbbbbbbb","to":"2026-01-02T03:30:00Z"}],"waiting":[]}"#
         );
     }
 

@@ -13,8 +13,10 @@
 //! - two of a subject's leases that remain are of roles a `[[conflicts]]` rule keeps apart:
 //!   the later one (by grant, then creation) is revoked, the earlier one stays.
 //!
-//! A pending request is cancelled when its role or target is gone or its subject is no
-//! longer eligible (caps and conflicts are checked again when it is decided and granted).
+//! A pending request is cancelled when its subject is no longer eligible for its role (caps
+//! and conflicts are checked again when it is decided; one whose role or target has left the
+//! configuration waits for the default approval timeout, as before, since nothing can grant
+//! it).
 //! Break-glass leases are held to the same checks: break-glass spares a lease approvals (and
 //! `max_active`), not eligibility, caps or separation of duties, which its request was held
 //! to as well. Time windows and `max_active` are conditions of a request, not of a lease
@@ -110,7 +112,12 @@ pub fn recheck<'l>(
         };
         let verdict = match lease.state {
             LeaseState::Active => active(config, lease, who, now),
+            // A request of a role (or target) that left the configuration can never be
+            // granted: it waits for the default approval timeout, as it always has.
             LeaseState::Pending => match standing(config, lease, who, now) {
+                Err(cause) if matches!(cause.check, Check::RoleRemoved | Check::TargetRemoved) => {
+                    Verdict::Keep
+                }
                 Err(cause) => Verdict::Cancel(cause),
                 Ok(_) => Verdict::Keep,
             },
@@ -569,7 +576,10 @@ expires = "2026-12-01T10:30:00Z"
         asked.state = LeaseState::Pending;
         asked.granted_at = None;
         asked.expires_at = None;
-        let leases = vec![asked, lease("u", "db", "nobody", 0, 60)];
+        let mut orphan = asked.clone();
+        orphan.id = "o".to_owned();
+        orphan.role = "gone".to_owned();
+        let leases = vec![asked, orphan, lease("u", "db", "nobody", 0, 60)];
         let subject = |name: &str| (name == "bob").then_some(&bob);
         let verdicts = recheck(&config, &leases, &subject, t(10));
         assert_eq!(verdicts.len(), 1);

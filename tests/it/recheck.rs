@@ -180,8 +180,11 @@ fn leaving_the_group_revokes_and_a_lowered_cap_shortens_at_the_next_sweep() {
         "{}",
         listed.stdout
     );
+    // One row per lease, in the store's order (creation time, then id).
+    assert_eq!(rows.len(), 4, "{}", listed.stdout);
+    let row = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
     assert_eq!(
-        rows[2][..6],
+        row(&note_id)[..6],
         [
             note_id.as_str(),
             "note",
@@ -194,7 +197,7 @@ fn leaving_the_group_revokes_and_a_lowered_cap_shortens_at_the_next_sweep() {
         listed.stdout
     );
     assert_eq!(
-        rows[3][..7],
+        row(&db_id)[..7],
         [
             db_id.as_str(),
             "db-eph",
