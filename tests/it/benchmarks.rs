@@ -63,6 +63,14 @@ const SCRIPTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "scripts/bench-recheck.sh",
+        &[
+            "jit sweep (50 live leases, re-evaluated):",
+            "re-evaluation in the sweep (50 leases,",
+            "ratio sweep/without:",
+        ],
+    ),
+    (
         "scripts/bench-ssh.sh",
         &[
             "jit request (ssh certificate) ",
@@ -191,6 +199,11 @@ fn every_benchmark_script_is_run() {
 #[test]
 fn bench_sh_quick() {
     quick("scripts/bench.sh");
+}
+
+#[test]
+fn bench_recheck_quick() {
+    quick("scripts/bench-recheck.sh");
 }
 
 #[test]
