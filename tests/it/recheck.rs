@@ -317,16 +317,69 @@ fn a_cap_lowered_below_the_time_already_held_revokes_the_login() {
     // Ten minutes on, the cap is five.
     w.write_config(&config(&w, cluster, &group.name, "5m"));
     let swept = w.jit(["sweep"]).later(600).run().success();
-    assert_eq!(
-        swept.stdout,
-        format!(
-            "{id}: revoked: roles.db-eph.max_ttl is now 5m: lease {id} may last until {} (5m from {}), not {}\n",
-            plus_minutes(&db["granted_at"], 5),
-            db["granted_at"].as_str().unwrap(),
-            db["expires_at"].as_str().unwrap()
-        )
+    let cause = format!(
+        "roles.db-eph.max_ttl is now 5m: lease {id} may last until {} (5m from {}), not {}",
+        plus_minutes(&db["granted_at"], 5),
+        db["granted_at"].as_str().unwrap(),
+        db["expires_at"].as_str().unwrap()
     );
+    assert_eq!(swept.stdout, format!("{id}: revoked: {cause}\n"));
     assert!(!cluster.role_exists(&login));
     let trail = events_of(&w, &id);
-    assert_eq!(trail.last().unwrap()["details"]["recheck"], "cap");
+    let revoked = &trail.last().unwrap()["details"];
+    assert_eq!(revoked["recheck"], "cap");
+    assert_eq!(revoked["rule"], "roles.db-eph.max_ttl");
+    assert_eq!(revoked["cause"], cause.as_str());
+}
+
+#[test]
+fn a_shortened_file_lease_is_in_the_sweep_document_and_in_its_file() {
+    let w = World::empty();
+    std::fs::create_dir(w.path("leases")).unwrap();
+    std::fs::set_permissions(w.path("leases"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = |cap: &str| {
+        format!(
+            "[targets.notes]\nbackend = \"file\"\ndirectory = \"leases\"\n\n\
+             [roles.note]\ntarget = \"notes\"\nmax_ttl = \"{cap}\"\n\n\
+             [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
+            me = me(),
+        )
+    };
+    w.write_config(&config("1h"));
+    let lease = w
+        .jit(["request", "--role", "note", "--ttl", "50m", "--json"])
+        .run()
+        .success()
+        .json();
+    let id = lease["id"].as_str().unwrap().to_owned();
+    w.write_config(&config("20m"));
+    let to = plus_minutes(&lease["granted_at"], 20);
+    let swept = w.jit(["sweep", "--json"]).run().success().json();
+    crate::json_contract::conforms(&swept, &["sweep"]);
+    assert_eq!(
+        swept["shortened"],
+        serde_json::json!([{
+            "cause": format!(
+                "roles.note.max_ttl is now 20m: lease {id} may last until {to} (20m from {}), not {}",
+                lease["granted_at"].as_str().unwrap(),
+                lease["expires_at"].as_str().unwrap()
+            ),
+            "from": lease["expires_at"],
+            "id": id,
+            "to": to,
+        }])
+    );
+    // The target's own record of the end moved with it.
+    let held: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path("leases").join(format!("jit-{id}"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(held["expires_at"], to.as_str());
+    // At the new end the sweeper ends it, as any lease.
+    w.jit(["sweep", "--json"])
+        .later(20 * 60 + 5)
+        .run()
+        .success();
+    assert_eq!(w.state_of(&id), "expired");
+    assert!(!w.path("leases").join(format!("jit-{id}")).exists());
 }
