@@ -274,8 +274,8 @@ pub struct Engine<'a> {
     pub keeps_credentials: bool,
     /// When this engine last asked the ticketing system about live leases.
     tickets_rechecked: Cell<Option<Instant>>,
-    /// Where the subjects of live leases are looked up when they are checked again: the
-    /// OS user and group database.
+    /// Where the groups of the subjects of live leases are read when they are checked
+    /// again: the OS user and group databases.
     directory: Directory,
 }
 
@@ -290,7 +290,7 @@ impl<'a> Engine<'a> {
             backends: Rc::new(RefCell::new(BTreeMap::new())),
             keeps_credentials: true,
             tickets_rechecked: Cell::new(None),
-            directory: Rc::new(Identity::named),
+            directory: Rc::new(recheck::os_directory),
         }
     }
 

@@ -23,9 +23,9 @@
 //! already granted, and are not checked again.
 
 use crate::config::{Config, Eligibility};
+use crate::duration;
 use crate::identity::Identity;
 use crate::lease::{Lease, LeaseState, rfc3339};
-use crate::{duration, text};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -94,6 +94,21 @@ pub fn needs_groups(config: &Config, role: &str) -> bool {
     })
 }
 
+/// The groups the eligibility rules name, each once.
+pub fn named_groups(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for rule in &config.eligibility {
+        for subject in &rule.subjects {
+            if let crate::config::SubjectPattern::Group(name) = subject
+                && !names.contains(name)
+            {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
+}
+
 /// Every active lease and pending request of `leases` that the rules no longer allow as it
 /// is, with what to do; those kept are left out. `subject` gives the subject of a lease as
 /// the OS knows them now; a lease whose subject it cannot give is left alone.
@@ -150,14 +165,13 @@ pub fn active(config: &Config, lease: &Lease, who: &Identity, now: DateTime<Utc>
     let (Some(role), Some(end)) = (config.roles.get(&lease.role), lease.expires_at) else {
         return Verdict::Keep;
     };
-    let mut caps = vec![(format!("roles.{}.max_ttl", role.name), role.max_ttl)];
-    caps.extend(rules.iter().filter_map(|rule| {
-        rule.max_ttl
-            .map(|cap| (format!("{} max_ttl", rule.name), cap))
-    }));
-    let Some((source, cap)) = caps.into_iter().min_by_key(|(_, cap)| *cap) else {
-        return Verdict::Keep;
-    };
+    // The smallest cap, and whose it is (`None`: the role's); named only when it binds.
+    let (binding, cap) = rules
+        .iter()
+        .filter_map(|rule| rule.max_ttl.map(|cap| (Some(*rule), cap)))
+        .fold((None, role.max_ttl), |least, next| {
+            if next.1 < least.1 { next } else { least }
+        });
     // The cap was measured from the start of the window: the grant, or the last extension
     // (which sets the window to now + its ttl).
     let start = end - TimeDelta::seconds(lease.ttl_secs);
@@ -165,6 +179,10 @@ pub fn active(config: &Config, lease: &Lease, who: &Identity, now: DateTime<Utc>
     if latest >= end {
         return Verdict::Keep;
     }
+    let source = match binding {
+        Some(rule) => format!("{} max_ttl", rule.name),
+        None => format!("roles.{}.max_ttl", role.name),
+    };
     let text = format!(
         "{source} is now {}: lease {} may last until {} ({} from {}), not {}",
         duration::format(cap),
@@ -244,20 +262,32 @@ fn standing<'c>(
             ),
         });
     }
-    let groups = if who.groups.is_empty() {
-        "none".to_owned()
+    // Every group a rule in force for the role names: the subject is in none of them.
+    let mut groups: Vec<String> = Vec::new();
+    for rule in config
+        .eligibility
+        .iter()
+        .filter(|rule| rule.covers_role(&role.name) && rule.in_force(now))
+    {
+        for subject in &rule.subjects {
+            if let crate::config::SubjectPattern::Group(name) = subject
+                && !groups.contains(name)
+            {
+                groups.push(name.clone());
+            }
+        }
+    }
+    let not_in = if groups.is_empty() {
+        String::new()
     } else {
-        who.groups
-            .iter()
-            .map(|g| text::escaped(g))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let names: Vec<String> = groups.iter().map(|g| format!("group:{g}")).collect();
+        format!(" (not in {})", names.join(", "))
     };
     Err(Cause {
         check: Check::NotEligible,
         rule: None,
         text: format!(
-            "{} is no longer eligible for role {:?}: no eligibility rule admits them (their groups: {groups})",
+            "{} is no longer eligible for role {:?}: no eligibility rule admits them{not_in}",
             lease.subject, role.name
         ),
     })

@@ -2,15 +2,19 @@
 
 use super::*;
 use crate::config::{Conflict, Eligibility, SubjectPattern};
+use crate::engine::recheck::Membership;
 
-/// A directory where `dave` is in `groups` (and nobody else is known).
+/// A directory where `dave` is in `groups` (and nobody else in any).
 fn directory(groups: &'static [&'static str]) -> Directory {
-    Rc::new(move |name: &str| {
-        let mut identity = who(name);
-        if name == "dave" {
-            identity.groups = groups.iter().map(|g| g.to_string()).collect();
-        }
-        Ok(identity)
+    Rc::new(move |_named: &[String]| {
+        let membership: Membership = Box::new(move |name: &str| {
+            Ok(if name == "dave" {
+                groups.iter().map(|g| g.to_string()).collect()
+            } else {
+                Vec::new()
+            })
+        });
+        Ok(membership)
     })
 }
 
@@ -83,7 +87,7 @@ fn a_subject_who_left_the_group_loses_the_lease_at_the_next_sweep(new: fn() -> W
     assert_eq!(details["recheck"], "not-eligible");
     assert_eq!(
         details["cause"],
-        "dave is no longer eligible for role \"temp\": no eligibility rule admits them (their groups: web)"
+        "dave is no longer eligible for role \"temp\": no eligibility rule admits them (not in group:dba)"
     );
     assert!(details.get("rule").is_none());
     // Once.
@@ -204,6 +208,27 @@ fn a_lowered_cap_shortens_the_lease_and_its_end_on_the_target(new: fn() -> World
     assert_eq!(world.lease(&lease.id).state, LeaseState::Expired);
 }
 
+fn an_extended_lease_is_held_to_the_cap_from_its_extension(new: fn() -> World) {
+    let mut world = new();
+    let lease = world.granted("own", Some(60));
+    world.at(50);
+    world
+        .engine("alice")
+        .extend(&lease.id, &who("alice"), secs(3600))
+        .unwrap();
+    assert_eq!(world.lease(&lease.id).expires_at, Some(minutes(110)));
+    // 90m from the extension (10:50) is past its end: kept, though 90m from the grant is not.
+    world.at(60);
+    world.config.roles.get_mut("own").unwrap().max_ttl = secs(90 * 60);
+    let report = world.sweep();
+    assert!(report.shortened.is_empty() && report.revocations.is_empty());
+    // 30m from the extension: shortened to 11:20.
+    world.config.roles.get_mut("own").unwrap().max_ttl = secs(30 * 60);
+    let report = world.sweep();
+    assert_eq!(report.shortened.len(), 1);
+    assert_eq!(world.lease(&lease.id).expires_at, Some(minutes(80)));
+}
+
 fn a_cap_lowered_below_the_time_already_held_revokes(new: fn() -> World) {
     let mut world = new();
     let lease = world.granted("own", Some(60));
@@ -250,12 +275,12 @@ fn a_pending_request_no_longer_eligible_is_cancelled(new: fn() -> World) {
     assert_eq!(details["recheck"], "not-eligible");
     assert_eq!(
         details["reason"],
-        "alice is no longer eligible for role \"asked\": no eligibility rule admits them (their groups: none)"
+        "alice is no longer eligible for role \"asked\": no eligibility rule admits them"
     );
     assert_eq!(
         cancellation(&*world.store, &world.lease(&lease.id)).unwrap(),
         format!(
-            "request {} was cancelled: alice is no longer eligible for role \"asked\": no eligibility rule admits them (their groups: none)",
+            "request {} was cancelled: alice is no longer eligible for role \"asked\": no eligibility rule admits them",
             lease.id
         )
     );
@@ -300,7 +325,10 @@ fn unreadable_groups_leave_the_leases_alone(new: fn() -> World) {
         Requested::Pending { .. } => panic!("pending"),
     };
     world.at(1);
-    let report = world.sweep_with(Rc::new(|_: &str| Err(anyhow!("no directory"))));
+    let report = world.sweep_with(Rc::new(|_: &[String]| {
+        let membership: Membership = Box::new(|_: &str| Err(anyhow!("no directory")));
+        Ok(membership)
+    }));
     assert!(report.revocations.is_empty());
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].0, "dave");
@@ -359,6 +387,7 @@ on_each_store!(
     an_expired_rule_revokes_at_the_first_sweep_after_it_ended,
     a_new_conflict_revokes_the_later_lease,
     a_lowered_cap_shortens_the_lease_and_its_end_on_the_target,
+    an_extended_lease_is_held_to_the_cap_from_its_extension,
     a_cap_lowered_below_the_time_already_held_revokes,
     a_target_that_cannot_move_its_end_still_has_the_lease_shortened,
     a_pending_request_no_longer_eligible_is_cancelled,
