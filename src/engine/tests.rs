@@ -1730,3 +1730,4 @@ on_each_store!(
 );
 
 mod conditions;
+mod recheck;

@@ -35,6 +35,7 @@ mod notify;
 mod ocsf;
 mod pg_cluster;
 mod postgres;
+mod recheck;
 mod separation;
 mod shipping;
 mod ssh;
