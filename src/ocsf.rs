@@ -149,7 +149,8 @@ pub fn record(event: &AuditEvent, lease: Option<&LeaseFacts>, jit_version: &str)
             Some(EventKind::Requested) => Some(event.actor.as_str()),
             _ => None,
         });
-    let why = text("reason").or(text("error"));
+    // Why: the requester's or approver's words, the error, or the re-evaluation's cause.
+    let why = text("reason").or(text("error")).or(text("cause"));
 
     let (category_uid, category_name) = mapping.class.category();
     let class_uid = mapping.class.uid();
@@ -620,6 +621,36 @@ mod tests {
         );
         let valid = String::from_utf8_lossy(&out.stdout).lines().count();
         assert_eq!(valid, EventKind::ALL.len());
+    }
+
+    #[test]
+    fn a_lease_the_rules_no_longer_allow_says_why() {
+        let shortened = record(
+            &event(
+                EventKind::Extended,
+                Some("l-1"),
+                json!({"from": "2026-01-31T13:00:00Z", "to": "2026-01-31T12:30:00Z",
+                       "ttl": "30m", "shortened": true, "cause": "cap of rule #1",
+                       "recheck": "caps", "rule": "#1"}),
+            ),
+            Some(&facts()),
+            "0.1.0",
+        )
+        .unwrap();
+        assert_eq!(shortened["type_uid"], json!(300501));
+        assert_eq!(shortened["end_time"], json!(1_769_862_600_000_i64));
+        assert_eq!(shortened["status_detail"], json!("cap of rule #1"));
+        let revoked = record(
+            &event(
+                EventKind::Revoked,
+                Some("l-1"),
+                json!({"attempts": 1, "cause": "not in group:ops", "recheck": "eligibility"}),
+            ),
+            Some(&facts()),
+            "0.1.0",
+        )
+        .unwrap();
+        assert_eq!(revoked["status_detail"], json!("not in group:ops"));
     }
 
     #[test]
