@@ -177,6 +177,61 @@ fn admitting<'c>(
     ))
 }
 
+/// Certification (`jit review certify`, `jit review revoke-eligibility`): refused when every
+/// rule that would admit `who` to `role` at `now` is kept from doing so, because `who` was
+/// decertified under it, or because its certification is overdue and it says
+/// `review_overdue = "deny"` (a break-glass role is not held to that one). A rule that still
+/// admits is enough; no matching rule is left for [`evaluate`] to refuse.
+pub fn check_reviews(
+    config: &Config,
+    who: &Identity,
+    role: &Role,
+    reviews: &crate::certification::Reviews,
+    now: DateTime<Utc>,
+) -> Result<(), Refused> {
+    let mut first: Option<Refused> = None;
+    let matching = config.eligibility.iter().filter(|rule| {
+        rule.covers_role(&role.name)
+            && rule.in_force(now)
+            && rule.subjects.iter().any(|s| who.matches(s))
+    });
+    for rule in matching {
+        let refused = if let Some(record) = reviews.decertified(rule, who) {
+            Refused::by(
+                &format!("{} decertified", rule.name),
+                format!(
+                    "{} may no longer request role {:?} under {}: {} was decertified by {} at {} ({})",
+                    who.user,
+                    role.name,
+                    rule.name,
+                    record.subject.as_deref().unwrap_or_default(),
+                    record.by,
+                    crate::lease::rfc3339::format(&record.at),
+                    record.reason
+                ),
+            )
+        } else if let Some(standing) = reviews.standing(rule, now)
+            && standing.overdue
+            && standing.deny
+            && !role.break_glass
+        {
+            Refused::by(
+                &format!("{} review_overdue", rule.name),
+                format!(
+                    "{} {}: review_overdue = \"deny\" refuses requests under it until `jit review certify {}`",
+                    rule.name,
+                    standing.overdue_words(),
+                    rule.reference()
+                ),
+            )
+        } else {
+            return Ok(());
+        };
+        first.get_or_insert(refused);
+    }
+    first.map_or(Ok(()), Err)
+}
+
 /// Whether `window` is open at `at`, by the day and the time on its time zone's clock (so a
 /// day of a daylight-saving change is as long as that day is there). A window past midnight
 /// belongs to the day it opens on: `weekdays = ["fri"], hours = "22:00-06:00"` is open on

@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod certify;
 mod decide;
 pub mod discover;
 mod end;
@@ -45,6 +46,7 @@ mod request;
 mod rules;
 mod sweep;
 
+pub use certify::RuleStanding;
 pub use local::Local;
 
 /// A request not decided within this long is cancelled by the sweeper, unless its role sets

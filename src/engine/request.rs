@@ -25,6 +25,10 @@ impl<'a> Engine<'a> {
         }
         let backend = self.backend_for(&role.target)?;
         let now = self.clock.now();
+        // Certification first: a decertification or an overdue rule is named as such.
+        let reviews = self.reviews()?;
+        let reviewed = policy::check_reviews(self.config, who, role, &reviews, now);
+        self.refuse(reviewed, &self.actor, &who.user, &role.name, record)?;
         let evaluated = policy::evaluate(
             self.config,
             who,

@@ -659,6 +659,21 @@ impl AuditLog for SqliteStore {
         std::mem::take(&mut *self.committed.borrow_mut())
     }
 
+    fn events_of_kinds(&self, kinds: &[crate::audit::EventKind]) -> Result<Vec<AuditEvent>> {
+        // One bound value: the kinds as a JSON array, read back with json_each.
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let kinds = serde_json::to_string(&kinds).map_err(anyhow::Error::from)?;
+        query_rows(
+            &self.conn,
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM audit \
+                 WHERE kind IN (SELECT value FROM json_each(?1)) ORDER BY seq"
+            ),
+            &[&kinds],
+            |row| lease_row::event(row),
+        )
+    }
+
     fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {
         query_rows(
             &self.conn,
