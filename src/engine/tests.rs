@@ -1729,4 +1729,5 @@ on_each_store!(
     an_expired_eligibility_rule_admits_nobody_and_says_when_it_ended,
 );
 
+mod certification;
 mod conditions;
