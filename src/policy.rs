@@ -423,10 +423,10 @@ fn caps_for(
         source: format!("role {} max_ttl", role.name),
         limit: role.max_ttl,
     }];
-    for (index, rule) in rules {
+    for (_, rule) in rules {
         if let Some(limit) = rule.max_ttl {
             caps.push(Cap {
-                source: format!("eligibility rule #{} max_ttl", index + 1),
+                source: format!("{} max_ttl", rule.name),
                 limit,
             });
         }
