@@ -390,6 +390,9 @@ impl Printer {
             let mut table = self.table(&["condition", "rule", "now"]);
             for c in &evaluation.conditions {
                 let now = match (c.met, c.exempt) {
+                    (false, true) if c.kind == "certification" && !c.condition.contains("deny") => {
+                        format!("{}: flagged only (review_overdue = \"warn\")", c.now)
+                    }
                     (false, true) => format!("{}: exempt, break-glass", c.now),
                     _ => c.now.clone(),
                 };

@@ -389,6 +389,38 @@ pub fn conditions(
     list
 }
 
+/// The certification of each eligibility rule with `review_every` that names `who` and
+/// `role`, as a dry run shows it: met while not overdue.
+pub fn certification_conditions(
+    config: &Config,
+    who: &Identity,
+    role: &Role,
+    reviews: &crate::certification::Reviews,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
+    config
+        .eligibility
+        .iter()
+        .filter(|rule| rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s)))
+        .filter_map(|rule| {
+            let standing = reviews.standing(rule, now)?;
+            let mut c = Condition::new(
+                "certification",
+                format!("{} review_overdue", rule.name),
+                format!(
+                    "certified every {} (review_overdue = {:?})",
+                    duration::format(standing.every),
+                    if standing.deny { "deny" } else { "warn" }
+                ),
+                standing.describe(),
+                !standing.overdue,
+            );
+            c.exempt = role.break_glass || !standing.deny;
+            Some(c)
+        })
+        .collect()
+}
+
 /// A role's `max_active` with `live` leases of it live now, as a dry run shows it.
 pub fn max_active_condition(role: &Role, max: u32, live: usize) -> Condition {
     let met = check_max_active(role, max, live).is_ok();

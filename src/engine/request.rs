@@ -51,6 +51,13 @@ impl<'a> Engine<'a> {
         let mut conditions = Vec::new();
         if let Recorded::Not = record {
             conditions = policy::conditions(self.config, who, role, now);
+            conditions.extend(policy::certification_conditions(
+                self.config,
+                who,
+                role,
+                &reviews,
+                now,
+            ));
             if let Some(max) = role.max_active {
                 let live = self.live_of_role(&mut |f| self.store.leases(f), role, None)?;
                 conditions.push(policy::max_active_condition(role, max, live));

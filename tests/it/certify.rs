@@ -263,3 +263,35 @@ fn a_decertification_refuses_the_next_request() {
     );
     assert_eq!(files(&w), 1);
 }
+
+#[test]
+fn a_dry_run_shows_the_certification_and_a_warn_rule_still_admits() {
+    let w = world();
+    let config = std::fs::read_to_string(w.config_path()).unwrap();
+    w.write_config(&config.replace(
+        "roles = [\"seat\"]\n",
+        "roles = [\"seat\"]\nreview_every = \"30d\"\n",
+    ));
+    let dry = w
+        .jit(["request", "--role", "seat", "--dry-run", "--json"])
+        .run()
+        .success()
+        .json();
+    conforms(&dry, &["dry-run"]);
+    assert_eq!(
+        dry["conditions"],
+        serde_json::json!([{
+            "kind": "certification", "rule": "eligibility rule #2 review_overdue",
+            "condition": "certified every 30d (review_overdue = \"warn\")",
+            "now": "never certified (review_every 30d)", "met": false, "exempt": true,
+        }])
+    );
+    let events = w.event_count();
+    w.jit(["request", "--role", "seat", "--ttl", "10m"])
+        .run()
+        .success();
+    assert_eq!(w.event_count(), events + 2);
+    w.jit(["roles"]).run().success().stderr_has(
+        "note: eligibility rule #2 (seat) has never been certified (review_every 30d)\n",
+    );
+}
