@@ -513,7 +513,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__config__subcmd__check)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --live --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -436,6 +436,7 @@ set edit:completion:arg-completer[jit] = {|@words|
         }
         &'jit;config;check'= {
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --live 'Also show what the next sweep would do to the live leases under this configuration and the OS groups as they are now (each lease it would revoke, shorten or cancel, with the cause), changing nothing'
             cand --json 'Print one JSON document on stdout, and nothing else there'
             cand -q 'Print only what scripts need'
             cand --quiet 'Print only what scripts need'

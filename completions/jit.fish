@@ -275,6 +275,7 @@ complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subc
 complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate the configuration; every error with file:line:column'
 complete -c jit -n "__fish_jit_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
+complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -l live -d 'Also show what the next sweep would do to the live leases under this configuration and the OS groups as they are now (each lease it would revoke, shorten or cancel, with the cause), changing nothing'
 complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'Print one JSON document on stdout, and nothing else there'
 complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print only what scripts need'
 complete -c jit -n "__fish_jit_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Print diagnostics on stderr'

@@ -415,7 +415,16 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration; every error with file:line:column
-    Check,
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// Also show what the next sweep would do to the live leases under this configuration
+    /// and the OS groups as they are now (each lease it would revoke, shorten or cancel, with
+    /// the cause), changing nothing
+    #[arg(long)]
+    pub live: bool,
 }
 
 #[derive(Debug, Args)]

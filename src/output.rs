@@ -19,6 +19,7 @@ use documents::{
     Sweep, SweepError, SweepRevocation, SweepWaiting, TargetText, Verified, WorkedRequest,
     WorkerPass,
 };
+use documents::{LiveChange, LiveCheck, SweepShortening};
 
 /// See [`Printer::progress`].
 pub struct Progress {
@@ -695,10 +696,21 @@ impl Printer {
                     .revocations
                     .iter()
                     .map(|r| SweepRevocation {
+                        cause: report.causes.get(&r.lease.id).map(String::as_str),
                         error: r.lease.last_error.as_deref(),
                         id: &r.lease.id,
                         outcome: outcome_word(&r.outcome),
                         state: r.lease.state,
+                    })
+                    .collect(),
+                shortened: report
+                    .shortened
+                    .iter()
+                    .map(|s| SweepShortening {
+                        cause: &s.cause,
+                        from: s.from,
+                        id: &s.lease.id,
+                        to: s.lease.expires_at,
                     })
                     .collect(),
                 waiting: report
@@ -723,12 +735,35 @@ impl Printer {
                         crate::text::escaped(error)
                     )
                 }
-                _ => format!("{}: {}", r.lease.id, r.lease.state),
+                _ => match report.causes.get(&r.lease.id) {
+                    Some(cause) => format!(
+                        "{}: {}: {}",
+                        r.lease.id,
+                        r.lease.state,
+                        crate::text::escaped(cause)
+                    ),
+                    None => format!("{}: {}", r.lease.id, r.lease.state),
+                },
             };
             self.line(&text);
         }
+        for s in &report.shortened {
+            self.line(&format!(
+                "{}: shortened to {}: {}",
+                s.lease.id,
+                time(s.lease.expires_at),
+                crate::text::escaped(&s.cause)
+            ));
+        }
         for lease in &report.cancelled {
-            self.line(&format!("{}: cancelled (not decided in time)", lease.id));
+            match report.causes.get(&lease.id) {
+                Some(cause) => self.line(&format!(
+                    "{}: cancelled: {}",
+                    lease.id,
+                    crate::text::escaped(cause)
+                )),
+                None => self.line(&format!("{}: cancelled (not decided in time)", lease.id)),
+            }
         }
         for lease in &report.waiting {
             self.line(&format!(
@@ -759,7 +794,10 @@ impl Printer {
                 })
                 .collect();
             let swept = pass.sweep.as_ref().is_some_and(|r| {
-                !r.revocations.is_empty() || !r.cancelled.is_empty() || !r.errors.is_empty()
+                !r.revocations.is_empty()
+                    || !r.cancelled.is_empty()
+                    || !r.shortened.is_empty()
+                    || !r.errors.is_empty()
             });
             if !requests.is_empty() {
                 self.json_doc(&WorkerPass { requests });
@@ -876,6 +914,95 @@ impl Printer {
                 count(rules, "eligibility rule")
             ));
         }
+    }
+
+    /// `jit config check --live`: what the next sweep would do to the live leases.
+    pub fn live_check(
+        &self,
+        path: &str,
+        config: &crate::config::Config,
+        plan: &crate::engine::RecheckPlan,
+    ) {
+        use crate::policy::recheck::Verdict;
+        let changes: Vec<LiveChange<'_>> = plan
+            .planned
+            .iter()
+            .filter_map(|p| {
+                let (action, cause, to) = match &p.verdict {
+                    Verdict::Keep => return None,
+                    Verdict::Revoke(cause) => ("revoke", cause, None),
+                    Verdict::Cancel(cause) => ("cancel", cause, None),
+                    Verdict::Shorten { to, cause, .. } => ("shorten", cause, Some(*to)),
+                };
+                Some(LiveChange {
+                    action,
+                    cause: &cause.text,
+                    check: cause.check.as_str(),
+                    expires_at: p.lease.expires_at,
+                    id: &p.lease.id,
+                    role: &p.lease.role,
+                    rule: cause.rule.as_deref(),
+                    state: p.lease.state,
+                    subject: &p.lease.subject,
+                    to,
+                })
+            })
+            .collect();
+        if self.json {
+            return self.json_doc(&LiveCheck {
+                changes,
+                eligibility: config.eligibility.len(),
+                errors: plan
+                    .errors
+                    .iter()
+                    .map(|(id, error)| SweepError { error, id })
+                    .collect(),
+                leases: plan.leases,
+                ok: true,
+                path,
+                roles: config.roles.len(),
+                subjects: plan.subjects,
+                targets: config.targets.len(),
+            });
+        }
+        if !self.quiet {
+            self.line(&format!(
+                "{path}: ok ({}, {}, {})",
+                count(config.targets.len(), "target"),
+                count(config.roles.len(), "role"),
+                count(config.eligibility.len(), "eligibility rule")
+            ));
+        }
+        for (id, error) in &plan.errors {
+            let error = crate::text::escaped(error);
+            let _ = writeln!(io::stderr().lock(), "jit: error: {id}: {error}");
+        }
+        if changes.is_empty() {
+            if !self.quiet {
+                self.line(&format!(
+                    "the next sweep changes no live lease ({} of {} checked)",
+                    count(plan.leases, "lease"),
+                    count(plan.subjects, "subject")
+                ));
+            }
+            return;
+        }
+        let mut table = self.table(&["lease", "role", "subject", "state", "action", "cause"]);
+        for change in &changes {
+            let action = match change.to {
+                Some(to) => format!("shorten to {}", time(Some(to))),
+                None => change.action.to_owned(),
+            };
+            table.add_row(vec![
+                Cell::new(change.id),
+                Cell::new(change.role),
+                Cell::new(change.subject),
+                Cell::new(change.state.to_string()),
+                Cell::new(action),
+                Cell::new(crate::text::escaped(change.cause)),
+            ]);
+        }
+        self.print_table(&table);
     }
 
     pub fn doctor(&self, checks: &[Check]) {

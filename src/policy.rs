@@ -9,6 +9,8 @@ use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use serde::Serialize;
 use std::time::Duration;
 
+pub mod recheck;
+
 /// The TTL used when neither the request nor the role names one (before caps).
 pub const FALLBACK_TTL: Duration = Duration::from_secs(3600);
 

@@ -108,6 +108,39 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A leftover of this store's, for `lease`, which is not live: `removal` takes it away.
+    pub fn leftover(
+        holder: String,
+        entitlement: String,
+        lease: &str,
+        removal: serde_json::Value,
+    ) -> Finding {
+        Finding {
+            kind: FindingKind::Leftover,
+            holder,
+            subject: None,
+            role: None,
+            entitlement,
+            since: None,
+            action: format!("remove: lease {lease} is not live in this store"),
+            removal,
+        }
+    }
+
+    /// Named as jit names its own, with no store's mark: reported, never removed.
+    pub fn unmarked(holder: String, entitlement: String) -> Finding {
+        Finding {
+            kind: FindingKind::Unmarked,
+            holder,
+            subject: None,
+            role: None,
+            entitlement,
+            since: None,
+            action: "check by hand: no store's mark".to_owned(),
+            removal: serde_json::Value::Null,
+        }
+    }
+
     pub fn removable(&self) -> bool {
         !self.removal.is_null()
     }

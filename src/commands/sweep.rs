@@ -13,6 +13,7 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
     if !args.watch {
         let mut report = engine.sweep()?;
         report.waiting = engine.waiting_revocations()?;
+        rechecked(ctx, &report);
         ctx.printer.sweep(&report);
         return Ok(if !report.errors.is_empty() {
             Exit::Runtime
@@ -24,7 +25,10 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
     }
     loop {
         match engine.sweep() {
-            Ok(report) => ctx.printer.sweep(&report),
+            Ok(report) => {
+                rechecked(ctx, &report);
+                ctx.printer.sweep(&report);
+            }
             Err(err) => ctx.printer.error(&err),
         }
         engine.announce();
@@ -44,5 +48,17 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
             _ => POLL,
         };
         std::thread::sleep(nap.max(Duration::from_millis(200)));
+    }
+}
+
+/// With `-v`: what the re-evaluation of live leases looked at, and how long it took.
+fn rechecked(ctx: &Context, report: &crate::engine::SweepReport) {
+    if let Some(r) = report.rechecked {
+        ctx.printer.debug(&format!(
+            "checked {} live lease(s) of {} subject(s) against the rules in {:.3} ms",
+            r.leases,
+            r.subjects,
+            r.elapsed.as_secs_f64() * 1000.0
+        ));
     }
 }

@@ -66,7 +66,7 @@ impl<'a> Engine<'a> {
                 });
             }
         };
-        let (lease, cover, backend) = match self.claim_end(id, ending, mode)? {
+        let (lease, cover, backend) = match self.claim_end(id, ending, mode, &notes)? {
             Claim::Settled(lease, outcome) => return Ok(Revocation { lease, outcome }),
             Claim::Revoke(lease, cover, backend) => (lease, cover, backend),
         };
@@ -107,7 +107,13 @@ impl<'a> Engine<'a> {
     /// Claim the lease for ending it (`revoking`, this process), or settle what needs no
     /// call to the target: already ended, a pending request withdrawn, in flight elsewhere,
     /// not due yet, or a target that left the configuration.
-    fn claim_end(&self, id: &str, ending: Ending, mode: RevokeMode) -> Result<Claim> {
+    fn claim_end(
+        &self,
+        id: &str,
+        ending: Ending,
+        mode: RevokeMode,
+        notes: &Notes,
+    ) -> Result<Claim> {
         let now = self.clock.now();
         // Revocation bookkeeping can be derived again after a power loss (the lease would
         // look live and be revoked again): it does not wait for the disk.
@@ -160,8 +166,7 @@ impl<'a> Engine<'a> {
                     // other, with the reason recorded and the same backoff, so that
                     // `sweep --watch` does not try again at once, forever.
                     let failure = BackendError::permanent(format!("{err:#}"));
-                    let outcome =
-                        self.revoke_failed(tx, &mut lease, &failure, &Notes::new(), now)?;
+                    let outcome = self.revoke_failed(tx, &mut lease, &failure, notes, now)?;
                     return Ok(Claim::Settled(lease, outcome));
                 }
             };

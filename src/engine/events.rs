@@ -115,6 +115,20 @@ impl Details for Cancelled {
     }
 }
 
+/// A pending request cancelled by the sweeper because the rules no longer allow it.
+#[derive(Serialize)]
+pub struct Unallowed<'a> {
+    pub reason: &'a str,
+    pub recheck: &'a str,
+    pub rule: Option<&'a str>,
+}
+
+impl Details for Unallowed<'_> {
+    fn kind(&self) -> EventKind {
+        EventKind::Cancelled
+    }
+}
+
 #[derive(Serialize)]
 pub struct Granted {
     pub expires_at: Option<DateTime<Utc>>,
@@ -155,6 +169,28 @@ pub struct Extended<'a> {
 }
 
 impl Details for Extended<'_> {
+    fn kind(&self) -> EventKind {
+        EventKind::Extended
+    }
+}
+
+/// A lease's end brought earlier by the sweeper, because a cap on it is now shorter than its
+/// window (`shortened` tells it from an extension).
+#[derive(Serialize)]
+pub struct Shortened<'a> {
+    pub from: Option<DateTime<Utc>>,
+    pub to: DateTime<Utc>,
+    pub ttl: String,
+    pub shortened: bool,
+    pub cause: &'a str,
+    pub recheck: &'a str,
+    pub rule: Option<&'a str>,
+    /// The target's own end could not be moved (the sweeper ends the lease at `to`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_error: Option<&'a str>,
+}
+
+impl Details for Shortened<'_> {
     fn kind(&self) -> EventKind {
         EventKind::Extended
     }

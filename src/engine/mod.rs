@@ -42,12 +42,14 @@ mod events;
 mod extend;
 mod grant;
 mod local;
+mod recheck;
 mod request;
 mod rules;
 mod sweep;
 
 pub use certify::RuleStanding;
 pub use local::Local;
+pub use recheck::{Directory, RecheckPlan, Rechecked, Shortening};
 
 /// A request not decided within this long is cancelled by the sweeper, unless its role sets
 /// `approvals.timeout`.
@@ -234,6 +236,12 @@ pub struct SweepReport {
     /// `revoke-failed` leases whose next attempt is not due yet (filled in by
     /// [`Engine::waiting_revocations`] for a one-shot sweep).
     pub waiting: Vec<Lease>,
+    /// Active leases brought to an earlier end because a cap on them was lowered.
+    pub shortened: Vec<Shortening>,
+    /// What the re-evaluation of live leases looked at (`None`: it could not run).
+    pub rechecked: Option<Rechecked>,
+    /// Why the re-evaluation revoked or cancelled a lease, by lease id.
+    pub causes: BTreeMap<String, String>,
 }
 
 impl SweepReport {
@@ -274,6 +282,9 @@ pub struct Engine<'a> {
     tickets_rechecked: Cell<Option<Instant>>,
     /// The store's name, read once: the mark on what this engine grants.
     store_name: Rc<std::cell::OnceCell<String>>,
+    /// Where the groups of the subjects of live leases are read when they are checked
+    /// again: the OS user and group databases.
+    directory: Directory,
 }
 
 impl<'a> Engine<'a> {
@@ -288,6 +299,7 @@ impl<'a> Engine<'a> {
             keeps_credentials: true,
             tickets_rechecked: Cell::new(None),
             store_name: Rc::default(),
+            directory: Rc::new(recheck::os_directory),
         }
     }
 
@@ -313,6 +325,7 @@ impl<'a> Engine<'a> {
             keeps_credentials: self.keeps_credentials,
             tickets_rechecked: Cell::new(self.tickets_rechecked.get()),
             store_name: Rc::clone(&self.store_name),
+            directory: Rc::clone(&self.directory),
         }
     }
 
@@ -409,6 +422,13 @@ impl<'a> Engine<'a> {
         self.backends
             .borrow_mut()
             .insert(target.to_owned(), backend);
+        self
+    }
+
+    /// This engine looking subjects up in `directory` rather than the OS databases.
+    #[cfg(test)]
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = directory;
         self
     }
 

@@ -1,10 +1,12 @@
-//! The reaper: expiries, retries, reconciliation, stale requests, closed tickets.
+//! The reaper: expiries, retries, reconciliation, stale requests, closed tickets, and live
+//! leases the rules no longer allow.
 
 use super::*;
 
 impl<'a> Engine<'a> {
     /// One pass of the reaper: end leases past their end, retry failed revocations,
-    /// reconcile interrupted grants and revocations, cancel requests pending too long.
+    /// reconcile interrupted grants and revocations, cancel requests pending too long, and
+    /// revoke, shorten or cancel the live leases the rules as they are now no longer allow.
     pub fn sweep(&self) -> Result<SweepReport> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
@@ -38,6 +40,8 @@ impl<'a> Engine<'a> {
             self.tickets_rechecked.set(Some(Instant::now()));
             self.recheck_tickets(&mut report);
         }
+        // Every live lease against the rules and groups as they are now.
+        self.recheck_live(&mut report);
         report.revocations.retain(|r| {
             !matches!(
                 r.outcome,

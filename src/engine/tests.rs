@@ -1731,3 +1731,4 @@ on_each_store!(
 
 mod certification;
 mod conditions;
+mod recheck;

@@ -339,7 +339,19 @@ pub struct Sweep<'a> {
     /// Revocations not achieved: failed in this pass or still waiting for their retry.
     pub incomplete: usize,
     pub revocations: Vec<SweepRevocation<'a>>,
+    /// Active leases brought to an earlier end because a cap on them was lowered (left out
+    /// when there are none, as before there were any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shortened: Vec<SweepShortening<'a>>,
     pub waiting: Vec<SweepWaiting<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct SweepShortening<'a> {
+    pub cause: &'a str,
+    pub from: Option<DateTime<Utc>>,
+    pub id: &'a str,
+    pub to: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize)]
@@ -350,6 +362,9 @@ pub struct SweepError<'a> {
 
 #[derive(Serialize)]
 pub struct SweepRevocation<'a> {
+    /// Why the re-evaluation of live leases revoked it (left out for an expiry or a retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'a str>,
     pub error: Option<&'a str>,
     pub id: &'a str,
     pub outcome: &'static str,
@@ -422,6 +437,36 @@ pub struct ConfigChecked<'a> {
     pub path: &'a str,
     pub roles: usize,
     pub targets: usize,
+}
+
+/// `jit config check --live`: what the next sweep would do to the live leases.
+#[derive(Serialize)]
+pub struct LiveCheck<'a> {
+    pub changes: Vec<LiveChange<'a>>,
+    pub eligibility: usize,
+    pub errors: Vec<SweepError<'a>>,
+    pub leases: usize,
+    pub ok: bool,
+    pub path: &'a str,
+    pub roles: usize,
+    pub subjects: usize,
+    pub targets: usize,
+}
+
+/// One live lease the next sweep would revoke, shorten or cancel.
+#[derive(Serialize)]
+pub struct LiveChange<'a> {
+    pub action: &'static str,
+    pub cause: &'a str,
+    pub check: &'static str,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub id: &'a str,
+    pub role: &'a str,
+    pub rule: Option<&'a str>,
+    pub state: LeaseState,
+    pub subject: &'a str,
+    /// The new end, for `shorten`.
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// `jit doctor`.
@@ -671,11 +716,13 @@ mod tests {
             }],
             incomplete: 1,
             revocations: vec![SweepRevocation {
+                cause: None,
                 error: None,
                 id: "aaaaaaaaaa",
                 outcome: "revoked",
                 state: LeaseState::Expired,
             }],
+            shortened: Vec::new(),
             waiting: vec![SweepWaiting {
                 attempts: 2,
                 error: Some("unreachable"),
@@ -687,6 +734,33 @@ mod tests {
         assert_eq!(
             json(&doc),
             r#"{"cancelled":["bbbbbbbbbb"],"errors":[{"error":"store down","id":"cccccccccc"}],"incomplete":1,"revocations":[{"error":null,"id":"aaaaaaaaaa","outcome":"revoked","state":"expired"}],"waiting":[{"attempts":2,"error":"unreachable","id":"dddddddddd","next_attempt_at":"2026-01-02T03:05:05Z","state":"revoke-failed"}]}"#
+        );
+    }
+
+    #[test]
+    fn a_sweep_report_of_the_re_evaluation() {
+        let doc = Sweep {
+            cancelled: Vec::new(),
+            errors: Vec::new(),
+            incomplete: 0,
+            revocations: vec![SweepRevocation {
+                cause: Some("bob is no longer eligible"),
+                error: None,
+                id: "aaaaaaaaaa",
+                outcome: "revoked",
+                state: LeaseState::Revoked,
+            }],
+            shortened: vec![SweepShortening {
+                cause: "roles.db.max_ttl is now 30m",
+                from: Some(at("2026-01-02T04:00:00Z")),
+                id: "bbbbbbbbbb",
+                to: Some(at("2026-01-02T03:30:00Z")),
+            }],
+            waiting: Vec::new(),
+        };
+        assert_eq!(
+            json(&doc),
+            r#"{"cancelled":[],"errors":[],"incomplete":0,"revocations":[{"cause":"bob is no longer eligible","error":null,"id":"aaaaaaaaaa","outcome":"revoked","state":"revoked"}],"shortened":[{"cause":"roles.db.max_ttl is now 30m","from":"2026-01-02T04:00:00Z","id":"bbbbbbbbbb","to":"2026-01-02T03:30:00Z"}],"waiting":[]}"#
         );
     }
 

@@ -67,6 +67,14 @@ const SCRIPTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "scripts/bench-recheck.sh",
+        &[
+            "jit sweep (50 live leases, re-evaluated):",
+            "re-evaluation in the sweep (50 leases,",
+            "ratio sweep/without:",
+        ],
+    ),
+    (
         "scripts/bench-ssh.sh",
         &[
             "jit request (ssh certificate) ",
@@ -195,6 +203,11 @@ fn every_benchmark_script_is_run() {
 #[test]
 fn bench_sh_quick() {
     quick("scripts/bench.sh");
+}
+
+#[test]
+fn bench_recheck_quick() {
+    quick("scripts/bench-recheck.sh");
 }
 
 #[test]

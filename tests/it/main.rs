@@ -35,6 +35,7 @@ mod mysql;
 mod notify;
 mod pg_cluster;
 mod postgres;
+mod recheck;
 mod separation;
 mod shipping;
 mod ssh;

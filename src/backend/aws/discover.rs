@@ -498,30 +498,12 @@ fn inline_policies(scope: &Scope<'_>, holders: &[&Holder], discovery: &mut Disco
             let finding = match mark.as_ref().map(|mark| (mark, scope.leftover(mark))) {
                 // Another store's, or this store's for a live lease.
                 Some((_, None | Some(false))) => continue,
-                Some((mark, Some(true))) => Finding {
-                    kind: FindingKind::Leftover,
-                    holder: holder.shown(),
-                    subject: None,
-                    role: None,
-                    entitlement,
-                    since: None,
-                    action: format!("remove: lease {} is not live in this store", mark.lease),
-                    removal: json!({
+                Some((mark, Some(true))) => Finding::leftover(holder.shown(), entitlement, &mark.lease, json!({
                         "delete": name,
                         holder.kind.to_ascii_lowercase(): holder.name,
-                    }),
-                },
+                    })),
                 None if scope.is_live(lease) => continue,
-                None => Finding {
-                    kind: FindingKind::Unmarked,
-                    holder: holder.shown(),
-                    subject: None,
-                    role: None,
-                    entitlement,
-                    since: None,
-                    action: "check by hand: no store's mark".to_owned(),
-                    removal: Value::Null,
-                },
+                None => Finding::unmarked(holder.shown(), entitlement),
             };
             discovery.findings.push(finding);
         }

@@ -7,7 +7,7 @@ pub mod config;
 use super::{
     BackendError, Check, EndRequest, Grant, GrantRequest, Presence, Sharing, Traits, TypedBackend,
 };
-use super::discover::{Discovery, Finding, FindingKind, Mark, Scope};
+use super::discover::{Discovery, Finding, Mark, Scope};
 use crate::lease::Lease;
 use crate::trusted_dir::{self, TrustedDir};
 use config::FileTarget;
@@ -162,28 +162,13 @@ impl TypedBackend for FileBackend {
                 // Another store's, or this store's for a live lease.
                 Some((_, None | Some(false))) => continue,
                 Some((mark, Some(true))) => Finding {
-                    kind: FindingKind::Leftover,
-                    holder,
-                    subject: None,
                     role,
-                    entitlement,
-                    since: None,
-                    action: format!(
-                        "remove: lease {} is not live in this store",
-                        mark.lease
-                    ),
-                    removal: json!({ "file": name }),
+                    ..Finding::leftover(holder, entitlement, &mark.lease, json!({ "file": name }))
                 },
                 None if scope.is_live(lease_id) => continue,
                 None => Finding {
-                    kind: FindingKind::Unmarked,
-                    holder,
-                    subject: None,
                     role,
-                    entitlement,
-                    since: None,
-                    action: "check by hand: no store's mark".to_owned(),
-                    removal: Value::Null,
+                    ..Finding::unmarked(holder, entitlement)
                 },
             };
             discovery.findings.push(finding);

@@ -406,35 +406,14 @@ impl MysqlBackend {
                     accounted.insert(lease.clone());
                     match scope.leftover(mark) {
                         None | Some(false) => continue,
-                        Some(true) => Finding {
-                            kind: FindingKind::Leftover,
-                            holder,
-                            subject: None,
-                            role: None,
-                            entitlement,
-                            since: None,
-                            action: format!(
-                                "remove: lease {} is not live in this store",
-                                mark.lease
-                            ),
-                            removal: json!({
+                        Some(true) => Finding::leftover(holder, entitlement, &mark.lease, json!({
                                 "drop_user": user, "host": host, "events": events,
                                 "mark": mark.text(),
-                            }),
-                        },
+                            })),
                     }
                 }
                 None if held.users.contains(&user) => continue,
-                None => Finding {
-                    kind: FindingKind::Unmarked,
-                    holder,
-                    subject: None,
-                    role: None,
-                    entitlement,
-                    since: None,
-                    action: "check by hand: no store's mark".to_owned(),
-                    removal: Value::Null,
-                },
+                None => Finding::unmarked(holder, entitlement),
             };
             discovery.findings.push(finding);
         }
@@ -444,34 +423,16 @@ impl MysqlBackend {
                 continue;
             }
             for (schema, name) in events {
-                discovery.findings.push(Finding {
-                    kind: FindingKind::Leftover,
-                    holder: ephemeral_user(lease),
-                    subject: None,
-                    role: None,
-                    entitlement: format!("event {schema}.{name}"),
-                    since: None,
-                    action: format!("remove: lease {lease} is not live in this store"),
-                    removal: json!({
+                discovery.findings.push(Finding::leftover(ephemeral_user(lease), format!("event {schema}.{name}"), &mark.lease, json!({
                         "drop_event": [schema, name], "mark": mark.text(),
-                    }),
-                });
+                    })));
             }
         }
         for (schema, name, lease) in unmarked_events {
             if held.users.contains(&ephemeral_user(&lease)) || scope.is_live(&lease) {
                 continue;
             }
-            discovery.findings.push(Finding {
-                kind: FindingKind::Unmarked,
-                holder: ephemeral_user(&lease),
-                subject: None,
-                role: None,
-                entitlement: format!("event {schema}.{name}"),
-                since: None,
-                action: "check by hand: no store's mark".to_owned(),
-                removal: Value::Null,
-            });
+            discovery.findings.push(Finding::unmarked(ephemeral_user(&lease), format!("event {schema}.{name}")));
         }
         Ok(discovery)
     }

@@ -210,28 +210,10 @@ impl PostgresBackend {
             let finding = match Mark::find(&comment) {
                 Some(mark) => match scope.leftover(&mark) {
                     None | Some(false) => continue,
-                    Some(true) => Finding {
-                        kind: FindingKind::Leftover,
-                        holder: login.clone(),
-                        subject: None,
-                        role: None,
-                        entitlement,
-                        since: None,
-                        action: format!("remove: lease {} is not live in this store", mark.lease),
-                        removal: json!({ "drop": login, "mark": mark.text() }),
-                    },
+                    Some(true) => Finding::leftover(login.clone(), entitlement, &mark.lease, json!({ "drop": login, "mark": mark.text() })),
                 },
                 None if held.logins.contains(&login) => continue,
-                None => Finding {
-                    kind: FindingKind::Unmarked,
-                    holder: login,
-                    subject: None,
-                    role: None,
-                    entitlement,
-                    since: None,
-                    action: "check by hand: no store's mark".to_owned(),
-                    removal: Value::Null,
-                },
+                None => Finding::unmarked(login, entitlement),
             };
             discovery.findings.push(finding);
         }

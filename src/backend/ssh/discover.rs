@@ -13,7 +13,7 @@ use super::config::SshGrant;
 use crate::backend::BackendError;
 use crate::backend::discover::{Discovery, Finding, FindingKind, Mark, Scope};
 use crate::trusted_dir::{self, TrustedDir};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use ssh_key::{HashAlg, PublicKey};
 
@@ -112,38 +112,18 @@ pub fn discover(
                     Some(mark) => match scope.leftover(&mark) {
                         // Another store's, or this store's for a live lease.
                         None | Some(false) => continue,
-                        Some(true) => Finding {
-                            kind: FindingKind::Leftover,
-                            holder: account.to_owned(),
-                            subject: None,
-                            role: None,
-                            entitlement: format!(
-                                "key line of lease {} in {}",
-                                mark.lease,
-                                path.display()
-                            ),
-                            since: None,
-                            action: format!(
-                                "remove: lease {} is not live in this store",
-                                mark.lease
-                            ),
+                        Some(true) => Finding::leftover(
+                            account.to_owned(),
+                            format!("key line of lease {} in {}", mark.lease, path.display()),
+                            &mark.lease,
                             removal,
-                        },
+                        ),
                     },
                     None if scope.is_live(lease_id) => continue,
-                    None => Finding {
-                        kind: FindingKind::Unmarked,
-                        holder: account.to_owned(),
-                        subject: None,
-                        role: None,
-                        entitlement: format!(
+                    None => Finding::unmarked(account.to_owned(), format!(
                             "key line of lease {lease_id} in {}",
                             path.display()
-                        ),
-                        since: None,
-                        action: "check by hand: no store's mark".to_owned(),
-                        removal: Value::Null,
-                    },
+                        )),
                 };
                 discovery.findings.push(finding);
                 continue;

@@ -311,27 +311,9 @@ pub fn discover(
                 let entitlement = format!("sudoers drop-in {}", path.display());
                 let finding = match mark.as_ref().map(|mark| (mark, scope.leftover(mark))) {
                     Some((_, None | Some(false))) => continue,
-                    Some((mark, Some(true))) => Finding {
-                        kind: FindingKind::Leftover,
-                        holder,
-                        subject: None,
-                        role: None,
-                        entitlement,
-                        since: None,
-                        action: format!("remove: lease {} is not live in this store", mark.lease),
-                        removal: json!({ "drop_in": name }),
-                    },
+                    Some((mark, Some(true))) => Finding::leftover(holder, entitlement, &mark.lease, json!({ "drop_in": name })),
                     None if scope.is_live(lease_id) => continue,
-                    None => Finding {
-                        kind: FindingKind::Unmarked,
-                        holder,
-                        subject: None,
-                        role: None,
-                        entitlement,
-                        since: None,
-                        action: "check by hand: no store's mark".to_owned(),
-                        removal: Value::Null,
-                    },
+                    None => Finding::unmarked(holder, entitlement),
                 };
                 discovery.findings.push(finding);
             }
