@@ -9,8 +9,10 @@
 //! what is meant).
 
 use crate::audit::AuditEvent;
-use crate::config::{Eligibility, ReviewOverdue, SubjectPattern};
+use crate::config::{Config, Eligibility, ReviewOverdue, SubjectPattern};
 use crate::identity::Identity;
+use crate::lease::{Lease, LeaseState};
+use crate::policy::recheck::{Cause, Check, Verdict};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 
@@ -181,4 +183,66 @@ fn read(event: &AuditEvent) -> Option<Record> {
         reason: d["reason"].as_str().unwrap_or_default().to_owned(),
         subject: d["subject"].as_str().map(str::to_owned),
     })
+}
+
+/// At each sweep: the active leases and pending requests whose subject was decertified under
+/// every rule in force that admits them to the lease's role now, with the decertification as
+/// the cause (revoke; cancel a pending request). A lease another rule still admits is kept;
+/// one no rule admits is the re-evaluation's own (`not-eligible`, `rule-expired`).
+pub fn recheck<'l>(
+    config: &Config,
+    leases: &'l [Lease],
+    subject: &dyn Fn(&str) -> Option<&'l Identity>,
+    reviews: &Reviews,
+    now: DateTime<Utc>,
+) -> Vec<(&'l Lease, Verdict)> {
+    if reviews.decertified.is_empty() {
+        return Vec::new();
+    }
+    let mut verdicts = Vec::new();
+    for lease in leases {
+        if !matches!(lease.state, LeaseState::Active | LeaseState::Pending) {
+            continue;
+        }
+        let Some(who) = subject(&lease.subject) else {
+            continue;
+        };
+        let mut admitting = config.eligibility.iter().filter(|rule| {
+            rule.covers_role(&lease.role)
+                && rule.in_force(now)
+                && rule.subjects.iter().any(|s| who.matches(s))
+        });
+        let Some(first) = admitting.next() else {
+            continue;
+        };
+        let Some(record) = reviews.decertified(first, who) else {
+            continue;
+        };
+        if admitting.any(|rule| reviews.decertified(rule, who).is_none()) {
+            continue;
+        }
+        let cause = Cause {
+            check: Check::Decertified,
+            rule: Some(format!("{} decertified", first.name)),
+            text: format!(
+                "{} may no longer hold role {:?} under {}: {} was decertified by {} at {} ({})",
+                lease.subject,
+                lease.role,
+                first.name,
+                record.subject.as_deref().unwrap_or_default(),
+                record.by,
+                crate::lease::rfc3339::format(&record.at),
+                record.reason
+            ),
+        };
+        verdicts.push((
+            lease,
+            if lease.state == LeaseState::Pending {
+                Verdict::Cancel(cause)
+            } else {
+                Verdict::Revoke(cause)
+            },
+        ));
+    }
+    verdicts
 }

@@ -262,6 +262,36 @@ fn a_decertification_refuses_the_next_request() {
         "eligibility rule #2 decertified"
     );
     assert_eq!(files(&w), 1);
+
+    // The next sweep ends the live lease held through the rule, with the cause.
+    let id = lease["id"].as_str().unwrap();
+    assert_eq!(w.state_of(id), "active");
+    let swept = w.jit(["sweep", "--json"]).run().success().json();
+    conforms(&swept, &["sweep"]);
+    assert_eq!(w.state_of(id), "revoked");
+    assert_eq!(files(&w), 0);
+    let trail = w
+        .jit(["audit", "--lease", id, "--json"])
+        .run()
+        .success()
+        .json();
+    let revoked = trail.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(revoked["kind"], "revoked");
+    assert_eq!(revoked["details"]["recheck"], "decertified");
+    assert_eq!(
+        revoked["details"]["rule"],
+        "eligibility rule #2 decertified"
+    );
+    assert_eq!(
+        revoked["details"]["cause"],
+        format!(
+            "{me} may no longer hold role \"seat\" under eligibility rule #2: {subject} was \
+             decertified by {APPROVER} at {at} (moved to another team)",
+            me = me(),
+            at = event["at"].as_str().unwrap(),
+        )
+    );
+    w.jit(["audit", "verify"]).run().success();
 }
 
 #[test]

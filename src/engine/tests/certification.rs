@@ -22,6 +22,11 @@ max_ttl = "1h"
 target = "own"
 max_ttl = "1h"
 
+[roles.asked]
+target = "own"
+max_ttl = "1h"
+approvals = { required = 1, from = ["user:alice"] }
+
 [[eligibility]]
 name = "ledger-staff"
 subjects = ["user:bob"]
@@ -43,6 +48,11 @@ roles = ["seat"]
 name = "carol-seat"
 subjects = ["user:carol"]
 roles = ["seat"]
+
+[[eligibility]]
+name = "askers"
+subjects = ["user:bob"]
+roles = ["asked"]
 "#;
 
 fn world(new: fn() -> World) -> World {
@@ -178,7 +188,7 @@ fn nobody_certifies_a_rule_that_covers_them_and_bad_input_records_nothing(new: f
     let cases: [(Result<crate::audit::AuditEvent>, &str); 6] = [
         (
             engine.certify(&alice, "nope", "x"),
-            "no eligibility rule \"nope\"; the rules are: ledger-staff, #2, seats, carol-seat",
+            "no eligibility rule \"nope\"; the rules are: ledger-staff, #2, seats, carol-seat, askers",
         ),
         (
             engine.certify(&alice, "#1", "x"),
@@ -307,7 +317,61 @@ fn rule_names_are_unique_and_review_keys_are_checked(_new: fn() -> World) {
     assert!(alone.contains("c.toml:12:18: review_overdue says what an overdue certification does: it needs review_every"), "{alone}");
 }
 
+fn a_decertified_subject_loses_the_live_lease_at_the_next_sweep(new: fn() -> World) {
+    let world = world(new);
+    let bobs = granted(&world, "bob", "seat");
+    let carols = granted(&world, "carol", "seat");
+    let asked = match request(&world, "bob", "asked").unwrap() {
+        Requested::Pending { lease, .. } => lease,
+        Requested::Granted { .. } => panic!("granted without approval"),
+    };
+    world.at(1);
+    // Nothing decertified: the sweep changes nothing.
+    let report = world.engine("sweeper").sweep().unwrap();
+    assert!(report.revocations.is_empty(), "{:?}", report.errors);
+    for (rule, subject) in [
+        ("seats", "user:bob"),
+        ("seats", "user:carol"),
+        ("askers", "user:bob"),
+    ] {
+        world
+            .engine("alice")
+            .decertify(rule, subject, "access review Q4")
+            .unwrap();
+    }
+    world.at(2);
+    let report = world.engine("sweeper").sweep().unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // Bob's lease, held only through `seats`, is revoked with the decertification as cause.
+    assert_eq!(world.lease(&bobs.id).state, LeaseState::Revoked);
+    let revoked = world.events(&bobs.id).pop().unwrap();
+    assert_eq!(revoked.kind, "revoked");
+    assert_eq!(revoked.details["recheck"], "decertified");
+    assert_eq!(
+        revoked.details["rule"],
+        "eligibility rule seats decertified"
+    );
+    assert_eq!(
+        revoked.details["cause"],
+        "bob may no longer hold role \"seat\" under eligibility rule seats: user:bob was \
+         decertified by alice at 2026-12-01T10:01:00Z (access review Q4)"
+    );
+    // Carol's is kept: `carol-seat` still admits her.
+    assert_eq!(world.lease(&carols.id).state, LeaseState::Active);
+    // Bob's pending request is withdrawn.
+    assert_eq!(world.lease(&asked.id).state, LeaseState::Cancelled);
+    // The next sweep has nothing more to do.
+    world.at(3);
+    let report = world.engine("sweeper").sweep().unwrap();
+    assert!(
+        report.revocations.is_empty(),
+        "{:?}",
+        report.revocations.len()
+    );
+}
+
 on_each_store!(
+    a_decertified_subject_loses_the_live_lease_at_the_next_sweep,
     an_overdue_rule_that_denies_refuses_until_it_is_certified,
     an_overdue_rule_that_warns_still_admits,
     nobody_certifies_a_rule_that_covers_them_and_bad_input_records_nothing,
