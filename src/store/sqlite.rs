@@ -20,12 +20,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
 const LIVE_INDEX: &str = "CREATE INDEX leases_live ON leases (created_at, id, state, document) \
     WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
+/// The audit events by kind, as schema 8 added it; the same text as in schema.sql.
+const AUDIT_KIND_INDEX: &str = "CREATE INDEX audit_by_kind ON audit (kind, seq)";
 /// The store's name, as schema 7 added it; the same text as in schema.sql.
 const IDENTITY_TABLE: &str = "
     CREATE TABLE store_identity (
@@ -213,6 +215,9 @@ impl SqliteStore {
             }
             if version <= 6 {
                 self.conn.execute_batch(IDENTITY_TABLE)?;
+            }
+            if version <= 7 {
+                self.conn.execute_batch(AUDIT_KIND_INDEX)?;
             }
             self.conn
                 .pragma_update(None, "user_version", SCHEMA_VERSION)?;
