@@ -88,8 +88,14 @@ impl<'a> Engine<'a> {
         let rule = self.eligibility_rule(reference)?;
         let pattern = SubjectPattern::parse(subject).map_err(exit::usage)?;
         check_review_reason(reason)?;
-        // A user may be covered through a group the rule names; a group must be named.
-        if matches!(pattern, SubjectPattern::Group(_)) && !rule.subjects.contains(&pattern) {
+        // A user may be covered through a group the rule names; a group must be named, and so
+        // must a user where the rule names no group.
+        let through_group = matches!(pattern, SubjectPattern::User(_))
+            && rule
+                .subjects
+                .iter()
+                .any(|s| matches!(s, SubjectPattern::Group(_)));
+        if !through_group && !rule.subjects.contains(&pattern) {
             return Err(exit::usage(format!(
                 "{} does not name {subject}; it names: {}",
                 rule.name,

@@ -185,7 +185,7 @@ fn nobody_certifies_a_rule_that_covers_them_and_bad_input_records_nothing(new: f
 
     let engine = world.engine("alice");
     let alice = who("alice");
-    let cases: [(Result<crate::audit::AuditEvent>, &str); 6] = [
+    let cases: [(Result<crate::audit::AuditEvent>, &str); 7] = [
         (
             engine.certify(&alice, "nope", "x"),
             "no eligibility rule \"nope\"; the rules are: ledger-staff, #2, seats, carol-seat, askers",
@@ -209,6 +209,10 @@ fn nobody_certifies_a_rule_that_covers_them_and_bad_input_records_nothing(new: f
         (
             engine.decertify("seats", "group:ops", "x"),
             "eligibility rule seats does not name group:ops; it names: user:bob, user:carol",
+        ),
+        (
+            engine.decertify("seats", "user:erin", "x"),
+            "eligibility rule seats does not name user:erin; it names: user:bob, user:carol",
         ),
     ];
     for (got, expected) in cases {
