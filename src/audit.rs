@@ -33,6 +33,10 @@ pub enum EventKind {
     ShipRefused,
     /// `jit discover --adopt` removed a standing holding or a leftover of jit's own.
     Adopted,
+    /// `jit review certify`: an eligibility rule still holds, as it stood then.
+    Certified,
+    /// `jit review revoke-eligibility`: a subject may no longer request under a rule.
+    Decertified,
 }
 
 impl EventKind {
@@ -53,10 +57,12 @@ impl EventKind {
             EventKind::Refused => "refused",
             EventKind::ShipRefused => "ship-refused",
             EventKind::Adopted => "adopted",
+            EventKind::Certified => "certified",
+            EventKind::Decertified => "decertified",
         }
     }
 
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Requested,
         EventKind::Approved,
         EventKind::Denied,
@@ -72,6 +78,8 @@ impl EventKind {
         EventKind::Refused,
         EventKind::ShipRefused,
         EventKind::Adopted,
+        EventKind::Certified,
+        EventKind::Decertified,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {

@@ -12,6 +12,7 @@
 
 pub(crate) mod audit;
 pub mod backend;
+pub(crate) mod certification;
 pub(crate) mod child;
 pub(crate) mod cli;
 pub(crate) mod clock;

@@ -39,6 +39,8 @@ impl LeaseFacts {
 /// An OCSF class jit's events are recorded in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
+    /// 3001, Identity & Access Management.
+    AccountChange,
     /// 3004, Identity & Access Management.
     EntityManagement,
     /// 3005, Identity & Access Management.
@@ -50,6 +52,7 @@ pub enum Class {
 impl Class {
     pub fn uid(self) -> u32 {
         match self {
+            Class::AccountChange => 3001,
             Class::EntityManagement => 3004,
             Class::UserAccessManagement => 3005,
             Class::EventLogActivity => 1008,
@@ -58,6 +61,7 @@ impl Class {
 
     pub fn name(self) -> &'static str {
         match self {
+            Class::AccountChange => "Account Change",
             Class::EntityManagement => "Entity Management",
             Class::UserAccessManagement => "User Access Management",
             Class::EventLogActivity => "Event Log Activity",
@@ -100,7 +104,8 @@ const fn map(
 }
 
 use Class::{
-    EntityManagement as Entity, EventLogActivity as EventLog, UserAccessManagement as Access,
+    AccountChange as Account, EntityManagement as Entity, EventLogActivity as EventLog,
+    UserAccessManagement as Access,
 };
 
 /// The class and activity of each kind of event (docs/ocsf.md).
@@ -121,6 +126,8 @@ pub fn class_of(kind: EventKind) -> Mapping {
         EventKind::Adopted => map(Access, 2, "Revoke Privileges", false, 2),
         EventKind::NotifyFailed => map(EventLog, 3, "Export", true, 3),
         EventKind::ShipRefused => map(EventLog, 3, "Export", true, 4),
+        EventKind::Certified => map(Entity, 3, "Update", false, 1),
+        EventKind::Decertified => map(Account, 8, "Detach Policy", false, 2),
     }
 }
 
@@ -247,6 +254,11 @@ pub fn record(event: &AuditEvent, lease: Option<&LeaseFacts>, jit_version: &str)
                 (None, Some(EventKind::Refused)) => {
                     json!({"type": "jit team request", "uid": details.get("request").map(scalar_text)})
                 }
+                (None, Some(EventKind::Certified)) => json!({
+                    "type": "jit eligibility rule",
+                    "uid": text("rule"),
+                    "data": rule_data(details),
+                }),
                 (None, _) => json!({"type": "jit lease request"}),
             };
             if let Some(role) = role {
@@ -259,6 +271,14 @@ pub fn record(event: &AuditEvent, lease: Option<&LeaseFacts>, jit_version: &str)
             if let Some(reason) = text("reason") {
                 out.insert("comment".into(), json!(reason));
             }
+        }
+        Class::AccountChange => {
+            // Decertified: the subject loses the eligibility rule, a policy of its account.
+            out.insert("user".into(), rule_subject(subject));
+            out.insert(
+                "policy".into(),
+                json!({"uid": text("rule"), "name": text("rule"), "data": rule_data(details)}),
+            );
         }
         Class::EventLogActivity => {
             out.insert("log_provider".into(), json!("jit"));
@@ -289,6 +309,26 @@ pub fn record(event: &AuditEvent, lease: Option<&LeaseFacts>, jit_version: &str)
     unmapped.insert("details".into(), details.clone());
     out.insert("unmapped".into(), Value::Object(unmapped));
     Ok(Value::Object(out))
+}
+
+/// A rule's subject (`user:NAME`, `group:NAME`) as an OCSF user: a user by name, else by uid.
+fn rule_subject(subject: Option<&str>) -> Value {
+    match subject {
+        Some(subject) => match subject.strip_prefix("user:") {
+            Some(name) => json!({"name": name, "uid": subject}),
+            None => json!({"uid": subject}),
+        },
+        None => json!({}),
+    }
+}
+
+/// What an eligibility rule covered when it was certified or decertified.
+fn rule_data(details: &Value) -> Value {
+    json!({
+        "position": details.get("position"),
+        "subjects": details.get("subjects"),
+        "roles": details.get("roles"),
+    })
 }
 
 fn user_object(name: Option<&str>) -> Value {
@@ -335,6 +375,9 @@ fn message(
     }
     if let Some(subject) = subject {
         out.push_str(&format!(" for {subject}"));
+    }
+    if let Some(rule) = event.details.get("rule").and_then(Value::as_str) {
+        out.push_str(&format!(" under rule {rule}"));
     }
     out.push_str(&format!(" by {}", event.actor));
     out
@@ -576,6 +619,16 @@ mod tests {
                 json!({"destination": "siem", "seq": 3, "expected_hash": "x",
                        "found_hash": "y", "by": "seq", "checkpoint": 3}),
             ),
+            EventKind::Certified => (
+                None,
+                json!({"rule": "#2", "position": 2, "subjects": ["user:bob", "group:ops"],
+                       "roles": ["db-read"], "reason": "still needed"}),
+            ),
+            EventKind::Decertified => (
+                None,
+                json!({"rule": "#2", "position": 2, "subject": "user:bob",
+                       "subjects": ["user:bob"], "roles": ["db-read"], "reason": "left"}),
+            ),
             EventKind::Adopted => (
                 None,
                 json!({"finding": "f-1", "target": "pg-main", "kind": "standing",
@@ -651,6 +704,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(revoked["status_detail"], json!("not in group:ops"));
+    }
+
+    #[test]
+    fn certification_is_the_rule_and_decertification_detaches_it_from_the_subject() {
+        let (_, details) = sample(EventKind::Certified);
+        let certified = record(&event(EventKind::Certified, None, details), None, "0.1.0").unwrap();
+        assert_eq!(certified["type_uid"], json!(300403));
+        assert_eq!(certified["entity"]["type"], json!("jit eligibility rule"));
+        assert_eq!(certified["entity"]["uid"], json!("#2"));
+        assert_eq!(certified["entity"]["data"]["roles"], json!(["db-read"]));
+        assert_eq!(certified["comment"], json!("still needed"));
+        let (_, details) = sample(EventKind::Decertified);
+        let decertified =
+            record(&event(EventKind::Decertified, None, details), None, "0.1.0").unwrap();
+        assert_eq!(decertified["class_uid"], json!(3001));
+        assert_eq!(decertified["type_uid"], json!(300108));
+        assert_eq!(decertified["activity_name"], json!("Detach Policy"));
+        assert_eq!(
+            decertified["user"],
+            json!({"name": "bob", "uid": "user:bob"})
+        );
+        assert_eq!(decertified["policy"]["uid"], json!("#2"));
+        assert_eq!(decertified["status_detail"], json!("left"));
+        assert_eq!(decertified["unmapped"]["subject"], json!("user:bob"));
     }
 
     #[test]

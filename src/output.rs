@@ -391,6 +391,9 @@ impl Printer {
             let mut table = self.table(&["condition", "rule", "now"]);
             for c in &evaluation.conditions {
                 let now = match (c.met, c.exempt) {
+                    (false, true) if c.kind == "certification" && !c.condition.contains("deny") => {
+                        format!("{}: flagged only (review_overdue = \"warn\")", c.now)
+                    }
                     (false, true) => format!("{}: exempt, break-glass", c.now),
                     _ => c.now.clone(),
                 };
@@ -1134,6 +1137,61 @@ impl Printer {
         }
         if !self.quiet {
             self.line(text);
+        }
+    }
+
+    /// `jit review certify` / `revoke-eligibility`: the event recorded (with `--json`, the
+    /// audit record itself).
+    pub fn reviewed(&self, event: &AuditEvent) {
+        if self.json {
+            return self.json_doc(event);
+        }
+        let d = &event.details;
+        let list = |key: &str| {
+            d[key]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        let rule = d["rule"].as_str().unwrap_or_default();
+        let what = match d["subject"].as_str() {
+            Some(subject) => format!(
+                "decertified {subject} under eligibility rule {rule}: no more requests under it (live leases through it end at the next sweep)"
+            ),
+            None => format!(
+                "certified eligibility rule {rule} (subjects: {}; roles: {})",
+                list("subjects"),
+                list("roles")
+            ),
+        };
+        self.done(&format!(
+            "{} (audit event {})",
+            crate::text::escaped(&what),
+            event.seq
+        ));
+    }
+
+    /// The rules whose certification is overdue, under a listing of what they govern
+    /// (`jit roles`): one line each on stderr.
+    pub fn overdue_rules(&self, overdue: &[crate::engine::RuleStanding<'_>]) {
+        for item in overdue {
+            self.note(&format!(
+                "note: {} ({}) {}{}",
+                item.rule.name,
+                item.rule.roles.join(", "),
+                item.standing.overdue_words(),
+                if item.standing.deny {
+                    ": its requests are refused (review_overdue = \"deny\")"
+                } else {
+                    ""
+                }
+            ));
         }
     }
 }

@@ -179,6 +179,61 @@ fn admitting<'c>(
     ))
 }
 
+/// Certification (`jit review certify`, `jit review revoke-eligibility`): refused when every
+/// rule that would admit `who` to `role` at `now` is kept from doing so, because `who` was
+/// decertified under it, or because its certification is overdue and it says
+/// `review_overdue = "deny"` (a break-glass role is not held to that one). A rule that still
+/// admits is enough; no matching rule is left for [`evaluate`] to refuse.
+pub fn check_reviews(
+    config: &Config,
+    who: &Identity,
+    role: &Role,
+    reviews: &crate::certification::Reviews,
+    now: DateTime<Utc>,
+) -> Result<(), Refused> {
+    let mut first: Option<Refused> = None;
+    let matching = config.eligibility.iter().filter(|rule| {
+        rule.covers_role(&role.name)
+            && rule.in_force(now)
+            && rule.subjects.iter().any(|s| who.matches(s))
+    });
+    for rule in matching {
+        let refused = if let Some(record) = reviews.decertified(rule, who) {
+            Refused::by(
+                &format!("{} decertified", rule.name),
+                format!(
+                    "{} may no longer request role {:?} under {}: {} was decertified by {} at {} ({})",
+                    who.user,
+                    role.name,
+                    rule.name,
+                    record.subject.as_deref().unwrap_or_default(),
+                    record.by,
+                    crate::lease::rfc3339::format(&record.at),
+                    record.reason
+                ),
+            )
+        } else if let Some(standing) = reviews.standing(rule, now)
+            && standing.overdue
+            && standing.deny
+            && !role.break_glass
+        {
+            Refused::by(
+                &format!("{} review_overdue", rule.name),
+                format!(
+                    "{} {}: review_overdue = \"deny\" refuses requests under it until `jit review certify {}`",
+                    rule.name,
+                    standing.overdue_words(),
+                    rule.reference()
+                ),
+            )
+        } else {
+            return Ok(());
+        };
+        first.get_or_insert(refused);
+    }
+    first.map_or(Ok(()), Err)
+}
+
 /// Whether `window` is open at `at`, by the day and the time on its time zone's clock (so a
 /// day of a daylight-saving change is as long as that day is there). A window past midnight
 /// belongs to the day it opens on: `weekdays = ["fri"], hours = "22:00-06:00"` is open on
@@ -336,6 +391,38 @@ pub fn conditions(
     list
 }
 
+/// The certification of each eligibility rule with `review_every` that names `who` and
+/// `role`, as a dry run shows it: met while not overdue.
+pub fn certification_conditions(
+    config: &Config,
+    who: &Identity,
+    role: &Role,
+    reviews: &crate::certification::Reviews,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
+    config
+        .eligibility
+        .iter()
+        .filter(|rule| rule.covers_role(&role.name) && rule.subjects.iter().any(|s| who.matches(s)))
+        .filter_map(|rule| {
+            let standing = reviews.standing(rule, now)?;
+            let mut c = Condition::new(
+                "certification",
+                format!("{} review_overdue", rule.name),
+                format!(
+                    "certified every {} (review_overdue = {:?})",
+                    duration::format(standing.every),
+                    if standing.deny { "deny" } else { "warn" }
+                ),
+                standing.describe(),
+                !standing.overdue,
+            );
+            c.exempt = role.break_glass || !standing.deny;
+            Some(c)
+        })
+        .collect()
+}
+
 /// A role's `max_active` with `live` leases of it live now, as a dry run shows it.
 pub fn max_active_condition(role: &Role, max: u32, live: usize) -> Condition {
     let met = check_max_active(role, max, live).is_ok();
@@ -370,10 +457,10 @@ fn caps_for(
         source: format!("role {} max_ttl", role.name),
         limit: role.max_ttl,
     }];
-    for (index, rule) in rules {
+    for (_, rule) in rules {
         if let Some(limit) = rule.max_ttl {
             caps.push(Cap {
-                source: format!("eligibility rule #{} max_ttl", index + 1),
+                source: format!("{} max_ttl", rule.name),
                 limit,
             });
         }

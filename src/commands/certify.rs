@@ -5,12 +5,18 @@ use crate::context::Context;
 use crate::exit::Exit;
 use anyhow::Result;
 
-pub fn certify(_ctx: &Context, _args: CertifyArgs) -> Result<Exit> {
-    Err(crate::exit::usage("jit review certify: being built"))
+pub fn certify(ctx: &Context, args: CertifyArgs) -> Result<Exit> {
+    let event = ctx
+        .engine()
+        .certify(&ctx.identity, &args.rule, &args.reason)?;
+    ctx.printer.reviewed(&event);
+    Ok(Exit::Success)
 }
 
-pub fn revoke_eligibility(_ctx: &Context, _args: RevokeEligibilityArgs) -> Result<Exit> {
-    Err(crate::exit::usage(
-        "jit review revoke-eligibility: being built",
-    ))
+pub fn revoke_eligibility(ctx: &Context, args: RevokeEligibilityArgs) -> Result<Exit> {
+    let event = ctx
+        .engine()
+        .decertify(&args.rule, &args.subject, &args.reason)?;
+    ctx.printer.reviewed(&event);
+    Ok(Exit::Success)
 }

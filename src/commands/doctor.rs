@@ -39,7 +39,11 @@ pub fn run(global: &GlobalArgs) -> Result<Exit> {
                 .map_err(|e| e.to_string()),
         );
         let store = crate::context::store_status(config);
+        let store_ok = store.is_ok();
         check(&mut checks, "store", store);
+        if store_ok && config.eligibility.iter().any(|r| r.review_every.is_some()) {
+            certifications(&mut checks, global);
+        }
         for target in config.targets.values() {
             for (place, reference) in target.settings.secret_refs() {
                 check(
@@ -85,4 +89,33 @@ fn check(checks: &mut Vec<Check>, name: &str, outcome: Result<String, String>) {
         ok: outcome.is_ok(),
         detail: outcome.unwrap_or_else(|err| err),
     });
+}
+
+/// A line for each eligibility rule with `review_every`: failed while its certification is
+/// overdue.
+fn certifications(checks: &mut Vec<Check>, global: &GlobalArgs) {
+    let standings = crate::context::Context::load(global).and_then(|ctx| {
+        let list = ctx.engine().rule_standings()?;
+        Ok(list
+            .into_iter()
+            .map(|item| (item.rule.name.clone(), item.standing))
+            .collect::<Vec<_>>())
+    });
+    match standings {
+        Ok(list) => {
+            for (rule, standing) in list {
+                let detail = standing.describe();
+                check(
+                    checks,
+                    &format!("certification: {rule}"),
+                    if standing.overdue {
+                        Err(detail)
+                    } else {
+                        Ok(detail)
+                    },
+                );
+            }
+        }
+        Err(err) => check(checks, "certification", Err(format!("{err:#}"))),
+    }
 }

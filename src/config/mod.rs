@@ -138,8 +138,13 @@ pub const BREAK_GLASS_MAX_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct Eligibility {
-    /// Its place in the file, for messages: `eligibility rule #N`.
+    /// How messages name it: `eligibility rule NAME`, or `eligibility rule #N` by its place
+    /// in the file when it has no `name`.
     pub name: String,
+    /// Its `name` key, the stable way to name it (`jit review certify NAME`).
+    pub label: Option<String>,
+    /// Its place among the `[[eligibility]]` tables, from 1.
+    pub position: usize,
     pub subjects: Vec<SubjectPattern>,
     /// Role names, or `*` for every role.
     pub roles: Vec<String>,
@@ -148,9 +153,38 @@ pub struct Eligibility {
     pub expires: Option<chrono::DateTime<chrono::Utc>>,
     /// When the rule admits (to a break-glass role, at any time).
     pub window: Option<Window>,
+    /// How often the rule must be certified (`jit review certify`).
+    pub review_every: Option<Duration>,
+    /// What an overdue certification does to requests under the rule.
+    pub review_overdue: ReviewOverdue,
+}
+
+/// `review_overdue`: what requests under a rule meet while its certification is overdue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReviewOverdue {
+    /// Flagged (`jit doctor`, `jit roles`, `jit review`); requests still pass.
+    #[default]
+    Warn,
+    /// Requests under the rule are refused until it is certified.
+    Deny,
 }
 
 impl Eligibility {
+    /// How a command names the rule: its `name`, or `#N` by its place in the file.
+    pub fn reference(&self) -> String {
+        self.label
+            .clone()
+            .unwrap_or_else(|| format!("#{}", self.position))
+    }
+
+    /// The subjects and roles it names, as the audit trail records them.
+    pub fn covered(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.subjects.iter().map(ToString::to_string).collect(),
+            self.roles.clone(),
+        )
+    }
+
     pub fn covers_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == "*" || r == role)
     }
@@ -264,7 +298,22 @@ fn read_config(
     let mut eligibility = Vec::new();
     let items = array_of_tables(reader, top.take("eligibility"), "eligibility");
     for (i, item) in items.iter().enumerate() {
-        eligibility.extend(read_eligibility(reader, i, item, &role_names));
+        let rule = read_eligibility(reader, i, item, &role_names);
+        if let Some(rule) = &rule
+            && let Some(label) = &rule.label
+            && let Some(first) = eligibility
+                .iter()
+                .find(|other: &&Eligibility| other.label.as_ref() == Some(label))
+        {
+            reader.error(
+                item.span(),
+                format!(
+                    "a second eligibility rule named {label:?} (the first is [[eligibility]] #{}): give each its own `name`",
+                    first.position
+                ),
+            );
+        }
+        eligibility.extend(rule);
     }
     let mut conflicts = Vec::new();
     let items = array_of_tables(reader, top.take("conflicts"), "conflicts");
@@ -740,6 +789,17 @@ fn read_eligibility(
 ) -> Option<Eligibility> {
     let what = format!("[[eligibility]] #{}", index + 1);
     let mut fields = reader.table(node, &what)?;
+    let label = fields.get(reader, "name", |r, n, what| {
+        let text = r.string(n, what)?;
+        if !is_valid_name(&text) {
+            r.error(
+                n.span(),
+                format!("{what} {text:?} is not a name: letters, digits and . _ - (at most 63, starting with a letter or digit)"),
+            );
+            return None;
+        }
+        Some(text)
+    });
     let subject_list = fields
         .need_as(
             reader,
@@ -793,14 +853,39 @@ fn read_eligibility(
         }
     });
     let window = fields.get(reader, "window", |r, n, _| read_window(r, n));
+    let review_every = fields.duration(reader, "review_every");
+    let overdue_node = fields.take("review_overdue");
+    let review_overdue = overdue_node
+        .and_then(|n| {
+            reader.choice(
+                n,
+                "review_overdue",
+                &[("warn", ReviewOverdue::Warn), ("deny", ReviewOverdue::Deny)],
+                true,
+            )
+        })
+        .unwrap_or_default();
+    if let (Some(n), None) = (overdue_node, review_every) {
+        reader.error(
+            n.span(),
+            "review_overdue says what an overdue certification does: it needs review_every (such as \"90d\")",
+        );
+    }
     fields.finish(reader);
     Some(Eligibility {
-        name: format!("eligibility rule #{}", index + 1),
+        name: match &label {
+            Some(label) => format!("eligibility rule {label}"),
+            None => format!("eligibility rule #{}", index + 1),
+        },
+        label,
+        position: index + 1,
         subjects: subject_list?,
         roles: roles?,
         max_ttl,
         expires,
         window,
+        review_every,
+        review_overdue,
     })
 }
 

@@ -312,3 +312,38 @@ mod tests {
         assert_eq!(ended.kind(), EventKind::Reconciled);
     }
 }
+
+/// `jit review certify`: a rule still holds, as it stood when certified.
+#[derive(Serialize)]
+pub struct Certified<'a> {
+    /// The rule's `name`, or `#N` by its place in the file.
+    pub rule: &'a str,
+    pub position: usize,
+    pub subjects: &'a [String],
+    pub roles: &'a [String],
+    pub reason: &'a str,
+}
+
+impl Details for Certified<'_> {
+    fn kind(&self) -> EventKind {
+        EventKind::Certified
+    }
+}
+
+/// `jit review revoke-eligibility`: `subject` may no longer request under the rule while it
+/// names the subjects and roles it named then.
+#[derive(Serialize)]
+pub struct Decertified<'a> {
+    pub rule: &'a str,
+    pub position: usize,
+    pub subject: &'a str,
+    pub subjects: &'a [String],
+    pub roles: &'a [String],
+    pub reason: &'a str,
+}
+
+impl Details for Decertified<'_> {
+    fn kind(&self) -> EventKind {
+        EventKind::Decertified
+    }
+}

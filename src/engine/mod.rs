@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod certify;
 mod decide;
 pub mod discover;
 mod end;
@@ -46,6 +47,7 @@ mod request;
 mod rules;
 mod sweep;
 
+pub use certify::RuleStanding;
 pub use local::Local;
 pub use recheck::{Directory, RecheckPlan, Rechecked, Shortening};
 

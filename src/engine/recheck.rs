@@ -112,7 +112,22 @@ impl<'a> Engine<'a> {
             }
         }
         self.with_exact_windows(&mut leases, &known, now)?;
-        let verdicts = checks::recheck(self.config, &leases, &|s| known.get(s), now);
+        let mut verdicts = checks::recheck(self.config, &leases, &|s| known.get(s), now);
+        // Decertifications (`jit review revoke-eligibility`): one store query per pass.
+        let reviews = if leases.is_empty() {
+            crate::certification::Reviews::default()
+        } else {
+            self.reviews()?
+        };
+        let decertified =
+            crate::certification::recheck(self.config, &leases, &|s| known.get(s), &reviews, now);
+        for (lease, verdict) in decertified {
+            match verdicts.iter_mut().find(|(l, _)| l.id == lease.id) {
+                Some((_, Verdict::Revoke(_) | Verdict::Cancel(_))) => {}
+                Some((_, other)) => *other = verdict,
+                None => verdicts.push((lease, verdict)),
+            }
+        }
         plan.planned = verdicts
             .into_iter()
             .map(|(lease, verdict)| Planned {

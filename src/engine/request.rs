@@ -25,6 +25,10 @@ impl<'a> Engine<'a> {
         }
         let backend = self.backend_for(&role.target)?;
         let now = self.clock.now();
+        // Certification first: a decertification or an overdue rule is named as such.
+        let reviews = self.reviews()?;
+        let reviewed = policy::check_reviews(self.config, who, role, &reviews, now);
+        self.refuse(reviewed, &self.actor, &who.user, &role.name, record)?;
         let evaluated = policy::evaluate(
             self.config,
             who,
@@ -47,6 +51,13 @@ impl<'a> Engine<'a> {
         let mut conditions = Vec::new();
         if let Recorded::Not = record {
             conditions = policy::conditions(self.config, who, role, now);
+            conditions.extend(policy::certification_conditions(
+                self.config,
+                who,
+                role,
+                &reviews,
+                now,
+            ));
             if let Some(max) = role.max_active {
                 let live = self.live_of_role(&mut |f| self.store.leases(f), role, None)?;
                 conditions.push(policy::max_active_condition(role, max, live));

@@ -1729,5 +1729,6 @@ on_each_store!(
     an_expired_eligibility_rule_admits_nobody_and_says_when_it_ended,
 );
 
+mod certification;
 mod conditions;
 mod recheck;

@@ -41,6 +41,9 @@ pub enum Check {
     RuleExpired,
     Cap,
     Conflict,
+    /// The subject was decertified under every rule that admits them (`jit review
+    /// revoke-eligibility`; see [`crate::certification::recheck`]).
+    Decertified,
 }
 
 impl Check {
@@ -52,6 +55,7 @@ impl Check {
             Check::RuleExpired => "rule-expired",
             Check::Cap => "cap",
             Check::Conflict => "conflict",
+            Check::Decertified => "decertified",
         }
     }
 }

@@ -696,6 +696,14 @@ fn audit_chain(f: &dyn Fixture) {
     assert_eq!(filtered(None, Some(10)), [2, 3, 4]);
     assert_eq!(filtered(Some("l-1"), Some(10)), [4]);
     assert_eq!(filtered(Some("l-9"), None), Vec::<i64>::new());
+    let of_kinds = |kinds: &[EventKind]| seqs_of(store.events_of_kinds(kinds).unwrap());
+    assert_eq!(of_kinds(&[EventKind::Requested]), [1, 2]);
+    assert_eq!(
+        of_kinds(&[EventKind::Granted, EventKind::NotifyFailed]),
+        [3, 4]
+    );
+    assert_eq!(of_kinds(&[EventKind::Certified]), Vec::<i64>::new());
+    assert_eq!(of_kinds(&[]), Vec::<i64>::new());
     assert_eq!(seqs_of(store.events_after(1, 2).unwrap()), [2, 3]);
     assert_eq!(seqs_of(store.events_after(3, 10).unwrap()), [4]);
     assert_eq!(

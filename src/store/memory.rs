@@ -490,6 +490,16 @@ impl AuditLog for MemoryStore {
         )
     }
 
+    fn events_of_kinds(&self, kinds: &[crate::audit::EventKind]) -> Result<Vec<AuditEvent>> {
+        Ok(self
+            .data()
+            .audit
+            .iter()
+            .filter(|r| kinds.iter().any(|k| k.as_str() == r.kind))
+            .map(Record::event)
+            .collect())
+    }
+
     fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {
         Ok(self
             .data()

@@ -209,6 +209,8 @@ pub trait AuditLog {
     /// The audit events this handle has committed since the last call, in order (for
     /// notifications, sent once the change is durable).
     fn take_committed(&self) -> Vec<AuditEvent>;
+    /// The audit events of `kinds`, in order (the certifications of eligibility rules, say).
+    fn events_of_kinds(&self, kinds: &[crate::audit::EventKind]) -> Result<Vec<AuditEvent>>;
     /// Up to `limit` audit events after `seq`, in order.
     fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>>;
     /// The `seq` of the last audit event (0 when there is none).

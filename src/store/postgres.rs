@@ -777,6 +777,15 @@ impl AuditLog for PgStore {
         std::mem::take(&mut *self.committed.borrow_mut())
     }
 
+    fn events_of_kinds(&self, kinds: &[crate::audit::EventKind]) -> StoreResult<Vec<AuditEvent>> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let rows = self.client().query(
+            &format!("SELECT {EVENT_COLUMNS} FROM jit.audit WHERE kind = ANY($1) ORDER BY seq"),
+            &[&kinds],
+        )?;
+        rows.iter().map(lease_row::event).collect()
+    }
+
     fn events_after(&self, seq: i64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.client().query(

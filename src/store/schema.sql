@@ -56,6 +56,9 @@ CREATE TABLE audit (
     hash      TEXT NOT NULL
 );
 CREATE INDEX audit_by_lease ON audit (lease_id, seq);
+-- The events of a kind: policy reads the certifications (certified, decertified) at each
+-- request.
+CREATE INDEX audit_by_kind ON audit (kind, seq);
 
 -- The last record appended, so that removing records from the end is seen too.
 CREATE TABLE audit_head (

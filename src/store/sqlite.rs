@@ -20,12 +20,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
 const LIVE_INDEX: &str = "CREATE INDEX leases_live ON leases (created_at, id, state, document) \
     WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
+/// The audit events by kind, as schema 8 added it; the same text as in schema.sql.
+const AUDIT_KIND_INDEX: &str = "CREATE INDEX audit_by_kind ON audit (kind, seq)";
 /// The store's name, as schema 7 added it; the same text as in schema.sql.
 const IDENTITY_TABLE: &str = "
     CREATE TABLE store_identity (
@@ -213,6 +215,9 @@ impl SqliteStore {
             }
             if version <= 6 {
                 self.conn.execute_batch(IDENTITY_TABLE)?;
+            }
+            if version <= 7 {
+                self.conn.execute_batch(AUDIT_KIND_INDEX)?;
             }
             self.conn
                 .pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -657,6 +662,21 @@ impl AuditLog for SqliteStore {
 
     fn take_committed(&self) -> Vec<AuditEvent> {
         std::mem::take(&mut *self.committed.borrow_mut())
+    }
+
+    fn events_of_kinds(&self, kinds: &[crate::audit::EventKind]) -> Result<Vec<AuditEvent>> {
+        // One bound value: the kinds as a JSON array, read back with json_each.
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let kinds = serde_json::to_string(&kinds).map_err(anyhow::Error::from)?;
+        query_rows(
+            &self.conn,
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM audit \
+                 WHERE kind IN (SELECT value FROM json_each(?1)) ORDER BY seq"
+            ),
+            &[&kinds],
+            |row| lease_row::event(row),
+        )
     }
 
     fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEvent>> {

@@ -710,14 +710,15 @@ fn a_store_from_schema_1_is_migrated() {
         .execute_batch(
             "DROP INDEX leases_live; ALTER TABLE leases DROP COLUMN document; \
              ALTER TABLE leases DROP COLUMN break_glass; \
-             DROP TABLE audit_shipping; DROP TABLE store_identity; PRAGMA user_version = 1;",
+             DROP TABLE audit_shipping; DROP TABLE store_identity; DROP INDEX audit_by_kind; \
+             PRAGMA user_version = 1;",
         )
         .unwrap();
     assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let checkpoints: i64 = open_store(&w)
         .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
         .unwrap();
@@ -739,14 +740,14 @@ fn a_store_from_schema_4_is_migrated() {
             "ALTER TABLE leases DROP COLUMN break_glass; \
              ALTER TABLE audit_shipping DROP COLUMN hash; \
              UPDATE leases SET document = json_remove(document, '$.break_glass'); \
-             DROP TABLE store_identity; PRAGMA user_version = 4;",
+             DROP TABLE store_identity; DROP INDEX audit_by_kind; PRAGMA user_version = 4;",
         )
         .unwrap();
     assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let name: String = open_store(&w)
         .query_row("SELECT name FROM store_identity", [], |r| r.get(0))
         .unwrap();

@@ -7,6 +7,7 @@ mod aws;
 mod bad_input;
 mod benchmarks;
 mod break_glass;
+mod certify;
 mod concurrency;
 mod config_errors;
 mod conformance;

@@ -140,6 +140,23 @@ fn every_event_exports_as_a_valid_ocsf_record_with_jits_fields_in_place() {
         .run()
         .code(3);
 
+    // certified, decertified: by someone the rule does not cover.
+    w.jit(["review", "certify", "#1", "--reason", "still needed"])
+        .by(APPROVER)
+        .run()
+        .success();
+    w.jit([
+        "review",
+        "revoke-eligibility",
+        "#1",
+        &format!("user:{REQUESTER}"),
+        "--reason",
+        "left the team",
+    ])
+    .by(APPROVER)
+    .run()
+    .success();
+
     let out = w.path("trail.ocsf");
     w.jit([
         "audit",
@@ -188,6 +205,8 @@ fn every_event_exports_as_a_valid_ocsf_record_with_jits_fields_in_place() {
         "cancelled",
         "notify-failed",
         "adopted",
+        "certified",
+        "decertified",
     ] {
         assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
     }
@@ -346,6 +365,33 @@ fn every_event_exports_as_a_valid_ocsf_record_with_jits_fields_in_place() {
     assert_eq!(notify["log_name"], "ops");
     assert_eq!(notify["status_id"], 2);
     assert_eq!(w.state_of(&held), "active");
+
+    // Certification: the rule as an entity; decertification detaches it from the subject.
+    let kind = |kind: &str| -> Value {
+        records
+            .iter()
+            .find(|r| r["unmapped"]["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+            .clone()
+    };
+    let certified = kind("certified");
+    assert_eq!(certified["type_uid"], 300403);
+    assert_eq!(certified["entity"]["type"], "jit eligibility rule");
+    assert_eq!(certified["entity"]["uid"], "#1");
+    assert_eq!(certified["comment"], "still needed");
+    assert_eq!(certified["actor"]["user"]["name"], APPROVER);
+    let decertified = kind("decertified");
+    assert_eq!(
+        (
+            &decertified["class_uid"],
+            &decertified["activity_id"],
+            &decertified["type_uid"]
+        ),
+        (&json!(3001), &json!(8), &json!(300108))
+    );
+    assert_eq!(decertified["user"]["name"], REQUESTER);
+    assert_eq!(decertified["policy"]["uid"], "#1");
+    assert_eq!(decertified["status_detail"], "left the team");
 
     // A record the schema does not allow is refused by the validator (it checks).
     let mut broken = records[0].clone();

@@ -1700,3 +1700,52 @@ fn a_worker_pass_prints_the_requests_it_carried_out_as_json() {
     assert_eq!(granted["state"], "active", "{granted}");
     crate::json_contract::conforms(&granted, &["lease", "request"]);
 }
+
+#[test]
+fn a_decertification_recorded_where_the_policy_is_refuses_through_the_worker_and_ends_the_lease() {
+    let mut t = Team::new("");
+    t.worker(|j| j);
+    let live =
+        t.lease_granted_by(t.person(REQUESTER, ["request", "--role", "web-root", "--quiet"]));
+    // Recorded with the workers' configuration and login (a person's may not append).
+    let subject = format!("user:{REQUESTER}");
+    t.w.jit([
+        "review",
+        "revoke-eligibility",
+        "#1",
+        &subject,
+        "--reason",
+        "moved to another team",
+    ])
+    .run()
+    .success();
+    assert_eq!(
+        t.count(
+            "SELECT count(*) FROM jit.audit WHERE kind = 'decertified' AND actor = 'jit_service'"
+        ),
+        1
+    );
+    let refused = t
+        .person(REQUESTER, ["request", "--role", "tokens"])
+        .run()
+        .code(3);
+    assert!(
+        refused.stderr.starts_with(&format!(
+            "jit: error: {REQUESTER} may no longer request role \"tokens\" under eligibility rule #1: {subject} was decertified by jit_service at "
+        )),
+        "{}",
+        refused.stderr
+    );
+    // The worker's next pass ends the live lease, with the decertification as the cause.
+    await_that("the revocation", || t.state(&live) == "revoked");
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM jit.audit WHERE lease_id = '{live}' AND kind = 'revoked' \
+             AND details::jsonb->>'recheck' = 'decertified' \
+             AND details::jsonb->>'rule' = 'eligibility rule #1 decertified'"
+        )),
+        1
+    );
+    assert_eq!(t.grants(), json!({}));
+    t.stop_workers();
+}

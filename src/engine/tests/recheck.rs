@@ -31,11 +31,15 @@ impl World {
     fn admit_dba(&mut self) {
         self.config.eligibility.push(Eligibility {
             name: "eligibility rule #4".into(),
+            label: None,
+            position: 4,
             subjects: vec![SubjectPattern::Group("dba".into())],
             roles: vec!["temp".into()],
             max_ttl: None,
             expires: None,
             window: None,
+            review_every: None,
+            review_overdue: Default::default(),
         });
     }
 }
