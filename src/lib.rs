@@ -32,6 +32,7 @@ pub(crate) mod net;
 pub(crate) mod notify;
 pub(crate) mod output;
 pub(crate) mod policy;
+pub(crate) mod review;
 pub(crate) mod secret;
 pub(crate) mod shipping;
 pub mod store;
