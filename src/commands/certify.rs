@@ -10,5 +10,7 @@ pub fn certify(_ctx: &Context, _args: CertifyArgs) -> Result<Exit> {
 }
 
 pub fn revoke_eligibility(_ctx: &Context, _args: RevokeEligibilityArgs) -> Result<Exit> {
-    Err(crate::exit::usage("jit review revoke-eligibility: being built"))
+    Err(crate::exit::usage(
+        "jit review revoke-eligibility: being built",
+    ))
 }

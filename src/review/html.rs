@@ -53,6 +53,7 @@ rect{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 "#;
 
 const SCRIPT: &str = r#"
+document.addEventListener('securitypolicyviolation',function(){var b=document.body;b.dataset.blocked=(+b.dataset.blocked||0)+1});
 (function(){
 var D=JSON.parse(document.getElementById('lease-data').textContent),S=D.strings;
 function s(i){return i<0?'':S[i]}
@@ -82,8 +83,13 @@ document.body.dataset.ready='yes';
 "#;
 
 fn time(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| rfc3339::format(&t).replace('T', " ").trim_end_matches('Z').to_owned())
-        .unwrap_or_default()
+    at.map(|t| {
+        rfc3339::format(&t)
+            .replace('T', " ")
+            .trim_end_matches('Z')
+            .to_owned()
+    })
+    .unwrap_or_default()
 }
 
 fn opt(text: Option<&str>) -> std::borrow::Cow<'_, str> {
@@ -210,7 +216,10 @@ fn timelines(out: &mut String, review: &Review) {
         .since
         .or_else(|| granted.iter().filter_map(|l| l.granted_at).min())
         .unwrap_or(review.period.until);
-    let end = review.period.until.max(start + chrono::TimeDelta::seconds(60));
+    let end = review
+        .period
+        .until
+        .max(start + chrono::TimeDelta::seconds(60));
     let span = (end - start).num_seconds().max(1) as f64;
     let x_of = |at: DateTime<Utc>| {
         let at = at.clamp(start, end);
@@ -336,7 +345,11 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
     out.push_str("<h3>By role</h3>\n");
     summary_table(&mut out, "role", &review.roles.iter().collect::<Vec<_>>());
     out.push_str("<h3>By subject</h3>\n");
-    summary_table(&mut out, "subject", &review.subjects.iter().collect::<Vec<_>>());
+    summary_table(
+        &mut out,
+        "subject",
+        &review.subjects.iter().collect::<Vec<_>>(),
+    );
 
     out.push_str("<h2>Timeline</h2>\n<p class=legend><span><i class=e-expired></i>expired</span><span><i class=e-revoked></i>revoked</span><span><i class=e-live></i>live</span><span><i class=e-outlived></i>revocation failed (outlived its lease)</span><span><i class=e-failed></i>failed</span><span><i class=e-expired style=\"outline:1.5px solid #000\"></i>break-glass (outlined)</span></p>\n");
     timelines(&mut out, review);

@@ -217,6 +217,9 @@ pub struct Sources<'a> {
 /// What the audit trail says about one lease beyond its row.
 #[derive(Default)]
 struct Facts {
+    /// When the audit trail says it was granted, and ended.
+    granted: Option<DateTime<Utc>>,
+    ended: Option<DateTime<Utc>>,
     ticket_status: Option<String>,
     first_revoke_failed: Option<DateTime<Utc>>,
     revoke_failures: u64,
@@ -273,10 +276,16 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
         .into_iter()
         .filter(|l| scope.subject.as_ref().is_none_or(|s| &l.subject == s))
         .filter(|l| scope.until.is_none_or(|until| l.created_at < until))
-        .filter(|l| scope.since.is_none_or(|since| l.ended_at.is_none_or(|e| e >= since)))
+        .filter(|l| {
+            scope
+                .since
+                .is_none_or(|since| l.ended_at.is_none_or(|e| e >= since))
+        })
         .collect();
-    let mut facts: HashMap<&str, Facts> =
-        leases.iter().map(|l| (l.id.as_str(), Facts::default())).collect();
+    let mut facts: HashMap<&str, Facts> = leases
+        .iter()
+        .map(|l| (l.id.as_str(), Facts::default()))
+        .collect();
     let by_id: HashMap<&str, &Lease> = leases.iter().map(|l| (l.id.as_str(), l)).collect();
 
     let mut denials = Vec::new();
@@ -332,6 +341,12 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
                 if let Some(status) = text_of(details, "ticket_status") {
                     fact.ticket_status = Some(status);
                 }
+                if event.kind == "granted" {
+                    fact.granted = parse_at(&event.at);
+                }
+            }
+            "revoked" | "expired" | "reconciled" | "cancelled" | "denied" => {
+                fact.ended = parse_at(&event.at);
             }
             "revoke-failed" => {
                 fact.revoke_failures += 1;
@@ -373,18 +388,26 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
         if is_live {
             live.push(lease.id.clone());
         }
-        let duration_secs = match (lease.granted_at, lease.ended_at) {
+        // The times the audit trail recorded, where it did (the row's are read a moment
+        // before the event is written).
+        let granted_at = fact.granted.or(lease.granted_at);
+        let ended_at = if is_live {
+            None
+        } else {
+            fact.ended.or(lease.ended_at)
+        };
+        let duration_secs = match (granted_at, ended_at) {
             (Some(from), Some(to)) if !is_live => Some((to - from).num_seconds()),
             _ => None,
         };
         let outlived_secs = fact
             .first_revoke_failed
-            .zip(lease.ended_at)
+            .zip(ended_at)
             .map(|(from, to)| (to - from).num_seconds());
         if let Some(first) = fact.first_revoke_failed {
             revoke_failures.push(RevokeFailure {
                 attempts: fact.revoke_failures,
-                ended_at: lease.ended_at,
+                ended_at,
                 first_failed_at: first,
                 last_error: fact.last_error.clone(),
                 lease_id: lease.id.clone(),
@@ -403,8 +426,8 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
             break_glass: lease.break_glass,
             duration_secs,
             ended: (!is_live).then(|| lease.state.as_str().to_owned()),
-            ended_at: lease.ended_at,
-            granted_at: lease.granted_at,
+            ended_at,
+            granted_at,
             id: lease.id.clone(),
             outlived_secs,
             reason: lease.reason.clone(),

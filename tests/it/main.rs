@@ -34,6 +34,7 @@ mod mysql;
 mod notify;
 mod pg_cluster;
 mod postgres;
+mod review;
 mod separation;
 mod shipping;
 mod ssh;
