@@ -43,7 +43,9 @@ code{font-size:12px;word-break:break-all}
 svg.timeline{width:100%;height:auto;background:#fafbfc;border:1px solid #e3e6ea}
 svg text{font-size:10px;fill:#556}
 rect.bar{height:6px}
-.e-expired{fill:#5b7fb5}.e-revoked{fill:#2e8b57}.e-failed,.e-cancelled,.e-denied{fill:#9a9a9a}.e-live{fill:#e69500}.e-outlived{fill:#c62828}
+.e-expired{fill:#5b7fb5}.e-revoked{fill:#2e8b57}.e-failed,.e-cancelled,.e-denied{fill:#9a9a9a}.e-live{fill:#e69500}rect.outlived{fill:#c62828;height:6px}
+.legend .e-expired{background:#5b7fb5}.legend .e-revoked{background:#2e8b57}.legend .e-live{background:#e69500}.legend .e-outlived{background:#c62828}.legend .e-failed{background:#9a9a9a}
+#tip{position:fixed;display:none;background:#1d232a;color:#fff;padding:3px 6px;border-radius:3px;font-size:12px;pointer-events:none}
 rect.bg{stroke:#000;stroke-width:1.5px}
 .legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:14px;height:8px;margin-right:4px;vertical-align:middle}
 #filter{font:inherit;padding:2px 6px;width:280px}
@@ -78,6 +80,11 @@ var col=-1,dir=1;
 document.querySelectorAll('#leases th').forEach(function(th,i){th.addEventListener('click',function(){
  dir=col==i?-dir:1;col=i;document.querySelectorAll('#leases th').forEach(function(h){h.className=''});th.className=dir>0?'asc':'desc';
  rows.sort(function(a,b){var x=a.keys[i],y=b.keys[i];return(x<y?-1:x>y?1:0)*dir});draw()})});
+var tip=document.getElementById('tip');
+document.querySelectorAll('svg.timeline').forEach(function(svg){
+ svg.addEventListener('mousemove',function(e){var b=e.target.dataset;if(!b.start){tip.style.display='none';return}
+  tip.textContent=b.lease+' '+b.role+' '+b.start+' \u2013 '+b.end;tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block'});
+ svg.addEventListener('mouseleave',function(){tip.style.display='none'})});
 document.body.dataset.ready='yes';
 })();
 "#;
@@ -116,10 +123,6 @@ fn secs(n: Option<i64>) -> String {
 
 /// The bar class of how a lease ended (or that it is live).
 fn ending_class(lease: &ReviewLease) -> &'static str {
-    if lease.outlived_secs.is_some() || (lease.ended.is_none() && lease.revoke_failed_at.is_some())
-    {
-        return "e-outlived";
-    }
     match lease.ended.as_deref() {
         None => "e-live",
         Some("expired") => "e-expired",
@@ -200,7 +203,7 @@ fn summary_table(out: &mut String, first: &str, summaries: &[&Summary]) {
 
 const WIDTH: f64 = 1000.0;
 const LEFT: f64 = 10.0;
-const LANE: f64 = 9.0;
+const LANE: usize = 9;
 const MAX_LANES: usize = 60;
 
 /// One SVG per role: a bar per granted lease, packed into lanes.
@@ -254,22 +257,29 @@ fn timelines(out: &mut String, review: &Review) {
             lanes[lane] = to;
             let x = x_of(from);
             let width = (x_of(to) - x).max(1.5);
+            let y = 20 + lane * LANE;
             let _ = write!(
                 bars,
-                "<rect class=\"bar {}{}\" data-lease=\"{}\" data-role=\"{}\" data-start=\"{}\" data-end=\"{}\" x=\"{x:.1}\" y=\"{}\" width=\"{width:.1}\" height=\"6\"><title>{} {} {}</title></rect>\n",
+                "<rect class=\"bar {}{}\" data-lease=\"{}\" data-role=\"{}\" data-start=\"{}\" data-end=\"{}\" x=\"{x:.1}\" y=\"{y}\" width=\"{width:.1}\"/>\n",
                 ending_class(lease),
                 if lease.break_glass { " bg" } else { "" },
                 escape(&lease.id),
                 escape(&lease.role),
                 rfc3339::format(&from),
                 rfc3339::format(&to),
-                20.0 + lane as f64 * LANE,
-                escape(&lease.id),
-                escape(&lease.subject),
-                lease.ended.as_deref().unwrap_or("live"),
             );
+            // The time the entitlement outlived its lease, over the bar's end.
+            if let Some(failed) = lease.revoke_failed_at {
+                let from = x_of(failed);
+                let _ = write!(
+                    bars,
+                    "<rect class=outlived data-lease=\"{}\" x=\"{from:.1}\" y=\"{y}\" width=\"{:.1}\"/>\n",
+                    escape(&lease.id),
+                    (x_of(to) - from).max(1.5),
+                );
+            }
         }
-        let height = 24.0 + lanes.len().max(1) as f64 * LANE + 4.0;
+        let height = 28 + lanes.len().max(1) * LANE;
         let _ = write!(
             out,
             "<h3>{role} <span class=muted>({n} leases)</span></h3>\n<svg class=timeline data-role=\"{role}\" viewBox=\"0 0 {WIDTH} {height}\" role=img aria-label=\"timeline of role {role}\">\n",
@@ -351,7 +361,7 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
         &review.subjects.iter().collect::<Vec<_>>(),
     );
 
-    out.push_str("<h2>Timeline</h2>\n<p class=legend><span><i class=e-expired></i>expired</span><span><i class=e-revoked></i>revoked</span><span><i class=e-live></i>live</span><span><i class=e-outlived></i>revocation failed (outlived its lease)</span><span><i class=e-failed></i>failed</span><span><i class=e-expired style=\"outline:1.5px solid #000\"></i>break-glass (outlined)</span></p>\n");
+    out.push_str("<h2>Timeline</h2>\n<p class=legend><span><i class=e-expired></i>expired</span><span><i class=e-revoked></i>revoked</span><span><i class=e-live></i>live</span><span><i class=e-outlived></i>revocation failed (outlived its lease)</span><span><i class=e-failed></i>failed</span><span><i class=e-expired style=\"outline:1.5px solid #000\"></i>break-glass (outlined)</span></p>\n<div id=tip></div>\n");
     timelines(&mut out, review);
 
     out.push_str("<h2>Leases</h2>\n<p id=controls><input id=filter type=search placeholder=\"filter: any text\" aria-label=filter> <span id=shown class=muted></span></p>\n<table id=leases><thead><tr><th>lease</th><th>role</th><th>subject</th><th>requester</th><th>ticket (status)</th><th>reason</th><th>approvers</th><th>granted</th><th>ended</th><th>how it ended</th><th>duration</th><th>break-glass</th></tr></thead><tbody></tbody></table>\n<noscript><p>The lease table needs JavaScript; the CSV and JSON reviews carry the same rows.</p></noscript>\n");

@@ -556,11 +556,10 @@ fn the_html_review_opens_in_a_browser_with_a_bar_per_lease_and_a_working_filter(
         if let Some((how, end)) = &t.ended {
             assert_eq!(attribute(bar, "data-end").map(at), Some(*end), "{id}");
             let class = attribute(bar, "class").unwrap();
-            if t.first_failure.is_some() {
-                assert!(class.contains("e-outlived"), "{class}");
-            } else {
-                assert!(class.contains(&format!("e-{how}")), "{class}");
-            }
+            assert!(class.contains(&format!("e-{how}")), "{class}");
+            // The time it outlived its lease is drawn over the bar's end.
+            let outlived = dom.contains(&format!("<rect class=\"outlived\" data-lease=\"{id}\""));
+            assert_eq!(outlived, t.first_failure.is_some(), "{id}");
         } else {
             assert!(attribute(bar, "class").unwrap().contains("e-live"));
         }
