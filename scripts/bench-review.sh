@@ -69,7 +69,7 @@ BARS=$(grep -o '<rect class="bar' "$PAGE" | wc -l)
 [ "$BARS" -eq "$LEASES" ] || die "the page has $BARS timeline bars for $LEASES leases"
 
 printf '\n'
-printf 'jit review --format html (%s events, %s leases) median: %s ms (target under 1000)\n' "$EVENTS" "$LEASES" "$MS"
+printf 'jit review --format html median: %s ms (%s events, %s leases; target under 1000)\n' "$MS" "$EVENTS" "$LEASES"
 printf 'review HTML size: %s bytes (%s MB; target under 5)\n' "$BYTES" "$(awk "BEGIN { printf \"%.2f\", $BYTES / 1048576 }")"
 if [ "${BENCH_STRICT:-0}" = 1 ] && [ "${JIT_BENCH_QUICK:-0}" != 1 ]; then
     awk "BEGIN { exit !($MS < 1000 && $BYTES < 5 * 1048576) }" || die "a target was missed"

@@ -258,9 +258,9 @@ fn timelines(out: &mut String, review: &Review) {
             let x = x_of(from);
             let width = (x_of(to) - x).max(1.5);
             let y = 20 + lane * LANE;
-            let _ = write!(
+            let _ = writeln!(
                 bars,
-                "<rect class=\"bar {}{}\" data-lease=\"{}\" data-role=\"{}\" data-start=\"{}\" data-end=\"{}\" x=\"{x:.1}\" y=\"{y}\" width=\"{width:.1}\"/>\n",
+                "<rect class=\"bar {}{}\" data-lease=\"{}\" data-role=\"{}\" data-start=\"{}\" data-end=\"{}\" x=\"{x:.1}\" y=\"{y}\" width=\"{width:.1}\"/>",
                 ending_class(lease),
                 if lease.break_glass { " bg" } else { "" },
                 escape(&lease.id),
@@ -271,18 +271,18 @@ fn timelines(out: &mut String, review: &Review) {
             // The time the entitlement outlived its lease, over the bar's end.
             if let Some(failed) = lease.revoke_failed_at {
                 let from = x_of(failed);
-                let _ = write!(
+                let _ = writeln!(
                     bars,
-                    "<rect class=outlived data-lease=\"{}\" x=\"{from:.1}\" y=\"{y}\" width=\"{:.1}\"/>\n",
+                    "<rect class=outlived data-lease=\"{}\" x=\"{from:.1}\" y=\"{y}\" width=\"{:.1}\"/>",
                     escape(&lease.id),
                     (x_of(to) - from).max(1.5),
                 );
             }
         }
         let height = 28 + lanes.len().max(1) * LANE;
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<h3>{role} <span class=muted>({n} leases)</span></h3>\n<svg class=timeline data-role=\"{role}\" viewBox=\"0 0 {WIDTH} {height}\" role=img aria-label=\"timeline of role {role}\">\n",
+            "<h3>{role} <span class=muted>({n} leases)</span></h3>\n<svg class=timeline data-role=\"{role}\" viewBox=\"0 0 {WIDTH} {height}\" role=img aria-label=\"timeline of role {role}\">",
             role = escape(role),
             n = leases.len(),
         );
@@ -294,9 +294,9 @@ fn timelines(out: &mut String, review: &Review) {
                 4 => "end",
                 _ => "middle",
             };
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"14\" y2=\"{height}\" stroke=\"#dde\"/><text x=\"{x:.1}\" y=\"10\" text-anchor=\"{anchor}\">{}</text>\n",
+                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"14\" y2=\"{height}\" stroke=\"#dde\"/><text x=\"{x:.1}\" y=\"10\" text-anchor=\"{anchor}\">{}</text>",
                 time(Some(at)),
             );
         }
@@ -315,9 +315,9 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
             .map_or_else(|| "the beginning".to_owned(), |t| time(Some(t))),
         time(Some(review.period.until))
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n<meta name=viewport content=\"width=device-width\">\n<title>jit access review {period}</title>\n<style>{STYLE}</style></head><body>\n<h1>Access review</h1>\n<p>Period {period} UTC{role}{subject}. Made by jit at {made} UTC.</p>\n",
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n<meta name=viewport content=\"width=device-width\">\n<title>jit access review {period}</title>\n<style>{STYLE}</style></head><body>\n<h1>Access review</h1>\n<p>Period {period} UTC{role}{subject}. Made by jit at {made} UTC.</p>",
         role = review
             .period
             .role
@@ -417,9 +417,9 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
     if review.live.is_empty() {
         out.push_str("<p class=muted>No lease is live.</p>\n");
     } else {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p id=live>{}</p>\n",
+            "<p id=live>{}</p>",
             review
                 .live
                 .iter()
@@ -432,9 +432,9 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
     out.push_str("<h2>Standing access (jit discover)</h2>\n");
     let found = &review.discover;
     for e in &found.errors {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=bad>target {} could not be asked: {}</p>\n",
+            "<p class=bad>target {} could not be asked: {}</p>",
             escape(&e.target),
             escape(&e.text)
         );
@@ -460,9 +460,9 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
         out.push_str("</tbody></table>\n");
     }
     for n in &found.notes {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=muted>target {}: {}</p>\n",
+            "<p class=muted>target {}: {}</p>",
             escape(&n.target),
             escape(&n.text)
         );
@@ -493,9 +493,9 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
     }
     out.push_str("</tbody></table>\n");
 
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<script type=\"application/json\" id=lease-data>{}</script>\n<script>{SCRIPT}</script>\n</body></html>\n",
+        "<script type=\"application/json\" id=lease-data>{}</script>\n<script>{SCRIPT}</script>\n</body></html>",
         table_data(review)
     );
     sink.write_all(out.as_bytes())?;
