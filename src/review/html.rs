@@ -57,13 +57,13 @@ rect{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 const SCRIPT: &str = r#"
 document.addEventListener('securitypolicyviolation',function(){var b=document.body;b.dataset.blocked=(+b.dataset.blocked||0)+1});
 (function(){
-var D=JSON.parse(document.getElementById('lease-data').textContent),S=D.strings;
+var D=JSON.parse(document.getElementById('lease-data').textContent),S=D.strings,B=D.base;
 function s(i){return i<0?'':S[i]}
 function t(e){return e==null?'':new Date(e*1000).toISOString().replace('T',' ').slice(0,19)}
 function d(n){if(n==null)return'';var h=Math.floor(n/3600),m=Math.floor(n%3600/60),x=n%60;return(h?h+'h':'')+(m?m+'m':'')+((x||(!h&&!m))?x+'s':'')}
 var body=document.querySelector('#leases tbody'),rows=[];
 D.rows.forEach(function(r){
- var cells=[r[0],s(r[1]),s(r[2]),s(r[3]),s(r[4])+(r[5]>=0?' ('+s(r[5])+')':''),s(r[6]),s(r[7]),t(r[8]),t(r[9]),s(r[10]),d(r[11]),r[12]?'yes':''];
+ var cells=[r[0],s(r[1]),s(r[2]),s(r[3]),s(r[4])+(r[5]>=0?' ('+s(r[5])+')':''),s(r[6]),s(r[7]),t(r[8]==null?null:B+r[8]),t(r[9]==null?null:B+r[9]),s(r[10]),d(r[11]),r[12]?'yes':''];
  var keys=[r[0],s(r[1]),s(r[2]),s(r[3]),s(r[4]),s(r[6]),s(r[7]),r[8]||0,r[9]||0,s(r[10]),r[11]==null?-1:r[11],r[12]];
  var tr=document.createElement('tr');tr.dataset.lease=r[0];
  cells.forEach(function(c,i){var td=document.createElement('td');td.textContent=c;if(i==10)td.className='n';tr.appendChild(td)});
@@ -83,9 +83,10 @@ document.querySelectorAll('#leases th').forEach(function(th,i){th.addEventListen
 var tip=document.getElementById('tip');
 document.querySelectorAll('svg.timeline').forEach(function(svg){
  svg.addEventListener('mousemove',function(e){var b=e.target.dataset;if(!b.start){tip.style.display='none';return}
-  tip.textContent=b.lease+' '+b.role+' '+b.start+' \u2013 '+b.end;tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block'});
+  tip.textContent=b.lease+' '+b.role+' '+t(+b.start)+' \u2013 '+t(+b.end);tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block'});
  svg.addEventListener('mouseleave',function(){tip.style.display='none'})});
 document.body.dataset.ready='yes';
+document.body.dataset.loadMs=Math.round(performance.now());
 })();
 "#;
 
@@ -152,6 +153,12 @@ fn table_data(review: &Review) -> String {
         index.insert(text.to_owned(), i);
         i
     };
+    let base = review
+        .leases
+        .iter()
+        .map(|l| l.requested_at.timestamp())
+        .min()
+        .unwrap_or(0);
     let rows: Vec<serde_json::Value> = review
         .leases
         .iter()
@@ -165,15 +172,15 @@ fn table_data(review: &Review) -> String {
                 intern(l.ticket_status.as_deref()),
                 intern(l.reason.as_deref()),
                 intern(Some(&l.approvers.join(" "))),
-                l.granted_at.map(|t| t.timestamp()),
-                l.ended_at.map(|t| t.timestamp()),
+                l.granted_at.map(|t| t.timestamp() - base),
+                l.ended_at.map(|t| t.timestamp() - base),
                 intern(Some(l.ended.as_deref().unwrap_or("live"))),
                 l.duration_secs,
                 u8::from(l.break_glass),
             ])
         })
         .collect();
-    json_script(&serde_json::json!({ "strings": strings, "rows": rows }))
+    json_script(&serde_json::json!({ "base": base, "strings": strings, "rows": rows }))
 }
 
 fn summary_table(out: &mut String, first: &str, summaries: &[&Summary]) {
@@ -258,15 +265,15 @@ fn timelines(out: &mut String, review: &Review) {
             let x = x_of(from);
             let width = (x_of(to) - x).max(1.5);
             let y = 20 + lane * LANE;
-            let _ = writeln!(
+            let _ = write!(
                 bars,
                 "<rect class=\"bar {}{}\" data-lease=\"{}\" data-role=\"{}\" data-start=\"{}\" data-end=\"{}\" x=\"{x:.1}\" y=\"{y}\" width=\"{width:.1}\"/>",
                 ending_class(lease),
                 if lease.break_glass { " bg" } else { "" },
                 escape(&lease.id),
                 escape(&lease.role),
-                rfc3339::format(&from),
-                rfc3339::format(&to),
+                from.timestamp(),
+                to.timestamp(),
             );
             // The time the entitlement outlived its lease, over the bar's end.
             if let Some(failed) = lease.revoke_failed_at {
@@ -370,18 +377,39 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
     if review.denials.is_empty() {
         out.push_str("<p class=muted>None in the period.</p>\n");
     } else {
-        out.push_str("<table id=denials><thead><tr><th>at</th><th>by</th><th>role</th><th>subject</th><th>rule</th><th>reason</th><th>lease</th></tr></thead><tbody>");
+        // Grouped by role, subject and rule (the JSON review lists each one).
+        let mut groups: BTreeMap<(&str, &str, &str), (u64, DateTime<Utc>, DateTime<Utc>, &str)> =
+            BTreeMap::new();
         for d in &review.denials {
+            let key = (
+                d.role.as_deref().unwrap_or(""),
+                d.subject.as_deref().unwrap_or(""),
+                d.rule.as_deref().unwrap_or("approver"),
+            );
+            let reason = d.reason.as_deref().unwrap_or("");
+            let entry = groups.entry(key).or_insert((0, d.at, d.at, reason));
+            entry.0 += 1;
+            entry.1 = entry.1.min(d.at);
+            if d.at >= entry.2 {
+                entry.2 = d.at;
+                entry.3 = reason;
+            }
+        }
+        let _ = write!(
+            out,
+            "<p>{} denials.</p><table id=denials><thead><tr><th>role</th><th>subject</th><th>rule</th><th>denials</th><th>first</th><th>last</th><th>last reason</th></tr></thead><tbody>",
+            review.denials.len()
+        );
+        for ((role, subject, rule), (count, first, last, reason)) in &groups {
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                time(Some(d.at)),
-                escape(&d.actor),
-                opt(d.role.as_deref()),
-                opt(d.subject.as_deref()),
-                escape(d.rule.as_deref().unwrap_or("approver")),
-                opt(d.reason.as_deref()),
-                opt(d.lease_id.as_deref()),
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{count}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(role),
+                escape(subject),
+                escape(rule),
+                time(Some(*first)),
+                time(Some(*last)),
+                escape(reason),
             );
         }
         out.push_str("</tbody></table>\n");
