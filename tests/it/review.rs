@@ -666,3 +666,40 @@ fn a_review_of_twenty_thousand_leases_is_small_and_loads_quickly_in_a_browser() 
     // Generous for a shared machine: a page that makes a reviewer wait fails.
     assert!(ms < 10_000, "the page took {ms} ms to be ready");
 }
+
+#[test]
+fn a_team_store_is_reviewed_as_a_local_one_is() {
+    let mut t = crate::team::Team::new("");
+    t.worker(|j| j);
+    let id = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "web-root", "--ttl", "10m", "--json"],
+        )
+        .run()
+        .success()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verified = t
+        .person(APPROVER, ["audit", "verify"])
+        .run()
+        .success()
+        .stdout;
+    let review = t
+        .person(APPROVER, ["review", "--format", "json"])
+        .run()
+        .success()
+        .json();
+    t.stop_workers();
+    crate::json_contract::conforms(&review, &["review"]);
+    let leases = review["leases"].as_array().unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0]["id"], id.as_str());
+    assert_eq!(leases[0]["requester"], REQUESTER);
+    assert_eq!(review["live"], serde_json::json!([id]));
+    assert_eq!(review["chain"]["verified"], true);
+    let head = review["chain"]["head"].as_str().unwrap();
+    assert!(verified.contains(head), "{verified} does not hold {head}");
+}
