@@ -312,6 +312,9 @@ fn timelines(out: &mut String, review: &Review) {
     }
 }
 
+/// Denials of one role, subject and rule: how many, the first, the last and its reason.
+type Refusals<'a> = (u64, DateTime<Utc>, DateTime<Utc>, &'a str);
+
 pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
     let mut out = String::with_capacity(review.leases.len() * 260 + 16 * 1024);
     let period = format!(
@@ -378,8 +381,7 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
         out.push_str("<p class=muted>None in the period.</p>\n");
     } else {
         // Grouped by role, subject and rule (the JSON review lists each one).
-        let mut groups: BTreeMap<(&str, &str, &str), (u64, DateTime<Utc>, DateTime<Utc>, &str)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str, &str), Refusals<'_>> = BTreeMap::new();
         for d in &review.denials {
             let key = (
                 d.role.as_deref().unwrap_or(""),
