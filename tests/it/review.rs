@@ -406,6 +406,40 @@ fn the_json_and_csv_reviews_say_what_the_audit_trail_says() {
         );
     }
 
+    // A period that ends when the live lease was requested: without it, and its
+    // checkpoint is the last record before.
+    let requested = events
+        .iter()
+        .position(|e| e["kind"] == "requested" && e["lease_id"] == h.live.as_str())
+        .unwrap();
+    let until = events[requested]["at"].as_str().unwrap();
+    let before = &events[requested - 1];
+    assert!(
+        before["at"].as_str().unwrap() < until,
+        "a record in the same second"
+    );
+    let earlier = w
+        .jit(["review", "--format", "json", "--until", until])
+        .later(1900)
+        .run()
+        .success()
+        .json();
+    let ids: BTreeSet<&str> = earlier["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert!(!ids.contains(h.live.as_str()));
+    assert_eq!(earlier["live"], serde_json::json!([]));
+    assert_eq!(
+        earlier["chain"]["checkpoint"],
+        format!("{}:{}", before["seq"], before["hash"].as_str().unwrap()).as_str()
+    );
+    assert_eq!(earlier["chain"]["period_events"], requested as u64);
+    assert_eq!(earlier["chain"]["head"], head.as_str());
+
     // A role's review holds that role only.
     let sos = w
         .jit(["review", "--format", "json", "--role", "sos"])
