@@ -445,23 +445,19 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
 
     let totals = summarise("all", rows.iter(), denials.iter());
     let group = |key: fn(&ReviewLease) -> &str, denial_key: fn(&Denial) -> Option<&str>| {
-        let mut names: BTreeMap<&str, ()> = BTreeMap::new();
+        // One pass over each list: (leases, denials) by name.
+        let mut by: BTreeMap<&str, (Vec<&ReviewLease>, Vec<&Denial>)> = BTreeMap::new();
         for row in &rows {
-            names.insert(key(row), ());
+            by.entry(key(row)).or_default().0.push(row);
         }
         for denial in &denials {
             if let Some(name) = denial_key(denial) {
-                names.insert(name, ());
+                by.entry(name).or_default().1.push(denial);
             }
         }
-        names
-            .into_keys()
-            .map(|name| {
-                summarise(
-                    name,
-                    rows.iter().filter(|r| key(r) == name),
-                    denials.iter().filter(|d| denial_key(d) == Some(name)),
-                )
+        by.into_iter()
+            .map(|(name, (leases, refused))| {
+                summarise(name, leases.into_iter(), refused.into_iter())
             })
             .collect::<Vec<_>>()
     };
