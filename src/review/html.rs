@@ -289,9 +289,10 @@ fn timelines(out: &mut String, review: &Review) {
         let height = 28 + lanes.len().max(1) * LANE;
         let _ = writeln!(
             out,
-            "<h3>{role} <span class=muted>({n} leases)</span></h3>\n<svg class=timeline data-role=\"{role}\" viewBox=\"0 0 {WIDTH} {height}\" role=img aria-label=\"timeline of role {role}\">",
+            "<h3>{role} <span class=muted>({n} lease{plural})</span></h3>\n<svg class=timeline data-role=\"{role}\" viewBox=\"0 0 {WIDTH} {height}\" role=img aria-label=\"timeline of role {role}\">",
             role = escape(role),
             n = leases.len(),
+            plural = if leases.len() == 1 { "" } else { "s" },
         );
         for tick in 0..=4 {
             let at = start + chrono::TimeDelta::seconds((span * f64::from(tick) / 4.0) as i64);
@@ -399,8 +400,9 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
         }
         let _ = write!(
             out,
-            "<p>{} denials.</p><table id=denials><thead><tr><th>role</th><th>subject</th><th>rule</th><th>denials</th><th>first</th><th>last</th><th>last reason</th></tr></thead><tbody>",
-            review.denials.len()
+            "<p>{} denial{}.</p><table id=denials><thead><tr><th>role</th><th>subject</th><th>rule</th><th>denials</th><th>first</th><th>last</th><th>last reason</th></tr></thead><tbody>",
+            review.denials.len(),
+            if review.denials.len() == 1 { "" } else { "s" },
         );
         for ((role, subject, rule), (count, first, last, reason)) in &groups {
             let _ = write!(
