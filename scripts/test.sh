@@ -23,6 +23,8 @@ command -v mariadb-install-db >/dev/null && [ -x /usr/sbin/mariadbd ] || need_ap
 # curl: scripts/bench-http.sh compares jit with it (tests/it/benchmarks.rs runs every
 # benchmark script in its quick mode).
 command -v curl >/dev/null || need_apt+=(curl)
+# A real headless browser opens the HTML review (tests/it/review.rs).
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

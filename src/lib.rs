@@ -34,6 +34,7 @@ pub(crate) mod notify;
 pub(crate) mod ocsf;
 pub(crate) mod output;
 pub(crate) mod policy;
+pub(crate) mod review;
 pub(crate) mod secret;
 pub(crate) mod shipping;
 pub mod store;

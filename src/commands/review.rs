@@ -1,7 +1,11 @@
-use crate::cli::{ReviewArgs, ReviewCommand};
+use crate::cli::{ReviewArgs, ReviewCommand, ReviewFormat};
 use crate::context::Context;
-use crate::exit::Exit;
-use anyhow::Result;
+use crate::engine::discover::Filter;
+use crate::exit::{self, Exit};
+use crate::review::{Scope, Sources};
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Utc};
+use std::io::Write;
 
 pub fn run(ctx: &Context, args: ReviewArgs) -> Result<Exit> {
     match args.command {
@@ -13,6 +17,98 @@ pub fn run(ctx: &Context, args: ReviewArgs) -> Result<Exit> {
     }
 }
 
-fn report(_ctx: &Context, _args: ReviewArgs) -> Result<Exit> {
-    Err(crate::exit::usage("jit review: the report is being built"))
+fn report(ctx: &Context, args: ReviewArgs) -> Result<Exit> {
+    let format = match (args.format, ctx.printer.json) {
+        (Some(format), _) => format,
+        (None, true) => ReviewFormat::Json,
+        (None, false) => {
+            return Err(exit::usage(
+                "jit review: name the report's format: --format html, csv or json",
+            ));
+        }
+    };
+    if args.output.is_some() && ctx.identity.delegated() {
+        return Err(exit::usage(
+            "--output is refused under sudo delegation; redirect standard output instead",
+        ));
+    }
+    let now = ctx.clock.now();
+    let scope = Scope {
+        since: args
+            .since
+            .as_deref()
+            .map(|t| time_arg("--since", t, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| time_arg("--until", t, now))
+            .transpose()?,
+        role: args.role,
+        subject: args.subject,
+    };
+    if let (Some(since), Some(until)) = (scope.since, scope.until)
+        && since > until
+    {
+        return Err(exit::usage("--since is after --until"));
+    }
+    if let Some(role) = &scope.role
+        && !ctx.config.roles.contains_key(role)
+    {
+        return Err(exit::usage(format!(
+            "unknown role {}",
+            crate::text::quoted(role)
+        )));
+    }
+    let engine = ctx.engine();
+    let review = crate::review::build(
+        Sources {
+            config: &ctx.config,
+            store: ctx.store(),
+            now,
+            discovered: engine
+                .discover(&Filter::default())
+                .map_err(|err| format!("{err:#}")),
+        },
+        &scope,
+    )?;
+    let sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(ctx.printer.stream()),
+    };
+    match format {
+        ReviewFormat::Json => {
+            let mut sink = sink;
+            serde_json::to_writer(&mut sink, &review)?;
+            sink.write_all(b"\n")?;
+            sink.flush()?;
+        }
+        ReviewFormat::Csv => crate::review::write_csv(&review, sink)?,
+        ReviewFormat::Html => crate::review::write_html(&review, sink)?,
+    }
+    if let Some(path) = &args.output {
+        ctx.printer.note(&format!(
+            "review of {} leases written to {}",
+            review.leases.len(),
+            path.display()
+        ));
+    }
+    Ok(Exit::Success)
+}
+
+/// RFC 3339, or a duration ago (`30d`).
+fn time_arg(flag: &str, text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let ago = crate::duration::parse(text).map_err(|_| {
+        exit::usage(format!(
+            "{flag} {}: use RFC 3339 (2026-01-31T12:00:00Z) or a duration ago (30d)",
+            crate::text::quoted(text)
+        ))
+    })?;
+    Ok(now - chrono::TimeDelta::seconds(i64::try_from(ago.as_secs()).unwrap_or(0)))
 }

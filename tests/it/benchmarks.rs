@@ -75,6 +75,10 @@ const SCRIPTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "scripts/bench-review.sh",
+        &["jit review --format html median: ", "review HTML size: "],
+    ),
+    (
         "scripts/bench-ssh.sh",
         &[
             "jit request (ssh certificate) ",
@@ -101,6 +105,8 @@ const FULL_RUN_SETTINGS: &[&str] = &[
     "BENCH_PG_LEASES",
     "BENCH_PG_PARALLEL",
     "BENCH_STRICT",
+    "BENCH_REVIEW_LEASES",
+    "BENCH_REVIEW_EVENTS",
 ];
 
 const DEADLINE: Duration = Duration::from_secs(600);
@@ -233,6 +239,11 @@ fn bench_mysql_quick() {
 #[test]
 fn bench_postgres_quick() {
     quick("scripts/bench-postgres.sh");
+}
+
+#[test]
+fn bench_review_quick() {
+    quick("scripts/bench-review.sh");
 }
 
 #[test]

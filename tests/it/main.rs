@@ -37,6 +37,7 @@ mod ocsf;
 mod pg_cluster;
 mod postgres;
 mod recheck;
+mod review;
 mod separation;
 mod shipping;
 mod ssh;

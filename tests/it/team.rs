@@ -35,7 +35,7 @@ fn password(login: &str) -> &'static str {
 static SETUP: Mutex<()> = Mutex::new(());
 static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
-struct Team {
+pub(crate) struct Team {
     w: World,
     cluster: &'static pg_cluster::Cluster,
     database: String,
@@ -54,7 +54,7 @@ fn await_that(what: &str, mut done: impl FnMut() -> bool) {
 
 impl Team {
     /// A team store with the default roles, plus `extra` in the workers' configuration.
-    fn new(extra: &str) -> Team {
+    pub(crate) fn new(extra: &str) -> Team {
         Team::on(pg_cluster::shared(), extra)
     }
 
@@ -156,7 +156,7 @@ impl Team {
     }
 
     /// `jit` as `user`, with their own store login.
-    fn person<I, S>(&self, user: &str, args: I) -> Jit
+    pub(crate) fn person<I, S>(&self, user: &str, args: I) -> Jit
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -202,13 +202,13 @@ impl Team {
     }
 
     /// Start a worker in a process of its own.
-    fn worker(&mut self, jit: impl FnOnce(Jit) -> Jit) {
+    pub(crate) fn worker(&mut self, jit: impl FnOnce(Jit) -> Jit) {
         let child = jit(self.w.jit(["worker"])).spawn();
         self.workers.push(child);
     }
 
     /// Stop every worker (SIGTERM, as systemd does) and return what each printed.
-    fn stop_workers(&mut self) -> Vec<String> {
+    pub(crate) fn stop_workers(&mut self) -> Vec<String> {
         self.workers
             .drain(..)
             .map(|child| {
