@@ -516,10 +516,17 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
             opt(r.max_ttl.as_deref()),
             opt(r.window.as_deref()),
             time(r.expires),
-            match (r.last_certified, &r.certified_by) {
-                (Some(at), Some(by)) => format!("{} by {}", time(Some(at)), escape(by)),
-                (Some(at), None) => time(Some(at)),
-                _ => "never".to_owned(),
+            {
+                let last = match (r.last_certified, &r.certified_by) {
+                    (Some(at), Some(by)) => format!("{} by {}", time(Some(at)), escape(by)),
+                    (Some(at), None) => time(Some(at)),
+                    _ => "never".to_owned(),
+                };
+                if r.overdue {
+                    format!("{last} <span class=bad>(overdue)</span>")
+                } else {
+                    last
+                }
             },
         );
     }

@@ -151,6 +151,13 @@ pub struct Rule {
     pub last_certified: Option<DateTime<Utc>>,
     pub max_ttl: Option<String>,
     pub name: String,
+    /// Whether its certification was overdue at the period's end (`review_every` passed
+    /// since the last one, or never certified); false for a rule without `review_every`.
+    pub overdue: bool,
+    /// When the next certification was due; null when never certified or no `review_every`.
+    #[serde(serialize_with = "rfc3339::maybe")]
+    pub review_due: Option<DateTime<Utc>>,
+    pub review_every: Option<String>,
     /// The configured roles it covers (`*` resolved).
     pub roles: Vec<String>,
     pub subjects: Vec<String>,
@@ -289,7 +296,9 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
     let by_id: HashMap<&str, &Lease> = leases.iter().map(|l| (l.id.as_str(), l)).collect();
 
     let mut denials = Vec::new();
-    let mut certified: HashMap<String, (DateTime<Utc>, String)> = HashMap::new();
+    // The certifications and decertifications up to the period's end, read as policy reads
+    // them (of a rule as it stood: its reference, subjects and roles).
+    let mut reviewed: Vec<crate::audit::AuditEvent> = Vec::new();
     let mut checkpoint = None;
     let mut period_events = 0u64;
     store.each_event(&mut |event| {
@@ -302,10 +311,8 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
         }
         let details = &event.details;
         match event.kind.as_str() {
-            "certified" => {
-                if let (Some(rule), Some(at)) = (text_of(details, "rule"), parse_at(&event.at)) {
-                    certified.insert(rule, (at, event.actor.clone()));
-                }
+            "certified" | "decertified" => {
+                reviewed.push(event.clone());
                 return Ok(());
             }
             "denied" if in_period(&event.at) => {
@@ -464,17 +471,22 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
     let roles = group(|r| &r.role, |d| d.role.as_deref());
     let subjects = group(|r| &r.subject, |d| d.subject.as_deref());
 
+    let reviews = crate::certification::Reviews::from_events(&reviewed);
     let eligibility = config
         .eligibility
         .iter()
         .filter(|rule| scope.role.as_ref().is_none_or(|r| rule.covers_role(r)))
         .map(|rule| {
-            let last = certified.get(&rule.name);
+            let last = reviews.last_certified(rule);
+            let standing = reviews.standing(rule, until);
             Rule {
-                certified_by: last.map(|(_, by)| by.clone()),
+                certified_by: last.map(|record| record.by.clone()),
                 expires: rule.expires,
                 in_force: rule.in_force(now),
-                last_certified: last.map(|(at, _)| *at),
+                last_certified: last.map(|record| record.at),
+                overdue: standing.as_ref().is_some_and(|s| s.overdue),
+                review_every: standing.as_ref().map(|s| crate::duration::format(s.every)),
+                review_due: standing.and_then(|s| s.due),
                 max_ttl: rule.max_ttl.map(crate::duration::format),
                 name: rule.name.clone(),
                 roles: config

@@ -325,3 +325,67 @@ fn a_dry_run_shows_the_certification_and_a_warn_rule_still_admits() {
         "note: eligibility rule #2 (seat) has never been certified (review_every 30d)\n",
     );
 }
+
+#[test]
+fn the_review_says_when_each_rule_was_certified_and_which_is_overdue() {
+    let w = world();
+    let rules = |w: &World, later: i64| -> Vec<serde_json::Value> {
+        let review = w
+            .jit(["review", "--format", "json"])
+            .later(later)
+            .run()
+            .success()
+            .json();
+        review["eligibility"].as_array().unwrap().clone()
+    };
+    let before = rules(&w, 0);
+    conforms(&before[0], &["review rule"]);
+    assert_eq!(before[0]["name"], "eligibility rule ledger-staff");
+    assert_eq!(
+        before[0]["overdue"], true,
+        "never certified: overdue at once"
+    );
+    assert_eq!(before[0]["last_certified"], serde_json::Value::Null);
+    assert_eq!(before[0]["review_every"], "90d");
+    assert_eq!(
+        before[1]["overdue"], false,
+        "no review_every: never overdue"
+    );
+    assert_eq!(before[1]["review_every"], serde_json::Value::Null);
+
+    let certified = w
+        .jit([
+            "review",
+            "certify",
+            "ledger-staff",
+            "--reason",
+            "Q4",
+            "--json",
+        ])
+        .by(APPROVER)
+        .run()
+        .success()
+        .json();
+    let at = certified["at"].as_str().unwrap().to_owned();
+    let after = rules(&w, 0);
+    assert_eq!(after[0]["last_certified"], at.as_str());
+    assert_eq!(after[0]["certified_by"], APPROVER);
+    assert_eq!(after[0]["overdue"], false);
+    let due = (chrono::DateTime::parse_from_rfc3339(&at).unwrap() + chrono::TimeDelta::days(90))
+        .to_utc()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    assert_eq!(after[0]["review_due"], due.as_str());
+    // 91 days on, the review flags it again.
+    assert_eq!(rules(&w, 91 * DAY)[0]["overdue"], true);
+    let html = w
+        .jit(["review", "--format", "html"])
+        .later(91 * DAY)
+        .run()
+        .success()
+        .stdout;
+    assert!(
+        html.contains(&format!("by {APPROVER} <span class=bad>(overdue)</span>")),
+        "the HTML review flags the overdue rule"
+    );
+}
