@@ -4,7 +4,6 @@ use crate::exit::{self, Exit};
 use crate::ocsf::{self, LeaseFacts};
 use crate::store::{EventFilter, LeaseFilter};
 use anyhow::{Context as _, Result};
-use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -47,7 +46,7 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
             let since = args
                 .since
                 .as_deref()
-                .map(|text| parse_since(text, ctx.clock.now()))
+                .map(|text| super::time_arg("--since", text, ctx.clock.now()))
                 .transpose()?;
             let events = ctx.store().events(&EventFilter {
                 lease_id: args.lease,
@@ -57,20 +56,6 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<Exit> {
             Ok(Exit::Success)
         }
     }
-}
-
-/// RFC 3339, or a duration ago (`2h`).
-fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&Utc));
-    }
-    let ago = crate::duration::parse(text).map_err(|_| {
-        exit::usage(format!(
-            "--since {}: use RFC 3339 (2026-01-31T12:00:00Z) or a duration ago (2h)",
-            crate::text::quoted(text)
-        ))
-    })?;
-    Ok(now - chrono::TimeDelta::seconds(i64::try_from(ago.as_secs()).unwrap_or(0)))
 }
 
 fn run_export(ctx: &Context, args: &ExportArgs) -> Result<Exit> {

@@ -73,6 +73,24 @@ fn request_input(
     Ok((input, path))
 }
 
+/// A time on the command line (`--since`, `--until`): RFC 3339, or a duration ago.
+fn time_arg(
+    flag: &str,
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    let ago = crate::duration::parse(text).map_err(|_| {
+        crate::exit::usage(format!(
+            "{flag} {}: use RFC 3339 (2026-01-31T12:00:00Z) or a duration ago (2h, 30d)",
+            crate::text::quoted(text)
+        ))
+    })?;
+    Ok(now - chrono::TimeDelta::seconds(i64::try_from(ago.as_secs()).unwrap_or(0)))
+}
+
 pub fn dispatch(cli: Cli) -> Result<Exit> {
     let global = cli.global;
     match cli.command {

@@ -4,7 +4,6 @@ use crate::engine::discover::Filter;
 use crate::exit::{self, Exit};
 use crate::review::{Scope, Sources};
 use anyhow::{Context as _, Result};
-use chrono::{DateTime, Utc};
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: ReviewArgs) -> Result<Exit> {
@@ -37,12 +36,12 @@ fn report(ctx: &Context, args: ReviewArgs) -> Result<Exit> {
         since: args
             .since
             .as_deref()
-            .map(|t| time_arg("--since", t, now))
+            .map(|t| super::time_arg("--since", t, now))
             .transpose()?,
         until: args
             .until
             .as_deref()
-            .map(|t| time_arg("--until", t, now))
+            .map(|t| super::time_arg("--until", t, now))
             .transpose()?,
         role: args.role,
         subject: args.subject,
@@ -97,18 +96,4 @@ fn report(ctx: &Context, args: ReviewArgs) -> Result<Exit> {
         ));
     }
     Ok(Exit::Success)
-}
-
-/// RFC 3339, or a duration ago (`30d`).
-fn time_arg(flag: &str, text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&Utc));
-    }
-    let ago = crate::duration::parse(text).map_err(|_| {
-        exit::usage(format!(
-            "{flag} {}: use RFC 3339 (2026-01-31T12:00:00Z) or a duration ago (30d)",
-            crate::text::quoted(text)
-        ))
-    })?;
-    Ok(now - chrono::TimeDelta::seconds(i64::try_from(ago.as_secs()).unwrap_or(0)))
 }
