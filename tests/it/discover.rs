@@ -295,3 +295,47 @@ fn a_target_that_cannot_be_asked_is_an_error_and_the_others_are_still_asked() {
         bad_kind.stderr
     );
 }
+
+#[test]
+fn a_removal_the_target_refuses_records_nothing_and_changes_nothing() {
+    // The default world's command target: its program answers discover and remove, and
+    // fails removals (as revocations) while `fail-revoke` exists.
+    let w = World::new();
+    let grants = w.path("grants.json");
+    std::fs::write(
+        &grants,
+        json!({ format!("web-root/{REQUESTER}"): { "expires_at": null } }).to_string(),
+    )
+    .unwrap();
+    let found = findings(&w, &["--target", "files"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["kind"], "standing");
+    assert_eq!(found[0]["holder"], REQUESTER);
+    let id = found[0]["id"].as_str().unwrap().to_owned();
+    let before = std::fs::read_to_string(&grants).unwrap();
+    let events = w.event_count();
+
+    w.fail_revokes(true);
+    let failed = w.jit(["discover", "--adopt", &id, "--yes"]).run().code(1);
+    assert_eq!(
+        failed.stderr,
+        format!(
+            "jit: error: removing finding {id} on target \"files\" failed: target unreachable (fixture)\n"
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&grants).unwrap(), before);
+    assert_eq!(
+        w.event_count(),
+        events,
+        "a removal that failed is not recorded"
+    );
+
+    w.fail_revokes(false);
+    w.jit(["discover", "--adopt", &id, "--yes"]).run().success();
+    assert_eq!(w.event_count(), events + 1);
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(&grants).unwrap()).unwrap();
+    assert!(
+        state.get(format!("web-root/{REQUESTER}")).is_none(),
+        "{state}"
+    );
+}
