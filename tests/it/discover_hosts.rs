@@ -336,6 +336,30 @@ fn a_sudoers_file_someone_else_may_write_is_not_read() {
 }
 
 #[test]
+fn doctor_checks_the_tool_discover_reads_the_sudoers_with() {
+    require_root();
+    let w = World::empty();
+    sudoers_tree(w.dir.path(), "d");
+    w.write_config(&sudo_config(w.dir.path(), "d"));
+    w.jit(["doctor"])
+        .run()
+        .stdout_has("ok   target host: cvtsudoers: cvtsudoers version ");
+    let missing = w.path("no-cvtsudoers");
+    let config = std::fs::read_to_string(w.config_path()).unwrap().replace(
+        "backend = \"sudo\"\n",
+        &format!(
+            "backend = \"sudo\"\ncvtsudoers = \"{}\"\n",
+            missing.display()
+        ),
+    );
+    w.write_config(&config);
+    w.jit(["doctor"]).run().code(1).stdout_has(&format!(
+        "FAIL target host: cvtsudoers: {}: No such file or directory (os error 2): jit discover cannot read the sudoers\n",
+        missing.display()
+    ));
+}
+
+#[test]
 fn a_rule_using_an_alias_of_another_file_is_reported_and_left_to_edit_by_hand() {
     require_root();
     use std::os::unix::fs::PermissionsExt;

@@ -250,6 +250,7 @@ impl TypedBackend for SudoBackend {
         let visudo = Command::new(&self.settings.visudo)
             .arg("--version")
             .output();
+        let cvtsudoers = Command::new(&self.settings.cvtsudoers).arg("-V").output();
         vec![
             Check {
                 name: name("directory"),
@@ -275,6 +276,28 @@ impl TypedBackend for SudoBackend {
                         .unwrap_or("")
                         .to_owned(),
                     Err(err) => format!("{}: {err}", self.settings.visudo.display()),
+                },
+            },
+            Check {
+                name: name("cvtsudoers"),
+                ok: cvtsudoers.as_ref().is_ok_and(|o| o.status.success()),
+                detail: match cvtsudoers {
+                    Ok(output) if output.status.success() => format!(
+                        "{} (jit discover reads the sudoers with it)",
+                        String::from_utf8_lossy(&output.stdout)
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                    ),
+                    Ok(output) => format!(
+                        "{} -V failed ({}): jit discover cannot read the sudoers",
+                        self.settings.cvtsudoers.display(),
+                        output.status
+                    ),
+                    Err(err) => format!(
+                        "{}: {err}: jit discover cannot read the sudoers",
+                        self.settings.cvtsudoers.display()
+                    ),
                 },
             },
         ]
