@@ -113,6 +113,15 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+impl AuditEvent {
+    /// When it happened: `at` read back (`None` only for a record edited into a bad time).
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.at)
+            .ok()
+            .map(|t| t.to_utc())
+    }
+}
+
 impl NewEvent {
     /// This event as record `seq` after `prev_hash`, with its details as stored.
     pub fn chain(&self, seq: i64, prev_hash: String) -> (AuditEvent, String) {

@@ -175,7 +175,7 @@ fn read(event: &AuditEvent) -> Option<Record> {
     };
     Some(Record {
         seq: event.seq,
-        at: DateTime::parse_from_rfc3339(&event.at).ok()?.to_utc(),
+        at: event.time()?,
         by: event.actor.clone(),
         rule: d["rule"].as_str()?.to_owned(),
         subjects: strings("subjects"),

@@ -139,7 +139,8 @@ const UNKNOWN: Mapping = map(Entity, 99, "Other", false, 1);
 pub fn record(event: &AuditEvent, lease: Option<&LeaseFacts>, jit_version: &str) -> Result<Value> {
     let kind = EventKind::parse(&event.kind);
     let mapping = kind.map_or(UNKNOWN, class_of);
-    let time = DateTime::parse_from_rfc3339(&event.at)
+    let time = event
+        .time()
         .with_context(|| format!("audit event {}: time {:?}", event.seq, event.at))?
         .timestamp_millis();
     let details = &event.details;

@@ -233,12 +233,6 @@ struct Facts {
     last_error: Option<String>,
 }
 
-fn parse_at(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 fn text_of(details: &serde_json::Value, key: &str) -> Option<String> {
     details.get(key).and_then(|v| v.as_str()).map(str::to_owned)
 }
@@ -325,7 +319,7 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
                         .subject
                         .as_ref()
                         .is_none_or(|s| subject.as_ref() == Some(s));
-                if wanted && let Some(at) = parse_at(&event.at) {
+                if wanted && let Some(at) = event.time() {
                     denials.push(Denial {
                         actor: event.actor.clone(),
                         at,
@@ -349,16 +343,16 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
                     fact.ticket_status = Some(status);
                 }
                 if event.kind == "granted" {
-                    fact.granted = parse_at(&event.at);
+                    fact.granted = event.time();
                 }
             }
             "revoked" | "expired" | "reconciled" | "cancelled" | "denied" => {
-                fact.ended = parse_at(&event.at);
+                fact.ended = event.time();
             }
             "revoke-failed" => {
                 fact.revoke_failures += 1;
                 if fact.first_revoke_failed.is_none() {
-                    fact.first_revoke_failed = parse_at(&event.at);
+                    fact.first_revoke_failed = event.time();
                 }
                 fact.last_error = text_of(details, "error");
             }
