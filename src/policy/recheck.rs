@@ -44,6 +44,9 @@ pub enum Check {
     /// The subject was decertified under every rule that admits them (`jit review
     /// revoke-eligibility`; see [`crate::certification::recheck`]).
     Decertified,
+    /// The `jit mcp` session an agent's lease was bound to has ended (see
+    /// [`crate::engine::Session`]).
+    SessionEnded,
 }
 
 impl Check {
@@ -56,6 +59,7 @@ impl Check {
             Check::Cap => "cap",
             Check::Conflict => "conflict",
             Check::Decertified => "decertified",
+            Check::SessionEnded => "session-ended",
         }
     }
 }
@@ -429,6 +433,8 @@ expires = "2026-12-01T10:30:00Z"
             worker_at: None,
             attempts: 0,
             next_attempt_at: None,
+            agent: None,
+            agent_session: None,
         }
     }
 
