@@ -1483,4 +1483,41 @@ mod tests {
         assert_eq!(subject_column(&person), "alice");
         assert_eq!(agent_clause(&person), "");
     }
+
+    #[test]
+    fn an_approvers_line_names_the_agent_and_its_task() {
+        use crate::engine::Decided;
+        let lease = agents("claude-code 1.0.3");
+        let clause =
+            "(role db-read for alice via agent claude-code 1.0.3; task: find the slow query)";
+        let approved = Decided::Approved {
+            lease: lease.clone(),
+            remaining: 1,
+        };
+        assert_eq!(
+            decision(&approved, false),
+            format!("approved k3f9x2m7qa {clause}; 1 more approval(s) needed")
+        );
+        assert_eq!(
+            decision(&approved, true),
+            format!("approved k3f9x2m7qa {clause}; 1 more approval needed")
+        );
+        let granted = Decided::Granted {
+            lease: lease.clone(),
+            credentials: None,
+        };
+        assert_eq!(
+            decision(&granted, false),
+            "approved and granted k3f9x2m7qa: role db-read for alice via agent claude-code \
+             1.0.3 (task: find the slow query)"
+        );
+        assert_eq!(
+            decision(&granted, true),
+            format!("approved k3f9x2m7qa {clause}; granted to alice")
+        );
+        assert_eq!(
+            decision(&Decided::Denied { lease }, false),
+            format!("denied k3f9x2m7qa {clause}")
+        );
+    }
 }
