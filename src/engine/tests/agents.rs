@@ -215,3 +215,55 @@ fn the_sweeper_ends_the_leases_of_a_session_that_ended_and_keeps_the_others() {
     assert_eq!(revoked["recheck"], "session-ended");
     assert_eq!(world.last_details(&asked.id)["recheck"], "session-ended");
 }
+
+#[test]
+fn an_agent_lease_follows_its_role_agent_table_as_it_changes() {
+    let mut world = World::memory();
+    let grant = |world: &World| match world
+        .engine("alice")
+        .request(
+            &who("alice"),
+            &by_agent("unattended", None, this_session()),
+            None,
+        )
+        .unwrap()
+    {
+        Requested::Granted { lease, .. } => lease,
+        Requested::Pending { .. } => panic!("pending"),
+    };
+    let lease = grant(&world);
+    let person = world.granted("unattended", Some(30));
+    // The agent cap lowered: the agent's lease is shortened, a person's is not.
+    let agent = world
+        .config
+        .roles
+        .get_mut("unattended")
+        .unwrap()
+        .agent
+        .as_mut()
+        .unwrap();
+    agent.max_ttl = secs(5 * 60);
+    world.at(1);
+    world.sweep();
+    assert_eq!(world.lease(&lease.id).expires_at, Some(minutes(5)));
+    assert_eq!(world.lease(&person.id).expires_at, Some(minutes(30)));
+    assert_eq!(
+        world.last_details(&lease.id)["rule"],
+        "roles.unattended.agent.max_ttl"
+    );
+    // The agent table removed: the agent's lease is revoked, with the rule.
+    world.config.roles.get_mut("unattended").unwrap().agent = None;
+    world.at(2);
+    let report = world.sweep();
+    assert_eq!(world.lease(&lease.id).state, LeaseState::Revoked);
+    assert_eq!(world.lease(&person.id).state, LeaseState::Active);
+    assert_eq!(
+        report.causes.get(&lease.id).map(String::as_str),
+        Some(
+            "role \"unattended\" is no longer open to agents: it has no [roles.unattended.agent] table"
+        )
+    );
+    let revoked = world.last_details(&lease.id);
+    assert_eq!(revoked["recheck"], "agents-closed");
+    assert_eq!(revoked["rule"], "roles.unattended.agent");
+}
