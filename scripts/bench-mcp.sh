@@ -128,7 +128,7 @@ LIVE=$("$JIT" list --json | python3 -c 'import json, sys; print(len(json.load(sy
 
 say "3. jit request of the same role from the shell"
 hf request -N --runs "$RUNS" "$JIT request --role fast --ttl 5m --reason benchmark"
-"$JIT" revoke --mine --role fast >/dev/null
+"$JIT" revoke --mine >/dev/null
 
 # ---- summary --------------------------------------------------------------------------------------
 say "summary (medians, ms)"

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,10 +26,18 @@ pub struct RequestInput {
 
 /// An AI agent that asked for a lease through `jit mcp`, as people see it ("via agent
 /// CLIENT"): the MCP client's name and version from its `initialize`, and the task it gave.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {
     pub client: String,
     pub task: String,
+    /// The commands the agent may run with the lease (`run_with_access`), and whether it
+    /// is handed the credentials: the role's `agent` table as it was when the lease was
+    /// asked for, recorded by the engine from its own configuration (a team worker's), so
+    /// that the session holding the lease needs no copy of the policy.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub commands: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reveal: bool,
 }
 
 impl Agent {

@@ -239,6 +239,7 @@ mod tests {
         lease.agent = Some(crate::lease::Agent {
             client: "claude-code 1.0.3".into(),
             task: "<!channel> the slow query".into(),
+            ..Default::default()
         });
         lease.ticket = None;
         let requested = event(

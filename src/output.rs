@@ -1441,6 +1441,7 @@ mod tests {
         lease.agent = Some(Agent {
             client: client.into(),
             task: "find the slow query".into(),
+            ..Default::default()
         });
         lease
     }

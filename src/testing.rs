@@ -67,6 +67,7 @@ impl AgentRequests {
                 agent: Some(Agent {
                     client: client.to_owned(),
                     task: task.to_owned(),
+                    ..Agent::default()
                 }),
                 session: Some(local.session()?),
                 ..RequestInput::default()

@@ -174,7 +174,18 @@ impl<'a> Engine<'a> {
             worker_at: claims_grant.then_some(now),
             attempts: 0,
             next_attempt_at: None,
-            agent: input.agent.clone(),
+            // What the agent may do with the lease is the role's, never the asker's word.
+            agent: input.agent.as_ref().map(|agent| lease::Agent {
+                client: agent.client.clone(),
+                task: agent.task.clone(),
+                commands: role
+                    .agent
+                    .iter()
+                    .flat_map(|a| &a.commands)
+                    .map(|(name, command)| (name.clone(), command.argv.clone()))
+                    .collect(),
+                reveal: role.agent.as_ref().is_some_and(|a| a.reveal),
+            }),
             agent_session: input.session.clone(),
         };
         // A lease whose entitlement is its own alone (no other lease to wait for or to cover)

@@ -103,6 +103,8 @@ impl Serialize for lease::Lease {
 /// they were exported).
 #[derive(Serialize)]
 pub struct LeaseReport<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<&'a lease::Agent>,
     pub approvals: Vec<ReportApproval<'a>>,
     pub backend: &'a str,
     pub break_glass: bool,
@@ -179,6 +181,7 @@ impl<'a> LeaseReport<'a> {
     /// The lease alone; the constructors below add what their command shows.
     pub fn of(lease: &'a lease::Lease) -> Self {
         LeaseReport {
+            agent: lease.agent.as_ref(),
             approvals: lease
                 .approvals
                 .iter()

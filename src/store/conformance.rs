@@ -109,6 +109,8 @@ pub fn lease(id: &str, role: &str, subject: &str, created: i64) -> Lease {
         agent: Some(crate::lease::Agent {
             client: "pytest-agent 9.8.7".into(),
             task: "a \"quoted\" task".into(),
+            commands: [("q".to_owned(), vec!["psql".to_owned(), "{sql}".to_owned()])].into(),
+            reveal: true,
         }),
         agent_session: Some("host:4242:17".into()),
     }

@@ -10,6 +10,7 @@ fn by_agent(role: &str, ttl: Option<u64>, session: String) -> RequestInput {
         agent: Some(Agent {
             client: "pytest-agent 9.8.7".into(),
             task: "rotate the app's keys".into(),
+            ..Default::default()
         }),
         session: Some(session),
         ..asking(role, ttl)
