@@ -433,12 +433,25 @@ impl<'a> Session<'a> {
                 )));
             }
         }
-        let role = self.ctx.config.roles.get(&lease.role);
-        let Some(agent) = role.and_then(|role| role.agent.as_ref()) else {
-            return Err(exit::denied(format!(
-                "role {} is not open to agents",
-                lease.role
-            )));
+        let agent = match self.ctx.config.roles.get(&lease.role) {
+            Some(role) => role.agent.as_ref().ok_or_else(|| {
+                exit::denied(format!("role {} is not open to agents", lease.role))
+            })?,
+            // A team store's members keep only where the store is: the role's commands are
+            // in the workers' configuration.
+            None if self.ctx.config.store.team.is_some() => {
+                return Err(exit::config(format!(
+                    "role {} is not in this configuration, which names only the team store: \
+                     run_with_access needs the role's agent commands",
+                    lease.role
+                )));
+            }
+            None => {
+                return Err(exit::denied(format!(
+                    "role {} is no longer in the configuration",
+                    lease.role
+                )));
+            }
         };
         let Some(command) = agent.commands.get(name) else {
             let declared: Vec<&str> = agent.commands.keys().map(String::as_str).collect();
@@ -621,7 +634,8 @@ impl<'a> Session<'a> {
             .ok_or_else(|| anyhow::anyhow!("lease {id} is not in the store"))
     }
 
-    /// What `request_access` and `wait_for_approval` return.
+    /// What `request_access` and `wait_for_approval` return (the approvers and `reveal` as
+    /// this configuration has them: none, and no credentials, where it lacks the role).
     fn access(&self, lease: &Lease, granted: bool, credentials: Option<&Credentials>) -> Value {
         let agent = self
             .ctx
