@@ -839,7 +839,18 @@ fn arguments_reach_the_program_as_one_literal_argument_each() {
         printed,
         run_result(0, &format!("[; rm -rf ~]\n[fixed]\n[{substitution}]\n"))
     );
+
+    // drop_access ends it before the session does; once ended, it is already ended.
+    let login = handle_login(&w, &id);
+    assert!(cluster.role_exists(&login));
+    let dropped = ok(&agent.call("drop_access", json!({"lease_id": id})));
+    assert_eq!(dropped["outcome"], "revoked", "{dropped}");
+    assert_eq!(dropped["lease"]["state"], "revoked");
+    assert!(!cluster.role_exists(&login));
+    let again = ok(&agent.call("drop_access", json!({"lease_id": id})));
+    assert_eq!(again["outcome"], "already-ended", "{again}");
     agent.close();
+    assert_eq!(w.state_of(&id), "revoked");
     assert!(!pwned.exists(), "a shell ran the argument");
     assert!(w.dir.path().join("printargs").exists(), "nothing removed");
 }
