@@ -741,6 +741,31 @@ fn an_agent_asks_a_person_approves_psql_runs_as_the_login_and_the_login_ends_wit
 }
 
 #[test]
+fn a_person_s_denial_ends_the_wait_with_an_error_result_and_no_login() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let before = cluster.roles();
+    let mut agent = Agent::start(&agent_env(w.env()));
+    let pending = ok(&agent.call("request_access", request("db-agent")));
+    let id = pending["lease"]["id"].as_str().unwrap().to_owned();
+    let mut approver = w.env();
+    approver.push(("SUDO_USER".into(), APPROVER.into()));
+    let waited = agent.call_with_hook(
+        "wait_for_approval",
+        json!({"lease_id": id, "timeout": "1m"}),
+        &[JIT, "deny", &id, "--reason", "not for an agent"],
+        &agent_env(approver),
+    );
+    assert_eq!(waited["hook"]["code"], 0, "jit deny: {}", waited["hook"]);
+    let denied = error(&waited);
+    assert_eq!(denied["exit_code"], 3, "{denied}");
+    assert_eq!(denied["kind"], "denied");
+    agent.close();
+    assert_eq!(w.state_of(&id), "denied");
+    assert_eq!(cluster.roles(), before);
+}
+
+#[test]
 fn with_reveal_the_password_is_in_the_results_where_the_search_finds_it() {
     // The control of the search above: a role that says `reveal = true` hands the
     // credentials to the model, and the same search over the same recording finds them.
