@@ -147,12 +147,13 @@ impl Context {
         }
     }
 
-    /// Who may approve `role`, as this configuration lists them (none for a role it lacks).
-    pub fn approvers(&self, role: &str) -> Vec<String> {
+    /// Who may approve `lease`, as this configuration lists them (none for a role it
+    /// lacks): an agent's request is approved by its role's agent approvers.
+    pub fn approvers(&self, lease: &crate::lease::Lease) -> Vec<String> {
         self.config
             .roles
-            .get(role)
-            .map(|role| role.approvals.approvers())
+            .get(&lease.role)
+            .map(|role| role.approvals_for(lease.agent.is_some()).approvers())
             .unwrap_or_default()
     }
 

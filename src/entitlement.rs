@@ -59,6 +59,8 @@ mod tests {
             worker_at: None,
             attempts: 0,
             next_attempt_at: None,
+            agent: None,
+            agent_session: None,
         }
     }
 

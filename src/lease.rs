@@ -17,6 +17,18 @@ pub struct RequestInput {
     pub public_key: Option<String>,
     /// The team store's queued request this asks for, linked to the lease it creates.
     pub queued_as: Option<i64>,
+    /// Asked by an AI agent through `jit mcp`.
+    pub agent: Option<Agent>,
+    /// The `jit mcp` session the lease is bound to: it ends when the session does.
+    pub session: Option<String>,
+}
+
+/// An AI agent that asked for a lease through `jit mcp`, as people see it ("via agent
+/// CLIENT"): the MCP client's name and version from its `initialize`, and the task it gave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub client: String,
+    pub task: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -222,6 +234,10 @@ pub struct Lease {
     pub worker_at: Option<DateTime<Utc>>,
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Asked for by an AI agent (shown in the lease JSON as `agent`).
+    pub agent: Option<Agent>,
+    /// The `jit mcp` session whose end ends the lease (see [`crate::engine::Session`]).
+    pub agent_session: Option<String>,
 }
 
 impl Lease {

@@ -23,6 +23,19 @@ pub struct Decision {
     pub queued: bool,
 }
 
+/// What a process that asked for a lease for an agent's session (`jit mcp`) keeps, to take
+/// up the grant once the request is approved.
+pub enum Pickup {
+    /// The local engine: the lease names this process as the one that grants it.
+    Here,
+    /// A team store: the worker seals the credentials to this process's one-time key, in
+    /// answer to queued request `request`.
+    Sealed {
+        request: i64,
+        key: crate::team::handoff::OneTimeKey,
+    },
+}
+
 pub trait Leases {
     /// The policy decision for a request, changing nothing (`--dry-run`).
     fn evaluate(&self, input: &RequestInput) -> Result<Evaluation<'_>>;
@@ -33,6 +46,24 @@ pub trait Leases {
         &self,
         input: &RequestInput,
         wait: Option<Duration>,
+        progress: &mut dyn FnMut(&Lease),
+    ) -> Result<Requested>;
+
+    /// The session this process's agent leases are bound to (see [`crate::engine::Session`]):
+    /// they end when it ends.
+    fn session(&self) -> Result<String>;
+
+    /// Ask for a lease this process holds for an agent (`input.session` set): granted now,
+    /// or pending, with what this process keeps to take up the grant after the approval.
+    fn request_held(&self, input: &RequestInput) -> Result<(Requested, Pickup)>;
+
+    /// Wait at most `timeout` for the approval of a request this process holds, and take up
+    /// its grant; `progress` sees the lease each time it is read (about once a second).
+    fn await_held(
+        &self,
+        lease_id: &str,
+        pickup: &Pickup,
+        timeout: Duration,
         progress: &mut dyn FnMut(&Lease),
     ) -> Result<Requested>;
 

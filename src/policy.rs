@@ -44,20 +44,48 @@ pub struct Decision {
 
 /// Check eligibility, the role's window, the ticket and the TTL for `who` asking for
 /// `role`; a refusal names the rule that gave it.
+/// What a request asks for, as policy weighs it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Asked<'a> {
+    pub ttl: Option<Duration>,
+    pub ticket: Option<&'a str>,
+    /// Asked by an AI agent through `jit mcp`: the role's `agent` table applies.
+    pub by_agent: bool,
+}
+
 pub fn evaluate(
     config: &Config,
     who: &Identity,
     role: &Role,
-    requested: Option<Duration>,
-    ticket: Option<&str>,
+    asked: Asked<'_>,
     limits: TtlLimits,
     now: DateTime<Utc>,
 ) -> Result<Decision, Refused> {
+    let Asked {
+        ttl: requested,
+        ticket,
+        by_agent,
+    } = asked;
+    if by_agent && role.agent.is_none() {
+        return Err(Refused::by(
+            &format!("roles.{}.agent", role.name),
+            format!(
+                "role {:?} is not open to agents: it has no [roles.{}.agent] table",
+                role.name, role.name
+            ),
+        ));
+    }
     let rules = admitting(config, who, role, now)?;
     check_role_window(role, now, "requested")?;
     check_ticket(role, ticket)?;
 
-    let caps = caps_for(role, &rules, limits);
+    let mut caps = caps_for(role, &rules, limits);
+    if let (Some(agent), true) = (&role.agent, by_agent) {
+        caps.push(Cap {
+            source: format!("role {} agent max_ttl", role.name),
+            limit: agent.max_ttl,
+        });
+    }
     let cap = caps
         .iter()
         .min_by_key(|c| c.limit)
@@ -103,8 +131,8 @@ pub fn evaluate(
         ttl,
         ttl_source: ttl_source.to_owned(),
         caps,
-        approvals_required: role.approvals.required,
-        approvers: role.approvals.approvers(),
+        approvals_required: role.approvals_for(by_agent).required,
+        approvers: role.approvals_for(by_agent).approvers(),
     })
 }
 
@@ -539,7 +567,13 @@ pub fn shortest_pending_timeout(config: &Config) -> Duration {
     config
         .roles
         .values()
-        .filter_map(|role| role.approvals.timeout)
+        .flat_map(|role| {
+            [
+                Some(&role.approvals),
+                role.agent.as_ref().map(|a| &a.approvals),
+            ]
+        })
+        .filter_map(|approvals| approvals?.timeout)
         .fold(ApprovalRule::DEFAULT_TIMEOUT, Duration::min)
 }
 
@@ -624,6 +658,7 @@ pub fn check_conflicts(
 /// May `approver` decide a request by `requester` for `role`?
 pub fn check_approver(
     role: &Role,
+    by_agent: bool,
     approver: &Identity,
     requester: &str,
     subject: &str,
@@ -634,10 +669,15 @@ pub fn check_approver(
             format!("{} may not decide their own request", approver.user),
         ));
     }
-    if !role.approvals.from.iter().any(|s| approver.matches(s)) {
-        let from: Vec<String> = role.approvals.approvers();
+    let approvals = role.approvals_for(by_agent);
+    if !approvals.from.iter().any(|s| approver.matches(s)) {
+        let from: Vec<String> = approvals.approvers();
+        let rule = match by_agent && role.agent.is_some() {
+            true => format!("roles.{}.agent.approvals.from", role.name),
+            false => format!("roles.{}.approvals.from", role.name),
+        };
         return Err(Refused::by(
-            &format!("roles.{}.approvals.from", role.name),
+            &rule,
             format!(
                 "{} may not decide requests for role {:?}; approvers: {}",
                 approver.user,
@@ -722,8 +762,11 @@ roles = ["*"]
                 &config,
                 &who("bob", &["dba"]),
                 role,
-                *requested,
-                Some("CHG-1"),
+                Asked {
+                    ttl: *requested,
+                    ticket: Some("CHG-1"),
+                    by_agent: false,
+                },
                 TtlLimits::default(),
                 Utc::now(),
             );
@@ -754,8 +797,11 @@ roles = ["*"]
             &config,
             &who("alice", &[]),
             role,
-            None,
-            None,
+            Asked {
+                ttl: None,
+                ticket: None,
+                by_agent: false,
+            },
             limits,
             Utc::now(),
         )
@@ -766,8 +812,11 @@ roles = ["*"]
             &config,
             &who("alice", &[]),
             role,
-            Some(Duration::from_secs(60)),
-            None,
+            Asked {
+                ttl: Some(Duration::from_secs(60)),
+                ticket: None,
+                by_agent: false,
+            },
             limits,
             Utc::now(),
         );
@@ -783,8 +832,11 @@ roles = ["*"]
                 &config,
                 w,
                 role,
-                None,
-                Some("CHG-1"),
+                Asked {
+                    ttl: None,
+                    ticket: Some("CHG-1"),
+                    by_agent: false,
+                },
                 TtlLimits::default(),
                 Utc::now(),
             )
@@ -800,8 +852,11 @@ roles = ["*"]
                 &config,
                 &who("bob", &["dba"]),
                 open,
-                None,
-                None,
+                Asked {
+                    ttl: None,
+                    ticket: None,
+                    by_agent: false,
+                },
                 TtlLimits::default(),
                 Utc::now()
             )
@@ -818,8 +873,11 @@ roles = ["*"]
                 &config,
                 &who("alice", &[]),
                 role,
-                None,
-                t,
+                Asked {
+                    ttl: None,
+                    ticket: t,
+                    by_agent: false,
+                },
                 TtlLimits::default(),
                 Utc::now(),
             )
@@ -851,15 +909,15 @@ roles = ["*"]
     fn approvers_may_not_approve_themselves() {
         let config = config();
         let role = &config.roles["db"];
-        assert!(check_approver(role, &who("carol", &["leads"]), "bob", "bob").is_ok());
+        assert!(check_approver(role, false, &who("carol", &["leads"]), "bob", "bob").is_ok());
         assert!(
-            check_approver(role, &who("bob", &["leads"]), "bob", "bob")
+            check_approver(role, false, &who("bob", &["leads"]), "bob", "bob")
                 .unwrap_err()
                 .denial
                 .0
                 .contains("own request")
         );
-        assert!(check_approver(role, &who("dave", &["dba"]), "bob", "bob").is_err());
+        assert!(check_approver(role, false, &who("dave", &["dba"]), "bob", "bob").is_err());
     }
 
     #[test]

@@ -25,8 +25,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
             lease, credentials, ..
         } => (lease, credentials),
         Requested::Pending { lease, .. } => {
-            ctx.printer
-                .pending(&lease, &ctx.approvers(&lease.role), None);
+            ctx.printer.pending(&lease, &ctx.approvers(&lease), None);
             return Ok(Exit::Pending);
         }
     };

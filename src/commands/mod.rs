@@ -69,6 +69,8 @@ fn request_input(
         reason: args.reason,
         public_key,
         queued_as: None,
+        agent: None,
+        session: None,
     };
     Ok((input, path))
 }

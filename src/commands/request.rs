@@ -56,7 +56,7 @@ pub fn run(ctx: &Context, args: RequestArgs) -> Result<Exit> {
             Ok(Exit::Success)
         }
         Requested::Pending { lease, notice } => {
-            let approvers = ctx.approvers(&lease.role);
+            let approvers = ctx.approvers(&lease);
             ctx.printer.pending(&lease, &approvers, notice.as_deref());
             Ok(Exit::Pending)
         }

@@ -2,6 +2,7 @@
 //! Unknown keys are errors, every error names `file:line:column`, and all of them are
 //! reported together.
 
+pub(crate) mod agent;
 pub(crate) mod connection;
 pub(crate) mod document;
 pub(crate) mod endpoint;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::backend;
+pub use agent::{AgentCommand, RoleAgent};
 pub use rules::{ApprovalRule, SubjectPattern, TicketCheck, TicketRule, Window};
 
 #[derive(Clone, Debug)]
@@ -106,8 +108,22 @@ pub struct Role {
     pub max_active: Option<u32>,
     /// When the role may be requested and granted (a break-glass role at any time).
     pub window: Option<Window>,
+    /// Whether AI agents may request it through `jit mcp`, and on what terms (`None`: they
+    /// may not).
+    pub agent: Option<RoleAgent>,
     /// Backend-specific grant parameters, validated by the target's backend kind.
     pub grant: serde_json::Value,
+}
+
+impl Role {
+    /// The approvals a request needs: an agent's (`jit mcp`) those of the role's `agent`
+    /// table, anyone else's the role's own.
+    pub fn approvals_for(&self, by_agent: bool) -> &ApprovalRule {
+        match (&self.agent, by_agent) {
+            (Some(agent), true) => &agent.approvals,
+            _ => &self.approvals,
+        }
+    }
 }
 
 /// A `[[conflicts]]` rule: no subject holds two of `roles` live at once, and nobody approves
@@ -594,6 +610,16 @@ fn read_role(
         }
     }
     let window = fields.get(reader, "window", |r, n, _| read_window(r, n));
+    let agent = fields.get(reader, "agent", |r, n, _| {
+        if break_glass {
+            r.error(
+                n.span(),
+                format!("{what} has break_glass = true: break-glass access is for people; remove `agent`"),
+            );
+            return None;
+        }
+        agent::read(r, name, n, &approvals, max_ttl)
+    });
     let grant_node = fields.take("grant");
     fields.finish(reader);
 
@@ -625,6 +651,7 @@ fn read_role(
         break_glass,
         max_active,
         window,
+        agent,
         grant: grant?,
     })
 }
@@ -738,7 +765,10 @@ fn read_ticket_check(
     })
 }
 
-fn read_approvals(reader: &mut Reader<'_>, node: &Spanned<Node>) -> Option<ApprovalRule> {
+pub(super) fn read_approvals(
+    reader: &mut Reader<'_>,
+    node: &Spanned<Node>,
+) -> Option<ApprovalRule> {
     let mut fields = reader.table(node, "approvals")?.prefixed("approvals.");
     let required = fields.count(reader, "required", 10);
     let from = fields
@@ -1202,6 +1232,65 @@ mod tests {
         assert_eq!(
             parse(Path::new("c.toml"), text).unwrap_err().to_string(),
             "c.toml:5:1: [roles.x] needs `grant`: the postgres backend's grant table"
+        );
+    }
+
+    #[test]
+    fn an_agent_table_opens_a_role_to_agents_on_its_own_terms() {
+        let base = "[roles.db]\ntarget = \"t\"\nmax_ttl = \"1h\"\napprovals = { from = [\"group:leads\"] }\n";
+        assert!(role(base).agent.is_none());
+        let open = role(&format!(
+            "{base}[roles.db.agent]\ncommands = {{ q = [\"psql\", \"-c\", \"{{sql}}\"] }}\n"
+        ));
+        let agent = open.agent.as_ref().unwrap();
+        assert_eq!(agent.max_ttl, Duration::from_secs(900));
+        assert_eq!(agent.approvals.required, 1);
+        assert_eq!(agent.approvals.approvers(), ["group:leads"]);
+        assert!(!agent.reveal);
+        assert_eq!(agent.commands["q"].placeholders(), ["sql"]);
+        // Without approvers of the role's own, an agent's table must name them (or say none).
+        let unapproved = "[roles.x]\ntarget = \"t\"\nmax_ttl = \"1h\"\n";
+        assert_eq!(
+            errors(&format!("{unapproved}agent = {{ max_ttl = \"5m\" }}\n")),
+            "c.toml:8:9: [roles.x.agent]: an agent's request needs a person's approval, and role \"x\" names no approvers; \
+             set agent.approvals = { required = 1, from = [\"group:NAME\"] } (or { required = 0 } to let agents in without one)"
+        );
+        let unattended = role(&format!(
+            "{unapproved}agent = {{ approvals = {{ required = 0 }}, reveal = true }}\n"
+        ));
+        let agent = unattended.agent.unwrap();
+        assert_eq!(agent.approvals.required, 0);
+        assert!(agent.reveal);
+        assert_eq!(
+            errors(&format!("{base}agent = {{ max_ttl = \"2h\" }}\n")),
+            "c.toml:9:21: agent.max_ttl (2h) is longer than the role's max_ttl (1h)"
+        );
+        assert_eq!(
+            errors(&format!(
+                "{base}agent = {{ commands = {{ q = [\"{{prog}}\", \"x\"] }} }}\n"
+            )),
+            "c.toml:9:29: agent.commands.q: the program is fixed; only its arguments may be placeholders"
+        );
+        assert_eq!(
+            errors(&format!(
+                "{base}agent = {{ commands = {{ q = [\"psql\", \"--db={{db}}\"] }} }}\n"
+            )),
+            "c.toml:9:37: agent.commands.q: \"--db={db}\" is not a placeholder; a placeholder is a whole argument such as \"{sql}\" \
+             (lowercase name), and is passed as exactly one argument"
+        );
+        assert_eq!(
+            errors(&format!("{base}agent = {{ commands = {{ q = [] }} }}\n")),
+            "c.toml:9:28: agent.commands.q is empty: give the program and its arguments, as [\"psql\", \"-c\", \"select 1\"]"
+        );
+        assert_eq!(
+            errors(&format!("{base}agent = {{ approve = true }}\n")),
+            "c.toml:9:11: unknown key `approve` in [roles.db.agent]; valid keys: max_ttl, approvals, reveal, commands"
+        );
+        assert_eq!(
+            errors(
+                "[roles.sos]\ntarget = \"t\"\nmax_ttl = \"1h\"\nbreak_glass = true\nagent = { approvals = { required = 0 } }\n"
+            ),
+            "c.toml:9:9: [roles.sos] has break_glass = true: break-glass access is for people; remove `agent`"
         );
     }
 

@@ -20,7 +20,13 @@ impl<'a> Engine<'a> {
         {
             // Only someone who may decide is heard further (so that nobody else can have a
             // ticket read); anyone else's attempt is refused, and recorded on the lease.
-            let may = policy::check_approver(role, who, &lease.requester, &lease.subject);
+            let may = policy::check_approver(
+                role,
+                lease.agent.is_some(),
+                who,
+                &lease.requester,
+                &lease.subject,
+            );
             self.refuse(
                 may,
                 &who.user,
@@ -28,6 +34,21 @@ impl<'a> Engine<'a> {
                 &role.name,
                 Recorded::Lease(&lease.id),
             )?;
+        }
+        // An agent's request is approved for the session that asked: one that has ended
+        // could take up no grant, and the request is cancelled instead.
+        if verdict == Verdict::Approve
+            && lease.state == LeaseState::Pending
+            && let Some(session) = &lease.agent_session
+            && self.session_ended(session)?
+        {
+            let cause = super::recheck::session_ended();
+            self.cancel_unallowed(&lease.id, &cause)?;
+            self.publish();
+            return Err(exit::denied(format!(
+                "lease {id} cannot be approved: {}; the request is cancelled",
+                cause.text
+            )));
         }
         // An approval is given on the ticket as it is now, not as it was when requested.
         if verdict == Verdict::Approve
@@ -60,8 +81,14 @@ impl<'a> Engine<'a> {
                 )));
             }
             let role = self.role(&lease.role)?;
-            policy::check_approver(role, who, &lease.requester, &lease.subject)
-                .map_err(|refused| exit::denied(refused.denial.0))?;
+            policy::check_approver(
+                role,
+                lease.agent.is_some(),
+                who,
+                &lease.requester,
+                &lease.subject,
+            )
+            .map_err(|refused| exit::denied(refused.denial.0))?;
             if lease.approvals.iter().any(|a| a.by == who.user) {
                 return Err(exit::usage(format!(
                     "{} has already decided lease {id}",

@@ -9,11 +9,10 @@ impl<'a> Engine<'a> {
         if who.user == lease.requester || who.user == lease.subject {
             return Ok(());
         }
-        let approver = self
-            .config
-            .roles
-            .get(&lease.role)
-            .is_some_and(|role| role.approvals.from.iter().any(|s| who.matches(s)));
+        let approver = self.config.roles.get(&lease.role).is_some_and(|role| {
+            let approvals = role.approvals_for(lease.agent.is_some());
+            approvals.from.iter().any(|s| who.matches(s))
+        });
         if approver {
             return Ok(());
         }

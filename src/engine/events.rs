@@ -36,6 +36,9 @@ pub struct Requested<'a> {
     pub ticket_status: Option<&'a str>,
     #[serde(skip_serializing_if = "is_false")]
     pub break_glass: bool,
+    /// Asked by an AI agent through `jit mcp`: its client and task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<&'a crate::lease::Agent>,
 }
 
 impl Details for Requested<'_> {
@@ -279,6 +282,7 @@ mod tests {
             approvals_required: 0,
             ticket_status: None,
             break_glass: false,
+            agent: None,
         };
         assert_eq!(
             json(&plain),

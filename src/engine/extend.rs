@@ -26,6 +26,9 @@ impl<'a> Engine<'a> {
             reason: lease.reason.clone(),
             public_key: None,
             queued_as: None,
+            // An agent's lease stays held to the agent's caps, whoever extends it.
+            agent: lease.agent.clone(),
+            session: None,
         };
         let evaluation = self.evaluate_and(who, &input, Recorded::Lease(&lease.id))?;
         let backend = self.backend_for(&lease.target)?;

@@ -1,7 +1,7 @@
 //! The lease service carried out in this process, on the embedded store.
 
 use super::*;
-use crate::leases::{Decision, Leases, Which};
+use crate::leases::{Decision, Leases, Pickup, Which};
 
 /// The engine acting for the person at the terminal.
 pub struct Local<'a> {
@@ -21,6 +21,24 @@ impl Leases for Local<'_> {
         _progress: &mut dyn FnMut(&Lease),
     ) -> Result<Requested> {
         self.engine.request(self.who, input, wait)
+    }
+
+    fn session(&self) -> Result<String> {
+        Session::this_process(&self.engine.worker)
+    }
+
+    fn request_held(&self, input: &RequestInput) -> Result<(Requested, Pickup)> {
+        Ok((self.engine.request(self.who, input, None)?, Pickup::Here))
+    }
+
+    fn await_held(
+        &self,
+        lease_id: &str,
+        _pickup: &Pickup,
+        timeout: Duration,
+        progress: &mut dyn FnMut(&Lease),
+    ) -> Result<Requested> {
+        self.engine.await_approval(lease_id, timeout, progress)
     }
 
     fn holds_for_a_command(&self) -> Result<()> {

@@ -45,6 +45,7 @@ mod local;
 mod recheck;
 mod request;
 mod rules;
+mod session;
 mod sweep;
 
 pub use certify::RuleStanding;
@@ -137,6 +138,7 @@ impl Process {
 }
 
 pub use crate::lease::RequestInput;
+pub use session::Session;
 
 /// The policy decision for a request, before anything changes.
 pub struct Evaluation<'c> {

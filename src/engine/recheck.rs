@@ -128,6 +128,30 @@ impl<'a> Engine<'a> {
                 None => verdicts.push((lease, verdict)),
             }
         }
+        // An agent's lease whose `jit mcp` session has ended (killed, so it could not end
+        // them itself): read whole for its session, one read per agent lease.
+        for lease in leases.iter().filter(|l| l.agent.is_some()) {
+            if verdicts
+                .iter()
+                .any(|(l, v)| l.id == lease.id && *v != Verdict::Keep)
+            {
+                continue;
+            }
+            let ended = match self.store.lease(&lease.id)?.and_then(|l| l.agent_session) {
+                Some(session) => self.session_ended(&session)?,
+                None => false,
+            };
+            if !ended {
+                continue;
+            }
+            let cause = session_ended();
+            let verdict = match lease.state {
+                LeaseState::Pending => Verdict::Cancel(cause),
+                _ => Verdict::Revoke(cause),
+            };
+            verdicts.retain(|(l, _)| l.id != lease.id);
+            verdicts.push((lease, verdict));
+        }
         plan.planned = verdicts
             .into_iter()
             .map(|(lease, verdict)| Planned {
@@ -247,7 +271,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Cancel a pending request the rules no longer allow.
-    fn cancel_unallowed(&self, id: &str, cause: &Cause) -> Result<Option<Lease>> {
+    pub(super) fn cancel_unallowed(&self, id: &str, cause: &Cause) -> Result<Option<Lease>> {
         let now = self.clock.now();
         store::write(self.store, |tx| {
             let Some(mut lease) = tx.lease(id)? else {
@@ -364,6 +388,8 @@ struct Listed<'d> {
     expires_at: Option<std::borrow::Cow<'d, str>>,
     #[serde(default)]
     break_glass: bool,
+    #[serde(default)]
+    agent: Option<crate::lease::Agent>,
 }
 
 impl Listed<'_> {
@@ -401,6 +427,8 @@ impl Listed<'_> {
             worker_at: None,
             attempts: 0,
             next_attempt_at: None,
+            agent: self.agent,
+            agent_session: None,
         })
     }
 }
@@ -442,6 +470,15 @@ fn time(text: &str) -> Result<DateTime<Utc>> {
 
 /// What the `revoked` event of a lease the rules no longer allow says beside its own fields:
 /// the cause in words (as a closed ticket's revocation says it), which check, which rule.
+/// Why the sweeper ends a lease whose agent session has ended.
+pub(super) fn session_ended() -> Cause {
+    Cause {
+        check: Check::SessionEnded,
+        rule: None,
+        text: "the agent session (jit mcp) it was bound to has ended".to_owned(),
+    }
+}
+
 fn notes(cause: &Cause) -> Notes {
     let mut notes = Notes::new();
     notes.insert("cause".into(), json!(cause.text));

@@ -33,8 +33,11 @@ impl<'a> Engine<'a> {
             self.config,
             who,
             role,
-            input.ttl,
-            input.ticket.as_deref(),
+            policy::Asked {
+                ttl: input.ttl,
+                ticket: input.ticket.as_deref(),
+                by_agent: input.agent.is_some(),
+            },
             backend.traits(&role.grant).limits,
             now,
         );
@@ -129,7 +132,11 @@ impl<'a> Engine<'a> {
         let backend = self.backend_for(&role.target)?;
         let now = evaluation.starts_at;
         let pending = evaluation.decision.approvals_required > 0;
-        let claims_grant = !pending || wait.is_some();
+        // This process grants what it waits for, and what it holds for an agent's session
+        // (`jit mcp`): the credentials must reach it. A team worker grants a queued request
+        // when it is approved, and hands the credentials over sealed.
+        let held = input.session.is_some() && input.queued_as.is_none();
+        let claims_grant = !pending || wait.is_some() || held;
         let mut lease = Lease {
             id: lease::new_id(),
             role: role.name.clone(),
@@ -167,6 +174,8 @@ impl<'a> Engine<'a> {
             worker_at: claims_grant.then_some(now),
             attempts: 0,
             next_attempt_at: None,
+            agent: input.agent.clone(),
+            agent_session: input.session.clone(),
         };
         // A lease whose entitlement is its own alone (no other lease to wait for or to cover)
         // gets its window now, so that the grant needs no second transaction to claim it.
@@ -189,6 +198,7 @@ impl<'a> Engine<'a> {
             approvals_required: lease.approvals_required,
             ticket_status: evaluation.ticket_status.as_deref(),
             break_glass: lease.break_glass,
+            agent: lease.agent.as_ref(),
         };
         let refused = store::write(self.store, |tx| {
             // Weighed again where the lease is created: another request may have taken the
@@ -215,7 +225,7 @@ impl<'a> Engine<'a> {
             // The approvers hear of it now, not when the wait ends.
             self.publish();
             return match wait {
-                Some(timeout) => self.await_approval(&lease.id, timeout),
+                Some(timeout) => self.await_approval(&lease.id, timeout, &mut |_| {}),
                 None => Ok(self.pending(lease)),
             };
         }
@@ -267,8 +277,15 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Wait for a pending request to be decided, then grant it in this process.
-    pub fn await_approval(&self, id: &str, timeout: Duration) -> Result<Requested> {
+    /// Wait for a pending request to be decided, then grant it in this process; `progress`
+    /// sees the lease each time it is read. A request held for an agent's session stays
+    /// this process's when the wait ends undecided.
+    pub fn await_approval(
+        &self,
+        id: &str,
+        timeout: Duration,
+        progress: &mut dyn FnMut(&Lease),
+    ) -> Result<Requested> {
         let deadline = Instant::now() + timeout;
         loop {
             let now = self.clock.now();
@@ -280,7 +297,7 @@ impl<'a> Engine<'a> {
                 if lease.state == LeaseState::Pending
                     && lease.worker.as_deref() == Some(self.worker.id.as_str())
                 {
-                    if timed_out {
+                    if timed_out && lease.agent_session.is_none() {
                         lease.release();
                     } else {
                         lease.worker_at = Some(now);
@@ -289,6 +306,7 @@ impl<'a> Engine<'a> {
                 }
                 Ok(lease)
             })?;
+            progress(&lease);
             match lease.state {
                 LeaseState::Pending if timed_out => return Ok(self.pending(lease)),
                 LeaseState::Pending => {}

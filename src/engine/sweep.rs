@@ -139,7 +139,7 @@ impl<'a> Engine<'a> {
                 .config
                 .roles
                 .get(&lease.role)
-                .and_then(|role| role.approvals.timeout);
+                .and_then(|role| role.approvals_for(lease.agent.is_some()).timeout);
             let timeout = explicit.unwrap_or(PENDING_TIMEOUT);
             let waiting = explicit.is_none()
                 && lease.worker.as_deref().is_some_and(|w| {

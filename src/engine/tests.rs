@@ -64,6 +64,17 @@ break_glass = true
 target = "own"
 max_ttl = "1h"
 
+[roles.agented]
+target = "own"
+max_ttl = "1h"
+approvals = { required = 1, from = ["user:bob"] }
+agent = { max_ttl = "15m" }
+
+[roles.unattended]
+target = "own"
+max_ttl = "1h"
+agent = { approvals = { required = 0 } }
+
 [[conflicts]]
 roles = ["ledger", "payout"]
 reason = "who books a payment does not pay it out"
@@ -290,6 +301,8 @@ impl World {
             worker_at: Some(now - TimeDelta::minutes(silent_for)),
             attempts: 0,
             next_attempt_at: None,
+            agent: None,
+            agent_session: None,
         };
         change(&mut lease);
         store::write(&*self.store, |tx| Ok(tx.insert(&lease)?)).unwrap();
@@ -1395,7 +1408,7 @@ fn a_final_approval_hands_the_grant_to_a_waiting_requester(new: fn() -> World) {
     world.at(3);
     let granted = match world
         .engine("alice")
-        .await_approval(&lease.id, Duration::ZERO)
+        .await_approval(&lease.id, Duration::ZERO, &mut |_| {})
         .unwrap()
     {
         Requested::Granted { lease, .. } => lease,
@@ -1729,6 +1742,7 @@ on_each_store!(
     an_expired_eligibility_rule_admits_nobody_and_says_when_it_ended,
 );
 
+mod agents;
 mod certification;
 mod conditions;
 mod recheck;

@@ -42,6 +42,9 @@ pub struct LeaseDocument<'a> {
     pub break_glass: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<&'a str>,
+    /// Asked for by an AI agent through `jit mcp`: its client and task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<&'a lease::Agent>,
 }
 
 /// One decision on a lease, inside [`LeaseDocument`].
@@ -82,6 +85,7 @@ impl<'a> From<&'a lease::Lease> for LeaseDocument<'a> {
                 .collect(),
             break_glass: lease.break_glass,
             last_error: lease.last_error.as_deref(),
+            agent: lease.agent.as_ref(),
         }
     }
 }
@@ -549,6 +553,8 @@ mod tests {
             worker_at: None,
             attempts: 0,
             next_attempt_at: None,
+            agent: None,
+            agent_session: None,
         }
     }
 

@@ -44,6 +44,11 @@ pub enum Check {
     /// The subject was decertified under every rule that admits them (`jit review
     /// revoke-eligibility`; see [`crate::certification::recheck`]).
     Decertified,
+    /// The `jit mcp` session an agent's lease was bound to has ended (see
+    /// [`crate::engine::Session`]).
+    SessionEnded,
+    /// An agent's lease of a role that no longer has an `agent` table.
+    AgentsClosed,
 }
 
 impl Check {
@@ -56,6 +61,8 @@ impl Check {
             Check::Cap => "cap",
             Check::Conflict => "conflict",
             Check::Decertified => "decertified",
+            Check::SessionEnded => "session-ended",
+            Check::AgentsClosed => "agents-closed",
         }
     }
 }
@@ -170,12 +177,21 @@ pub fn active(config: &Config, lease: &Lease, who: &Identity, now: DateTime<Utc>
         return Verdict::Keep;
     };
     // The smallest cap, and whose it is (`None`: the role's); named only when it binds.
-    let (binding, cap) = rules
+    let (binding, mut cap) = rules
         .iter()
         .filter_map(|rule| rule.max_ttl.map(|cap| (Some(*rule), cap)))
         .fold((None, role.max_ttl), |least, next| {
             if next.1 < least.1 { next } else { least }
         });
+    // An agent's lease is held to the agent cap too.
+    let agent_cap = role
+        .agent
+        .as_ref()
+        .filter(|agent| lease.agent.is_some() && agent.max_ttl < cap)
+        .map(|agent| agent.max_ttl);
+    if let Some(agent_cap) = agent_cap {
+        cap = agent_cap;
+    }
     // The cap was measured from the start of the window: the grant, or the last extension
     // (which sets the window to now + its ttl).
     let start = end - TimeDelta::seconds(lease.ttl_secs);
@@ -183,9 +199,10 @@ pub fn active(config: &Config, lease: &Lease, who: &Identity, now: DateTime<Utc>
     if latest >= end {
         return Verdict::Keep;
     }
-    let source = match binding {
-        Some(rule) => format!("{} max_ttl", rule.name),
-        None => format!("roles.{}.max_ttl", role.name),
+    let source = match (agent_cap, binding) {
+        (Some(_), _) => format!("roles.{}.agent.max_ttl", role.name),
+        (None, Some(rule)) => format!("{} max_ttl", rule.name),
+        (None, None) => format!("roles.{}.max_ttl", role.name),
     };
     let text = format!(
         "{source} is now {}: lease {} may last until {} ({} from {}), not {}",
@@ -234,6 +251,16 @@ fn standing<'c>(
             text: format!(
                 "target {:?} of role {:?} is no longer in the configuration",
                 lease.target, role.name
+            ),
+        });
+    }
+    if lease.agent.is_some() && role.agent.is_none() {
+        return Err(Cause {
+            check: Check::AgentsClosed,
+            rule: Some(format!("roles.{}.agent", role.name)),
+            text: format!(
+                "role {:?} is no longer open to agents: it has no [roles.{}.agent] table",
+                role.name, role.name
             ),
         });
     }
@@ -429,6 +456,8 @@ expires = "2026-12-01T10:30:00Z"
             worker_at: None,
             attempts: 0,
             next_attempt_at: None,
+            agent: None,
+            agent_session: None,
         }
     }
 

@@ -106,6 +106,11 @@ pub fn lease(id: &str, role: &str, subject: &str, created: i64) -> Lease {
         worker_at: None,
         attempts: 0,
         next_attempt_at: None,
+        agent: Some(crate::lease::Agent {
+            client: "pytest-agent 9.8.7".into(),
+            task: "a \"quoted\" task".into(),
+        }),
+        agent_session: Some("host:4242:17".into()),
     }
 }
 

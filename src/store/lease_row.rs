@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 /// Every column, in the order of [`insert_values`] and of what [`whole`] reads: first those
 /// the lease JSON shows ([`SHOWN`] of them), then the engine's bookkeeping.
-pub const COLUMNS: [&str; 24] = [
+pub const COLUMNS: [&str; 26] = [
     "id",
     "role",
     "target",
@@ -27,6 +27,7 @@ pub const COLUMNS: [&str; 24] = [
     "approvals_required",
     "ttl_secs",
     "break_glass",
+    "agent",
     "handle",
     "params",
     "ending",
@@ -34,10 +35,11 @@ pub const COLUMNS: [&str; 24] = [
     "worker_at",
     "attempts",
     "next_attempt_at",
+    "agent_session",
 ];
 
 /// How many of [`COLUMNS`] the lease JSON shows (what [`shown`] reads).
-pub const SHOWN: usize = 17;
+pub const SHOWN: usize = 18;
 
 /// The columns an update sets, after `id` (`$1`), in the order of [`update_values`]; the
 /// others are fixed when the lease is created.
@@ -139,6 +141,13 @@ pub fn insert_values(lease: &Lease) -> Result<Vec<Value>> {
         Small(i32::try_from(lease.approvals_required)?),
         Int(lease.ttl_secs),
         Flag(lease.break_glass),
+        MaybeText(
+            lease
+                .agent
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        ),
         Text(lease.handle.to_string()),
         Text(lease.params.to_string()),
         ending_text(lease.ending),
@@ -146,6 +155,7 @@ pub fn insert_values(lease: &Lease) -> Result<Vec<Value>> {
         secs(lease.worker_at),
         Small(i32::try_from(lease.attempts)?),
         secs(lease.next_attempt_at),
+        MaybeText(lease.agent_session.clone()),
         Text(serde_json::to_string(lease)?),
     ])
 }
@@ -224,6 +234,11 @@ pub fn shown(row: &impl Columns) -> Result<Lease> {
         approvals_required: count(row, 14)?,
         ttl_secs: row.int(15)?,
         break_glass: row.flag(16)?,
+        agent: row
+            .maybe_text(17)?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::corrupt(format!("column 17: {e}")))?,
         approvals: Vec::new(),
         handle: serde_json::Value::Null,
         params: serde_json::Value::Null,
@@ -232,19 +247,21 @@ pub fn shown(row: &impl Columns) -> Result<Lease> {
         worker_at: None,
         attempts: 0,
         next_attempt_at: None,
+        agent_session: None,
     })
 }
 
 /// A whole lease from a row of [`COLUMNS`].
 pub fn whole(row: &impl Columns) -> Result<Lease> {
     Ok(Lease {
-        handle: json(row, 17)?,
-        params: json(row, 18)?,
-        ending: row.maybe_text(19)?.as_deref().and_then(Ending::parse),
-        worker: row.maybe_text(20)?,
-        worker_at: row.time(21)?,
-        attempts: count(row, 22)?,
-        next_attempt_at: row.time(23)?,
+        handle: json(row, 18)?,
+        params: json(row, 19)?,
+        ending: row.maybe_text(20)?.as_deref().and_then(Ending::parse),
+        worker: row.maybe_text(21)?,
+        worker_at: row.time(22)?,
+        attempts: count(row, 23)?,
+        next_attempt_at: row.time(24)?,
+        agent_session: row.maybe_text(25)?,
         ..shown(row)?
     })
 }

@@ -187,6 +187,7 @@ pub fn as_listed(lease: Lease) -> Lease {
         worker_at: None,
         attempts: 0,
         next_attempt_at: None,
+        agent_session: None,
         ..lease
     }
 }
@@ -242,6 +243,11 @@ pub trait Store: LeaseStore + AuditLog + ShippingState + Locks {
     /// the mark on what jit grants, by which `jit discover` tells its own leftovers from
     /// another deployment's grants on a shared target.
     fn identity(&self) -> Result<String>;
+    /// Is the connection of backend `pid` with `application_name` `tag` still open on this
+    /// store's server (a team store's `jit mcp` session)? `None`: this store cannot tell.
+    fn connection_open(&self, _pid: i32, _tag: &str) -> Result<Option<bool>> {
+        Ok(None)
+    }
 }
 
 /// Run `work` in one write transaction and return what it returns. An error of `work`'s

@@ -8,7 +8,7 @@ CREATE POLICY ask ON jit.requests FOR INSERT TO jit_requester
                 AND ((kind = 'request' AND lease_id IS NULL)
                      OR (kind IN ('revoke', 'extend') AND lease_id IS NOT NULL
                          AND role IS NULL AND ticket IS NULL AND public_key IS NULL
-                         AND handoff_key IS NULL
+                         AND handoff_key IS NULL AND agent IS NULL AND agent_session IS NULL
                          AND (kind = 'extend' OR ttl_secs IS NULL)
                          AND (EXISTS (SELECT 1 FROM jit.leases l WHERE l.id = requests.lease_id
                                       AND (l.requester = session_user OR l.subject = session_user))
@@ -19,5 +19,6 @@ CREATE POLICY decide ON jit.requests FOR INSERT TO jit_approver
                 AND kind IN ('approve', 'deny') AND lease_id IS NOT NULL
                 AND role IS NULL AND ttl_secs IS NULL AND ticket IS NULL
                 AND public_key IS NULL AND handoff_key IS NULL
+                AND agent IS NULL AND agent_session IS NULL
                 AND EXISTS (SELECT 1 FROM jit.leases l WHERE l.id = requests.lease_id
                             AND l.requester <> session_user AND l.subject <> session_user));

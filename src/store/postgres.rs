@@ -24,9 +24,18 @@ use std::time::Duration;
 
 pub const SCHEMA: &str = include_str!("postgres.sql");
 /// Who may insert which rows into the work queue: run after [`SCHEMA`], and again by the
-/// upgrade from schema 1.
+/// upgrade from any earlier schema.
 const REQUEST_POLICIES: &str = include_str!("postgres-requests.sql");
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
+
+/// From schema 3 to 4: leases and requests by AI agents (`jit mcp`); the work queue's
+/// insert policies, made again, let only a request carry them.
+const UPGRADE_TO_4: &str = "
+    ALTER TABLE jit.leases ADD COLUMN agent TEXT, ADD COLUMN agent_session TEXT;
+    ALTER TABLE jit.requests ADD COLUMN agent TEXT, ADD COLUMN agent_session TEXT;
+    DROP POLICY IF EXISTS ask ON jit.requests;
+    DROP POLICY IF EXISTS decide ON jit.requests;
+";
 
 /// From schema 2 to 3: the store has a name of its own, the mark on what jit grants.
 const UPGRADE_TO_3: &str = "
@@ -203,6 +212,38 @@ impl PgStore {
         self.client.borrow_mut()
     }
 
+    /// Name this process's connection as a `jit mcp` session, `pg:PID:TAG` (see
+    /// [`crate::engine::Session`]): its backend pid, and a random `application_name`, which
+    /// every login can read back from `pg_stat_activity` while the connection is open.
+    /// Named once: asked again, the same name.
+    pub fn open_session(&self) -> Result<String> {
+        let row = self.client().query_one(
+            "SELECT pg_backend_pid(), current_setting('application_name')",
+            &[],
+        )?;
+        let (pid, named): (i32, String) = (row.get(0), row.get(1));
+        if named.starts_with("jit-mcp-") {
+            return Ok(format!("pg:{pid}:{named}"));
+        }
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).context("the OS random source")?;
+        let tag = format!("jit-mcp-{}", hex::encode(bytes));
+        self.client()
+            .execute("SELECT set_config('application_name', $1, false)", &[&tag])?;
+        Ok(format!("pg:{pid}:{tag}"))
+    }
+
+    /// The login of the open connection of backend `pid` named `tag`, if there is one.
+    pub fn connection_of(&self, pid: i32, tag: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .client()
+            .query_opt(
+                "SELECT usename::text FROM pg_stat_activity WHERE pid = $1 AND application_name = $2",
+                &[&pid, &tag],
+            )?
+            .map(|row| row.get(0)))
+    }
+
     /// Is the schema there, and one this jit knows?
     pub fn schema_version(&self) -> Result<Option<i32>> {
         let mut client = self.client();
@@ -268,12 +309,16 @@ impl PgStore {
         if version < 2 {
             tx.batch_execute(UPGRADE_TO_2)
                 .context("upgrading the schema to 2")?;
-            tx.batch_execute(REQUEST_POLICIES)
-                .context("creating the work queue's policies")?;
         }
         if version < 3 {
             tx.batch_execute(UPGRADE_TO_3)
                 .context("upgrading the schema to 3")?;
+        }
+        if version < 4 {
+            tx.batch_execute(UPGRADE_TO_4)
+                .context("upgrading the schema to 4")?;
+            tx.batch_execute(REQUEST_POLICIES)
+                .context("creating the work queue's policies")?;
         }
         tx.execute(
             "UPDATE jit.meta SET version = $1 WHERE id = 1",
@@ -892,6 +937,10 @@ impl Locks for PgStore {
 impl Store for PgStore {
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn connection_open(&self, pid: i32, tag: &str) -> StoreResult<Option<bool>> {
+        Ok(Some(self.connection_of(pid, tag)?.is_some()))
     }
 
     fn identity(&self) -> StoreResult<String> {

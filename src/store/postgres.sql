@@ -10,7 +10,7 @@ CREATE TABLE jit.meta (
     -- The store's own name, the mark on what jit grants (see `Store::identity`).
     store_id TEXT NOT NULL DEFAULT substr(md5(gen_random_uuid()::text), 1, 16)
 );
-INSERT INTO jit.meta (id, version) VALUES (1, 3);
+INSERT INTO jit.meta (id, version) VALUES (1, 4);
 
 CREATE TABLE jit.leases (
     id                 TEXT PRIMARY KEY,
@@ -37,7 +37,11 @@ CREATE TABLE jit.leases (
     attempts           INTEGER NOT NULL,
     next_attempt_at    BIGINT,
     last_error         TEXT,
-    break_glass        BOOLEAN NOT NULL DEFAULT false
+    break_glass        BOOLEAN NOT NULL DEFAULT false,
+    -- Asked for by an AI agent through `jit mcp` (JSON: client, task), and the session
+    -- whose end ends it.
+    agent              TEXT,
+    agent_session      TEXT
 );
 CREATE INDEX leases_by_state ON jit.leases (state, expires_at);
 CREATE INDEX leases_by_entitlement ON jit.leases (role, subject, state);
@@ -99,6 +103,10 @@ CREATE TABLE jit.requests (
     public_key  TEXT,
     -- The public half of the requesting process's one-time key (X25519).
     handoff_key BYTEA CHECK (handoff_key IS NULL OR length(handoff_key) = 32),
+    -- A request by an AI agent through `jit mcp`: the agent (JSON: client, task) and the
+    -- requesting process's session (`pg:PID:START`, its connection to this database).
+    agent       TEXT,
+    agent_session TEXT,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     status      TEXT NOT NULL DEFAULT 'new'
                 CHECK (status IN ('new', 'pending', 'done', 'refused')),

@@ -4,7 +4,7 @@
 
 use super::postgres::PgStore;
 use crate::lease::{LeaseState, RequestInput, Verdict};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use postgres::fallible_iterator::FallibleIterator;
 use std::time::Duration;
@@ -51,6 +51,9 @@ pub struct Job {
     pub ticket: Option<String>,
     pub reason: Option<String>,
     pub public_key: Option<String>,
+    /// An AI agent's request (`jit mcp`): who, and the requesting process's session.
+    pub agent: Option<crate::lease::Agent>,
+    pub agent_session: Option<String>,
 }
 
 /// Seals credentials to the public key a request sent (`None`: nothing to hand over).
@@ -73,9 +76,14 @@ impl PgStore {
         let row = match ask {
             Ask::Request { input, handoff_key } => {
                 let ttl = input.ttl.map(duration_secs);
+                let agent = input
+                    .agent
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()?;
                 client.query_one(
-                    "INSERT INTO jit.requests (kind, role, ttl_secs, ticket, reason, public_key, handoff_key) \
-                     VALUES ('request', $1, $2, $3, $4, $5, $6) RETURNING id",
+                    "INSERT INTO jit.requests (kind, role, ttl_secs, ticket, reason, public_key, handoff_key, agent, agent_session) \
+                     VALUES ('request', $1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                     &[
                         &input.role,
                         &ttl,
@@ -83,6 +91,8 @@ impl PgStore {
                         &input.reason,
                         &input.public_key,
                         handoff_key,
+                        &agent,
+                        &input.session,
                     ],
                 )
             }
@@ -217,7 +227,8 @@ impl PgStore {
         let id: i64 = row.get(0);
         let row = tx.query_one(
             "UPDATE jit.requests SET taken_by = $2, taken_at = now() WHERE id = $1 \
-             RETURNING id, kind, requester, role, lease_id, ttl_secs, ticket, reason, public_key",
+             RETURNING id, kind, requester, role, lease_id, ttl_secs, ticket, reason, public_key, \
+             agent, agent_session",
             &[&id, &me],
         )?;
         tx.commit()?;
@@ -231,6 +242,12 @@ impl PgStore {
             ticket: row.get(6),
             reason: row.get(7),
             public_key: row.get(8),
+            agent: row
+                .get::<_, Option<String>>(9)
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .context("the agent of a queued request")?,
+            agent_session: row.get(10),
         }))
     }
 

@@ -28,7 +28,11 @@ CREATE TABLE leases (
     worker_at          INTEGER,
     attempts           INTEGER NOT NULL,
     next_attempt_at    INTEGER,
-    last_error         TEXT
+    last_error         TEXT,
+    -- Asked for by an AI agent through `jit mcp` (JSON: client, task), and the session
+    -- whose end ends it.
+    agent              TEXT,
+    agent_session      TEXT
 );
 CREATE INDEX leases_by_state ON leases (state, expires_at);
 CREATE INDEX leases_by_entitlement ON leases (role, subject, state);

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// The partial index behind `list --json` of live leases; the same text as in schema.sql,
 /// whose WHERE clause `LIVE_CONDITION` must repeat word for word for SQLite to use it.
@@ -28,6 +28,11 @@ const LIVE_INDEX: &str = "CREATE INDEX leases_live ON leases (created_at, id, st
     WHERE state IN ('pending', 'granting', 'active', 'revoking', 'revoke-failed')";
 /// The audit events by kind, as schema 8 added it; the same text as in schema.sql.
 const AUDIT_KIND_INDEX: &str = "CREATE INDEX audit_by_kind ON audit (kind, seq)";
+/// Leases asked for by AI agents, as schema 9 added them; the same text as in schema.sql.
+const AGENT_COLUMNS: &str = "
+    ALTER TABLE leases ADD COLUMN agent TEXT;
+    ALTER TABLE leases ADD COLUMN agent_session TEXT;
+";
 /// The store's name, as schema 7 added it; the same text as in schema.sql.
 const IDENTITY_TABLE: &str = "
     CREATE TABLE store_identity (
@@ -218,6 +223,9 @@ impl SqliteStore {
             }
             if version <= 7 {
                 self.conn.execute_batch(AUDIT_KIND_INDEX)?;
+            }
+            if version <= 8 {
+                self.conn.execute_batch(AGENT_COLUMNS)?;
             }
             self.conn
                 .pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -8,7 +8,7 @@ use crate::engine::RevokeOutcome;
 use crate::engine::{Decided, Engine, Evaluation, RequestInput, Requested, Revocation};
 use crate::exit;
 use crate::lease::{Lease, LeaseState, Verdict};
-use crate::leases::{Decision, Leases, Which};
+use crate::leases::{Decision, Leases, Pickup, Which};
 use crate::store::postgres::PgStore;
 use crate::store::queue::{Answer, Ask};
 use crate::store::{LeaseFilter, LeaseStore, Store};
@@ -103,6 +103,31 @@ impl Queued<'_> {
         lease.requester == self.store.user() || lease.subject == self.store.user()
     }
 
+    /// The lease a worker's answer to this process's request stands for: granted, with the
+    /// credentials sealed to `key`; refused; or still pending.
+    fn requested(&self, lease_id: &str, answer: Answer, key: &OneTimeKey) -> Result<Requested> {
+        let lease = self
+            .store
+            .lease(lease_id)?
+            .with_context(|| format!("lease {lease_id} is not in the team store"))?;
+        match answer.status.as_str() {
+            "done" => Ok(Requested::Granted {
+                credentials: self.pick_up(lease_id, key)?,
+                lease,
+                notice: None,
+            }),
+            "refused" => Err(answer.refusal()),
+            _ => {
+                // What the worker said of the credentials this request will not see.
+                let notice = answer
+                    .message
+                    .filter(|message| *message != format!("pending {lease_id}"))
+                    .or_else(|| self.engine.unshown_credentials(&lease));
+                Ok(Requested::Pending { lease, notice })
+            }
+        }
+    }
+
     /// Take the credentials a worker sealed for this process's request.
     fn pick_up(
         &self,
@@ -132,48 +157,57 @@ impl Leases for Queued<'_> {
         wait: Option<Duration>,
         progress: &mut dyn FnMut(&Lease),
     ) -> Result<Requested> {
+        let (requested, pickup) = self.request_held(input)?;
+        match (requested, wait) {
+            (Requested::Pending { lease, .. }, Some(timeout)) => {
+                self.await_held(&lease.id, &pickup, timeout, progress)
+            }
+            (requested, _) => Ok(requested),
+        }
+    }
+
+    fn session(&self) -> Result<String> {
+        self.store.open_session()
+    }
+
+    fn request_held(&self, input: &RequestInput) -> Result<(Requested, Pickup)> {
         let key = OneTimeKey::generate();
         let id = self.submit(&Ask::Request {
             input,
             handoff_key: key.public(),
         })?;
-        let mut answer = self.answered(id)?;
+        let answer = self.answered(id)?;
         let lease_id = answer
             .lease_id
             .clone()
             .with_context(|| format!("the worker answered request {id} without a lease"))?;
-        if let (Some(timeout), "pending") = (wait, answer.status.as_str()) {
-            answer = self.wait_for(
-                id,
-                Instant::now() + timeout,
-                |a| a.status == "done" || a.status == "refused",
-                &mut |_| {
-                    if let Ok(Some(lease)) = self.store.lease(&lease_id) {
-                        progress(&lease);
-                    }
-                },
-            )?;
-        }
-        let lease = self
-            .store
-            .lease(&lease_id)?
-            .with_context(|| format!("lease {lease_id} is not in the team store"))?;
-        match answer.status.as_str() {
-            "done" => Ok(Requested::Granted {
-                credentials: self.pick_up(&lease_id, &key)?,
-                lease,
-                notice: None,
-            }),
-            "refused" => Err(answer.refusal()),
-            _ => {
-                // What the worker said of the credentials this request will not see.
-                let notice = answer
-                    .message
-                    .filter(|message| *message != format!("pending {lease_id}"))
-                    .or_else(|| self.engine.unshown_credentials(&lease));
-                Ok(Requested::Pending { lease, notice })
-            }
-        }
+        let requested = self.requested(&lease_id, answer, &key)?;
+        Ok((requested, Pickup::Sealed { request: id, key }))
+    }
+
+    fn await_held(
+        &self,
+        lease_id: &str,
+        pickup: &Pickup,
+        timeout: Duration,
+        progress: &mut dyn FnMut(&Lease),
+    ) -> Result<Requested> {
+        let Pickup::Sealed { request, key } = pickup else {
+            return Err(anyhow::anyhow!(
+                "lease {lease_id} was not asked for through the team store"
+            ));
+        };
+        let answer = self.wait_for(
+            *request,
+            Instant::now() + timeout,
+            |a| a.status == "done" || a.status == "refused",
+            &mut |_| {
+                if let Ok(Some(lease)) = self.store.lease(lease_id) {
+                    progress(&lease);
+                }
+            },
+        )?;
+        self.requested(lease_id, answer, key)
     }
 
     fn holds_for_a_command(&self) -> Result<()> {

@@ -100,6 +100,22 @@ impl<'a> Worker<'a> {
     /// policies refuse such rows already; this is the second check, for a row that got in
     /// some other way (a store from before those policies, a login that bypasses them).
     fn forged(&self, job: &Job) -> Result<Option<String>> {
+        if let Some(session) = &job.agent_session {
+            // An agent's request is bound to the requester's own open connection: the lease
+            // ends when it closes.
+            let holder = match crate::engine::Session::parse(session) {
+                Some(crate::engine::Session::Team { pid, tag }) => {
+                    self.store.connection_of(pid, &tag)?
+                }
+                _ => None,
+            };
+            if holder.as_deref() != Some(job.requester.as_str()) {
+                return Ok(Some(format!(
+                    "request {} names session {session:?}, which is not an open connection of {}",
+                    job.id, job.requester
+                )));
+            }
+        }
         let Some(lease_id) = job.lease_id.as_deref() else {
             return Ok(None);
         };
@@ -176,6 +192,8 @@ impl<'a> Worker<'a> {
                     reason: job.reason.clone(),
                     public_key: job.public_key.clone(),
                     queued_as: Some(job.id),
+                    agent: job.agent.clone(),
+                    session: job.agent_session.clone(),
                 };
                 match engine.request(&who, &input, None)? {
                     Requested::Granted {

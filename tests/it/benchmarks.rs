@@ -49,6 +49,17 @@ const SCRIPTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "scripts/bench-mcp.sh",
+        &[
+            "jit mcp start-up to the initialize answer:",
+            "request_access (no approval, running session):",
+            "jit request (same role, from the shell):",
+            "ratio request_access/jit request:",
+            "jit --version:",
+            "jit list (empty store):",
+        ],
+    ),
+    (
         "scripts/bench-mysql.sh",
         &[
             "request+revoke, jit:",
@@ -229,6 +240,11 @@ fn bench_discover_quick() {
 #[test]
 fn bench_http_quick() {
     quick("scripts/bench-http.sh");
+}
+
+#[test]
+fn bench_mcp_quick() {
+    quick("scripts/bench-mcp.sh");
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn unknown_keys_are_errors_with_their_position() {
         &format!("{TARGET}\n[roles.x]\ntarget = \"files\"\nmax_tll = \"1h\"\n"),
     );
     assert!(
-        err.contains("CONFIG:7:1: unknown key `max_tll` in [roles.x]; valid keys: target, description, max_ttl, default_ttl, ticket, approvals, break_glass, max_active, window, grant"),
+        err.contains("CONFIG:7:1: unknown key `max_tll` in [roles.x]; valid keys: target, description, max_ttl, default_ttl, ticket, approvals, break_glass, max_active, window, agent, grant"),
         "{err}"
     );
     assert!(

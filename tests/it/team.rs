@@ -1183,7 +1183,7 @@ fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
         .get(0);
     let db = t.database.clone();
     t.w.jit(["worker", "--once"]).run().code(1).stderr_has(&format!(
-        "the team store postgres://jit_service@127.0.0.1:{}/{db} has schema 1; this jit needs 3: run `jit store init` as the database owner to upgrade it",
+        "the team store postgres://jit_service@127.0.0.1:{}/{db} has schema 1; this jit needs 4: run `jit store init` as the database owner to upgrade it",
         t.cluster.port
     ));
     t.w.jit(["store", "init"])
@@ -1191,7 +1191,7 @@ fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
         .run()
         .success()
         .stdout_is(&format!(
-            "upgraded the jit schema in postgres://jit_owner@127.0.0.1:{}/{db} from 1 to 3\n",
+            "upgraded the jit schema in postgres://jit_owner@127.0.0.1:{}/{db} from 1 to 4\n",
             t.cluster.port
         ));
     let row = t
