@@ -48,6 +48,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
+            [CompletionResult]::new('mcp', 'mcp', [CompletionResultType]::ParameterValue, 'Serve the Model Context Protocol on stdio: agents ask for access, a person approves')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Work with the configuration')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the store, every secret reference and every target')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a starter configuration with a local SSH certificate authority')
@@ -459,6 +460,19 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
         'jit;store;help;help' {
             break
         }
+        'jit;mcp' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only what scripts need')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print diagnostics on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'jit;config' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout, and nothing else there')
@@ -626,6 +640,7 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read, verify, export and ship the audit trail')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Set up the team store ([store] kind = "postgres")')
+            [CompletionResult]::new('mcp', 'mcp', [CompletionResultType]::ParameterValue, 'Serve the Model Context Protocol on stdio: agents ask for access, a person approves')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Work with the configuration')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the store, every secret reference and every target')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a starter configuration with a local SSH certificate authority')
@@ -705,6 +720,9 @@ Register-ArgumentCompleter -Native -CommandName 'jit' -ScriptBlock {
             break
         }
         'jit;help;store;init' {
+            break
+        }
+        'jit;help;mcp' {
             break
         }
         'jit;help;config' {

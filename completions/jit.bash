@@ -61,6 +61,9 @@ _jit() {
             jit,man)
                 cmd="jit__subcmd__man"
                 ;;
+            jit,mcp)
+                cmd="jit__subcmd__mcp"
+                ;;
             jit,request)
                 cmd="jit__subcmd__request"
                 ;;
@@ -165,6 +168,9 @@ _jit() {
                 ;;
             jit__subcmd__help,man)
                 cmd="jit__subcmd__help__subcmd__man"
+                ;;
+            jit__subcmd__help,mcp)
+                cmd="jit__subcmd__help__subcmd__mcp"
                 ;;
             jit__subcmd__help,request)
                 cmd="jit__subcmd__help__subcmd__request"
@@ -275,7 +281,7 @@ _jit() {
 
     case "${cmd}" in
         jit)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep discover review audit worker store config doctor init secret completions man help"
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version request exec list show revoke drop extend credential-process approve deny roles sweep discover review audit worker store mcp config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -729,7 +735,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help)
-            opts="request exec list show revoke extend credential-process approve deny roles sweep discover review audit worker store config doctor init secret completions man help"
+            opts="request exec list show revoke extend credential-process approve deny roles sweep discover review audit worker store mcp config doctor init secret completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -994,6 +1000,20 @@ _jit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jit__subcmd__help__subcmd__mcp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jit__subcmd__help__subcmd__request)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1235,6 +1255,24 @@ _jit() {
             return 0
             ;;
         jit__subcmd__man)
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__mcp)
             opts="-q -v -h -V --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

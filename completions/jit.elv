@@ -45,6 +45,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand audit 'Read, verify, export and ship the audit trail'
             cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
             cand store 'Set up the team store ([store] kind = "postgres")'
+            cand mcp 'Serve the Model Context Protocol on stdio: agents ask for access, a person approves'
             cand config 'Work with the configuration'
             cand doctor 'Check the store, every secret reference and every target'
             cand init 'Write a starter configuration with a local SSH certificate authority'
@@ -420,6 +421,18 @@ set edit:completion:arg-completer[jit] = {|@words|
         }
         &'jit;store;help;help'= {
         }
+        &'jit;mcp'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'jit;config'= {
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --json 'Print one JSON document on stdout, and nothing else there'
@@ -571,6 +584,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand audit 'Read, verify, export and ship the audit trail'
             cand worker 'Carry out a team store''s requests: grant, hand over credentials, sweep (a service)'
             cand store 'Set up the team store ([store] kind = "postgres")'
+            cand mcp 'Serve the Model Context Protocol on stdio: agents ask for access, a person approves'
             cand config 'Work with the configuration'
             cand doctor 'Check the store, every secret reference and every target'
             cand init 'Write a starter configuration with a local SSH certificate authority'
@@ -628,6 +642,8 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand init 'Create the schema and the jit_requester, jit_approver and jit_worker database roles (once, as the database owner), or upgrade a schema written by an earlier jit'
         }
         &'jit;help;store;init'= {
+        }
+        &'jit;help;mcp'= {
         }
         &'jit;help;config'= {
             cand check 'Validate the configuration; every error with file:line:column'

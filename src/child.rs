@@ -36,6 +36,17 @@ pub fn dies_with_jit(command: &mut Command, signal: Signal) {
     }
 }
 
+/// Whether a credential's key can be passed on as an environment variable: `[A-Z_][A-Z0-9_]*`
+/// (a child's environment is where `jit exec` and `run_with_access` put the credentials).
+pub fn is_env_name(key: &str) -> bool {
+    key.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// The process group of a program jit started, as recorded with its lease: enough for a
 /// later jit to tell whether that group can still be running and, on the same host, to end
 /// it.
@@ -188,6 +199,16 @@ fn boot_id() -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_environment_name_is_upper_case_digits_and_underscores_not_first_a_digit() {
+        for name in ["PGPASSWORD", "_X", "AWS_SESSION_TOKEN", "A1"] {
+            assert!(is_env_name(name), "{name}");
+        }
+        for name in ["", "1A", "pgpassword", "A-B", "A B", "A=B", "É"] {
+            assert!(!is_env_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn a_group_and_what_it_started_are_ended_and_found_gone() {

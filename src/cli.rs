@@ -109,6 +109,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Set up the team store ([store] kind = "postgres")
     Store(StoreArgs),
+    /// Serve the Model Context Protocol on stdio: agents ask for access, a person approves
+    Mcp,
     /// Work with the configuration
     Config(ConfigArgs),
     /// Check the store, every secret reference and every target

@@ -29,6 +29,7 @@ pub(crate) mod http;
 pub(crate) mod identity;
 pub mod lease;
 pub(crate) mod leases;
+mod mcp;
 pub(crate) mod net;
 pub(crate) mod notify;
 pub(crate) mod ocsf;

@@ -62,14 +62,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<Exit> {
     }
     if let Some(credentials) = &credentials {
         for (key, value) in credentials.expose() {
-            let valid = key
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            if valid {
+            if crate::child::is_env_name(key) {
                 command.env(key, value);
             } else {
                 ctx.printer.warn(&format!(

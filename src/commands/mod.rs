@@ -14,6 +14,7 @@ mod extend;
 mod init;
 mod list;
 mod man;
+mod mcp;
 mod request;
 mod review;
 mod revoke;
@@ -102,6 +103,8 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Doctor => doctor::run(&global),
         Command::Init(args) => init::run(&global, args),
         Command::Secret(args) => secret::run(&global, args),
+        // It builds its context on the thread that serves the session.
+        Command::Mcp => mcp::run(global),
         command => {
             if let Command::Worker(_) = command {
                 worker::check_store_kind(&global)?;
@@ -127,6 +130,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit> {
                 Command::Completions(_)
                 | Command::Init(_)
                 | Command::Man
+                | Command::Mcp
                 | Command::Config(_)
                 | Command::Doctor
                 | Command::Secret(_) => {
