@@ -604,17 +604,14 @@ fn an_agent_asks_a_person_approves_psql_runs_as_the_login_and_the_login_ends_wit
     assert_eq!(pending["approve_with"], format!("jit approve {id}"));
     assert_eq!(pending["approvers"], json!([format!("user:{APPROVER}")]));
     assert!(pending.get("credentials").is_none(), "{pending}");
-    // People see it as the agent's, on behalf of the OS user running jit mcp.
-    let lease = w.lease(&id);
-    assert_eq!(lease["subject"], me());
+    // The agent's, on behalf of the OS user running jit mcp.
+    let leases = w.leases();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0]["subject"], me());
     assert_eq!(
-        lease["agent"],
+        leases[0]["agent"],
         json!({"client": CLIENT, "task": "report how many accounts there are"})
     );
-    w.jit(["list"])
-        .run()
-        .success()
-        .stdout_has(&format!("via agent {CLIENT}"));
 
     // A person approves, from the client's progress callback on the first progress
     // notification of the wait: the wait cannot end granted unless progress arrived.
@@ -741,6 +738,33 @@ fn an_agent_asks_a_person_approves_psql_runs_as_the_login_and_the_login_ends_wit
 }
 
 #[test]
+fn people_see_an_agent_s_request_as_the_agent_s() {
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let mut agent = Agent::start(&agent_env(w.env()));
+    let pending = ok(&agent.call("request_access", request("db-agent")));
+    let id = pending["lease"]["id"].as_str().unwrap().to_owned();
+    let via = format!("via agent {CLIENT}");
+    let lease = w.lease(&id);
+    assert_eq!(
+        lease["agent"],
+        json!({"client": CLIENT, "task": "report how many accounts there are"}),
+        "jit show --json: {lease}"
+    );
+    w.jit(["list"]).run().success().stdout_has(&via);
+    w.jit(["show", &id]).run().success().stdout_has(&via);
+    w.jit(["approve", &id])
+        .by(APPROVER)
+        .run()
+        .success()
+        .stdout_has(&via);
+    let granted = ok(&agent.call("wait_for_approval", json!({"lease_id": id})));
+    assert_eq!(granted["status"], "granted", "{granted}");
+    agent.close();
+    assert_eq!(w.state_of(&id), "revoked");
+}
+
+#[test]
 fn a_person_s_denial_ends_the_wait_with_an_error_result_and_no_login() {
     let cluster = pg_cluster::shared();
     let w = pg_world(cluster);
@@ -828,7 +852,7 @@ fn a_role_without_an_agent_table_is_neither_listed_nor_requestable() {
         refused["message"]
             .as_str()
             .unwrap()
-            .contains("role db-people is not open to agents"),
+            .contains("role \"db-people\" is not open to agents"),
         "{refused}"
     );
     agent.close();
@@ -975,10 +999,11 @@ fn a_killed_jit_mcp_leaves_its_lease_to_the_next_sweep() {
         .find(|e| e["kind"] == "revoked")
         .unwrap()
         .clone();
-    assert!(
-        revoked.to_string().contains("the agent session ended"),
-        "the cause is recorded: {revoked}"
+    assert_eq!(
+        revoked["details"]["cause"], "the agent session (jit mcp) it was bound to has ended",
+        "{revoked}"
     );
+    assert_eq!(revoked["details"]["recheck"], "session-ended", "{revoked}");
 }
 
 #[test]
