@@ -1026,13 +1026,15 @@ fn team_mode_a_worker_grants_the_agent_and_the_session_end_revokes() {
     assert_eq!(pending["status"], "pending", "{pending}");
     let id = pending["lease"]["id"].as_str().unwrap().to_owned();
     assert_eq!(pending["approve_with"], format!("jit approve {id}"));
-    let shown = t
-        .person(REQUESTER, ["show", &id, "--json"])
+    let listed = t
+        .person(REQUESTER, ["list", "--json"])
         .run()
         .success()
         .json();
-    assert_eq!(shown["subject"], REQUESTER);
-    assert_eq!(shown["agent"]["client"], CLIENT);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["subject"], REQUESTER);
+    assert_eq!(listed[0]["agent"]["client"], CLIENT);
 
     let waited = agent.call_with_hook(
         "wait_for_approval",
