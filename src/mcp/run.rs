@@ -79,10 +79,7 @@ pub fn run(run: &Run<'_>, stop: &dyn Fn() -> bool) -> std::io::Result<Outcome> {
         }
     };
     // The command is over: nothing it started keeps the credentials (or the pipes) open.
-    match killpg(group, Signal::SIGKILL) {
-        Ok(()) | Err(Errno::ESRCH | Errno::EPERM) => {}
-        Err(_) => {}
-    }
+    let _: Result<(), Errno> = killpg(group, Signal::SIGKILL);
     let (stdout, stdout_truncated) = stdout.and_then(|h| h.join().ok()).unwrap_or_default();
     let (stderr, stderr_truncated) = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
     Ok(Outcome {
@@ -119,10 +116,11 @@ pub fn bounded(mut stream: impl Read, limit: usize) -> (Vec<u8>, bool) {
         }
     }
     // A character cut in two at the bound is dropped rather than replaced.
-    if truncated && let Err(err) = std::str::from_utf8(&kept) {
-        if err.error_len().is_none() {
-            kept.truncate(err.valid_up_to());
-        }
+    if truncated
+        && let Err(err) = std::str::from_utf8(&kept)
+        && err.error_len().is_none()
+    {
+        kept.truncate(err.valid_up_to());
     }
     (kept, truncated)
 }
