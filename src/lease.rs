@@ -31,6 +31,13 @@ pub struct Agent {
     pub task: String,
 }
 
+impl Agent {
+    /// `via agent CLIENT`, how people see that an agent asked.
+    pub fn via(&self) -> String {
+        format!("via agent {}", self.client)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LeaseState {
@@ -289,6 +296,15 @@ impl Lease {
                 a.reason.as_deref().unwrap_or("no reason given")
             ),
             None => format!("request {} was denied", self.id),
+        }
+    }
+
+    /// Whom the lease is for, as people read it: `alice`, or `alice via agent CLIENT` for a
+    /// lease an AI agent asked for (not escaped: each place that shows it escapes it).
+    pub fn subject_words(&self) -> String {
+        match &self.agent {
+            Some(agent) => format!("{} {}", self.subject, agent.via()),
+            None => self.subject.clone(),
         }
     }
 

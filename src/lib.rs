@@ -8,7 +8,8 @@
 //!
 //! Only what the fuzz targets and the integration tests reach is public: the configuration
 //! reader, the backends and the stores (for their conformance checks), leases and
-//! durations; the rest is the binary's own.
+//! durations, and `testing` (an agent's requests without an MCP client); the rest is the
+//! binary's own.
 
 pub(crate) mod audit;
 pub mod backend;
@@ -40,6 +41,8 @@ pub(crate) mod secret;
 pub(crate) mod shipping;
 pub mod store;
 pub(crate) mod team;
+#[doc(hidden)]
+pub mod testing;
 pub(crate) mod text;
 pub(crate) mod ticket;
 pub(crate) mod trusted_dir;

@@ -90,20 +90,30 @@ pub fn payload(format: NotifyFormat, event: &AuditEvent, lease: Option<&Lease>) 
         NotifyFormat::Json => json!({
             "v": PAYLOAD_VERSION,
             "event": event,
-            "lease": lease.map(|l| json!({
-                "id": l.id,
-                "role": l.role,
-                "target": l.target,
-                "subject": l.subject,
-                "requester": l.requester,
-                "state": l.state,
-                "ticket": l.ticket,
-                "reason": l.reason,
-                "expires_at": l.expires_at,
-            })),
+            "lease": lease.map(lease_fields),
         }),
         NotifyFormat::Slack => json!({ "text": slack_escape(&text(event, lease)) }),
     }
+}
+
+/// The lease in a JSON payload; `agent` (`client`, `task`) only for a lease an AI agent asked
+/// for, as in the lease JSON.
+fn lease_fields(l: &Lease) -> Value {
+    let mut fields = json!({
+        "id": l.id,
+        "role": l.role,
+        "target": l.target,
+        "subject": l.subject,
+        "requester": l.requester,
+        "state": l.state,
+        "ticket": l.ticket,
+        "reason": l.reason,
+        "expires_at": l.expires_at,
+    });
+    if let Some(agent) = &l.agent {
+        fields["agent"] = json!(agent);
+    }
+    fields
 }
 
 /// Slack's control characters as its message format wants them, so that a reason such as
@@ -122,7 +132,10 @@ pub fn text(event: &AuditEvent, lease: Option<&Lease>) -> String {
         Some(lease) => {
             line.push_str(&format!(
                 ": role {} on {} for {} (lease {}",
-                lease.role, lease.target, lease.subject, lease.id
+                lease.role,
+                lease.target,
+                lease.subject_words(),
+                lease.id
             ));
             if let Some(ticket) = &lease.ticket {
                 line.push_str(&format!(", ticket {ticket}"));
@@ -151,6 +164,12 @@ pub fn text(event: &AuditEvent, lease: Option<&Lease>) -> String {
         .or_else(|| detail("error"))
     {
         line.push_str(&format!(": {why}"));
+    }
+    // An agent's request says what it is for, to those who approve it.
+    if event.kind == EventKind::Requested.as_str()
+        && let Some(agent) = lease.and_then(|l| l.agent.as_ref())
+    {
+        line.push_str(&format!(" (task: {})", agent.task));
     }
     crate::text::escaped(&line).into_owned()
 }
@@ -212,5 +231,40 @@ mod tests {
         assert_eq!(doc["v"], 1);
         assert_eq!(doc["event"]["seq"], 7);
         assert_eq!(doc["lease"], Value::Null);
+    }
+
+    #[test]
+    fn an_agents_lease_is_announced_via_agent_with_its_task_on_request() {
+        let mut lease = crate::store::conformance::lease("k3f9x2m7qa", "db-read", "alice", 0);
+        lease.agent = Some(crate::lease::Agent {
+            client: "claude-code 1.0.3".into(),
+            task: "<!channel> the slow query".into(),
+        });
+        lease.ticket = None;
+        let requested = event(
+            "requested",
+            "alice",
+            Some("k3f9x2m7qa"),
+            json!({"reason": "slow"}),
+        );
+        assert_eq!(
+            payload(NotifyFormat::Slack, &requested, Some(&lease))["text"],
+            "jit: requested: role db-read on db for alice via agent claude-code 1.0.3 \
+             (lease k3f9x2m7qa): slow (task: &lt;!channel&gt; the slow query)"
+        );
+        let approved = event("approved", "bob", Some("k3f9x2m7qa"), json!({}));
+        assert_eq!(
+            text(&approved, Some(&lease)),
+            "jit: approved: role db-read on db for alice via agent claude-code 1.0.3 \
+             (lease k3f9x2m7qa), by bob"
+        );
+        let doc = payload(NotifyFormat::Json, &approved, Some(&lease));
+        assert_eq!(
+            doc["lease"]["agent"],
+            json!({"client": "claude-code 1.0.3", "task": "<!channel> the slow query"})
+        );
+        lease.agent = None;
+        let doc = payload(NotifyFormat::Json, &approved, Some(&lease));
+        assert_eq!(doc["lease"].get("agent"), None);
     }
 }

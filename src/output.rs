@@ -294,23 +294,7 @@ impl Printer {
         if self.quiet {
             return self.line(&lease.id);
         }
-        let from = if approvers.is_empty() {
-            String::new()
-        } else {
-            format!(" from {}", approvers.join(", "))
-        };
-        self.line(&format!(
-            "pending {}: role {} needs {} approval{}{from}; an approver runs `jit approve {}`",
-            lease.id,
-            lease.role,
-            lease.approvals_required,
-            if lease.approvals_required == 1 {
-                ""
-            } else {
-                "s"
-            },
-            lease.id
-        ));
+        self.line(&pending_text(lease, approvers));
     }
 
     pub fn dry_run(&self, evaluation: &Evaluation<'_>) {
@@ -430,7 +414,7 @@ impl Printer {
                 Cell::new(&lease.id),
                 self.role_cell(lease),
                 Cell::new(&lease.target),
-                Cell::new(&lease.subject),
+                Cell::new(subject_column(lease)),
                 self.state_cell(lease.state),
                 Cell::new(expires_column(lease, now)),
                 Cell::new(escaped(lease.ticket.as_deref())),
@@ -443,7 +427,7 @@ impl Printer {
         if self.json {
             return self.json_doc(&LeaseReport::detail(lease, events));
         }
-        let rows: Vec<(&str, String)> = vec![
+        let mut rows: Vec<(&str, String)> = vec![
             ("id", lease.id.clone()),
             (
                 "role",
@@ -481,6 +465,24 @@ impl Printer {
             ),
             ("ended", time(lease.ended_at)),
         ];
+        if let Some(agent) = &lease.agent {
+            // Under the requester, and the task under the reason.
+            let at = rows
+                .iter()
+                .position(|(key, _)| *key == "requester")
+                .unwrap_or(0)
+                + 1;
+            rows.insert(
+                at,
+                ("agent", crate::text::escaped(&agent.client).into_owned()),
+            );
+            let at = rows
+                .iter()
+                .position(|(key, _)| *key == "reason")
+                .unwrap_or(0)
+                + 1;
+            rows.insert(at, ("task", crate::text::escaped(&agent.task).into_owned()));
+        }
         for (key, value) in rows {
             self.line(&format!("{key:<10} {value}"));
         }
@@ -609,7 +611,10 @@ impl Printer {
     pub fn decision(&self, made: &crate::leases::Decision, denied_because: Option<&str>) {
         let lease = made.decided.lease();
         match denied_because {
-            Some(reason) => self.decided(lease, &format!("denied {}: {reason}", lease.id)),
+            Some(reason) => self.decided(
+                lease,
+                &format!("denied {}{}: {reason}", lease.id, agent_clause(lease)),
+            ),
             None => self.decided(lease, &decision(&made.decided, made.queued)),
         }
     }
@@ -1294,28 +1299,100 @@ fn expires_column(lease: &Lease, now: DateTime<Utc>) -> String {
     }
 }
 
+/// The line of a request waiting for approval: for an agent's request, that an agent asks,
+/// for whom and for what task, so that the approvers know.
+fn pending_text(lease: &Lease, approvers: &[String]) -> String {
+    let from = if approvers.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", approvers.join(", "))
+    };
+    let what = match &lease.agent {
+        Some(agent) => format!(
+            "request of role {} for {} (task: {})",
+            lease.role,
+            crate::text::escaped(&lease.subject_words()),
+            crate::text::escaped(&agent.task)
+        ),
+        None => format!("role {}", lease.role),
+    };
+    format!(
+        "pending {}: {what} needs {} approval{}{from}; an approver runs `jit approve {}`",
+        lease.id,
+        lease.approvals_required,
+        if lease.approvals_required == 1 {
+            ""
+        } else {
+            "s"
+        },
+        lease.id
+    )
+}
+
+/// The widest agent client name the `jit list` table shows whole.
+const CLIENT_WIDTH: usize = 32;
+
+/// The subject column of `jit list`: `alice`, or `alice via agent CLIENT` for an agent's
+/// lease (a longer client name cut short, to keep the table narrow).
+fn subject_column(lease: &Lease) -> String {
+    let Some(agent) = &lease.agent else {
+        return lease.subject.clone();
+    };
+    let client = crate::text::escaped(&agent.client);
+    let client = if client.chars().count() > CLIENT_WIDTH {
+        let cut: String = client.chars().take(CLIENT_WIDTH - 3).collect();
+        format!("{cut}...")
+    } else {
+        client.into_owned()
+    };
+    format!("{} via agent {client}", lease.subject)
+}
+
+/// ` (role R for alice via agent CLIENT; task: TASK)` after a lease's id in what an approver
+/// reads of an agent's request; nothing for a person's.
+fn agent_clause(lease: &Lease) -> String {
+    match &lease.agent {
+        Some(agent) => format!(
+            " (role {} for {}; task: {})",
+            lease.role,
+            crate::text::escaped(&lease.subject_words()),
+            crate::text::escaped(&agent.task)
+        ),
+        None => String::new(),
+    }
+}
+
 /// What a decision did, in words: the approver's line, and a team worker's answer (where a
 /// worker carried it out, `queued`, its wording is kept: any credentials went sealed to the
 /// requester, and scripts read both).
 pub fn decision(decided: &crate::engine::Decided, queued: bool) -> String {
     use crate::engine::Decided;
+    let agent = agent_clause(decided.lease());
     match decided {
         Decided::Approved { lease, remaining } if queued => format!(
-            "approved {}; {remaining} more approval{} needed",
+            "approved {}{agent}; {remaining} more approval{} needed",
             lease.id,
             if *remaining == 1 { "" } else { "s" }
         ),
         Decided::Approved { lease, remaining } => {
-            format!("approved {}; {remaining} more approval(s) needed", lease.id)
+            format!(
+                "approved {}{agent}; {remaining} more approval(s) needed",
+                lease.id
+            )
         }
         Decided::Granted { lease, .. } if queued => {
-            format!("approved {}; granted to {}", lease.id, lease.subject)
+            format!("approved {}{agent}; granted to {}", lease.id, lease.subject)
         }
         Decided::Granted { lease, credentials } => {
             let mut text = format!(
                 "approved and granted {}: role {} for {}",
-                lease.id, lease.role, lease.subject
+                lease.id,
+                lease.role,
+                crate::text::escaped(&lease.subject_words())
             );
+            if let Some(agent) = &lease.agent {
+                text.push_str(&format!(" (task: {})", crate::text::escaped(&agent.task)));
+            }
             if credentials.is_some() {
                 text.push_str(
                     " (it issued credentials, which approvers never see and jit does not keep: \
@@ -1325,12 +1402,12 @@ pub fn decision(decided: &crate::engine::Decided, queued: bool) -> String {
             }
             text
         }
-        Decided::HandedOver { lease } if queued => format!("approved {}", lease.id),
+        Decided::HandedOver { lease } if queued => format!("approved {}{agent}", lease.id),
         Decided::HandedOver { lease } => format!(
-            "approved {}; the waiting requester is granting it now",
+            "approved {}{agent}; the waiting requester is granting it now",
             lease.id
         ),
-        Decided::Denied { lease } => format!("denied {}", lease.id),
+        Decided::Denied { lease } => format!("denied {}{agent}", lease.id),
     }
 }
 
@@ -1352,4 +1429,95 @@ pub fn waiting(lease: &Lease) -> String {
         news.push_str(&format!(" (approved by {})", given.join(", ")));
     }
     news
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::Agent;
+
+    fn agents(client: &str) -> Lease {
+        let mut lease = crate::store::conformance::lease("k3f9x2m7qa", "db-read", "alice", 0);
+        lease.agent = Some(Agent {
+            client: client.into(),
+            task: "find the slow query".into(),
+        });
+        lease
+    }
+
+    #[test]
+    fn a_pending_agents_request_says_who_asks_and_for_what() {
+        let approvers = ["user:bob".to_owned()];
+        assert_eq!(
+            pending_text(&agents("claude-code 1.0.3"), &approvers),
+            "pending k3f9x2m7qa: request of role db-read for alice via agent claude-code 1.0.3 \
+             (task: find the slow query) needs 1 approval from user:bob; an approver runs \
+             `jit approve k3f9x2m7qa`"
+        );
+        let mut person = agents("x");
+        person.agent = None;
+        person.approvals_required = 2;
+        assert_eq!(
+            pending_text(&person, &[]),
+            "pending k3f9x2m7qa: role db-read needs 2 approvals; an approver runs \
+             `jit approve k3f9x2m7qa`"
+        );
+    }
+
+    #[test]
+    fn the_list_names_the_agent_escaped_and_cut_to_keep_the_table_narrow() {
+        assert_eq!(
+            subject_column(&agents("claude-code 1.0.3")),
+            "alice via agent claude-code 1.0.3"
+        );
+        assert_eq!(
+            subject_column(&agents(&format!("{} 2.0", "a".repeat(40)))),
+            format!("alice via agent {}...", "a".repeat(29))
+        );
+        assert_eq!(
+            subject_column(&agents("evil\u{1b}[2J 1.0")),
+            "alice via agent evil\\u{1b}[2J 1.0"
+        );
+        let mut person = agents("x");
+        person.agent = None;
+        assert_eq!(subject_column(&person), "alice");
+        assert_eq!(agent_clause(&person), "");
+    }
+
+    #[test]
+    fn an_approvers_line_names_the_agent_and_its_task() {
+        use crate::engine::Decided;
+        let lease = agents("claude-code 1.0.3");
+        let clause =
+            "(role db-read for alice via agent claude-code 1.0.3; task: find the slow query)";
+        let approved = Decided::Approved {
+            lease: lease.clone(),
+            remaining: 1,
+        };
+        assert_eq!(
+            decision(&approved, false),
+            format!("approved k3f9x2m7qa {clause}; 1 more approval(s) needed")
+        );
+        assert_eq!(
+            decision(&approved, true),
+            format!("approved k3f9x2m7qa {clause}; 1 more approval needed")
+        );
+        let granted = Decided::Granted {
+            lease: lease.clone(),
+            credentials: None,
+        };
+        assert_eq!(
+            decision(&granted, false),
+            "approved and granted k3f9x2m7qa: role db-read for alice via agent claude-code \
+             1.0.3 (task: find the slow query)"
+        );
+        assert_eq!(
+            decision(&granted, true),
+            format!("approved k3f9x2m7qa {clause}; granted to alice")
+        );
+        assert_eq!(
+            decision(&Decided::Denied { lease }, false),
+            format!("denied k3f9x2m7qa {clause}")
+        );
+    }
 }

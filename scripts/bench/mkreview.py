@@ -53,7 +53,7 @@ def main():
             lease_id, role, "noop", "command", subject, subject, state,
             f"CHG-{10000 + i}", "benchmark <review> & co", created, granted, expires, ended,
             expires - granted, 1 if i % 2 == 0 else 0, break_glass, "null", "{}", None, None,
-            None, 0, None, None,
+            None, 0, None, None, None, None,
         )
         rows.append(row + (mkstore.document(row),))
         details = {

@@ -42,7 +42,7 @@ LEASE_COLUMNS = (
     "id", "role", "target", "backend", "subject", "requester", "state", "ticket", "reason",
     "created_at", "granted_at", "expires_at", "ended_at", "ttl_secs", "approvals_required",
     "break_glass", "handle", "params", "ending", "worker", "worker_at", "attempts",
-    "next_attempt_at", "last_error", "document",
+    "next_attempt_at", "last_error", "agent", "agent_session", "document",
 )
 
 
@@ -134,6 +134,8 @@ def fill_leases(path, count, user, live=None):
             0,                               # attempts
             None,                            # next_attempt_at
             None,                            # last_error
+            None,                            # agent (a person's lease)
+            None,                            # agent_session
         ))
         rows[-1] = rows[-1] + (document(rows[-1]),)
     conn = connect(path)

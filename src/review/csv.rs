@@ -1,4 +1,5 @@
-//! The review as CSV: one row per lease of the period, the columns docs/review.md lists.
+//! The review as CSV: one row per lease of the period, the columns docs/review.md lists
+//! (new columns go at the end, so that a reader by position keeps working).
 //! The other sections (denials, rules, the chain) are in the JSON and HTML reviews.
 
 use super::Review;
@@ -7,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::io::Write;
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 20] = [
     "id",
     "role",
     "subject",
@@ -26,6 +27,8 @@ pub const COLUMNS: [&str; 18] = [
     "break_glass",
     "revoke_failed_at",
     "outlived_secs",
+    "agent",
+    "task",
 ];
 
 fn time(at: Option<DateTime<Utc>>) -> String {
@@ -59,6 +62,8 @@ pub fn write_csv(review: &Review, sink: impl Write) -> anyhow::Result<()> {
             if lease.break_glass { "true" } else { "false" },
             &time(lease.revoke_failed_at),
             &number(lease.outlived_secs),
+            lease.agent.as_ref().map_or("", |a| a.client.as_str()),
+            lease.agent.as_ref().map_or("", |a| a.task.as_str()),
         ])?;
     }
     writer.flush()?;

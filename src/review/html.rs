@@ -1,7 +1,7 @@
 //! The review as one self-contained HTML page: inline CSS and a little inline script, no
 //! request to anywhere (its Content-Security-Policy allows none), so it opens from a mail
 //! attachment. A timeline per role is an SVG drawn here (each lease a bar from grant to end,
-//! coloured by how it ended, break-glass outlined); the lease table is built by the page's
+//! coloured by how it ended, break-glass outlined, an agent's lease outlined in dashes); the lease table is built by the page's
 //! script from compact data so that it sorts and filters (`#filter=TEXT` in the address sets
 //! the filter); a print style fits A4. Everything that comes from the store is escaped.
 
@@ -46,7 +46,7 @@ rect.bar{height:6px}
 .e-expired{fill:#5b7fb5}.e-revoked{fill:#2e8b57}.e-failed,.e-cancelled,.e-denied{fill:#9a9a9a}.e-live{fill:#e69500}rect.outlived{fill:#c62828;height:6px}
 .legend .e-expired{background:#5b7fb5}.legend .e-revoked{background:#2e8b57}.legend .e-live{background:#e69500}.legend .e-outlived{background:#c62828}.legend .e-failed{background:#9a9a9a}
 #tip{position:fixed;display:none;background:#1d232a;color:#fff;padding:3px 6px;border-radius:3px;font-size:12px;pointer-events:none}
-rect.bg{stroke:#000;stroke-width:1.5px}
+rect.bg{stroke:#000;stroke-width:1.5px}rect.agent{stroke:#7b1fa2;stroke-width:1.5px;stroke-dasharray:3 2}
 .legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:14px;height:8px;margin-right:4px;vertical-align:middle}
 #filter{font:inherit;padding:2px 6px;width:280px}
 @media print{@page{size:A4;margin:12mm}body{margin:0;font-size:9pt}#controls{display:none}h2{break-after:avoid}
@@ -63,8 +63,8 @@ function t(e){return e==null?'':new Date(e*1000).toISOString().replace('T',' ').
 function d(n){if(n==null)return'';var h=Math.floor(n/3600),m=Math.floor(n%3600/60),x=n%60;return(h?h+'h':'')+(m?m+'m':'')+((x||(!h&&!m))?x+'s':'')}
 var body=document.querySelector('#leases tbody'),rows=[];
 D.rows.forEach(function(r){
- var cells=[r[0],s(r[1]),s(r[2]),s(r[3]),s(r[4])+(r[5]>=0?' ('+s(r[5])+')':''),s(r[6]),s(r[7]),t(r[8]==null?null:B+r[8]),t(r[9]==null?null:B+r[9]),s(r[10]),d(r[11]),r[12]?'yes':''];
- var keys=[r[0],s(r[1]),s(r[2]),s(r[3]),s(r[4]),s(r[6]),s(r[7]),r[8]||0,r[9]||0,s(r[10]),r[11]==null?-1:r[11],r[12]];
+ var cells=[r[0],s(r[1]),s(r[2])+(r[13]>=0?' via agent '+s(r[13]):''),s(r[3]),s(r[4])+(r[5]>=0?' ('+s(r[5])+')':''),s(r[6])+(r[14]>=0?' (task: '+s(r[14])+')':''),s(r[7]),t(r[8]==null?null:B+r[8]),t(r[9]==null?null:B+r[9]),s(r[10]),d(r[11]),r[12]?'yes':''];
+ var keys=[r[0],s(r[1]),cells[2],s(r[3]),s(r[4]),cells[5],s(r[7]),r[8]||0,r[9]||0,s(r[10]),r[11]==null?-1:r[11],r[12]];
  var tr=document.createElement('tr');tr.dataset.lease=r[0];
  cells.forEach(function(c,i){var td=document.createElement('td');td.textContent=c;if(i==10)td.className='n';tr.appendChild(td)});
  rows.push({tr:tr,keys:keys,text:cells.join(' ').toLowerCase()});
@@ -83,7 +83,7 @@ document.querySelectorAll('#leases th').forEach(function(th,i){th.addEventListen
 var tip=document.getElementById('tip');
 document.querySelectorAll('svg.timeline').forEach(function(svg){
  svg.addEventListener('mousemove',function(e){var b=e.target.dataset;if(!b.start){tip.style.display='none';return}
-  tip.textContent=b.lease+' '+b.role+' '+t(+b.start)+' \u2013 '+t(+b.end);tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block'});
+  tip.textContent=b.lease+' '+b.role+(b.agent?' via agent '+b.agent:'')+' '+t(+b.start)+' \u2013 '+t(+b.end);tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';tip.style.display='block'});
  svg.addEventListener('mouseleave',function(){tip.style.display='none'})});
 document.body.dataset.ready='yes';
 document.body.dataset.loadMs=Math.round(performance.now());
@@ -177,6 +177,8 @@ fn table_data(review: &Review) -> String {
                 intern(Some(l.ended.as_deref().unwrap_or("live"))),
                 l.duration_secs,
                 u8::from(l.break_glass),
+                intern(l.agent.as_ref().map(|a| a.client.as_str())),
+                intern(l.agent.as_ref().map(|a| a.task.as_str())),
             ])
         })
         .collect();
@@ -265,15 +267,34 @@ fn timelines(out: &mut String, review: &Review) {
             let x = x_of(from);
             let width = (x_of(to) - x).max(1.5);
             let y = 20 + lane * LANE;
+            // An agent's lease is outlined in dashes and names its client, in a title too.
+            let (agent_class, agent_attr, title) = match &lease.agent {
+                Some(agent) => (
+                    " agent",
+                    format!(" data-agent=\"{}\"", escape(&agent.client)),
+                    format!(
+                        "<title>{} {} via agent {}</title>",
+                        escape(&lease.id),
+                        escape(&lease.subject),
+                        escape(&agent.client)
+                    ),
+                ),
+                None => ("", String::new(), String::new()),
+            };
             let _ = write!(
                 bars,
-                "<rect class=\"bar {}{}\" data-lease=\"{}\" data-role=\"{}\" data-start=\"{}\" data-end=\"{}\" x=\"{x:.1}\" y=\"{y}\" width=\"{width:.1}\"/>",
+                "<rect class=\"bar {}{}{agent_class}\" data-lease=\"{}\" data-role=\"{}\"{agent_attr} data-start=\"{}\" data-end=\"{}\" x=\"{x:.1}\" y=\"{y}\" width=\"{width:.1}\"{}",
                 ending_class(lease),
                 if lease.break_glass { " bg" } else { "" },
                 escape(&lease.id),
                 escape(&lease.role),
                 from.timestamp(),
                 to.timestamp(),
+                if title.is_empty() {
+                    "/>".to_owned()
+                } else {
+                    format!(">{title}</rect>")
+                },
             );
             // The time the entitlement outlived its lease, over the bar's end.
             if let Some(failed) = lease.revoke_failed_at {
@@ -372,7 +393,7 @@ pub fn write_html(review: &Review, mut sink: impl Write) -> anyhow::Result<()> {
         &review.subjects.iter().collect::<Vec<_>>(),
     );
 
-    out.push_str("<h2>Timeline</h2>\n<p class=legend><span><i class=e-expired></i>expired</span><span><i class=e-revoked></i>revoked</span><span><i class=e-live></i>live</span><span><i class=e-outlived></i>revocation failed (outlived its lease)</span><span><i class=e-failed></i>failed</span><span><i class=e-expired style=\"outline:1.5px solid #000\"></i>break-glass (outlined)</span></p>\n<div id=tip></div>\n");
+    out.push_str("<h2>Timeline</h2>\n<p class=legend><span><i class=e-expired></i>expired</span><span><i class=e-revoked></i>revoked</span><span><i class=e-live></i>live</span><span><i class=e-outlived></i>revocation failed (outlived its lease)</span><span><i class=e-failed></i>failed</span><span><i class=e-expired style=\"outline:1.5px solid #000\"></i>break-glass (outlined)</span><span><i class=e-expired style=\"outline:1.5px dashed #7b1fa2\"></i>via agent (dashed)</span></p>\n<div id=tip></div>\n");
     timelines(&mut out, review);
 
     out.push_str("<h2>Leases</h2>\n<p id=controls><input id=filter type=search placeholder=\"filter: any text\" aria-label=filter> <span id=shown class=muted></span></p>\n<table id=leases><thead><tr><th>lease</th><th>role</th><th>subject</th><th>requester</th><th>ticket (status)</th><th>reason</th><th>approvers</th><th>granted</th><th>ended</th><th>how it ended</th><th>duration</th><th>break-glass</th></tr></thead><tbody></tbody></table>\n<noscript><p>The lease table needs JavaScript; the CSV and JSON reviews carry the same rows.</p></noscript>\n");

@@ -63,6 +63,8 @@ pub struct Period {
 /// One lease of the period.
 #[derive(Debug, Serialize)]
 pub struct ReviewLease {
+    /// The AI agent that asked through `jit mcp` (`client`, `task`); null for a person.
+    pub agent: Option<crate::lease::Agent>,
     pub approvers: Vec<String>,
     pub break_glass: bool,
     /// Whole seconds from grant to end; null while live or when never granted.
@@ -418,6 +420,7 @@ pub fn build(sources: Sources<'_>, scope: &Scope) -> Result<Review> {
             });
         }
         rows.push(ReviewLease {
+            agent: lease.agent.clone(),
             approvers: lease
                 .approvals
                 .iter()

@@ -33,6 +33,7 @@ pub const SCHEMA_VERSION: i32 = 4;
 const UPGRADE_TO_4: &str = "
     ALTER TABLE jit.leases ADD COLUMN agent TEXT, ADD COLUMN agent_session TEXT;
     ALTER TABLE jit.requests ADD COLUMN agent TEXT, ADD COLUMN agent_session TEXT;
+    GRANT INSERT (agent, agent_session) ON jit.requests TO jit_requester, jit_approver;
     DROP POLICY IF EXISTS ask ON jit.requests;
     DROP POLICY IF EXISTS decide ON jit.requests;
 ";

@@ -152,7 +152,8 @@ GRANT USAGE ON SCHEMA jit TO jit_requester, jit_approver, jit_worker;
 GRANT SELECT ON jit.meta, jit.leases, jit.approvals, jit.audit, jit.audit_head
     TO jit_requester, jit_approver;
 GRANT SELECT ON jit.requests TO jit_requester, jit_approver;
-GRANT INSERT (kind, role, lease_id, ttl_secs, ticket, reason, public_key, handoff_key)
+GRANT INSERT (kind, role, lease_id, ttl_secs, ticket, reason, public_key, handoff_key,
+               agent, agent_session)
     ON jit.requests TO jit_requester, jit_approver;
 GRANT USAGE ON SEQUENCE jit.requests_id_seq TO jit_requester, jit_approver;
 GRANT SELECT, DELETE ON jit.handoffs TO jit_requester;
@@ -170,7 +171,7 @@ ALTER TABLE jit.requests ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_requests ON jit.requests FOR SELECT TO jit_requester, jit_approver
     USING (requester = session_user);
 -- The policies `ask` (requesters) and `decide` (approvers) are in postgres-requests.sql,
--- run right after this file (and again by the upgrade from schema 1).
+-- run right after this file (and again by the upgrade from any earlier schema).
 CREATE POLICY work ON jit.requests FOR ALL TO jit_worker USING (true) WITH CHECK (true);
 
 ALTER TABLE jit.handoffs ENABLE ROW LEVEL SECURITY;

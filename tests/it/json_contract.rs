@@ -187,10 +187,10 @@ fn json_of(run: Run) -> Value {
 }
 
 #[test]
-fn the_lease_table_is_the_spec_with_break_glass_and_last_error() {
+fn the_lease_table_is_the_spec_with_break_glass_last_error_and_agent() {
     let names = |t: &str| -> Vec<String> { table(t).into_iter().map(|f| f.name).collect() };
     let mut spec: Vec<String> = SPEC_LEASE.iter().map(|s| s.to_string()).collect();
-    spec.extend(["break_glass".to_owned(), "last_error".to_owned()]);
+    spec.extend(["break_glass", "last_error", "agent"].map(str::to_owned));
     assert_eq!(names("lease"), spec);
     assert_eq!(names("approval"), SPEC_APPROVAL);
     let credentials = table("request");

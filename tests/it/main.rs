@@ -1,6 +1,7 @@
 //! The one integration-test binary. Every test runs the real `jit` binary against a
 //! temporary configuration, state directory and command-backend fixture.
 
+mod agent_marks;
 mod approvals;
 mod audit_tamper;
 mod aws;

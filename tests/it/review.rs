@@ -504,7 +504,7 @@ fn chromium() -> PathBuf {
     panic!("chromium is missing: scripts/test.sh installs it (apt-get install chromium)");
 }
 
-fn browse(profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
+pub(crate) fn browse(profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
     let output = std::process::Command::new(chromium())
         .args([
             "--headless",
@@ -531,7 +531,7 @@ fn browse(profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
 }
 
 /// The value of attribute `name` in the start tag `tag`.
-fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     let key = format!(" {name}=\"");
     let from = tag.find(&key)? + key.len();
     Some(&tag[from..from + tag[from..].find('"')?])
@@ -543,7 +543,7 @@ fn secs(text: &str) -> i64 {
 }
 
 /// The start tags in `dom` that begin with `prefix`.
-fn tags<'a>(dom: &'a str, prefix: &str) -> Vec<&'a str> {
+pub(crate) fn tags<'a>(dom: &'a str, prefix: &str) -> Vec<&'a str> {
     dom.match_indices(prefix)
         .map(|(i, _)| &dom[i..i + dom[i..].find('>').unwrap()])
         .collect()
