@@ -745,23 +745,64 @@ fn people_see_an_agent_s_request_as_the_agent_s() {
     let pending = ok(&agent.call("request_access", request("db-agent")));
     let id = pending["lease"]["id"].as_str().unwrap().to_owned();
     let via = format!("via agent {CLIENT}");
+    w.jit(["list"]).run().success().stdout_has(&via);
+    // jit show names it on a line of its own.
+    let shown = w.jit(["show", &id]).run().success().stdout;
+    assert!(
+        shown.lines().any(|line| line.split_whitespace().eq([
+            "agent",
+            CLIENT_NAME,
+            CLIENT_VERSION
+        ])),
+        "jit show names the agent:\n{shown}"
+    );
+    let mut approver = w.env();
+    approver.push(("SUDO_USER".into(), APPROVER.into()));
+    let waited = agent.call_with_hook(
+        "wait_for_approval",
+        json!({"lease_id": id}),
+        &[JIT, "approve", &id],
+        &agent_env(approver),
+    );
+    let hook = &waited["hook"];
+    assert_eq!(hook["code"], 0, "jit approve: {hook}");
+    assert!(
+        hook["stdout"].as_str().unwrap().contains(&via),
+        "jit approve: {hook}"
+    );
+    assert_eq!(ok(&waited)["status"], "granted");
+    // The lease JSON of jit show carries it as jit list's does.
     let lease = w.lease(&id);
     assert_eq!(
         lease["agent"],
         json!({"client": CLIENT, "task": "report how many accounts there are"}),
         "jit show --json: {lease}"
     );
-    w.jit(["list"]).run().success().stdout_has(&via);
-    w.jit(["show", &id]).run().success().stdout_has(&via);
-    w.jit(["approve", &id])
-        .by(APPROVER)
-        .run()
-        .success()
-        .stdout_has(&via);
-    let granted = ok(&agent.call("wait_for_approval", json!({"lease_id": id})));
-    assert_eq!(granted["status"], "granted", "{granted}");
     agent.close();
     assert_eq!(w.state_of(&id), "revoked");
+}
+
+#[test]
+fn a_request_approved_before_the_agent_waits_is_taken_up_by_the_wait() {
+    // The agent tells the user to run `jit approve ID`, the user does, and only then does
+    // the agent call wait_for_approval.
+    let cluster = pg_cluster::shared();
+    let w = pg_world(cluster);
+    let mut agent = Agent::start(&agent_env(w.env()));
+    let pending = ok(&agent.call("request_access", request("db-agent")));
+    let id = pending["lease"]["id"].as_str().unwrap().to_owned();
+    w.jit(["approve", &id]).by(APPROVER).run().success();
+    let granted = ok(&agent.call("wait_for_approval", json!({"lease_id": id})));
+    assert_eq!(granted["status"], "granted", "{granted}");
+    assert_eq!(granted["lease"]["state"], "active");
+    let whoami = ok(&agent.call(
+        "run_with_access",
+        json!({"lease_id": id, "command": "whoami"}),
+    ));
+    assert_eq!(whoami, run_result(0, &format!("jit_{id}\n")));
+    agent.close();
+    assert_eq!(w.state_of(&id), "revoked");
+    assert!(!cluster.role_exists(&format!("jit_{id}")));
 }
 
 #[test]
