@@ -31,8 +31,9 @@ pub const SCHEMA_VERSION: i32 = 4;
 /// From schema 3 to 4: leases and requests by AI agents (`jit mcp`); the work queue's
 /// insert policies, made again, let only a request carry them.
 const UPGRADE_TO_4: &str = "
-    ALTER TABLE jit.leases ADD COLUMN agent TEXT, ADD COLUMN agent_session TEXT;
-    ALTER TABLE jit.requests ADD COLUMN agent TEXT, ADD COLUMN agent_session TEXT;
+    ALTER TABLE jit.leases ADD COLUMN IF NOT EXISTS agent TEXT, ADD COLUMN IF NOT EXISTS agent_session TEXT;
+    ALTER TABLE jit.requests ADD COLUMN IF NOT EXISTS agent TEXT,
+        ADD COLUMN IF NOT EXISTS agent_session TEXT;
     GRANT INSERT (agent, agent_session) ON jit.requests TO jit_requester, jit_approver;
     DROP POLICY IF EXISTS ask ON jit.requests;
     DROP POLICY IF EXISTS decide ON jit.requests;

@@ -29,11 +29,11 @@ CREATE TABLE leases (
     attempts           INTEGER NOT NULL,
     next_attempt_at    INTEGER,
     last_error         TEXT,
-    -- Asked for by an AI agent through `jit mcp` (JSON: client, task), and the session
-    -- whose end ends it.
     agent              TEXT,
     agent_session      TEXT
 );
+-- `agent`, `agent_session`: a lease asked for by an AI agent through `jit mcp`, the agent
+-- (JSON: client, task) and the session whose end ends it.
 CREATE INDEX leases_by_state ON leases (state, expires_at);
 CREATE INDEX leases_by_entitlement ON leases (role, subject, state);
 -- The live leases in list order, with their documents: `jit list --json` reads only this.

@@ -187,6 +187,11 @@ impl SqliteStore {
                     "ALTER TABLE leases ADD COLUMN document TEXT NOT NULL DEFAULT ''",
                 )?;
             }
+            // Before any lease is read back (schema 5 writes every document again): a
+            // lease row is read with every column this jit knows.
+            if version <= 8 {
+                self.conn.execute_batch(AGENT_COLUMNS)?;
+            }
             if version <= 2 {
                 self.conn.execute_batch(LIVE_INDEX)?;
             }
@@ -223,9 +228,6 @@ impl SqliteStore {
             }
             if version <= 7 {
                 self.conn.execute_batch(AUDIT_KIND_INDEX)?;
-            }
-            if version <= 8 {
-                self.conn.execute_batch(AGENT_COLUMNS)?;
             }
             self.conn
                 .pragma_update(None, "user_version", SCHEMA_VERSION)?;

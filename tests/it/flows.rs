@@ -711,6 +711,7 @@ fn a_store_from_schema_1_is_migrated() {
             "DROP INDEX leases_live; ALTER TABLE leases DROP COLUMN document; \
              ALTER TABLE leases DROP COLUMN break_glass; \
              DROP TABLE audit_shipping; DROP TABLE store_identity; DROP INDEX audit_by_kind; \
+             ALTER TABLE leases DROP COLUMN agent; ALTER TABLE leases DROP COLUMN agent_session; \
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -718,7 +719,7 @@ fn a_store_from_schema_1_is_migrated() {
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     let checkpoints: i64 = open_store(&w)
         .query_row("SELECT COUNT(*) FROM audit_shipping", [], |r| r.get(0))
         .unwrap();
@@ -740,14 +741,16 @@ fn a_store_from_schema_4_is_migrated() {
             "ALTER TABLE leases DROP COLUMN break_glass; \
              ALTER TABLE audit_shipping DROP COLUMN hash; \
              UPDATE leases SET document = json_remove(document, '$.break_glass'); \
-             DROP TABLE store_identity; DROP INDEX audit_by_kind; PRAGMA user_version = 4;",
+             DROP TABLE store_identity; DROP INDEX audit_by_kind; \
+             ALTER TABLE leases DROP COLUMN agent; ALTER TABLE leases DROP COLUMN agent_session; \
+             PRAGMA user_version = 4;",
         )
         .unwrap();
     assert_eq!(w.jit(["list", "--json"]).run().success().json(), expected);
     let version: i64 = open_store(&w)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     let name: String = open_store(&w)
         .query_row("SELECT name FROM store_identity", [], |r| r.get(0))
         .unwrap();

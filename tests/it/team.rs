@@ -1167,6 +1167,8 @@ fn store_init_upgrades_a_schema_1_store_and_unlinks_a_forged_request_row() {
              CREATE INDEX requests_by_lease ON jit.requests (lease_id) WHERE kind = 'request';
              ALTER TABLE jit.audit_shipping DROP COLUMN hash;
              ALTER TABLE jit.meta DROP COLUMN store_id;
+             ALTER TABLE jit.leases DROP COLUMN agent, DROP COLUMN agent_session;
+             ALTER TABLE jit.requests DROP COLUMN agent, DROP COLUMN agent_session;
              UPDATE jit.meta SET version = 1;",
         )
         .unwrap();
