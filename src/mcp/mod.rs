@@ -76,16 +76,26 @@ pub fn serve(mut global: GlobalArgs) -> Result<Exit> {
         jobs: jobs.clone(),
         ending: Arc::clone(&ending),
     };
-    let served: Result<(), String> = runtime.block_on(async move {
+    // The client gone, the session ends at once: the answer to a call under way has
+    // nobody to read it.
+    let closed = Arc::new(tokio::sync::Notify::new());
+    let stdin = Stdin {
+        inner: tokio::io::stdin(),
+        ending: Arc::clone(&ending),
+        closed: Arc::clone(&closed),
+    };
+    let served: Result<(), String> = runtime.block_on(async {
         let service = tokio::select! {
-            service = handler.serve(rmcp::transport::stdio()) => {
+            service = handler.serve((stdin, tokio::io::stdout())) => {
                 service.map_err(|err| format!("the MCP session did not start: {err}"))?
             }
             _ = &mut on_signal => return Ok(()),
+            () = closed.notified() => return Ok(()),
         };
         tokio::select! {
             quit = service.waiting() => quit.map(|_| ()).map_err(|err| err.to_string()),
             _ = &mut on_signal => Ok(()),
+            () = closed.notified() => Ok(()),
         }
     });
     // From here on no call is taken, and one under way stops at its next step.
@@ -102,6 +112,32 @@ pub fn serve(mut global: GlobalArgs) -> Result<Exit> {
         crate::output::Printer::new(false, false, false).warn(&err);
     }
     Ok(exit)
+}
+
+/// stdin, the transport's way in: at its end the session is ending (so that a call under
+/// way stops at its next step, rather than hold the end up).
+struct Stdin {
+    inner: tokio::io::Stdin,
+    ending: Arc<AtomicBool>,
+    closed: Arc<tokio::sync::Notify>,
+}
+
+impl tokio::io::AsyncRead for Stdin {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(&polled, std::task::Poll::Ready(Ok(())) if buf.filled().len() == before)
+            || matches!(&polled, std::task::Poll::Ready(Err(_)))
+        {
+            self.ending.store(true, Ordering::SeqCst);
+            self.closed.notify_one();
+        }
+        polled
+    }
 }
 
 /// The protocol side: answers `initialize` and `tools/list` itself and hands each tool

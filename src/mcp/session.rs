@@ -27,7 +27,7 @@ pub const RUN_DEFAULT: Duration = Duration::from_secs(120);
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// A wait is taken in steps this long, so that the end of the session or a cancelled call
 /// is seen between them.
-const WAIT_STEP: Duration = Duration::from_secs(2);
+const WAIT_STEP: Duration = Duration::from_secs(1);
 
 /// Where a wait for approval stands, for `notifications/progress`.
 #[derive(Clone, Debug, PartialEq)]
@@ -433,12 +433,25 @@ impl<'a> Session<'a> {
                 )));
             }
         }
-        let role = self.ctx.config.roles.get(&lease.role);
-        let Some(agent) = role.and_then(|role| role.agent.as_ref()) else {
-            return Err(exit::denied(format!(
-                "role {} is not open to agents",
-                lease.role
-            )));
+        let agent = match self.ctx.config.roles.get(&lease.role) {
+            Some(role) => role.agent.as_ref().ok_or_else(|| {
+                exit::denied(format!("role {} is not open to agents", lease.role))
+            })?,
+            // A team store's members keep only where the store is: the role's commands are
+            // in the workers' configuration.
+            None if self.ctx.config.store.team.is_some() => {
+                return Err(exit::config(format!(
+                    "role {} is not in this configuration, which names only the team store: \
+                     run_with_access needs the role's agent commands",
+                    lease.role
+                )));
+            }
+            None => {
+                return Err(exit::denied(format!(
+                    "role {} is no longer in the configuration",
+                    lease.role
+                )));
+            }
         };
         let Some(command) = agent.commands.get(name) else {
             let declared: Vec<&str> = agent.commands.keys().map(String::as_str).collect();
@@ -621,7 +634,8 @@ impl<'a> Session<'a> {
             .ok_or_else(|| anyhow::anyhow!("lease {id} is not in the store"))
     }
 
-    /// What `request_access` and `wait_for_approval` return.
+    /// What `request_access` and `wait_for_approval` return (the approvers and `reveal` as
+    /// this configuration has them: none, and no credentials, where it lacks the role).
     fn access(&self, lease: &Lease, granted: bool, credentials: Option<&Credentials>) -> Value {
         let agent = self
             .ctx
@@ -707,4 +721,152 @@ pub fn view(lease: &Lease) -> Value {
         "approvals_required": lease.approvals_required,
         "approvals_given": approvals_given(lease),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::Approval;
+    use chrono::{DateTime, Utc};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn lease() -> Lease {
+        Lease {
+            id: "k3f9x2m7qa".into(),
+            role: "db-read".into(),
+            target: "orders".into(),
+            backend: "postgres".into(),
+            subject: "alice".into(),
+            requester: "alice".into(),
+            state: LeaseState::Pending,
+            ticket: None,
+            reason: Some("count the accounts".into()),
+            created_at: at("2026-01-02T03:04:05Z"),
+            granted_at: None,
+            expires_at: None,
+            ended_at: None,
+            approvals: vec![
+                Approval {
+                    by: "bob".into(),
+                    at: at("2026-01-02T03:04:06Z"),
+                    decision: Verdict::Approve,
+                    reason: None,
+                },
+                Approval {
+                    by: "carol".into(),
+                    at: at("2026-01-02T03:04:07Z"),
+                    decision: Verdict::Deny,
+                    reason: Some("no".into()),
+                },
+            ],
+            break_glass: false,
+            last_error: None,
+            ttl_secs: 600,
+            approvals_required: 2,
+            handle: json!({"login": "jit_k3f9x2m7qa"}),
+            params: json!({"secret": "never shown"}),
+            ending: None,
+            worker: None,
+            worker_at: None,
+            attempts: 0,
+            next_attempt_at: None,
+            agent: Some(Agent {
+                client: "claude-code 2.1.0".into(),
+                task: "report the accounts".into(),
+            }),
+            agent_session: Some("session-1".into()),
+        }
+    }
+
+    #[test]
+    fn the_tool_view_of_a_lease_is_lease_and_nothing_else() {
+        assert_eq!(
+            view(&lease()),
+            json!({
+                "id": "k3f9x2m7qa",
+                "role": "db-read",
+                "target": "orders",
+                "state": "pending",
+                "ticket": null,
+                "reason": "count the accounts",
+                "task": "report the accounts",
+                "created_at": "2026-01-02T03:04:05Z",
+                "granted_at": null,
+                "expires_at": null,
+                "ended_at": null,
+                "approvals_required": 2,
+                "approvals_given": 1,
+            })
+        );
+        // Its fields are exactly those the output schema lists.
+        let schema = super::super::tools::lease_schema();
+        let mut listed: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        listed.sort_unstable();
+        let view = view(&lease());
+        let mut keys: Vec<&str> = view
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, listed);
+    }
+
+    #[test]
+    fn a_wait_says_how_many_approvals_are_needed_and_how_a_person_gives_one() {
+        assert_eq!(
+            waiting_message(&lease()),
+            "waiting for 1 more approval(s): a person approves with `jit approve k3f9x2m7qa`"
+        );
+    }
+
+    #[test]
+    fn a_duration_argument_is_read_as_jit_reads_durations_or_refused_with_exit_2() {
+        assert_eq!(
+            duration_arg("timeout", None, WAIT_DEFAULT).unwrap(),
+            WAIT_DEFAULT
+        );
+        assert_eq!(
+            duration_arg("timeout", Some("90s"), WAIT_DEFAULT).unwrap(),
+            Duration::from_secs(90)
+        );
+        let err = duration_arg("ttl", Some("soon"), WAIT_DEFAULT).unwrap_err();
+        assert_eq!(exit::exit_for(&err), Exit::Usage);
+        assert!(
+            err.to_string()
+                .starts_with("ttl \"soon\" is not a duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_lease_of_another_session_and_an_ended_wait_are_refused_with_their_codes() {
+        let err = not_ours("abc");
+        assert_eq!(exit::exit_for(&err), Exit::Usage);
+        assert_eq!(
+            err.to_string(),
+            "lease abc was not requested in this MCP session"
+        );
+        let mut denied = lease();
+        denied.state = LeaseState::Denied;
+        let err = not_pending(&denied);
+        assert_eq!(exit::exit_for(&err), Exit::Denied);
+        assert_eq!(err.to_string(), "lease k3f9x2m7qa was denied");
+        denied.state = LeaseState::Cancelled;
+        assert_eq!(
+            not_pending(&denied).to_string(),
+            "lease k3f9x2m7qa was cancelled"
+        );
+    }
 }
