@@ -25,6 +25,9 @@ command -v mariadb-install-db >/dev/null && [ -x /usr/sbin/mariadbd ] || need_ap
 command -v curl >/dev/null || need_apt+=(curl)
 # A real headless browser opens the HTML review (tests/it/review.rs).
 command -v chromium >/dev/null || need_apt+=(chromium)
+# node and npm for the MCP Inspector's CLI (tests/it/mcp.rs).
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -57,6 +60,20 @@ fi
 # OCSF export tests run.
 if ! python3 -c 'import ocsf_emitter' >/dev/null 2>&1; then
   pip_install 'ocsf-emitter==0.3.0'
+fi
+# The official MCP Python SDK, whose stdio client drives `jit mcp` (tests/mcp/driver.py).
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("mcp") != "2.3.0")' >/dev/null 2>&1; then
+  pip_install 'mcp==2.3.0'
+fi
+# The MCP Inspector's CLI, into a cache directory of its own where tests/it/mcp.rs finds it
+# (JIT_TEST_INSPECTOR_DIR, by default ~/.cache/jit-tests/mcp-inspector-cli).
+inspector_version=1.0.3
+inspector_dir=${JIT_TEST_INSPECTOR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jit-tests/mcp-inspector-cli}
+if ! grep -qs "\"version\": \"$inspector_version\"" "$inspector_dir/node_modules/@modelcontextprotocol/inspector-cli/package.json"; then
+  echo "installing from npm: @modelcontextprotocol/inspector-cli@$inspector_version"
+  mkdir -p "$inspector_dir"
+  npm install --prefix "$inspector_dir" --no-audit --no-fund --loglevel=error \
+    "@modelcontextprotocol/inspector-cli@$inspector_version"
 fi
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt

@@ -113,6 +113,21 @@ max_ttl = "1h"
         )
     }
 
+    /// The environment every `jit` of this world runs with (besides the test's own).
+    pub fn env(&self) -> Vec<(String, std::ffi::OsString)> {
+        [
+            ("JIT_CONFIG", self.config_path().into_os_string()),
+            ("JIT_STATE_DIR", self.state_dir().into_os_string()),
+            ("HOME", self.dir.path().as_os_str().to_owned()),
+            ("XDG_CONFIG_HOME", self.path("xdg-config").into_os_string()),
+            ("XDG_STATE_HOME", self.path("xdg-state").into_os_string()),
+            ("NO_COLOR", "1".into()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+
     pub fn write_config(&self, text: &str) {
         std::fs::write(self.config_path(), text).unwrap();
     }
@@ -125,12 +140,7 @@ max_ttl = "1h"
         let mut command = Command::new(JIT);
         command
             .args(args.into_iter().map(|a| a.as_ref().to_owned()))
-            .env("JIT_CONFIG", self.config_path())
-            .env("JIT_STATE_DIR", self.state_dir())
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.path("xdg-config"))
-            .env("XDG_STATE_HOME", self.path("xdg-state"))
-            .env("NO_COLOR", "1")
+            .envs(self.env())
             .env_remove("SUDO_USER")
             .env_remove("JIT_FAULT")
             .env_remove("JIT_TEST_CLOCK_OFFSET")

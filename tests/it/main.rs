@@ -30,6 +30,7 @@ mod json_contract;
 mod layers;
 mod links;
 mod mariadb_server;
+mod mcp;
 mod moto_harness;
 mod moto_server;
 mod mysql;

@@ -168,6 +168,17 @@ impl Team {
             .by(user)
     }
 
+    /// The environment in which [`Team::person`] runs `jit` as `user`, for a `jit` started
+    /// some other way (by an MCP client).
+    pub(crate) fn person_env(&self, user: &str) -> Vec<(String, std::ffi::OsString)> {
+        let mut env = self.w.env();
+        env.retain(|(key, _)| key != "JIT_CONFIG");
+        env.push(("JIT_CONFIG".into(), self.client_config().into_os_string()));
+        env.push(("JIT_STORE_PASSWORD".into(), password(user).into()));
+        env.push(("SUDO_USER".into(), user.into()));
+        env
+    }
+
     /// Run `request` (with `--quiet`, as given) and return the id of the lease it granted.
     fn lease_granted_by(&self, request: Jit) -> String {
         request
