@@ -295,9 +295,11 @@ impl<'a> Session<'a> {
             reason: Some(reason),
             public_key,
             queued_as: None,
+            // The role's commands and `reveal` are recorded by the engine, from its policy.
             agent: Some(Agent {
                 client: client.to_owned(),
                 task,
+                ..Agent::default()
             }),
             session: Some(session),
         };
@@ -337,7 +339,9 @@ impl<'a> Session<'a> {
         if self.held[index].granted {
             return Ok(self.access(&lease, true, self.held[index].credentials.as_ref()));
         }
-        if lease.state != LeaseState::Pending {
+        // Approved before the wait (granting, or granted by a team worker), the grant is
+        // still this session's to take up; only an ended request is refused.
+        if lease.state.is_final() {
             return Err(not_pending(&lease));
         }
         let started = Instant::now();
@@ -433,27 +437,27 @@ impl<'a> Session<'a> {
                 )));
             }
         }
-        let agent = match self.ctx.config.roles.get(&lease.role) {
-            Some(role) => role.agent.as_ref().ok_or_else(|| {
-                exit::denied(format!("role {} is not open to agents", lease.role))
-            })?,
-            // A team store's members keep only where the store is: the role's commands are
-            // in the workers' configuration.
-            None if self.ctx.config.store.team.is_some() => {
-                return Err(exit::config(format!(
-                    "role {} is not in this configuration, which names only the team store: \
-                     run_with_access needs the role's agent commands",
-                    lease.role
-                )));
-            }
-            None => {
-                return Err(exit::denied(format!(
-                    "role {} is no longer in the configuration",
-                    lease.role
-                )));
-            }
+        // The commands are those the lease recorded from the role's agent table when it was
+        // asked for (by a team worker, from its configuration: a member's names only the
+        // store). Where this configuration has the role, it must still be open to agents.
+        let Some(agent) = &lease.agent else {
+            return Err(exit::denied(format!(
+                "lease {id} was not asked for by an agent"
+            )));
         };
-        let Some(command) = agent.commands.get(name) else {
+        if let Some(role) = self.ctx.config.roles.get(&lease.role)
+            && role.agent.is_none()
+        {
+            return Err(exit::denied(format!(
+                "role {} is no longer open to agents",
+                lease.role
+            )));
+        }
+        let Some(command) = agent
+            .commands
+            .get(name)
+            .map(|argv| crate::config::AgentCommand { argv: argv.clone() })
+        else {
             let declared: Vec<&str> = agent.commands.keys().map(String::as_str).collect();
             return Err(exit::usage(format!(
                 "role {} declares no command {}; {}",
@@ -634,16 +638,16 @@ impl<'a> Session<'a> {
             .ok_or_else(|| anyhow::anyhow!("lease {id} is not in the store"))
     }
 
-    /// What `request_access` and `wait_for_approval` return (the approvers and `reveal` as
-    /// this configuration has them: none, and no credentials, where it lacks the role).
+    /// What `request_access` and `wait_for_approval` return: the approvers as this
+    /// configuration lists them (none where it lacks the role, as a team member's does), and
+    /// the credentials only where the lease recorded its role's `reveal = true`.
     fn access(&self, lease: &Lease, granted: bool, credentials: Option<&Credentials>) -> Value {
-        let agent = self
+        let approvers = self
             .ctx
             .config
             .roles
             .get(&lease.role)
-            .and_then(|role| role.agent.as_ref());
-        let approvers = agent
+            .and_then(|role| role.agent.as_ref())
             .map(|agent| agent.approvals.approvers())
             .unwrap_or_default();
         let mut result = json!({
@@ -652,7 +656,7 @@ impl<'a> Session<'a> {
             "approve_with": (!granted).then(|| format!("jit approve {}", lease.id)),
             "approvers": approvers,
         });
-        if agent.is_some_and(|agent| agent.reveal)
+        if lease.agent.as_ref().is_some_and(|agent| agent.reveal)
             && let Some(credentials) = credentials
         {
             result["credentials"] = json!(credentials.expose());
@@ -778,6 +782,7 @@ mod tests {
             agent: Some(Agent {
                 client: "claude-code 2.1.0".into(),
                 task: "report the accounts".into(),
+                ..Agent::default()
             }),
             agent_session: Some("session-1".into()),
         }

@@ -608,10 +608,17 @@ fn an_agent_asks_a_person_approves_psql_runs_as_the_login_and_the_login_ends_wit
     let leases = w.leases();
     assert_eq!(leases.len(), 1);
     assert_eq!(leases[0]["subject"], me());
+    assert_eq!(leases[0]["agent"]["client"], CLIENT);
     assert_eq!(
-        leases[0]["agent"],
-        json!({"client": CLIENT, "task": "report how many accounts there are"})
+        leases[0]["agent"]["task"],
+        "report how many accounts there are"
     );
+    // What the agent may run with it, recorded from the role's agent table.
+    assert_eq!(
+        leases[0]["agent"]["commands"]["whoami"],
+        json!(["psql", "-X", "-A", "-t", "-c", "select current_user"])
+    );
+    assert!(leases[0]["agent"].get("reveal").is_none());
 
     // A person approves, from the client's progress callback on the first progress
     // notification of the wait: the wait cannot end granted unless progress arrived.
@@ -775,9 +782,10 @@ fn people_see_an_agent_s_request_as_the_agent_s() {
     let lease = w.lease(&id);
     assert_eq!(
         lease["agent"],
-        json!({"client": CLIENT, "task": "report how many accounts there are"}),
+        w.leases()[0]["agent"],
         "jit show --json: {lease}"
     );
+    assert_eq!(lease["agent"]["client"], CLIENT, "jit show --json: {lease}");
     agent.close();
     assert_eq!(w.state_of(&id), "revoked");
 }
@@ -1054,6 +1062,13 @@ fn team_mode_a_worker_grants_the_agent_and_the_session_end_revokes() {
     // made by Team::new, from this configuration).
     let secrets = tempfile::tempdir().unwrap();
     write_printargs(secrets.path());
+    // jit mcp runs as the requester here: the `stash` command writes into this directory
+    // (others may write and enter, not list; the admin password's file stays 0600).
+    std::fs::set_permissions(
+        secrets.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1733),
+    )
+    .unwrap();
     let extra = format!(
         "{}\n{}",
         cluster.target("db", secrets.path()),
@@ -1094,10 +1109,11 @@ fn team_mode_a_worker_grants_the_agent_and_the_session_end_revokes() {
     ));
     assert_eq!(whoami, run_result(0, &format!("{login}\n")));
     assert!(cluster.role_exists(&login));
-    ok(&agent.call(
+    let stashed = ok(&agent.call(
         "run_with_access",
         json!({"lease_id": id, "command": "stash"}),
     ));
+    assert_eq!(stashed["exit_code"], 0, "{stashed}");
     let password = std::fs::read_to_string(secrets.path().join("stashed-password")).unwrap();
     cluster
         .login(&login, &password)
