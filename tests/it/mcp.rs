@@ -444,6 +444,14 @@ fn handle_login(w: &World, id: &str) -> String {
     handle["login"].as_str().unwrap().to_owned()
 }
 
+/// Ask for `role`, which needs no approval: the result, and the lease's id.
+fn granted(agent: &mut Agent, role: &str) -> (Value, String) {
+    let granted = ok(&agent.call("request_access", request(role)));
+    assert_eq!(granted["status"], "granted", "{granted}");
+    let id = granted["lease"]["id"].as_str().unwrap().to_owned();
+    (granted, id)
+}
+
 fn request(role: &str) -> Value {
     json!({
         "role": role,
@@ -845,9 +853,7 @@ fn with_reveal_the_password_is_in_the_results_where_the_search_finds_it() {
     let cluster = pg_cluster::shared();
     let w = pg_world(cluster);
     let mut agent = Agent::start(&agent_env(w.env()));
-    let granted = ok(&agent.call("request_access", request("db-reveal")));
-    assert_eq!(granted["status"], "granted", "{granted}");
-    let id = granted["lease"]["id"].as_str().unwrap().to_owned();
+    let (granted, id) = granted(&mut agent, "db-reveal");
     let login = handle_login(&w, &id);
     assert_eq!(granted["credentials"]["PGUSER"], login.as_str());
     ok(&agent.call(
@@ -914,9 +920,7 @@ fn arguments_reach_the_program_as_one_literal_argument_each() {
     let cluster = pg_cluster::shared();
     let w = pg_world(cluster);
     let mut agent = Agent::start(&agent_env(w.env()));
-    let granted = ok(&agent.call("request_access", request("db-auto")));
-    assert_eq!(granted["status"], "granted", "{granted}");
-    let id = granted["lease"]["id"].as_str().unwrap().to_owned();
+    let (_, id) = granted(&mut agent, "db-auto");
     let pwned = w.path("pwned");
     let substitution = format!("$(touch {})", pwned.display());
 
@@ -958,8 +962,7 @@ fn an_undeclared_command_or_argument_is_refused_and_nothing_runs() {
     let cluster = pg_cluster::shared();
     let w = pg_world(cluster);
     let mut agent = Agent::start(&agent_env(w.env()));
-    let granted = ok(&agent.call("request_access", request("db-auto")));
-    let id = granted["lease"]["id"].as_str().unwrap().to_owned();
+    let (_, id) = granted(&mut agent, "db-auto");
     let marker = w.path("ran");
     let refusals = [
         json!({"lease_id": id, "command": "touch"}),
@@ -1017,9 +1020,7 @@ fn a_killed_jit_mcp_leaves_its_lease_to_the_next_sweep() {
     let cluster = pg_cluster::shared();
     let w = pg_world(cluster);
     let mut agent = Agent::start(&agent_env(w.env()));
-    let granted = ok(&agent.call("request_access", request("db-auto")));
-    assert_eq!(granted["status"], "granted", "{granted}");
-    let id = granted["lease"]["id"].as_str().unwrap().to_owned();
+    let (_, id) = granted(&mut agent, "db-auto");
     let login = handle_login(&w, &id);
     let whoami = ok(&agent.call(
         "run_with_access",

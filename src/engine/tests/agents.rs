@@ -17,6 +17,30 @@ fn by_agent(role: &str, ttl: Option<u64>, session: String) -> RequestInput {
     }
 }
 
+/// `alice`'s agent asks for `role` in `session`, and it is granted at once.
+fn granted_to_agent(world: &World, role: &str, session: String) -> Lease {
+    match world
+        .engine("alice")
+        .request(&who("alice"), &by_agent(role, None, session), None)
+        .unwrap()
+    {
+        Requested::Granted { lease, .. } => lease,
+        Requested::Pending { .. } => panic!("pending"),
+    }
+}
+
+/// `alice`'s agent asks for `role` in `session`, and it waits for approval.
+fn pending_for_agent(world: &World, role: &str, session: String) -> Lease {
+    match world
+        .engine("alice")
+        .request(&who("alice"), &by_agent(role, None, session), None)
+        .unwrap()
+    {
+        Requested::Pending { lease, .. } => lease,
+        Requested::Granted { .. } => panic!("an agent's request was granted unapproved"),
+    }
+}
+
 fn this_session() -> String {
     Session::this_process(&Process::this()).unwrap()
 }
@@ -68,18 +92,7 @@ fn an_agent_is_held_to_the_agent_cap_and_a_person_is_not() {
         "requested ttl 30m is over the cap: role unattended agent max_ttl is 15m (ask for at most 15m)"
     );
     // Unasked, the agent gets the cap; its lease says who asked, for what.
-    let lease = match world
-        .engine("alice")
-        .request(
-            &who("alice"),
-            &by_agent("unattended", None, this_session()),
-            None,
-        )
-        .unwrap()
-    {
-        Requested::Granted { lease, .. } => lease,
-        Requested::Pending { .. } => panic!("pending"),
-    };
+    let lease = granted_to_agent(&world, "unattended", this_session());
     assert_eq!(lease.expires_at, Some(minutes(15)));
     let stored = world.lease(&lease.id);
     assert_eq!(stored.agent.as_ref().unwrap().client, "pytest-agent 9.8.7");
@@ -97,18 +110,7 @@ fn an_agent_is_held_to_the_agent_cap_and_a_person_is_not() {
 #[test]
 fn a_held_request_stays_with_its_session_until_approved_and_granted_there() {
     let world = World::memory();
-    let lease = match world
-        .engine("alice")
-        .request(
-            &who("alice"),
-            &by_agent("agented", None, this_session()),
-            None,
-        )
-        .unwrap()
-    {
-        Requested::Pending { lease, .. } => lease,
-        Requested::Granted { .. } => panic!("an agent's request was granted unapproved"),
-    };
+    let lease = pending_for_agent(&world, "agented", this_session());
     assert_eq!(lease.approvals_required, 1);
     assert_eq!(lease.worker, Some(Process::this().id));
     // A wait that ends undecided leaves the request the session's.
@@ -148,18 +150,7 @@ fn a_held_request_stays_with_its_session_until_approved_and_granted_there() {
 #[test]
 fn approving_a_request_whose_session_ended_cancels_it() {
     let world = World::memory();
-    let lease = match world
-        .engine("alice")
-        .request(
-            &who("alice"),
-            &by_agent("agented", None, ended_session()),
-            None,
-        )
-        .unwrap()
-    {
-        Requested::Pending { lease, .. } => lease,
-        Requested::Granted { .. } => panic!("granted"),
-    };
+    let lease = pending_for_agent(&world, "agented", ended_session());
     let (exit, message) = exit_of(world.engine("bob").decide(
         &lease.id,
         &who("bob"),
@@ -181,28 +172,10 @@ fn approving_a_request_whose_session_ended_cancels_it() {
 #[test]
 fn the_sweeper_ends_the_leases_of_a_session_that_ended_and_keeps_the_others() {
     let world = World::sqlite();
-    let grant = |session: String| match world
-        .engine("alice")
-        .request(&who("alice"), &by_agent("unattended", None, session), None)
-        .unwrap()
-    {
-        Requested::Granted { lease, .. } => lease,
-        Requested::Pending { .. } => panic!("pending"),
-    };
+    let grant = |session: String| granted_to_agent(&world, "unattended", session);
     let orphan = grant(ended_session());
     let held = grant(this_session());
-    let asked = match world
-        .engine("alice")
-        .request(
-            &who("alice"),
-            &by_agent("agented", None, ended_session()),
-            None,
-        )
-        .unwrap()
-    {
-        Requested::Pending { lease, .. } => lease,
-        Requested::Granted { .. } => panic!("granted"),
-    };
+    let asked = pending_for_agent(&world, "agented", ended_session());
     world.at(1);
     let report = world.sweep();
     assert_eq!(world.lease(&orphan.id).state, LeaseState::Revoked);
@@ -220,19 +193,7 @@ fn the_sweeper_ends_the_leases_of_a_session_that_ended_and_keeps_the_others() {
 #[test]
 fn an_agent_lease_follows_its_role_agent_table_as_it_changes() {
     let mut world = World::memory();
-    let grant = |world: &World| match world
-        .engine("alice")
-        .request(
-            &who("alice"),
-            &by_agent("unattended", None, this_session()),
-            None,
-        )
-        .unwrap()
-    {
-        Requested::Granted { lease, .. } => lease,
-        Requested::Pending { .. } => panic!("pending"),
-    };
-    let lease = grant(&world);
+    let lease = granted_to_agent(&world, "unattended", this_session());
     let person = world.granted("unattended", Some(30));
     // The agent cap lowered: the agent's lease is shortened, a person's is not.
     let agent = world
