@@ -113,11 +113,15 @@ median_of() {
 }
 
 # ---- 3 first, on empty stores: the start-up of other commands, before and after --------------
+# A few milliseconds each: five times the runs, so that the machine's noise averages out;
+# both builds are started the same way (through env, each with its own store).
 say "1. start-up of jit --version and jit list, this build and the baseline"
-hf version -N --runs "$RUNS" "$JIT --version" "$JIT_BASELINE_BIN --version"
+STARTS=$((RUNS * 5))
+WARMUP=$((WARMUP * 3)) hf version -N --runs "$STARTS" "$JIT --version" "$JIT_BASELINE_BIN --version"
 "$JIT" list >/dev/null
 JIT_STATE_DIR="$WORK/state-baseline" JIT_CONFIG="$WORK/config-baseline.toml" "$JIT_BASELINE_BIN" list >/dev/null
-hf list -N --runs "$RUNS" "$JIT list" \
+WARMUP=$((WARMUP * 3)) hf list -N --runs "$STARTS" \
+    "env JIT_STATE_DIR=$JIT_STATE_DIR JIT_CONFIG=$JIT_CONFIG $JIT list" \
     "env JIT_STATE_DIR=$WORK/state-baseline JIT_CONFIG=$WORK/config-baseline.toml $JIT_BASELINE_BIN list"
 
 # ---- 1 and 2: jit mcp ---------------------------------------------------------------------------
