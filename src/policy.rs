@@ -586,6 +586,20 @@ pub fn check_reason(reason: &str) -> Result<(), String> {
     crate::text::check_typed("the reason", reason)
 }
 
+/// An agent's client name and task, as people will read them: one line of printable text
+/// each (no control or Unicode format character), the name at most 100 characters and the
+/// task at most 500.
+pub fn check_agent(agent: &crate::lease::Agent) -> Result<(), String> {
+    if agent.client.trim().is_empty() || agent.client.chars().count() > 100 {
+        return Err("the agent's client name is empty or longer than 100 characters".to_owned());
+    }
+    crate::text::check_typed("the agent's client name", &agent.client)?;
+    if agent.task.trim().is_empty() || agent.task.chars().count() > 500 {
+        return Err("the task is empty or longer than 500 characters".to_owned());
+    }
+    crate::text::check_typed("the task", &agent.task)
+}
+
 /// A role's `max_active`: refused when `live` leases of it are live already.
 pub fn check_max_active(role: &Role, max: u32, live: usize) -> Result<(), Conflicted> {
     if live < usize::try_from(max).unwrap_or(usize::MAX) {

@@ -23,6 +23,11 @@ impl<'a> Engine<'a> {
         if let Some(ticket) = &input.ticket {
             text::check_format("the ticket", ticket).map_err(exit::usage)?;
         }
+        // What an agent says of itself is shown to approvers: one line of plain text, as a
+        // reason is (a team worker reads it from a row the requester wrote).
+        if let Some(agent) = &input.agent {
+            policy::check_agent(agent).map_err(exit::usage)?;
+        }
         let backend = self.backend_for(&role.target)?;
         let now = self.clock.now();
         // Certification first: a decertification or an overdue rule is named as such.

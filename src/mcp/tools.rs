@@ -415,7 +415,11 @@ pub fn client_label(name: Option<&str>, version: Option<&str>) -> String {
     let joined = [name, version]
         .into_iter()
         .flatten()
-        .map(|part| part.chars().filter(|c| !c.is_control()).collect::<String>())
+        .map(|part| {
+            part.chars()
+                .filter(|&c| !c.is_control() && !crate::text::is_hidden(c))
+                .collect::<String>()
+        })
         .map(|part| part.trim().to_owned())
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
@@ -588,6 +592,10 @@ mod tests {
         assert_eq!(
             client_label(Some("evil\u{1b}[2J\nname"), Some("1\r")),
             "evil[2Jname 1"
+        );
+        assert_eq!(
+            client_label(Some("claude\u{202e}edoc"), Some("1\u{200b}.0")),
+            "claudeedoc 1.0"
         );
         assert_eq!(client_label(None, None), "unknown client");
         assert_eq!(client_label(Some(" \u{7} "), Some("")), "unknown client");

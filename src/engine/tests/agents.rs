@@ -229,3 +229,55 @@ fn an_agent_lease_follows_its_role_agent_table_as_it_changes() {
     assert_eq!(revoked["recheck"], "agents-closed");
     assert_eq!(revoked["rule"], "roles.unattended.agent");
 }
+
+#[test]
+fn an_agent_task_or_client_people_would_misread_is_refused_and_nothing_recorded() {
+    let world = World::memory();
+    let cases = [
+        (
+            "pytest-agent 9.8.7",
+            "list the users\n\u{1b}[2Kapproved by security",
+            "the task holds control characters (such as a newline); give one line",
+        ),
+        (
+            "pytest-agent 9.8.7",
+            "read \u{202e}nimda",
+            "the task holds U+202E, a Unicode format character (such as a right-to-left override or a zero-width space) that makes text read differently from what it is; remove it",
+        ),
+        (
+            "pytest-agent 9.8.7",
+            "  ",
+            "the task is empty or longer than 500 characters",
+        ),
+        (
+            "claude\u{200b}code",
+            "count the accounts",
+            "the agent's client name holds U+200B, a Unicode format character (such as a right-to-left override or a zero-width space) that makes text read differently from what it is; remove it",
+        ),
+    ];
+    for (client, task, expected) in cases {
+        let mut input = by_agent("unattended", None, this_session());
+        input.agent = Some(Agent {
+            client: client.into(),
+            task: task.into(),
+            ..Agent::default()
+        });
+        let (exit, message) = exit_of(world.engine("alice").request(&who("alice"), &input, None));
+        assert_eq!(exit, Exit::Usage, "{task:?}");
+        assert_eq!(message, expected);
+    }
+    assert!(
+        world
+            .store
+            .leases(&LeaseFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        world
+            .store
+            .events(&store::EventFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+}
