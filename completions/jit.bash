@@ -1729,12 +1729,16 @@ _jit() {
             return 0
             ;;
         jit__subcmd__sweep)
-            opts="-q -v -h -V --watch --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --watch --metrics --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1747,12 +1751,16 @@ _jit() {
             return 0
             ;;
         jit__subcmd__worker)
-            opts="-q -v -h -V --once --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --once --metrics --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

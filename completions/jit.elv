@@ -216,6 +216,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand --version 'Print version'
         }
         &'jit;sweep'= {
+            cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics while watching (ADDR: IP:PORT)'
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --watch 'Keep running, waking for the next expiry'
             cand --json 'Print one JSON document on stdout, and nothing else there'
@@ -375,6 +376,7 @@ set edit:completion:arg-completer[jit] = {|@words|
         &'jit;audit;help;help'= {
         }
         &'jit;worker'= {
+            cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (ADDR: IP:PORT)'
             cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
             cand --once 'Carry out what is waiting and sweep once, then exit'
             cand --json 'Print one JSON document on stdout, and nothing else there'

@@ -150,6 +150,7 @@ complete -c jit -n "__fish_jit_using_subcommand roles" -s q -l quiet -d 'Print o
 complete -c jit -n "__fish_jit_using_subcommand roles" -s v -l verbose -d 'Print diagnostics on stderr'
 complete -c jit -n "__fish_jit_using_subcommand roles" -s h -l help -d 'Print help'
 complete -c jit -n "__fish_jit_using_subcommand roles" -s V -l version -d 'Print version'
+complete -c jit -n "__fish_jit_using_subcommand sweep" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics while watching (ADDR: IP:PORT)' -r
 complete -c jit -n "__fish_jit_using_subcommand sweep" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand sweep" -l watch -d 'Keep running, waking for the next expiry'
 complete -c jit -n "__fish_jit_using_subcommand sweep" -l json -d 'Print one JSON document on stdout, and nothing else there'
@@ -245,6 +246,7 @@ complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcomman
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write every event as JSON lines or CSV'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "ship" -d 'Forward the events not yet shipped to every [[audit.ship]] destination'
 complete -c jit -n "__fish_jit_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jit -n "__fish_jit_using_subcommand worker" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (ADDR: IP:PORT)' -r
 complete -c jit -n "__fish_jit_using_subcommand worker" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]' -r -F
 complete -c jit -n "__fish_jit_using_subcommand worker" -l once -d 'Carry out what is waiting and sweep once, then exit'
 complete -c jit -n "__fish_jit_using_subcommand worker" -l json -d 'Print one JSON document on stdout, and nothing else there'

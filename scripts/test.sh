@@ -75,6 +75,22 @@ if ! grep -qs "\"version\": \"$inspector_version\"" "$inspector_dir/node_modules
   npm install --prefix "$inspector_dir" --no-audit --no-fund --loglevel=error \
     "@modelcontextprotocol/inspector-cli@$inspector_version"
 fi
+# Prometheus and promtool for the metrics tests (tests/it/metrics.rs), which start their own
+# server on loopback: the Debian package's own service is kept from starting (policy-rc.d
+# while installing) and disabled.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "installing: prometheus"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  policy=/usr/sbin/policy-rc.d
+  had_policy=no; [ -e "$policy" ] && had_policy=yes
+  [ "$had_policy" = no ] && printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null && $sudo_cmd chmod +x "$policy"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus
+  [ "$had_policy" = no ] && $sudo_cmd rm -f "$policy"
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $sudo_cmd systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
+fi
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy

@@ -252,6 +252,9 @@ pub struct SweepArgs {
     /// Keep running, waking for the next expiry
     #[arg(long)]
     pub watch: bool,
+    /// Serve Prometheus metrics on http://ADDR/metrics while watching (ADDR: IP:PORT)
+    #[arg(long, value_name = "ADDR", requires = "watch")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +345,9 @@ pub struct WorkerArgs {
     /// Carry out what is waiting and sweep once, then exit
     #[arg(long)]
     pub once: bool,
+    /// Serve Prometheus metrics on http://ADDR/metrics (ADDR: IP:PORT)
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

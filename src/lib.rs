@@ -31,6 +31,7 @@ pub(crate) mod identity;
 pub mod lease;
 pub(crate) mod leases;
 mod mcp;
+pub(crate) mod metrics;
 pub(crate) mod net;
 pub(crate) mod notify;
 pub(crate) mod ocsf;

@@ -1,15 +1,20 @@
 use crate::cli::SweepArgs;
 use crate::context::Context;
 use crate::exit::Exit;
+use crate::metrics::{Metrics, Serving};
 use crate::shipping;
 use anyhow::Result;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest `--watch` sleeps, so that leases created meanwhile are seen.
 const POLL: Duration = Duration::from_secs(5);
 
 pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
-    let engine = ctx.engine();
+    let metrics = (args.metrics)
+        .map(|addr| Metrics::serve(addr, Serving::Sweeper))
+        .transpose()?;
+    let mut engine = ctx.engine();
+    engine.observer = metrics.as_ref().map(Metrics::observer);
     if !args.watch {
         let mut report = engine.sweep()?;
         report.waiting = engine.waiting_revocations()?;
@@ -24,6 +29,7 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
         });
     }
     loop {
+        let started = Instant::now();
         match engine.sweep() {
             Ok(report) => {
                 rechecked(ctx, &report);
@@ -40,6 +46,12 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
             ctx.clock,
             shipping::Mode::Alongside,
         ) {
+            ctx.printer.error(&err);
+        }
+        if let Some(Err(err)) = metrics
+            .as_ref()
+            .map(|m| m.passed(&engine, started.elapsed()))
+        {
             ctx.printer.error(&err);
         }
         let now = ctx.clock.now();

@@ -1,11 +1,13 @@
 use crate::cli::{GlobalArgs, WorkerArgs};
 use crate::context::Context;
 use crate::exit::Exit;
+use crate::metrics::{Metrics, Serving};
 use crate::store::Store;
 use crate::team::worker::Worker;
 use anyhow::Result;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 const NEEDS_TEAM_STORE: &str =
     "jit worker serves a team store: set [store] kind = \"postgres\" in the configuration";
@@ -18,7 +20,12 @@ pub fn check_store_kind(global: &GlobalArgs) -> Result<()> {
 pub fn run(ctx: &Context, args: WorkerArgs) -> Result<Exit> {
     let store = ctx.team_store(NEEDS_TEAM_STORE)?;
     store.require_current()?;
-    let worker = Worker::new(ctx.engine(), store)?;
+    let metrics = (args.metrics)
+        .map(|addr| Metrics::serve(addr, Serving::Worker))
+        .transpose()?;
+    let mut engine = ctx.engine();
+    engine.observer = metrics.as_ref().map(Metrics::observer);
+    let worker = Worker::new(engine, store)?;
     if args.once {
         let pass = worker.pass()?;
         ctx.printer.worked(&pass);
@@ -35,9 +42,21 @@ pub fn run(ctx: &Context, args: WorkerArgs) -> Result<Exit> {
         store.location()
     ));
     while !stop.load(Ordering::Relaxed) {
-        match worker.pass() {
-            Ok(pass) => ctx.printer.worked(&pass),
-            Err(err) => ctx.printer.error(&err),
+        let started = Instant::now();
+        let worked = match worker.pass() {
+            Ok(pass) => {
+                ctx.printer.worked(&pass);
+                true
+            }
+            Err(err) => {
+                ctx.printer.error(&err);
+                false
+            }
+        };
+        if let Some(metrics) = &metrics
+            && let Err(err) = metrics.worker_passed(worker.engine(), store, worked, started)
+        {
+            ctx.printer.error(&err);
         }
         if stop.load(Ordering::Relaxed) {
             break;

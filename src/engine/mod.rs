@@ -13,7 +13,7 @@
 //! - each step loads the lease from the store, so the grant step may run in a different
 //!   process (or host) from the request step.
 
-use crate::audit::{EventKind, NewEvent};
+use crate::audit::{AuditEvent, EventKind, NewEvent};
 use crate::backend::{
     self, Backend, BackendError, Credentials, EndRequest, GrantRequest, Presence, Sharing,
 };
@@ -287,6 +287,14 @@ pub struct Engine<'a> {
     /// Where the groups of the subjects of live leases are read when they are checked
     /// again: the OS user and group databases.
     directory: Directory,
+    /// Told of the audit events this process commits, as they are announced (the metrics
+    /// of `jit sweep --watch` and `jit worker`).
+    pub observer: Option<Rc<dyn Observer>>,
+}
+
+/// What is told of the audit events an engine committed ([`Engine::announce`]).
+pub trait Observer {
+    fn committed(&self, engine: &Engine<'_>, events: &[AuditEvent]);
 }
 
 impl<'a> Engine<'a> {
@@ -302,6 +310,7 @@ impl<'a> Engine<'a> {
             tickets_rechecked: Cell::new(None),
             store_name: Rc::default(),
             directory: Rc::new(recheck::os_directory),
+            observer: None,
         }
     }
 
@@ -328,6 +337,7 @@ impl<'a> Engine<'a> {
             tickets_rechecked: Cell::new(self.tickets_rechecked.get()),
             store_name: Rc::clone(&self.store_name),
             directory: Rc::clone(&self.directory),
+            observer: self.observer.clone(),
         }
     }
 
@@ -455,6 +465,9 @@ impl<'a> Engine<'a> {
     /// last call; whether there were any.
     pub fn announce(&self) -> bool {
         let events = self.store.take_committed();
+        if let Some(observer) = &self.observer {
+            observer.committed(self, &events);
+        }
         if events.is_empty() {
             return false;
         }

@@ -328,4 +328,17 @@ impl PgStore {
         )?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
+
+    /// How many requests wait for a worker's answer, and when the oldest was queued.
+    pub fn depth(&self) -> Result<(i64, Option<DateTime<Utc>>)> {
+        let row = self.client().query_one(
+            "SELECT count(*), extract(epoch FROM min(created_at))::bigint FROM jit.requests \
+             WHERE status = 'new'",
+            &[],
+        )?;
+        let oldest = row
+            .get::<_, Option<i64>>(1)
+            .and_then(|secs| DateTime::from_timestamp(secs, 0));
+        Ok((row.get(0), oldest))
+    }
 }

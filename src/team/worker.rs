@@ -43,6 +43,11 @@ impl<'a> Worker<'a> {
         Ok(Worker { engine, store })
     }
 
+    /// The engine the worker carries requests out with.
+    pub fn engine(&self) -> &Engine<'a> {
+        &self.engine
+    }
+
     /// Take and carry out every waiting request, settle requests whose lease ended, and
     /// sweep.
     pub fn pass(&self) -> Result<Pass> {

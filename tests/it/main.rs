@@ -31,6 +31,7 @@ mod layers;
 mod links;
 mod mariadb_server;
 mod mcp;
+mod metrics;
 mod moto_harness;
 mod moto_server;
 mod mysql;
