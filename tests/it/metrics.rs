@@ -2,7 +2,7 @@
 //! (Debian's `prometheus`, which scripts/test.sh installs) and read back through its
 //! query API; the example alert rules load in `promtool check rules`.
 
-use crate::harness::{World, free_port, server_dir};
+use crate::harness::{REQUESTER, World, free_port, server_dir};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -123,6 +123,16 @@ fn await_state(w: &World, watcher: &mut Child, id: &str, state: &str) {
 #[test]
 fn prometheus_scrapes_the_sweeper() {
     let w = World::new();
+    // Two audit destinations: one syslog that receives, one whose socket is not there.
+    let socket = w.path("log.sock");
+    let _listener = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    w.write_config(&format!(
+        "{}\n[[audit.ship]]\nkind = \"syslog\"\nname = \"up\"\nsocket = \"{}\"\n\
+         [[audit.ship]]\nkind = \"syslog\"\nname = \"down\"\nsocket = \"{}\"\n",
+        w.default_config(),
+        socket.display(),
+        w.path("missing.sock").display()
+    ));
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut watcher = w.jit(["sweep", "--watch", "--metrics", &addr]).spawn();
@@ -167,8 +177,110 @@ fn prometheus_scrapes_the_sweeper() {
     prometheus.await_value("jit_sweep_duration_seconds_count", |v| v >= 2.0);
     prometheus.await_value("process_resident_memory_bytes", |v| v > 1e6);
     prometheus.await_value("process_open_fds", |v| v >= 3.0);
+    // Shipping: every event reached `up`; none reached `down`, whose oldest waits.
+    let events = w.event_count() as f64;
+    assert_eq!(
+        events, 8.0,
+        "requested and granted thrice, revoke-failed, expired"
+    );
+    prometheus.await_value("jit_audit_events_shipped{destination=\"up\"}", |v| {
+        v == events
+    });
+    prometheus.await_value("jit_audit_shipping_lag_events{destination=\"up\"}", |v| {
+        v == 0.0
+    });
+    prometheus.await_value("jit_audit_shipping_lag_seconds{destination=\"up\"}", |v| {
+        v == 0.0
+    });
+    prometheus.await_value("jit_audit_shipping_failing{destination=\"up\"}", |v| {
+        v == 0.0
+    });
+    prometheus.await_value("jit_audit_events_shipped{destination=\"down\"}", |v| {
+        v == 0.0
+    });
+    prometheus.await_value("jit_audit_shipping_lag_events{destination=\"down\"}", |v| {
+        v == events
+    });
+    prometheus.await_value(
+        "jit_audit_shipping_lag_seconds{destination=\"down\"}",
+        |v| v > 0.0,
+    );
+    prometheus.await_value("jit_audit_shipping_failing{destination=\"down\"}", |v| {
+        v == 1.0
+    });
     watcher.kill().unwrap();
     watcher.wait().unwrap();
+}
+
+/// A child killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn prometheus_scrapes_a_team_worker() {
+    let t = crate::team::Team::new("");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    // An address in use: refused before the worker starts, as for the sweeper.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let used = taken.local_addr().unwrap().to_string();
+    let refused = t.w.jit(["worker", "--metrics", &used]).run().code(2);
+    assert_eq!(
+        refused.stderr.trim_end(),
+        format!(
+            "jit: error: --metrics {used}: cannot listen there: Address already in use (os error 98)"
+        )
+    );
+    assert_eq!(refused.stdout, "");
+    t.w.jit(["worker", "--once", "--metrics", &addr])
+        .run()
+        .code(2)
+        .stderr_has("cannot be used with");
+    let _worker = Killed(t.w.jit(["worker", "--metrics", &addr]).spawn());
+    let prometheus = Prometheus::start(port);
+    prometheus.await_value("up{job=\"jit\"}", |v| v == 1.0);
+    prometheus.await_value("jit_worker_up", |v| v == 1.0);
+    prometheus.await_value("jit_queue_depth", |v| v == 0.0);
+
+    let id = t
+        .person(
+            REQUESTER,
+            ["request", "--role", "web-root", "--ttl", "1h", "--quiet"],
+        )
+        .run()
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    prometheus.await_value("jit_grants_total{backend=\"command\"}", |v| v == 1.0);
+    prometheus.await_value("jit_leases{state=\"active\",role=\"web-root\"}", |v| {
+        v == 1.0
+    });
+
+    t.w.fail_revokes(true);
+    t.person(REQUESTER, ["revoke", &id]).run().code(6);
+    prometheus.await_value(
+        "jit_failures_total{backend=\"command\",operation=\"revoke\"}",
+        |v| v == 1.0,
+    );
+    prometheus.await_value(
+        "jit_leases{state=\"revoke-failed\",role=\"web-root\"}",
+        |v| v == 1.0,
+    );
+    prometheus.await_value("jit_leases{state=\"active\",role=\"web-root\"}", |v| {
+        v == 0.0
+    });
+    prometheus.await_value("jit_revocations_incomplete", |v| v == 1.0);
+    assert_eq!(prometheus.query("jit_revocations_total"), []);
+    prometheus.await_value("jit_queue_depth", |v| v == 0.0);
+    prometheus.await_value("jit_queue_oldest_age_seconds", |v| v == 0.0);
+    prometheus.await_value("jit_sweep_duration_seconds_count", |v| v >= 1.0);
 }
 
 #[test]

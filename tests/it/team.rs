@@ -36,7 +36,7 @@ static SETUP: Mutex<()> = Mutex::new(());
 static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
 pub(crate) struct Team {
-    w: World,
+    pub(crate) w: World,
     cluster: &'static pg_cluster::Cluster,
     database: String,
     workers: Vec<Child>,
