@@ -48,9 +48,8 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
         ) {
             ctx.printer.error(&err);
         }
-        if let Some(Err(err)) = metrics
-            .as_ref()
-            .map(|m| m.passed(&engine, started.elapsed()))
+        if let Some(metrics) = &metrics
+            && let Err(err) = metrics.passed(&engine, started.elapsed())
         {
             ctx.printer.error(&err);
         }
