@@ -38,6 +38,7 @@ mod notify;
 mod ocsf;
 mod pg_cluster;
 mod postgres;
+mod progress;
 mod recheck;
 mod review;
 mod separation;
