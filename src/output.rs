@@ -58,8 +58,12 @@ pub struct Steps {
 }
 
 impl Steps {
-    /// `done` of `total` steps are behind.
+    /// `done` of `total` steps are behind. Nothing to do draws nothing (a `--watch` pass
+    /// with no lease due, say).
     pub fn step(&mut self, done: usize, total: usize) {
+        if total == 0 {
+            return;
+        }
         if let Some(bar) = &self.bar {
             let total = u64::try_from(total).unwrap_or(u64::MAX);
             if bar.length() != Some(total) {

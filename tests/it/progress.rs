@@ -419,6 +419,13 @@ fn a_sweep_draws_a_bar_at_the_terminal_and_leaves_its_report() {
         assert!(expected.contains(line), "{line:?} in {printed:#?}");
     }
     assert!(w.leases().iter().all(|l| l["state"] == "expired"));
+
+    // A pass with nothing due draws no bar at all.
+    tmux.clear();
+    let (printed, code) = tmux.jit_ended(&w, &[("JIT_TEST_CLOCK_OFFSET", "180")], "sweep");
+    assert_eq!((printed, code.as_str()), (vec![], "0"));
+    let raw = tmux.raw();
+    assert!(!raw.contains("sweeping due leases"), "{raw}");
 }
 
 #[test]
