@@ -28,6 +28,8 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 # node and npm for the MCP Inspector's CLI (tests/it/mcp.rs).
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# tmux: a real terminal for the progress tests (tests/it/progress.rs: spinner and bars).
+command -v tmux >/dev/null || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

@@ -52,6 +52,36 @@ impl Drop for Progress {
     }
 }
 
+/// See [`Printer::steps`].
+pub struct Steps {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Steps {
+    /// `done` of `total` steps are behind. Nothing to do draws nothing (a `--watch` pass
+    /// with no lease due, say).
+    pub fn step(&mut self, done: usize, total: usize) {
+        if total == 0 {
+            return;
+        }
+        if let Some(bar) = &self.bar {
+            let total = u64::try_from(total).unwrap_or(u64::MAX);
+            if bar.length() != Some(total) {
+                bar.set_length(total);
+            }
+            bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
+        }
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 pub struct Printer {
     pub json: bool,
     pub quiet: bool,
@@ -92,11 +122,24 @@ impl Printer {
             .and_then(|()| stdout.flush());
     }
 
-    /// Progress of a wait, on stderr: a spinner on a terminal, otherwise a line each time
-    /// the news changes. Nothing with `--quiet`.
+    /// Whether progress is drawn: for a person at a terminal (standard output and error
+    /// both), never for a script (`--json`, `--quiet`, a pipe or a file).
+    fn draws_progress(&self) -> bool {
+        !self.json && !self.quiet && io::stdout().is_terminal() && io::stderr().is_terminal()
+    }
+
+    /// Progress of a wait, on stderr: a spinner with the time waited where progress is
+    /// drawn, otherwise a line each time the news changes. Nothing with `--quiet`.
     pub fn progress(&self) -> Progress {
-        let spinner = (!self.quiet && io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
+        let spinner = self.draws_progress().then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+            .with_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("a valid template"),
+            );
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
@@ -105,6 +148,24 @@ impl Printer {
             quiet: self.quiet,
             last: String::new(),
         }
+    }
+
+    /// A bar of steps done (leases swept, targets asked) on stderr, where progress is drawn;
+    /// gone when dropped. Elsewhere it shows nothing.
+    pub fn steps(&self, what: &str) -> Steps {
+        let bar = self.draws_progress().then(|| {
+            indicatif::ProgressBar::with_draw_target(
+                Some(0),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+            .with_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            )
+            .with_message(what.to_owned())
+        });
+        Steps { bar }
     }
 
     /// A buffered writer on stdout, for long streams such as exports.

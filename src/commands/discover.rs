@@ -15,7 +15,10 @@ pub fn run(ctx: &Context, args: DiscoverArgs) -> Result<Exit> {
         ctx.printer.adopted(&adopted);
         return Ok(Exit::Success);
     }
-    let report = engine.discover(&filter)?;
+    let report = {
+        let mut bar = ctx.printer.steps("asking targets");
+        engine.discover_counted(&filter, &mut |done, total| bar.step(done, total))?
+    };
     ctx.printer.discovery(&report);
     Ok(if !report.errors.is_empty() {
         Exit::Runtime

@@ -60,14 +60,19 @@ fn report(ctx: &Context, args: ReviewArgs) -> Result<Exit> {
         )));
     }
     let engine = ctx.engine();
+    let discovered = {
+        // Asking every target is the slow part of a review.
+        let mut bar = ctx.printer.steps("asking targets");
+        engine
+            .discover_counted(&Filter::default(), &mut |done, total| bar.step(done, total))
+            .map_err(|err| format!("{err:#}"))
+    };
     let review = crate::review::build(
         Sources {
             config: &ctx.config,
             store: ctx.store(),
             now,
-            discovered: engine
-                .discover(&Filter::default())
-                .map_err(|err| format!("{err:#}")),
+            discovered,
         },
         &scope,
     )?;

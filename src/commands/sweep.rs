@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
     let mut engine = ctx.engine();
     engine.observer = metrics.as_ref().map(Metrics::observer);
     if !args.watch {
-        let mut report = engine.sweep()?;
+        let mut report = pass(ctx, &engine)?;
         report.waiting = engine.waiting_revocations()?;
         rechecked(ctx, &report);
         ctx.printer.sweep(&report);
@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
     }
     loop {
         let started = Instant::now();
-        match engine.sweep() {
+        match pass(ctx, &engine) {
             Ok(report) => {
                 rechecked(ctx, &report);
                 ctx.printer.sweep(&report);
@@ -60,6 +60,12 @@ pub fn run(ctx: &Context, args: SweepArgs) -> Result<Exit> {
         };
         std::thread::sleep(nap.max(Duration::from_millis(200)));
     }
+}
+
+/// One pass, with a bar of the leases due at a terminal.
+fn pass(ctx: &Context, engine: &crate::engine::Engine<'_>) -> Result<crate::engine::SweepReport> {
+    let mut bar = ctx.printer.steps("sweeping due leases");
+    engine.sweep_counted(&mut |done, total| bar.step(done, total))
 }
 
 /// With `-v`: what the re-evaluation of live leases looked at, and how long it took.

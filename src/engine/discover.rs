@@ -85,6 +85,16 @@ impl Engine<'_> {
     /// Ask every target (or the one `filter` names) for its standing privilege. A target
     /// that cannot be asked is reported in [`Report::errors`]; the others are still asked.
     pub fn discover(&self, filter: &Filter) -> Result<Report> {
+        self.discover_counted(filter, &mut |_, _| {})
+    }
+
+    /// [`Engine::discover`], telling `steps` how many of the targets have been asked and of
+    /// how many (before the first and after each).
+    pub fn discover_counted(
+        &self,
+        filter: &Filter,
+        steps: &mut dyn FnMut(usize, usize),
+    ) -> Result<Report> {
         if let Some(target) = &filter.target
             && !self.config.targets.contains_key(target)
         {
@@ -105,10 +115,15 @@ impl Engine<'_> {
         let store = self.store_name()?.to_owned();
         let now = self.clock.now();
         let mut report = Report::default();
-        for (name, target) in &self.config.targets {
-            if filter.target.as_ref().is_some_and(|only| only != name) {
-                continue;
-            }
+        let asked: Vec<_> = self
+            .config
+            .targets
+            .iter()
+            .filter(|(name, _)| filter.target.as_ref().is_none_or(|only| only == *name))
+            .collect();
+        let total = asked.len();
+        steps(0, total);
+        for (done, (name, target)) in asked.into_iter().enumerate() {
             // Whole records: the list leaves out handles and parameters, which backends read.
             let mut on_target = Vec::new();
             for lease in live.iter().filter(|l| &l.target == name) {
@@ -151,6 +166,7 @@ impl Engine<'_> {
                 }
                 Err(err) => report.errors.push((name.clone(), err.message)),
             }
+            steps(done + 1, total);
         }
         Ok(report)
     }

@@ -18,9 +18,9 @@ impl Leases for Local<'_> {
         &self,
         input: &RequestInput,
         wait: Option<Duration>,
-        _progress: &mut dyn FnMut(&Lease),
+        progress: &mut dyn FnMut(&Lease),
     ) -> Result<Requested> {
-        self.engine.request(self.who, input, wait)
+        self.engine.request_watched(self.who, input, wait, progress)
     }
 
     fn session(&self) -> Result<String> {

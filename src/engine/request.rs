@@ -132,6 +132,18 @@ impl<'a> Engine<'a> {
         input: &RequestInput,
         wait: Option<Duration>,
     ) -> Result<Requested> {
+        self.request_watched(who, input, wait, &mut |_| {})
+    }
+
+    /// [`Engine::request`], with `progress` seeing the lease each time a wait for its
+    /// approval reads it (see [`Engine::await_approval`]).
+    pub fn request_watched(
+        &self,
+        who: &Identity,
+        input: &RequestInput,
+        wait: Option<Duration>,
+        progress: &mut dyn FnMut(&Lease),
+    ) -> Result<Requested> {
         let evaluation = self.evaluate_and(who, input, Recorded::Request)?;
         let role = evaluation.role;
         let backend = self.backend_for(&role.target)?;
@@ -241,7 +253,7 @@ impl<'a> Engine<'a> {
             // The approvers hear of it now, not when the wait ends.
             self.publish();
             return match wait {
-                Some(timeout) => self.await_approval(&lease.id, timeout, &mut |_| {}),
+                Some(timeout) => self.await_approval(&lease.id, timeout, progress),
                 None => Ok(self.pending(lease)),
             };
         }

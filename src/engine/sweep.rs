@@ -8,10 +8,19 @@ impl<'a> Engine<'a> {
     /// reconcile interrupted grants and revocations, cancel requests pending too long, and
     /// revoke, shorten or cancel the live leases the rules as they are now no longer allow.
     pub fn sweep(&self) -> Result<SweepReport> {
+        self.sweep_counted(&mut |_, _| {})
+    }
+
+    /// [`Engine::sweep`], telling `steps` how many of the leases due have been handled and
+    /// of how many (before the first and after each).
+    pub fn sweep_counted(&self, steps: &mut dyn FnMut(usize, usize)) -> Result<SweepReport> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
         let pending_cutoff = now - delta(policy::shortest_pending_timeout(self.config));
-        for lease in self.store.due(now, pending_cutoff)? {
+        let due = self.store.due(now, pending_cutoff)?;
+        let total = due.len();
+        steps(0, total);
+        for (done, lease) in due.into_iter().enumerate() {
             // One lease that cannot be handled (its target left the configuration, say)
             // must not stop the others.
             let handled = match lease.state {
@@ -31,6 +40,7 @@ impl<'a> Engine<'a> {
             if let Err(err) = handled {
                 report.errors.push((lease.id.clone(), format!("{err:#}")));
             }
+            steps(done + 1, total);
         }
         let recheck = self
             .tickets_rechecked

@@ -39,6 +39,7 @@ mod notify;
 mod ocsf;
 mod pg_cluster;
 mod postgres;
+mod progress;
 mod recheck;
 mod review;
 mod separation;
