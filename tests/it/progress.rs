@@ -129,8 +129,13 @@ impl Tmux {
     }
 
     fn ended(&self) -> (Vec<String>, String) {
-        let screen = self.await_screen("the command's end", |lines| {
-            lines.iter().any(|l| exit_of(l).is_some())
+        // The end is the exit line with the shell's next prompt under it (under load the
+        // prompt comes a moment after the exit line).
+        let screen = self.await_screen("the command's end and the next prompt", |lines| {
+            lines
+                .iter()
+                .position(|l| exit_of(l).is_some())
+                .is_some_and(|end| lines.get(end + 1).map(String::as_str) == Some("$"))
         });
         // A long report scrolls the typed command off the top.
         let start = screen
