@@ -2,7 +2,7 @@
 
 use crate::harness::*;
 use serde_json::{Value, json};
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 /// The default configuration and two more roles: `sos` (break-glass) and `quick` (its
 /// requests lapse after 30 minutes).
@@ -388,47 +388,58 @@ fn a_request_whose_role_left_the_configuration_has_the_default_timeout() {
     );
 }
 
-/// Start `jit request --role ROLE --wait` as the requester and return it with the id of
-/// its pending request.
-fn waiter(w: &World, role: &str) -> (std::process::Child, String) {
+/// A `jit request --role ROLE --wait` of the requester's that is waiting: its pending
+/// request, and what it has written on stderr after its first line.
+struct Waiter {
+    child: std::process::Child,
+    id: String,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+/// Start `jit request --role ROLE --wait` as the requester and return it once it is in its
+/// wait: its first line on stderr (it is not at a terminal) says where the request stands.
+fn waiter(w: &World, role: &str) -> Waiter {
     let mut child = w
         .jit(["request", "--role", role, "--wait", "--timeout", "60s"])
         .by(REQUESTER)
         .spawn();
-    // Await the pending request (a condition, not a fixed sleep).
-    let id = loop {
-        if let Some(lease) = w.leases().first() {
-            break lease["id"].as_str().unwrap().to_owned();
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the waiter ended early"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    (child, id)
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    // Read as the wait begins (a condition, not a fixed sleep).
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("jit: waiting"),
+        "the waiter ended early: {first}"
+    );
+    let leases = w.leases();
+    let id = leases[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(
+        first,
+        format!("jit: waiting for approval of {id}: 0 of 1\n")
+    );
+    Waiter { child, id, stderr }
 }
 
 #[test]
 fn a_waiting_requester_does_not_hold_off_the_roles_timeout() {
     let w = world();
-    let (mut child, id) = waiter(&w, "quick");
+    let Waiter {
+        mut child,
+        id,
+        mut stderr,
+    } = waiter(&w, "quick");
     w.jit(["sweep"])
         .later(30 * 60 + 5)
         .run()
         .success()
         .stdout_is(&format!("{id}: cancelled (not decided in time)\n"));
     let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(3), "{stderr}");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(3), "{rest}");
     assert_eq!(
-        stderr,
+        rest,
         format!("jit: error: request {id} was cancelled: not decided within 30m\n")
     );
     assert_eq!(w.state_of(&id), "cancelled");
@@ -438,7 +449,7 @@ fn a_waiting_requester_does_not_hold_off_the_roles_timeout() {
 #[test]
 fn a_waiting_requester_holds_off_the_default_timeout() {
     let w = world();
-    let (mut child, id) = waiter(&w, "gated");
+    let Waiter { mut child, id, .. } = waiter(&w, "gated");
     w.jit(["sweep"])
         .later(24 * 3600 + 5)
         .run()
