@@ -30,6 +30,12 @@ command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 # tmux: a real terminal for the progress tests (tests/it/progress.rs: spinner and bars).
 command -v tmux >/dev/null || need_apt+=(tmux)
+# The Debian package test (tests/it/deb.rs): dpkg-shlibdeps (dpkg-dev) for the package's
+# Depends, man-db to render the installed page, bash-completion's loader to find the
+# installed completion.
+command -v dpkg-shlibdeps >/dev/null || need_apt+=(dpkg-dev)
+command -v man >/dev/null || need_apt+=(man-db)
+[ -r /usr/share/bash-completion/bash_completion ] || need_apt+=(bash-completion)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -92,6 +98,12 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     $sudo_cmd systemctl disable --now prometheus.service >/dev/null 2>&1 || true
   fi
+fi
+# cargo-deb builds the Debian package (tests/it/deb.rs, README "Install on Debian/Ubuntu").
+cargo_deb_version=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
+  echo "installing: cargo-deb $cargo_deb_version"
+  cargo install --quiet --locked cargo-deb --version "$cargo_deb_version"
 fi
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt

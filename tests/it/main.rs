@@ -13,6 +13,7 @@ mod concurrency;
 mod config_errors;
 mod conformance;
 mod crash;
+mod deb;
 mod discover;
 mod discover_aws;
 mod discover_hosts;
