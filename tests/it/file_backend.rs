@@ -3,7 +3,9 @@
 use crate::harness::*;
 use std::os::unix::fs::PermissionsExt;
 
-fn file_world() -> World {
+/// A world whose one target is a file backend in `leases/` (quick: granted and revoked in
+/// the process), with a role `note` anyone may request.
+pub fn file_world() -> World {
     let w = World::empty();
     std::fs::create_dir(w.path("leases")).unwrap();
     std::fs::set_permissions(w.path("leases"), std::fs::Permissions::from_mode(0o700)).unwrap();

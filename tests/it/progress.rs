@@ -4,7 +4,6 @@
 
 use crate::crash::await_that;
 use crate::harness::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -381,15 +380,7 @@ fn a_wait_draws_nothing_for_a_script() {
 /// A world of the file backend (granted and revoked in the process: quick) with `n` leases
 /// of a minute.
 fn many_leases(n: usize) -> (World, Vec<String>) {
-    let w = World::empty();
-    std::fs::create_dir(w.path("leases")).unwrap();
-    std::fs::set_permissions(w.path("leases"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    w.write_config(&format!(
-        "[targets.notes]\nbackend = \"file\"\ndirectory = \"leases\"\n\n\
-         [roles.note]\ntarget = \"notes\"\nmax_ttl = \"1h\"\n\n\
-         [[eligibility]]\nsubjects = [\"user:{me}\"]\nroles = [\"*\"]\n",
-        me = me(),
-    ));
+    let w = crate::file_backend::file_world();
     let ids = (0..n)
         .map(|_| {
             w.jit(["request", "--role", "note", "--ttl", "1m", "-q"])
