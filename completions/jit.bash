@@ -121,11 +121,17 @@ _jit() {
             jit__subcmd__config,help)
                 cmd="jit__subcmd__config__subcmd__help"
                 ;;
+            jit__subcmd__config,schema)
+                cmd="jit__subcmd__config__subcmd__schema"
+                ;;
             jit__subcmd__config__subcmd__help,check)
                 cmd="jit__subcmd__config__subcmd__help__subcmd__check"
                 ;;
             jit__subcmd__config__subcmd__help,help)
                 cmd="jit__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            jit__subcmd__config__subcmd__help,schema)
+                cmd="jit__subcmd__config__subcmd__help__subcmd__schema"
                 ;;
             jit__subcmd__help,approve)
                 cmd="jit__subcmd__help__subcmd__approve"
@@ -210,6 +216,9 @@ _jit() {
                 ;;
             jit__subcmd__help__subcmd__config,check)
                 cmd="jit__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            jit__subcmd__help__subcmd__config,schema)
+                cmd="jit__subcmd__help__subcmd__config__subcmd__schema"
                 ;;
             jit__subcmd__help__subcmd__review,certify)
                 cmd="jit__subcmd__help__subcmd__review__subcmd__certify"
@@ -501,7 +510,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__config)
-            opts="-q -v -h -V --config --json --quiet --verbose --help --version check help"
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version check schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -537,7 +546,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__config__subcmd__help)
-            opts="check help"
+            opts="check schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -571,6 +580,38 @@ _jit() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__config__subcmd__help__subcmd__schema)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__config__subcmd__schema)
+            opts="-q -v -h -V --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -833,7 +874,7 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help__subcmd__config)
-            opts="check"
+            opts="check schema"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -847,6 +888,20 @@ _jit() {
             return 0
             ;;
         jit__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jit__subcmd__help__subcmd__config__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -447,6 +447,7 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand check 'Validate the configuration; every error with file:line:column'
+            cand schema 'Print the JSON Schema of the configuration file, for editors (Taplo, Even Better TOML)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;config;check'= {
@@ -462,11 +463,26 @@ set edit:completion:arg-completer[jit] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'jit;config;schema'= {
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/jit/config.toml]'
+            cand --json 'Print one JSON document on stdout, and nothing else there'
+            cand -q 'Print only what scripts need'
+            cand --quiet 'Print only what scripts need'
+            cand -v 'Print diagnostics on stderr'
+            cand --verbose 'Print diagnostics on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'jit;config;help'= {
             cand check 'Validate the configuration; every error with file:line:column'
+            cand schema 'Print the JSON Schema of the configuration file, for editors (Taplo, Even Better TOML)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jit;config;help;check'= {
+        }
+        &'jit;config;help;schema'= {
         }
         &'jit;config;help;help'= {
         }
@@ -649,8 +665,11 @@ set edit:completion:arg-completer[jit] = {|@words|
         }
         &'jit;help;config'= {
             cand check 'Validate the configuration; every error with file:line:column'
+            cand schema 'Print the JSON Schema of the configuration file, for editors (Taplo, Even Better TOML)'
         }
         &'jit;help;config;check'= {
+        }
+        &'jit;help;config;schema'= {
         }
         &'jit;help;doctor'= {
         }

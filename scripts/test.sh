@@ -83,6 +83,16 @@ if ! grep -qs "\"version\": \"$inspector_version\"" "$inspector_dir/node_modules
   npm install --prefix "$inspector_dir" --no-audit --no-fund --loglevel=error \
     "@modelcontextprotocol/inspector-cli@$inspector_version"
 fi
+# Taplo's CLI (the checker behind Even Better TOML), into a cache directory of its own where
+# tests/it/config_schema.rs finds it (JIT_TEST_TAPLO_DIR, by default
+# ~/.cache/jit-tests/taplo-cli): it checks the docs' examples against docs/config.schema.json.
+taplo_version=0.7.0
+taplo_dir=${JIT_TEST_TAPLO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jit-tests/taplo-cli}
+if ! grep -qs "\"version\": \"$taplo_version\"" "$taplo_dir/node_modules/@taplo/cli/package.json"; then
+  echo "installing from npm: @taplo/cli@$taplo_version"
+  mkdir -p "$taplo_dir"
+  npm install --prefix "$taplo_dir" --no-audit --no-fund --loglevel=error "@taplo/cli@$taplo_version"
+fi
 # Prometheus and promtool for the metrics tests (tests/it/metrics.rs), which start their own
 # server on loopback: the Debian package's own service is kept from starting (policy-rc.d
 # while installing) and disabled.

@@ -425,6 +425,8 @@ pub struct ConfigArgs {
 pub enum ConfigCommand {
     /// Validate the configuration; every error with file:line:column
     Check(ConfigCheckArgs),
+    /// Print the JSON Schema of the configuration file, for editors (Taplo, Even Better TOML)
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,11 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs) -> Result<Exit> {
                 Exit::Runtime
             })
         }
+        ConfigCommand::Schema => {
+            Printer::new(global.json, global.quiet, global.verbose)
+                .raw(crate::config::schema::SCHEMA.as_bytes());
+            Ok(Exit::Success)
+        }
         ConfigCommand::Check(_) => {
             let path = config_path(global)?;
             let config = crate::config::load(&path)?;

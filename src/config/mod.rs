@@ -8,6 +8,7 @@ pub(crate) mod document;
 pub(crate) mod endpoint;
 pub(crate) mod notify;
 pub(crate) mod rules;
+pub mod schema;
 pub(crate) mod shipping;
 
 use crate::exit;

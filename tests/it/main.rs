@@ -11,6 +11,7 @@ mod break_glass;
 mod certify;
 mod concurrency;
 mod config_errors;
+mod config_schema;
 mod conformance;
 mod crash;
 mod deb;

@@ -72,7 +72,9 @@ pub fn write(path: &Path, dir: &Path, who: &Identity, force: bool) -> Result<Str
     };
 
     let config = format!(
-        r#"# Written by `jit init`. Every key is described in docs/configuration.md.
+        r#"{directive}
+# Written by `jit init`. Every key is described in docs/configuration.md; the first line
+# points editors that read it (Taplo, Even Better TOML) at {schema}, beside this file.
 
 # A local SSH certificate authority. Hosts that trust it (TrustedUserCAKeys {ca_pub})
 # accept the certificates jit signs, until each lease ends; RevokedKeys {krl} ends them early.
@@ -96,10 +98,16 @@ subjects = ["user:{user}"]
 roles = ["*"]
 max_ttl = "1h"
 "#,
+        directive = crate::config::schema::DIRECTIVE,
+        schema = crate::config::schema::FILE_NAME,
         ca_pub = dir.join("ssh_ca.pub").display(),
         krl = dir.join("revoked.krl").display(),
         user = who.user,
     );
+    // The schema the first line names: public, and this jit's own, so one an earlier
+    // `jit init` (or an older jit) left is replaced (never through a link).
+    let schema = dir.join(crate::config::schema::FILE_NAME);
+    write_new(&schema, crate::config::schema::SCHEMA.as_bytes(), 0o644, true)?;
     write_new(path, config.as_bytes(), 0o600, force)?;
     // An empty revocation list: sshd refuses every key while RevokedKeys names a file that
     // does not exist.
@@ -109,9 +117,10 @@ max_ttl = "1h"
     }
 
     let mut text = format!(
-        "wrote {} with a local SSH certificate authority ({})",
+        "wrote {} with a local SSH certificate authority ({})\nwrote {} for editors (the configuration's first line names it)",
         path.display(),
-        ca_path.display()
+        ca_path.display(),
+        schema.display()
     );
     if kept_ca.is_some() {
         text.push_str(&format!(
