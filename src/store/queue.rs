@@ -332,13 +332,15 @@ impl PgStore {
     /// How many requests wait for a worker's answer, and when the oldest was queued.
     pub fn depth(&self) -> Result<(i64, Option<DateTime<Utc>>)> {
         let row = self.client().query_one(
-            "SELECT count(*), extract(epoch FROM min(created_at))::bigint FROM jit.requests \
-             WHERE status = 'new'",
+            "SELECT count(*), (extract(epoch FROM min(created_at)) * 1000)::bigint \
+             FROM jit.requests WHERE status = 'new'",
             &[],
         )?;
+        // In milliseconds: whole seconds (rounded) would make a request queued a moment ago
+        // read as queued in the future, and its age as 0.
         let oldest = row
             .get::<_, Option<i64>>(1)
-            .and_then(|secs| DateTime::from_timestamp(secs, 0));
+            .and_then(DateTime::from_timestamp_millis);
         Ok((row.get(0), oldest))
     }
 }

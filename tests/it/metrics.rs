@@ -283,6 +283,83 @@ fn prometheus_scrapes_a_team_worker() {
     prometheus.await_value("jit_sweep_duration_seconds_count", |v| v >= 1.0);
 }
 
+/// Wait for `done`, at most 60 s.
+#[track_caller]
+fn await_that(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn a_request_queued_while_the_worker_is_busy_is_counted_until_a_pass_takes_it() {
+    // A target whose grants and revocations wait while the test holds them.
+    let holds = tempfile::tempdir().unwrap();
+    let hold_grant = holds.path().join("grant");
+    let hold_revoke = holds.path().join("revoke");
+    let t = crate::team::Team::new(&format!(
+        "[targets.held]\nbackend = \"command\"\nprogram = \"{}\"\n\
+         args = [\"{}\", \"--hold-grant-if\", \"{}\", \"--hold-revoke-if\", \"{}\"]\n\n\
+         [roles.held]\ntarget = \"held\"\nmax_ttl = \"1h\"\n",
+        crate::harness::fixture().display(),
+        holds.path().join("grants.json").display(),
+        hold_grant.display(),
+        hold_revoke.display(),
+    ));
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _worker = Killed(t.w.jit(["worker", "--metrics", &addr]).spawn());
+    let prometheus = Prometheus::start(port);
+    prometheus.await_value("jit_worker_up", |v| v == 1.0);
+    let request =
+        |ttl: &str| t.person(REQUESTER, ["request", "--role", "held", "--ttl", ttl, "-q"]);
+    let first = request("2s").run().success().stdout.trim().to_owned();
+    prometheus.await_value("jit_grants_total{backend=\"command\"}", |v| v == 1.0);
+
+    // The worker's pass at the lease's end is inside its revocation when a request comes.
+    std::fs::write(&hold_revoke, "").unwrap();
+    std::fs::write(&hold_grant, "").unwrap();
+    await_that("the expiry's revocation", || t.state(&first) == "revoking");
+    let mut second = request("1h").spawn();
+    let queued = "SELECT count(*) FROM jit.requests WHERE status = 'new'";
+    await_that("the queued request", || t.count(queued) == 1);
+    // (The gauge is as of the last pass that ended, before the request came.)
+    let depth: Vec<f64> = prometheus
+        .query("jit_queue_depth")
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(depth, [0.0]);
+
+    // jit's clock counts whole seconds: once the request has waited one, its age reads above 0.
+    await_that("a second in the queue", || {
+        t.count(&format!(
+            "{queued} AND created_at < now() - interval '1 second'"
+        )) == 1
+    });
+
+    // That pass ends with the request still queued: the next takes it, and its grant waits.
+    std::fs::remove_file(&hold_revoke).unwrap();
+    prometheus.await_value("jit_revocations_total{backend=\"command\"}", |v| v == 1.0);
+    prometheus.await_value("jit_queue_depth", |v| v == 1.0);
+    let age = prometheus.await_value("jit_queue_oldest_age_seconds", |v| v > 0.0);
+    assert!(age < 60.0, "queued moments ago, not {age} s ago");
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the request was answered"
+    );
+
+    std::fs::remove_file(&hold_grant).unwrap();
+    let status = second.wait().unwrap();
+    assert!(status.success());
+    prometheus.await_value("jit_grants_total{backend=\"command\"}", |v| v == 2.0);
+    prometheus.await_value("jit_queue_depth", |v| v == 0.0);
+    prometheus.await_value("jit_queue_oldest_age_seconds", |v| v == 0.0);
+    assert_eq!(t.count(queued), 0);
+}
+
 #[test]
 fn the_metrics_endpoint_answers_only_on_its_path() {
     let w = World::new();

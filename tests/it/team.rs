@@ -246,14 +246,14 @@ impl Team {
             .unwrap()
     }
 
-    fn state(&self, id: &str) -> String {
+    pub(crate) fn state(&self, id: &str) -> String {
         self.db()
             .query_one("SELECT state FROM jit.leases WHERE id = $1", &[&id])
             .unwrap()
             .get(0)
     }
 
-    fn count(&self, sql: &str) -> i64 {
+    pub(crate) fn count(&self, sql: &str) -> i64 {
         self.db().query_one(sql, &[]).unwrap().get(0)
     }
 
