@@ -301,7 +301,8 @@ fn a_request_queued_while_the_worker_is_busy_is_counted_until_a_pass_takes_it() 
     let hold_revoke = holds.path().join("revoke");
     let t = crate::team::Team::new(&format!(
         "[targets.held]\nbackend = \"command\"\nprogram = \"{}\"\n\
-         args = [\"{}\", \"--hold-grant-if\", \"{}\", \"--hold-revoke-if\", \"{}\"]\n\n\
+         args = [\"{}\", \"--hold-grant-if\", \"{}\", \"--hold-revoke-if\", \"{}\"]\n\
+         timeout = \"2m\"\n\n\
          [roles.held]\ntarget = \"held\"\nmax_ttl = \"1h\"\n",
         crate::harness::fixture().display(),
         holds.path().join("grants.json").display(),
@@ -315,11 +316,12 @@ fn a_request_queued_while_the_worker_is_busy_is_counted_until_a_pass_takes_it() 
     prometheus.await_value("jit_worker_up", |v| v == 1.0);
     let request =
         |ttl: &str| t.person(REQUESTER, ["request", "--role", "held", "--ttl", ttl, "-q"]);
+    // Held from the start, so that however slow this machine, the lease's expiry waits.
+    std::fs::write(&hold_revoke, "").unwrap();
     let first = request("2s").run().success().stdout.trim().to_owned();
     prometheus.await_value("jit_grants_total{backend=\"command\"}", |v| v == 1.0);
 
     // The worker's pass at the lease's end is inside its revocation when a request comes.
-    std::fs::write(&hold_revoke, "").unwrap();
     std::fs::write(&hold_grant, "").unwrap();
     await_that("the expiry's revocation", || t.state(&first) == "revoking");
     let mut second = request("1h").spawn();
