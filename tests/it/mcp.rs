@@ -3,6 +3,7 @@
 //! real PostgreSQL. Every message the Python client receives is recorded, and searched for
 //! the issued password.
 
+use crate::crash::await_that;
 use crate::harness::*;
 use crate::pg_cluster::{self, Cluster, GROUP};
 use serde_json::{Value, json};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The clientInfo the Python client sends in `initialize`.
 const CLIENT_NAME: &str = "pytest-agent";
@@ -321,16 +322,6 @@ fn holds(text: &str, secret: &str) -> bool {
         || text.lines().any(|line| {
             serde_json::from_str::<Value>(line).is_ok_and(|value| strings(&value, secret))
         })
-}
-
-/// Wait for `done`, at most 60 s.
-#[track_caller]
-fn await_that(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// The commands every agent role declares; `dir` is the world's directory.

@@ -2,6 +2,7 @@
 //! (Debian's `prometheus`, which scripts/test.sh installs) and read back through its
 //! query API; the example alert rules load in `promtool check rules`.
 
+use crate::crash::await_that;
 use crate::harness::{REQUESTER, World, free_port, server_dir};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -281,16 +282,6 @@ fn prometheus_scrapes_a_team_worker() {
     prometheus.await_value("jit_queue_depth", |v| v == 0.0);
     prometheus.await_value("jit_queue_oldest_age_seconds", |v| v == 0.0);
     prometheus.await_value("jit_sweep_duration_seconds_count", |v| v >= 1.0);
-}
-
-/// Wait for `done`, at most 60 s.
-#[track_caller]
-fn await_that(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 #[test]

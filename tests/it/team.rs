@@ -3,6 +3,7 @@
 //! requester, an approver and another approver), and `jit worker`s in processes of their
 //! own holding the target configuration.
 
+use crate::crash::await_that;
 use crate::harness::*;
 use crate::http_server::{HttpServer, Reply};
 use crate::pg_cluster;
@@ -11,7 +12,7 @@ use std::collections::BTreeSet;
 use std::process::Child;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A person with a login of their own who is only a requester (an OS user too, so that a
 /// worker can look them up).
@@ -40,16 +41,6 @@ pub(crate) struct Team {
     cluster: &'static pg_cluster::Cluster,
     database: String,
     workers: Vec<Child>,
-}
-
-/// Wait for `done`, at most 60 s.
-#[track_caller]
-fn await_that(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 impl Team {
