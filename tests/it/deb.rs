@@ -2,8 +2,9 @@
 //! into a tree of its own (`dpkg --root`), every file lands where Debian's tools look for it
 //! (man, bash-completion, systemd), and `dpkg -r` takes every one of them away again.
 //!
-//! The package is built from the debug binary the suite already has (`--profile dev
-//! --no-build`), so the test costs the packaging and not a release build.
+//! The package is built from the debug binary the suite already has, handed to `cargo deb
+//! --no-build` as the release binary of a target directory of the test's own, so the test
+//! costs the packaging and not a release build.
 
 use crate::harness::JIT;
 use std::collections::BTreeSet;
