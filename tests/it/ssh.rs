@@ -348,6 +348,40 @@ fn a_role_that_asks_for_it_adds_the_certificate_to_the_agent() {
 }
 
 #[test]
+fn init_refuses_a_link_where_the_schema_goes_and_writes_nothing() {
+    let w = World::empty();
+    let decoy = w.path("decoy");
+    std::fs::write(&decoy, "decoy\n").unwrap();
+    let schema = w.path("config.schema.json");
+    std::os::unix::fs::symlink(&decoy, &schema).unwrap();
+    let refused = format!(
+        "jit: error: {} is a symbolic link; jit init writes the configuration's schema there and does not write through a link: move it away\n",
+        schema.display()
+    );
+    for args in [&["init"][..], &["init", "--force"]] {
+        let run = w.jit(args).run().code(2);
+        assert_eq!(run.stderr, refused);
+        assert_eq!(run.stdout, "");
+        let mut names: Vec<String> = std::fs::read_dir(w.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["config.schema.json", "decoy"]);
+        assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "decoy\n");
+    }
+    std::fs::remove_file(&schema).unwrap();
+    w.jit(["init"]).run().success();
+    assert!(
+        !std::fs::symlink_metadata(&schema)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "decoy\n");
+}
+
+#[test]
 fn init_after_the_configuration_went_keeps_the_certificate_authority() {
     use std::os::unix::fs::PermissionsExt;
     let w = World::empty();

@@ -16,6 +16,15 @@ use std::path::Path;
 /// certify, when `who` has none) in `dir`, its directory; what was done, for the user.
 /// `force` replaces what an earlier `jit init` left.
 pub fn write(path: &Path, dir: &Path, who: &Identity, force: bool) -> Result<String> {
+    // The schema beside the configuration is replaced on every run, never written through
+    // a link: one there is refused before anything is written.
+    let schema = dir.join(crate::config::schema::FILE_NAME);
+    if std::fs::symlink_metadata(&schema).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(exit::usage(format!(
+            "{} is a symbolic link; jit init writes the configuration's schema there and does not write through a link: move it away",
+            schema.display()
+        )));
+    }
     // The certificate authority: readable by its owner only. One left by an earlier
     // `jit init` (whose configuration has gone) is kept: hosts may trust it.
     let ca_path = dir.join("ssh_ca");
@@ -106,7 +115,6 @@ max_ttl = "1h"
     );
     // The schema the first line names: public, and this jit's own, so one an earlier
     // `jit init` (or an older jit) left is replaced (never through a link).
-    let schema = dir.join(crate::config::schema::FILE_NAME);
     write_new(&schema, crate::config::schema::SCHEMA.as_bytes(), 0o644, true)?;
     write_new(path, config.as_bytes(), 0o600, force)?;
     // An empty revocation list: sshd refuses every key while RevokedKeys names a file that
