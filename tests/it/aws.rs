@@ -448,6 +448,7 @@ fn flaky_endpoint(failures: usize, status: u16) -> HttpServer {
         content_type: "text/xml",
         delay: None,
         headers: Vec::new(),
+        gather: None,
     };
     let server = HttpServer::start();
     server.route(

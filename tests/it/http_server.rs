@@ -43,6 +43,9 @@ pub struct Reply {
     pub delay: Option<Duration>,
     /// More header lines, such as a redirect's `Location`.
     pub headers: Vec<(String, String)>,
+    /// Hold the answer until this many requests to the route have arrived (up to 20 s), so
+    /// that a test can know its callers were all inside their calls at once.
+    pub gather: Option<usize>,
 }
 
 impl Reply {
@@ -53,6 +56,7 @@ impl Reply {
             content_type: "text/plain",
             delay: None,
             headers: Vec::new(),
+            gather: None,
         }
     }
 
@@ -63,11 +67,17 @@ impl Reply {
             content_type: "application/json",
             delay: None,
             headers: Vec::new(),
+            gather: None,
         }
     }
 
     pub fn delayed(mut self, delay: Duration) -> Reply {
         self.delay = Some(delay);
+        self
+    }
+
+    pub fn gathering(mut self, count: usize) -> Reply {
+        self.gather = Some(count);
         self
     }
 
@@ -224,21 +234,38 @@ fn answer(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
     };
     let reply = {
         let mut state = shared.0.lock().unwrap();
-        let reply = state
+        let (prefix, reply) = state
             .routes
             .iter_mut()
             .filter(|r| r.method == request.method && request.path.starts_with(&r.prefix))
             .max_by_key(|r| r.prefix.len())
             .map(|route| {
-                if route.script.is_empty() {
+                let reply = if route.script.is_empty() {
                     route.standing.clone()
                 } else {
                     route.script.remove(0)
-                }
+                };
+                (route.prefix.clone(), reply)
             })
-            .unwrap_or_else(|| Reply::status(404));
+            .unwrap_or_else(|| (String::new(), Reply::status(404)));
         state.requests.push(request);
         shared.1.notify_all();
+        if let Some(count) = reply.gather {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while state
+                .requests
+                .iter()
+                .filter(|r| r.path.starts_with(&prefix))
+                .count()
+                < count
+            {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                state = shared.1.wait_timeout(state, left).unwrap().0;
+            }
+        }
         reply
     };
     if let Some(delay) = reply.delay {

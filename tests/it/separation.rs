@@ -114,8 +114,8 @@ fn a_role_at_its_max_active_and_an_expired_rule_refuse_and_change_nothing() {
 #[test]
 fn two_requests_at_once_grant_a_max_active_role_once() {
     use crate::http_server::{HttpServer, Reply};
-    // Each ticket read takes a second: both processes are past the first count of live
-    // leases before either records its lease.
+    // No ticket read is answered before both have arrived: both processes are past the
+    // first count of live leases before either records its lease.
     let tickets = HttpServer::start();
     tickets.route(
         "GET",
@@ -124,7 +124,7 @@ fn two_requests_at_once_grant_a_max_active_role_once() {
             200,
             serde_json::json!({"fields": {"status": {"name": "Open"}}}),
         )
-        .delayed(std::time::Duration::from_secs(1)),
+        .gathering(2),
     );
     let w = World::empty();
     std::fs::create_dir(w.path("leases")).unwrap();
@@ -177,18 +177,17 @@ fn two_requests_at_once_grant_a_max_active_role_once() {
 #[test]
 fn two_approvals_at_once_grant_a_max_active_role_once() {
     use crate::http_server::{HttpServer, Reply};
-    // Each ticket read takes a second, at approval too: both approvals are past the first
-    // count of live leases before either is recorded.
-    let tickets = HttpServer::start();
-    tickets.route(
-        "GET",
-        "/issue/",
+    // The tickets are read at request time and again at approval; no approval's read is
+    // answered before both have arrived: both approvals are past the first count of live
+    // leases before either is recorded.
+    let open = || {
         Reply::json(
             200,
             serde_json::json!({"fields": {"status": {"name": "Open"}}}),
         )
-        .delayed(std::time::Duration::from_secs(1)),
-    );
+    };
+    let tickets = HttpServer::start();
+    tickets.route("GET", "/issue/", open());
     let w = World::empty();
     std::fs::create_dir(w.path("leases")).unwrap();
     std::fs::set_permissions(w.path("leases"), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -214,6 +213,7 @@ fn two_approvals_at_once_grant_a_max_active_role_once() {
             lease["id"].as_str().unwrap().to_owned()
         })
         .collect();
+    tickets.route("GET", "/issue/", open().gathering(4));
     let children: Vec<_> = ids
         .iter()
         .map(|id| w.jit(["approve", id]).by(APPROVER).spawn())

@@ -721,14 +721,14 @@ fn the_worker_refuses_a_request_that_conflicts_with_a_live_lease() {
 
 #[test]
 fn two_workers_never_grant_a_max_active_role_past_its_limit() {
-    // Each ticket read takes a second: two workers carrying out two requests at once are
-    // both past the first count of live leases before either records its lease.
+    // No ticket read is answered before both have arrived: the two workers are both past
+    // the first count of live leases before either records its lease, however the machine
+    // schedules them.
     let tickets = HttpServer::start();
     tickets.route(
         "GET",
         "/issue/",
-        Reply::json(200, json!({"fields": {"status": {"name": "Open"}}}))
-            .delayed(Duration::from_secs(1)),
+        Reply::json(200, json!({"fields": {"status": {"name": "Open"}}})).gathering(2),
     );
     let mut t = Team::new(&format!(
         "[roles.seat]\ntarget = \"files\"\nmax_ttl = \"1h\"\nmax_active = 1\n\
